@@ -1,0 +1,62 @@
+//! Keyed running sum over the generator source: emits `key<TAB>sum` for every record.
+//!
+//! `cairn run keyed-sum.wasm -- --records 10000000 --keys 100000 [--rate R] [--output DIR]`
+//! (`--records 0` runs unbounded; without `--output` results go to the blackhole sink.)
+
+use std::collections::HashMap;
+
+use cairn_sdk::prelude::*;
+
+/// Adds each record's value (a little-endian u64) to its key's sum.
+#[derive(Default, Serialize, Deserialize)]
+pub struct Sum {
+    sums: HashMap<Vec<u8>, u64>,
+}
+
+impl Operator for Sum {
+    fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()> {
+        let key = record.key().unwrap_or_default();
+        let value: [u8; 8] = record
+            .value()
+            .try_into()
+            .map_err(|_| Error::msg("keyed-sum expects 8-byte values"))?;
+        let sum = match self.sums.get_mut(key) {
+            Some(sum) => sum,
+            None => self.sums.entry(key.to_owned()).or_default(),
+        };
+        *sum = sum.wrapping_add(u64::from_le_bytes(value));
+        out.emit_fmt(format_args!("{}\t{sum}", String::from_utf8_lossy(key)));
+        Ok(())
+    }
+}
+
+pub struct KeyedSum;
+
+impl Job for KeyedSum {
+    fn describe(args: &Args) -> Result<JobGraph> {
+        let records = args.parse_or("--records", 10_000_000u64)?;
+        let keys = args.parse_or("--keys", 100_000u64)?;
+        let rate = args.parse_or("--rate", 0u64)?;
+        let sink = match args.value("--output") {
+            Some(dir) => Sink::file(dir),
+            None => Sink::blackhole(),
+        };
+        let mut job = JobGraph::new("keyed-sum");
+        job.source(
+            "numbers",
+            Source::generator(records, keys).option("rate", rate.to_string()),
+        )
+        .operator("sum", "sum", Partitioning::ByKey)
+        .sink("out", sink, Partitioning::Forward);
+        Ok(job)
+    }
+
+    fn operator(name: &str) -> Option<Box<dyn DynOperator>> {
+        match name {
+            "sum" => operator::<Sum>(),
+            _ => None,
+        }
+    }
+}
+
+cairn_sdk::export_job!(KeyedSum);

@@ -1,0 +1,89 @@
+use std::str::FromStr;
+
+use crate::{Error, Result};
+
+/// The job's arguments: everything after `--` on `cairn run`.
+///
+/// Options are `--name VALUE` or `--name=VALUE`; anything else is a positional argument.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    args: Vec<String>,
+}
+
+impl Args {
+    pub fn new(args: Vec<String>) -> Self {
+        Args { args }
+    }
+
+    /// All arguments, as given.
+    pub fn as_slice(&self) -> &[String] {
+        &self.args
+    }
+
+    /// The value of option `name` (for example `"--input"`), if given. The last one wins.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        let mut found = None;
+        let mut iter = self.args.iter();
+        while let Some(arg) = iter.next() {
+            if arg == name {
+                found = iter.next().map(String::as_str);
+            } else if let Some(value) = arg.strip_prefix(name).and_then(|v| v.strip_prefix('=')) {
+                found = Some(value);
+            }
+        }
+        found
+    }
+
+    /// The value of a required option, or an error naming it.
+    pub fn required(&self, name: &str) -> Result<&str> {
+        self.value(name)
+            .ok_or_else(|| Error::msg(format!("missing required argument {name}")))
+    }
+
+    /// The value of option `name` parsed as `T`, or `default` when it is absent.
+    pub fn parse_or<T>(&self, name: &str, default: T) -> Result<T>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.value(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| Error::msg(format!("invalid value {raw:?} for {name}: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Args {
+        Args::new(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn reads_both_option_forms_and_last_wins() {
+        let a = args(&["--input", "a.txt", "--output=out", "--input=b.txt"]);
+        assert_eq!(a.value("--input"), Some("b.txt"));
+        assert_eq!(a.value("--output"), Some("out"));
+        assert_eq!(a.value("--missing"), None);
+        assert_eq!(a.value("--in"), None);
+    }
+
+    #[test]
+    fn required_and_parsed_values_report_the_option() {
+        let a = args(&["--records", "12x"]);
+        assert_eq!(
+            a.required("--input").unwrap_err().message(),
+            "missing required argument --input"
+        );
+        let err = a.parse_or::<u64>("--records", 0).unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("invalid value \"12x\" for --records")
+        );
+        assert_eq!(a.parse_or::<u64>("--keys", 7), Ok(7));
+    }
+}

@@ -1,0 +1,93 @@
+//! Write Cairn jobs in plain Rust.
+//!
+//! A job is one WebAssembly component that describes its dataflow graph and implements the
+//! operators that graph names. With this crate a job is a type implementing [`Job`], each
+//! operator a struct implementing [`Operator`], and one [`export_job!`] line; the WIT plumbing
+//! and the packed batch encoding stay out of sight.
+//!
+//! ```ignore
+//! use cairn_sdk::prelude::*;
+//! use std::collections::HashMap;
+//!
+//! #[derive(Default, Serialize, Deserialize)]
+//! struct Count { counts: HashMap<String, u64> }
+//!
+//! impl Operator for Count {
+//!     fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()> {
+//!         let word = record.key_str()?;
+//!         let n = self.counts.entry(word.to_owned()).or_default();
+//!         *n += 1;
+//!         out.emit_fmt(format_args!("{word}\t{n}"));
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
+//! Operator state is the operator struct itself, serialised with serde ([postcard] encoding)
+//! whenever the host takes a checkpoint; override [`Operator::snapshot`] and
+//! [`Operator::restore`] for a state encoding of your own.
+//!
+//! Build jobs for `wasm32-wasip2`: `cargo build --target wasm32-wasip2 --release`. On other
+//! targets the same code compiles as an ordinary library (without the component exports), so
+//! operators can be unit-tested and benchmarked natively.
+
+mod args;
+mod batch;
+mod error;
+mod graph;
+pub mod log;
+mod operator;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod __guest;
+
+pub use args::Args;
+pub use batch::{Emitter, PackedBatch, Record, Records};
+pub use error::{Error, Result};
+pub use graph::{Input, JobGraph, Node, NodeKind, Partitioning, Sink, Source, Stream};
+pub use operator::{Context, DynOperator, Job, Operator, OperatorInstance, operator};
+
+/// Everything a job author needs, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        Args, Context, DynOperator, Emitter, Error, Job, JobGraph, Operator, Partitioning, Record,
+        Result, Sink, Source, operator,
+    };
+    pub use serde::{Deserialize, Serialize};
+}
+
+/// Exports a [`Job`] implementation as the component's `cairn:job/job` interface.
+///
+/// Use it once per job crate, at the crate root. It expands to nothing on targets other
+/// than `wasm32`, so the crate still builds natively for tests and benchmarks.
+#[macro_export]
+macro_rules! export_job {
+    ($job:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct CairnJobExport;
+
+            impl $crate::__guest::Guest for CairnJobExport {
+                type Operator = $crate::__guest::GuestOperator;
+
+                fn describe(
+                    args: ::std::vec::Vec<::std::string::String>,
+                ) -> ::std::result::Result<$crate::__guest::WitJobGraph, ::std::string::String>
+                {
+                    $crate::__guest::describe::<$job>(args)
+                }
+
+                fn open(
+                    ctx: $crate::__guest::WitContext,
+                    name: ::std::string::String,
+                ) -> ::std::result::Result<$crate::__guest::WitOperator, ::std::string::String>
+                {
+                    $crate::__guest::open::<$job>(ctx, name)
+                }
+    }
+
+            $crate::__guest::export!(CairnJobExport with_types_in $crate::__guest::bindings);
+        };
+    };
+}

@@ -1,0 +1,68 @@
+//! Command-line interface: argument parsing and the commands.
+
+pub mod progress;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Cairn runs stream-processing jobs written as WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a job until its input ends (or it fails).
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The job component (a .wasm file built against cairn:job).
+    #[arg(value_name = "JOB.wasm")]
+    job: PathBuf,
+
+    /// Default parallelism of the job's nodes (overrides parallelism.default).
+    #[arg(short = 'p', long, value_name = "N")]
+    parallelism: Option<u32>,
+
+    /// Config file (default: ./cairn.yaml if it exists).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Set a config key, overriding the config file and the job's code.
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    definitions: Vec<String>,
+
+    /// Use this job id (32 lowercase hex characters) instead of a random one.
+    #[arg(long, value_name = "HEX32")]
+    job_id: Option<String>,
+
+    /// Arguments for the job itself.
+    #[arg(last = true, value_name = "JOB ARGS")]
+    job_args: Vec<String>,
+}
+
+pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+    }
+}
+
+/// Logs go to stderr, around the progress line. `CAIRN_LOG` filters them (`RUST_LOG`
+/// syntax); by default warnings, plus what guests log at info and above.
+pub fn init_logging() {
+    let filter =
+        EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| EnvFilter::new("warn,guest=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(progress::LogWriter::default)
+        .init();
+}

@@ -1,0 +1,154 @@
+//! `cairn run`: load a job, describe and validate its graph, run it to the end.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use cairn::config::{Config, ConfigLayers, Origin};
+use cairn::graph::Graph;
+use cairn::runtime::Job;
+use cairn::wasm::{Engine, JobComponent, Limits};
+
+use super::RunArgs;
+use super::progress;
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let job_id = match &args.job_id {
+        Some(id) => validate_job_id(id)?,
+        None => format!("{:032x}", rand::random::<u128>()),
+    };
+
+    // The file and the command line are known before the job's code runs; the job's own
+    // config (from `describe`) slots in between them afterwards.
+    let config_file = config_file(&args)?;
+    let command_line = |layers: &mut ConfigLayers| -> anyhow::Result<()> {
+        layers.definitions(&args.definitions)?;
+        if let Some(p) = args.parallelism {
+            layers.layer(
+                Origin::CommandLine,
+                [("parallelism.default", p.to_string())],
+            )?;
+        }
+        Ok(())
+    };
+    let mut layers = ConfigLayers::default();
+    if let Some(file) = &config_file {
+        layers.file(file)?;
+    }
+    let mut early = layers.clone();
+    command_line(&mut early)?;
+    let early = early.resolve()?;
+
+    let engine = Engine::new().context("cannot start the WebAssembly engine")?;
+    let mut component =
+        JobComponent::load(&engine, &args.job, early.compilation_cache, limits(&early))?;
+    let job_path = args.job.display().to_string();
+    let described = component
+        .instantiate("describe".into())
+        .and_then(|mut guest| guest.describe(&args.job_args))
+        .with_context(|| format!("{job_path}: describe failed"))?;
+    let job_graph = match described {
+        Ok(graph) => graph,
+        Err(message) => bail!("{job_path}: the job refused to start: {message}"),
+    };
+
+    layers.layer(
+        Origin::Job,
+        job_graph.config.iter().map(|(k, v)| (k, v.clone())),
+    )?;
+    command_line(&mut layers)?;
+    let config = layers.resolve()?;
+    component.set_limits(limits(&config));
+    let graph = Graph::new(
+        &job_graph,
+        config.default_parallelism,
+        config.max_parallelism,
+    )
+    .with_context(|| format!("{job_path}: invalid job graph"))?;
+
+    println!("Job has been submitted with JobID {job_id}");
+    let started = Instant::now();
+    let job = Job {
+        id: job_id.clone(),
+        graph,
+        operators: Arc::new(component),
+    };
+    let running = job.start().context("cannot start the job's threads")?;
+    let metrics = running.metrics();
+
+    progress::start();
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+    let reporter = std::thread::spawn(move || {
+        let mut last = (Instant::now(), 0u64);
+        loop {
+            let read = metrics.records_read();
+            let now = Instant::now();
+            let rate = (read - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
+            last = (now, read);
+            progress::bar().set_message(format!(
+                "{} records read ({}/s) · {} written",
+                progress::human(read as f64),
+                progress::human(rate),
+                progress::human(metrics.records_written() as f64),
+            ));
+            if done_rx.recv_timeout(Duration::from_millis(500)).is_ok() {
+                return metrics;
+            }
+        }
+    });
+    let outcome = running.wait();
+    let _ = done_tx.send(());
+    let metrics = reporter
+        .join()
+        .expect("the progress reporter does not panic");
+    progress::bar().finish_and_clear();
+
+    let elapsed = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(()) => {
+            println!(
+                "Job {job_id} FINISHED in {elapsed:.2} s ({} records read, {} written)",
+                metrics.records_read(),
+                metrics.records_written()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            println!("Job {job_id} FAILED after {elapsed:.2} s: {failure}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn limits(config: &Config) -> Limits {
+    Limits {
+        memory: config.memory_limit,
+        call_timeout: config.call_timeout,
+    }
+}
+
+/// `-c FILE`, else `./cairn.yaml` when present.
+fn config_file(args: &RunArgs) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(file) = &args.config {
+        if !file.is_file() {
+            bail!("config file {} does not exist", file.display());
+        }
+        return Ok(Some(file.clone()));
+    }
+    let local = PathBuf::from("cairn.yaml");
+    Ok(local.is_file().then_some(local))
+}
+
+fn validate_job_id(id: &str) -> anyhow::Result<String> {
+    if id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(id.to_owned())
+    } else {
+        bail!("invalid --job-id '{id}': expected 32 lowercase hex characters")
+    }
+}

@@ -1,0 +1,454 @@
+//! Configuration: Flink's key names, their defaults, and where each value came from.
+//!
+//! Values come in layers, lowest precedence first: the config file, the job's own graph
+//! config (set in code), then `-D key=value` on the command line. Keys are checked against
+//! the known ones (deprecated Flink 1.x names are accepted as aliases); a typo gets an error
+//! naming the closest known key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Job,
+    CommandLine,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Job => f.write_str("job code"),
+            Origin::CommandLine => f.write_str("-D"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid YAML: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("config file {path}: {message}")]
+    Shape { path: PathBuf, message: String },
+    #[error("unknown config key '{key}' (from {origin}){}", suggestion(.closest))]
+    UnknownKey {
+        key: String,
+        origin: Origin,
+        closest: Option<&'static str>,
+    },
+    #[error("invalid value '{value}' for {key} (from {origin}): expected {expected}")]
+    InvalidValue {
+        key: &'static str,
+        value: String,
+        origin: Origin,
+        expected: &'static str,
+    },
+    #[error("-D expects key=value, got '{0}'")]
+    Definition(String),
+}
+
+fn suggestion(closest: &Option<&'static str>) -> String {
+    closest
+        .map(|k| format!("; did you mean '{k}'?"))
+        .unwrap_or_default()
+}
+
+/// A known configuration key.
+struct KeySpec {
+    name: &'static str,
+    /// Older (Flink 1.x) names accepted for the same key.
+    aliases: &'static [&'static str],
+    default: &'static str,
+}
+
+const KEYS: &[KeySpec] = &[
+    KeySpec {
+        name: "parallelism.default",
+        aliases: &[],
+        default: "1",
+    },
+    KeySpec {
+        name: "pipeline.max-parallelism",
+        aliases: &[],
+        default: "128",
+    },
+    KeySpec {
+        name: "wasm.memory-limit",
+        aliases: &[],
+        default: "512 mb",
+    },
+    KeySpec {
+        name: "wasm.call-timeout",
+        aliases: &[],
+        default: "10 s",
+    },
+    KeySpec {
+        name: "wasm.compilation-cache",
+        aliases: &[],
+        default: "true",
+    },
+];
+
+/// Raw `key → (value, origin)` entries, layered.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigLayers {
+    entries: BTreeMap<&'static str, (String, Origin)>,
+}
+
+impl ConfigLayers {
+    /// Adds a layer on top of those already added: its values win.
+    pub fn layer<K, V>(
+        &mut self,
+        origin: Origin,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<&mut Self, ConfigError>
+    where
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        for (key, value) in entries {
+            let spec = lookup(key.as_ref()).ok_or_else(|| ConfigError::UnknownKey {
+                key: key.as_ref().to_owned(),
+                origin: origin.clone(),
+                closest: closest_key(key.as_ref()),
+            })?;
+            self.entries
+                .insert(spec.name, (value.into(), origin.clone()));
+        }
+        Ok(self)
+    }
+
+    /// Adds the layer of a YAML config file: flat `key: value` lines, or nested maps whose
+    /// keys join with dots (`execution: {checkpointing: {interval: 10 s}}`).
+    pub fn file(&mut self, path: &Path) -> Result<&mut Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let docs = YamlLoader::load_from_str(&text).map_err(|e| ConfigError::Yaml {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut flat = Vec::new();
+        if let Some(doc) = docs.first() {
+            flatten(doc, String::new(), &mut flat).map_err(|message| ConfigError::Shape {
+                path: path.to_owned(),
+                message,
+            })?;
+        }
+        self.layer(Origin::File(path.to_owned()), flat)
+    }
+
+    /// Adds the `-D key=value` definitions.
+    pub fn definitions(&mut self, definitions: &[String]) -> Result<&mut Self, ConfigError> {
+        let pairs = definitions
+            .iter()
+            .map(|d| {
+                d.split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .ok_or_else(|| ConfigError::Definition(d.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.layer(Origin::CommandLine, pairs)
+    }
+
+    /// The effective value of every known key, with its origin.
+    pub fn effective(&self) -> Vec<(&'static str, String, Origin)> {
+        KEYS.iter()
+            .map(|spec| match self.entries.get(spec.name) {
+                Some((value, origin)) => (spec.name, value.clone(), origin.clone()),
+                None => (spec.name, spec.default.to_owned(), Origin::Default),
+            })
+            .collect()
+    }
+
+    /// Parses the effective values into a typed [`Config`].
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let value = |key: &'static str| -> (&str, Origin) {
+            match self.entries.get(key) {
+                Some((v, o)) => (v.as_str(), o.clone()),
+                None => {
+                    let spec = lookup(key).expect("resolve reads only known keys");
+                    (spec.default, Origin::Default)
+                }
+            }
+        };
+        let typed =
+            |key: &'static str, expected: &'static str, parse: &dyn Fn(&str) -> Option<u64>| {
+                let (raw, origin) = value(key);
+                parse(raw).ok_or_else(|| ConfigError::InvalidValue {
+                    key,
+                    value: raw.to_owned(),
+                    origin,
+                    expected,
+                })
+            };
+        let positive = |s: &str| {
+            s.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n > 0 && n <= u32::MAX as u64)
+        };
+        let duration = |s: &str| {
+            parse_duration(s)
+                .map(|d| d.as_millis() as u64)
+                .filter(|&ms| ms > 0)
+        };
+        let boolean = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Some(1),
+            "false" => Some(0),
+            _ => None,
+        };
+        let config = Config {
+            default_parallelism: typed("parallelism.default", "a positive integer", &positive)?
+                as u32,
+            max_parallelism: typed("pipeline.max-parallelism", "a positive integer", &positive)?
+                as u32,
+            memory_limit: typed(
+                "wasm.memory-limit",
+                "a memory size such as 512 mb",
+                &parse_memory_size,
+            )?,
+            call_timeout: Duration::from_millis(typed(
+                "wasm.call-timeout",
+                "a duration such as 10 s",
+                &duration,
+            )?),
+            compilation_cache: typed("wasm.compilation-cache", "true or false", &boolean)? == 1,
+        };
+        if config.default_parallelism > config.max_parallelism {
+            let (raw, origin) = value("parallelism.default");
+            return Err(ConfigError::InvalidValue {
+                key: "parallelism.default",
+                value: raw.to_owned(),
+                origin,
+                expected: "at most pipeline.max-parallelism",
+            });
+        }
+        Ok(config)
+    }
+}
+
+/// The typed, effective configuration of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `parallelism.default`: subtasks per node when neither the node nor `-p` says.
+    pub default_parallelism: u32,
+    /// `pipeline.max-parallelism`: the number of key groups, the upper bound of parallelism.
+    pub max_parallelism: u32,
+    /// `wasm.memory-limit`: the most linear memory one guest instance may have, in bytes.
+    pub memory_limit: u64,
+    /// `wasm.call-timeout`: the longest one guest call may run before it counts as stuck.
+    pub call_timeout: Duration,
+    /// `wasm.compilation-cache`: keep compiled components in the user's cache folder.
+    pub compilation_cache: bool,
+}
+
+fn lookup(key: &str) -> Option<&'static KeySpec> {
+    KEYS.iter()
+        .find(|spec| spec.name == key || spec.aliases.contains(&key))
+}
+
+fn closest_key(key: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .flat_map(|spec| {
+            std::iter::once(&spec.name)
+                .chain(spec.aliases)
+                .map(move |n| (n, spec.name))
+        })
+        .map(|(candidate, name)| (strsim::jaro_winkler(key, candidate), name))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
+}
+
+fn flatten(node: &Yaml, prefix: String, out: &mut Vec<(String, String)>) -> Result<(), String> {
+    let join = |key: &str| {
+        if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    match node {
+        Yaml::Hash(map) => {
+            for (k, v) in map {
+                let key =
+                    scalar(k).ok_or_else(|| format!("keys must be plain names, got {k:?}"))?;
+                flatten(v, join(&key), out)?;
+            }
+            Ok(())
+        }
+        Yaml::Null if prefix.is_empty() => Ok(()),
+        other => {
+            let value =
+                scalar(other).ok_or_else(|| format!("value of {prefix} must be a single value"))?;
+            out.push((prefix, value));
+            Ok(())
+        }
+    }
+}
+
+fn scalar(node: &Yaml) -> Option<String> {
+    match node {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Parses a duration in Flink's format: a number and an optional unit (`500 ms`, `10 s`,
+/// `5 min`, `1 h`, `2 d`; milliseconds when no unit is given).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let (number, unit) = split_number(text)?;
+    let millis_per_unit: u64 = match unit {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        _ => return None,
+    };
+    number
+        .checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+}
+
+/// Parses a memory size in Flink's format: `512 mb`, `1 gb`, `64k`, or bytes without a unit.
+pub fn parse_memory_size(text: &str) -> Option<u64> {
+    let (number, unit) = split_number(text)?;
+    let unit = unit.to_ascii_lowercase();
+    let multiplier: u64 = match unit.as_str() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kibibytes" => 1 << 10,
+        "m" | "mb" | "mebibytes" => 1 << 20,
+        "g" | "gb" | "gibibytes" => 1 << 30,
+        "t" | "tb" | "tebibytes" => 1 << 40,
+        _ => return None,
+    };
+    number.checked_mul(multiplier).filter(|&n| n > 0)
+}
+
+fn split_number(text: &str) -> Option<(u64, &str)> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number = text[..digits].parse().ok()?;
+    Some((number, text[digits..].trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_follow_flink_formats() {
+        assert_eq!(parse_duration("500 ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5 min"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1 h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("ten s"), None);
+        assert_eq!(parse_duration("10 parsecs"), None);
+        assert_eq!(parse_memory_size("512 mb"), Some(512 << 20));
+        assert_eq!(parse_memory_size("1g"), Some(1 << 30));
+        assert_eq!(parse_memory_size("4096"), Some(4096));
+        assert_eq!(parse_memory_size("0"), None);
+        assert_eq!(parse_memory_size("12 furlongs"), None);
+    }
+
+    #[test]
+    fn later_layers_win_and_defaults_fill_in() {
+        let mut layers = ConfigLayers::default();
+        layers
+            .layer(
+                Origin::Job,
+                [("parallelism.default", "3"), ("wasm.call-timeout", "2 s")],
+            )
+            .unwrap()
+            .definitions(&["parallelism.default=4".to_owned()])
+            .unwrap();
+        let config = layers.resolve().unwrap();
+        assert_eq!(config.default_parallelism, 4);
+        assert_eq!(config.call_timeout, Duration::from_secs(2));
+        assert_eq!(config.max_parallelism, 128);
+        assert_eq!(config.memory_limit, 512 << 20);
+        let effective = layers.effective();
+        assert!(effective.contains(&("parallelism.default", "4".into(), Origin::CommandLine)));
+        assert!(effective.contains(&("wasm.call-timeout", "2 s".into(), Origin::Job)));
+        assert!(effective.contains(&("pipeline.max-parallelism", "128".into(), Origin::Default)));
+    }
+
+    #[test]
+    fn typos_suggest_the_closest_key() {
+        let err = ConfigLayers::default()
+            .definitions(&["paralelism.default=2".to_owned()])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown config key 'paralelism.default' (from -D); did you mean 'parallelism.default'?"
+        );
+        let err = ConfigLayers::default()
+            .layer(Origin::Job, [("zzz", "1")])
+            .unwrap_err();
+        assert_eq!(err.to_string(), "unknown config key 'zzz' (from job code)");
+    }
+
+    #[test]
+    fn bad_values_name_key_and_origin() {
+        let mut layers = ConfigLayers::default();
+        layers
+            .definitions(&["wasm.memory-limit=lots".to_owned()])
+            .unwrap();
+        assert_eq!(
+            layers.resolve().unwrap_err().to_string(),
+            "invalid value 'lots' for wasm.memory-limit (from -D): expected a memory size such as 512 mb"
+        );
+        assert!(matches!(
+            ConfigLayers::default().definitions(&["novalue".to_owned()]),
+            Err(ConfigError::Definition(_))
+        ));
+    }
+
+    #[test]
+    fn yaml_files_may_be_flat_or_nested() {
+        let dir = std::env::temp_dir().join(format!("cairn-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cairn.yaml");
+        std::fs::write(
+            &path,
+            "parallelism.default: 2\nwasm:\n  call-timeout: 3 s\n  compilation-cache: false\n",
+        )
+        .unwrap();
+        let config = ConfigLayers::default()
+            .file(&path)
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(config.default_parallelism, 2);
+        assert_eq!(config.call_timeout, Duration::from_secs(3));
+        assert!(!config.compilation_cache);
+        std::fs::write(&path, "parallelism.default: [1, 2]\n").unwrap();
+        let err = ConfigLayers::default().file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("value of parallelism.default must be a single value"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,14 @@
+//! Cairn: a WebAssembly-plugin job host for stream processing.
+//!
+//! Jobs are WebAssembly components (see `wit/cairn-job.wit`) that describe a dataflow graph
+//! and implement its operators. The host validates the graph ([`graph`]), runs every node as
+//! parallel subtasks connected by bounded channels ([`runtime`]), with each operator subtask
+//! in its own sandboxed instance ([`wasm`]) and sources and sinks as host connectors
+//! ([`connectors`]).
+
+pub mod config;
+pub mod connectors;
+pub mod graph;
+pub mod operator;
+pub mod runtime;
+pub mod wasm;

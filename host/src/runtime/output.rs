@@ -1,0 +1,215 @@
+//! A subtask's output: batches routed to the downstream subtasks by each edge's
+//! partitioning. Sends block while a channel is full, which is how backpressure travels.
+
+use cairn_sdk::{Emitter, PackedBatch, Partitioning};
+use crossbeam_channel::Sender;
+
+use super::{Message, TaskError, batch_full};
+
+/// The key group of a key: a stable hash, modulo the number of key groups.
+pub fn key_group(key: &[u8], max_parallelism: u32) -> u32 {
+    (xxhash_rust::xxh3::xxh3_64(key) % max_parallelism as u64) as u32
+}
+
+/// The subtask that owns a key group: contiguous ranges of key groups per subtask, as in
+/// Flink, so that rescaling later moves whole ranges.
+pub fn subtask_for_key_group(key_group: u32, max_parallelism: u32, parallelism: u32) -> u32 {
+    (key_group as u64 * parallelism as u64 / max_parallelism as u64) as u32
+}
+
+/// One output edge: the channels to every downstream subtask it reaches.
+pub(crate) struct OutputEdge {
+    pub(crate) partitioning: Partitioning,
+    /// For forward edges, the single channel to the same-numbered subtask.
+    pub(crate) channels: Vec<Sender<Message>>,
+    pub(crate) max_parallelism: u32,
+    /// By-key only: a batch being filled per downstream subtask.
+    pending: Vec<Emitter>,
+    /// Rebalance only: the next channel in turn.
+    next: usize,
+}
+
+impl OutputEdge {
+    pub(crate) fn new(
+        partitioning: Partitioning,
+        channels: Vec<Sender<Message>>,
+        max_parallelism: u32,
+    ) -> Self {
+        let pending = match partitioning {
+            Partitioning::ByKey => channels.iter().map(|_| Emitter::default()).collect(),
+            _ => Vec::new(),
+        };
+        OutputEdge {
+            partitioning,
+            channels,
+            max_parallelism,
+            pending,
+            next: 0,
+        }
+    }
+
+    fn send(&mut self, batch: PackedBatch) -> Result<(), TaskError> {
+        match self.partitioning {
+            Partitioning::Forward => send(&self.channels[0], Message::Batch(batch)),
+            Partitioning::Rebalance => {
+                let channel = &self.channels[self.next];
+                self.next = (self.next + 1) % self.channels.len();
+                send(channel, Message::Batch(batch))
+            }
+            Partitioning::Broadcast => {
+                for channel in &self.channels {
+                    send(channel, Message::Batch(batch.clone()))?;
+                }
+                Ok(())
+            }
+            Partitioning::ByKey => {
+                let parallelism = self.channels.len() as u32;
+                let records = batch
+                    .records(0)
+                    .map_err(|e| TaskError::MalformedBatch(e.to_string()))?;
+                for record in records {
+                    let group = key_group(record.key().unwrap_or_default(), self.max_parallelism);
+                    let target =
+                        subtask_for_key_group(group, self.max_parallelism, parallelism) as usize;
+                    let pending = &mut self.pending[target];
+                    pending.push(&record);
+                    if batch_full(pending) {
+                        send(&self.channels[target], Message::Batch(pending.take()))?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), TaskError> {
+        for (pending, channel) in self.pending.iter_mut().zip(&self.channels) {
+            if !pending.is_empty() {
+                send(channel, Message::Batch(pending.take()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), TaskError> {
+        self.flush()?;
+        for channel in &self.channels {
+            send(channel, Message::End)?;
+        }
+        Ok(())
+    }
+}
+
+fn send(channel: &Sender<Message>, message: Message) -> Result<(), TaskError> {
+    // The receiver is gone only when its task has stopped: this job is failing or canceled.
+    channel.send(message).map_err(|_| TaskError::Canceled)
+}
+
+/// All output edges of a subtask.
+pub(crate) struct Output {
+    edges: Vec<OutputEdge>,
+}
+
+impl Output {
+    pub(crate) fn new(edges: Vec<OutputEdge>) -> Self {
+        Output { edges }
+    }
+
+    /// Routes a batch to every output edge.
+    pub(crate) fn emit(&mut self, batch: PackedBatch) -> Result<(), TaskError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if let Some((last, rest)) = self.edges.split_last_mut() {
+            for edge in rest {
+                edge.send(batch.clone())?;
+            }
+            last.send(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Sends partially filled batches on, before the subtask waits for input.
+    pub(crate) fn flush(&mut self) -> Result<(), TaskError> {
+        self.edges.iter_mut().try_for_each(OutputEdge::flush)
+    }
+
+    /// Flushes, then tells every downstream subtask that this one has ended.
+    pub(crate) fn end(&mut self) -> Result<(), TaskError> {
+        self.edges.iter_mut().try_for_each(OutputEdge::end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_groups_split_into_contiguous_ranges() {
+        for parallelism in 1..=7 {
+            let owners: Vec<u32> = (0..128)
+                .map(|g| subtask_for_key_group(g, 128, parallelism))
+                .collect();
+            assert!(owners.windows(2).all(|w| w[0] <= w[1] && w[1] - w[0] <= 1));
+            assert_eq!(owners[0], 0);
+            assert_eq!(owners[127], parallelism - 1);
+        }
+    }
+
+    #[test]
+    fn by_key_sends_each_key_to_one_subtask() {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| crossbeam_channel::unbounded()).unzip();
+        let mut output = Output::new(vec![OutputEdge::new(Partitioning::ByKey, txs, 128)]);
+        let mut batch = Emitter::default();
+        for i in 0..300 {
+            batch.emit_keyed(format!("k{}", i % 10), i.to_string());
+        }
+        output.emit(batch.take()).unwrap();
+        output.end().unwrap();
+        let mut owner = std::collections::HashMap::new();
+        let mut total = 0;
+        for (subtask, rx) in rxs.iter().enumerate() {
+            for message in rx.try_iter() {
+                let Message::Batch(b) = message else { continue };
+                for r in b.records(0).unwrap() {
+                    total += 1;
+                    let key = r.key_str().unwrap().to_owned();
+                    assert_eq!(*owner.entry(key).or_insert(subtask), subtask);
+                }
+            }
+        }
+        assert_eq!(total, 300);
+        assert_eq!(owner.len(), 10);
+    }
+
+    #[test]
+    fn rebalance_takes_turns_and_forward_keeps_order() {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..2).map(|_| crossbeam_channel::unbounded()).unzip();
+        let mut output = Output::new(vec![OutputEdge::new(Partitioning::Rebalance, txs, 128)]);
+        for i in 0..4 {
+            let mut b = Emitter::default();
+            b.emit(format!("{i}"));
+            output.emit(b.take()).unwrap();
+        }
+        let firsts: Vec<Vec<String>> = rxs
+            .iter()
+            .map(|rx| {
+                rx.try_iter()
+                    .filter_map(|m| match m {
+                        Message::Batch(b) => Some(
+                            b.records(0)
+                                .unwrap()
+                                .next()
+                                .unwrap()
+                                .value_str()
+                                .unwrap()
+                                .to_owned(),
+                        ),
+                        Message::End => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(firsts, [vec!["0", "2"], vec!["1", "3"]]);
+    }
+}

@@ -1,0 +1,223 @@
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use wasmtime::component::{Component, Linker};
+
+use super::bindings::CairnJobPre;
+use super::guest::{Guest, GuestState};
+use super::{Engine, JOB_INTERFACE, Limits};
+use crate::operator::{OperatorError, OperatorFactory, OperatorInstance};
+
+/// Why a job file could not be loaded. Each message names the file and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a WebAssembly file (it does not start with the \\0asm magic bytes)", .path.display())]
+    NotWasm { path: PathBuf },
+    #[error(
+        "{} is a core WebAssembly module, not a component: build the job for wasm32-wasip2 \
+         (or wrap the module with `wasm-tools component new`)",
+        .path.display()
+    )]
+    CoreModule { path: PathBuf },
+    #[error("{} is not a valid WebAssembly component: {message}", .path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error(
+        "{} is not a Cairn job: it does not export `{JOB_INTERFACE}` (its exports: {exports})",
+        .path.display()
+    )]
+    NotAJob { path: PathBuf, exports: String },
+    #[error("{} was built against `{found}`, but this cairn runs `{JOB_INTERFACE}`", .path.display())]
+    Version { path: PathBuf, found: String },
+    #[error("{} does not fit the Cairn job contract: {message}", .path.display())]
+    Mismatch { path: PathBuf, message: String },
+    #[error("{} imports what Cairn does not give guests: {message}", .path.display())]
+    Imports { path: PathBuf, message: String },
+}
+
+/// A job component, compiled and linked, ready to instantiate once per subtask.
+pub struct JobComponent {
+    path: PathBuf,
+    pre: CairnJobPre<GuestState>,
+    limits: Limits,
+}
+
+impl JobComponent {
+    /// Loads, compiles (or takes from the compilation cache) and links a job file. Its
+    /// instances get `limits` until [`set_limits`](Self::set_limits) changes them.
+    pub fn load(
+        engine: &Engine,
+        path: &Path,
+        use_cache: bool,
+        limits: Limits,
+    ) -> Result<Self, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        check_header(path, &bytes)?;
+        let component = compile(engine.wasmtime(), path, &bytes, use_cache)?;
+        check_exports(engine.wasmtime(), path, &component)?;
+
+        let mut linker = Linker::new(engine.wasmtime());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| GuestState::add_to_linker(&mut linker))
+            .map_err(|e| LoadError::Invalid {
+                path: path.to_owned(),
+                message: format!("{e:#}"),
+            })?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports {
+                path: path.to_owned(),
+                message: format!("{e:#}"),
+            })?;
+        let pre = CairnJobPre::new(instance_pre).map_err(|e| LoadError::Mismatch {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+        Ok(JobComponent {
+            path: path.to_owned(),
+            pre,
+            limits,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sets the sandbox limits of the instances made from now on.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// A fresh, sandboxed instance; `label` tags its log records.
+    pub fn instantiate(&self, label: String) -> Result<Guest, OperatorError> {
+        Guest::instantiate(&self.pre, self.limits, label)
+    }
+}
+
+impl OperatorFactory for JobComponent {
+    fn open(
+        &self,
+        ctx: &cairn_sdk::Context,
+        name: &str,
+    ) -> Result<Box<dyn OperatorInstance>, OperatorError> {
+        let label = format!("{}#{}", ctx.operator_uid, ctx.subtask);
+        let guest = self.instantiate(label)?;
+        Ok(Box::new(guest.open(ctx, name)?))
+    }
+}
+
+fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    if bytes.get(0..4) != Some(b"\0asm") {
+        return Err(LoadError::NotWasm {
+            path: path.to_owned(),
+        });
+    }
+    // Bytes 4..8: version 1 and layer 0 is a core module; components use layer 1.
+    if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+        return Err(LoadError::CoreModule {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_exports(
+    engine: &wasmtime::Engine,
+    path: &Path,
+    component: &Component,
+) -> Result<(), LoadError> {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    if exports.iter().any(|name| name == JOB_INTERFACE) {
+        return Ok(());
+    }
+    let unversioned = JOB_INTERFACE.split('@').next().unwrap_or(JOB_INTERFACE);
+    if let Some(found) = exports
+        .iter()
+        .find(|name| name.split('@').next() == Some(unversioned))
+    {
+        return Err(LoadError::Version {
+            path: path.to_owned(),
+            found: found.clone(),
+        });
+    }
+    Err(LoadError::NotAJob {
+        path: path.to_owned(),
+        exports: if exports.is_empty() {
+            "none".to_owned()
+        } else {
+            exports.join(", ")
+        },
+    })
+}
+
+/// Compiles a component, or loads it from the cache of compiled components. Compiling is
+/// 200–400× slower than loading, and seconds for Python or JavaScript guests.
+fn compile(
+    engine: &wasmtime::Engine,
+    path: &Path,
+    bytes: &[u8],
+    use_cache: bool,
+) -> Result<Component, LoadError> {
+    let cached = use_cache.then(|| cache_path(engine, bytes)).flatten();
+    if let Some(cached) = &cached
+        && cached.exists()
+    {
+        // SAFETY: the file was written by `Component::serialize` below for this engine's
+        // compatibility hash, renamed into place atomically, and lives in the user's own
+        // cache folder; wasmtime still checks its header and version on load.
+        match unsafe { Component::deserialize_file(engine, cached) } {
+            Ok(component) => {
+                tracing::debug!(cache = %cached.display(), "loaded compiled component from cache");
+                return Ok(component);
+            }
+            Err(e) => {
+                tracing::warn!(cache = %cached.display(), "ignoring unusable cache entry: {e:#}")
+            }
+        }
+    }
+    let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid {
+        path: path.to_owned(),
+        message: format!("{e:#}"),
+    })?;
+    if let Some(cached) = &cached
+        && let Err(e) = store_in_cache(&component, cached)
+    {
+        tracing::warn!(cache = %cached.display(), "cannot cache compiled component: {e:#}");
+    }
+    Ok(component)
+}
+
+fn cache_path(engine: &wasmtime::Engine, bytes: &[u8]) -> Option<PathBuf> {
+    let dir = dirs::cache_dir()?.join("cairn").join("components");
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let mut key = blake3::Hasher::new();
+    key.update(bytes);
+    key.update(&engine_hash.finish().to_le_bytes());
+    Some(dir.join(format!("{}.cwasm", key.finalize().to_hex())))
+}
+
+fn store_in_cache(component: &Component, path: &Path) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("cache path has no folder"))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! The WebAssembly side of the host: one [`Engine`] per process, components loaded (and
+//! cached compiled) from job files, and one sandboxed [`Guest`] instance per subtask.
+
+mod component;
+mod engine;
+mod guest;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "cairn-job",
+    });
+}
+
+pub use component::{JobComponent, LoadError};
+pub use engine::{Engine, Limits};
+pub use guest::{Guest, GuestError, GuestOperator};
+
+/// The WIT interface a job component must export, with the version this host speaks.
+pub const JOB_INTERFACE: &str = "cairn:job/job@0.1.0";
