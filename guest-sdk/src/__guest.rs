@@ -47,6 +47,7 @@ pub fn open<J: Job>(ctx: WitContext, name: String) -> Result<WitOperator, String
         subtask: ctx.subtask,
         parallelism: ctx.parallelism,
         attempt: ctx.attempt,
+        options: ctx.options,
     };
     let instance = OperatorInstance::open::<J>(ctx, &name)?;
     Ok(WitOperator::new(GuestOperator(RefCell::new(instance))))

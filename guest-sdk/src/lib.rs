@@ -85,9 +85,9 @@ macro_rules! export_job {
                 {
                     $crate::__guest::open::<$job>(ctx, name)
                 }
-    }
+            }
 
-            $crate::__guest::export!(CairnJobExport with_types_in $crate::__guest::bindings);
+    $crate::__guest::export!(CairnJobExport with_types_in $crate::__guest::bindings);
         };
     };
 }

@@ -15,6 +15,19 @@ pub struct Context {
     pub parallelism: u32,
     /// 0 on the first run; counts up on every restart of the job.
     pub attempt: u32,
+    /// The options of this operator's node, as the graph set them.
+    pub options: Vec<(String, String)>,
+}
+
+impl Context {
+    /// The value of option `name` of this operator's node (the last one set wins).
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A stream operator. The struct is its state: serde serialises it for checkpoints, so mark
@@ -210,6 +223,7 @@ mod tests {
             subtask: 0,
             parallelism: 1,
             attempt: 0,
+            options: vec![("limit".into(), "1".into()), ("limit".into(), "2".into())],
         }
     }
 
@@ -232,6 +246,8 @@ mod tests {
     #[test]
     fn state_survives_snapshot_and_restore() {
         let mut first = OperatorInstance::open::<SumJob>(ctx(), "sum").unwrap();
+        assert_eq!(first.context().option("limit"), Some("2"));
+        assert_eq!(first.context().option("other"), None);
         let out = first
             .process(0, &batch(&[("a", "1"), ("b", "2"), ("a", "3")]))
             .unwrap();

@@ -34,10 +34,10 @@ impl fmt::Display for Origin {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {}: {cause}", .path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("config file {path} is not valid YAML: {message}")]
     Yaml { path: PathBuf, message: String },
@@ -136,7 +136,7 @@ impl ConfigLayers {
     pub fn file(&mut self, path: &Path) -> Result<&mut Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            cause: source,
         })?;
         let docs = YamlLoader::load_from_str(&text).map_err(|e| ConfigError::Yaml {
             path: path.to_owned(),

@@ -33,11 +33,8 @@ pub enum GraphError {
         connector: String,
         known: &'static [&'static str],
     },
-    #[error("node '{node}': {source}")]
-    Connector {
-        node: String,
-        source: ConnectorError,
-    },
+    #[error("node '{node}': {cause}")]
+    Connector { node: String, cause: ConnectorError },
     #[error("node '{node}' has parallelism {parallelism}; it must be between 1 and {max}")]
     Parallelism {
         node: String,
@@ -60,7 +57,10 @@ pub enum GraphError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
     Source(SourceSpec),
-    Operator { name: String },
+    Operator {
+        name: String,
+        options: Vec<(String, String)>,
+    },
     Sink(SinkSpec),
 }
 
@@ -114,7 +114,7 @@ impl Graph {
         for node in &graph.nodes {
             let connector_error = |source| GraphError::Connector {
                 node: node.uid.clone(),
-                source,
+                cause: source,
             };
             let unknown = |role, known| GraphError::UnknownConnector {
                 node: node.uid.clone(),
@@ -133,7 +133,10 @@ impl Graph {
                     Role::Sink(SinkSpec::parse(c, &node.options).map_err(connector_error)?)
                 }
                 NodeKind::Sink(_) => return Err(unknown("sink", SINKS)),
-                NodeKind::Operator(name) => Role::Operator { name: name.clone() },
+                NodeKind::Operator(name) => Role::Operator {
+                    name: name.clone(),
+                    options: node.options.clone(),
+                },
             };
             match (&role, node.inputs.is_empty()) {
                 (Role::Source(_), false) => {

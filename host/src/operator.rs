@@ -10,7 +10,7 @@ use cairn_sdk::{Context, PackedBatch};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OperatorError {
     /// The operator returned an `err` result.
-    #[error("{0}")]
+    #[error("the operator returned an error: {0}")]
     Failed(String),
     /// The guest trapped (a panic, an `unreachable`, an out-of-bounds access, …).
     #[error("guest trapped: {0}")]

@@ -67,4 +67,5 @@ impl Job for WordCount {
     }
 }
 
+#[cfg(feature = "component")]
 cairn_sdk::export_job!(WordCount);

@@ -22,7 +22,7 @@ impl FileSource {
         let file = File::open(path).map_err(|source| ConnectorError::Io {
             action: "cannot open input",
             path: path.to_owned(),
-            source,
+            cause: source,
         })?;
         Ok(FileSource {
             path: path.to_owned(),
@@ -43,7 +43,7 @@ impl Source for FileSource {
                 .map_err(|source| ConnectorError::Io {
                     action: "cannot read input",
                     path: self.path.clone(),
-                    source,
+                    cause: source,
                 })?;
             if read == 0 {
                 return Ok(Poll::End);
@@ -80,7 +80,7 @@ impl FileSink {
             move |source| ConnectorError::Io {
                 action,
                 path,
-                source,
+                cause: source,
             }
         };
         std::fs::create_dir_all(dir).map_err(io("cannot create output folder", dir))?;
@@ -114,7 +114,7 @@ impl FileSink {
         move |source| ConnectorError::Io {
             action,
             path,
-            source,
+            cause: source,
         }
     }
 }

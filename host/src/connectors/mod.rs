@@ -43,11 +43,11 @@ pub enum ConnectorError {
         value: String,
         reason: String,
     },
-    #[error("{action} {}: {source}", .path.display())]
+    #[error("{action} {}: {cause}", .path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{}: line {line} is not valid UTF-8", .path.display())]
     NotUtf8 { path: PathBuf, line: u64 },
@@ -177,7 +177,7 @@ impl SourceSpec {
                 std::fs::File::open(&path).map_err(|source| ConnectorError::Io {
                     action: "cannot open input",
                     path: path.clone(),
-                    source,
+                    cause: source,
                 })?;
                 Ok(SourceSpec::File { path })
             }

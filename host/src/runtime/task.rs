@@ -73,13 +73,14 @@ impl Task {
                     }
                 }
             }
-            Role::Operator { name } => {
+            Role::Operator { name, options } => {
                 let ctx = Context {
                     job_id,
                     operator_uid: id.uid.clone(),
                     subtask: id.subtask,
                     parallelism: id.parallelism,
                     attempt: 0,
+                    options,
                 };
                 let mut operator = operators.open(&ctx, &name)?;
                 while let Some((input, batch)) = inputs.next(&mut output)? {

@@ -11,10 +11,10 @@ use crate::operator::{OperatorError, OperatorFactory, OperatorInstance};
 /// Why a job file could not be loaded. Each message names the file and the problem.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read {}: {source}", .path.display())]
+    #[error("cannot read {}: {cause}", .path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{} is not a WebAssembly file (it does not start with the \\0asm magic bytes)", .path.display())]
     NotWasm { path: PathBuf },
@@ -57,7 +57,7 @@ impl JobComponent {
     ) -> Result<Self, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_owned(),
-            source,
+            cause: source,
         })?;
         check_header(path, &bytes)?;
         let component = compile(engine.wasmtime(), path, &bytes, use_cache)?;

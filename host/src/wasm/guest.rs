@@ -139,6 +139,7 @@ impl Guest {
             subtask: ctx.subtask,
             parallelism: ctx.parallelism,
             attempt: ctx.attempt,
+            options: ctx.options.clone(),
         };
         let handle = self
             .call(|bindings, store| bindings.cairn_job_job().call_open(store, &wit_ctx, name))?

@@ -1,0 +1,246 @@
+//! `cargo xtask build | demo | test | bench | lint`: the project's entry points.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use cairn_tests::{check_word_count, committed_files, word_counts, workspace_root, write_text};
+
+const GUEST_TARGET: &str = "wasm32-wasip2";
+
+/// Guest crates: (package, folder under target/ the component goes to).
+const GUESTS: &[(&str, &str)] = &[
+    ("word-count", "jobs"),
+    ("keyed-sum", "jobs"),
+    ("flaky", "jobs"),
+    ("bad-graph", "test-jobs"),
+    ("not-a-job", "test-jobs"),
+];
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  build   build target/release/cairn and every job to target/jobs/<name>.wasm
+  demo    build, then run word-count on a generated text and check its output
+  test    build, then run the whole test suite
+  bench   build, then run the benchmarks (see BENCHMARKS.md)
+  lint    cargo fmt --check and clippy on host and guests";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => build(),
+        Some("demo") => demo(),
+        Some("test") => test(&args[1..]),
+        Some("bench") => bench(&args[1..]),
+        Some("lint") => lint(),
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(error) = result {
+        eprintln!("xtask: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed ({status})");
+    }
+    Ok(())
+}
+
+fn step(message: &str) {
+    eprintln!("\n==> {message}");
+}
+
+/// Installs the guest target with rustup when it is missing.
+fn ensure_guest_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("cannot run rustup: install Rust with rustup (https://rustup.rs)")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|t| t.trim() == GUEST_TARGET)
+    {
+        return Ok(());
+    }
+    step(&format!("installing the {GUEST_TARGET} target"));
+    run(Command::new("rustup").args(["target", "add", GUEST_TARGET]))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn build() -> anyhow::Result<()> {
+    ensure_guest_target()?;
+    step("building cairn (release)");
+    run(cargo().args(["build", "--release", "--package", "cairn"]))?;
+    step("building jobs");
+    let built = target_dir().join(GUEST_TARGET).join("guest");
+    for (package, folder) in GUESTS {
+        // One package at a time: a job reusing another job's operators must not get that
+        // job's component export through feature unification.
+        run(cargo().args([
+            "build",
+            "--quiet",
+            "--profile",
+            "guest",
+            "--target",
+            GUEST_TARGET,
+            "--package",
+            package,
+        ]))?;
+        // Libraries (jobs) are named with underscores, binaries as the package.
+        let library = built.join(format!("{}.wasm", package.replace('-', "_")));
+        let from = if library.exists() {
+            library
+        } else {
+            built.join(format!("{package}.wasm"))
+        };
+        let dir = target_dir().join(folder);
+        std::fs::create_dir_all(&dir)?;
+        let to = dir.join(format!("{package}.wasm"));
+        std::fs::copy(&from, &to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        eprintln!(
+            "    {}",
+            to.strip_prefix(workspace_root()).unwrap_or(&to).display()
+        );
+    }
+    Ok(())
+}
+
+fn demo() -> anyhow::Result<()> {
+    build()?;
+    let dir = target_dir().join("demo");
+    let input = dir.join("input.txt");
+    let output = dir.join("output");
+    std::fs::create_dir_all(&dir)?;
+    if output.exists() {
+        std::fs::remove_dir_all(&output)?;
+    }
+    step("generating a 64 MB text");
+    let bytes = write_text(&input, 64 << 20, 200_000, 42)?;
+    eprintln!("    {} ({:.1} MB)", input.display(), bytes as f64 / 1e6);
+
+    step("running word-count with parallelism 2");
+    let started = Instant::now();
+    run(Command::new(target_dir().join("release").join("cairn"))
+        .arg("run")
+        .arg(target_dir().join("jobs").join("word-count.wasm"))
+        .args(["-p", "2", "--"])
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output))?;
+    let elapsed = started.elapsed();
+
+    step("result");
+    let counts = word_counts(&input)?;
+    let report = check_word_count(&counts, &output)?;
+    show_top_words(&output)?;
+    let words: u64 = counts.values().sum();
+    eprintln!(
+        "    {words} words ({} distinct) in {:.2} s: {:.2} M words/s end to end",
+        counts.len(),
+        elapsed.as_secs_f64(),
+        words as f64 / elapsed.as_secs_f64() / 1e6
+    );
+    eprintln!(
+        "    oracle: {} output lines, {} missing, {} duplicated, {} unexpected",
+        report.lines, report.missing, report.duplicated, report.unexpected
+    );
+    if !report.is_exact() {
+        bail!("the output does not match the oracle");
+    }
+    eprintln!("    output matches the oracle exactly");
+    Ok(())
+}
+
+/// The most frequent words, from the output alone: a word's highest `n` is its count.
+fn show_top_words(output: &Path) -> anyhow::Result<()> {
+    let mut highest = std::collections::HashMap::<String, u64>::new();
+    for file in committed_files(output)? {
+        for line in std::fs::read_to_string(&file)?.lines() {
+            if let Some((word, n)) = line.rsplit_once('\t')
+                && let Ok(n) = n.parse::<u64>()
+            {
+                let entry = highest.entry(word.to_owned()).or_default();
+                *entry = (*entry).max(n);
+            }
+        }
+    }
+    let mut top: Vec<_> = highest.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    eprintln!("    top words:");
+    for (word, n) in top.iter().take(5) {
+        eprintln!("      {n:>9}  {word}");
+    }
+    Ok(())
+}
+
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    build()?;
+    step("running the test suite");
+    run(cargo()
+        .args(["test", "--release", "--workspace"])
+        .args(extra))
+}
+
+fn bench(extra: &[String]) -> anyhow::Result<()> {
+    build()?;
+    step("running the benchmarks");
+    run(cargo()
+        .args(["run", "--release", "--package", "cairn-bench", "--"])
+        .args(extra))
+}
+
+fn lint() -> anyhow::Result<()> {
+    ensure_guest_target()?;
+    step("cargo fmt --check");
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step("clippy (host, tests, tools)");
+    run(cargo().args([
+        "clippy",
+        "--release",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step("clippy (guests, for wasm32-wasip2)");
+    for (package, _) in GUESTS {
+        run(cargo().args([
+            "clippy",
+            "--quiet",
+            "--profile",
+            "guest",
+            "--target",
+            GUEST_TARGET,
+            "--package",
+            package,
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    Ok(())
+}
