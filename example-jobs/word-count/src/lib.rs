@@ -2,6 +2,7 @@
 //! its complete output is known from the input alone.
 //!
 //! `cairn run word-count.wasm -p 4 -- --input text.txt --output out/`
+//! (`-` as input reads standard input; `-` as output writes to standard output.)
 
 use std::collections::HashMap;
 
@@ -45,16 +46,20 @@ pub struct WordCount;
 
 impl Job for WordCount {
     fn describe(args: &Args) -> Result<JobGraph> {
+        let source = match args.required("--input")? {
+            "-" => Source::stdin(),
+            path => Source::file(path),
+        };
+        let sink = match args.required("--output")? {
+            "-" => Sink::stdout(),
+            dir => Sink::file(dir),
+        };
         let mut job = JobGraph::new("word-count");
-        job.source("lines", Source::file(args.required("--input")?))
+        job.source("lines", source)
             .parallelism(1)
             .operator("split", "split", Partitioning::Rebalance)
             .operator("count", "count", Partitioning::ByKey)
-            .sink(
-                "out",
-                Sink::file(args.required("--output")?),
-                Partitioning::Forward,
-            );
+            .sink("out", sink, Partitioning::Forward);
         Ok(job)
     }
 

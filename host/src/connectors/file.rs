@@ -66,7 +66,7 @@ impl Source for FileSource {
 
 /// Writes each record's value and a line break to a part file of its own per subtask.
 /// The file is hidden (`.part-<uid>-<subtask>-<n>.inprogress`) while written and renamed to
-/// `part-<uid>-<subtask>-<n>` when committed, so readers never see partial output.
+/// `part-<uid>-<subtask>-<n>` when the job commits, so readers never see partial output.
 pub struct FileSink {
     writer: BufWriter<File>,
     in_progress: PathBuf,
@@ -138,7 +138,16 @@ impl Sink for FileSink {
         self.writer
             .get_ref()
             .sync_all()
-            .map_err(self.io_error("cannot sync"))?;
+            .map_err(self.io_error("cannot sync"))
+    }
+
+    fn commit(&mut self) -> Result<(), ConnectorError> {
         std::fs::rename(&self.in_progress, &self.committed).map_err(self.io_error("cannot commit"))
+    }
+
+    fn abort(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.in_progress) {
+            tracing::warn!("cannot remove {}: {e}", self.in_progress.display());
+        }
     }
 }

@@ -90,11 +90,17 @@ pub trait Source: Send {
     fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError>;
 }
 
-/// One subtask of a sink.
+/// One subtask of a sink. Output becomes visible in two phases: when its input ends the
+/// sink makes what it wrote durable ([`finish`](Sink::finish)); only when the whole job has
+/// finished is it committed, and a failed job's output is aborted instead.
 pub trait Sink: Send {
     fn write(&mut self, batch: &PackedBatch) -> Result<(), ConnectorError>;
-    /// All input has ended: make everything written durable and visible.
+    /// All input has ended: make everything written durable, still invisible.
     fn finish(&mut self) -> Result<(), ConnectorError>;
+    /// The job has finished: make the output visible.
+    fn commit(&mut self) -> Result<(), ConnectorError>;
+    /// The job failed: discard what was not committed.
+    fn abort(&mut self);
 }
 
 /// Reads a connector's options, refusing unknown ones.
@@ -272,4 +278,10 @@ impl Sink for Blackhole {
     fn finish(&mut self) -> Result<(), ConnectorError> {
         Ok(())
     }
+
+    fn commit(&mut self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    fn abort(&mut self) {}
 }

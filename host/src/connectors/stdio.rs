@@ -96,4 +96,11 @@ impl Sink for StdoutSink {
     fn finish(&mut self) -> Result<(), ConnectorError> {
         std::io::stdout().flush().map_err(ConnectorError::Stdio)
     }
+
+    /// Standard output cannot take back what it printed.
+    fn commit(&mut self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    fn abort(&mut self) {}
 }

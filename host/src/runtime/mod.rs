@@ -22,7 +22,7 @@ use crate::operator::{OperatorError, OperatorFactory};
 
 use output::{Output, OutputEdge};
 pub use output::{key_group, subtask_for_key_group};
-use task::{Inputs, Task};
+use task::{Ended, Inputs, Task};
 
 /// A batch is handed on once it holds this many records…
 pub const MAX_BATCH_RECORDS: usize = 1024;
@@ -230,7 +230,7 @@ impl Job {
 /// A job whose subtasks are running.
 pub struct RunningJob {
     metrics: Arc<JobMetrics>,
-    outcomes: Receiver<(usize, Result<(), TaskError>)>,
+    outcomes: Receiver<(usize, Result<Ended, TaskError>)>,
     threads: Vec<JoinHandle<()>>,
     cancel: Arc<AtomicBool>,
 }
@@ -240,32 +240,45 @@ impl RunningJob {
         self.metrics.clone()
     }
 
-    /// Waits until every subtask has ended. The job fails with the first subtask failure
-    /// that is a cause rather than a consequence (`Canceled`); the others are then stopped.
+    /// Waits until every subtask has ended, then commits the sinks' output. The job fails
+    /// with the first subtask failure that is a cause rather than a consequence (`Canceled`);
+    /// the other subtasks are then stopped and the sinks' uncommitted output discarded.
     pub fn wait(self) -> Result<(), JobFailure> {
         let mut failure: Option<JobFailure> = None;
+        let mut sinks = Vec::new();
         for _ in 0..self.threads.len() {
             let Ok((index, outcome)) = self.outcomes.recv() else {
                 break;
             };
-            if let Err(error) = outcome {
-                self.cancel.store(true, Ordering::Relaxed);
-                let task = self.metrics.tasks[index].0.clone();
-                let is_cause = !matches!(error, TaskError::Canceled);
-                if failure
-                    .as_ref()
-                    .is_none_or(|f| is_cause && matches!(f.error, TaskError::Canceled))
-                {
-                    failure = Some(JobFailure { task, error });
+            match outcome {
+                Ok(Ended::Done) => {}
+                Ok(Ended::SinkToCommit(sink)) => sinks.push((index, sink)),
+                Err(error) => {
+                    self.cancel.store(true, Ordering::Relaxed);
+                    let is_cause = !matches!(error, TaskError::Canceled);
+                    if failure
+                        .as_ref()
+                        .is_none_or(|f| is_cause && matches!(f.error, TaskError::Canceled))
+                    {
+                        let task = self.metrics.tasks[index].0.clone();
+                        failure = Some(JobFailure { task, error });
+                    }
                 }
             }
         }
         for thread in self.threads {
             let _ = thread.join();
         }
-        match failure {
-            Some(failure) => Err(failure),
-            None => Ok(()),
+        if let Some(failure) = failure {
+            sinks.iter_mut().for_each(|(_, sink)| sink.abort());
+            return Err(failure);
         }
+        for (index, sink) in &mut sinks {
+            sink.commit().map_err(|error| JobFailure {
+                task: self.metrics.tasks[*index].0.clone(),
+                error: error.into(),
+            })?;
+        }
+        Ok(())
     }
 }

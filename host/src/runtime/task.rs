@@ -9,9 +9,16 @@ use crossbeam_channel::{Receiver, Select};
 
 use super::output::Output;
 use super::{Message, TaskError, TaskId, TaskMetrics};
-use crate::connectors::Poll;
+use crate::connectors::{Poll, Sink};
 use crate::graph::Role;
 use crate::operator::OperatorFactory;
+
+/// How a subtask ended its input.
+pub(crate) enum Ended {
+    Done,
+    /// A sink whose output waits for the job to finish before it is committed.
+    SinkToCommit(Box<dyn Sink>),
+}
 
 /// Everything one subtask owns.
 pub(crate) struct Task {
@@ -27,7 +34,7 @@ pub(crate) struct Task {
 
 impl Task {
     /// Runs the subtask to its end; a panic in host code becomes a task failure.
-    pub(crate) fn run(self) -> Result<(), TaskError> {
+    pub(crate) fn run(self) -> Result<Ended, TaskError> {
         catch_unwind(AssertUnwindSafe(|| self.run_role())).unwrap_or_else(|panic| {
             let message = panic
                 .downcast_ref::<&str>()
@@ -38,7 +45,7 @@ impl Task {
         })
     }
 
-    fn run_role(self) -> Result<(), TaskError> {
+    fn run_role(self) -> Result<Ended, TaskError> {
         let Task {
             job_id,
             id,
@@ -69,7 +76,10 @@ impl Task {
                             output.flush()?;
                             std::thread::sleep(wait);
                         }
-                        Poll::End => return output.end(),
+                        Poll::End => {
+                            output.end()?;
+                            return Ok(Ended::Done);
+                        }
                     }
                 }
             }
@@ -98,7 +108,8 @@ impl Task {
                     .records_out
                     .fetch_add(out.len() as u64, Ordering::Relaxed);
                 output.emit(out)?;
-                output.end()
+                output.end()?;
+                Ok(Ended::Done)
             }
             Role::Sink(spec) => {
                 let mut sink = spec.open(&id.uid, id.subtask)?;
@@ -108,7 +119,8 @@ impl Task {
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     sink.write(&batch)?;
                 }
-                Ok(sink.finish()?)
+                sink.finish()?;
+                Ok(Ended::SinkToCommit(sink))
             }
         }
     }

@@ -1,0 +1,295 @@
+//! Bad input gets one clear line naming the file and the problem, and a non-zero exit.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use cairn_tests::{Finished, Scratch, cairn, job, test_job};
+
+fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Finished {
+    let args: Vec<OsString> = std::iter::once(OsString::from("run"))
+        .chain(args.iter().map(|a| a.as_ref().to_owned()))
+        .collect();
+    cairn(args, None, None)
+}
+
+/// The run failed before the job was submitted, with exactly one line on stderr.
+fn refused(run: Finished) -> String {
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.stdout, "", "nothing is submitted: {run:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one error line: {run:?}");
+    lines[0].to_owned()
+}
+
+/// The job was submitted, then failed: the last stdout line says why.
+fn failed(run: Finished) -> String {
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stdout.starts_with("Job has been submitted with JobID "),
+        "{run:?}"
+    );
+    run.last_line().to_owned()
+}
+
+#[test]
+fn missing_job_file() {
+    let line = refused(run(&[&"no/such/job.wasm"]));
+    assert_eq!(
+        line,
+        "cairn: cannot read no/such/job.wasm: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn file_that_is_not_wasm() {
+    let scratch = Scratch::new("not-wasm");
+    let path = scratch.join("job.wasm");
+    std::fs::write(&path, "#!/bin/sh\necho hello\n").unwrap();
+    let line = refused(run(&[&path]));
+    assert_eq!(
+        line,
+        format!(
+            "cairn: {} is not a WebAssembly file (it does not start with the \\0asm magic bytes)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn core_module_instead_of_component() {
+    let scratch = Scratch::new("core-module");
+    let path = scratch.join("module.wasm");
+    // The smallest valid core module: magic and version 1.
+    std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
+    let line = refused(run(&[&path]));
+    assert!(
+        line.contains("module.wasm is a core WebAssembly module, not a component"),
+        "{line}"
+    );
+    assert!(line.contains("wasm32-wasip2"), "{line}");
+}
+
+#[test]
+fn component_of_another_world() {
+    let path = test_job("not-a-job");
+    let line = refused(run(&[&path]));
+    assert_eq!(
+        line,
+        format!(
+            "cairn: {} is not a Cairn job: it does not export `cairn:job/job@0.1.0` \
+             (its exports: wasi:cli/run@0.2.0)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn truncated_component() {
+    let scratch = Scratch::new("truncated");
+    let path = scratch.join("half.wasm");
+    let bytes = std::fs::read(job("word-count")).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let line = refused(run(&[&path]));
+    assert!(
+        line.starts_with(&format!(
+            "cairn: {} is not a valid WebAssembly component",
+            path.display()
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn describe_error_shows_the_jobs_message() {
+    let path = job("word-count");
+    let line = refused(run(&[&path, &"--", &"--output", &"out"]));
+    assert_eq!(
+        line,
+        format!(
+            "cairn: {}: the job refused to start: missing required argument --input",
+            path.display()
+        )
+    );
+}
+
+fn bad_graph(case: &str) -> String {
+    let path = test_job("bad-graph");
+    let run = run(&[&path, &"--", &"--case", &case]);
+    let line = refused(run);
+    let prefix = format!("cairn: {}: invalid job graph: ", path.display());
+    line.strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"))
+        .to_owned()
+}
+
+#[test]
+fn graph_with_unknown_input() {
+    assert_eq!(
+        bad_graph("unknown-input"),
+        "node 'b' reads from 'nowhere', which is not a node of the graph"
+    );
+}
+
+#[test]
+fn graph_with_cycle() {
+    assert_eq!(
+        bad_graph("cycle"),
+        "the job graph has a cycle through: a, b, out"
+    );
+}
+
+#[test]
+fn graph_with_duplicate_uid() {
+    assert_eq!(
+        bad_graph("duplicate-uid"),
+        "the job graph has two nodes with uid 'a'"
+    );
+}
+
+#[test]
+fn graph_with_unknown_connector() {
+    assert_eq!(
+        bad_graph("unknown-connector"),
+        "node 'out' uses unknown sink connector 'kafka' (known: file, stdout, blackhole)"
+    );
+}
+
+#[test]
+fn graph_with_node_without_inputs() {
+    assert_eq!(bad_graph("orphan"), "node 'orphan' has no inputs");
+}
+
+#[test]
+fn unknown_config_key_suggests_the_closest() {
+    let path = test_job("bad-graph");
+    let line = refused(run(&[
+        &path,
+        &"-D",
+        &"pipeline.max-paralelism=64",
+        &"--",
+        &"--case",
+        &"ok",
+    ]));
+    assert_eq!(
+        line,
+        "cairn: unknown config key 'pipeline.max-paralelism' (from -D); did you mean 'pipeline.max-parallelism'?"
+    );
+    // Set in the job's own code.
+    let line = refused(run(&[&path, &"--", &"--case", &"config-typo"]));
+    assert_eq!(
+        line,
+        "cairn: unknown config key 'paralelism.default' (from job code); did you mean 'parallelism.default'?"
+    );
+    // In a config file: the file is named.
+    let scratch = Scratch::new("config-typo");
+    let file = scratch.join("cairn.yaml");
+    std::fs::write(&file, "wasm:\n  memory-limt: 64 mb\n").unwrap();
+    let line = refused(run(&[&path, &"-c", &file, &"--", &"--case", &"ok"]));
+    assert_eq!(
+        line,
+        format!(
+            "cairn: unknown config key 'wasm.memory-limt' (from {}); did you mean 'wasm.memory-limit'?",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn bad_config_value_names_key_and_origin() {
+    let path = test_job("bad-graph");
+    let line = refused(run(&[
+        &path,
+        &"-D",
+        &"wasm.call-timeout=soon",
+        &"--",
+        &"--case",
+        &"ok",
+    ]));
+    assert_eq!(
+        line,
+        "cairn: invalid value 'soon' for wasm.call-timeout (from -D): expected a duration such as 10 s"
+    );
+}
+
+#[test]
+fn bad_job_id_is_refused() {
+    let line = refused(run(&[
+        &"--job-id",
+        &"XYZ",
+        &test_job("bad-graph"),
+        &"--",
+        &"--case",
+        &"ok",
+    ]));
+    assert_eq!(
+        line,
+        "cairn: invalid --job-id 'XYZ': expected 32 lowercase hex characters"
+    );
+}
+
+fn flaky(mode: &str, config: &[&str]) -> Finished {
+    let scratch = Scratch::new(&format!("flaky-{mode}"));
+    let input = scratch.join("input.txt");
+    std::fs::write(&input, "a b c\n".repeat(1000)).unwrap();
+    let output = scratch.join("out");
+    let mut args: Vec<OsString> = vec!["run".into(), job("flaky").into(), "-p".into(), "2".into()];
+    args.extend(config.iter().map(OsString::from));
+    args.extend(["--".into(), "--input".into(), input.into_os_string()]);
+    args.extend(["--output".into(), output.clone().into_os_string()]);
+    args.extend(["--fail-mode".into(), mode.into(), "--fail-at=500".into()]);
+    let run = cairn(args, None, None);
+    assert_no_committed_output(&output);
+    run
+}
+
+fn assert_no_committed_output(dir: &Path) {
+    if let Ok(files) = cairn_tests::committed_files(dir) {
+        assert!(files.is_empty(), "a failed job committed output: {files:?}");
+    }
+}
+
+#[test]
+fn guest_trap_fails_the_job_with_the_panic_message() {
+    let line = failed(flaky("trap", &[]));
+    assert!(line.contains(" FAILED after "), "{line}");
+    assert!(line.contains("count ("), "names the subtask: {line}");
+    assert!(
+        line.contains("guest trapped: wasm trap: wasm `unreachable` instruction executed"),
+        "{line}"
+    );
+    assert!(
+        line.contains("flaky: injected trap at record 500"),
+        "{line}"
+    );
+}
+
+#[test]
+fn guest_error_result_fails_the_job() {
+    let line = failed(flaky("error", &[]));
+    assert!(
+        line.ends_with(
+            "failed: the operator returned an error: flaky: injected error at record 500"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn guest_over_its_memory_cap_is_stopped() {
+    let line = failed(flaky("oom", &["-D", "wasm.memory-limit=64 mb"]));
+    assert!(
+        line.ends_with("failed: guest exceeded wasm.memory-limit (64 MiB)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn guest_in_an_endless_loop_is_interrupted() {
+    let line = failed(flaky("loop", &["-D", "wasm.call-timeout=1 s"]));
+    assert!(
+        line.ends_with(
+            "failed: guest call ran longer than wasm.call-timeout (1s) and was interrupted"
+        ),
+        "{line}"
+    );
+}
