@@ -28,7 +28,7 @@ impl PackedBatch {
     /// an iterator over the records, tagged with the input they arrived on.
     pub fn records(&self, input: u32) -> Result<Records<'_>> {
         let n = self.len();
-        if self.offsets.len() % 2 != 0 {
+        if !self.offsets.len().is_multiple_of(2) {
             return Err(Error::msg("malformed batch: odd number of offsets"));
         }
         if !self.timestamps.is_empty() && self.timestamps.len() != n {

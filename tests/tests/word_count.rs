@@ -1,6 +1,8 @@
 //! The word-count oracle, end to end through the real binary: a generated text of more than
 //! 50 MB, at parallelism 1 and 4, must produce exactly every `w\tn` for n = 1..count(w).
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 

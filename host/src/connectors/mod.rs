@@ -231,7 +231,7 @@ impl SourceSpec {
                 subtask,
                 parallelism,
             )),
-            SourceSpec::Stdin => Box::new(StdinSource::new()),
+            SourceSpec::Stdin => Box::new(StdinSource::spawn()?),
         })
     }
 }

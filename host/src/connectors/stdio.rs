@@ -19,7 +19,7 @@ pub struct StdinSource {
 }
 
 impl StdinSource {
-    pub fn new() -> Self {
+    pub fn spawn() -> Result<Self, ConnectorError> {
         let (tx, lines) = crossbeam_channel::bounded(4096);
         // Blocked in a read, this thread cannot be stopped; it ends with the input or
         // when the job (and so the receiver) is gone.
@@ -44,8 +44,8 @@ impl StdinSource {
                     }
                 }
             })
-            .expect("spawning the stdin reader thread");
-        StdinSource { lines }
+            .map_err(ConnectorError::Stdio)?;
+        Ok(StdinSource { lines })
     }
 }
 

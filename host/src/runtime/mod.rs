@@ -36,6 +36,9 @@ pub fn batch_full(batch: &Emitter) -> bool {
     batch.len() >= MAX_BATCH_RECORDS || batch.size_bytes() >= MAX_BATCH_BYTES
 }
 
+/// The input channels of one subtask, each with the index of its input edge.
+pub(crate) type InputChannels = Vec<(u32, Receiver<Message>)>;
+
 /// What travels on a channel.
 pub(crate) enum Message {
     Batch(PackedBatch),
@@ -139,8 +142,8 @@ impl Job {
     /// parallel.
     pub fn start(self) -> std::io::Result<RunningJob> {
         let graph = &self.graph;
-        // channels[node][subtask] = the receivers of that subtask, with their input index.
-        let mut receivers: Vec<Vec<Vec<(u32, Receiver<Message>)>>> = graph
+        // receivers[node][subtask] = the input channels of that subtask.
+        let mut receivers: Vec<Vec<InputChannels>> = graph
             .nodes
             .iter()
             .map(|n| (0..n.parallelism).map(|_| Vec::new()).collect())
@@ -243,7 +246,7 @@ impl RunningJob {
     /// Waits until every subtask has ended, then commits the sinks' output. The job fails
     /// with the first subtask failure that is a cause rather than a consequence (`Canceled`);
     /// the other subtasks are then stopped and the sinks' uncommitted output discarded.
-    pub fn wait(self) -> Result<(), JobFailure> {
+    pub fn wait(self) -> Result<(), Box<JobFailure>> {
         let mut failure: Option<JobFailure> = None;
         let mut sinks = Vec::new();
         for _ in 0..self.threads.len() {
@@ -271,12 +274,14 @@ impl RunningJob {
         }
         if let Some(failure) = failure {
             sinks.iter_mut().for_each(|(_, sink)| sink.abort());
-            return Err(failure);
+            return Err(Box::new(failure));
         }
         for (index, sink) in &mut sinks {
-            sink.commit().map_err(|error| JobFailure {
-                task: self.metrics.tasks[*index].0.clone(),
-                error: error.into(),
+            sink.commit().map_err(|error| {
+                Box::new(JobFailure {
+                    task: self.metrics.tasks[*index].0.clone(),
+                    error: error.into(),
+                })
             })?;
         }
         Ok(())

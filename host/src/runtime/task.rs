@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use cairn_sdk::{Context, Emitter, PackedBatch};
-use crossbeam_channel::{Receiver, Select};
+use crossbeam_channel::Select;
 
 use super::output::Output;
-use super::{Message, TaskError, TaskId, TaskMetrics};
+use super::{InputChannels, Message, TaskError, TaskId, TaskMetrics};
 use crate::connectors::{Poll, Sink};
 use crate::graph::Role;
 use crate::operator::OperatorFactory;
@@ -128,11 +128,11 @@ impl Task {
 
 /// The input channels of a subtask that have not ended yet, each with its input index.
 pub(crate) struct Inputs {
-    live: Vec<(u32, Receiver<Message>)>,
+    live: InputChannels,
 }
 
 impl Inputs {
-    pub(crate) fn new(channels: Vec<(u32, Receiver<Message>)>) -> Self {
+    pub(crate) fn new(channels: InputChannels) -> Self {
         Inputs { live: channels }
     }
 
