@@ -1,0 +1,253 @@
+//! Throughput of example jobs on the cairn runtime: each job's operators as the Wasm
+//! component, and the very same operator code compiled natively into this binary, run
+//! through the same runtime (graph, channels, partitioning, connectors). The ratio is the
+//! cost of the sandbox and the component boundary.
+//!
+//! `cargo xtask bench [-- --runs N --text-mb MB --records N --keys K]`; prints a Markdown
+//! table for BENCHMARKS.md.
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use cairn::graph::Graph;
+use cairn::operator::{OperatorError, OperatorFactory, OperatorInstance};
+use cairn::runtime::Job as RuntimeJob;
+use cairn::wasm::{Engine, JobComponent, Limits};
+use cairn_sdk::{Args, Context, Job, JobGraph, PackedBatch};
+use cairn_tests::{Scratch, job, write_text};
+
+/// The operators of job `J`, compiled into this binary.
+struct Native<J>(PhantomData<fn() -> J>);
+
+struct NativeOperator(cairn_sdk::OperatorInstance);
+
+impl<J: Job> OperatorFactory for Native<J> {
+    fn open(&self, ctx: &Context, name: &str) -> Result<Box<dyn OperatorInstance>, OperatorError> {
+        let instance = cairn_sdk::OperatorInstance::open::<J>(ctx.clone(), name)
+            .map_err(|e| OperatorError::Failed(e.to_string()))?;
+        Ok(Box::new(NativeOperator(instance)))
+    }
+}
+
+impl OperatorInstance for NativeOperator {
+    fn process(&mut self, input: u32, batch: PackedBatch) -> Result<PackedBatch, OperatorError> {
+        self.0
+            .process(input, &batch)
+            .map_err(|e| OperatorError::Failed(e.to_string()))
+    }
+
+    fn finish(&mut self) -> Result<PackedBatch, OperatorError> {
+        self.0
+            .finish()
+            .map_err(|e| OperatorError::Failed(e.to_string()))
+    }
+}
+
+/// Where a job's operators come from.
+enum Code {
+    Wasm(PathBuf),
+    Native {
+        describe: fn(&Args) -> cairn_sdk::Result<JobGraph>,
+        operators: Arc<dyn OperatorFactory>,
+    },
+}
+
+impl Code {
+    fn native<J: Job + 'static>() -> Self {
+        Code::Native {
+            describe: J::describe,
+            operators: Arc::new(Native::<J>(PhantomData)),
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Code::Wasm(_) => "wasm",
+            Code::Native { .. } => "native",
+        }
+    }
+
+    /// The job graph and operator factory for `args`.
+    fn prepare(
+        &self,
+        engine: &Engine,
+        args: &[String],
+    ) -> anyhow::Result<(JobGraph, Arc<dyn OperatorFactory>)> {
+        match self {
+            Code::Wasm(path) => {
+                let limits = Limits {
+                    memory: 4 << 30,
+                    call_timeout: Duration::from_secs(60),
+                };
+                let component = JobComponent::load(engine, path, true, limits)?;
+                let graph = component
+                    .instantiate("describe".into())?
+                    .describe(args)?
+                    .map_err(anyhow::Error::msg)?;
+                Ok((graph, Arc::new(component)))
+            }
+            Code::Native {
+                describe,
+                operators,
+            } => {
+                let graph =
+                    describe(&Args::new(args.to_vec())).map_err(|e| anyhow::anyhow!("{e}"))?;
+                Ok((graph, operators.clone()))
+            }
+        }
+    }
+}
+
+struct Measurement {
+    records: u64,
+    seconds: f64,
+}
+
+/// Runs the job `runs` times and keeps the fastest run.
+fn measure(
+    engine: &Engine,
+    code: &Code,
+    args: &[String],
+    parallelism: u32,
+    runs: u32,
+    before_each: &dyn Fn() -> anyhow::Result<()>,
+) -> anyhow::Result<Measurement> {
+    let mut best: Option<Measurement> = None;
+    for _ in 0..runs {
+        before_each()?;
+        let (job_graph, operators) = code.prepare(engine, args)?;
+        let graph = Graph::new(&job_graph, parallelism, 128)?;
+        let started = Instant::now();
+        let running = RuntimeJob {
+            id: "0".repeat(32),
+            graph,
+            operators,
+        }
+        .start()?;
+        let metrics = running.metrics();
+        running.wait().map_err(|f| anyhow::anyhow!("{f}"))?;
+        let m = Measurement {
+            records: metrics.records_read(),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        if best.as_ref().is_none_or(|b| m.seconds < b.seconds) {
+            best = Some(m);
+        }
+    }
+    best.context("at least one run")
+}
+
+struct Options {
+    runs: u32,
+    text_mb: u64,
+    records: u64,
+    keys: u64,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let args = Args::new(std::env::args().skip(1).collect());
+    let parse = |name, default| {
+        args.parse_or(name, default)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    let options = Options {
+        runs: parse("--runs", 3)? as u32,
+        text_mb: parse("--text-mb", 64)?,
+        records: parse("--records", 10_000_000)?,
+        keys: parse("--keys", 100_000)?,
+    };
+    if options.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    Ok(options)
+}
+
+fn main() -> anyhow::Result<()> {
+    let options = options()?;
+    let engine = Engine::new()?;
+    let scratch = Scratch::new("bench");
+    let text = scratch.join("input.txt");
+    let text_bytes = write_text(&text, options.text_mb << 20, 300_000, 7)?;
+    let output = scratch.join("out");
+    let clear_output = || -> anyhow::Result<()> {
+        if output.exists() {
+            std::fs::remove_dir_all(&output)?;
+        }
+        Ok(())
+    };
+
+    let word_count_args = strings(&["--input", path(&text), "--output", path(&output)]);
+    let keyed_args = strings(&[
+        &format!("--records={}", options.records),
+        &format!("--keys={}", options.keys),
+    ]);
+    let benches: [(
+        String,
+        [Code; 2],
+        &[String],
+        &dyn Fn() -> anyhow::Result<()>,
+    ); 2] = [
+        (
+            format!("word-count, {:.0} MB text → file", text_bytes as f64 / 1e6),
+            [
+                Code::Wasm(job("word-count")),
+                Code::native::<word_count::WordCount>(),
+            ],
+            &word_count_args,
+            &clear_output,
+        ),
+        (
+            format!(
+                "keyed-sum, {} records, {} keys → blackhole",
+                options.records, options.keys
+            ),
+            [
+                Code::Wasm(job("keyed-sum")),
+                Code::native::<keyed_sum::KeyedSum>(),
+            ],
+            &keyed_args,
+            &|| Ok(()),
+        ),
+    ];
+
+    println!("| job | p | code | source records | seconds | records/s | wasm / native |");
+    println!("|---|---|---|---:|---:|---:|---:|");
+    for (name, codes, args, before_each) in &benches {
+        for parallelism in [1, 2] {
+            let mut native_rate = None;
+            let mut rows = Vec::new();
+            for code in codes.iter().rev() {
+                let m = measure(&engine, code, args, parallelism, options.runs, before_each)?;
+                let rate = m.records as f64 / m.seconds;
+                let ratio = match (code, native_rate) {
+                    (Code::Wasm(_), Some(native)) => format!("{:.2}", rate / native),
+                    _ => String::new(),
+                };
+                if let Code::Native { .. } = code {
+                    native_rate = Some(rate);
+                }
+                rows.push(format!(
+                    "| {name} | {parallelism} | {} | {} | {:.3} | {:.2} M | {ratio} |",
+                    code.label(),
+                    m.records,
+                    m.seconds,
+                    rate / 1e6
+                ));
+            }
+            rows.iter().rev().for_each(|row| println!("{row}"));
+        }
+    }
+    clear_output()?;
+    Ok(())
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("scratch paths are UTF-8")
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
