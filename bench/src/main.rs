@@ -101,6 +101,15 @@ impl Code {
     }
 }
 
+/// One job to measure, as Wasm and native.
+struct Bench<'a> {
+    name: String,
+    codes: [Code; 2],
+    args: &'a [String],
+    /// Runs before every measured run (to clear the previous run's output).
+    before_each: &'a dyn Fn() -> anyhow::Result<()>,
+}
+
 struct Measurement {
     records: u64,
     seconds: f64,
@@ -184,38 +193,39 @@ fn main() -> anyhow::Result<()> {
         &format!("--records={}", options.records),
         &format!("--keys={}", options.keys),
     ]);
-    let benches: [(
-        String,
-        [Code; 2],
-        &[String],
-        &dyn Fn() -> anyhow::Result<()>,
-    ); 2] = [
-        (
-            format!("word-count, {:.0} MB text → file", text_bytes as f64 / 1e6),
-            [
+    let benches = [
+        Bench {
+            name: format!("word-count, {:.0} MB text → file", text_bytes as f64 / 1e6),
+            codes: [
                 Code::Wasm(job("word-count")),
                 Code::native::<word_count::WordCount>(),
             ],
-            &word_count_args,
-            &clear_output,
-        ),
-        (
-            format!(
+            args: &word_count_args,
+            before_each: &clear_output,
+        },
+        Bench {
+            name: format!(
                 "keyed-sum, {} records, {} keys → blackhole",
                 options.records, options.keys
             ),
-            [
+            codes: [
                 Code::Wasm(job("keyed-sum")),
                 Code::native::<keyed_sum::KeyedSum>(),
             ],
-            &keyed_args,
-            &|| Ok(()),
-        ),
+            args: &keyed_args,
+            before_each: &|| Ok(()),
+        },
     ];
 
     println!("| job | p | code | source records | seconds | records/s | wasm / native |");
     println!("|---|---|---|---:|---:|---:|---:|");
-    for (name, codes, args, before_each) in &benches {
+    for Bench {
+        name,
+        codes,
+        args,
+        before_each,
+    } in &benches
+    {
         for parallelism in [1, 2] {
             let mut native_rate = None;
             let mut rows = Vec::new();

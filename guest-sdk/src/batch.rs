@@ -287,6 +287,36 @@ mod tests {
         assert_eq!(copy.take(), batch);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_records_round_trip(
+            records in proptest::collection::vec(
+                (
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..12),
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+                    proptest::option::of((i64::MIN + 1)..i64::MAX),
+                ),
+                0..200,
+            )
+        ) {
+            let mut out = Emitter::default();
+            for (key, value, timestamp) in &records {
+                match timestamp {
+                    Some(t) => out.emit_with_timestamp(key, value, *t),
+                    None => out.emit_keyed(key, value),
+                }
+            }
+            let batch = out.take();
+            proptest::prop_assert_eq!(batch.len(), records.len());
+            let read: Vec<_> = batch
+                .records(0)
+                .unwrap()
+                .map(|r| (r.key().unwrap_or_default().to_vec(), r.value().to_vec(), r.timestamp()))
+                .collect();
+            proptest::prop_assert_eq!(read, records);
+        }
+    }
+
     #[test]
     fn malformed_batches_are_refused() {
         let odd = PackedBatch {

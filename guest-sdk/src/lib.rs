@@ -5,7 +5,7 @@
 //! operator a struct implementing [`Operator`], and one [`export_job!`] line; the WIT plumbing
 //! and the packed batch encoding stay out of sight.
 //!
-//! ```ignore
+//! ```
 //! use cairn_sdk::prelude::*;
 //! use std::collections::HashMap;
 //!

@@ -90,8 +90,11 @@ fn target_dir() -> PathBuf {
 
 fn build() -> anyhow::Result<()> {
     ensure_guest_target()?;
-    step("building cairn (release)");
-    run(cargo().args(["build", "--release", "--package", "cairn"]))?;
+    // Everything native at once, tests included: building with the same feature set that
+    // `cargo test --workspace` unifies (dev-dependencies count) means wasmtime is compiled
+    // once, not once for the binary and again for the tests.
+    step("building cairn, tests and benchmarks (release)");
+    run(cargo().args(["build", "--release", "--workspace", "--all-targets"]))?;
     step("building jobs");
     let built = target_dir().join(GUEST_TARGET).join("guest");
     for (package, folder) in GUESTS {
@@ -207,9 +210,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
 fn bench(extra: &[String]) -> anyhow::Result<()> {
     build()?;
     step("running the benchmarks");
-    run(cargo()
-        .args(["run", "--release", "--package", "cairn-bench", "--"])
-        .args(extra))
+    run(Command::new(target_dir().join("release").join("cairn-bench")).args(extra))
 }
 
 fn lint() -> anyhow::Result<()> {

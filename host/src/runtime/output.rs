@@ -182,6 +182,59 @@ mod tests {
         assert_eq!(owner.len(), 10);
     }
 
+    proptest::proptest! {
+        /// Whatever the keys and parallelism, by-key delivers every record exactly once,
+        /// to the subtask owning the key's group.
+        #[test]
+        fn by_key_delivers_each_record_once_to_its_owner(
+            keys in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..8), 1..3000),
+            parallelism in 1u32..9,
+        ) {
+            let (txs, rxs): (Vec<_>, Vec<_>) =
+                (0..parallelism).map(|_| crossbeam_channel::unbounded()).unzip();
+            let mut output = Output::new(vec![OutputEdge::new(Partitioning::ByKey, txs, 128)]);
+            let mut batch = Emitter::default();
+            for (i, key) in keys.iter().enumerate() {
+                batch.emit_keyed(key, i.to_le_bytes());
+            }
+            output.emit(batch.take()).unwrap();
+            output.end().unwrap();
+            let mut delivered = vec![0u32; keys.len()];
+            for (subtask, rx) in rxs.iter().enumerate() {
+                for message in rx.try_iter() {
+                    let Message::Batch(b) = message else { continue };
+                    for r in b.records(0).unwrap() {
+                        let i = usize::from_le_bytes(r.value().try_into().unwrap());
+                        delivered[i] += 1;
+                        let owner = subtask_for_key_group(key_group(&keys[i], 128), 128, parallelism);
+                        proptest::prop_assert_eq!(owner as usize, subtask);
+                    }
+                }
+            }
+            proptest::prop_assert!(delivered.iter().all(|&n| n == 1));
+        }
+    }
+
+    #[test]
+    fn broadcast_copies_every_batch_to_every_subtask() {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| crossbeam_channel::unbounded()).unzip();
+        let mut output = Output::new(vec![OutputEdge::new(Partitioning::Broadcast, txs, 128)]);
+        let mut b = Emitter::default();
+        b.emit("x");
+        b.emit("y");
+        output.emit(b.take()).unwrap();
+        output.end().unwrap();
+        for rx in &rxs {
+            let messages: Vec<_> = rx.try_iter().collect();
+            assert_eq!(messages.len(), 2, "one batch and the end");
+            let Message::Batch(batch) = &messages[0] else {
+                panic!("batch first")
+            };
+            assert_eq!(batch.len(), 2);
+            assert!(matches!(messages[1], Message::End));
+        }
+    }
+
     #[test]
     fn rebalance_takes_turns_and_forward_keeps_order() {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..2).map(|_| crossbeam_channel::unbounded()).unzip();
