@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use cairn::config::ConfigLayers;
 use cairn::graph::Graph;
 use cairn::operator::{OperatorError, OperatorFactory, OperatorInstance};
-use cairn::runtime::Job as RuntimeJob;
+use cairn::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
 use cairn::wasm::{Engine, JobComponent, Limits};
 use cairn_sdk::{Args, Context, Job, JobGraph, PackedBatch};
 use cairn_tests::{Scratch, job, write_text};
@@ -43,6 +44,23 @@ impl OperatorInstance for NativeOperator {
         self.0
             .finish()
             .map_err(|e| OperatorError::Failed(e.to_string()))
+    }
+
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>, OperatorError> {
+        self.0
+            .snapshot()
+            .map_err(|e| OperatorError::Failed(e.to_string()))
+    }
+
+    fn restore(&mut self, state: Vec<u8>) -> Result<(), OperatorError> {
+        self.0
+            .restore(&state)
+            .map_err(|e| OperatorError::Failed(e.to_string()))
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), OperatorError> {
+        self.0.checkpoint_complete(checkpoint);
+        Ok(())
     }
 }
 
@@ -123,6 +141,7 @@ fn measure(
     parallelism: u32,
     runs: u32,
     before_each: &dyn Fn() -> anyhow::Result<()>,
+    checkpoints: &Checkpointing,
 ) -> anyhow::Result<Measurement> {
     let mut best: Option<Measurement> = None;
     for _ in 0..runs {
@@ -134,10 +153,14 @@ fn measure(
             id: "0".repeat(32),
             graph,
             operators,
+            checkpoints: checkpoints.clone(),
+            restore: None,
         }
         .start()?;
         let metrics = running.metrics();
-        running.wait().map_err(|f| anyhow::anyhow!("{f}"))?;
+        if let Outcome::Failed(failure) = running.wait() {
+            bail!("{failure}");
+        }
         let m = Measurement {
             records: metrics.records_read(),
             seconds: started.elapsed().as_secs_f64(),
@@ -177,6 +200,14 @@ fn options() -> anyhow::Result<Options> {
 fn main() -> anyhow::Result<()> {
     let options = options()?;
     let engine = Engine::new()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    // Checkpointing off: only the final checkpoint that commits sinks, not stored.
+    let no_checkpoints = Checkpointing {
+        config: ConfigLayers::default().resolve()?.checkpoints,
+        storage: None,
+        runtime: runtime.handle().clone(),
+        first_id: 1,
+    };
     let scratch = Scratch::new("bench");
     let text = scratch.join("input.txt");
     let text_bytes = write_text(&text, options.text_mb << 20, 300_000, 7)?;
@@ -230,7 +261,15 @@ fn main() -> anyhow::Result<()> {
             let mut native_rate = None;
             let mut rows = Vec::new();
             for code in codes.iter().rev() {
-                let m = measure(&engine, code, args, parallelism, options.runs, before_each)?;
+                let m = measure(
+                    &engine,
+                    code,
+                    args,
+                    parallelism,
+                    options.runs,
+                    before_each,
+                    &no_checkpoints,
+                )?;
                 let rate = m.records as f64 / m.seconds;
                 let ratio = match (code, native_rate) {
                     (Code::Wasm(_), Some(native)) => format!("{:.2}", rate / native),

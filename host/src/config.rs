@@ -100,6 +100,76 @@ const KEYS: &[KeySpec] = &[
         aliases: &[],
         default: "true",
     },
+    KeySpec {
+        name: "execution.checkpointing.interval",
+        aliases: &[],
+        default: "",
+    },
+    KeySpec {
+        name: "execution.checkpointing.mode",
+        aliases: &[],
+        default: "EXACTLY_ONCE",
+    },
+    KeySpec {
+        name: "execution.checkpointing.min-pause",
+        aliases: &[],
+        default: "0 ms",
+    },
+    KeySpec {
+        name: "execution.checkpointing.timeout",
+        aliases: &[],
+        default: "10 min",
+    },
+    KeySpec {
+        name: "execution.checkpointing.max-concurrent-checkpoints",
+        aliases: &[],
+        default: "1",
+    },
+    KeySpec {
+        name: "execution.checkpointing.tolerable-failed-checkpoints",
+        aliases: &[],
+        default: "0",
+    },
+    KeySpec {
+        name: "execution.checkpointing.externalized-checkpoint-retention",
+        aliases: &[],
+        default: "NO_EXTERNALIZED_CHECKPOINTS",
+    },
+    KeySpec {
+        name: "execution.checkpointing.num-retained",
+        aliases: &["state.checkpoints.num-retained"],
+        default: "1",
+    },
+    KeySpec {
+        name: "execution.checkpointing.dir",
+        aliases: &["state.checkpoints.dir"],
+        default: "",
+    },
+    KeySpec {
+        name: "s3.endpoint",
+        aliases: &[],
+        default: "",
+    },
+    KeySpec {
+        name: "s3.access-key",
+        aliases: &[],
+        default: "",
+    },
+    KeySpec {
+        name: "s3.secret-key",
+        aliases: &[],
+        default: "",
+    },
+    KeySpec {
+        name: "s3.region",
+        aliases: &[],
+        default: "",
+    },
+    KeySpec {
+        name: "s3.path.style.access",
+        aliases: &[],
+        default: "false",
+    },
 ];
 
 /// Raw `key → (value, origin)` entries, layered.
@@ -212,6 +282,102 @@ impl ConfigLayers {
             "false" => Some(0),
             _ => None,
         };
+        let optional_duration = |key: &'static str| -> Result<Option<Duration>, ConfigError> {
+            let (raw, origin) = value(key);
+            if raw.trim().is_empty() {
+                return Ok(None);
+            }
+            parse_duration(raw)
+                .filter(|d| !d.is_zero())
+                .map(Some)
+                .ok_or_else(|| ConfigError::InvalidValue {
+                    key,
+                    value: raw.to_owned(),
+                    origin,
+                    expected: "a duration such as 10 s",
+                })
+        };
+        let any_duration = |s: &str| parse_duration(s).map(|d| d.as_millis() as u64);
+        let count = |s: &str| {
+            s.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n <= u32::MAX as u64)
+        };
+        let choice = |key: &'static str, choices: &[&'static str], expected: &'static str| {
+            let (raw, origin) = value(key);
+            let upper = raw.trim().to_ascii_uppercase();
+            choices
+                .iter()
+                .position(|c| *c == upper)
+                .ok_or_else(|| ConfigError::InvalidValue {
+                    key,
+                    value: raw.to_owned(),
+                    origin,
+                    expected,
+                })
+        };
+        let text = |key: &'static str| {
+            let (raw, _) = value(key);
+            Some(raw.trim().to_owned()).filter(|s| !s.is_empty())
+        };
+        let checkpoints = CheckpointConfig {
+            interval: optional_duration("execution.checkpointing.interval")?,
+            mode: match choice(
+                "execution.checkpointing.mode",
+                &["EXACTLY_ONCE", "AT_LEAST_ONCE"],
+                "EXACTLY_ONCE or AT_LEAST_ONCE",
+            )? {
+                0 => CheckpointingMode::ExactlyOnce,
+                _ => CheckpointingMode::AtLeastOnce,
+            },
+            min_pause: Duration::from_millis(typed(
+                "execution.checkpointing.min-pause",
+                "a duration such as 500 ms",
+                &any_duration,
+            )?),
+            timeout: Duration::from_millis(typed(
+                "execution.checkpointing.timeout",
+                "a duration such as 10 min",
+                &duration,
+            )?),
+            max_concurrent: typed(
+                "execution.checkpointing.max-concurrent-checkpoints",
+                "a positive integer",
+                &positive,
+            )? as u32,
+            tolerable_failures: typed(
+                "execution.checkpointing.tolerable-failed-checkpoints",
+                "a non-negative integer",
+                &count,
+            )? as u32,
+            retention: match choice(
+                "execution.checkpointing.externalized-checkpoint-retention",
+                &[
+                    "NO_EXTERNALIZED_CHECKPOINTS",
+                    "DELETE_ON_CANCELLATION",
+                    "RETAIN_ON_CANCELLATION",
+                ],
+                "NO_EXTERNALIZED_CHECKPOINTS, DELETE_ON_CANCELLATION or RETAIN_ON_CANCELLATION",
+            )? {
+                0 => Retention::NoExternalized,
+                1 => Retention::DeleteOnCancellation,
+                _ => Retention::RetainOnCancellation,
+            },
+            num_retained: typed(
+                "execution.checkpointing.num-retained",
+                "a positive integer",
+                &positive,
+            )? as u32,
+            dir: text("execution.checkpointing.dir"),
+        };
+        let s3 = S3Config {
+            endpoint: text("s3.endpoint"),
+            access_key: text("s3.access-key"),
+            secret_key: text("s3.secret-key"),
+            region: text("s3.region"),
+            path_style: typed("s3.path.style.access", "true or false", &boolean)? == 1,
+        };
         let config = Config {
             default_parallelism: typed("parallelism.default", "a positive integer", &positive)?
                 as u32,
@@ -228,6 +394,8 @@ impl ConfigLayers {
                 &duration,
             )?),
             compilation_cache: typed("wasm.compilation-cache", "true or false", &boolean)? == 1,
+            checkpoints,
+            s3,
         };
         if config.default_parallelism > config.max_parallelism {
             let (raw, origin) = value("parallelism.default");
@@ -255,6 +423,68 @@ pub struct Config {
     pub call_timeout: Duration,
     /// `wasm.compilation-cache`: keep compiled components in the user's cache folder.
     pub compilation_cache: bool,
+    pub checkpoints: CheckpointConfig,
+    pub s3: S3Config,
+}
+
+/// `execution.checkpointing.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointConfig {
+    /// `interval`: unset means checkpointing is disabled.
+    pub interval: Option<Duration>,
+    pub mode: CheckpointingMode,
+    /// `min-pause`: least time between the end of one checkpoint and the start of the next.
+    pub min_pause: Duration,
+    /// `timeout`: a checkpoint still incomplete after this is aborted.
+    pub timeout: Duration,
+    /// `max-concurrent-checkpoints`.
+    pub max_concurrent: u32,
+    /// `tolerable-failed-checkpoints`: consecutive failures beyond this fail the job.
+    pub tolerable_failures: u32,
+    /// `externalized-checkpoint-retention`.
+    pub retention: Retention,
+    /// `num-retained`: completed checkpoints kept.
+    pub num_retained: u32,
+    /// `dir`: where checkpoints go (a path or an object-store URL); `None` = the default.
+    pub dir: Option<String>,
+}
+
+/// Flink's checkpointing modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CheckpointingMode {
+    #[serde(rename = "EXACTLY_ONCE")]
+    ExactlyOnce,
+    #[serde(rename = "AT_LEAST_ONCE")]
+    AtLeastOnce,
+}
+
+impl fmt::Display for CheckpointingMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CheckpointingMode::ExactlyOnce => "EXACTLY_ONCE",
+            CheckpointingMode::AtLeastOnce => "AT_LEAST_ONCE",
+        })
+    }
+}
+
+/// What happens to a job's checkpoints when it ends: FINISHED always deletes them, FAILED
+/// (or a crash) always keeps them, CANCELED keeps them only with `RetainOnCancellation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    NoExternalized,
+    DeleteOnCancellation,
+    RetainOnCancellation,
+}
+
+/// Flink's S3 keys (`s3.*`); unset values come from the usual `AWS_*` variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub region: Option<String>,
+    /// `s3.path.style.access`: `http://endpoint/bucket/key` instead of virtual hosts.
+    pub path_style: bool,
 }
 
 fn lookup(key: &str) -> Option<&'static KeySpec> {
@@ -388,10 +618,56 @@ mod tests {
         assert_eq!(config.call_timeout, Duration::from_secs(2));
         assert_eq!(config.max_parallelism, 128);
         assert_eq!(config.memory_limit, 512 << 20);
+        assert_eq!(config.checkpoints.interval, None);
+        assert_eq!(config.checkpoints.mode, CheckpointingMode::ExactlyOnce);
+        assert_eq!(config.checkpoints.timeout, Duration::from_secs(600));
+        assert_eq!(config.checkpoints.num_retained, 1);
+        assert_eq!(config.checkpoints.retention, Retention::NoExternalized);
         let effective = layers.effective();
         assert!(effective.contains(&("parallelism.default", "4".into(), Origin::CommandLine)));
         assert!(effective.contains(&("wasm.call-timeout", "2 s".into(), Origin::Job)));
         assert!(effective.contains(&("pipeline.max-parallelism", "128".into(), Origin::Default)));
+    }
+
+    #[test]
+    fn flink_1_names_are_aliases() {
+        let mut layers = ConfigLayers::default();
+        layers
+            .layer(
+                Origin::Job,
+                [
+                    ("state.checkpoints.num-retained", "3"),
+                    ("execution.checkpointing.interval", "100 ms"),
+                    ("execution.checkpointing.mode", "at_least_once"),
+                ],
+            )
+            .unwrap()
+            .definitions(&["state.checkpoints.dir=s3://bucket/chk".to_owned()])
+            .unwrap();
+        let config = layers.resolve().unwrap();
+        assert_eq!(config.checkpoints.num_retained, 3);
+        assert_eq!(
+            config.checkpoints.interval,
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(config.checkpoints.mode, CheckpointingMode::AtLeastOnce);
+        assert_eq!(config.checkpoints.dir.as_deref(), Some("s3://bucket/chk"));
+        let effective = layers.effective();
+        assert!(effective.contains(&(
+            "execution.checkpointing.num-retained",
+            "3".into(),
+            Origin::Job
+        )));
+        let err = ConfigLayers::default()
+            .definitions(&["execution.checkpointing.mode=SOMETIMES".to_owned()])
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected EXACTLY_ONCE or AT_LEAST_ONCE"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,5 +10,7 @@ pub mod config;
 pub mod connectors;
 pub mod graph;
 pub mod operator;
+pub mod restore;
 pub mod runtime;
+pub mod state;
 pub mod wasm;

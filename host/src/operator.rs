@@ -36,4 +36,9 @@ pub trait OperatorFactory: Send + Sync {
 pub trait OperatorInstance {
     fn process(&mut self, input: u32, batch: PackedBatch) -> Result<PackedBatch, OperatorError>;
     fn finish(&mut self) -> Result<PackedBatch, OperatorError>;
+    /// The operator's whole state for checkpoint `checkpoint` (empty: no state).
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>, OperatorError>;
+    /// Replaces the state with a snapshot's, before any `process`.
+    fn restore(&mut self, state: Vec<u8>) -> Result<(), OperatorError>;
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), OperatorError>;
 }

@@ -123,7 +123,9 @@ fn file_sink_never_overwrites_committed_parts() {
 #[test]
 fn config_file_in_the_working_folder_is_read() {
     let scratch = Scratch::new("cwd-config");
-    std::fs::write(scratch.join("in.txt"), "a b\n").unwrap();
+    // Enough distinct words that every one of three counter subtasks gets some.
+    let words: Vec<String> = (0..200).map(|i| format!("w{i}")).collect();
+    std::fs::write(scratch.join("in.txt"), words.join(" ")).unwrap();
     // A forward edge between nodes of different parallelism proves the file was applied:
     // the file source has parallelism 1, so parallelism.default 1 must come from the file.
     std::fs::write(scratch.join("cairn.yaml"), "parallelism: {default: 3}\n").unwrap();

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and the commands.
 
+mod inspect;
 pub mod progress;
 mod run;
 
@@ -19,8 +20,29 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a job until its input ends (or it fails).
+    /// Run a job until its input ends, it fails, or it is canceled (Ctrl-C, SIGTERM).
     Run(RunArgs),
+    /// Show a checkpoint's metadata.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// A checkpoint folder, its _metadata, or a job's checkpoint folder (its latest).
+    #[arg(value_name = "PATH")]
+    path: String,
+
+    /// Print the metadata as JSON.
+    #[arg(long)]
+    json: bool,
+
+    /// Config file, for store settings such as s3.endpoint (default: ./cairn.yaml).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Set a config key.
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    definitions: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +63,11 @@ pub struct RunArgs {
     #[arg(short = 'D', value_name = "KEY=VALUE")]
     definitions: Vec<String>,
 
+    /// Resume from a checkpoint: its folder, its _metadata, or a job's checkpoint folder
+    /// (then its latest completed checkpoint).
+    #[arg(short = 's', long = "from-savepoint", value_name = "PATH")]
+    from_savepoint: Option<String>,
+
     /// Use this job id (32 lowercase hex characters) instead of a random one.
     #[arg(long, value_name = "HEX32")]
     job_id: Option<String>,
@@ -53,6 +80,7 @@ pub struct RunArgs {
 pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Inspect(args) => inspect::inspect(args),
     }
 }
 

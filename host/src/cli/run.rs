@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use cairn::config::{Config, ConfigLayers, Origin};
 use cairn::graph::Graph;
-use cairn::runtime::Job;
+use cairn::runtime::{Checkpointing, Job, Outcome, Restore};
+use cairn::state::StateStore;
 use cairn::wasm::{Engine, JobComponent, Limits};
 
 use super::RunArgs;
@@ -68,15 +69,62 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     )
     .with_context(|| format!("{job_path}: invalid job graph"))?;
 
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("cairn-io")
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let restore = match &args.from_savepoint {
+        Some(path) => {
+            let (folder, metadata) = runtime.block_on(cairn::restore::find(path, &config.s3))?;
+            cairn::restore::check(&graph, &metadata, folder.url())?;
+            Some(Restore { metadata, folder })
+        }
+        None => None,
+    };
+    let storage = match config.checkpoints.interval {
+        Some(_) => Some(StateStore::open(&checkpoint_dir(&config)?, &config.s3)?.child(&job_id)),
+        None => None,
+    };
+    let checkpoints = Checkpointing {
+        config: config.checkpoints.clone(),
+        storage,
+        runtime: runtime.handle().clone(),
+        first_id: restore.as_ref().map_or(1, |r| r.metadata.checkpoint_id + 1),
+    };
+
     println!("Job has been submitted with JobID {job_id}");
+    if let (Some(interval), Some(storage)) = (config.checkpoints.interval, &checkpoints.storage) {
+        eprintln!(
+            "Checkpointing every {} ({}) to {}",
+            humantime::format_duration(interval),
+            config.checkpoints.mode,
+            storage.url()
+        );
+    }
+    if let Some(restore) = &restore {
+        eprintln!(
+            "Restoring from checkpoint {} at {}",
+            restore.metadata.checkpoint_id,
+            restore.folder.url()
+        );
+    }
     let started = Instant::now();
     let job = Job {
         id: job_id.clone(),
         graph,
         operators: Arc::new(component),
+        checkpoints,
+        restore,
     };
     let running = job.start().context("cannot start the job's threads")?;
     let metrics = running.metrics();
+    let cancel = running.cancel_handle();
+    runtime.spawn(async move {
+        wait_for_termination_signal().await;
+        cancel.cancel();
+    });
 
     progress::start();
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
@@ -106,20 +154,51 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     progress::bar().finish_and_clear();
 
     let elapsed = started.elapsed().as_secs_f64();
+    let counts = format!(
+        "{} records read, {} written",
+        metrics.records_read(),
+        metrics.records_written()
+    );
     match outcome {
-        Ok(()) => {
-            println!(
-                "Job {job_id} FINISHED in {elapsed:.2} s ({} records read, {} written)",
-                metrics.records_read(),
-                metrics.records_written()
-            );
+        Outcome::Finished => {
+            println!("Job {job_id} FINISHED in {elapsed:.2} s ({counts})");
             Ok(ExitCode::SUCCESS)
         }
-        Err(failure) => {
+        Outcome::Canceled => {
+            println!("Job {job_id} CANCELED after {elapsed:.2} s ({counts})");
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Failed(failure) => {
             println!("Job {job_id} FAILED after {elapsed:.2} s: {failure}");
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Ctrl-C or SIGTERM cancels the job cleanly.
+async fn wait_for_termination_signal() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match terminate.as_mut() {
+                Some(signal) => { signal.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+/// `execution.checkpointing.dir`, else the user's state folder.
+fn checkpoint_dir(config: &Config) -> anyhow::Result<String> {
+    if let Some(dir) = &config.checkpoints.dir {
+        return Ok(dir.clone());
+    }
+    let base = dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .context("no state folder for checkpoints: set execution.checkpointing.dir")?;
+    Ok(base.join("cairn").join("checkpoints").display().to_string())
 }
 
 fn limits(config: &Config) -> Limits {

@@ -1,34 +1,47 @@
 //! The file source (UTF-8 lines) and the file sink (part files, committed at the end).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use cairn_sdk::{Emitter, PackedBatch};
 
-use super::{ConnectorError, Poll, Sink, Source};
+use super::{ConnectorError, PendingPart, Poll, Sink, SinkState, Source, SourcePosition};
 use crate::runtime::batch_full;
 
 /// Reads a text file line by line; each line (without its line break) is one keyless record.
+/// Its position is the byte offset of the next line.
 pub struct FileSource {
     path: PathBuf,
     reader: BufReader<File>,
     line: Vec<u8>,
-    line_number: u64,
+    offset: u64,
 }
 
 impl FileSource {
-    pub fn open(path: &Path) -> Result<Self, ConnectorError> {
-        let file = File::open(path).map_err(|source| ConnectorError::Io {
-            action: "cannot open input",
-            path: path.to_owned(),
-            cause: source,
-        })?;
+    /// Opens `path` at byte `offset` (the start of a line).
+    pub fn open(path: &Path, offset: u64) -> Result<Self, ConnectorError> {
+        let io = |action| {
+            move |source| ConnectorError::Io {
+                action,
+                path: path.to_owned(),
+                cause: source,
+            }
+        };
+        let mut file = File::open(path).map_err(io("cannot open input"))?;
+        if offset > file.metadata().map_err(io("cannot read input"))?.len() {
+            return Err(ConnectorError::Position(format!(
+                "{} is shorter than the checkpointed position {offset}: the input changed",
+                path.display()
+            )));
+        }
+        file.seek(SeekFrom::Start(offset))
+            .map_err(io("cannot seek in input"))?;
         Ok(FileSource {
             path: path.to_owned(),
             reader: BufReader::with_capacity(1 << 20, file),
             line: Vec::new(),
-            line_number: 0,
+            offset,
         })
     }
 }
@@ -48,74 +61,141 @@ impl Source for FileSource {
             if read == 0 {
                 return Ok(Poll::End);
             }
-            self.line_number += 1;
             let mut line = self.line.as_slice();
             line = line.strip_suffix(b"\n").unwrap_or(line);
             line = line.strip_suffix(b"\r").unwrap_or(line);
             if std::str::from_utf8(line).is_err() {
                 return Err(ConnectorError::NotUtf8 {
                     path: self.path.clone(),
-                    line: self.line_number,
+                    offset: self.offset,
                 });
             }
+            self.offset += read as u64;
             out.emit(line);
         }
         Ok(Poll::Ready)
     }
+
+    fn position(&self) -> SourcePosition {
+        SourcePosition::File {
+            offset: self.offset,
+        }
+    }
 }
 
-/// Writes each record's value and a line break to a part file of its own per subtask.
-/// The file is hidden (`.part-<uid>-<subtask>-<n>.inprogress`) while written and renamed to
-/// `part-<uid>-<subtask>-<n>` when the job commits, so readers never see partial output.
+/// Writes each record's value and a line break to part files of its own per subtask,
+/// exactly once: a part is written hidden (`.part-<uid>-<subtask>-<n>.inprogress`), becomes
+/// pending at a checkpoint barrier, and is renamed to `part-<uid>-<subtask>-<n>` when that
+/// checkpoint completes. Readers never see partial or uncommitted output.
 pub struct FileSink {
-    writer: BufWriter<File>,
-    in_progress: PathBuf,
-    committed: PathBuf,
+    dir: PathBuf,
+    /// `part-<uid>-<subtask>-`
+    prefix: String,
+    /// The part being written, and its number.
+    current: Option<(BufWriter<File>, u64)>,
+    state: SinkState,
 }
 
 impl FileSink {
-    pub fn open(dir: &Path, uid: &str, subtask: u32) -> Result<Self, ConnectorError> {
-        let io = |action, path: &Path| {
-            let path = path.to_owned();
-            move |source| ConnectorError::Io {
-                action,
-                path,
-                cause: source,
-            }
-        };
-        std::fs::create_dir_all(dir).map_err(io("cannot create output folder", dir))?;
-        // Never overwrite committed output: continue after the highest part number present.
+    /// Opens the sink subtask. Restoring, it first commits the parts pending in `restored`
+    /// (their checkpoint completed) and deletes in-progress parts of later, failed attempts.
+    pub fn open(
+        dir: &Path,
+        uid: &str,
+        subtask: u32,
+        restored: Option<&SinkState>,
+    ) -> Result<Self, ConnectorError> {
+        std::fs::create_dir_all(dir).map_err(io_error("cannot create output folder", dir))?;
         let prefix = format!("part-{uid}-{subtask}-");
-        let mut next = 0;
-        for entry in std::fs::read_dir(dir).map_err(io("cannot list output folder", dir))? {
-            let entry = entry.map_err(io("cannot list output folder", dir))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let name = name.trim_start_matches('.').trim_end_matches(".inprogress");
-            if let Some(n) = name
-                .strip_prefix(&prefix)
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                next = next.max(n + 1);
+        let mut sink = FileSink {
+            dir: dir.to_owned(),
+            prefix,
+            current: None,
+            state: SinkState::default(),
+        };
+        if let Some(restored) = restored {
+            for part in &restored.pending {
+                sink.commit_part(part)?;
+            }
+            for (name, _) in sink.parts(true)? {
+                let path = dir.join(&name);
+                std::fs::remove_file(&path).map_err(io_error("cannot remove", &path))?;
             }
         }
-        let committed = dir.join(format!("{prefix}{next}"));
-        let in_progress = dir.join(format!(".{prefix}{next}.inprogress"));
-        let file = File::create(&in_progress).map_err(io("cannot create", &in_progress))?;
-        Ok(FileSink {
-            writer: BufWriter::with_capacity(1 << 18, file),
-            in_progress,
-            committed,
-        })
+        // Never overwrite: continue after every part number present, committed or not.
+        let highest = sink
+            .parts(false)?
+            .into_iter()
+            .chain(sink.parts(true)?)
+            .map(|(_, n)| n + 1)
+            .max();
+        sink.state.next_part = highest
+            .unwrap_or(0)
+            .max(restored.map_or(0, |r| r.next_part));
+        Ok(sink)
     }
 
-    fn io_error(&self, action: &'static str) -> impl FnOnce(std::io::Error) -> ConnectorError {
-        let path = self.in_progress.clone();
-        move |source| ConnectorError::Io {
-            action,
-            path,
-            cause: source,
+    /// This subtask's part files: `(file name, part number)`, in progress or committed.
+    fn parts(&self, in_progress: bool) -> Result<Vec<(String, u64)>, ConnectorError> {
+        let mut parts = Vec::new();
+        let listing = std::fs::read_dir(&self.dir)
+            .map_err(io_error("cannot list output folder", &self.dir))?;
+        for entry in listing {
+            let entry = entry.map_err(io_error("cannot list output folder", &self.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let number = if in_progress {
+                name.strip_prefix('.')
+                    .and_then(|n| n.strip_suffix(".inprogress"))
+                    .and_then(|n| n.strip_prefix(&self.prefix))
+            } else {
+                name.strip_prefix(&self.prefix)
+            };
+            if let Some(n) = number.and_then(|n| n.parse().ok()) {
+                parts.push((name, n));
+            }
         }
+        Ok(parts)
+    }
+
+    fn commit_part(&self, part: &PendingPart) -> Result<(), ConnectorError> {
+        let from = self.dir.join(&part.in_progress);
+        let to = self.dir.join(&part.committed);
+        match std::fs::rename(&from, &to) {
+            Ok(()) => Ok(()),
+            // Committed before: a restore repeats the commits of its checkpoint.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && to.exists() => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(ConnectorError::MissingPending {
+                    path: from,
+                    checkpoint: part.checkpoint,
+                })
+            }
+            Err(e) => Err(io_error("cannot commit", &from)(e)),
+        }
+    }
+
+    fn in_progress_name(&self, part: u64) -> String {
+        format!(".{}{part}.inprogress", self.prefix)
+    }
+
+    fn writer(&mut self) -> Result<&mut BufWriter<File>, ConnectorError> {
+        if self.current.is_none() {
+            let part = self.state.next_part;
+            let path = self.dir.join(self.in_progress_name(part));
+            let file = File::create(&path).map_err(io_error("cannot create", &path))?;
+            self.state.next_part += 1;
+            self.current = Some((BufWriter::with_capacity(1 << 18, file), part));
+        }
+        Ok(&mut self.current.as_mut().expect("opened above").0)
+    }
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConnectorError {
+    let path = path.to_owned();
+    move |cause| ConnectorError::Io {
+        action,
+        path,
+        cause,
     }
 }
 
@@ -124,30 +204,137 @@ impl Sink for FileSink {
         let records = batch
             .records(0)
             .map_err(|e| ConnectorError::Malformed(e.to_string()))?;
+        let dir = self.dir.clone();
+        let writer = self.writer()?;
         for record in records {
-            self.writer
+            writer
                 .write_all(record.value())
-                .and_then(|()| self.writer.write_all(b"\n"))
-                .map_err(self.io_error("cannot write"))?;
+                .and_then(|()| writer.write_all(b"\n"))
+                .map_err(io_error("cannot write to", &dir))?;
         }
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<(), ConnectorError> {
-        self.writer.flush().map_err(self.io_error("cannot write"))?;
-        self.writer
-            .get_ref()
-            .sync_all()
-            .map_err(self.io_error("cannot sync"))
+    fn snapshot(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError> {
+        if let Some((mut writer, part)) = self.current.take() {
+            let path = self.dir.join(self.in_progress_name(part));
+            writer.flush().map_err(io_error("cannot write", &path))?;
+            writer
+                .get_ref()
+                .sync_all()
+                .map_err(io_error("cannot sync", &path))?;
+            self.state.pending.push(PendingPart {
+                checkpoint,
+                in_progress: self.in_progress_name(part),
+                committed: format!("{}{part}", self.prefix),
+            });
+        }
+        Ok(self.state.clone())
     }
 
-    fn commit(&mut self) -> Result<(), ConnectorError> {
-        std::fs::rename(&self.in_progress, &self.committed).map_err(self.io_error("cannot commit"))
+    fn commit(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.state.pending)
+            .into_iter()
+            .partition(|p| p.checkpoint <= checkpoint);
+        self.state.pending = later;
+        due.iter().try_for_each(|part| self.commit_part(part))
     }
 
     fn abort(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.in_progress) {
-            tracing::warn!("cannot remove {}: {e}", self.in_progress.display());
+        if let Some((_, part)) = self.current.take() {
+            let path = self.dir.join(self.in_progress_name(part));
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!("cannot remove {}: {e}", path.display());
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_sdk::Emitter;
+
+    use super::*;
+
+    fn batch(lines: &[&str]) -> PackedBatch {
+        let mut out = Emitter::default();
+        lines.iter().for_each(|l| out.emit(l));
+        out.take()
+    }
+
+    fn visible(dir: &Path) -> Vec<(String, String)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .map(|n| {
+                let text = std::fs::read_to_string(dir.join(&n)).unwrap();
+                (n, text)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn parts_become_visible_only_when_their_checkpoint_completes() {
+        let dir = std::env::temp_dir().join(format!("cairn-file-sink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut sink = FileSink::open(&dir, "out", 0, None).unwrap();
+        sink.write(&batch(&["a", "b"])).unwrap();
+        let state1 = sink.snapshot(1).unwrap();
+        sink.write(&batch(&["c"])).unwrap();
+        let state2 = sink.snapshot(2).unwrap();
+        assert_eq!(state2.pending.len(), 2);
+        assert!(
+            visible(&dir).is_empty(),
+            "nothing before a completed checkpoint"
+        );
+        sink.commit(1).unwrap();
+        assert_eq!(
+            visible(&dir),
+            [("part-out-0-0".to_owned(), "a\nb\n".to_owned())]
+        );
+
+        // A crash now: checkpoint 2 completed but its commit never ran; data after it
+        // sits in progress. Restoring from 2 commits its part and drops the rest.
+        sink.write(&batch(&["lost"])).unwrap();
+        let _ = sink.snapshot(3).unwrap();
+        drop(sink);
+        let mut restored = FileSink::open(&dir, "out", 0, Some(&state2)).unwrap();
+        assert_eq!(
+            visible(&dir),
+            [
+                ("part-out-0-0".to_owned(), "a\nb\n".to_owned()),
+                ("part-out-0-1".to_owned(), "c\n".to_owned())
+            ]
+        );
+        let hidden: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .collect();
+        assert!(
+            hidden.is_empty(),
+            "in-progress parts of the failed attempt are gone"
+        );
+        restored.write(&batch(&["d"])).unwrap();
+        restored.snapshot(3).unwrap();
+        restored.commit(3).unwrap();
+        assert_eq!(
+            visible(&dir).last().unwrap(),
+            &("part-out-0-2".to_owned(), "d\n".to_owned())
+        );
+
+        // Restoring the same state again is harmless: its commits are already done.
+        drop(restored);
+        FileSink::open(&dir, "out", 0, Some(&state2)).unwrap();
+        let _ = state1;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

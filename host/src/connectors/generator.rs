@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use cairn_sdk::Emitter;
 
-use super::{ConnectorError, Poll, Source};
+use super::{ConnectorError, Poll, Source, SourcePosition};
 use crate::runtime::batch_full;
 
 /// Generator settings (node options `count`, `keys`, `rate`).
@@ -32,11 +32,12 @@ pub struct GeneratorSource {
 }
 
 impl GeneratorSource {
-    pub fn new(generator: Generator, subtask: u32, parallelism: u32) -> Self {
+    /// Subtask `subtask` of `parallelism`, continuing at sequence number `next` if given.
+    pub fn new(generator: Generator, subtask: u32, parallelism: u32, next: Option<u64>) -> Self {
         let rate = generator.rate as f64 / parallelism as f64;
         GeneratorSource {
             generator,
-            next: subtask as u64,
+            next: next.unwrap_or(subtask as u64),
             step: parallelism as u64,
             rate,
             started: Instant::now(),
@@ -87,6 +88,10 @@ impl Source for GeneratorSource {
             Poll::Ready
         })
     }
+
+    fn position(&self) -> SourcePosition {
+        SourcePosition::Generator { next: self.next }
+    }
 }
 
 #[cfg(test)]
@@ -117,7 +122,7 @@ mod tests {
             rate: 0,
         };
         let mut seen: Vec<u64> = (0..3)
-            .flat_map(|s| drain(GeneratorSource::new(generator.clone(), s, 3)))
+            .flat_map(|s| drain(GeneratorSource::new(generator.clone(), s, 3, None)))
             .map(|(key, i)| {
                 assert_eq!(key, format!("key-{}", i % 7));
                 i
@@ -128,13 +133,29 @@ mod tests {
     }
 
     #[test]
+    fn resumes_at_its_position() {
+        let generator = Generator {
+            count: 100,
+            keys: 3,
+            rate: 0,
+        };
+        let mut first = GeneratorSource::new(generator.clone(), 1, 2, None);
+        let mut out = Emitter::default();
+        first.poll(&mut out).unwrap();
+        assert_eq!(first.position(), SourcePosition::Generator { next: 101 });
+        let rest = drain(GeneratorSource::new(generator, 1, 2, Some(51)));
+        let values: Vec<u64> = rest.iter().map(|(_, v)| *v).collect();
+        assert_eq!(values, (51..100).step_by(2).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn paced_generator_waits_between_batches() {
         let generator = Generator {
             count: 0,
             keys: 1,
             rate: 1000,
         };
-        let mut source = GeneratorSource::new(generator, 0, 1);
+        let mut source = GeneratorSource::new(generator, 0, 1, None);
         let mut out = Emitter::default();
         // Right at the start nothing is due yet; a wait of at most 100 ms is asked for.
         match source.poll(&mut out).unwrap() {

@@ -49,12 +49,20 @@ pub enum ConnectorError {
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error("{}: line {line} is not valid UTF-8", .path.display())]
-    NotUtf8 { path: PathBuf, line: u64 },
+    #[error("{}: the line at byte {offset} is not valid UTF-8", .path.display())]
+    NotUtf8 { path: PathBuf, offset: u64 },
     #[error("standard input/output: {0}")]
     Stdio(std::io::Error),
     #[error("received a malformed batch: {0}")]
     Malformed(String),
+    #[error("cannot restore: {0}")]
+    Position(String),
+    #[error(
+        "pending part {} of checkpoint {checkpoint} is missing: neither it nor its committed \
+         file exists",
+        .path.display()
+    )]
+    MissingPending { path: PathBuf, checkpoint: u64 },
 }
 
 /// A configured source connector: what to read, before any subtask runs.
@@ -73,6 +81,35 @@ pub enum SinkSpec {
     Blackhole,
 }
 
+/// Where a source subtask is in its input, as checkpointed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "connector", rename_all = "lowercase")]
+pub enum SourcePosition {
+    /// Byte offset of the next line to read.
+    File { offset: u64 },
+    /// The next sequence number this subtask produces.
+    Generator { next: u64 },
+    /// Lines read so far; standard input cannot be rewound.
+    Stdin { lines: u64 },
+}
+
+/// A sink subtask's output that waits for a checkpoint to complete.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SinkState {
+    pub pending: Vec<PendingPart>,
+    /// The number of the next part file.
+    pub next_part: u64,
+}
+
+/// A finished part file, committed when checkpoint `checkpoint` completes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingPart {
+    pub checkpoint: u64,
+    /// File names in the sink's folder.
+    pub in_progress: String,
+    pub committed: String,
+}
+
 /// What a source has for its subtask right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Poll {
@@ -88,18 +125,20 @@ pub enum Poll {
 pub trait Source: Send {
     /// Adds up to one batch of records to `out`.
     fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError>;
+    /// The position after the records returned so far.
+    fn position(&self) -> SourcePosition;
 }
 
-/// One subtask of a sink. Output becomes visible in two phases: when its input ends the
-/// sink makes what it wrote durable ([`finish`](Sink::finish)); only when the whole job has
-/// finished is it committed, and a failed job's output is aborted instead.
+/// One subtask of a sink, exactly-once by two-phase commit: at a checkpoint barrier the
+/// sink makes what it wrote durable but invisible ([`snapshot`](Sink::snapshot)); when that
+/// checkpoint completes it makes it visible ([`commit`](Sink::commit)).
 pub trait Sink: Send {
     fn write(&mut self, batch: &PackedBatch) -> Result<(), ConnectorError>;
-    /// All input has ended: make everything written durable, still invisible.
-    fn finish(&mut self) -> Result<(), ConnectorError>;
-    /// The job has finished: make the output visible.
-    fn commit(&mut self) -> Result<(), ConnectorError>;
-    /// The job failed: discard what was not committed.
+    /// Barrier of checkpoint `checkpoint`: everything written so far becomes pending for it.
+    fn snapshot(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError>;
+    /// Checkpoint `checkpoint` is complete: make what is pending up to it visible.
+    fn commit(&mut self, checkpoint: u64) -> Result<(), ConnectorError>;
+    /// The job failed: discard what is neither committed nor pending.
     fn abort(&mut self);
 }
 
@@ -222,16 +261,46 @@ impl SourceSpec {
         }
     }
 
-    /// Opens subtask `subtask` of `parallelism`.
-    pub fn open(&self, subtask: u32, parallelism: u32) -> Result<Box<dyn Source>, ConnectorError> {
-        Ok(match self {
-            SourceSpec::File { path } => Box::new(FileSource::open(path)?),
-            SourceSpec::Generator(generator) => Box::new(GeneratorSource::new(
+    /// Opens subtask `subtask` of `parallelism`, at `position` when restoring.
+    pub fn open(
+        &self,
+        subtask: u32,
+        parallelism: u32,
+        position: Option<&SourcePosition>,
+    ) -> Result<Box<dyn Source>, ConnectorError> {
+        Ok(match (self, position) {
+            (SourceSpec::File { path }, None) => Box::new(FileSource::open(path, 0)?),
+            (SourceSpec::File { path }, Some(SourcePosition::File { offset })) => {
+                Box::new(FileSource::open(path, *offset)?)
+            }
+            (SourceSpec::Generator(generator), None) => Box::new(GeneratorSource::new(
                 generator.clone(),
                 subtask,
                 parallelism,
+                None,
             )),
-            SourceSpec::Stdin => Box::new(StdinSource::spawn()?),
+            (SourceSpec::Generator(generator), Some(SourcePosition::Generator { next })) => {
+                Box::new(GeneratorSource::new(
+                    generator.clone(),
+                    subtask,
+                    parallelism,
+                    Some(*next),
+                ))
+            }
+            (SourceSpec::Stdin, position) => {
+                if let Some(SourcePosition::Stdin { lines }) = position {
+                    tracing::warn!(
+                        "standard input cannot be rewound: of the input before the checkpoint \
+                         ({lines} lines) nothing is replayed, and what followed it is lost"
+                    );
+                }
+                Box::new(StdinSource::spawn()?)
+            }
+            (_, Some(position)) => {
+                return Err(ConnectorError::Position(format!(
+                    "the checkpoint holds a {position:?} position for a different kind of source"
+                )));
+            }
         })
     }
 }
@@ -257,10 +326,15 @@ impl SinkSpec {
         }
     }
 
-    /// Opens subtask `subtask` of the sink node `uid`.
-    pub fn open(&self, uid: &str, subtask: u32) -> Result<Box<dyn Sink>, ConnectorError> {
+    /// Opens subtask `subtask` of the sink node `uid`, with its state when restoring.
+    pub fn open(
+        &self,
+        uid: &str,
+        subtask: u32,
+        restored: Option<&SinkState>,
+    ) -> Result<Box<dyn Sink>, ConnectorError> {
         Ok(match self {
-            SinkSpec::File { dir } => Box::new(FileSink::open(dir, uid, subtask)?),
+            SinkSpec::File { dir } => Box::new(FileSink::open(dir, uid, subtask, restored)?),
             SinkSpec::Stdout => Box::new(StdoutSink),
             SinkSpec::Blackhole => Box::new(Blackhole),
         })
@@ -275,11 +349,11 @@ impl Sink for Blackhole {
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<(), ConnectorError> {
-        Ok(())
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<SinkState, ConnectorError> {
+        Ok(SinkState::default())
     }
 
-    fn commit(&mut self) -> Result<(), ConnectorError> {
+    fn commit(&mut self, _checkpoint: u64) -> Result<(), ConnectorError> {
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use super::{ConnectorError, Poll, Sink, Source};
+use super::{ConnectorError, Poll, Sink, SinkState, Source, SourcePosition};
 use crate::runtime::batch_full;
 
 /// Lines of standard input, one keyless record each. Not replayable.
@@ -16,6 +16,7 @@ use crate::runtime::batch_full;
 /// piped input fills whole batches, interactive input flows line by line.
 pub struct StdinSource {
     lines: Receiver<Result<Vec<u8>, std::io::Error>>,
+    read: u64,
 }
 
 impl StdinSource {
@@ -45,7 +46,7 @@ impl StdinSource {
                 }
             })
             .map_err(ConnectorError::Stdio)?;
-        Ok(StdinSource { lines })
+        Ok(StdinSource { lines, read: 0 })
     }
 }
 
@@ -60,6 +61,7 @@ impl Source for StdinSource {
         };
         while let Some(line) = next {
             let line = line.map_err(ConnectorError::Stdio)?;
+            self.read += 1;
             let line = line.strip_suffix(b"\n").unwrap_or(&line);
             out.emit(line.strip_suffix(b"\r").unwrap_or(line));
             if batch_full(out) {
@@ -72,6 +74,10 @@ impl Source for StdinSource {
             };
         }
         Ok(Poll::End)
+    }
+
+    fn position(&self) -> SourcePosition {
+        SourcePosition::Stdin { lines: self.read }
     }
 }
 
@@ -93,12 +99,13 @@ impl Sink for StdoutSink {
         stdout.flush().map_err(ConnectorError::Stdio)
     }
 
-    fn finish(&mut self) -> Result<(), ConnectorError> {
-        std::io::stdout().flush().map_err(ConnectorError::Stdio)
+    /// Standard output cannot hold anything back: records are visible once written.
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<SinkState, ConnectorError> {
+        std::io::stdout().flush().map_err(ConnectorError::Stdio)?;
+        Ok(SinkState::default())
     }
 
-    /// Standard output cannot take back what it printed.
-    fn commit(&mut self) -> Result<(), ConnectorError> {
+    fn commit(&mut self, _checkpoint: u64) -> Result<(), ConnectorError> {
         Ok(())
     }
 

@@ -5,9 +5,12 @@
 //! Operator subtasks call into their own guest instance; Wasm execution is CPU work and
 //! stays on these threads, never on an async reactor.
 
+mod coordinator;
+mod inputs;
 mod output;
 mod task;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,13 +19,18 @@ use std::thread::JoinHandle;
 use cairn_sdk::{Emitter, PackedBatch, Partitioning};
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::config::{CheckpointConfig, Retention};
 use crate::connectors::ConnectorError;
 use crate::graph::{Graph, Role};
 use crate::operator::{OperatorError, OperatorFactory};
-
+use crate::state::metadata::{NodeState, SnapshotStats, SubtaskState};
+use crate::state::{CheckpointMetadata, StateError, StateStore};
+use coordinator::Coordinator;
+pub use coordinator::CoordinatorError;
+use inputs::Inputs;
 use output::{Output, OutputEdge};
 pub use output::{key_group, subtask_for_key_group};
-use task::{Ended, Inputs, Task};
+use task::Task;
 
 /// A batch is handed on once it holds this many records…
 pub const MAX_BATCH_RECORDS: usize = 1024;
@@ -42,8 +50,49 @@ pub(crate) type InputChannels = Vec<(u32, Receiver<Message>)>;
 /// What travels on a channel.
 pub(crate) enum Message {
     Batch(PackedBatch),
-    /// The upstream subtask has ended (bounded input); nothing follows.
+    /// Checkpoint barrier: everything before it belongs to the checkpoint.
+    Barrier(Barrier),
+    /// The upstream subtask has ended (bounded input, after the final checkpoint's barrier);
+    /// nothing follows.
     End,
+}
+
+/// A checkpoint barrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Barrier {
+    pub checkpoint: u64,
+    /// The last checkpoint of a bounded job: operators `finish` before they snapshot, and
+    /// the end of the stream follows.
+    pub is_final: bool,
+}
+
+/// From the checkpoint coordinator to a subtask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Sources only: inject this barrier.
+    Trigger(Barrier),
+    /// The checkpoint is complete: notify operators, commit sinks.
+    Complete(u64),
+}
+
+/// From a subtask to the checkpoint coordinator.
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// The subtask's part of a checkpoint is durable.
+    Ack {
+        checkpoint: u64,
+        task: usize,
+        state: SubtaskState,
+        stats: SnapshotStats,
+    },
+    /// The subtask could not store its part of a checkpoint.
+    Decline {
+        checkpoint: u64,
+        task: usize,
+        reason: String,
+    },
+    /// A source reached the end of its input and waits for the final checkpoint.
+    SourceFinished,
 }
 
 /// Why a subtask stopped before its input ended.
@@ -57,6 +106,10 @@ pub enum TaskError {
     MalformedBatch(String),
     #[error("host task panicked: {0}")]
     Panic(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Checkpoint(#[from] CoordinatorError),
     /// Stopped because another subtask failed.
     #[error("canceled")]
     Canceled,
@@ -104,7 +157,7 @@ pub struct JobMetrics {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TaskKind {
+pub(crate) enum TaskKind {
     Source,
     Operator,
     Sink,
@@ -130,16 +183,39 @@ impl JobMetrics {
     }
 }
 
-/// A job ready to run: its validated graph and the code of its operators.
+/// A job ready to run: its validated graph, the code of its operators, how it checkpoints
+/// and, when resuming, the checkpoint it restores.
 pub struct Job {
     pub id: String,
     pub graph: Graph,
     pub operators: Arc<dyn OperatorFactory>,
+    pub checkpoints: Checkpointing,
+    pub restore: Option<Restore>,
+}
+
+/// How a job checkpoints.
+#[derive(Clone)]
+pub struct Checkpointing {
+    pub config: CheckpointConfig,
+    /// The job's checkpoint folder (`<dir>/<job-id>`); `None` when checkpointing is off (the
+    /// final checkpoint of a bounded job still runs, to commit sinks, but is not stored).
+    pub storage: Option<StateStore>,
+    /// The runtime that uploads state and writes metadata, beside the subtask threads.
+    pub runtime: tokio::runtime::Handle,
+    /// The id of the first checkpoint (after a restored one).
+    pub first_id: u64,
+}
+
+/// The checkpoint a job resumes from.
+pub struct Restore {
+    pub metadata: CheckpointMetadata,
+    /// The checkpoint's folder, to read state files from.
+    pub folder: StateStore,
 }
 
 impl Job {
-    /// Starts every subtask. Subtasks instantiate their operators on their own threads, in
-    /// parallel.
+    /// Starts every subtask and the checkpoint coordinator. Subtasks instantiate their
+    /// operators (and restore their state) on their own threads, in parallel.
     pub fn start(self) -> std::io::Result<RunningJob> {
         let graph = &self.graph;
         // receivers[node][subtask] = the input channels of that subtask.
@@ -148,7 +224,7 @@ impl Job {
             .iter()
             .map(|n| (0..n.parallelism).map(|_| Vec::new()).collect())
             .collect();
-        // senders[node][subtask] = the output edges of that subtask.
+        // outputs[node][subtask] = the output edges of that subtask.
         let mut outputs: Vec<Vec<Vec<OutputEdge>>> = graph
             .nodes
             .iter()
@@ -178,9 +254,16 @@ impl Job {
             }
         }
 
+        let restored: HashMap<&str, &NodeState> = self
+            .restore
+            .iter()
+            .flat_map(|r| r.metadata.nodes.iter().map(|n| (n.uid.as_str(), n)))
+            .collect();
         let cancel = Arc::new(AtomicBool::new(false));
         let (outcome_tx, outcomes) = crossbeam_channel::unbounded();
+        let (report_tx, reports) = crossbeam_channel::unbounded();
         let mut tasks = Vec::new();
+        let mut controls = Vec::new();
         let mut threads = Vec::new();
         for (n, node) in graph.nodes.iter().enumerate() {
             let node_receivers = std::mem::take(&mut receivers[n]);
@@ -199,17 +282,28 @@ impl Job {
                     Role::Operator { .. } => TaskKind::Operator,
                     Role::Sink(_) => TaskKind::Sink,
                 };
+                let (control_tx, control) = crossbeam_channel::unbounded();
+                controls.push(control_tx);
+                let index = tasks.len();
                 let task = Task {
                     job_id: self.id.clone(),
+                    index,
                     id: id.clone(),
                     role: node.role.clone(),
-                    inputs: Inputs::new(inputs),
+                    inputs: Inputs::new(inputs, self.checkpoints.config.mode, control),
                     output: Output::new(edges),
                     metrics: metrics.clone(),
                     operators: self.operators.clone(),
                     cancel: cancel.clone(),
+                    checkpoints: self.checkpoints.clone(),
+                    reports: report_tx.clone(),
+                    restored: restored.get(node.uid.as_str()).map(|state| {
+                        (
+                            state.subtasks[subtask].state.clone(),
+                            self.restore.as_ref().map(|r| r.folder.clone()),
+                        )
+                    }),
                 };
-                let index = tasks.len();
                 let outcome_tx = outcome_tx.clone();
                 threads.push(
                     std::thread::Builder::new()
@@ -221,21 +315,63 @@ impl Job {
                 tasks.push((id, kind, metrics));
             }
         }
+        drop(report_tx);
+        let coordinator = Coordinator::new(
+            &self,
+            tasks
+                .iter()
+                .map(|(id, kind, _)| (id.clone(), *kind == TaskKind::Source))
+                .collect(),
+            controls,
+            reports,
+            cancel.clone(),
+        );
+        let coordinator = std::thread::Builder::new()
+            .name("cairn-coordinator".into())
+            .spawn(move || coordinator.run())?;
         Ok(RunningJob {
             metrics: Arc::new(JobMetrics { tasks }),
             outcomes,
             threads,
+            coordinator,
             cancel,
+            canceled_by_user: Arc::new(AtomicBool::new(false)),
+            checkpoints: self.checkpoints,
         })
     }
+}
+
+/// How a job ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Finished,
+    Canceled,
+    Failed(Box<JobFailure>),
 }
 
 /// A job whose subtasks are running.
 pub struct RunningJob {
     metrics: Arc<JobMetrics>,
-    outcomes: Receiver<(usize, Result<Ended, TaskError>)>,
+    outcomes: Receiver<(usize, Result<(), TaskError>)>,
     threads: Vec<JoinHandle<()>>,
+    coordinator: JoinHandle<Result<(), CoordinatorError>>,
     cancel: Arc<AtomicBool>,
+    canceled_by_user: Arc<AtomicBool>,
+    checkpoints: Checkpointing,
+}
+
+/// Cancels a running job from anywhere (a signal handler, say).
+#[derive(Clone)]
+pub struct CancelHandle {
+    cancel: Arc<AtomicBool>,
+    canceled_by_user: Arc<AtomicBool>,
+}
+
+impl CancelHandle {
+    pub fn cancel(&self) {
+        self.canceled_by_user.store(true, Ordering::Relaxed);
+        self.cancel.store(true, Ordering::Relaxed);
+    }
 }
 
 impl RunningJob {
@@ -243,47 +379,82 @@ impl RunningJob {
         self.metrics.clone()
     }
 
-    /// Waits until every subtask has ended, then commits the sinks' output. The job fails
-    /// with the first subtask failure that is a cause rather than a consequence (`Canceled`);
-    /// the other subtasks are then stopped and the sinks' uncommitted output discarded.
-    pub fn wait(self) -> Result<(), Box<JobFailure>> {
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle {
+            cancel: self.cancel.clone(),
+            canceled_by_user: self.canceled_by_user.clone(),
+        }
+    }
+
+    /// Waits until every subtask has ended. The job fails with the first subtask failure
+    /// that is a cause rather than a consequence (`Canceled`), or with the coordinator's
+    /// (too many failed checkpoints); the other subtasks are then stopped. Afterwards the
+    /// job's checkpoints are kept or deleted as the retention policy says.
+    pub fn wait(self) -> Outcome {
         let mut failure: Option<JobFailure> = None;
-        let mut sinks = Vec::new();
         for _ in 0..self.threads.len() {
             let Ok((index, outcome)) = self.outcomes.recv() else {
                 break;
             };
-            match outcome {
-                Ok(Ended::Done) => {}
-                Ok(Ended::SinkToCommit(sink)) => sinks.push((index, sink)),
-                Err(error) => {
-                    self.cancel.store(true, Ordering::Relaxed);
-                    let is_cause = !matches!(error, TaskError::Canceled);
-                    if failure
-                        .as_ref()
-                        .is_none_or(|f| is_cause && matches!(f.error, TaskError::Canceled))
-                    {
-                        let task = self.metrics.tasks[index].0.clone();
-                        failure = Some(JobFailure { task, error });
-                    }
+            if let Err(error) = outcome {
+                self.cancel.store(true, Ordering::Relaxed);
+                let is_cause = !matches!(error, TaskError::Canceled);
+                if failure
+                    .as_ref()
+                    .is_none_or(|f| is_cause && matches!(f.error, TaskError::Canceled))
+                {
+                    let task = self.metrics.tasks[index].0.clone();
+                    failure = Some(JobFailure { task, error });
                 }
             }
         }
         for thread in self.threads {
             let _ = thread.join();
         }
-        if let Some(failure) = failure {
-            sinks.iter_mut().for_each(|(_, sink)| sink.abort());
-            return Err(Box::new(failure));
+        let coordinator = self
+            .coordinator
+            .join()
+            .unwrap_or_else(|_| Err(CoordinatorError::Panicked));
+        let outcome = match (failure, coordinator) {
+            (Some(f), _) if !matches!(f.error, TaskError::Canceled) => Outcome::Failed(Box::new(f)),
+            (_, Err(error)) => Outcome::Failed(Box::new(JobFailure {
+                task: TaskId {
+                    uid: "checkpoint coordinator".into(),
+                    subtask: 0,
+                    parallelism: 1,
+                },
+                error: TaskError::Checkpoint(error),
+            })),
+            (_, Ok(())) if self.canceled_by_user.load(Ordering::Relaxed) => Outcome::Canceled,
+            (Some(f), Ok(())) => Outcome::Failed(Box::new(f)),
+            (None, Ok(())) => Outcome::Finished,
+        };
+        apply_retention(&self.checkpoints, &outcome);
+        outcome
+    }
+}
+
+/// FINISHED deletes the job's checkpoints, CANCELED unless they are retained on
+/// cancellation, FAILED keeps them (as a crash does).
+fn apply_retention(checkpoints: &Checkpointing, outcome: &Outcome) {
+    let Some(storage) = &checkpoints.storage else {
+        return;
+    };
+    let delete = match outcome {
+        Outcome::Finished => true,
+        Outcome::Canceled => checkpoints.config.retention != Retention::RetainOnCancellation,
+        Outcome::Failed(_) => false,
+    };
+    if delete {
+        let runtime = &checkpoints.runtime;
+        let result = runtime.block_on(async {
+            for folder in storage.folders().await? {
+                coordinator::delete_checkpoint(storage, &folder).await?;
+            }
+            storage.delete_all("").await
+        });
+        if let Err(e) = result {
+            tracing::warn!("cannot delete the job's checkpoints: {e}");
         }
-        for (index, sink) in &mut sinks {
-            sink.commit().map_err(|error| {
-                Box::new(JobFailure {
-                    task: self.metrics.tasks[*index].0.clone(),
-                    error: error.into(),
-                })
-            })?;
-        }
-        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use cairn_sdk::{Emitter, PackedBatch, Partitioning};
 use crossbeam_channel::Sender;
 
-use super::{Message, TaskError, batch_full};
+use super::{Barrier, Message, TaskError, batch_full};
 
 /// The key group of a key: a stable hash, modulo the number of key groups.
 pub fn key_group(key: &[u8], max_parallelism: u32) -> u32 {
@@ -91,10 +91,11 @@ impl OutputEdge {
         Ok(())
     }
 
-    fn end(&mut self) -> Result<(), TaskError> {
+    /// Flushes, then sends `message` (a barrier or the end) to every channel.
+    fn broadcast(&mut self, message: impl Fn() -> Message) -> Result<(), TaskError> {
         self.flush()?;
         for channel in &self.channels {
-            send(channel, Message::End)?;
+            send(channel, message())?;
         }
         Ok(())
     }
@@ -134,9 +135,19 @@ impl Output {
         self.edges.iter_mut().try_for_each(OutputEdge::flush)
     }
 
+    /// Flushes, then sends checkpoint barrier `barrier` to every downstream subtask: all
+    /// records emitted before it belong to the checkpoint, none after it.
+    pub(crate) fn barrier(&mut self, barrier: Barrier) -> Result<(), TaskError> {
+        self.edges
+            .iter_mut()
+            .try_for_each(|edge| edge.broadcast(|| Message::Barrier(barrier)))
+    }
+
     /// Flushes, then tells every downstream subtask that this one has ended.
     pub(crate) fn end(&mut self) -> Result<(), TaskError> {
-        self.edges.iter_mut().try_for_each(OutputEdge::end)
+        self.edges
+            .iter_mut()
+            .try_for_each(|edge| edge.broadcast(|| Message::End))
     }
 }
 
@@ -170,7 +181,9 @@ mod tests {
         let mut total = 0;
         for (subtask, rx) in rxs.iter().enumerate() {
             for message in rx.try_iter() {
-                let Message::Batch(b) = message else { continue };
+                let Message::Batch(b) = message else {
+                    continue;
+                };
                 for r in b.records(0).unwrap() {
                     total += 1;
                     let key = r.key_str().unwrap().to_owned();
@@ -202,7 +215,9 @@ mod tests {
             let mut delivered = vec![0u32; keys.len()];
             for (subtask, rx) in rxs.iter().enumerate() {
                 for message in rx.try_iter() {
-                    let Message::Batch(b) = message else { continue };
+                    let Message::Batch(b) = message else {
+                    continue;
+                };
                     for r in b.records(0).unwrap() {
                         let i = usize::from_le_bytes(r.value().try_into().unwrap());
                         delivered[i] += 1;
@@ -258,7 +273,7 @@ mod tests {
                                 .unwrap()
                                 .to_owned(),
                         ),
-                        Message::End => None,
+                        _ => None,
                     })
                     .collect()
             })

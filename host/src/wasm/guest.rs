@@ -218,6 +218,37 @@ impl OperatorInstance for GuestOperator {
             .map_err(GuestError::Failed)?;
         Ok(batch_from_wit(out))
     }
+
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>, GuestError> {
+        let handle = self.handle;
+        self.guest
+            .call(|b, store| {
+                b.cairn_job_job()
+                    .operator()
+                    .call_snapshot(store, handle, checkpoint)
+            })?
+            .map_err(GuestError::Failed)
+    }
+
+    fn restore(&mut self, state: Vec<u8>) -> Result<(), GuestError> {
+        let handle = self.handle;
+        self.guest
+            .call(|b, store| {
+                b.cairn_job_job()
+                    .operator()
+                    .call_restore(store, handle, &state)
+            })?
+            .map_err(|e| GuestError::Failed(format!("cannot restore state: {e}")))
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), GuestError> {
+        let handle = self.handle;
+        self.guest.call(|b, store| {
+            b.cairn_job_job()
+                .operator()
+                .call_checkpoint_complete(store, handle, checkpoint)
+        })
+    }
 }
 
 fn batch_from_wit(batch: wit::PackedBatch) -> PackedBatch {

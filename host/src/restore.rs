@@ -1,0 +1,118 @@
+//! Finding the checkpoint that `-s PATH` names, and checking that it fits the job.
+//!
+//! PATH may be a checkpoint (or savepoint) folder, its `_metadata`, or a job's checkpoint
+//! folder `<dir>/<job-id>`, which means its latest completed checkpoint. It may be a local
+//! path or any store URL.
+
+use crate::config::S3Config;
+use crate::graph::Graph;
+use crate::state::{
+    CheckpointMetadata, METADATA_FILE, StateError, StateStore, parse_checkpoint_folder,
+};
+
+/// Why a checkpoint cannot restore this job.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(
+        "{location}: the checkpoint has state for '{uid}', which this job does not have \
+         (its nodes: {known})"
+    )]
+    UnknownUid {
+        location: String,
+        uid: String,
+        known: String,
+    },
+    #[error(
+        "{location}: '{uid}' was checkpointed with parallelism {checkpointed}, this job runs it \
+         with {now}; restoring state at another parallelism is not supported yet"
+    )]
+    Parallelism {
+        location: String,
+        uid: String,
+        checkpointed: u32,
+        now: u32,
+    },
+}
+
+/// Finds and reads the checkpoint `path` names: its folder and its verified metadata.
+pub async fn find(
+    path: &str,
+    s3: &S3Config,
+) -> Result<(StateStore, CheckpointMetadata), StateError> {
+    let trimmed = path.trim_end_matches('/');
+    let folder = match trimmed.strip_suffix(METADATA_FILE) {
+        Some(parent) => parent.trim_end_matches('/'),
+        None => trimmed,
+    };
+    let folder = if folder.is_empty() { "." } else { folder };
+    let local = folder.strip_prefix("file://").unwrap_or(folder);
+    if !folder.contains("://") || folder.starts_with("file://") {
+        if !std::path::Path::new(local).is_dir() {
+            return Err(StateError::NotACheckpoint(format!(
+                "{path} (no such folder)"
+            )));
+        }
+    }
+    let store = StateStore::open(folder, s3)?;
+    if store.exists(METADATA_FILE).await? {
+        return read(store).await;
+    }
+    // A job's checkpoint folder: its newest checkpoint that has `_metadata`.
+    let mut ids: Vec<u64> = store
+        .folders()
+        .await?
+        .iter()
+        .filter_map(|name| parse_checkpoint_folder(name))
+        .collect();
+    if ids.is_empty() {
+        return Err(StateError::NotACheckpoint(store.url().to_owned()));
+    }
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    for id in ids {
+        let checkpoint = store.child(&crate::state::checkpoint_folder(id));
+        if checkpoint.exists(METADATA_FILE).await? {
+            return read(checkpoint).await;
+        }
+    }
+    Err(StateError::NoCheckpoint(store.url().to_owned()))
+}
+
+async fn read(folder: StateStore) -> Result<(StateStore, CheckpointMetadata), StateError> {
+    let bytes = folder.get(METADATA_FILE).await?;
+    let metadata = CheckpointMetadata::from_bytes(&bytes, &folder.url_of(METADATA_FILE))?;
+    Ok((folder, metadata))
+}
+
+/// Checks that every node with state in the checkpoint exists in `graph` with the same
+/// parallelism. Nodes new to the graph start empty.
+pub fn check(
+    graph: &Graph,
+    metadata: &CheckpointMetadata,
+    location: &str,
+) -> Result<(), RestoreError> {
+    for node in metadata.nodes.iter().filter(|n| n.has_state()) {
+        let Some(current) = graph.nodes.iter().find(|n| n.uid == node.uid) else {
+            return Err(RestoreError::UnknownUid {
+                location: location.to_owned(),
+                uid: node.uid.clone(),
+                known: graph
+                    .nodes
+                    .iter()
+                    .map(|n| n.uid.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        if current.parallelism != node.parallelism {
+            return Err(RestoreError::Parallelism {
+                location: location.to_owned(),
+                uid: node.uid.clone(),
+                checkpointed: node.parallelism,
+                now: current.parallelism,
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! The checkpoint coordinator: triggers checkpoints at the sources (interval, min pause,
+//! max concurrent), collects every subtask's acknowledgement, writes `_metadata` last,
+//! notifies the subtasks, keeps `num-retained` checkpoints, expires slow ones, and fails the
+//! job beyond `tolerable-failed-checkpoints`. When every source has reached the end of its
+//! input it takes the final checkpoint, which commits the last output (FLIP-147).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::{Barrier, Control, Job, Report, TaskId};
+use crate::config::{CheckpointConfig, CheckpointingMode};
+use crate::state::metadata::{
+    CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, SubtaskSnapshot, SubtaskState,
+};
+use crate::state::{CheckpointMetadata, METADATA_FILE, StateError, StateStore, checkpoint_folder};
+
+/// Longest the coordinator sleeps without looking at timers.
+const TICK: Duration = Duration::from_millis(50);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error(
+        "{failures} consecutive checkpoints failed, more than \
+         execution.checkpointing.tolerable-failed-checkpoints ({tolerable}); last: {reason}"
+    )]
+    TooManyFailures {
+        failures: u32,
+        tolerable: u32,
+        reason: String,
+    },
+    #[error("the final checkpoint failed: {0}")]
+    FinalFailed(String),
+    #[error("the checkpoint coordinator panicked")]
+    Panicked,
+}
+
+struct Pending {
+    barrier: Barrier,
+    started: Instant,
+    timestamp_ms: u64,
+    acks: Vec<Option<(SubtaskState, SnapshotStats)>>,
+    missing: usize,
+}
+
+pub(crate) struct Coordinator {
+    config: CheckpointConfig,
+    storage: Option<StateStore>,
+    runtime: tokio::runtime::Handle,
+    job_id: String,
+    job_name: String,
+    tasks: Vec<(TaskId, bool)>,
+    controls: Vec<Sender<Control>>,
+    reports: Receiver<Report>,
+    cancel: Arc<AtomicBool>,
+    next_id: u64,
+    pending: BTreeMap<u64, Pending>,
+    completed: VecDeque<u64>,
+    consecutive_failures: u32,
+    last_completed: Option<Instant>,
+    next_trigger: Option<Instant>,
+    sources_finished: usize,
+    final_triggered: bool,
+}
+
+impl Coordinator {
+    /// `tasks`: every subtask in task-index order, flagged when it is a source.
+    pub(crate) fn new(
+        job: &Job,
+        tasks: Vec<(TaskId, bool)>,
+        controls: Vec<Sender<Control>>,
+        reports: Receiver<Report>,
+        cancel: Arc<AtomicBool>,
+    ) -> Self {
+        let config = job.checkpoints.config.clone();
+        Coordinator {
+            next_trigger: config.interval.map(|interval| Instant::now() + interval),
+            storage: job.checkpoints.storage.clone(),
+            runtime: job.checkpoints.runtime.clone(),
+            job_id: job.id.clone(),
+            job_name: job.graph.name.clone(),
+            next_id: job.checkpoints.first_id,
+            config,
+            tasks,
+            controls,
+            reports,
+            cancel,
+            pending: BTreeMap::new(),
+            completed: VecDeque::new(),
+            consecutive_failures: 0,
+            last_completed: None,
+            sources_finished: 0,
+            final_triggered: false,
+        }
+    }
+
+    /// Runs until the final checkpoint completes or the subtasks are gone.
+    pub(crate) fn run(mut self) -> Result<(), CoordinatorError> {
+        let result = self.coordinate();
+        if result.is_err() {
+            self.cancel.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn coordinate(&mut self) -> Result<(), CoordinatorError> {
+        let sources = self
+            .tasks
+            .iter()
+            .filter(|(_, is_source)| *is_source)
+            .count();
+        loop {
+            match self.reports.recv_timeout(TICK) {
+                Ok(Report::Ack {
+                    checkpoint,
+                    task,
+                    state,
+                    stats,
+                }) => {
+                    if let Some(done) = self.acknowledge(checkpoint, task, state, stats)? {
+                        return Ok(done);
+                    }
+                }
+                Ok(Report::Decline {
+                    checkpoint,
+                    task,
+                    reason,
+                }) => {
+                    let reason =
+                        format!("{} could not store its state: {reason}", self.tasks[task].0);
+                    self.fail(checkpoint, reason)?;
+                }
+                Ok(Report::SourceFinished) => self.sources_finished += 1,
+                Err(RecvTimeoutError::Timeout) => {}
+                // Every subtask has stopped: the job failed or was canceled.
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            self.expire()?;
+            // The job is failing or canceled: stop; subtasks waiting for a checkpoint to
+            // complete see the coordinator gone and stop too.
+            if self.cancel.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if self.sources_finished == sources && !self.final_triggered && self.pending.is_empty()
+            {
+                self.final_triggered = true;
+                self.trigger(true);
+            } else if self.periodic_due() {
+                self.trigger(false);
+            }
+        }
+    }
+
+    fn periodic_due(&self) -> bool {
+        let Some(next) = self.next_trigger else {
+            return false;
+        };
+        let paused = self
+            .last_completed
+            .is_some_and(|at| at.elapsed() < self.config.min_pause);
+        !self.final_triggered
+            && Instant::now() >= next
+            && !paused
+            && self.pending.len() < self.config.max_concurrent as usize
+    }
+
+    fn trigger(&mut self, is_final: bool) {
+        let barrier = Barrier {
+            checkpoint: self.next_id,
+            is_final,
+        };
+        self.next_id += 1;
+        self.next_trigger = self
+            .config
+            .interval
+            .map(|interval| Instant::now() + interval);
+        tracing::debug!(
+            checkpoint = barrier.checkpoint,
+            is_final,
+            "triggering checkpoint"
+        );
+        self.pending.insert(
+            barrier.checkpoint,
+            Pending {
+                barrier,
+                started: Instant::now(),
+                timestamp_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64),
+                acks: vec![None; self.tasks.len()],
+                missing: self.tasks.len(),
+            },
+        );
+        for (control, (_, is_source)) in self.controls.iter().zip(&self.tasks) {
+            if *is_source {
+                let _ = control.send(Control::Trigger(barrier));
+            }
+        }
+    }
+
+    /// Records an acknowledgement; completes the checkpoint when it was the last one.
+    /// Returns `Some(())` when the final checkpoint completed.
+    fn acknowledge(
+        &mut self,
+        checkpoint: u64,
+        task: usize,
+        state: SubtaskState,
+        stats: SnapshotStats,
+    ) -> Result<Option<()>, CoordinatorError> {
+        let Some(pending) = self.pending.get_mut(&checkpoint) else {
+            // Late: the checkpoint expired or was subsumed; drop what the upload wrote.
+            self.delete(checkpoint);
+            return Ok(None);
+        };
+        if pending.acks[task].replace((state, stats)).is_none() {
+            pending.missing -= 1;
+        }
+        if pending.missing > 0 {
+            return Ok(None);
+        }
+        let pending = self.pending.remove(&checkpoint).expect("present above");
+        let is_final = pending.barrier.is_final;
+        if let Err(e) = self.write_metadata(&pending) {
+            self.fail_removed(checkpoint, is_final, e.to_string())?;
+            return Ok(None);
+        }
+        self.consecutive_failures = 0;
+        self.last_completed = Some(Instant::now());
+        tracing::info!(
+            checkpoint,
+            duration_ms = pending.started.elapsed().as_millis() as u64,
+            "checkpoint complete"
+        );
+        for control in &self.controls {
+            let _ = control.send(Control::Complete(checkpoint));
+        }
+        // Older pending checkpoints are subsumed by this one.
+        let older: Vec<u64> = self
+            .pending
+            .range(..checkpoint)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in older {
+            self.pending.remove(&id);
+            self.delete(id);
+        }
+        if self.storage.is_some() {
+            self.completed.push_back(checkpoint);
+            while self.completed.len() > self.config.num_retained as usize {
+                if let Some(oldest) = self.completed.pop_front() {
+                    self.delete(oldest);
+                }
+            }
+        }
+        Ok(is_final.then_some(()))
+    }
+
+    fn write_metadata(&self, pending: &Pending) -> Result<(), StateError> {
+        let Some(storage) = &self.storage else {
+            return Ok(());
+        };
+        let mut nodes: Vec<NodeState> = Vec::new();
+        for ((task, _), ack) in self.tasks.iter().zip(&pending.acks) {
+            let (state, stats) = ack.clone().expect("every subtask acknowledged");
+            if nodes.last().is_none_or(|n| n.uid != task.uid) {
+                nodes.push(NodeState {
+                    uid: task.uid.clone(),
+                    parallelism: task.parallelism,
+                    subtasks: Vec::new(),
+                });
+            }
+            nodes
+                .last_mut()
+                .expect("pushed above")
+                .subtasks
+                .push(SubtaskSnapshot { state, stats });
+        }
+        let metadata = CheckpointMetadata {
+            format: FORMAT_VERSION,
+            kind: CheckpointKind::Checkpoint,
+            job_id: self.job_id.clone(),
+            job_name: self.job_name.clone(),
+            checkpoint_id: pending.barrier.checkpoint,
+            timestamp_ms: pending.timestamp_ms,
+            mode: self.mode(),
+            nodes,
+        };
+        let folder = storage.child(&checkpoint_folder(pending.barrier.checkpoint));
+        self.runtime
+            .block_on(folder.put(METADATA_FILE, Bytes::from(metadata.to_bytes())))
+    }
+
+    fn mode(&self) -> CheckpointingMode {
+        self.config.mode
+    }
+
+    /// Aborts checkpoints that have run past the timeout.
+    fn expire(&mut self) -> Result<(), CoordinatorError> {
+        let timeout = self.config.timeout;
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.started.elapsed() > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.fail(
+                id,
+                format!("expired after execution.checkpointing.timeout ({timeout:?})"),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, checkpoint: u64, reason: String) -> Result<(), CoordinatorError> {
+        let Some(pending) = self.pending.remove(&checkpoint) else {
+            return Ok(());
+        };
+        self.fail_removed(checkpoint, pending.barrier.is_final, reason)
+    }
+
+    fn fail_removed(
+        &mut self,
+        checkpoint: u64,
+        is_final: bool,
+        reason: String,
+    ) -> Result<(), CoordinatorError> {
+        tracing::warn!("checkpoint {checkpoint} failed: {reason}");
+        self.delete(checkpoint);
+        if is_final {
+            return Err(CoordinatorError::FinalFailed(reason));
+        }
+        self.consecutive_failures += 1;
+        if self.consecutive_failures > self.config.tolerable_failures {
+            return Err(CoordinatorError::TooManyFailures {
+                failures: self.consecutive_failures,
+                tolerable: self.config.tolerable_failures,
+                reason,
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes a checkpoint's folder: its `_metadata` first, so that an interrupted delete
+    /// never leaves a checkpoint that looks complete but lacks state.
+    fn delete(&self, checkpoint: u64) {
+        if let Some(storage) = &self.storage {
+            let folder = checkpoint_folder(checkpoint);
+            if let Err(e) = self.runtime.block_on(delete_checkpoint(storage, &folder)) {
+                tracing::warn!("cannot delete checkpoint {checkpoint}: {e}");
+            }
+        }
+    }
+}
+
+/// Deletes checkpoint folder `folder` of a job's checkpoint folder, `_metadata` first.
+pub(crate) async fn delete_checkpoint(
+    storage: &StateStore,
+    folder: &str,
+) -> Result<(), StateError> {
+    let checkpoint = storage.child(folder);
+    checkpoint.delete_all(METADATA_FILE).await?;
+    storage.delete_all(folder).await
+}

@@ -1,0 +1,53 @@
+//! Checkpoint state: where it is stored ([`StateStore`], any `object_store` backend), how
+//! each subtask's bytes are encoded (zstd, checksummed: [`blob`]), and the `_metadata` that
+//! alone marks a checkpoint complete ([`metadata`]).
+//!
+//! Layout under a checkpoint directory (DESIGN.md §4):
+//!
+//! ```text
+//! <dir>/<job-id>/chk-<N>/_metadata
+//! <dir>/<job-id>/chk-<N>/<operator-uid>/<subtask>.zst
+//! ```
+
+pub mod blob;
+pub mod metadata;
+mod store;
+
+pub use metadata::{CheckpointMetadata, METADATA_FILE};
+pub use store::{StateStore, StoreLocation};
+
+/// Why state could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("invalid state location '{location}': {message}")]
+    Location { location: String, message: String },
+    #[error("cannot {action} {location}: {cause}")]
+    Store {
+        action: &'static str,
+        location: String,
+        cause: String,
+    },
+    #[error("{location}: checksum mismatch, the file is corrupt")]
+    Checksum { location: String },
+    #[error("{location}: {message}")]
+    Corrupt { location: String, message: String },
+    #[error("{0}: no completed checkpoint found (no chk-<N>/_metadata)")]
+    NoCheckpoint(String),
+    #[error("{0}: not a checkpoint or savepoint (no _metadata)")]
+    NotACheckpoint(String),
+}
+
+/// The folder name of checkpoint `id`.
+pub fn checkpoint_folder(id: u64) -> String {
+    format!("chk-{id}")
+}
+
+/// The checkpoint id of a `chk-<N>` folder name.
+pub fn parse_checkpoint_folder(name: &str) -> Option<u64> {
+    name.strip_prefix("chk-")?.parse().ok()
+}
+
+/// The state file of one operator subtask, relative to its checkpoint folder.
+pub fn state_file(uid: &str, subtask: u32) -> String {
+    format!("{uid}/{subtask}.zst")
+}
