@@ -4,10 +4,15 @@
 //! folder `<dir>/<job-id>`, which means its latest completed checkpoint. It may be a local
 //! path or any store URL.
 
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
 use crate::config::S3Config;
 use crate::graph::Graph;
+use crate::state::metadata::SubtaskState;
 use crate::state::{
-    CheckpointMetadata, METADATA_FILE, StateError, StateStore, parse_checkpoint_folder,
+    CheckpointMetadata, METADATA_FILE, StateError, StateStore, blob, parse_checkpoint_folder,
 };
 
 /// Why a checkpoint cannot restore this job.
@@ -83,6 +88,39 @@ async fn read(folder: StateStore) -> Result<(StateStore, CheckpointMetadata), St
     let bytes = folder.get(METADATA_FILE).await?;
     let metadata = CheckpointMetadata::from_bytes(&bytes, &folder.url_of(METADATA_FILE))?;
     Ok((folder, metadata))
+}
+
+/// Downloads every operator state file of a checkpoint and verifies its checksum, all
+/// before the job starts, so that a damaged checkpoint is refused as a whole. Returns the
+/// stored (compressed) bytes by `(uid, subtask)`.
+pub async fn fetch_state(
+    folder: &StateStore,
+    metadata: &CheckpointMetadata,
+) -> Result<HashMap<(String, u32), Bytes>, StateError> {
+    let files = metadata.nodes.iter().flat_map(|node| {
+        node.subtasks
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, s)| match &s.state {
+                SubtaskState::Operator { file: Some(file) } => {
+                    Some((node.uid.clone(), i as u32, file))
+                }
+                _ => None,
+            })
+    });
+    let downloads = files.map(|(uid, subtask, file)| async move {
+        let location = folder.url_of(&file.path);
+        let info = file.info().ok_or_else(|| StateError::Corrupt {
+            location: location.clone(),
+            message: "its checksum in _metadata is not valid hex".into(),
+        })?;
+        let stored = folder.get(&file.path).await?;
+        blob::verify(&stored, &info, &location)?;
+        Ok::<_, StateError>(((uid, subtask), stored))
+    });
+    futures::future::try_join_all(downloads)
+        .await
+        .map(|all| all.into_iter().collect())
 }
 
 /// Checks that every node with state in the checkpoint exists in `graph` with the same

@@ -73,6 +73,92 @@ where
     }
 }
 
+/// Starts the real binary without waiting for it (for tests that kill it); its output is
+/// discarded.
+pub fn spawn_cairn<I, S>(args: I) -> std::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(cairn_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cairn starts")
+}
+
+/// An S3-compatible server (moto, installed into `target/venv` by `cargo xtask test`) on a
+/// free loopback port, with one bucket; stopped when dropped.
+pub struct S3Server {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl S3Server {
+    pub fn start(bucket: &str) -> Self {
+        let moto = target_dir().join("venv").join("bin").join("moto_server");
+        assert!(
+            moto.exists(),
+            "{} is missing: `cargo xtask test` installs it",
+            moto.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = Command::new(moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let request = format!(
+                    "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let mut response = String::new();
+                if stream.write_all(request.as_bytes()).is_ok()
+                    && io::Read::read_to_string(&mut stream, &mut response).is_ok()
+                    && response.starts_with("HTTP/1.1 200")
+                {
+                    return server;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `-D` settings that point cairn at this server.
+    pub fn config(&self) -> Vec<String> {
+        vec![
+            format!("s3.endpoint={}", self.endpoint),
+            "s3.access-key=test".into(),
+            "s3.secret-key=test".into(),
+            "s3.region=us-east-1".into(),
+            "s3.path.style.access=true".into(),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A fresh, empty folder for one test, under the target folder (not /tmp, which may be
 /// small); removed when dropped.
 pub struct Scratch(PathBuf);
@@ -215,6 +301,33 @@ pub fn write_text(path: &Path, bytes: u64, vocabulary: u64, seed: u64) -> io::Re
     }
     out.flush()?;
     Ok(written)
+}
+
+/// A generated text and its word counts, in a scratch folder of its own.
+pub struct Corpus {
+    _dir: Scratch,
+    pub path: PathBuf,
+    pub counts: HashMap<String, u64>,
+}
+
+impl Corpus {
+    /// About `bytes` bytes of [`write_text`] text over `vocabulary` words.
+    pub fn new(name: &str, bytes: u64, vocabulary: u64, seed: u64) -> Self {
+        let dir = Scratch::new(name);
+        let path = dir.join("input.txt");
+        write_text(&path, bytes, vocabulary, seed).expect("the corpus can be written");
+        let counts = word_counts(&path).expect("the corpus can be read");
+        Corpus {
+            _dir: dir,
+            path,
+            counts,
+        }
+    }
+
+    /// Words in all: the number of lines word-count's complete output has.
+    pub fn words(&self) -> u64 {
+        self.counts.values().sum()
+    }
 }
 
 /// How often each word occurs in a text file, split as word-count splits: lines, then

@@ -3,31 +3,17 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use cairn_tests::{Scratch, cairn, check_word_count, job, word_counts, write_text};
-
-struct Corpus {
-    _dir: Scratch,
-    path: std::path::PathBuf,
-    counts: HashMap<String, u64>,
-}
+use cairn_tests::{Corpus, Scratch, cairn, check_word_count, job};
 
 /// One 56 MB text shared by the tests of this file.
 fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| {
-        let dir = Scratch::new("word-count-corpus");
-        let path = dir.join("input.txt");
-        let bytes = write_text(&path, 56 << 20, 300_000, 2026).unwrap();
-        assert!(bytes >= 50_000_000);
-        let counts = word_counts(&path).unwrap();
-        Corpus {
-            _dir: dir,
-            path,
-            counts,
-        }
+        let corpus = Corpus::new("word-count-corpus", 56 << 20, 300_000, 2026);
+        assert!(std::fs::metadata(&corpus.path).unwrap().len() >= 50_000_000);
+        corpus
     })
 }
 
@@ -58,8 +44,7 @@ fn run_word_count(parallelism: u32) {
     assert!(run.last_line().contains(" FINISHED in "), "{run:?}");
 
     let report = check_word_count(&corpus.counts, &output).unwrap();
-    let expected: u64 = corpus.counts.values().sum();
-    assert_eq!(report.lines, expected, "{report:?}");
+    assert_eq!(report.lines, corpus.words(), "{report:?}");
     assert!(report.is_exact(), "{report:?}");
 
     // One committed part file per sink subtask, nothing in progress left behind.

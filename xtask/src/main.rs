@@ -201,10 +201,29 @@ fn show_top_words(output: &Path) -> anyhow::Result<()> {
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
     build()?;
+    ensure_moto()?;
     step("running the test suite");
     run(cargo()
         .args(["test", "--release", "--workspace"])
         .args(extra))
+}
+
+/// The S3-compatible server the storage tests start on loopback (moto, from PyPI), in a
+/// project-local virtual environment.
+fn ensure_moto() -> anyhow::Result<()> {
+    let venv = target_dir().join("venv");
+    if venv.join("bin").join("moto_server").exists() {
+        return Ok(());
+    }
+    step("installing moto (S3-compatible test server) into target/venv");
+    run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).context(
+        "python3 with venv is needed for the S3 tests (Debian: apt-get install python3-venv)",
+    )?;
+    run(Command::new(venv.join("bin").join("pip")).args([
+        "install",
+        "--quiet",
+        "moto[server]>=5,<6",
+    ]))
 }
 
 fn bench(extra: &[String]) -> anyhow::Result<()> {

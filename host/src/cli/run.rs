@@ -79,7 +79,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let (folder, metadata) = runtime.block_on(cairn::restore::find(path, &config.s3))?;
             cairn::restore::check(&graph, &metadata, folder.url())?;
-            Some(Restore { metadata, folder })
+            let state = runtime.block_on(cairn::restore::fetch_state(&folder, &metadata))?;
+            Some(Restore {
+                metadata,
+                folder,
+                state,
+            })
         }
         None => None,
     };

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use cairn_sdk::{Emitter, PackedBatch, Partitioning};
 use crossbeam_channel::{Receiver, Sender};
 
@@ -209,8 +210,10 @@ pub struct Checkpointing {
 /// The checkpoint a job resumes from.
 pub struct Restore {
     pub metadata: CheckpointMetadata,
-    /// The checkpoint's folder, to read state files from.
+    /// The checkpoint's folder.
     pub folder: StateStore,
+    /// Operator state files as stored, already verified, by `(uid, subtask)`.
+    pub state: HashMap<(String, u32), Bytes>,
 }
 
 impl Job {
@@ -298,10 +301,10 @@ impl Job {
                     checkpoints: self.checkpoints.clone(),
                     reports: report_tx.clone(),
                     restored: restored.get(node.uid.as_str()).map(|state| {
-                        (
-                            state.subtasks[subtask].state.clone(),
-                            self.restore.as_ref().map(|r| r.folder.clone()),
-                        )
+                        let file = self.restore.as_ref().and_then(|r| {
+                            r.state.get(&(node.uid.clone(), subtask as u32)).cloned()
+                        });
+                        (state.subtasks[subtask].state.clone(), file)
                     }),
                 };
                 let outcome_tx = outcome_tx.clone();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use cairn_sdk::{Context, Emitter};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
@@ -18,7 +19,7 @@ use crate::graph::Role;
 use crate::operator::{OperatorFactory, OperatorInstance};
 use crate::state::blob;
 use crate::state::metadata::{SnapshotStats, StateFile, SubtaskState};
-use crate::state::{StateError, StateStore, checkpoint_folder, state_file};
+use crate::state::{StateError, checkpoint_folder, state_file};
 
 /// How often a waiting source looks at the cancel flag.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
@@ -37,8 +38,8 @@ pub(crate) struct Task {
     pub(crate) cancel: Arc<AtomicBool>,
     pub(crate) checkpoints: Checkpointing,
     pub(crate) reports: Sender<Report>,
-    /// When resuming: this subtask's state, and the checkpoint folder holding its files.
-    pub(crate) restored: Option<(SubtaskState, Option<StateStore>)>,
+    /// When resuming: this subtask's state, and its state file's stored bytes (verified).
+    pub(crate) restored: Option<(SubtaskState, Option<Bytes>)>,
 }
 
 impl Task {
@@ -294,19 +295,17 @@ impl Task {
         });
     }
 
-    /// Downloads, verifies and decompresses this operator subtask's restored state.
+    /// Decompresses this operator subtask's restored state (verified again on the way).
     fn restored_operator_state(&self) -> Result<Option<Vec<u8>>, TaskError> {
-        let Some((SubtaskState::Operator { file: Some(file) }, Some(folder))) = &self.restored
+        let Some((SubtaskState::Operator { file: Some(file) }, Some(stored))) = &self.restored
         else {
             return Ok(None);
         };
-        let location = folder.url_of(&file.path);
         let info = file.info().ok_or_else(|| StateError::Corrupt {
-            location: location.clone(),
-            message: "invalid checksum in _metadata".into(),
+            location: file.path.clone(),
+            message: "its checksum in _metadata is not valid hex".into(),
         })?;
-        let stored = self.checkpoints.runtime.block_on(folder.get(&file.path))?;
-        Ok(Some(blob::decode(&stored, &info, &location)?))
+        Ok(Some(blob::decode(stored, &info, &file.path)?))
     }
 }
 

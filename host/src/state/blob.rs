@@ -62,8 +62,8 @@ pub fn encode(
     })
 }
 
-/// Verifies and decompresses a stored blob; `location` names it in errors.
-pub fn decode(stored: &[u8], info: &BlobInfo, location: &str) -> Result<Vec<u8>, StateError> {
+/// Checks a stored blob's size and checksum; `location` names it in errors.
+pub fn verify(stored: &[u8], info: &BlobInfo, location: &str) -> Result<(), StateError> {
     if stored.len() as u64 != info.stored_size {
         return Err(StateError::Corrupt {
             location: location.to_owned(),
@@ -79,6 +79,12 @@ pub fn decode(stored: &[u8], info: &BlobInfo, location: &str) -> Result<Vec<u8>,
             location: location.to_owned(),
         });
     }
+    Ok(())
+}
+
+/// Verifies and decompresses a stored blob; `location` names it in errors.
+pub fn decode(stored: &[u8], info: &BlobInfo, location: &str) -> Result<Vec<u8>, StateError> {
+    verify(stored, info, location)?;
     let raw = zstd::stream::decode_all(stored).map_err(|e| StateError::Corrupt {
         location: location.to_owned(),
         message: format!("cannot decompress: {e}"),

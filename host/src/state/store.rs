@@ -87,6 +87,12 @@ impl StateStore {
                 if s3.path_style {
                     builder = builder.with_virtual_hosted_style_request(false);
                 }
+                // Cairn retries whole operations itself; one quick client retry is enough.
+                builder = builder.with_retry(object_store::RetryConfig {
+                    max_retries: 1,
+                    retry_timeout: Duration::from_secs(10),
+                    ..Default::default()
+                });
                 Arc::new(builder.build().map_err(|e| invalid(e.to_string()))?)
             }
             "gs" => Arc::new(

@@ -1,0 +1,495 @@
+//! Checkpoints end to end: `kill -9` at random moments and resume from the latest
+//! checkpoint, on local disk and on a real S3-compatible server; the committed output must
+//! equal the word-count oracle (exactly-once) or miss nothing (at-least-once). Also damaged
+//! checkpoints, retention, timeouts, store failures, and `cairn inspect`.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use cairn_tests::{
+    Corpus, OracleReport, S3Server, Scratch, SplitMix, cairn, check_word_count, job, spawn_cairn,
+};
+
+/// Kills per loop, as the checkpoint issue asks: at least ten.
+const KILLS: u32 = 10;
+
+/// A 24 MB text shared by the kill loops.
+fn corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
+    CORPUS.get_or_init(|| Corpus::new("checkpoint-corpus", 24 << 20, 100_000, 99))
+}
+
+fn os(items: &[&str]) -> Vec<OsString> {
+    items.iter().map(OsString::from).collect()
+}
+
+/// `cairn run word-count` with checkpoints every 100 ms into `dir`.
+fn word_count_args(
+    parallelism: u32,
+    mode: &str,
+    dir: &str,
+    store: &[String],
+    job_id: &str,
+    resume: Option<&str>,
+    input: &Path,
+    output: &Path,
+) -> Vec<OsString> {
+    let mut args = os(&["run"]);
+    args.push(job("word-count").into());
+    args.extend(os(&["-p", &parallelism.to_string(), "--job-id", job_id]));
+    for setting in [
+        "execution.checkpointing.interval=100 ms".to_owned(),
+        format!("execution.checkpointing.mode={mode}"),
+        format!("execution.checkpointing.dir={dir}"),
+    ]
+    .iter()
+    .chain(store)
+    {
+        args.extend(os(&["-D", setting]));
+    }
+    if let Some(resume) = resume {
+        args.extend(os(&["-s", resume]));
+    }
+    args.extend(os(&["--", "--input"]));
+    args.push(input.into());
+    args.push("--output".into());
+    args.push(output.into());
+    args
+}
+
+/// Whether `location` holds a completed checkpoint, asked of `cairn inspect`.
+fn has_checkpoint(location: &str, store: &[String]) -> bool {
+    let mut args = os(&["inspect", location]);
+    for setting in store {
+        args.extend(os(&["-D", setting]));
+    }
+    cairn(args, None, None).success()
+}
+
+/// Runs word-count, kills it with SIGKILL at random moments `KILLS` times, each time
+/// resuming from the newest job folder that has a completed checkpoint, then lets it
+/// finish. Returns the oracle's verdict on the committed output.
+fn kill_loop(
+    name: &str,
+    parallelism: u32,
+    mode: &str,
+    dir: &str,
+    store: &[String],
+    seed: u64,
+) -> OracleReport {
+    let corpus = corpus();
+    let scratch = Scratch::new(name);
+    let output = scratch.join("out");
+    let mut rng = SplitMix::new(seed);
+    let mut resume: Option<String> = None;
+    let mut kills = 0;
+    for attempt in 0u64.. {
+        let job_id = format!("{seed:016x}{attempt:016x}");
+        let args = word_count_args(
+            parallelism,
+            mode,
+            dir,
+            store,
+            &job_id,
+            resume.as_deref(),
+            &corpus.path,
+            &output,
+        );
+        if kills == KILLS {
+            let run = cairn(args, None, None);
+            assert!(
+                run.success() && run.last_line().contains(" FINISHED "),
+                "{run:?}"
+            );
+            break;
+        }
+        let mut child = spawn_cairn(args);
+        std::thread::sleep(Duration::from_millis(150 + rng.below(250)));
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "attempt {attempt} ended ({status}) before kill {}: the input is too small",
+                kills + 1
+            );
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        let folder = format!("{dir}/{job_id}");
+        if has_checkpoint(&folder, store) {
+            resume = Some(folder);
+        }
+    }
+    assert!(resume.is_some(), "no attempt completed a checkpoint");
+    check_word_count(&corpus.counts, &output).unwrap()
+}
+
+#[test]
+fn kill_loop_exactly_once() {
+    let scratch = Scratch::new("kill-eo-chk");
+    let dir = scratch.path().to_str().unwrap().to_owned();
+    let report = kill_loop("kill-eo", 1, "EXACTLY_ONCE", &dir, &[], 1);
+    assert_eq!(report.lines, corpus().words(), "{report:?}");
+    assert!(report.is_exact(), "{report:?}");
+}
+
+#[test]
+fn kill_loop_at_least_once_loses_nothing() {
+    let scratch = Scratch::new("kill-alo-chk");
+    let dir = scratch.path().to_str().unwrap().to_owned();
+    let report = kill_loop("kill-alo", 1, "AT_LEAST_ONCE", &dir, &[], 2);
+    assert_eq!(report.missing, 0, "{report:?}");
+    assert_eq!(report.unexpected, 0, "{report:?}");
+}
+
+#[test]
+fn kill_loop_exactly_once_at_parallelism_4() {
+    let scratch = Scratch::new("kill-p4-chk");
+    let dir = format!("file://{}", scratch.path().display());
+    let report = kill_loop("kill-p4", 4, "EXACTLY_ONCE", &dir, &[], 3);
+    assert!(report.is_exact(), "{report:?}");
+}
+
+#[test]
+fn kill_loop_exactly_once_on_s3() {
+    let server = S3Server::start("checkpoints");
+    let report = kill_loop(
+        "kill-s3",
+        2,
+        "EXACTLY_ONCE",
+        "s3://checkpoints/jobs",
+        &server.config(),
+        4,
+    );
+    assert!(report.is_exact(), "{report:?}");
+}
+
+/// Runs keyed-sum unbounded and paced, so it checkpoints until stopped.
+fn keyed_sum(dir: &Path, job_id: &str, config: &[&str]) -> Vec<OsString> {
+    keyed_sum_to(&dir.display().to_string(), job_id, config)
+}
+
+/// [`keyed_sum`] with checkpoints to any location.
+fn keyed_sum_to(dir: &str, job_id: &str, config: &[&str]) -> Vec<OsString> {
+    let mut args = os(&["run"]);
+    args.push(job("keyed-sum").into());
+    args.extend(os(&["--job-id", job_id, "-D"]));
+    args.push(format!("execution.checkpointing.dir={dir}").into());
+    for setting in config {
+        args.extend(os(&["-D", setting]));
+    }
+    args.extend(os(&["--", "--records=0", "--keys=5000", "--rate=100000"]));
+    args
+}
+
+/// A job checkpointed into `dir` and killed, leaving its checkpoints behind.
+fn killed_job(dir: &Path, job_id: &str) {
+    let mut child = spawn_cairn(keyed_sum(
+        dir,
+        job_id,
+        &["execution.checkpointing.interval=50 ms"],
+    ));
+    std::thread::sleep(Duration::from_millis(600));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(has_checkpoint(&format!("{}/{job_id}", dir.display()), &[]));
+}
+
+fn latest_checkpoint(job_folder: &Path) -> std::path::PathBuf {
+    let run = cairn(
+        [
+            "inspect".as_ref(),
+            job_folder.as_os_str(),
+            "--json".as_ref(),
+        ],
+        None,
+        None,
+    );
+    assert!(run.success(), "{run:?}");
+    let id = run
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"checkpoint_id\": "))
+        .unwrap()
+        .trim_end_matches(',')
+        .to_owned();
+    job_folder.join(format!("chk-{id}"))
+}
+
+/// Resumes keyed-sum from `from` (it is expected to refuse).
+fn resume(dir: &Path, from: &Path) -> cairn_tests::Finished {
+    let mut args = keyed_sum(dir, &"f".repeat(32), &[]);
+    args.insert(2, "-s".into());
+    args.insert(3, from.into());
+    cairn(args, None, None)
+}
+
+#[test]
+fn damaged_state_file_is_refused_naming_it() {
+    let scratch = Scratch::new("damaged-state");
+    let job_id = "a".repeat(32);
+    killed_job(scratch.path(), &job_id);
+    let checkpoint = latest_checkpoint(&scratch.join(&job_id));
+    let file = checkpoint.join("sum").join("0.zst");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&file, bytes).unwrap();
+
+    let run = resume(scratch.path(), &checkpoint);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.stdout, "", "refused before the job starts: {run:?}");
+    assert_eq!(
+        run.stderr.trim(),
+        format!(
+            "cairn: file://{}: checksum mismatch, the file is corrupt",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn damaged_or_truncated_metadata_is_refused_naming_it() {
+    let scratch = Scratch::new("damaged-metadata");
+    let job_id = "b".repeat(32);
+    killed_job(scratch.path(), &job_id);
+    let checkpoint = latest_checkpoint(&scratch.join(&job_id));
+    let metadata = checkpoint.join("_metadata");
+    let original = std::fs::read(&metadata).unwrap();
+
+    let mut flipped = original.clone();
+    let at = flipped.iter().position(|&b| b == b'1').unwrap();
+    flipped[at] = b'2';
+    std::fs::write(&metadata, &flipped).unwrap();
+    let run = resume(scratch.path(), &checkpoint);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(
+        run.stderr.trim(),
+        format!(
+            "cairn: file://{}: checksum mismatch, the file is corrupt",
+            metadata.display()
+        )
+    );
+
+    std::fs::write(&metadata, &original[..original.len() / 2]).unwrap();
+    let run = resume(scratch.path(), &metadata);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr
+            .trim()
+            .starts_with(&format!("cairn: file://{}: truncated", metadata.display())),
+        "{run:?}"
+    );
+}
+
+/// Files under `dir`, relative to it.
+fn files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn retention_keeps_exactly_the_newest_and_nothing_else() {
+    let scratch = Scratch::new("retention");
+    let job_id = "c".repeat(32);
+    let mut child = spawn_cairn(keyed_sum(
+        scratch.path(),
+        &job_id,
+        &[
+            "execution.checkpointing.interval=20 ms",
+            "execution.checkpointing.num-retained=3",
+            "execution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION",
+        ],
+    ));
+    let folder = scratch.join(&job_id);
+    // Wait for checkpoint 20, then cancel with SIGTERM.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !folder.join("chk-21").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "20 checkpoints did not complete"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "CANCELED is not success");
+
+    let all = files(&folder);
+    let checkpoints: std::collections::BTreeSet<&str> =
+        all.iter().map(|f| f.split('/').next().unwrap()).collect();
+    assert_eq!(checkpoints.len(), 3, "{all:?}");
+    // Each retained checkpoint holds its _metadata and the state files it names, only.
+    for name in &checkpoints {
+        assert!(name.starts_with("chk-"), "{all:?}");
+        let mut expected = vec![format!("{name}/_metadata"), format!("{name}/sum/0.zst")];
+        expected.sort();
+        let present: Vec<&String> = all
+            .iter()
+            .filter(|f| f.starts_with(&format!("{name}/")))
+            .collect();
+        assert_eq!(present, expected.iter().collect::<Vec<_>>(), "{all:?}");
+    }
+    let ids: Vec<u64> = checkpoints
+        .iter()
+        .map(|c| c[4..].parse().unwrap())
+        .collect();
+    assert!(ids[0] >= 18, "the newest three of at least 20: {ids:?}");
+}
+
+#[test]
+fn cancel_without_retention_deletes_the_checkpoints() {
+    let scratch = Scratch::new("cancel-deletes");
+    let job_id = "d".repeat(32);
+    let mut child = spawn_cairn(keyed_sum(
+        scratch.path(),
+        &job_id,
+        &["execution.checkpointing.interval=50 ms"],
+    ));
+    let folder = scratch.join(&job_id);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !folder.join("chk-3").exists() {
+        assert!(std::time::Instant::now() < deadline, "no checkpoints");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    assert!(
+        !folder.exists() || files(&folder).is_empty(),
+        "{:?}",
+        files(&folder)
+    );
+}
+
+#[test]
+fn restore_at_another_parallelism_is_refused() {
+    let scratch = Scratch::new("rescale");
+    let job_id = "e".repeat(32);
+    killed_job(scratch.path(), &job_id);
+    let mut args = keyed_sum(scratch.path(), &"f".repeat(32), &[]);
+    args.splice(
+        2..2,
+        os(&["-p", "2", "-s"])
+            .into_iter()
+            .chain([scratch.join(&job_id).into()]),
+    );
+    let run = cairn(args, None, None);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("'numbers' was checkpointed with parallelism 1, this job runs it with 2"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn expired_checkpoints_beyond_the_tolerance_fail_the_job() {
+    let scratch = Scratch::new("timeout");
+    let run = cairn(
+        keyed_sum(
+            scratch.path(),
+            &"1".repeat(32),
+            &[
+                "execution.checkpointing.interval=50 ms",
+                "execution.checkpointing.timeout=1 ms",
+                "execution.checkpointing.tolerable-failed-checkpoints=2",
+            ],
+        ),
+        None,
+        None,
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.last_line().contains(
+            "3 consecutive checkpoints failed, more than execution.checkpointing.tolerable-failed-checkpoints (2); last: expired"
+        ),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn unreachable_store_fails_the_job_after_retries() {
+    // Port 9 (discard) on loopback: nothing listens, every request is refused.
+    let args = keyed_sum_to(
+        "s3://nowhere/chk",
+        &"2".repeat(32),
+        &[
+            "execution.checkpointing.interval=50 ms",
+            "s3.endpoint=http://127.0.0.1:9",
+            "s3.access-key=x",
+            "s3.secret-key=y",
+            "s3.region=us-east-1",
+        ],
+    );
+    let run = cairn(args, None, None);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.last_line().contains(
+            "1 consecutive checkpoints failed, more than \
+             execution.checkpointing.tolerable-failed-checkpoints (0); last: sum (1/1) could not \
+             store its state: cannot write s3://nowhere/chk/"
+        ),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("attempt 1 of 4, retrying"),
+        "transient errors are retried first: {run:?}"
+    );
+}
+
+#[test]
+fn inspect_shows_a_table_and_json() {
+    let scratch = Scratch::new("inspect");
+    let job_id = "3".repeat(32);
+    killed_job(scratch.path(), &job_id);
+    let folder = scratch.join(&job_id);
+    let run = cairn(["inspect".as_ref(), folder.as_os_str()], None, None);
+    assert!(run.success(), "{run:?}");
+    assert!(run.stdout.starts_with("Checkpoint "), "{run:?}");
+    assert!(
+        run.stdout.contains(&format!("of job {job_id} (keyed-sum)")),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("mode:     EXACTLY_ONCE"), "{run:?}");
+    assert!(run.stdout.contains("numbers  1/1      source"), "{run:?}");
+    assert!(run.stdout.contains("generator next "), "{run:?}");
+    assert!(run.stdout.contains("sum      1/1      operator"), "{run:?}");
+    let json = cairn(
+        ["inspect".as_ref(), folder.as_os_str(), "--json".as_ref()],
+        None,
+        None,
+    );
+    assert!(
+        json.success() && json.stdout.contains("\"job_id\": \"3333"),
+        "{json:?}"
+    );
+    let missing = cairn(["inspect", "/no/such/checkpoint"], None, None);
+    assert_eq!(missing.code, Some(1));
+    assert!(
+        missing
+            .stderr
+            .contains("/no/such/checkpoint (no such folder)"),
+        "{missing:?}"
+    );
+}
