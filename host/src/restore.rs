@@ -53,12 +53,11 @@ pub async fn find(
     };
     let folder = if folder.is_empty() { "." } else { folder };
     let local = folder.strip_prefix("file://").unwrap_or(folder);
-    if !folder.contains("://") || folder.starts_with("file://") {
-        if !std::path::Path::new(local).is_dir() {
-            return Err(StateError::NotACheckpoint(format!(
-                "{path} (no such folder)"
-            )));
-        }
+    let is_local = !folder.contains("://") || folder.starts_with("file://");
+    if is_local && !std::path::Path::new(local).is_dir() {
+        return Err(StateError::NotACheckpoint(format!(
+            "{path} (no such folder)"
+        )));
     }
     let store = StateStore::open(folder, s3)?;
     if store.exists(METADATA_FILE).await? {

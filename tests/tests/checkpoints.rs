@@ -27,40 +27,6 @@ fn os(items: &[&str]) -> Vec<OsString> {
     items.iter().map(OsString::from).collect()
 }
 
-/// `cairn run word-count` with checkpoints every 100 ms into `dir`.
-fn word_count_args(
-    parallelism: u32,
-    mode: &str,
-    dir: &str,
-    store: &[String],
-    job_id: &str,
-    resume: Option<&str>,
-    input: &Path,
-    output: &Path,
-) -> Vec<OsString> {
-    let mut args = os(&["run"]);
-    args.push(job("word-count").into());
-    args.extend(os(&["-p", &parallelism.to_string(), "--job-id", job_id]));
-    for setting in [
-        "execution.checkpointing.interval=100 ms".to_owned(),
-        format!("execution.checkpointing.mode={mode}"),
-        format!("execution.checkpointing.dir={dir}"),
-    ]
-    .iter()
-    .chain(store)
-    {
-        args.extend(os(&["-D", setting]));
-    }
-    if let Some(resume) = resume {
-        args.extend(os(&["-s", resume]));
-    }
-    args.extend(os(&["--", "--input"]));
-    args.push(input.into());
-    args.push("--output".into());
-    args.push(output.into());
-    args
-}
-
 /// Whether `location` holds a completed checkpoint, asked of `cairn inspect`.
 fn has_checkpoint(location: &str, store: &[String]) -> bool {
     let mut args = os(&["inspect", location]);
@@ -70,68 +36,106 @@ fn has_checkpoint(location: &str, store: &[String]) -> bool {
     cairn(args, None, None).success()
 }
 
-/// Runs word-count, kills it with SIGKILL at random moments `KILLS` times, each time
-/// resuming from the newest job folder that has a completed checkpoint, then lets it
-/// finish. Returns the oracle's verdict on the committed output.
-fn kill_loop(
-    name: &str,
+/// word-count with checkpoints every 100 ms, killed with SIGKILL at random moments.
+struct KillLoop<'a> {
+    name: &'a str,
     parallelism: u32,
-    mode: &str,
-    dir: &str,
-    store: &[String],
+    mode: &'a str,
+    /// Checkpoint directory: a path or a store URL.
+    dir: &'a str,
+    /// Store settings (`-D`).
+    store: &'a [String],
     seed: u64,
-) -> OracleReport {
-    let corpus = corpus();
-    let scratch = Scratch::new(name);
-    let output = scratch.join("out");
-    let mut rng = SplitMix::new(seed);
-    let mut resume: Option<String> = None;
-    let mut kills = 0;
-    for attempt in 0u64.. {
-        let job_id = format!("{seed:016x}{attempt:016x}");
-        let args = word_count_args(
-            parallelism,
-            mode,
-            dir,
-            store,
-            &job_id,
-            resume.as_deref(),
-            &corpus.path,
-            &output,
-        );
-        if kills == KILLS {
-            let run = cairn(args, None, None);
-            assert!(
-                run.success() && run.last_line().contains(" FINISHED "),
-                "{run:?}"
-            );
-            break;
+}
+
+impl KillLoop<'_> {
+    fn args(
+        &self,
+        job_id: &str,
+        resume: Option<&str>,
+        input: &Path,
+        output: &Path,
+    ) -> Vec<OsString> {
+        let mut args = os(&["run"]);
+        args.push(job("word-count").into());
+        args.extend(os(&[
+            "-p",
+            &self.parallelism.to_string(),
+            "--job-id",
+            job_id,
+        ]));
+        for setting in [
+            "execution.checkpointing.interval=100 ms".to_owned(),
+            format!("execution.checkpointing.mode={}", self.mode),
+            format!("execution.checkpointing.dir={}", self.dir),
+        ]
+        .iter()
+        .chain(self.store)
+        {
+            args.extend(os(&["-D", setting]));
         }
-        let mut child = spawn_cairn(args);
-        std::thread::sleep(Duration::from_millis(150 + rng.below(250)));
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "attempt {attempt} ended ({status}) before kill {}: the input is too small",
-                kills + 1
-            );
+        if let Some(resume) = resume {
+            args.extend(os(&["-s", resume]));
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        kills += 1;
-        let folder = format!("{dir}/{job_id}");
-        if has_checkpoint(&folder, store) {
-            resume = Some(folder);
-        }
+        args.extend(os(&["--", "--input"]));
+        args.push(input.into());
+        args.push("--output".into());
+        args.push(output.into());
+        args
     }
-    assert!(resume.is_some(), "no attempt completed a checkpoint");
-    check_word_count(&corpus.counts, &output).unwrap()
+
+    /// Kills the job `KILLS` times, each time resuming from the newest job folder that has
+    /// a completed checkpoint, then lets it finish. Returns the oracle's verdict on the
+    /// committed output.
+    fn run(&self) -> OracleReport {
+        let corpus = corpus();
+        let scratch = Scratch::new(self.name);
+        let output = scratch.join("out");
+        let mut rng = SplitMix::new(self.seed);
+        let mut resume: Option<String> = None;
+        for attempt in 0..=u64::from(KILLS) {
+            let job_id = format!("{:016x}{attempt:016x}", self.seed);
+            let args = self.args(&job_id, resume.as_deref(), &corpus.path, &output);
+            if attempt == u64::from(KILLS) {
+                let run = cairn(args, None, None);
+                assert!(
+                    run.success() && run.last_line().contains(" FINISHED "),
+                    "{run:?}"
+                );
+                break;
+            }
+            let mut child = spawn_cairn(args);
+            std::thread::sleep(Duration::from_millis(150 + rng.below(250)));
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "attempt {attempt} ended ({status}) before it was killed: the input is too small"
+                );
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let folder = format!("{}/{job_id}", self.dir);
+            if has_checkpoint(&folder, self.store) {
+                resume = Some(folder);
+            }
+        }
+        assert!(resume.is_some(), "no attempt completed a checkpoint");
+        check_word_count(&corpus.counts, &output).unwrap()
+    }
 }
 
 #[test]
 fn kill_loop_exactly_once() {
     let scratch = Scratch::new("kill-eo-chk");
     let dir = scratch.path().to_str().unwrap().to_owned();
-    let report = kill_loop("kill-eo", 1, "EXACTLY_ONCE", &dir, &[], 1);
+    let report = KillLoop {
+        name: "kill-eo",
+        parallelism: 1,
+        mode: "EXACTLY_ONCE",
+        dir: &dir,
+        store: &[],
+        seed: 1,
+    }
+    .run();
     assert_eq!(report.lines, corpus().words(), "{report:?}");
     assert!(report.is_exact(), "{report:?}");
 }
@@ -140,7 +144,15 @@ fn kill_loop_exactly_once() {
 fn kill_loop_at_least_once_loses_nothing() {
     let scratch = Scratch::new("kill-alo-chk");
     let dir = scratch.path().to_str().unwrap().to_owned();
-    let report = kill_loop("kill-alo", 1, "AT_LEAST_ONCE", &dir, &[], 2);
+    let report = KillLoop {
+        name: "kill-alo",
+        parallelism: 1,
+        mode: "AT_LEAST_ONCE",
+        dir: &dir,
+        store: &[],
+        seed: 2,
+    }
+    .run();
     assert_eq!(report.missing, 0, "{report:?}");
     assert_eq!(report.unexpected, 0, "{report:?}");
 }
@@ -149,21 +161,30 @@ fn kill_loop_at_least_once_loses_nothing() {
 fn kill_loop_exactly_once_at_parallelism_4() {
     let scratch = Scratch::new("kill-p4-chk");
     let dir = format!("file://{}", scratch.path().display());
-    let report = kill_loop("kill-p4", 4, "EXACTLY_ONCE", &dir, &[], 3);
+    let report = KillLoop {
+        name: "kill-p4",
+        parallelism: 4,
+        mode: "EXACTLY_ONCE",
+        dir: &dir,
+        store: &[],
+        seed: 3,
+    }
+    .run();
     assert!(report.is_exact(), "{report:?}");
 }
 
 #[test]
 fn kill_loop_exactly_once_on_s3() {
     let server = S3Server::start("checkpoints");
-    let report = kill_loop(
-        "kill-s3",
-        2,
-        "EXACTLY_ONCE",
-        "s3://checkpoints/jobs",
-        &server.config(),
-        4,
-    );
+    let report = KillLoop {
+        name: "kill-s3",
+        parallelism: 2,
+        mode: "EXACTLY_ONCE",
+        dir: "s3://checkpoints/jobs",
+        store: &server.config(),
+        seed: 4,
+    }
+    .run();
     assert!(report.is_exact(), "{report:?}");
 }
 
@@ -340,7 +361,7 @@ fn retention_keeps_exactly_the_newest_and_nothing_else() {
     // Each retained checkpoint holds its _metadata and the state files it names, only.
     for name in &checkpoints {
         assert!(name.starts_with("chk-"), "{all:?}");
-        let mut expected = vec![format!("{name}/_metadata"), format!("{name}/sum/0.zst")];
+        let mut expected = [format!("{name}/_metadata"), format!("{name}/sum/0.zst")];
         expected.sort();
         let present: Vec<&String> = all
             .iter()

@@ -417,7 +417,7 @@ impl RunningJob {
         let coordinator = self
             .coordinator
             .join()
-            .unwrap_or_else(|_| Err(CoordinatorError::Panicked));
+            .unwrap_or(Err(CoordinatorError::Panicked));
         let outcome = match (failure, coordinator) {
             (Some(f), _) if !matches!(f.error, TaskError::Canceled) => Outcome::Failed(Box::new(f)),
             (_, Err(error)) => Outcome::Failed(Box::new(JobFailure {
