@@ -12,12 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use cairn::config::ConfigLayers;
+use cairn::config::{ConfigLayers, S3Config};
 use cairn::graph::Graph;
 use cairn::operator::{OperatorError, OperatorFactory, OperatorInstance};
+use cairn::runtime::CompletedCheckpoint;
 use cairn::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
+use cairn::state::StateStore;
 use cairn::wasm::{Engine, JobComponent, Limits};
-use cairn_sdk::{Args, Context, Job, JobGraph, PackedBatch};
+use cairn_sdk::{Args, Context, Emitter, Job, JobGraph, PackedBatch};
 use cairn_tests::{Scratch, job, write_text};
 
 /// The operators of job `J`, compiled into this binary.
@@ -131,6 +133,7 @@ struct Bench<'a> {
 struct Measurement {
     records: u64,
     seconds: f64,
+    checkpoints: Vec<CompletedCheckpoint>,
 }
 
 /// Runs the job `runs` times and keeps the fastest run.
@@ -164,6 +167,7 @@ fn measure(
         let m = Measurement {
             records: metrics.records_read(),
             seconds: started.elapsed().as_secs_f64(),
+            checkpoints: metrics.completed_checkpoints(),
         };
         if best.as_ref().is_none_or(|b| m.seconds < b.seconds) {
             best = Some(m);
@@ -177,6 +181,8 @@ struct Options {
     text_mb: u64,
     records: u64,
     keys: u64,
+    /// Keys of the large-state runs.
+    state_keys: u64,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -190,6 +196,7 @@ fn options() -> anyhow::Result<Options> {
         text_mb: parse("--text-mb", 64)?,
         records: parse("--records", 10_000_000)?,
         keys: parse("--keys", 100_000)?,
+        state_keys: parse("--state-keys", 5_000_000)?,
     };
     if options.runs == 0 {
         bail!("--runs must be at least 1");
@@ -290,7 +297,161 @@ fn main() -> anyhow::Result<()> {
         }
     }
     clear_output()?;
+
+    checkpoint_overhead(&engine, &options, &runtime, &scratch)?;
+    state_transfer(&engine, &runtime, &scratch, options.state_keys)?;
     Ok(())
+}
+
+/// keyed-sum (Wasm, p=1) with exactly-once checkpoints every second to local disk, next to
+/// the same run without checkpoints, for a small and a large key space.
+fn checkpoint_overhead(
+    engine: &Engine,
+    options: &Options,
+    runtime: &tokio::runtime::Runtime,
+    scratch: &Scratch,
+) -> anyhow::Result<()> {
+    println!();
+    println!(
+        "| keys | checkpoints | records/s | vs off | completed | last: duration | sync | async | raw state | stored |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let defaults = ConfigLayers::default().resolve()?.checkpoints;
+    for keys in [100_000u64, options.state_keys] {
+        let args = strings(&[
+            &format!("--records={}", options.records),
+            &format!("--keys={keys}"),
+        ]);
+        let code = Code::Wasm(job("keyed-sum"));
+        let off = Checkpointing {
+            config: defaults.clone(),
+            storage: None,
+            runtime: runtime.handle().clone(),
+            first_id: 1,
+        };
+        let mut every_second = off.clone();
+        every_second.config.interval = Some(Duration::from_secs(1));
+        every_second.storage = Some(StateStore::open(
+            path(&scratch.join("checkpoints")),
+            &S3Config::default(),
+        )?);
+        let mut off_rate = 0.0;
+        for (label, checkpoints) in [("off", &off), ("every 1 s", &every_second)] {
+            let m = measure(
+                engine,
+                &code,
+                &args,
+                1,
+                options.runs,
+                &|| Ok(()),
+                checkpoints,
+            )?;
+            let rate = m.records as f64 / m.seconds;
+            let vs = if label == "off" {
+                off_rate = rate;
+                String::new()
+            } else {
+                format!("{:.3}", rate / off_rate)
+            };
+            // The final checkpoint of a bounded job is not periodic: report the last periodic one.
+            let periodic: Vec<_> = m.checkpoints.iter().rev().skip(1).collect();
+            let last = match periodic.first() {
+                Some(c) => format!(
+                    "{:.0} ms | {:.0} ms | {:.0} ms | {} | {}",
+                    c.duration.as_secs_f64() * 1e3,
+                    c.max_sync.as_secs_f64() * 1e3,
+                    c.max_async.as_secs_f64() * 1e3,
+                    megabytes(c.raw_bytes),
+                    megabytes(c.stored_bytes)
+                ),
+                None => "- | - | - | - | -".into(),
+            };
+            println!(
+                "| {keys} | {label} | {:.2} M | {vs} | {} | {last} |",
+                rate / 1e6,
+                periodic.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The state of keyed-sum's operator with `keys` keys: how fast it compresses with zstd
+/// alone, how fast Cairn stores it (compress + write, streamed), and how long a restore
+/// takes (read + verify + decompress, then the Wasm guest's own `restore`).
+fn state_transfer(
+    engine: &Engine,
+    runtime: &tokio::runtime::Runtime,
+    scratch: &Scratch,
+    keys: u64,
+) -> anyhow::Result<()> {
+    let ctx = Context {
+        job_id: "0".repeat(32),
+        operator_uid: "sum".into(),
+        subtask: 0,
+        parallelism: 1,
+        attempt: 0,
+        options: Vec::new(),
+    };
+    let mut native = cairn_sdk::OperatorInstance::open::<keyed_sum::KeyedSum>(ctx.clone(), "sum")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for start in (0..keys).step_by(1024) {
+        let mut batch = Emitter::default();
+        for i in start..(start + 1024).min(keys) {
+            batch.emit_keyed(format!("key-{i}"), i.to_le_bytes());
+        }
+        native
+            .process(0, &batch.take())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let state = Arc::new(native.snapshot().map_err(|e| anyhow::anyhow!("{e}"))?);
+    let raw_mb = state.len() as f64 / 1e6;
+
+    let started = Instant::now();
+    let compressed = zstd::bulk::Compressor::new(1)?.compress(&state)?;
+    let zstd_seconds = started.elapsed().as_secs_f64();
+
+    let store = StateStore::open(path(&scratch.join("transfer")), &S3Config::default())?;
+    let started = Instant::now();
+    let info = runtime.block_on(store.put_blob("state.zst", state.clone()))?;
+    let upload_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let stored = runtime.block_on(store.get("state.zst"))?;
+    let raw = cairn::state::blob::decode(&stored, &info, "state.zst")?;
+    let read_seconds = started.elapsed().as_secs_f64();
+
+    let limits = Limits {
+        memory: 4 << 30,
+        call_timeout: Duration::from_secs(600),
+    };
+    let component = JobComponent::load(engine, &job("keyed-sum"), true, limits)?;
+    let mut guest = component.open(&ctx, "sum")?;
+    let started = Instant::now();
+    guest.restore(raw)?;
+    let guest_seconds = started.elapsed().as_secs_f64();
+
+    println!();
+    println!(
+        "| state | raw | zstd -1, one thread | stored | Cairn upload (compress + write) | restore: read + verify + decompress | restore: guest |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| keyed-sum, {keys} keys | {raw_mb:.1} MB | {:.0} MB/s ({:.1} MB) | {} | {:.0} MB/s ({:.2} s, {:.0}% of zstd) | {:.2} s | {:.2} s |",
+        raw_mb / zstd_seconds,
+        compressed.len() as f64 / 1e6,
+        megabytes(info.stored_size),
+        raw_mb / upload_seconds,
+        upload_seconds,
+        100.0 * zstd_seconds / upload_seconds,
+        read_seconds,
+        guest_seconds
+    );
+    Ok(())
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 fn path(p: &Path) -> &str {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::{Barrier, Control, Job, Report, TaskId};
+use super::{Barrier, CompletedCheckpoint, Control, Job, JobMetrics, Report, TaskId, TaskKind};
 use crate::config::{CheckpointConfig, CheckpointingMode};
 use crate::state::metadata::{
     CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, SubtaskSnapshot, SubtaskState,
@@ -48,12 +48,14 @@ struct Pending {
 }
 
 pub(crate) struct Coordinator {
+    metrics: Arc<JobMetrics>,
+    /// Every subtask in task-index order, flagged when it is a source.
+    tasks: Vec<(TaskId, bool)>,
     config: CheckpointConfig,
     storage: Option<StateStore>,
     runtime: tokio::runtime::Handle,
     job_id: String,
     job_name: String,
-    tasks: Vec<(TaskId, bool)>,
     controls: Vec<Sender<Control>>,
     reports: Receiver<Report>,
     cancel: Arc<AtomicBool>,
@@ -68,16 +70,21 @@ pub(crate) struct Coordinator {
 }
 
 impl Coordinator {
-    /// `tasks`: every subtask in task-index order, flagged when it is a source.
     pub(crate) fn new(
         job: &Job,
-        tasks: Vec<(TaskId, bool)>,
+        metrics: Arc<JobMetrics>,
         controls: Vec<Sender<Control>>,
         reports: Receiver<Report>,
         cancel: Arc<AtomicBool>,
     ) -> Self {
         let config = job.checkpoints.config.clone();
+        let tasks = metrics
+            .tasks
+            .iter()
+            .map(|(id, kind, _)| (id.clone(), *kind == TaskKind::Source))
+            .collect();
         Coordinator {
+            metrics,
             next_trigger: config.interval.map(|interval| Instant::now() + interval),
             storage: job.checkpoints.storage.clone(),
             runtime: job.checkpoints.runtime.clone(),
@@ -230,6 +237,7 @@ impl Coordinator {
         }
         self.consecutive_failures = 0;
         self.last_completed = Some(Instant::now());
+        self.metrics.record_checkpoint(statistics(&pending));
         tracing::info!(
             checkpoint,
             duration_ms = pending.started.elapsed().as_millis() as u64,
@@ -355,6 +363,30 @@ impl Coordinator {
             }
         }
     }
+}
+
+fn statistics(pending: &Pending) -> CompletedCheckpoint {
+    let mut stats = CompletedCheckpoint {
+        id: pending.barrier.checkpoint,
+        duration: pending.started.elapsed(),
+        raw_bytes: 0,
+        stored_bytes: 0,
+        max_sync: Duration::ZERO,
+        max_async: Duration::ZERO,
+    };
+    for (state, subtask) in pending.acks.iter().flatten() {
+        if let SubtaskState::Operator { file: Some(file) } = state {
+            stats.raw_bytes += file.raw_size;
+            stats.stored_bytes += file.stored_size;
+        }
+        stats.max_sync = stats
+            .max_sync
+            .max(Duration::from_secs_f64(subtask.sync_ms / 1e3));
+        stats.max_async = stats
+            .max_async
+            .max(Duration::from_secs_f64(subtask.async_ms / 1e3));
+    }
+    stats
 }
 
 /// Deletes checkpoint folder `folder` of a job's checkpoint folder, `_metadata` first.

@@ -38,6 +38,8 @@ struct Channel {
 pub(crate) struct Inputs {
     live: Vec<Channel>,
     control: Receiver<Control>,
+    /// The coordinator has gone: after the final checkpoint, or because the job is failing.
+    control_closed: bool,
     mode: CheckpointingMode,
     /// Exactly-once: the barrier being aligned and when its first copy arrived.
     aligning: Option<(Barrier, Instant)>,
@@ -62,6 +64,7 @@ impl Inputs {
                 })
                 .collect(),
             control,
+            control_closed: false,
             mode,
             aligning: None,
             seen: BTreeMap::new(),
@@ -88,11 +91,19 @@ impl Inputs {
             let readable: Vec<usize> = (0..self.live.len())
                 .filter(|&i| !self.live[i].blocked)
                 .collect();
+            if readable.is_empty() && self.control_closed {
+                // Nothing can arrive any more.
+                return Err(TaskError::Canceled);
+            }
             let mut select = Select::new();
             for &i in &readable {
                 select.recv(&self.live[i].rx);
             }
-            let control_index = select.recv(&self.control);
+            let control_index = if self.control_closed {
+                usize::MAX
+            } else {
+                select.recv(&self.control)
+            };
             let operation = match select.try_select() {
                 Ok(operation) => operation,
                 Err(_) => {
@@ -105,8 +116,12 @@ impl Inputs {
                 match operation.recv(&self.control) {
                     Ok(Control::Complete(checkpoint)) => return Ok(Event::Complete(checkpoint)),
                     Ok(Control::Trigger(_)) => continue,
-                    // The coordinator is gone: the job is failing or canceled.
-                    Err(_) => return Err(TaskError::Canceled),
+                    // Gone after its last message: the inputs tell what happens next (the
+                    // end of the stream, or a failed upstream).
+                    Err(_) => {
+                        self.control_closed = true;
+                        continue;
+                    }
                 }
             }
             let channel = readable[index];

@@ -13,8 +13,10 @@ mod task;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_sdk::{Emitter, PackedBatch, Partitioning};
@@ -151,10 +153,25 @@ pub struct TaskMetrics {
     pub records_out: AtomicU64,
 }
 
-/// Counters of every subtask of a running job.
+/// Counters of every subtask of a running job, and its completed checkpoints.
 #[derive(Debug)]
 pub struct JobMetrics {
     tasks: Vec<(TaskId, TaskKind, Arc<TaskMetrics>)>,
+    checkpoints: Mutex<Vec<CompletedCheckpoint>>,
+}
+
+/// Statistics of one completed checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletedCheckpoint {
+    pub id: u64,
+    /// From trigger to `_metadata` written.
+    pub duration: Duration,
+    /// Operator state, uncompressed and as stored.
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    /// The longest synchronous snapshot and asynchronous upload of any subtask.
+    pub max_sync: Duration,
+    pub max_async: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +190,20 @@ impl JobMetrics {
     /// Records taken by all sinks.
     pub fn records_written(&self) -> u64 {
         self.sum(TaskKind::Sink, |m| &m.records_in)
+    }
+
+    /// The checkpoints completed so far, oldest first.
+    pub fn completed_checkpoints(&self) -> Vec<CompletedCheckpoint> {
+        self.checkpoints
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn record_checkpoint(&self, checkpoint: CompletedCheckpoint) {
+        if let Ok(mut all) = self.checkpoints.lock() {
+            all.push(checkpoint);
+        }
     }
 
     fn sum(&self, kind: TaskKind, counter: impl Fn(&TaskMetrics) -> &AtomicU64) -> u64 {
@@ -319,21 +350,17 @@ impl Job {
             }
         }
         drop(report_tx);
-        let coordinator = Coordinator::new(
-            &self,
-            tasks
-                .iter()
-                .map(|(id, kind, _)| (id.clone(), *kind == TaskKind::Source))
-                .collect(),
-            controls,
-            reports,
-            cancel.clone(),
-        );
+        let metrics = Arc::new(JobMetrics {
+            tasks,
+            checkpoints: Mutex::new(Vec::new()),
+        });
+        let coordinator =
+            Coordinator::new(&self, metrics.clone(), controls, reports, cancel.clone());
         let coordinator = std::thread::Builder::new()
             .name("cairn-coordinator".into())
             .spawn(move || coordinator.run())?;
         Ok(RunningJob {
-            metrics: Arc::new(JobMetrics { tasks }),
+            metrics,
             outcomes,
             threads,
             coordinator,
