@@ -1,4 +1,5 @@
-//! The file source (UTF-8 lines) and the file sink (part files, committed at the end).
+//! The file source (UTF-8 lines, rewindable to a byte offset) and the exactly-once file sink
+//! (part files, committed when the checkpoint covering them completes).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};

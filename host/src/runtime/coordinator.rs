@@ -13,7 +13,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::{Barrier, CompletedCheckpoint, Control, Job, JobMetrics, Report, TaskId, TaskKind};
-use crate::config::{CheckpointConfig, CheckpointingMode};
+use crate::config::CheckpointConfig;
 use crate::state::metadata::{
     CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, SubtaskSnapshot, SubtaskState,
 };
@@ -294,16 +294,12 @@ impl Coordinator {
             job_name: self.job_name.clone(),
             checkpoint_id: pending.barrier.checkpoint,
             timestamp_ms: pending.timestamp_ms,
-            mode: self.mode(),
+            mode: self.config.mode,
             nodes,
         };
         let folder = storage.child(&checkpoint_folder(pending.barrier.checkpoint));
         self.runtime
             .block_on(folder.put(METADATA_FILE, Bytes::from(metadata.to_bytes())))
-    }
-
-    fn mode(&self) -> CheckpointingMode {
-        self.config.mode
     }
 
     /// Aborts checkpoints that have run past the timeout.

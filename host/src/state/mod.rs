@@ -14,7 +14,7 @@ pub mod metadata;
 mod store;
 
 pub use metadata::{CheckpointMetadata, METADATA_FILE};
-pub use store::{StateStore, StoreLocation};
+pub use store::StateStore;
 
 /// Why state could not be stored or read.
 #[derive(Debug, thiserror::Error)]

@@ -27,15 +27,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Multipart part size for large state uploads.
 const PART_SIZE: usize = 8 << 20;
 
-/// How a store location reads to a user: a URL.
-pub type StoreLocation = String;
-
 /// A folder in an object store.
 #[derive(Clone)]
 pub struct StateStore {
     store: Arc<dyn ObjectStore>,
     root: Path,
-    url: StoreLocation,
+    /// This folder as a URL, for messages.
+    url: String,
     /// The folder on disk, for local stores: their empty folders need removing too.
     local_dir: Option<std::path::PathBuf>,
 }
