@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use yaml_rust2::{Yaml, YamlLoader};
 
+use crate::restart::RestartStrategy;
+
 /// Where a configuration value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -144,6 +146,66 @@ const KEYS: &[KeySpec] = &[
         name: "execution.checkpointing.dir",
         aliases: &["state.checkpoints.dir"],
         default: "",
+    },
+    KeySpec {
+        name: "restart-strategy.type",
+        aliases: &["restart-strategy"],
+        default: "",
+    },
+    KeySpec {
+        name: "restart-strategy.fixed-delay.attempts",
+        aliases: &[],
+        default: "1",
+    },
+    KeySpec {
+        name: "restart-strategy.fixed-delay.delay",
+        aliases: &[],
+        default: "1 s",
+    },
+    KeySpec {
+        name: "restart-strategy.failure-rate.max-failures-per-interval",
+        aliases: &[],
+        default: "1",
+    },
+    KeySpec {
+        name: "restart-strategy.failure-rate.failure-rate-interval",
+        aliases: &[],
+        default: "1 min",
+    },
+    KeySpec {
+        name: "restart-strategy.failure-rate.delay",
+        aliases: &[],
+        default: "1 s",
+    },
+    KeySpec {
+        name: "restart-strategy.exponential-delay.initial-backoff",
+        aliases: &[],
+        default: "1 s",
+    },
+    KeySpec {
+        name: "restart-strategy.exponential-delay.max-backoff",
+        aliases: &[],
+        default: "1 min",
+    },
+    KeySpec {
+        name: "restart-strategy.exponential-delay.backoff-multiplier",
+        aliases: &[],
+        default: "1.5",
+    },
+    KeySpec {
+        name: "restart-strategy.exponential-delay.reset-backoff-threshold",
+        aliases: &[],
+        default: "1 h",
+    },
+    KeySpec {
+        name: "restart-strategy.exponential-delay.jitter-factor",
+        aliases: &[],
+        default: "0.1",
+    },
+    KeySpec {
+        name: "restart-strategy.exponential-delay.attempts-before-reset-backoff",
+        aliases: &[],
+        default: "2147483647",
     },
     KeySpec {
         name: "s3.endpoint",
@@ -378,6 +440,82 @@ impl ConfigLayers {
             region: text("s3.region"),
             path_style: typed("s3.path.style.access", "true or false", &boolean)? == 1,
         };
+        let float = |key: &'static str, expected: &'static str, valid: &dyn Fn(f64) -> bool| {
+            let (raw, origin) = value(key);
+            raw.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| valid(*f))
+                .ok_or_else(|| ConfigError::InvalidValue {
+                    key,
+                    value: raw.to_owned(),
+                    origin,
+                    expected,
+                })
+        };
+        let millis = |key: &'static str| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_millis(typed(key, "a duration such as 10 s", &any_duration)?))
+        };
+        let restart_type = value("restart-strategy.type").0.trim().to_ascii_lowercase();
+        let restart = match restart_type.as_str() {
+            "" if checkpoints.interval.is_none() => RestartStrategy::None,
+            // With checkpointing and no strategy set: fixed-delay, unlimited attempts.
+            "" => RestartStrategy::FixedDelay {
+                attempts: u32::MAX,
+                delay: millis("restart-strategy.fixed-delay.delay")?,
+            },
+            "none" | "off" | "disable" => RestartStrategy::None,
+            "fixed-delay" | "fixeddelay" => RestartStrategy::FixedDelay {
+                attempts: typed(
+                    "restart-strategy.fixed-delay.attempts",
+                    "a non-negative integer",
+                    &count,
+                )? as u32,
+                delay: millis("restart-strategy.fixed-delay.delay")?,
+            },
+            "failure-rate" | "failurerate" => RestartStrategy::FailureRate {
+                max_failures: typed(
+                    "restart-strategy.failure-rate.max-failures-per-interval",
+                    "a positive integer",
+                    &positive,
+                )? as u32,
+                interval: Duration::from_millis(typed(
+                    "restart-strategy.failure-rate.failure-rate-interval",
+                    "a duration such as 1 min",
+                    &duration,
+                )?),
+                delay: millis("restart-strategy.failure-rate.delay")?,
+            },
+            "exponential-delay" | "exponentialdelay" => RestartStrategy::ExponentialDelay {
+                initial: millis("restart-strategy.exponential-delay.initial-backoff")?,
+                max: millis("restart-strategy.exponential-delay.max-backoff")?,
+                multiplier: float(
+                    "restart-strategy.exponential-delay.backoff-multiplier",
+                    "a number of at least 1",
+                    &|f| f >= 1.0,
+                )?,
+                reset_threshold: millis("restart-strategy.exponential-delay.reset-backoff-threshold")?,
+                jitter: float(
+                    "restart-strategy.exponential-delay.jitter-factor",
+                    "a number from 0 to 1",
+                    &|f| (0.0..=1.0).contains(&f),
+                )?,
+                attempts: typed(
+                    "restart-strategy.exponential-delay.attempts-before-reset-backoff",
+                    "a positive integer",
+                    &positive,
+                )? as u32,
+            },
+            _ => {
+                let (raw, origin) = value("restart-strategy.type");
+                return Err(ConfigError::InvalidValue {
+                    key: "restart-strategy.type",
+                    value: raw.to_owned(),
+                    origin,
+                    expected: "none, fixed-delay, failure-rate or exponential-delay",
+                });
+            }
+        };
         let config = Config {
             default_parallelism: typed("parallelism.default", "a positive integer", &positive)?
                 as u32,
@@ -395,6 +533,7 @@ impl ConfigLayers {
             )?),
             compilation_cache: typed("wasm.compilation-cache", "true or false", &boolean)? == 1,
             checkpoints,
+            restart,
             s3,
         };
         if config.default_parallelism > config.max_parallelism {
@@ -411,7 +550,7 @@ impl ConfigLayers {
 }
 
 /// The typed, effective configuration of a job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `parallelism.default`: subtasks per node when neither the node nor `-p` says.
     pub default_parallelism: u32,
@@ -424,6 +563,9 @@ pub struct Config {
     /// `wasm.compilation-cache`: keep compiled components in the user's cache folder.
     pub compilation_cache: bool,
     pub checkpoints: CheckpointConfig,
+    /// `restart-strategy.*`, with Flink's default: none without checkpointing, fixed-delay
+    /// with unlimited attempts with it.
+    pub restart: RestartStrategy,
     pub s3: S3Config,
 }
 
@@ -668,6 +810,45 @@ mod tests {
                 .contains("expected EXACTLY_ONCE or AT_LEAST_ONCE"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn restart_strategy_defaults_follow_checkpointing() {
+        let config = ConfigLayers::default().resolve().unwrap();
+        assert_eq!(config.restart, RestartStrategy::None);
+        let mut layers = ConfigLayers::default();
+        layers
+            .definitions(&["execution.checkpointing.interval=1 s".to_owned()])
+            .unwrap();
+        assert_eq!(
+            layers.resolve().unwrap().restart,
+            RestartStrategy::FixedDelay {
+                attempts: u32::MAX,
+                delay: Duration::from_secs(1)
+            }
+        );
+        layers
+            .definitions(&[
+                "restart-strategy=exponential-delay".to_owned(),
+                "restart-strategy.exponential-delay.jitter-factor=0.5".to_owned(),
+            ])
+            .unwrap();
+        let RestartStrategy::ExponentialDelay {
+            initial,
+            max,
+            multiplier,
+            jitter,
+            ..
+        } = layers.resolve().unwrap().restart
+        else {
+            panic!("exponential-delay expected");
+        };
+        assert_eq!((initial, max), (Duration::from_secs(1), Duration::from_secs(60)));
+        assert_eq!((multiplier, jitter), (1.5, 0.5));
+        layers
+            .definitions(&["restart-strategy.type=sometimes".to_owned()])
+            .unwrap();
+        assert!(layers.resolve().is_err());
     }
 
     #[test]

@@ -14,3 +14,4 @@ pub mod restore;
 pub mod runtime;
 pub mod state;
 pub mod wasm;
+pub mod restart;

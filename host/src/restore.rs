@@ -83,6 +83,19 @@ pub async fn find(
     Err(StateError::NoCheckpoint(store.url().to_owned()))
 }
 
+/// Deletes the checkpoints of a job folder that never completed (no `_metadata`): what a
+/// failed attempt's in-flight checkpoints left behind.
+pub async fn remove_incomplete(job_folder: &StateStore) -> Result<(), StateError> {
+    for name in job_folder.folders().await? {
+        if parse_checkpoint_folder(&name).is_some()
+            && !job_folder.child(&name).exists(METADATA_FILE).await?
+        {
+            job_folder.delete_all(&name).await?;
+        }
+    }
+    Ok(())
+}
+
 async fn read(folder: StateStore) -> Result<(StateStore, CheckpointMetadata), StateError> {
     let bytes = folder.get(METADATA_FILE).await?;
     let metadata = CheckpointMetadata::from_bytes(&bytes, &folder.url_of(METADATA_FILE))?;

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use cairn::config::{Config, ConfigLayers, Origin};
 use cairn::graph::Graph;
-use cairn::runtime::{Checkpointing, Job, Outcome, Restore};
-use cairn::state::StateStore;
+use cairn::operator::OperatorFactory;
+use cairn::restart::{Decision, Restarts};
+use cairn::runtime::{CancelHandle, Checkpointing, Job, JobMetrics, Outcome, Restore};
+use cairn::state::{StateError, StateStore};
 use cairn::wasm::{Engine, JobComponent, Limits};
 
 use super::RunArgs;
@@ -79,12 +81,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let (folder, metadata) = runtime.block_on(cairn::restore::find(path, &config.s3))?;
             cairn::restore::check(&graph, &metadata, folder.url())?;
-            let state = runtime.block_on(cairn::restore::fetch_state(&folder, &metadata))?;
-            Some(Restore {
-                metadata,
-                folder,
-                state,
-            })
+            Some(runtime.block_on(load(folder, metadata))?)
         }
         None => None,
     };
@@ -115,69 +112,184 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             restore.folder.url()
         );
     }
+    let cancel = CancelHandle::default();
+    {
+        let cancel = cancel.clone();
+        runtime.spawn(async move {
+            wait_for_termination_signal().await;
+            cancel.cancel();
+        });
+    }
     let started = Instant::now();
-    let job = Job {
-        id: job_id.clone(),
-        graph,
-        operators: Arc::new(component),
-        checkpoints,
-        restore,
-    };
-    let running = job.start().context("cannot start the job's threads")?;
-    let metrics = running.metrics();
-    let cancel = running.cancel_handle();
-    runtime.spawn(async move {
-        wait_for_termination_signal().await;
-        cancel.cancel();
-    });
-
-    progress::start();
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
-    let reporter = std::thread::spawn(move || {
-        let mut last = (Instant::now(), 0u64);
-        loop {
-            let read = metrics.records_read();
-            let now = Instant::now();
-            let rate = (read - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
-            last = (now, read);
-            progress::bar().set_message(format!(
-                "{} records read ({}/s) · {} written",
-                progress::human(read as f64),
-                progress::human(rate),
-                progress::human(metrics.records_written() as f64),
-            ));
-            if done_rx.recv_timeout(Duration::from_millis(500)).is_ok() {
-                return metrics;
+    let operators: Arc<dyn OperatorFactory> = Arc::new(component);
+    let mut restarts = Restarts::new(config.restart.clone());
+    let mut restore = restore;
+    let mut first_id = checkpoints.first_id;
+    let (mut read, mut written) = (0, 0);
+    let outcome = loop {
+        let attempt_started = Instant::now();
+        let job = Job {
+            id: job_id.clone(),
+            graph: graph.clone(),
+            operators: operators.clone(),
+            checkpoints: Checkpointing {
+                first_id,
+                ..checkpoints.clone()
+            },
+            restore: restore.take(),
+            attempt: restarts.count(),
+            cancel: cancel.clone(),
+        };
+        let (outcome, metrics) = run_attempt(job)?;
+        read += metrics.records_read();
+        written += metrics.records_written();
+        let failure = match outcome {
+            Outcome::Failed(failure) if !cancel.is_canceled() => failure,
+            other => break Ended::Outcome(other),
+        };
+        let attempt = restarts.count() + 1;
+        match restarts.on_failure(Instant::now(), attempt_started.elapsed()) {
+            Decision::GiveUp(reason) => break Ended::GaveUp { reason, failure },
+            Decision::Restart { delay, .. } => {
+                tracing::warn!(
+                    "attempt {attempt} failed: {failure}; restarting in {} ({} strategy, restart {})",
+                    humantime::format_duration(delay),
+                    restarts.strategy(),
+                    restarts.count()
+                );
+                if !sleep_unless_canceled(delay, &cancel) {
+                    break Ended::Outcome(Outcome::Canceled);
+                }
+                first_id = metrics.next_checkpoint_id();
+                restore = runtime.block_on(restore_for_restart(
+                    checkpoints.storage.as_ref(),
+                    args.from_savepoint.as_deref(),
+                    &config,
+                ))?;
+                let from = restore.as_ref().map_or_else(
+                    || "from the start".to_owned(),
+                    |r| format!("from checkpoint {} at {}", r.metadata.checkpoint_id, r.folder.url()),
+                );
+                tracing::warn!("restarting the job (attempt {}) {from}", attempt + 1);
             }
         }
-    });
-    let outcome = running.wait();
-    let _ = done_tx.send(());
-    let metrics = reporter
-        .join()
-        .expect("the progress reporter does not panic");
-    progress::bar().finish_and_clear();
+    };
 
     let elapsed = started.elapsed().as_secs_f64();
-    let counts = format!(
-        "{} records read, {} written",
-        metrics.records_read(),
-        metrics.records_written()
-    );
+    let counts = format!("{read} records read, {written} written");
+    let restarted = match restarts.count() {
+        0 => String::new(),
+        1 => ", 1 restart".to_owned(),
+        n => format!(", {n} restarts"),
+    };
     match outcome {
-        Outcome::Finished => {
-            println!("Job {job_id} FINISHED in {elapsed:.2} s ({counts})");
+        Ended::Outcome(Outcome::Finished) => {
+            println!("Job {job_id} FINISHED in {elapsed:.2} s ({counts}{restarted})");
             Ok(ExitCode::SUCCESS)
         }
-        Outcome::Canceled => {
-            println!("Job {job_id} CANCELED after {elapsed:.2} s ({counts})");
+        Ended::Outcome(Outcome::Canceled) => {
+            println!("Job {job_id} CANCELED after {elapsed:.2} s ({counts}{restarted})");
             Ok(ExitCode::FAILURE)
         }
-        Outcome::Failed(failure) => {
+        Ended::Outcome(Outcome::Failed(failure)) => {
             println!("Job {job_id} FAILED after {elapsed:.2} s: {failure}");
             Ok(ExitCode::FAILURE)
         }
+        Ended::GaveUp { reason, failure } => {
+            println!("Job {job_id} FAILED after {elapsed:.2} s: {reason}; last failure: {failure}");
+            Ok(ExitCode::FAILURE)
+        }
     }
+}
+
+/// How the job ended, after any restarts.
+enum Ended {
+    Outcome(Outcome),
+    /// The restart strategy gave up on this failure.
+    GaveUp {
+        reason: String,
+        failure: Box<cairn::runtime::JobFailure>,
+    },
+}
+
+/// Runs one attempt, with the progress line on a terminal.
+fn run_attempt(job: Job) -> anyhow::Result<(Outcome, Arc<JobMetrics>)> {
+    let running = job.start().context("cannot start the job's threads")?;
+    let metrics = running.metrics();
+    progress::start();
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+    let reporter = {
+        let metrics = metrics.clone();
+        std::thread::spawn(move || {
+            let mut last = (Instant::now(), 0u64);
+            loop {
+                let read = metrics.records_read();
+                let now = Instant::now();
+                let rate =
+                    (read - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
+                last = (now, read);
+                progress::bar().set_message(format!(
+                    "{} records read ({}/s) · {} written",
+                    progress::human(read as f64),
+                    progress::human(rate),
+                    progress::human(metrics.records_written() as f64),
+                ));
+                if done_rx.recv_timeout(Duration::from_millis(500)).is_ok() {
+                    return;
+                }
+            }
+        })
+    };
+    let outcome = running.wait();
+    let _ = done_tx.send(());
+    let _ = reporter.join();
+    progress::bar().finish_and_clear();
+    Ok((outcome, metrics))
+}
+
+/// Sleeps `delay`, waking early to return `false` if the job is canceled meanwhile.
+fn sleep_unless_canceled(delay: Duration, cancel: &CancelHandle) -> bool {
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        if cancel.is_canceled() {
+            return false;
+        }
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+    }
+    !cancel.is_canceled()
+}
+
+/// What a restart resumes from: the job's latest completed checkpoint, else the savepoint
+/// it started from, else nothing. Incomplete checkpoints of the failed attempt are removed.
+async fn restore_for_restart(
+    storage: Option<&StateStore>,
+    savepoint: Option<&str>,
+    config: &Config,
+) -> anyhow::Result<Option<Restore>> {
+    if let Some(storage) = storage {
+        cairn::restore::remove_incomplete(storage).await?;
+        match cairn::restore::find(storage.url(), &config.s3).await {
+            Ok((folder, metadata)) => return Ok(Some(load(folder, metadata).await?)),
+            Err(StateError::NoCheckpoint(_) | StateError::NotACheckpoint(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match savepoint {
+        Some(path) => {
+            let (folder, metadata) = cairn::restore::find(path, &config.s3).await?;
+            Ok(Some(load(folder, metadata).await?))
+        }
+        None => Ok(None),
+    }
+}
+
+async fn load(folder: StateStore, metadata: cairn::state::CheckpointMetadata) -> anyhow::Result<Restore> {
+    let state = cairn::restore::fetch_state(&folder, &metadata).await?;
+    Ok(Restore {
+        metadata,
+        folder,
+        state,
+    })
 }
 
 /// Ctrl-C or SIGTERM cancels the job cleanly.

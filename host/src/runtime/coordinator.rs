@@ -6,13 +6,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::{Barrier, CompletedCheckpoint, Control, Job, JobMetrics, Report, TaskId, TaskKind};
+use super::{
+    Barrier, CompletedCheckpoint, Control, Job, JobMetrics, Report, Stop, TaskId, TaskKind,
+};
 use crate::config::CheckpointConfig;
 use crate::state::metadata::{
     CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, SubtaskSnapshot, SubtaskState,
@@ -58,7 +59,7 @@ pub(crate) struct Coordinator {
     job_name: String,
     controls: Vec<Sender<Control>>,
     reports: Receiver<Report>,
-    cancel: Arc<AtomicBool>,
+    stop: Stop,
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
     completed: VecDeque<u64>,
@@ -75,7 +76,7 @@ impl Coordinator {
         metrics: Arc<JobMetrics>,
         controls: Vec<Sender<Control>>,
         reports: Receiver<Report>,
-        cancel: Arc<AtomicBool>,
+        stop: Stop,
     ) -> Self {
         let config = job.checkpoints.config.clone();
         let tasks = metrics
@@ -95,7 +96,7 @@ impl Coordinator {
             tasks,
             controls,
             reports,
-            cancel,
+            stop,
             pending: BTreeMap::new(),
             completed: VecDeque::new(),
             consecutive_failures: 0,
@@ -109,7 +110,7 @@ impl Coordinator {
     pub(crate) fn run(mut self) -> Result<(), CoordinatorError> {
         let result = self.coordinate();
         if result.is_err() {
-            self.cancel.store(true, Ordering::Relaxed);
+            self.stop.fail();
         }
         result
     }
@@ -149,7 +150,7 @@ impl Coordinator {
             self.expire()?;
             // The job is failing or canceled: stop; subtasks waiting for a checkpoint to
             // complete see the coordinator gone and stop too.
-            if self.cancel.load(Ordering::Relaxed) {
+            if self.stop.requested() {
                 return Ok(());
             }
             if self.sources_finished == sources && !self.final_triggered && self.pending.is_empty()
@@ -181,6 +182,7 @@ impl Coordinator {
             is_final,
         };
         self.next_id += 1;
+        self.metrics.set_next_checkpoint_id(self.next_id);
         self.next_trigger = self
             .config
             .interval

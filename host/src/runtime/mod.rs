@@ -23,7 +23,7 @@ use cairn_sdk::{Emitter, PackedBatch, Partitioning};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::{CheckpointConfig, Retention};
-use crate::connectors::ConnectorError;
+use crate::connectors::{ConnectorError, SinkState};
 use crate::graph::{Graph, Role};
 use crate::operator::{OperatorError, OperatorFactory};
 use crate::state::metadata::{NodeState, SnapshotStats, SubtaskState};
@@ -158,6 +158,8 @@ pub struct TaskMetrics {
 pub struct JobMetrics {
     tasks: Vec<(TaskId, TaskKind, Arc<TaskMetrics>)>,
     checkpoints: Mutex<Vec<CompletedCheckpoint>>,
+    /// The id the next checkpoint gets: a restart continues from here.
+    next_checkpoint: AtomicU64,
 }
 
 /// Statistics of one completed checkpoint.
@@ -192,6 +194,15 @@ impl JobMetrics {
         self.sum(TaskKind::Sink, |m| &m.records_in)
     }
 
+    /// The id the next checkpoint would get.
+    pub fn next_checkpoint_id(&self) -> u64 {
+        self.next_checkpoint.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_next_checkpoint_id(&self, id: u64) {
+        self.next_checkpoint.store(id, Ordering::Relaxed);
+    }
+
     /// The checkpoints completed so far, oldest first.
     pub fn completed_checkpoints(&self) -> Vec<CompletedCheckpoint> {
         self.checkpoints
@@ -223,6 +234,41 @@ pub struct Job {
     pub operators: Arc<dyn OperatorFactory>,
     pub checkpoints: Checkpointing,
     pub restore: Option<Restore>,
+    /// 0 on the first run; counts restarts (operators see it in their context).
+    pub attempt: u32,
+    /// Cancels the job from outside (a signal handler, say).
+    pub cancel: CancelHandle,
+}
+
+/// Cancels a job — every attempt of it — from anywhere.
+#[derive(Debug, Clone, Default)]
+pub struct CancelHandle(Arc<AtomicBool>);
+
+impl CancelHandle {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_canceled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether the subtasks of one run should stop: it is failing, or the user canceled.
+#[derive(Debug, Clone)]
+pub(crate) struct Stop {
+    failing: Arc<AtomicBool>,
+    user: CancelHandle,
+}
+
+impl Stop {
+    pub(crate) fn requested(&self) -> bool {
+        self.failing.load(Ordering::Relaxed) || self.user.is_canceled()
+    }
+
+    pub(crate) fn fail(&self) {
+        self.failing.store(true, Ordering::Relaxed);
+    }
 }
 
 /// How a job checkpoints.
@@ -293,7 +339,10 @@ impl Job {
             .iter()
             .flat_map(|r| r.metadata.nodes.iter().map(|n| (n.uid.as_str(), n)))
             .collect();
-        let cancel = Arc::new(AtomicBool::new(false));
+        let stop = Stop {
+            failing: Arc::new(AtomicBool::new(false)),
+            user: self.cancel.clone(),
+        };
         let (outcome_tx, outcomes) = crossbeam_channel::unbounded();
         let (report_tx, reports) = crossbeam_channel::unbounded();
         let mut tasks = Vec::new();
@@ -328,15 +377,27 @@ impl Job {
                     output: Output::new(edges),
                     metrics: metrics.clone(),
                     operators: self.operators.clone(),
-                    cancel: cancel.clone(),
+                    stop: stop.clone(),
+                    attempt: self.attempt,
                     checkpoints: self.checkpoints.clone(),
                     reports: report_tx.clone(),
-                    restored: restored.get(node.uid.as_str()).map(|state| {
-                        let file = self.restore.as_ref().and_then(|r| {
-                            r.state.get(&(node.uid.clone(), subtask as u32)).cloned()
-                        });
-                        (state.subtasks[subtask].state.clone(), file)
-                    }),
+                    restored: match restored.get(node.uid.as_str()) {
+                        Some(state) => {
+                            let file = self.restore.as_ref().and_then(|r| {
+                                r.state.get(&(node.uid.clone(), subtask as u32)).cloned()
+                            });
+                            Some((state.subtasks[subtask].state.clone(), file))
+                        }
+                        // A restart with nothing to restore: sinks start over, dropping
+                        // what earlier attempts left uncommitted.
+                        None if self.attempt > 0 && kind == TaskKind::Sink => Some((
+                            SubtaskState::Sink {
+                                state: SinkState::default(),
+                            },
+                            None,
+                        )),
+                        None => None,
+                    },
                 };
                 let outcome_tx = outcome_tx.clone();
                 threads.push(
@@ -353,9 +414,10 @@ impl Job {
         let metrics = Arc::new(JobMetrics {
             tasks,
             checkpoints: Mutex::new(Vec::new()),
+            next_checkpoint: AtomicU64::new(self.checkpoints.first_id),
         });
         let coordinator =
-            Coordinator::new(&self, metrics.clone(), controls, reports, cancel.clone());
+            Coordinator::new(&self, metrics.clone(), controls, reports, stop.clone());
         let coordinator = std::thread::Builder::new()
             .name("cairn-coordinator".into())
             .spawn(move || coordinator.run())?;
@@ -364,8 +426,7 @@ impl Job {
             outcomes,
             threads,
             coordinator,
-            cancel,
-            canceled_by_user: Arc::new(AtomicBool::new(false)),
+            stop,
             checkpoints: self.checkpoints,
         })
     }
@@ -385,35 +446,13 @@ pub struct RunningJob {
     outcomes: Receiver<(usize, Result<(), TaskError>)>,
     threads: Vec<JoinHandle<()>>,
     coordinator: JoinHandle<Result<(), CoordinatorError>>,
-    cancel: Arc<AtomicBool>,
-    canceled_by_user: Arc<AtomicBool>,
+    stop: Stop,
     checkpoints: Checkpointing,
-}
-
-/// Cancels a running job from anywhere (a signal handler, say).
-#[derive(Clone)]
-pub struct CancelHandle {
-    cancel: Arc<AtomicBool>,
-    canceled_by_user: Arc<AtomicBool>,
-}
-
-impl CancelHandle {
-    pub fn cancel(&self) {
-        self.canceled_by_user.store(true, Ordering::Relaxed);
-        self.cancel.store(true, Ordering::Relaxed);
-    }
 }
 
 impl RunningJob {
     pub fn metrics(&self) -> Arc<JobMetrics> {
         self.metrics.clone()
-    }
-
-    pub fn cancel_handle(&self) -> CancelHandle {
-        CancelHandle {
-            cancel: self.cancel.clone(),
-            canceled_by_user: self.canceled_by_user.clone(),
-        }
     }
 
     /// Waits until every subtask has ended. The job fails with the first subtask failure
@@ -427,7 +466,7 @@ impl RunningJob {
                 break;
             };
             if let Err(error) = outcome {
-                self.cancel.store(true, Ordering::Relaxed);
+                self.stop.fail();
                 let is_cause = !matches!(error, TaskError::Canceled);
                 if failure
                     .as_ref()
@@ -455,7 +494,7 @@ impl RunningJob {
                 },
                 error: TaskError::Checkpoint(error),
             })),
-            (_, Ok(())) if self.canceled_by_user.load(Ordering::Relaxed) => Outcome::Canceled,
+            (_, Ok(())) if self.stop.user.is_canceled() => Outcome::Canceled,
             (Some(f), Ok(())) => Outcome::Failed(Box::new(f)),
             (None, Ok(())) => Outcome::Finished,
         };

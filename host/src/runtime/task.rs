@@ -4,7 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use super::inputs::{Event, Inputs};
 use super::output::Output;
-use super::{Barrier, Checkpointing, Control, Report, TaskError, TaskId, TaskMetrics};
+use super::{Barrier, Checkpointing, Control, Report, Stop, TaskError, TaskId, TaskMetrics};
 use crate::connectors::{Poll, Sink, SinkSpec, SourceSpec};
 use crate::graph::Role;
 use crate::operator::{OperatorFactory, OperatorInstance};
@@ -21,7 +21,7 @@ use crate::state::blob;
 use crate::state::metadata::{SnapshotStats, StateFile, SubtaskState};
 use crate::state::{StateError, checkpoint_folder, state_file};
 
-/// How often a waiting source looks at the cancel flag.
+/// How often a waiting source looks whether it should stop.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
 
 /// Everything one subtask owns.
@@ -35,7 +35,8 @@ pub(crate) struct Task {
     pub(crate) output: Output,
     pub(crate) metrics: Arc<TaskMetrics>,
     pub(crate) operators: Arc<dyn OperatorFactory>,
-    pub(crate) cancel: Arc<AtomicBool>,
+    pub(crate) stop: Stop,
+    pub(crate) attempt: u32,
     pub(crate) checkpoints: Checkpointing,
     pub(crate) reports: Sender<Report>,
     /// When resuming: this subtask's state, and its state file's stored bytes (verified).
@@ -64,7 +65,7 @@ impl Task {
                     operator_uid: self.id.uid.clone(),
                     subtask: self.id.subtask,
                     parallelism: self.id.parallelism,
-                    attempt: 0,
+                    attempt: self.attempt,
                     options,
                 };
                 let mut operator = self.operators.open(&ctx, &name)?;
@@ -98,7 +99,7 @@ impl Task {
                     self.inject(barrier, &source.position())?;
                 }
             }
-            if self.cancel.load(Ordering::Relaxed) {
+            if self.stop.requested() {
                 return Err(TaskError::Canceled);
             }
             let poll = source.poll(&mut batch)?;
@@ -125,7 +126,7 @@ impl Task {
         let _ = self.reports.send(Report::SourceFinished);
         let mut final_checkpoint = None;
         loop {
-            if self.cancel.load(Ordering::Relaxed) {
+            if self.stop.requested() {
                 return Err(TaskError::Canceled);
             }
             match self.inputs.control().recv_timeout(CANCEL_POLL) {
