@@ -158,6 +158,8 @@ fn measure(
             operators,
             checkpoints: checkpoints.clone(),
             restore: None,
+            attempt: 0,
+            cancel: Default::default(),
         }
         .start()?;
         let metrics = running.metrics();

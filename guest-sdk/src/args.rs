@@ -34,6 +34,20 @@ impl Args {
         found
     }
 
+    /// Every value of an option given several times, in order.
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        let mut found = Vec::new();
+        let mut iter = self.args.iter();
+        while let Some(arg) = iter.next() {
+            if arg == name {
+                found.extend(iter.next().map(String::as_str));
+            } else if let Some(value) = arg.strip_prefix(name).and_then(|v| v.strip_prefix('=')) {
+                found.push(value);
+            }
+        }
+        found
+    }
+
     /// The value of a required option, or an error naming it.
     pub fn required(&self, name: &str) -> Result<&str> {
         self.value(name)
@@ -70,6 +84,8 @@ mod tests {
         assert_eq!(a.value("--output"), Some("out"));
         assert_eq!(a.value("--missing"), None);
         assert_eq!(a.value("--in"), None);
+        assert_eq!(a.values("--input"), ["a.txt", "b.txt"]);
+        assert!(a.values("--missing").is_empty());
     }
 
     #[test]

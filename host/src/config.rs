@@ -454,7 +454,11 @@ impl ConfigLayers {
                 })
         };
         let millis = |key: &'static str| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_millis(typed(key, "a duration such as 10 s", &any_duration)?))
+            Ok(Duration::from_millis(typed(
+                key,
+                "a duration such as 10 s",
+                &any_duration,
+            )?))
         };
         let restart_type = value("restart-strategy.type").0.trim().to_ascii_lowercase();
         let restart = match restart_type.as_str() {
@@ -494,7 +498,9 @@ impl ConfigLayers {
                     "a number of at least 1",
                     &|f| f >= 1.0,
                 )?,
-                reset_threshold: millis("restart-strategy.exponential-delay.reset-backoff-threshold")?,
+                reset_threshold: millis(
+                    "restart-strategy.exponential-delay.reset-backoff-threshold",
+                )?,
                 jitter: float(
                     "restart-strategy.exponential-delay.jitter-factor",
                     "a number from 0 to 1",
@@ -843,7 +849,10 @@ mod tests {
         else {
             panic!("exponential-delay expected");
         };
-        assert_eq!((initial, max), (Duration::from_secs(1), Duration::from_secs(60)));
+        assert_eq!(
+            (initial, max),
+            (Duration::from_secs(1), Duration::from_secs(60))
+        );
         assert_eq!((multiplier, jitter), (1.5, 0.5));
         layers
             .definitions(&["restart-strategy.type=sometimes".to_owned()])

@@ -140,7 +140,8 @@ impl Restarts {
                 jitter,
                 attempts,
             } => {
-                let (initial, max, multiplier, jitter, attempts) = (*initial, *max, *multiplier, *jitter, *attempts);
+                let (initial, max, multiplier, jitter, attempts) =
+                    (*initial, *max, *multiplier, *jitter, *attempts);
                 if ran >= *reset_threshold {
                     self.backoff = initial;
                     self.attempts_since_reset = 0;
@@ -197,7 +198,10 @@ mod tests {
     #[test]
     fn none_gives_up_at_once() {
         let mut r = Restarts::new(RestartStrategy::None);
-        assert!(matches!(r.on_failure(Instant::now(), SECOND), Decision::GiveUp(_)));
+        assert!(matches!(
+            r.on_failure(Instant::now(), SECOND),
+            Decision::GiveUp(_)
+        ));
         assert_eq!(r.count(), 0);
     }
 
@@ -208,10 +212,27 @@ mod tests {
             delay: SECOND,
         });
         let now = Instant::now();
-        assert_eq!(r.on_failure(now, SECOND), Decision::Restart { delay: SECOND, attempt: 1 });
-        assert_eq!(r.on_failure(now, SECOND), Decision::Restart { delay: SECOND, attempt: 2 });
-        let Decision::GiveUp(reason) = r.on_failure(now, SECOND) else { panic!("a third restart") };
-        assert!(reason.contains("restart-strategy.fixed-delay.attempts = 2"), "{reason}");
+        assert_eq!(
+            r.on_failure(now, SECOND),
+            Decision::Restart {
+                delay: SECOND,
+                attempt: 1
+            }
+        );
+        assert_eq!(
+            r.on_failure(now, SECOND),
+            Decision::Restart {
+                delay: SECOND,
+                attempt: 2
+            }
+        );
+        let Decision::GiveUp(reason) = r.on_failure(now, SECOND) else {
+            panic!("a third restart")
+        };
+        assert!(
+            reason.contains("restart-strategy.fixed-delay.attempts = 2"),
+            "{reason}"
+        );
         assert_eq!(r.count(), 2);
     }
 
@@ -232,7 +253,8 @@ mod tests {
         let mut bunched = Restarts::new(strategy);
         delay(bunched.on_failure(start, SECOND));
         delay(bunched.on_failure(start + Duration::from_secs(3), SECOND));
-        let Decision::GiveUp(reason) = bunched.on_failure(start + Duration::from_secs(6), SECOND) else {
+        let Decision::GiveUp(reason) = bunched.on_failure(start + Duration::from_secs(6), SECOND)
+        else {
             panic!("should give up")
         };
         assert!(reason.contains("3 failures within 10s"), "{reason}");
@@ -253,7 +275,10 @@ mod tests {
         for base in expected {
             let d = delay(r.on_failure(now, SECOND)).as_secs_f64() * 1000.0;
             let base = base as f64;
-            assert!(d >= base * 0.9 && d <= base * 1.1, "{d} ms vs {base} ms ± 10%");
+            assert!(
+                d >= base * 0.9 && d <= base * 1.1,
+                "{d} ms vs {base} ms ± 10%"
+            );
         }
         // A long healthy run resets the backoff.
         let d = delay(r.on_failure(now, Duration::from_secs(3600))).as_secs_f64() * 1000.0;

@@ -68,6 +68,10 @@ pub struct RunArgs {
     #[arg(short = 's', long = "from-savepoint", value_name = "PATH")]
     from_savepoint: Option<String>,
 
+    /// Print the effective configuration, and where each value came from, then exit.
+    #[arg(long)]
+    print_config: bool,
+
     /// Use this job id (32 lowercase hex characters) instead of a random one.
     #[arg(long, value_name = "HEX32")]
     job_id: Option<String>,

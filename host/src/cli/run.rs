@@ -63,6 +63,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     )?;
     command_line(&mut layers)?;
     let config = layers.resolve()?;
+    if args.print_config {
+        for (key, value, origin) in layers.effective() {
+            println!("{key} = {value:?}  ({origin})");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     component.set_limits(limits(&config));
     let graph = Graph::new(
         &job_graph,
@@ -168,7 +174,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 ))?;
                 let from = restore.as_ref().map_or_else(
                     || "from the start".to_owned(),
-                    |r| format!("from checkpoint {} at {}", r.metadata.checkpoint_id, r.folder.url()),
+                    |r| {
+                        format!(
+                            "from checkpoint {} at {}",
+                            r.metadata.checkpoint_id,
+                            r.folder.url()
+                        )
+                    },
                 );
                 tracing::warn!("restarting the job (attempt {}) {from}", attempt + 1);
             }
@@ -283,7 +295,10 @@ async fn restore_for_restart(
     }
 }
 
-async fn load(folder: StateStore, metadata: cairn::state::CheckpointMetadata) -> anyhow::Result<Restore> {
+async fn load(
+    folder: StateStore,
+    metadata: cairn::state::CheckpointMetadata,
+) -> anyhow::Result<Restore> {
     let state = cairn::restore::fetch_state(&folder, &metadata).await?;
     Ok(Restore {
         metadata,

@@ -416,8 +416,7 @@ impl Job {
             checkpoints: Mutex::new(Vec::new()),
             next_checkpoint: AtomicU64::new(self.checkpoints.first_id),
         });
-        let coordinator =
-            Coordinator::new(&self, metrics.clone(), controls, reports, stop.clone());
+        let coordinator = Coordinator::new(&self, metrics.clone(), controls, reports, stop.clone());
         let coordinator = std::thread::Builder::new()
             .name("cairn-coordinator".into())
             .spawn(move || coordinator.run())?;
