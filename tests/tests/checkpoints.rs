@@ -17,10 +17,11 @@ use cairn_tests::{
 /// Kills per loop, as the checkpoint issue asks: at least ten.
 const KILLS: u32 = 10;
 
-/// A 24 MB text shared by the kill loops.
+/// A 48 MB text shared by the kill loops: large enough that ten short runs between kills
+/// never get through all of it.
 fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
-    CORPUS.get_or_init(|| Corpus::new("checkpoint-corpus", 24 << 20, 100_000, 99))
+    CORPUS.get_or_init(|| Corpus::new("checkpoint-corpus", 48 << 20, 100_000, 99))
 }
 
 fn os(items: &[&str]) -> Vec<OsString> {
@@ -105,7 +106,7 @@ impl KillLoop<'_> {
                 break;
             }
             let mut child = spawn_cairn(args);
-            std::thread::sleep(Duration::from_millis(150 + rng.below(250)));
+            std::thread::sleep(Duration::from_millis(120 + rng.below(200)));
             if let Some(status) = child.try_wait().unwrap() {
                 panic!(
                     "attempt {attempt} ended ({status}) before it was killed: the input is too small"
@@ -435,6 +436,7 @@ fn expired_checkpoints_beyond_the_tolerance_fail_the_job() {
                 "execution.checkpointing.interval=50 ms",
                 "execution.checkpointing.timeout=1 ms",
                 "execution.checkpointing.tolerable-failed-checkpoints=2",
+                "restart-strategy.type=none",
             ],
         ),
         None,
@@ -457,6 +459,7 @@ fn unreachable_store_fails_the_job_after_retries() {
         &"2".repeat(32),
         &[
             "execution.checkpointing.interval=50 ms",
+            "restart-strategy.type=none",
             "s3.endpoint=http://127.0.0.1:9",
             "s3.access-key=x",
             "s3.secret-key=y",

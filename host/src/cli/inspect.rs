@@ -14,9 +14,8 @@ use super::InspectArgs;
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let mut layers = ConfigLayers::default();
-    let local = std::path::PathBuf::from("cairn.yaml");
-    if let Some(file) = args.config.as_ref().or(local.is_file().then_some(&local)) {
-        layers.file(file)?;
+    if let Some(file) = super::config_file(args.config.as_ref())? {
+        layers.file(&file)?;
     }
     layers.definitions(&args.definitions)?;
     let config = layers.resolve()?;

@@ -88,6 +88,24 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The config file: `-c FILE` (which must exist), else `./cairn.yaml`, else
+/// `$CAIRN_CONF_DIR/cairn.yaml`, when present.
+fn config_file(explicit: Option<&PathBuf>) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(file) = explicit {
+        if !file.is_file() {
+            anyhow::bail!("config file {} does not exist", file.display());
+        }
+        return Ok(Some(file.clone()));
+    }
+    let local = PathBuf::from("cairn.yaml");
+    let conf_dir =
+        std::env::var_os("CAIRN_CONF_DIR").map(|dir| PathBuf::from(dir).join("cairn.yaml"));
+    Ok([Some(local), conf_dir]
+        .into_iter()
+        .flatten()
+        .find(|f| f.is_file()))
+}
+
 /// Logs go to stderr, around the progress line. `CAIRN_LOG` filters them (`RUST_LOG`
 /// syntax); by default warnings, plus what guests log at info and above.
 pub fn init_logging() {

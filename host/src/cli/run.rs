@@ -1,6 +1,5 @@
 //! `cairn run`: load a job, describe and validate its graph, run it to the end.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // The file and the command line are known before the job's code runs; the job's own
     // config (from `describe`) slots in between them afterwards.
-    let config_file = config_file(&args)?;
+    let config_file = super::config_file(args.config.as_ref())?;
     let command_line = |layers: &mut ConfigLayers| -> anyhow::Result<()> {
         layers.definitions(&args.definitions)?;
         if let Some(p) = args.parallelism {
@@ -338,18 +337,6 @@ fn limits(config: &Config) -> Limits {
         memory: config.memory_limit,
         call_timeout: config.call_timeout,
     }
-}
-
-/// `-c FILE`, else `./cairn.yaml` when present.
-fn config_file(args: &RunArgs) -> anyhow::Result<Option<PathBuf>> {
-    if let Some(file) = &args.config {
-        if !file.is_file() {
-            bail!("config file {} does not exist", file.display());
-        }
-        return Ok(Some(file.clone()));
-    }
-    let local = PathBuf::from("cairn.yaml");
-    Ok(local.is_file().then_some(local))
 }
 
 fn validate_job_id(id: &str) -> anyhow::Result<String> {

@@ -1,6 +1,6 @@
 use cairn_sdk::{Context, JobGraph, PackedBatch};
 use wasmtime::component::{HasSelf, Linker, ResourceAny, ResourceTable};
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -169,6 +169,24 @@ fn classify(store: &Store<GuestState>, limits: Limits, error: wasmtime::Error) -
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => GuestError::Timeout(limits.call_timeout),
         Some(trap) => {
+            // Where it happened: the innermost guest functions, names demangled.
+            let frames: Vec<String> = error
+                .downcast_ref::<WasmBacktrace>()
+                .map(|bt| {
+                    bt.frames()
+                        .iter()
+                        .filter_map(|f| f.func_name())
+                        .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+                        .filter(|name| !is_runtime_frame(name))
+                        .take(3)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let trap = if frames.is_empty() {
+                trap.to_string()
+            } else {
+                format!("{trap} in {}", frames.join(" < "))
+            };
             let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
             let said: Vec<&str> = stderr
                 .lines()
@@ -183,6 +201,26 @@ fn classify(store: &Store<GuestState>, limits: Limits, error: wasmtime::Error) -
         }
         None => GuestError::Host(format!("{error:#}")),
     }
+}
+
+/// Frames of the language runtime (panicking, aborting), not of the job's own code.
+fn is_runtime_frame(name: &str) -> bool {
+    [
+        "std::",
+        "core::",
+        "alloc::",
+        "__rust",
+        "rust_panic",
+        "abort",
+        "cairn_sdk::",
+        "<cairn_sdk::",
+        "<T as cairn_sdk::",
+        "wit_bindgen::",
+        "cairn:job/",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
+        || name.contains("panic")
 }
 
 /// An operator resource inside its own guest instance.
