@@ -47,6 +47,10 @@ struct KillLoop<'a> {
     /// Store settings (`-D`).
     store: &'a [String],
     seed: u64,
+    /// Kills come after a random delay in this range, in milliseconds: long enough for
+    /// checkpoints to complete (slower on a remote store), short enough that ten runs never
+    /// get through the whole input.
+    kill_after: std::ops::Range<u64>,
 }
 
 impl KillLoop<'_> {
@@ -106,7 +110,9 @@ impl KillLoop<'_> {
                 break;
             }
             let mut child = spawn_cairn(args);
-            std::thread::sleep(Duration::from_millis(120 + rng.below(200)));
+            let wait =
+                self.kill_after.start + rng.below(self.kill_after.end - self.kill_after.start);
+            std::thread::sleep(Duration::from_millis(wait));
             if let Some(status) = child.try_wait().unwrap() {
                 panic!(
                     "attempt {attempt} ended ({status}) before it was killed: the input is too small"
@@ -135,6 +141,7 @@ fn kill_loop_exactly_once() {
         dir: &dir,
         store: &[],
         seed: 1,
+        kill_after: 120..320,
     }
     .run();
     assert_eq!(report.lines, corpus().words(), "{report:?}");
@@ -152,6 +159,7 @@ fn kill_loop_at_least_once_loses_nothing() {
         dir: &dir,
         store: &[],
         seed: 2,
+        kill_after: 120..320,
     }
     .run();
     assert_eq!(report.missing, 0, "{report:?}");
@@ -169,6 +177,7 @@ fn kill_loop_exactly_once_at_parallelism_4() {
         dir: &dir,
         store: &[],
         seed: 3,
+        kill_after: 120..320,
     }
     .run();
     assert!(report.is_exact(), "{report:?}");
@@ -179,11 +188,12 @@ fn kill_loop_exactly_once_on_s3() {
     let server = S3Server::start("checkpoints");
     let report = KillLoop {
         name: "kill-s3",
-        parallelism: 2,
+        parallelism: 1,
         mode: "EXACTLY_ONCE",
         dir: "s3://checkpoints/jobs",
         store: &server.config(),
         seed: 4,
+        kill_after: 200..450,
     }
     .run();
     assert!(report.is_exact(), "{report:?}");

@@ -129,8 +129,8 @@ impl Coordinator {
                     state,
                     stats,
                 }) => {
-                    if let Some(done) = self.acknowledge(checkpoint, task, state, stats)? {
-                        return Ok(done);
+                    if self.acknowledge(checkpoint, task, state, stats)? {
+                        return Ok(());
                     }
                 }
                 Ok(Report::Decline {
@@ -212,30 +212,30 @@ impl Coordinator {
     }
 
     /// Records an acknowledgement; completes the checkpoint when it was the last one.
-    /// Returns `Some(())` when the final checkpoint completed.
+    /// Returns whether the final checkpoint completed.
     fn acknowledge(
         &mut self,
         checkpoint: u64,
         task: usize,
         state: SubtaskState,
         stats: SnapshotStats,
-    ) -> Result<Option<()>, CoordinatorError> {
+    ) -> Result<bool, CoordinatorError> {
         let Some(pending) = self.pending.get_mut(&checkpoint) else {
             // Late: the checkpoint expired or was subsumed; drop what the upload wrote.
             self.delete(checkpoint);
-            return Ok(None);
+            return Ok(false);
         };
         if pending.acks[task].replace((state, stats)).is_none() {
             pending.missing -= 1;
         }
         if pending.missing > 0 {
-            return Ok(None);
+            return Ok(false);
         }
         let pending = self.pending.remove(&checkpoint).expect("present above");
         let is_final = pending.barrier.is_final;
         if let Err(e) = self.write_metadata(&pending) {
             self.fail_removed(checkpoint, is_final, e.to_string())?;
-            return Ok(None);
+            return Ok(false);
         }
         self.consecutive_failures = 0;
         self.last_completed = Some(Instant::now());
@@ -266,7 +266,7 @@ impl Coordinator {
                 }
             }
         }
-        Ok(is_final.then_some(()))
+        Ok(is_final)
     }
 
     fn write_metadata(&self, pending: &Pending) -> Result<(), StateError> {
