@@ -85,6 +85,7 @@ mod tests {
         assert_eq!(a.value("--missing"), None);
         assert_eq!(a.value("--in"), None);
         assert_eq!(a.values("--input"), ["a.txt", "b.txt"]);
+        assert_eq!(a.as_slice().len(), 4);
         assert!(a.values("--missing").is_empty());
     }
 

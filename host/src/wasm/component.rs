@@ -41,7 +41,6 @@ pub enum LoadError {
 
 /// A job component, compiled and linked, ready to instantiate once per subtask.
 pub struct JobComponent {
-    path: PathBuf,
     pre: CairnJobPre<GuestState>,
     limits: Limits,
 }
@@ -81,14 +80,9 @@ impl JobComponent {
             message: format!("{e:#}"),
         })?;
         Ok(JobComponent {
-            path: path.to_owned(),
             pre,
             limits,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Sets the sandbox limits of the instances made from now on.
