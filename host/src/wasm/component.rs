@@ -79,10 +79,7 @@ impl JobComponent {
             path: path.to_owned(),
             message: format!("{e:#}"),
         })?;
-        Ok(JobComponent {
-            pre,
-            limits,
-        })
+        Ok(JobComponent { pre, limits })
     }
 
     /// Sets the sandbox limits of the instances made from now on.
