@@ -157,6 +157,15 @@ fn graph_with_unknown_connector() {
 }
 
 #[test]
+fn graph_naming_an_operator_the_job_lacks() {
+    assert_eq!(
+        bad_graph("unknown-operator"),
+        "node 'a' cannot open operator 'nope': the operator returned an error: this job has no \
+         operator named \"nope\""
+    );
+}
+
+#[test]
 fn graph_with_node_without_inputs() {
     assert_eq!(bad_graph("orphan"), "node 'orphan' has no inputs");
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use cairn::config::{Config, ConfigLayers, Origin};
-use cairn::graph::Graph;
+use cairn::graph::{Graph, Role};
 use cairn::operator::OperatorFactory;
 use cairn::restart::{Decision, Restarts};
 use cairn::runtime::{CancelHandle, Checkpointing, Job, JobMetrics, Outcome, Restore};
@@ -75,6 +75,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config.max_parallelism,
     )
     .with_context(|| format!("{job_path}: invalid job graph"))?;
+    check_operators(&component, &graph, &job_id)
+        .with_context(|| format!("{job_path}: invalid job graph"))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -330,6 +332,27 @@ fn checkpoint_dir(config: &Config) -> anyhow::Result<String> {
         .or_else(dirs::data_local_dir)
         .context("no state folder for checkpoints: set execution.checkpointing.dir")?;
     Ok(base.join("cairn").join("checkpoints").display().to_string())
+}
+
+/// Opens every operator the graph names once, in a throwaway instance, so that a name the
+/// component does not implement (or options it refuses) stops the job before it starts.
+fn check_operators(component: &JobComponent, graph: &Graph, job_id: &str) -> anyhow::Result<()> {
+    for node in &graph.nodes {
+        if let Role::Operator { name, options } = &node.role {
+            let ctx = cairn_sdk::Context {
+                job_id: job_id.to_owned(),
+                operator_uid: node.uid.clone(),
+                subtask: 0,
+                parallelism: node.parallelism,
+                attempt: 0,
+                options: options.clone(),
+            };
+            if let Err(e) = component.open(&ctx, name) {
+                bail!("node '{}' cannot open operator '{name}': {e}", node.uid);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn limits(config: &Config) -> Limits {
