@@ -284,6 +284,8 @@ mod tests {
         let mut sink = FileSink::open(&dir, "out", 0, None).unwrap();
         sink.write(&batch(&["a", "b"])).unwrap();
         let state1 = sink.snapshot(1).unwrap();
+        assert_eq!(state1.pending.len(), 1);
+        assert_eq!(state1.pending[0].checkpoint, 1);
         sink.write(&batch(&["c"])).unwrap();
         let state2 = sink.snapshot(2).unwrap();
         assert_eq!(state2.pending.len(), 2);
@@ -335,7 +337,6 @@ mod tests {
         // Restoring the same state again is harmless: its commits are already done.
         drop(restored);
         FileSink::open(&dir, "out", 0, Some(&state2)).unwrap();
-        let _ = state1;
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
