@@ -19,7 +19,7 @@ use cairn::runtime::CompletedCheckpoint;
 use cairn::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
 use cairn::state::StateStore;
 use cairn::wasm::{Engine, JobComponent, Limits};
-use cairn_sdk::{Args, Context, Emitter, Job, JobGraph, PackedBatch};
+use cairn_sdk::{Args, Context, Emitter, Job, JobGraph, PackedBatch, State};
 use cairn_tests::{Scratch, job, write_text};
 
 /// The operators of job `J`, compiled into this binary.
@@ -48,13 +48,13 @@ impl OperatorInstance for NativeOperator {
             .map_err(|e| OperatorError::Failed(e.to_string()))
     }
 
-    fn snapshot(&mut self, _checkpoint: u64) -> Result<Vec<u8>, OperatorError> {
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<State, OperatorError> {
         self.0
             .snapshot()
             .map_err(|e| OperatorError::Failed(e.to_string()))
     }
 
-    fn restore(&mut self, state: Vec<u8>) -> Result<(), OperatorError> {
+    fn restore(&mut self, state: State) -> Result<(), OperatorError> {
         self.0
             .restore(&state)
             .map_err(|e| OperatorError::Failed(e.to_string()))
@@ -158,6 +158,7 @@ fn measure(
             operators,
             checkpoints: checkpoints.clone(),
             restore: None,
+            requests: None,
             attempt: 0,
             cancel: Default::default(),
         }
@@ -406,7 +407,9 @@ fn state_transfer(
             .process(0, &batch.take())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    let state = Arc::new(native.snapshot().map_err(|e| anyhow::anyhow!("{e}"))?);
+    let snapshot = native.snapshot().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let version = snapshot.version;
+    let state = Arc::new(snapshot.data);
     let raw_mb = state.len() as f64 / 1e6;
 
     let started = Instant::now();
@@ -430,7 +433,7 @@ fn state_transfer(
     let component = JobComponent::load(engine, &job("keyed-sum"), true, limits)?;
     let mut guest = component.open(&ctx, "sum")?;
     let started = Instant::now();
-    guest.restore(raw)?;
+    guest.restore(State { version, data: raw })?;
     let guest_seconds = started.elapsed().as_secs_f64();
 
     println!();

@@ -62,11 +62,19 @@ impl WitGuestOperator for GuestOperator {
         Ok(to_wit(out))
     }
 
-    fn snapshot(&self, _checkpoint_id: u64) -> Result<Vec<u8>, String> {
-        Ok(self.0.borrow().snapshot()?)
+    fn snapshot(&self, _checkpoint_id: u64) -> Result<wit::State, String> {
+        let state = self.0.borrow().snapshot()?;
+        Ok(wit::State {
+            version: state.version,
+            data: state.data,
+        })
     }
 
-    fn restore(&self, state: Vec<u8>) -> Result<(), String> {
+    fn restore(&self, state: wit::State) -> Result<(), String> {
+        let state = crate::State {
+            version: state.version,
+            data: state.data,
+        };
         Ok(self.0.borrow_mut().restore(&state)?)
     }
 

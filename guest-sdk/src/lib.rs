@@ -46,7 +46,7 @@ pub use args::Args;
 pub use batch::{Emitter, PackedBatch, Record, Records};
 pub use error::{Error, Result};
 pub use graph::{Input, JobGraph, Node, NodeKind, Partitioning, Sink, Source, Stream};
-pub use operator::{Context, DynOperator, Job, Operator, OperatorInstance, operator};
+pub use operator::{Context, DynOperator, Job, Operator, OperatorInstance, State, operator};
 
 /// Everything a job author needs, in one `use`.
 pub mod prelude {

@@ -30,10 +30,25 @@ impl Context {
     }
 }
 
+/// An operator's state as it is checkpointed: the bytes, and the version of their encoding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// Which encoding `data` is in, as the operator's code numbers them
+    /// ([`Operator::STATE_VERSION`]).
+    pub version: u32,
+    /// Empty: no state (nothing is stored, nothing restored).
+    pub data: Vec<u8>,
+}
+
 /// A stream operator. The struct is its state: serde serialises it for checkpoints, so mark
 /// fields that are not state (caches, handles) `#[serde(skip)]` and set them in
 /// [`open`](Operator::open).
 pub trait Operator: Default + Serialize + DeserializeOwned + 'static {
+    /// The version of this operator's state encoding, stored with every snapshot and handed
+    /// back to [`restore`](Operator::restore). Raise it when the encoding changes, and teach
+    /// `restore` to read (migrate) the older versions.
+    const STATE_VERSION: u32 = 1;
+
     /// Called when the subtask starts, and again after its state was restored.
     fn open(&mut self, ctx: &Context) -> Result<()> {
         let _ = ctx;
@@ -54,9 +69,17 @@ pub trait Operator: Default + Serialize + DeserializeOwned + 'static {
         postcard::to_allocvec(self).map_err(|e| Error::msg(format!("cannot encode state: {e}")))
     }
 
-    /// Replaces the state with one from [`snapshot`](Operator::snapshot), possibly written by
-    /// older code. By default the struct is decoded from postcard.
-    fn restore(&mut self, state: &[u8]) -> Result<()> {
+    /// Replaces the state with one from [`snapshot`](Operator::snapshot) — possibly written
+    /// by other code, in encoding `version`. By default the struct is decoded from postcard,
+    /// and only the operator's own [`STATE_VERSION`](Operator::STATE_VERSION) is accepted.
+    fn restore(&mut self, state: &[u8], version: u32) -> Result<()> {
+        if version != Self::STATE_VERSION {
+            return Err(Error::msg(format!(
+                "the state is in encoding version {version}, this operator reads version {}; \
+                 implement Operator::restore to migrate it",
+                Self::STATE_VERSION
+            )));
+        }
         *self = postcard::from_bytes(state)
             .map_err(|e| Error::msg(format!("cannot decode state: {e}")))?;
         Ok(())
@@ -73,8 +96,8 @@ pub trait DynOperator {
     fn open(&mut self, ctx: &Context) -> Result<()>;
     fn process_batch(&mut self, input: u32, batch: &PackedBatch, out: &mut Emitter) -> Result<()>;
     fn finish(&mut self, out: &mut Emitter) -> Result<()>;
-    fn snapshot(&self) -> Result<Vec<u8>>;
-    fn restore(&mut self, state: &[u8]) -> Result<()>;
+    fn snapshot(&self) -> Result<State>;
+    fn restore(&mut self, state: &State) -> Result<()>;
     fn checkpoint_complete(&mut self, checkpoint_id: u64);
 }
 
@@ -94,12 +117,15 @@ impl<T: Operator> DynOperator for T {
         Operator::finish(self, out)
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>> {
-        Operator::snapshot(self)
+    fn snapshot(&self) -> Result<State> {
+        Ok(State {
+            version: T::STATE_VERSION,
+            data: Operator::snapshot(self)?,
+        })
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<()> {
-        Operator::restore(self, state)
+    fn restore(&mut self, state: &State) -> Result<()> {
+        Operator::restore(self, &state.data, state.version)
     }
 
     fn checkpoint_complete(&mut self, checkpoint_id: u64) {
@@ -157,11 +183,11 @@ impl OperatorInstance {
         Ok(self.out.take())
     }
 
-    pub fn snapshot(&self) -> Result<Vec<u8>> {
+    pub fn snapshot(&self) -> Result<State> {
         self.operator.snapshot()
     }
 
-    pub fn restore(&mut self, state: &[u8]) -> Result<()> {
+    pub fn restore(&mut self, state: &State) -> Result<()> {
         self.operator.restore(state)?;
         self.operator.open(&self.ctx)
     }
@@ -269,6 +295,19 @@ mod tests {
         let mut op = OperatorInstance::open::<SumJob>(ctx(), "sum").unwrap();
         let err = op.process(0, &batch(&[("a", "x")])).unwrap_err();
         assert_eq!(err.message(), "invalid digit found in string");
-        assert!(op.restore(&[0xff, 0xff]).is_err());
+        let garbage = State {
+            version: 1,
+            data: vec![0xff, 0xff],
+        };
+        assert!(op.restore(&garbage).is_err());
+        let newer = State {
+            version: 2,
+            data: op.snapshot().unwrap().data,
+        };
+        assert_eq!(
+            op.restore(&newer).unwrap_err().message(),
+            "the state is in encoding version 2, this operator reads version 1; \
+             implement Operator::restore to migrate it"
+        );
     }
 }

@@ -148,6 +148,26 @@ const KEYS: &[KeySpec] = &[
         default: "",
     },
     KeySpec {
+        name: "execution.checkpointing.savepoint-dir",
+        aliases: &["state.savepoints.dir"],
+        default: "",
+    },
+    KeySpec {
+        name: "rest.port",
+        aliases: &[],
+        default: "0",
+    },
+    KeySpec {
+        name: "rest.bind-address",
+        aliases: &[],
+        default: "127.0.0.1",
+    },
+    KeySpec {
+        name: "rest.auth-token",
+        aliases: &[],
+        default: "",
+    },
+    KeySpec {
         name: "restart-strategy.type",
         aliases: &["restart-strategy"],
         default: "",
@@ -538,6 +558,8 @@ impl ConfigLayers {
                 &duration,
             )?),
             compilation_cache: typed("wasm.compilation-cache", "true or false", &boolean)? == 1,
+            savepoint_dir: text("execution.checkpointing.savepoint-dir"),
+            rest: rest_config(&value)?,
             checkpoints,
             restart,
             s3,
@@ -569,6 +591,10 @@ pub struct Config {
     /// `wasm.compilation-cache`: keep compiled components in the user's cache folder.
     pub compilation_cache: bool,
     pub checkpoints: CheckpointConfig,
+    /// `execution.checkpointing.savepoint-dir` (`state.savepoints.dir`): where savepoints go
+    /// when a request names no folder.
+    pub savepoint_dir: Option<String>,
+    pub rest: RestConfig,
     /// `restart-strategy.*`, with Flink's default: none without checkpointing, fixed-delay
     /// with unlimited attempts with it.
     pub restart: RestartStrategy,
@@ -622,6 +648,55 @@ pub enum Retention {
     NoExternalized,
     DeleteOnCancellation,
     RetainOnCancellation,
+}
+
+/// `rest.*`: the job's REST server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestConfig {
+    /// `rest.bind-address`; loopback by default.
+    pub bind_address: std::net::IpAddr,
+    /// `rest.port`; 0 (the default) picks a free port.
+    pub port: u16,
+    /// `rest.auth-token`: required as `Authorization: Bearer <token>` when set; binding to
+    /// anything but loopback requires one.
+    pub auth_token: Option<String>,
+}
+
+fn rest_config<'a>(
+    value: &dyn Fn(&'static str) -> (&'a str, Origin),
+) -> Result<RestConfig, ConfigError> {
+    let invalid = |key: &'static str, expected: &'static str| {
+        let (raw, origin) = value(key);
+        ConfigError::InvalidValue {
+            key,
+            value: raw.to_owned(),
+            origin,
+            expected,
+        }
+    };
+    let bind_address: std::net::IpAddr = value("rest.bind-address")
+        .0
+        .trim()
+        .parse()
+        .map_err(|_| invalid("rest.bind-address", "an IP address such as 127.0.0.1"))?;
+    let port = value("rest.port")
+        .0
+        .trim()
+        .parse()
+        .map_err(|_| invalid("rest.port", "a port number (0: any free port)"))?;
+    let auth_token = Some(value("rest.auth-token").0.trim().to_owned()).filter(|t| !t.is_empty());
+    if !bind_address.is_loopback() && auth_token.is_none() {
+        return Err(invalid(
+            "rest.bind-address",
+            "a loopback address, unless rest.auth-token is set: \
+             a REST server reachable from other machines must require a token",
+        ));
+    }
+    Ok(RestConfig {
+        bind_address,
+        port,
+        auth_token,
+    })
 }
 
 /// Flink's S3 keys (`s3.*`); unset values come from the usual `AWS_*` variables.

@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use cairn_sdk::{JobGraph, NodeKind, Partitioning};
 
 use crate::connectors::{ConnectorError, SINKS, SOURCES, SinkSpec, SourceSpec};
+use crate::operator::{OperatorError, OperatorFactory};
 
 /// Why a job graph cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,12 @@ pub enum GraphError {
     },
     #[error("node '{node}': {cause}")]
     Connector { node: String, cause: ConnectorError },
+    #[error("node '{node}' cannot open operator '{operator}': {cause}")]
+    CannotOpen {
+        node: String,
+        operator: String,
+        cause: OperatorError,
+    },
     #[error("node '{node}' has parallelism {parallelism}; it must be between 1 and {max}")]
     Parallelism {
         node: String,
@@ -223,6 +230,95 @@ impl Graph {
                 .filter(move |(_, e)| e.upstream == upstream)
                 .map(move |(input, e)| (i, input as u32, e.partitioning))
         })
+    }
+
+    /// Opens every operator the graph names once, in a throwaway instance, so that a name
+    /// the code does not implement (or options it refuses) stops the job before it starts.
+    pub fn check_operators(
+        &self,
+        operators: &dyn OperatorFactory,
+        job_id: &str,
+    ) -> Result<(), GraphError> {
+        for node in &self.nodes {
+            if let Role::Operator { name, options } = &node.role {
+                let ctx = cairn_sdk::Context {
+                    job_id: job_id.to_owned(),
+                    operator_uid: node.uid.clone(),
+                    subtask: 0,
+                    parallelism: node.parallelism,
+                    attempt: 0,
+                    options: options.clone(),
+                };
+                if let Err(cause) = operators.open(&ctx, name) {
+                    return Err(GraphError::CannotOpen {
+                        node: node.uid.clone(),
+                        operator: name.clone(),
+                        cause,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Why `new` cannot replace this graph's code in place, if it cannot: a swap keeps the
+    /// running sources, sinks and channels, so the shape must stay — the same uids with the
+    /// same kinds, connectors, inputs and parallelism. Operators may change name and options.
+    pub fn shape_difference(&self, new: &Graph) -> Option<String> {
+        fn uids(graph: &Graph) -> Vec<&str> {
+            let mut uids: Vec<&str> = graph.nodes.iter().map(|n| n.uid.as_str()).collect();
+            uids.sort_unstable();
+            uids
+        }
+        if uids(self) != uids(new) {
+            return Some(format!(
+                "the nodes differ: running [{}], new [{}]",
+                uids(self).join(", "),
+                uids(new).join(", ")
+            ));
+        }
+        let edges = |g: &Graph, node: &GraphNode| -> Vec<(String, Partitioning)> {
+            node.inputs
+                .iter()
+                .map(|e| (g.nodes[e.upstream].uid.clone(), e.partitioning))
+                .collect()
+        };
+        for old in &self.nodes {
+            let now = new.nodes.iter().find(|n| n.uid == old.uid)?;
+            let uid = &old.uid;
+            let same_role = match (&old.role, &now.role) {
+                (Role::Operator { .. }, Role::Operator { .. }) => true,
+                (a, b) => a == b,
+            };
+            if !same_role {
+                return Some(format!(
+                    "node '{uid}' changes from {} to {}",
+                    old.role.describe(),
+                    now.role.describe()
+                ));
+            }
+            if old.parallelism != now.parallelism {
+                return Some(format!(
+                    "node '{uid}' changes parallelism from {} to {}",
+                    old.parallelism, now.parallelism
+                ));
+            }
+            if edges(self, old) != edges(new, now) {
+                return Some(format!("node '{uid}' changes its inputs"));
+            }
+        }
+        None
+    }
+}
+
+impl Role {
+    /// For messages: `operator 'count'`, `source File { path: "in.txt" }`, …
+    fn describe(&self) -> String {
+        match self {
+            Role::Source(spec) => format!("source {spec:?}"),
+            Role::Operator { name, .. } => format!("operator '{name}'"),
+            Role::Sink(spec) => format!("sink {spec:?}"),
+        }
     }
 }
 

@@ -8,10 +8,15 @@
 
 pub mod config;
 pub mod connectors;
+pub mod control;
 pub mod graph;
 pub mod operator;
+pub mod registry;
+pub mod rest;
 pub mod restart;
 pub mod restore;
 pub mod runtime;
+pub mod savepoint;
 pub mod state;
+pub mod swap;
 pub mod wasm;

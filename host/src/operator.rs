@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cairn_sdk::{Context, PackedBatch};
+use cairn_sdk::{Context, PackedBatch, State};
 
 /// Why a call into operator code failed. Every variant is a task failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,9 +36,10 @@ pub trait OperatorFactory: Send + Sync {
 pub trait OperatorInstance {
     fn process(&mut self, input: u32, batch: PackedBatch) -> Result<PackedBatch, OperatorError>;
     fn finish(&mut self) -> Result<PackedBatch, OperatorError>;
-    /// The operator's whole state for checkpoint `checkpoint` (empty: no state).
-    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>, OperatorError>;
-    /// Replaces the state with a snapshot's, before any `process`.
-    fn restore(&mut self, state: Vec<u8>) -> Result<(), OperatorError>;
+    /// The operator's whole state for checkpoint `checkpoint` (empty data: no state).
+    fn snapshot(&mut self, checkpoint: u64) -> Result<State, OperatorError>;
+    /// Replaces the state with a snapshot's (maybe another code version's), before any
+    /// `process`.
+    fn restore(&mut self, state: State) -> Result<(), OperatorError>;
     fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), OperatorError>;
 }

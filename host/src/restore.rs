@@ -21,12 +21,12 @@ pub enum RestoreError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(
-        "{location}: the checkpoint has state for '{uid}', which this job does not have \
-         (its nodes: {known})"
+        "{location}: it has state for {uids}, which this job does not have (its nodes: \
+         {known}); run with --allow-non-restored-state to start without that state"
     )]
-    UnknownUid {
+    UnknownUids {
         location: String,
-        uid: String,
+        uids: String,
         known: String,
     },
     #[error(
@@ -41,11 +41,9 @@ pub enum RestoreError {
     },
 }
 
-/// Finds and reads the checkpoint `path` names: its folder and its verified metadata.
-pub async fn find(
-    path: &str,
-    s3: &S3Config,
-) -> Result<(StateStore, CheckpointMetadata), StateError> {
+/// Opens the folder `path` names: a folder, or the folder of a `_metadata` file. A local
+/// folder must exist (opening would create it).
+pub fn open_folder(path: &str, s3: &S3Config) -> Result<StateStore, StateError> {
     let trimmed = path.trim_end_matches('/');
     let folder = match trimmed.strip_suffix(METADATA_FILE) {
         Some(parent) => parent.trim_end_matches('/'),
@@ -59,7 +57,15 @@ pub async fn find(
             "{path} (no such folder)"
         )));
     }
-    let store = StateStore::open(folder, s3)?;
+    StateStore::open(folder, s3)
+}
+
+/// Finds and reads the checkpoint `path` names: its folder and its verified metadata.
+pub async fn find(
+    path: &str,
+    s3: &S3Config,
+) -> Result<(StateStore, CheckpointMetadata), StateError> {
+    let store = open_folder(path, s3)?;
     if store.exists(METADATA_FILE).await? {
         return read(store).await;
     }
@@ -135,25 +141,39 @@ pub async fn fetch_state(
         .map(|all| all.into_iter().collect())
 }
 
-/// Checks that every node with state in the checkpoint exists in `graph` with the same
-/// parallelism. Nodes new to the graph start empty.
+/// Checks that the checkpoint's state maps onto `graph` by uid: every node with state must
+/// exist with the same parallelism — unless `allow_non_restored`, when state of uids the
+/// graph lacks is dropped; their uids are returned. Nodes new to the graph start empty.
 pub fn check(
     graph: &Graph,
     metadata: &CheckpointMetadata,
     location: &str,
-) -> Result<(), RestoreError> {
-    for node in metadata.nodes.iter().filter(|n| n.has_state()) {
+    allow_non_restored: bool,
+) -> Result<Vec<String>, RestoreError> {
+    let with_state = || metadata.nodes.iter().filter(|n| n.has_state());
+    let unknown: Vec<String> = with_state()
+        .filter(|node| !graph.nodes.iter().any(|n| n.uid == node.uid))
+        .map(|node| node.uid.clone())
+        .collect();
+    if !unknown.is_empty() && !allow_non_restored {
+        return Err(RestoreError::UnknownUids {
+            location: location.to_owned(),
+            uids: unknown
+                .iter()
+                .map(|uid| format!("'{uid}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            known: graph
+                .nodes
+                .iter()
+                .map(|n| n.uid.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    for node in with_state() {
         let Some(current) = graph.nodes.iter().find(|n| n.uid == node.uid) else {
-            return Err(RestoreError::UnknownUid {
-                location: location.to_owned(),
-                uid: node.uid.clone(),
-                known: graph
-                    .nodes
-                    .iter()
-                    .map(|n| n.uid.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
+            continue;
         };
         if current.parallelism != node.parallelism {
             return Err(RestoreError::Parallelism {
@@ -164,5 +184,5 @@ pub fn check(
             });
         }
     }
-    Ok(())
+    Ok(unknown)
 }

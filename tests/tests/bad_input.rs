@@ -78,7 +78,7 @@ fn component_of_another_world() {
     assert_eq!(
         line,
         format!(
-            "cairn: {} is not a Cairn job: it does not export `cairn:job/job@0.1.0` \
+            "cairn: {} is not a Cairn job: it does not export `cairn:job/job@0.2.0` \
              (its exports: wasi:cli/run@0.2.0)",
             path.display()
         )

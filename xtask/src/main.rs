@@ -12,10 +12,12 @@ const GUEST_TARGET: &str = "wasm32-wasip2";
 /// Guest crates: (package, folder under target/ the component goes to).
 const GUESTS: &[(&str, &str)] = &[
     ("word-count", "jobs"),
+    ("word-count-v2", "jobs"),
     ("keyed-sum", "jobs"),
     ("flaky", "jobs"),
     ("bad-graph", "test-jobs"),
     ("not-a-job", "test-jobs"),
+    ("refuses-state", "test-jobs"),
 ];
 
 const USAGE: &str = "usage: cargo xtask <command>

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use cairn::config::ConfigLayers;
 use cairn::connectors::SourcePosition;
 use cairn::state::CheckpointMetadata;
 use cairn::state::metadata::SubtaskState;
@@ -13,12 +12,7 @@ use cairn::state::metadata::SubtaskState;
 use super::InspectArgs;
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let mut layers = ConfigLayers::default();
-    if let Some(file) = super::config_file(args.config.as_ref())? {
-        layers.file(&file)?;
-    }
-    layers.definitions(&args.definitions)?;
-    let config = layers.resolve()?;
+    let config = super::store_config(args.config.as_ref(), &args.definitions)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,16 +1,20 @@
 //! `cairn run`: load a job, describe and validate its graph, run it to the end.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use cairn::config::{Config, ConfigLayers, Origin};
-use cairn::graph::{Graph, Role};
+use cairn::control::{JobControl, JobStatus};
+use cairn::graph::Graph;
 use cairn::operator::OperatorFactory;
+use cairn::registry::{self, Registration};
 use cairn::restart::{Decision, Restarts};
 use cairn::runtime::{CancelHandle, Checkpointing, Job, JobMetrics, Outcome, Restore};
 use cairn::state::{StateError, StateStore};
+use cairn::swap::Swapper;
 use cairn::wasm::{Engine, JobComponent, Limits};
 
 use super::RunArgs;
@@ -43,18 +47,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     command_line(&mut early)?;
     let early = early.resolve()?;
 
-    let engine = Engine::new().context("cannot start the WebAssembly engine")?;
+    let engine = Arc::new(Engine::new().context("cannot start the WebAssembly engine")?);
     let mut component =
         JobComponent::load(&engine, &args.job, early.compilation_cache, limits(&early))?;
     let job_path = args.job.display().to_string();
-    let described = component
-        .instantiate("describe".into())
-        .and_then(|mut guest| guest.describe(&args.job_args))
-        .with_context(|| format!("{job_path}: describe failed"))?;
-    let job_graph = match described {
-        Ok(graph) => graph,
-        Err(message) => bail!("{job_path}: the job refused to start: {message}"),
-    };
+    let job_graph = component
+        .describe(&args.job_args)
+        .with_context(|| job_path.clone())?;
 
     layers.layer(
         Origin::Job,
@@ -75,7 +74,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config.max_parallelism,
     )
     .with_context(|| format!("{job_path}: invalid job graph"))?;
-    check_operators(&component, &graph, &job_id)
+    graph
+        .check_operators(&component, &job_id)
         .with_context(|| format!("{job_path}: invalid job graph"))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -87,7 +87,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let restore = match &args.from_savepoint {
         Some(path) => {
             let (folder, metadata) = runtime.block_on(cairn::restore::find(path, &config.s3))?;
-            cairn::restore::check(&graph, &metadata, folder.url())?;
+            let dropped = cairn::restore::check(
+                &graph,
+                &metadata,
+                folder.url(),
+                args.allow_non_restored_state,
+            )?;
+            if !dropped.is_empty() {
+                eprintln!(
+                    "Not restoring the state of {} (--allow-non-restored-state): this job has no such node",
+                    dropped.join(", ")
+                );
+            }
             Some(runtime.block_on(load(folder, metadata))?)
         }
         None => None,
@@ -103,7 +114,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         first_id: restore.as_ref().map_or(1, |r| r.metadata.checkpoint_id + 1),
     };
 
+    let cancel = CancelHandle::default();
+    let operators: Arc<dyn OperatorFactory> = Arc::new(component);
+    let swapper = Swapper {
+        engine: engine.clone(),
+        job_id: job_id.clone(),
+        args: args.job_args.clone(),
+        limits: limits(&config),
+        use_cache: config.compilation_cache,
+        default_parallelism: config.default_parallelism,
+        max_parallelism: config.max_parallelism,
+    };
+    let control = JobControl::new(
+        job_id.clone(),
+        config.clone(),
+        cancel.clone(),
+        graph.clone(),
+        operators,
+        swapper,
+    );
+    let (address, _registration) = serve_rest(&runtime, &control)?;
+
     println!("Job has been submitted with JobID {job_id}");
+    eprintln!("REST API at http://{address}/jobs/{job_id}");
     if let (Some(interval), Some(storage)) = (config.checkpoints.interval, &checkpoints.storage) {
         eprintln!(
             "Checkpointing every {} ({}) to {}",
@@ -119,26 +152,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             restore.folder.url()
         );
     }
-    let cancel = CancelHandle::default();
     {
-        let cancel = cancel.clone();
+        let control = control.clone();
         runtime.spawn(async move {
             wait_for_termination_signal().await;
-            cancel.cancel();
+            control.cancel();
         });
     }
     let started = Instant::now();
-    let operators: Arc<dyn OperatorFactory> = Arc::new(component);
     let mut restarts = Restarts::new(config.restart.clone());
     let mut restore = restore;
     let mut first_id = checkpoints.first_id;
     let (mut read, mut written) = (0, 0);
     let outcome = loop {
         let attempt_started = Instant::now();
+        let (graph, operators) = control.code();
+        let (requests, requests_rx) = crossbeam_channel::unbounded();
         let job = Job {
             id: job_id.clone(),
-            graph: graph.clone(),
-            operators: operators.clone(),
+            graph,
+            operators,
             checkpoints: Checkpointing {
                 first_id,
                 ..checkpoints.clone()
@@ -146,8 +179,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             restore: restore.take(),
             attempt: restarts.count(),
             cancel: cancel.clone(),
+            requests: Some(requests_rx),
         };
-        let (outcome, metrics) = run_attempt(job)?;
+        let (outcome, metrics) = run_attempt(job, |metrics| {
+            control.attempt_started(requests, metrics)
+        })?;
         read += metrics.records_read();
         written += metrics.records_written();
         let failure = match outcome {
@@ -155,7 +191,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             other => break Ended::Outcome(other),
         };
         let attempt = restarts.count() + 1;
-        match restarts.on_failure(Instant::now(), attempt_started.elapsed()) {
+        let decision = restarts.on_failure(Instant::now(), attempt_started.elapsed());
+        control.attempt_failed(&failure, matches!(decision, Decision::Restart { .. }));
+        match decision {
             Decision::GiveUp(reason) => break Ended::GaveUp { reason, failure },
             Decision::Restart { delay, .. } => {
                 tracing::warn!(
@@ -195,6 +233,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         1 => ", 1 restart".to_owned(),
         n => format!(", {n} restarts"),
     };
+    control.ended(match &outcome {
+        Ended::Outcome(Outcome::Finished) => JobStatus::Finished,
+        Ended::Outcome(Outcome::Canceled) => JobStatus::Canceled,
+        Ended::Outcome(Outcome::Failed(_)) | Ended::GaveUp { .. } => JobStatus::Failed,
+    });
     match outcome {
         Ended::Outcome(Outcome::Finished) => {
             println!("Job {job_id} FINISHED in {elapsed:.2} s ({counts}{restarted})");
@@ -225,10 +268,15 @@ enum Ended {
     },
 }
 
-/// Runs one attempt, with the progress line on a terminal.
-fn run_attempt(job: Job) -> anyhow::Result<(Outcome, Arc<JobMetrics>)> {
+/// Runs one attempt, with the progress line on a terminal; `started` hears of it once it
+/// runs.
+fn run_attempt(
+    job: Job,
+    started: impl FnOnce(Arc<JobMetrics>),
+) -> anyhow::Result<(Outcome, Arc<JobMetrics>)> {
     let running = job.start().context("cannot start the job's threads")?;
     let metrics = running.metrics();
+    started(metrics.clone());
     progress::start();
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
     let reporter = {
@@ -334,25 +382,31 @@ fn checkpoint_dir(config: &Config) -> anyhow::Result<String> {
     Ok(base.join("cairn").join("checkpoints").display().to_string())
 }
 
-/// Opens every operator the graph names once, in a throwaway instance, so that a name the
-/// component does not implement (or options it refuses) stops the job before it starts.
-fn check_operators(component: &JobComponent, graph: &Graph, job_id: &str) -> anyhow::Result<()> {
-    for node in &graph.nodes {
-        if let Role::Operator { name, options } = &node.role {
-            let ctx = cairn_sdk::Context {
-                job_id: job_id.to_owned(),
-                operator_uid: node.uid.clone(),
-                subtask: 0,
-                parallelism: node.parallelism,
-                attempt: 0,
-                options: options.clone(),
-            };
-            if let Err(e) = component.open(&ctx, name) {
-                bail!("node '{}' cannot open operator '{name}': {e}", node.uid);
-            }
-        }
-    }
-    Ok(())
+/// Binds the job's REST server (`rest.bind-address`, `rest.port`), serves it beside the
+/// job, and registers the job so the CLI finds it by id.
+fn serve_rest(
+    runtime: &tokio::runtime::Runtime,
+    control: &Arc<JobControl>,
+) -> anyhow::Result<(SocketAddr, Registration)> {
+    let rest = &control.config.rest;
+    let requested = SocketAddr::new(rest.bind_address, rest.port);
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(requested))
+        .with_context(|| format!("cannot serve the REST API on {requested} (rest.bind-address, rest.port)"))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the REST server's address")?;
+    runtime.spawn(cairn::rest::serve(control.clone(), listener));
+    let registration = registry::register(&registry::Entry {
+        id: control.id.clone(),
+        name: control.name.clone(),
+        pid: std::process::id(),
+        address,
+        start_ms: control.start_ms,
+        token: rest.auth_token.clone(),
+    })
+    .with_context(|| format!("cannot register the job in {}", registry::dir().display()))?;
+    Ok((address, registration))
 }
 
 fn limits(config: &Config) -> Limits {

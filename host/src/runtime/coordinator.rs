@@ -4,21 +4,23 @@
 //! job beyond `tolerable-failed-checkpoints`. When every source has reached the end of its
 //! input it takes the final checkpoint, which commits the last output (FLIP-147).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::oneshot;
 
 use super::{
-    Barrier, CompletedCheckpoint, Control, Job, JobMetrics, Report, Stop, TaskId, TaskKind,
+    AfterSavepoint, Barrier, Checkpointing, CodeSwap, CompletedCheckpoint, Control, Job,
+    JobMetrics, Report, Request, Stop, TaskId, TaskKind,
 };
 use crate::config::CheckpointConfig;
 use crate::state::metadata::{
     CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, SubtaskSnapshot, SubtaskState,
 };
-use crate::state::{CheckpointMetadata, METADATA_FILE, StateError, StateStore, checkpoint_folder};
+use crate::state::{CheckpointMetadata, METADATA_FILE, StateError, StateStore};
 
 /// Longest the coordinator sleeps without looking at timers.
 const TICK: Duration = Duration::from_millis(50);
@@ -40,28 +42,51 @@ pub enum CoordinatorError {
     Panicked,
 }
 
+/// What a pending checkpoint is for, beyond being a checkpoint.
+enum Purpose {
+    /// Periodic, or the final checkpoint of a bounded job.
+    Checkpoint,
+    /// A savepoint someone asked for, with what the job does after it.
+    Savepoint {
+        then: AfterSavepoint,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+}
+
 struct Pending {
     barrier: Barrier,
+    purpose: Purpose,
     started: Instant,
     timestamp_ms: u64,
     acks: Vec<Option<(SubtaskState, SnapshotStats)>>,
     missing: usize,
 }
 
+/// A code swap waiting for every operator subtask to prepare it.
+struct PendingSwap {
+    checkpoint: u64,
+    waiting: usize,
+    failures: Vec<String>,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
 pub(crate) struct Coordinator {
     metrics: Arc<JobMetrics>,
-    /// Every subtask in task-index order, flagged when it is a source.
-    tasks: Vec<(TaskId, bool)>,
+    /// Every subtask in task-index order, with its kind.
+    tasks: Vec<(TaskId, TaskKind)>,
     config: CheckpointConfig,
-    storage: Option<StateStore>,
-    runtime: tokio::runtime::Handle,
+    checkpoints: Checkpointing,
     job_id: String,
     job_name: String,
     controls: Vec<Sender<Control>>,
     reports: Receiver<Report>,
+    requests: Receiver<Request>,
     stop: Stop,
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
+    /// Failed or subsumed checkpoints whose late uploads must be deleted when they arrive.
+    abandoned: HashMap<u64, StateStore>,
+    swap: Option<PendingSwap>,
     completed: VecDeque<u64>,
     consecutive_failures: u32,
     last_completed: Option<Instant>,
@@ -82,13 +107,12 @@ impl Coordinator {
         let tasks = metrics
             .tasks
             .iter()
-            .map(|(id, kind, _)| (id.clone(), *kind == TaskKind::Source))
+            .map(|(id, kind, _)| (id.clone(), *kind))
             .collect();
         Coordinator {
             metrics,
             next_trigger: config.interval.map(|interval| Instant::now() + interval),
-            storage: job.checkpoints.storage.clone(),
-            runtime: job.checkpoints.runtime.clone(),
+            checkpoints: job.checkpoints.clone(),
             job_id: job.id.clone(),
             job_name: job.graph.name.clone(),
             next_id: job.checkpoints.first_id,
@@ -96,8 +120,14 @@ impl Coordinator {
             tasks,
             controls,
             reports,
+            requests: job
+                .requests
+                .clone()
+                .unwrap_or_else(crossbeam_channel::never),
             stop,
             pending: BTreeMap::new(),
+            abandoned: HashMap::new(),
+            swap: None,
             completed: VecDeque::new(),
             consecutive_failures: 0,
             last_completed: None,
@@ -116,36 +146,24 @@ impl Coordinator {
     }
 
     fn coordinate(&mut self) -> Result<(), CoordinatorError> {
-        let sources = self
-            .tasks
-            .iter()
-            .filter(|(_, is_source)| *is_source)
-            .count();
+        let sources = self.count(TaskKind::Source);
         loop {
-            match self.reports.recv_timeout(TICK) {
-                Ok(Report::Ack {
-                    checkpoint,
-                    task,
-                    state,
-                    stats,
-                }) => {
-                    if self.acknowledge(checkpoint, task, state, stats)? {
-                        return Ok(());
+            crossbeam_channel::select! {
+                recv(self.reports) -> report => match report {
+                    Ok(report) => {
+                        if self.on_report(report)? {
+                            return Ok(());
+                        }
                     }
-                }
-                Ok(Report::Decline {
-                    checkpoint,
-                    task,
-                    reason,
-                }) => {
-                    let reason =
-                        format!("{} could not store its state: {reason}", self.tasks[task].0);
-                    self.fail(checkpoint, reason)?;
-                }
-                Ok(Report::SourceFinished) => self.sources_finished += 1,
-                Err(RecvTimeoutError::Timeout) => {}
-                // Every subtask has stopped: the job failed or was canceled.
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                    // Every subtask has stopped: the job failed or was canceled.
+                    Err(_) => return Ok(()),
+                },
+                recv(self.requests) -> request => {
+                    if let Ok(request) = request {
+                        self.on_request(request);
+                    }
+                },
+                default(TICK) => {}
             }
             self.expire()?;
             // The job is failing or canceled: stop; subtasks waiting for a checkpoint to
@@ -156,9 +174,87 @@ impl Coordinator {
             if self.sources_finished == sources && !self.final_triggered && self.pending.is_empty()
             {
                 self.final_triggered = true;
-                self.trigger(true);
+                let folder = self.checkpoints.folder(self.next_id);
+                self.trigger(folder, Purpose::Checkpoint, Some(true), None);
             } else if self.periodic_due() {
-                self.trigger(false);
+                let folder = self.checkpoints.folder(self.next_id);
+                self.trigger(folder, Purpose::Checkpoint, None, None);
+            }
+        }
+    }
+
+    fn count(&self, kind: TaskKind) -> usize {
+        self.tasks.iter().filter(|(_, k)| *k == kind).count()
+    }
+
+    /// Returns whether the job's last checkpoint completed (the job is done).
+    fn on_report(&mut self, report: Report) -> Result<bool, CoordinatorError> {
+        match report {
+            Report::Ack {
+                checkpoint,
+                task,
+                state,
+                stats,
+            } => return self.acknowledge(checkpoint, task, state, stats),
+            Report::Decline {
+                checkpoint,
+                task,
+                reason,
+            } => {
+                let reason = format!("{} could not store its state: {reason}", self.tasks[task].0);
+                self.fail(checkpoint, reason)?;
+            }
+            Report::SourceFinished => self.sources_finished += 1,
+            Report::SwapPrepared {
+                checkpoint,
+                task,
+                result,
+            } => self.swap_prepared(checkpoint, task, result),
+        }
+        Ok(false)
+    }
+
+    fn on_request(&mut self, request: Request) {
+        // Once the stream is ending, no barrier can follow the final one.
+        if self.final_triggered {
+            let refusal = "the job is finishing; its final checkpoint is under way".to_owned();
+            match request {
+                Request::Savepoint { reply, .. } => drop(reply.send(Err(refusal))),
+                Request::Swap { reply, .. } => drop(reply.send(Err(refusal))),
+            }
+            return;
+        }
+        match request {
+            Request::Savepoint {
+                folder,
+                then,
+                reply,
+            } => {
+                let ends = match then {
+                    AfterSavepoint::Stop { drain } => {
+                        self.final_triggered = true;
+                        Some(drain)
+                    }
+                    AfterSavepoint::Continue | AfterSavepoint::Cancel => None,
+                };
+                self.trigger(Some(folder), Purpose::Savepoint { then, reply }, ends, None);
+            }
+            Request::Swap { swap, reply } => {
+                let operators = self.count(TaskKind::Operator);
+                if self.swap.is_some() {
+                    let _ = reply.send(Err("another code swap is under way".into()));
+                } else if operators == 0 {
+                    let _ = reply.send(Err("the job has no operators to swap".into()));
+                } else {
+                    let folder = self.checkpoints.folder(self.next_id);
+                    let checkpoint = self.trigger(folder, Purpose::Checkpoint, None, Some(swap));
+                    self.swap = Some(PendingSwap {
+                        checkpoint,
+                        waiting: operators,
+                        failures: Vec::new(),
+                        reply,
+                    });
+                }
             }
         }
     }
@@ -176,26 +272,48 @@ impl Coordinator {
             && self.pending.len() < self.config.max_concurrent as usize
     }
 
-    fn trigger(&mut self, is_final: bool) {
+    /// Starts checkpoint `next_id` at the sources. `ends` is `Some(drain)` when the stream
+    /// ends after it. Savepoints and swaps are forced: they ignore the periodic gates.
+    fn trigger(
+        &mut self,
+        folder: Option<StateStore>,
+        purpose: Purpose,
+        ends: Option<bool>,
+        swap: Option<Arc<CodeSwap>>,
+    ) -> u64 {
         let barrier = Barrier {
             checkpoint: self.next_id,
-            is_final,
+            folder,
+            ends_stream: ends.is_some(),
+            drain: ends.unwrap_or(false),
+            swap,
         };
         self.next_id += 1;
         self.metrics.set_next_checkpoint_id(self.next_id);
-        self.next_trigger = self
-            .config
-            .interval
-            .map(|interval| Instant::now() + interval);
+        if matches!(purpose, Purpose::Checkpoint) {
+            self.next_trigger = self
+                .config
+                .interval
+                .map(|interval| Instant::now() + interval);
+        }
         tracing::debug!(
             checkpoint = barrier.checkpoint,
-            is_final,
+            ends_stream = barrier.ends_stream,
+            savepoint = !matches!(purpose, Purpose::Checkpoint),
+            swap = barrier.swap.is_some(),
             "triggering checkpoint"
         );
+        let id = barrier.checkpoint;
+        for (control, (_, kind)) in self.controls.iter().zip(&self.tasks) {
+            if *kind == TaskKind::Source {
+                let _ = control.send(Control::Trigger(barrier.clone()));
+            }
+        }
         self.pending.insert(
-            barrier.checkpoint,
+            id,
             Pending {
                 barrier,
+                purpose,
                 started: Instant::now(),
                 timestamp_ms: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -204,15 +322,11 @@ impl Coordinator {
                 missing: self.tasks.len(),
             },
         );
-        for (control, (_, is_source)) in self.controls.iter().zip(&self.tasks) {
-            if *is_source {
-                let _ = control.send(Control::Trigger(barrier));
-            }
-        }
+        id
     }
 
     /// Records an acknowledgement; completes the checkpoint when it was the last one.
-    /// Returns whether the final checkpoint completed.
+    /// Returns whether the job's last checkpoint completed.
     fn acknowledge(
         &mut self,
         checkpoint: u64,
@@ -221,8 +335,10 @@ impl Coordinator {
         stats: SnapshotStats,
     ) -> Result<bool, CoordinatorError> {
         let Some(pending) = self.pending.get_mut(&checkpoint) else {
-            // Late: the checkpoint expired or was subsumed; drop what the upload wrote.
-            self.delete(checkpoint);
+            // Late: the checkpoint failed or was subsumed; drop what the upload wrote.
+            if let Some(folder) = self.abandoned.get(&checkpoint) {
+                self.delete(folder);
+            }
             return Ok(false);
         };
         if pending.acks[task].replace((state, stats)).is_none() {
@@ -232,45 +348,79 @@ impl Coordinator {
             return Ok(false);
         }
         let pending = self.pending.remove(&checkpoint).expect("present above");
-        let is_final = pending.barrier.is_final;
         if let Err(e) = self.write_metadata(&pending) {
-            self.fail_removed(checkpoint, is_final, e.to_string())?;
+            self.fail_removed(pending, e.to_string())?;
             return Ok(false);
         }
-        self.consecutive_failures = 0;
-        self.last_completed = Some(Instant::now());
+        let ends_stream = pending.barrier.ends_stream;
         self.metrics.record_checkpoint(statistics(&pending));
         tracing::info!(
             checkpoint,
             duration_ms = pending.started.elapsed().as_millis() as u64,
-            "checkpoint complete"
+            "{} complete",
+            match pending.purpose {
+                Purpose::Checkpoint => "checkpoint",
+                Purpose::Savepoint { .. } => "savepoint",
+            }
         );
-        for control in &self.controls {
-            let _ = control.send(Control::Complete(checkpoint));
-        }
-        // Older pending checkpoints are subsumed by this one.
-        let older: Vec<u64> = self
-            .pending
-            .range(..checkpoint)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in older {
-            self.pending.remove(&id);
-            self.delete(id);
-        }
-        if self.storage.is_some() {
-            self.completed.push_back(checkpoint);
-            while self.completed.len() > self.config.num_retained as usize {
-                if let Some(oldest) = self.completed.pop_front() {
-                    self.delete(oldest);
+        match pending.purpose {
+            Purpose::Checkpoint => self.complete_checkpoint(checkpoint),
+            Purpose::Savepoint { then, reply } => {
+                let location = pending.barrier.folder.as_ref().map_or_else(
+                    || "(not stored)".to_owned(),
+                    |folder| folder.url().to_owned(),
+                );
+                // Like Flink, only a savepoint that ends the job commits side effects; an
+                // intermediate one leaves them to the next checkpoint.
+                if ends_stream {
+                    self.notify_complete(checkpoint);
+                }
+                let _ = reply.send(Ok(location));
+                if then == AfterSavepoint::Cancel {
+                    self.stop.cancel();
                 }
             }
         }
-        Ok(is_final)
+        Ok(ends_stream)
+    }
+
+    fn notify_complete(&self, checkpoint: u64) {
+        for control in &self.controls {
+            let _ = control.send(Control::Complete(checkpoint));
+        }
+    }
+
+    /// A checkpoint (not a savepoint) completed: notify, subsume older pending checkpoints,
+    /// keep `num-retained`.
+    fn complete_checkpoint(&mut self, checkpoint: u64) {
+        self.consecutive_failures = 0;
+        self.last_completed = Some(Instant::now());
+        self.notify_complete(checkpoint);
+        let older: Vec<u64> = self
+            .pending
+            .range(..checkpoint)
+            .filter(|(_, p)| matches!(p.purpose, Purpose::Checkpoint))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in older {
+            if let Some(subsumed) = self.pending.remove(&id) {
+                self.abandon(subsumed);
+            }
+        }
+        if self.checkpoints.storage.is_some() {
+            self.completed.push_back(checkpoint);
+            while self.completed.len() > self.config.num_retained as usize {
+                if let Some(oldest) = self.completed.pop_front()
+                    && let Some(folder) = self.checkpoints.folder(oldest)
+                {
+                    self.delete(&folder);
+                }
+            }
+        }
     }
 
     fn write_metadata(&self, pending: &Pending) -> Result<(), StateError> {
-        let Some(storage) = &self.storage else {
+        let Some(folder) = &pending.barrier.folder else {
             return Ok(());
         };
         let mut nodes: Vec<NodeState> = Vec::new();
@@ -291,7 +441,10 @@ impl Coordinator {
         }
         let metadata = CheckpointMetadata {
             format: FORMAT_VERSION,
-            kind: CheckpointKind::Checkpoint,
+            kind: match pending.purpose {
+                Purpose::Checkpoint => CheckpointKind::Checkpoint,
+                Purpose::Savepoint { .. } => CheckpointKind::Savepoint,
+            },
             job_id: self.job_id.clone(),
             job_name: self.job_name.clone(),
             checkpoint_id: pending.barrier.checkpoint,
@@ -299,9 +452,39 @@ impl Coordinator {
             mode: self.config.mode,
             nodes,
         };
-        let folder = storage.child(&checkpoint_folder(pending.barrier.checkpoint));
-        self.runtime
+        self.checkpoints
+            .runtime
             .block_on(folder.put(METADATA_FILE, Bytes::from(metadata.to_bytes())))
+    }
+
+    /// An operator subtask prepared (or failed to prepare) the pending swap; when all
+    /// have, tell them all to switch or to keep the old code, and answer the request.
+    fn swap_prepared(&mut self, checkpoint: u64, task: usize, result: Result<(), String>) {
+        let Some(swap) = self.swap.as_mut().filter(|s| s.checkpoint == checkpoint) else {
+            return;
+        };
+        if let Err(reason) = result {
+            swap.failures.push(format!("{}: {reason}", self.tasks[task].0));
+        }
+        swap.waiting -= 1;
+        if swap.waiting > 0 {
+            return;
+        }
+        let swap = self.swap.take().expect("present above");
+        let commit = swap.failures.is_empty();
+        for (control, (_, kind)) in self.controls.iter().zip(&self.tasks) {
+            if *kind == TaskKind::Operator {
+                let _ = control.send(Control::SwapDecision { checkpoint, commit });
+            }
+        }
+        if commit {
+            tracing::warn!("swapped every operator to the new code at checkpoint {checkpoint}");
+            let _ = swap.reply.send(Ok(()));
+        } else {
+            let reason = swap.failures.join("; ");
+            tracing::warn!("code swap rolled back, the old code keeps running: {reason}");
+            let _ = swap.reply.send(Err(reason));
+        }
     }
 
     /// Aborts checkpoints that have run past the timeout.
@@ -326,19 +509,31 @@ impl Coordinator {
         let Some(pending) = self.pending.remove(&checkpoint) else {
             return Ok(());
         };
-        self.fail_removed(checkpoint, pending.barrier.is_final, reason)
+        self.fail_removed(pending, reason)
     }
 
-    fn fail_removed(
-        &mut self,
-        checkpoint: u64,
-        is_final: bool,
-        reason: String,
-    ) -> Result<(), CoordinatorError> {
-        tracing::warn!("checkpoint {checkpoint} failed: {reason}");
-        self.delete(checkpoint);
-        if is_final {
+    /// A failed savepoint fails its request (and, if it was to end the stream, the job);
+    /// a failed checkpoint counts towards `tolerable-failed-checkpoints`.
+    fn fail_removed(&mut self, pending: Pending, reason: String) -> Result<(), CoordinatorError> {
+        let checkpoint = pending.barrier.checkpoint;
+        let ends_stream = pending.barrier.ends_stream;
+        let is_checkpoint = matches!(pending.purpose, Purpose::Checkpoint);
+        tracing::warn!(
+            "{} {checkpoint} failed: {reason}",
+            if is_checkpoint {
+                "checkpoint"
+            } else {
+                "savepoint"
+            }
+        );
+        if let Purpose::Savepoint { reply, .. } = self.abandon(pending) {
+            let _ = reply.send(Err(reason.clone()));
+        }
+        if ends_stream {
             return Err(CoordinatorError::FinalFailed(reason));
+        }
+        if !is_checkpoint {
+            return Ok(());
         }
         self.consecutive_failures += 1;
         if self.consecutive_failures > self.config.tolerable_failures {
@@ -351,14 +546,19 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Deletes a checkpoint's folder: its `_metadata` first, so that an interrupted delete
-    /// never leaves a checkpoint that looks complete but lacks state.
-    fn delete(&self, checkpoint: u64) {
-        if let Some(storage) = &self.storage {
-            let folder = checkpoint_folder(checkpoint);
-            if let Err(e) = self.runtime.block_on(delete_checkpoint(storage, &folder)) {
-                tracing::warn!("cannot delete checkpoint {checkpoint}: {e}");
-            }
+    /// Deletes what a checkpoint that will not complete stored so far, and remembers its
+    /// folder for the uploads still under way. Returns its purpose.
+    fn abandon(&mut self, pending: Pending) -> Purpose {
+        if let Some(folder) = pending.barrier.folder {
+            self.delete(&folder);
+            self.abandoned.insert(pending.barrier.checkpoint, folder);
+        }
+        pending.purpose
+    }
+
+    fn delete(&self, folder: &StateStore) {
+        if let Err(e) = self.checkpoints.runtime.block_on(delete_snapshot(folder)) {
+            tracing::warn!("cannot delete {}: {e}", folder.url());
         }
     }
 }
@@ -366,6 +566,9 @@ impl Coordinator {
 fn statistics(pending: &Pending) -> CompletedCheckpoint {
     let mut stats = CompletedCheckpoint {
         id: pending.barrier.checkpoint,
+        is_savepoint: matches!(pending.purpose, Purpose::Savepoint { .. }),
+        timestamp_ms: pending.timestamp_ms,
+        location: pending.barrier.folder.as_ref().map(|f| f.url().to_owned()),
         duration: pending.started.elapsed(),
         raw_bytes: 0,
         stored_bytes: 0,
@@ -387,12 +590,9 @@ fn statistics(pending: &Pending) -> CompletedCheckpoint {
     stats
 }
 
-/// Deletes checkpoint folder `folder` of a job's checkpoint folder, `_metadata` first.
-pub(crate) async fn delete_checkpoint(
-    storage: &StateStore,
-    folder: &str,
-) -> Result<(), StateError> {
-    let checkpoint = storage.child(folder);
-    checkpoint.delete_all(METADATA_FILE).await?;
-    storage.delete_all(folder).await
+/// Deletes a checkpoint's or savepoint's folder, `_metadata` first, so that an interrupted
+/// delete never leaves a snapshot that looks complete but lacks state.
+pub async fn delete_snapshot(folder: &StateStore) -> Result<(), StateError> {
+    folder.delete_all(METADATA_FILE).await?;
+    folder.delete_all("").await
 }

@@ -115,7 +115,8 @@ impl Inputs {
             if index == control_index {
                 match operation.recv(&self.control) {
                     Ok(Control::Complete(checkpoint)) => return Ok(Event::Complete(checkpoint)),
-                    Ok(Control::Trigger(_)) => continue,
+                    // Sources' and swapping operators' business, not read here.
+                    Ok(Control::Trigger(_) | Control::SwapDecision { .. }) => continue,
                     // Gone after its last message: the inputs tell what happens next (the
                     // end of the stream, or a failed upstream).
                     Err(_) => {
@@ -160,20 +161,19 @@ impl Inputs {
     fn completed_barrier(&mut self) -> Option<Event> {
         match self.mode {
             CheckpointingMode::ExactlyOnce => {
-                let (barrier, since) = self.aligning?;
-                if self.live.iter().any(|c| !c.blocked) {
+                if self.aligning.is_none() || self.live.iter().any(|c| !c.blocked) {
                     return None;
                 }
+                let (barrier, since) = self.aligning.take()?;
                 self.live.iter_mut().for_each(|c| c.blocked = false);
-                self.aligning = None;
                 Some(Event::Barrier(barrier, since.elapsed()))
             }
             CheckpointingMode::AtLeastOnce => {
-                let (&checkpoint, &(barrier, count, since)) = self.seen.first_key_value()?;
-                if count < self.live.len() {
+                let (_, (_, count, _)) = self.seen.first_key_value()?;
+                if *count < self.live.len() {
                     return None;
                 }
-                self.seen.remove(&checkpoint);
+                let (_, (barrier, _, since)) = self.seen.pop_first()?;
                 Some(Event::Barrier(barrier, since.elapsed()))
             }
         }

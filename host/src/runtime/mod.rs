@@ -29,7 +29,7 @@ use crate::operator::{OperatorError, OperatorFactory};
 use crate::state::metadata::{NodeState, SnapshotStats, SubtaskState};
 use crate::state::{CheckpointMetadata, StateError, StateStore};
 use coordinator::Coordinator;
-pub use coordinator::CoordinatorError;
+pub use coordinator::{CoordinatorError, delete_snapshot};
 use inputs::Inputs;
 use output::{Output, OutputEdge};
 pub use output::{key_group, subtask_for_key_group};
@@ -60,22 +60,79 @@ pub(crate) enum Message {
     End,
 }
 
-/// A checkpoint barrier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A checkpoint barrier: every record before it belongs to checkpoint `checkpoint`. A
+/// savepoint, a stop and a code swap are checkpoints too; the barrier says what else happens.
+#[derive(Debug, Clone)]
 pub struct Barrier {
     pub checkpoint: u64,
-    /// The last checkpoint of a bounded job: operators `finish` before they snapshot, and
-    /// the end of the stream follows.
-    pub is_final: bool,
+    /// Where subtasks store their state: the checkpoint's or the savepoint's folder; `None`
+    /// when the snapshot is not stored (checkpointing is off).
+    pub folder: Option<StateStore>,
+    /// The stream ends after this barrier: the final checkpoint of a bounded job, or a stop
+    /// with a savepoint.
+    pub ends_stream: bool,
+    /// Operators `finish` (emit what they buffer) before they snapshot: bounded input has
+    /// ended, or `stop --drain`.
+    pub drain: bool,
+    /// Operators switch to new code at this barrier (`cairn swap`).
+    pub swap: Option<Arc<CodeSwap>>,
+}
+
+/// New operator code for a running job: every operator subtask snapshots its state at the
+/// swap's barrier, opens the same uid's operator in the new code, and restores the state
+/// into it. Only when every subtask succeeded do they all switch; otherwise all keep the old.
+pub struct CodeSwap {
+    pub operators: Arc<dyn OperatorFactory>,
+    /// The new code's graph: same shape, maybe other operator names and options.
+    pub graph: Graph,
+}
+
+impl fmt::Debug for CodeSwap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeSwap")
+            .field("graph", &self.graph.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// From the checkpoint coordinator to a subtask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Control {
     /// Sources only: inject this barrier.
     Trigger(Barrier),
     /// The checkpoint is complete: notify operators, commit sinks.
     Complete(u64),
+    /// Operators only: every operator subtask has prepared the code swap of this checkpoint
+    /// (`commit`: switch to the new code) or some could not (keep the old).
+    SwapDecision { checkpoint: u64, commit: bool },
+}
+
+/// A request to a running job, from its control plane (REST, CLI).
+#[derive(Debug)]
+pub enum Request {
+    /// Take a savepoint into `folder`, then do `then`. Replies with the savepoint's location.
+    Savepoint {
+        folder: StateStore,
+        then: AfterSavepoint,
+        reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    },
+    /// Switch the operators to new code (see [`CodeSwap`]).
+    Swap {
+        swap: Arc<CodeSwap>,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// What a job does once a savepoint completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterSavepoint {
+    /// Keep running.
+    Continue,
+    /// Cancel the job (`cancel -s`).
+    Cancel,
+    /// The savepoint's barrier ends the stream; the job finishes (`stop`), operators
+    /// `finish` first when `drain`.
+    Stop { drain: bool },
 }
 
 /// From a subtask to the checkpoint coordinator.
@@ -96,6 +153,13 @@ pub(crate) enum Report {
     },
     /// A source reached the end of its input and waits for the final checkpoint.
     SourceFinished,
+    /// An operator subtask has the new code of a swap ready (or cannot: why), and waits
+    /// for the [`Control::SwapDecision`].
+    SwapPrepared {
+        checkpoint: u64,
+        task: usize,
+        result: Result<(), String>,
+    },
 }
 
 /// Why a subtask stopped before its input ended.
@@ -166,6 +230,11 @@ pub struct JobMetrics {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompletedCheckpoint {
     pub id: u64,
+    pub is_savepoint: bool,
+    /// When it was triggered, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Its folder, when stored.
+    pub location: Option<String>,
     /// From trigger to `_metadata` written.
     pub duration: Duration,
     /// Operator state, uncompressed and as stored.
@@ -192,6 +261,20 @@ impl JobMetrics {
     /// Records taken by all sinks.
     pub fn records_written(&self) -> u64 {
         self.sum(TaskKind::Sink, |m| &m.records_in)
+    }
+
+    /// Every subtask with the records it has taken in and sent out so far.
+    pub fn task_counts(&self) -> Vec<(TaskId, u64, u64)> {
+        self.tasks
+            .iter()
+            .map(|(id, _, m)| {
+                (
+                    id.clone(),
+                    m.records_in.load(Ordering::Relaxed),
+                    m.records_out.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     /// The id the next checkpoint would get.
@@ -238,6 +321,8 @@ pub struct Job {
     pub attempt: u32,
     /// Cancels the job from outside (a signal handler, say).
     pub cancel: CancelHandle,
+    /// Savepoint and swap requests from the control plane, if it has one.
+    pub requests: Option<Receiver<Request>>,
 }
 
 /// Cancels a job — every attempt of it — from anywhere.
@@ -269,6 +354,11 @@ impl Stop {
     pub(crate) fn fail(&self) {
         self.failing.store(true, Ordering::Relaxed);
     }
+
+    /// Cancels the job, as the user would.
+    pub(crate) fn cancel(&self) {
+        self.user.cancel();
+    }
 }
 
 /// How a job checkpoints.
@@ -282,6 +372,15 @@ pub struct Checkpointing {
     pub runtime: tokio::runtime::Handle,
     /// The id of the first checkpoint (after a restored one).
     pub first_id: u64,
+}
+
+impl Checkpointing {
+    /// The folder of checkpoint `id`, when checkpoints are stored.
+    pub(crate) fn folder(&self, id: u64) -> Option<StateStore> {
+        self.storage
+            .as_ref()
+            .map(|storage| storage.child(&crate::state::checkpoint_folder(id)))
+    }
 }
 
 /// The checkpoint a job resumes from.
@@ -517,7 +616,7 @@ fn apply_retention(checkpoints: &Checkpointing, outcome: &Outcome) {
         let runtime = &checkpoints.runtime;
         let result = runtime.block_on(async {
             for folder in storage.folders().await? {
-                coordinator::delete_checkpoint(storage, &folder).await?;
+                delete_snapshot(&storage.child(&folder)).await?;
             }
             storage.delete_all("").await
         });

@@ -140,7 +140,7 @@ impl Output {
     pub(crate) fn barrier(&mut self, barrier: Barrier) -> Result<(), TaskError> {
         self.edges
             .iter_mut()
-            .try_for_each(|edge| edge.broadcast(|| Message::Barrier(barrier)))
+            .try_for_each(|edge| edge.broadcast(|| Message::Barrier(barrier.clone())))
     }
 
     /// Flushes, then tells every downstream subtask that this one has ended.

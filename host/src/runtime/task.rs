@@ -8,18 +8,20 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cairn_sdk::{Context, Emitter};
+use cairn_sdk::{Context, Emitter, State};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use super::inputs::{Event, Inputs};
 use super::output::Output;
-use super::{Barrier, Checkpointing, Control, Report, Stop, TaskError, TaskId, TaskMetrics};
-use crate::connectors::{Poll, Sink, SinkSpec, SourceSpec};
+use super::{
+    Barrier, Checkpointing, CodeSwap, Control, Report, Stop, TaskError, TaskId, TaskMetrics,
+};
+use crate::connectors::{Poll, Sink, SinkSpec, Source, SourceSpec};
 use crate::graph::Role;
 use crate::operator::{OperatorFactory, OperatorInstance};
 use crate::state::blob;
 use crate::state::metadata::{SnapshotStats, StateFile, SubtaskState};
-use crate::state::{StateError, checkpoint_folder, state_file};
+use crate::state::{StateError, state_file};
 
 /// How often a waiting source looks whether it should stop.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
@@ -60,19 +62,11 @@ impl Task {
         match self.role.clone() {
             Role::Source(spec) => self.run_source(&spec),
             Role::Operator { name, options } => {
-                let ctx = Context {
-                    job_id: self.job_id.clone(),
-                    operator_uid: self.id.uid.clone(),
-                    subtask: self.id.subtask,
-                    parallelism: self.id.parallelism,
-                    attempt: self.attempt,
-                    options,
-                };
-                let mut operator = self.operators.open(&ctx, &name)?;
+                let mut operator = self.operators.open(&self.context(options), &name)?;
                 if let Some(state) = self.restored_operator_state()? {
                     operator.restore(state)?;
                 }
-                self.run_operator(operator.as_mut())
+                self.run_operator(operator)
             }
             Role::Sink(spec) => {
                 let mut sink = self.open_sink(&spec)?;
@@ -92,15 +86,30 @@ impl Task {
         };
         let mut source = spec.open(self.id.subtask, self.id.parallelism, position)?;
         let mut batch = Emitter::default();
-        // Read until the input ends, injecting barriers when the coordinator says.
+        // Set once the stream has ended: the checkpoint whose completion ends this subtask.
+        let mut final_checkpoint = None;
+        let mut exhausted = false;
         loop {
             while let Ok(control) = self.inputs.control().try_recv() {
-                if let Control::Trigger(barrier) = control {
-                    self.inject(barrier, &source.position())?;
+                if self.source_control(control, &*source, &mut final_checkpoint)? {
+                    return Ok(());
                 }
             }
             if self.stop.requested() {
                 return Err(TaskError::Canceled);
+            }
+            if exhausted || final_checkpoint.is_some() {
+                // Nothing more to read: take part in checkpoints until the last one.
+                match self.inputs.control().recv_timeout(CANCEL_POLL) {
+                    Ok(control) => {
+                        if self.source_control(control, &*source, &mut final_checkpoint)? {
+                            return Ok(());
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return Err(TaskError::Canceled),
+                }
+                continue;
             }
             let poll = source.poll(&mut batch)?;
             let records = batch.take();
@@ -113,56 +122,57 @@ impl Task {
                 Poll::Idle(wait) => {
                     self.output.flush()?;
                     // Wait for the rate limit, or less if the coordinator calls.
-                    if let Ok(Control::Trigger(barrier)) = self.inputs.control().recv_timeout(wait)
+                    if let Ok(control) = self.inputs.control().recv_timeout(wait)
+                        && self.source_control(control, &*source, &mut final_checkpoint)?
                     {
-                        self.inject(barrier, &source.position())?;
+                        return Ok(());
                     }
                 }
-                Poll::End => break,
-            }
-        }
-        // The input has ended: take part in checkpoints until the final one, then end the
-        // stream and wait for the final checkpoint to complete.
-        let _ = self.reports.send(Report::SourceFinished);
-        let mut final_checkpoint = None;
-        loop {
-            if self.stop.requested() {
-                return Err(TaskError::Canceled);
-            }
-            match self.inputs.control().recv_timeout(CANCEL_POLL) {
-                Ok(Control::Trigger(barrier)) => {
-                    self.inject(barrier, &source.position())?;
-                    if barrier.is_final {
-                        self.output.end()?;
-                        final_checkpoint = Some(barrier.checkpoint);
-                    }
+                Poll::End => {
+                    // The input has ended: the coordinator takes the final checkpoint once
+                    // every source has.
+                    exhausted = true;
+                    let _ = self.reports.send(Report::SourceFinished);
                 }
-                Ok(Control::Complete(checkpoint)) if Some(checkpoint) == final_checkpoint => {
-                    return Ok(());
-                }
-                Ok(Control::Complete(_)) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Err(TaskError::Canceled),
             }
         }
     }
 
-    /// A source's part of a checkpoint: its position, then the barrier downstream.
-    fn inject(
+    /// Acts on a message from the coordinator; returns whether the source is done (the
+    /// checkpoint after which its stream ended has completed).
+    fn source_control(
         &mut self,
-        barrier: Barrier,
-        position: &crate::connectors::SourcePosition,
-    ) -> Result<(), TaskError> {
-        self.ack(
-            barrier.checkpoint,
-            SubtaskState::Source {
-                position: position.clone(),
-            },
-            SnapshotStats::default(),
-        );
-        self.output.barrier(barrier)
+        control: Control,
+        source: &dyn Source,
+        final_checkpoint: &mut Option<u64>,
+    ) -> Result<bool, TaskError> {
+        match control {
+            Control::Trigger(barrier) => {
+                let ends_stream = barrier.ends_stream;
+                let checkpoint = barrier.checkpoint;
+                self.ack(
+                    checkpoint,
+                    SubtaskState::Source {
+                        position: source.position(),
+                    },
+                    SnapshotStats::default(),
+                );
+                self.output.barrier(barrier)?;
+                if ends_stream {
+                    self.output.end()?;
+                    *final_checkpoint = Some(checkpoint);
+                }
+                Ok(false)
+            }
+            Control::Complete(checkpoint) => Ok(Some(checkpoint) == *final_checkpoint),
+            Control::SwapDecision { .. } => Ok(false),
+        }
     }
 
-    fn run_operator(&mut self, operator: &mut dyn OperatorInstance) -> Result<(), TaskError> {
+    fn run_operator(
+        &mut self,
+        mut operator: Box<dyn OperatorInstance>,
+    ) -> Result<(), TaskError> {
         let mut final_checkpoint = None;
         let (mut ended, mut final_complete) = (false, false);
         while !(ended && final_complete) {
@@ -175,9 +185,11 @@ impl Task {
                     self.emit(out)?;
                 }
                 Event::Barrier(barrier, alignment) => {
-                    if barrier.is_final {
+                    if barrier.drain {
                         let out = operator.finish()?;
                         self.emit(out)?;
+                    }
+                    if barrier.ends_stream {
                         final_checkpoint = Some(barrier.checkpoint);
                     }
                     let started = Instant::now();
@@ -188,8 +200,12 @@ impl Task {
                         async_ms: 0.0,
                     };
                     // The barrier goes on at once; the upload happens off this thread.
-                    self.output.barrier(barrier)?;
-                    self.upload(barrier.checkpoint, state, stats);
+                    self.output.barrier(barrier.clone())?;
+                    let swap_state = barrier.swap.is_some().then(|| state.clone());
+                    self.upload(&barrier, state, stats);
+                    if let (Some(swap), Some(state)) = (&barrier.swap, swap_state) {
+                        self.swap(&mut operator, swap, barrier.checkpoint, state)?;
+                    }
                 }
                 Event::Complete(checkpoint) => {
                     operator.checkpoint_complete(checkpoint)?;
@@ -202,6 +218,77 @@ impl Task {
             }
         }
         Ok(())
+    }
+
+    /// This subtask's part of a code swap: open the new code, restore the state just
+    /// snapshotted into it, report, and switch only if the coordinator says every subtask
+    /// could. Meanwhile the old instance is untouched, so keeping it is a full rollback.
+    fn swap(
+        &mut self,
+        operator: &mut Box<dyn OperatorInstance>,
+        swap: &CodeSwap,
+        checkpoint: u64,
+        state: State,
+    ) -> Result<(), TaskError> {
+        let prepared = self.prepare_swap(swap, state);
+        let _ = self.reports.send(Report::SwapPrepared {
+            checkpoint,
+            task: self.index,
+            result: prepared.as_ref().map(|_| ()).map_err(Clone::clone),
+        });
+        loop {
+            match self.inputs.control().recv() {
+                Ok(Control::SwapDecision {
+                    checkpoint: decided,
+                    commit,
+                }) if decided == checkpoint => {
+                    if let (true, Ok(new)) = (commit, prepared) {
+                        *operator = new;
+                    }
+                    return Ok(());
+                }
+                Ok(Control::Complete(completed)) => operator.checkpoint_complete(completed)?,
+                Ok(_) => {}
+                Err(_) => return Err(TaskError::Canceled),
+            }
+        }
+    }
+
+    fn prepare_swap(
+        &self,
+        swap: &CodeSwap,
+        state: State,
+    ) -> Result<Box<dyn OperatorInstance>, String> {
+        let Some(Role::Operator { name, options }) = swap
+            .graph
+            .nodes
+            .iter()
+            .find(|n| n.uid == self.id.uid)
+            .map(|n| &n.role)
+        else {
+            return Err(format!("the new code has no operator '{}'", self.id.uid));
+        };
+        let mut new = swap
+            .operators
+            .open(&self.context(options.clone()), name)
+            .map_err(|e| format!("cannot open operator '{name}' of the new code: {e}"))?;
+        if !state.data.is_empty() {
+            new.restore(state)
+                .map_err(|e| format!("the new code cannot restore the state: {e}"))?;
+        }
+        Ok(new)
+    }
+
+    /// The context an operator of this subtask opens with.
+    fn context(&self, options: Vec<(String, String)>) -> Context {
+        Context {
+            job_id: self.job_id.clone(),
+            operator_uid: self.id.uid.clone(),
+            subtask: self.id.subtask,
+            parallelism: self.id.parallelism,
+            attempt: self.attempt,
+            options,
+        }
     }
 
     fn emit(&mut self, batch: cairn_sdk::PackedBatch) -> Result<(), TaskError> {
@@ -239,7 +326,7 @@ impl Task {
                         async_ms: 0.0,
                     };
                     self.ack(barrier.checkpoint, SubtaskState::Sink { state }, stats);
-                    if barrier.is_final {
+                    if barrier.ends_stream {
                         final_checkpoint = Some(barrier.checkpoint);
                     }
                 }
@@ -262,26 +349,28 @@ impl Task {
         });
     }
 
-    /// Compresses and uploads an operator's state off the processing path, then
-    /// acknowledges (or declines) the checkpoint.
-    fn upload(&self, checkpoint: u64, state: Vec<u8>, mut stats: SnapshotStats) {
-        let storage = match &self.checkpoints.storage {
-            Some(storage) if !state.is_empty() => storage.child(&checkpoint_folder(checkpoint)),
+    /// Compresses and uploads an operator's state into the barrier's folder, off the
+    /// processing path, then acknowledges (or declines) the checkpoint.
+    fn upload(&self, barrier: &Barrier, state: State, mut stats: SnapshotStats) {
+        let checkpoint = barrier.checkpoint;
+        let folder = match &barrier.folder {
+            Some(folder) if !state.data.is_empty() => folder.clone(),
             _ => return self.ack(checkpoint, SubtaskState::Operator { file: None }, stats),
         };
         let path = state_file(&self.id.uid, self.id.subtask);
         let reports = self.reports.clone();
         let task = self.index;
+        let version = state.version;
         self.checkpoints.runtime.spawn(async move {
             let started = Instant::now();
-            let report = match storage.put_blob(&path, Arc::new(state)).await {
+            let report = match folder.put_blob(&path, Arc::new(state.data)).await {
                 Ok(info) => {
                     stats.async_ms = millis(started.elapsed());
                     Report::Ack {
                         checkpoint,
                         task,
                         state: SubtaskState::Operator {
-                            file: Some(StateFile::new(path, info)),
+                            file: Some(StateFile::new(path, info, version)),
                         },
                         stats,
                     }
@@ -297,7 +386,7 @@ impl Task {
     }
 
     /// Decompresses this operator subtask's restored state (verified again on the way).
-    fn restored_operator_state(&self) -> Result<Option<Vec<u8>>, TaskError> {
+    fn restored_operator_state(&self) -> Result<Option<State>, TaskError> {
         let Some((SubtaskState::Operator { file: Some(file) }, Some(stored))) = &self.restored
         else {
             return Ok(None);
@@ -306,7 +395,10 @@ impl Task {
             location: file.path.clone(),
             message: "its checksum in _metadata is not valid hex".into(),
         })?;
-        Ok(Some(blob::decode(stored, &info, &file.path)?))
+        Ok(Some(State {
+            version: file.version,
+            data: blob::decode(stored, &info, &file.path)?,
+        }))
     }
 }
 

@@ -18,6 +18,8 @@ const CHECKSUM_PREFIX: &str = "xxh3-64 ";
 #[serde(rename_all = "lowercase")]
 pub enum CheckpointKind {
     Checkpoint,
+    /// Taken on request; self-contained, never deleted by Cairn (`savepoint --dispose`).
+    Savepoint,
 }
 
 /// Everything needed to restore a job from one checkpoint.
@@ -79,15 +81,18 @@ pub struct StateFile {
     pub stored_size: u64,
     /// xxh3-64 of the stored bytes, 16 hex digits.
     pub checksum: String,
+    /// The operator's state encoding version (`cairn:job` `state.version`).
+    pub version: u32,
 }
 
 impl StateFile {
-    pub fn new(path: String, info: BlobInfo) -> Self {
+    pub fn new(path: String, info: BlobInfo, version: u32) -> Self {
         StateFile {
             path,
             raw_size: info.raw_size,
             stored_size: info.stored_size,
             checksum: format!("{:016x}", info.checksum),
+            version,
         }
     }
 
@@ -178,6 +183,7 @@ mod tests {
                                 stored_size: 5,
                                 checksum: 0xfeed,
                             },
+                            1,
                         )),
                     },
                     stats: SnapshotStats::default(),

@@ -1,4 +1,6 @@
 use std::hash::{Hash, Hasher};
+
+use cairn_sdk::JobGraph;
 use std::path::{Path, PathBuf};
 
 use wasmtime::component::{Component, Linker};
@@ -58,8 +60,19 @@ impl JobComponent {
             path: path.to_owned(),
             cause: source,
         })?;
-        check_header(path, &bytes)?;
-        let component = compile(engine.wasmtime(), path, &bytes, use_cache)?;
+        Self::from_bytes(engine, path, &bytes, use_cache, limits)
+    }
+
+    /// Like [`load`](Self::load), for a component's bytes; `path` names it in messages.
+    pub fn from_bytes(
+        engine: &Engine,
+        path: &Path,
+        bytes: &[u8],
+        use_cache: bool,
+        limits: Limits,
+    ) -> Result<Self, LoadError> {
+        check_header(path, bytes)?;
+        let component = compile(engine.wasmtime(), path, bytes, use_cache)?;
         check_exports(engine.wasmtime(), path, &component)?;
 
         let mut linker = Linker::new(engine.wasmtime());
@@ -91,6 +104,26 @@ impl JobComponent {
     pub fn instantiate(&self, label: String) -> Result<Guest, OperatorError> {
         Guest::instantiate(&self.pre, self.limits, label)
     }
+
+    /// The job's graph for these arguments, from `describe` in a throwaway instance.
+    pub fn describe(&self, args: &[String]) -> Result<JobGraph, DescribeError> {
+        let mut guest = self
+            .instantiate("describe".into())
+            .map_err(DescribeError::Call)?;
+        guest
+            .describe(args)
+            .map_err(DescribeError::Call)?
+            .map_err(DescribeError::Refused)
+    }
+}
+
+/// Why `describe` gave no graph.
+#[derive(Debug, thiserror::Error)]
+pub enum DescribeError {
+    #[error("describe failed: {0}")]
+    Call(OperatorError),
+    #[error("the job refused to start: {0}")]
+    Refused(String),
 }
 
 impl OperatorFactory for JobComponent {

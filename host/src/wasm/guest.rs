@@ -1,4 +1,4 @@
-use cairn_sdk::{Context, JobGraph, PackedBatch};
+use cairn_sdk::{Context, JobGraph, PackedBatch, State};
 use wasmtime::component::{HasSelf, Linker, ResourceAny, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -257,19 +257,28 @@ impl OperatorInstance for GuestOperator {
         Ok(batch_from_wit(out))
     }
 
-    fn snapshot(&mut self, checkpoint: u64) -> Result<Vec<u8>, GuestError> {
+    fn snapshot(&mut self, checkpoint: u64) -> Result<State, GuestError> {
         let handle = self.handle;
-        self.guest
+        let state = self
+            .guest
             .call(|b, store| {
                 b.cairn_job_job()
                     .operator()
                     .call_snapshot(store, handle, checkpoint)
             })?
-            .map_err(GuestError::Failed)
+            .map_err(GuestError::Failed)?;
+        Ok(State {
+            version: state.version,
+            data: state.data,
+        })
     }
 
-    fn restore(&mut self, state: Vec<u8>) -> Result<(), GuestError> {
+    fn restore(&mut self, state: State) -> Result<(), GuestError> {
         let handle = self.handle;
+        let state = wit::State {
+            version: state.version,
+            data: state.data,
+        };
         self.guest
             .call(|b, store| {
                 b.cairn_job_job()

@@ -12,9 +12,9 @@ mod bindings {
     });
 }
 
-pub use component::{JobComponent, LoadError};
+pub use component::{DescribeError, JobComponent, LoadError};
 pub use engine::{Engine, Limits};
 pub use guest::{Guest, GuestError, GuestOperator};
 
 /// The WIT interface a job component must export, with the version this host speaks.
-pub const JOB_INTERFACE: &str = "cairn:job/job@0.1.0";
+pub const JOB_INTERFACE: &str = "cairn:job/job@0.2.0";

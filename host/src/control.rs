@@ -1,0 +1,341 @@
+//! The control plane of one running job: its status across restarts, its current code, its
+//! failures, and the asynchronous operations (savepoints, stops, swaps, disposals) that the
+//! REST API triggers and polls by id, as Flink's does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Sender;
+use tokio::sync::oneshot;
+
+use crate::config::Config;
+use crate::graph::Graph;
+use crate::operator::OperatorFactory;
+use crate::runtime::{AfterSavepoint, CancelHandle, JobFailure, JobMetrics, Request};
+use crate::swap::Swapper;
+
+/// A job's status, with Flink's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum JobStatus {
+    Initializing,
+    Running,
+    Restarting,
+    Cancelling,
+    Finished,
+    Canceled,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Initializing => "INITIALIZING",
+            JobStatus::Running => "RUNNING",
+            JobStatus::Restarting => "RESTARTING",
+            JobStatus::Cancelling => "CANCELLING",
+            JobStatus::Finished => "FINISHED",
+            JobStatus::Canceled => "CANCELED",
+            JobStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Finished | JobStatus::Canceled | JobStatus::Failed
+        )
+    }
+}
+
+/// Why a control request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("job {id} is {}, not running", .status.as_str())]
+    NotRunning { id: String, status: JobStatus },
+    #[error(
+        "no savepoint folder: give one, or set execution.checkpointing.savepoint-dir \
+         (state.savepoints.dir)"
+    )]
+    NoSavepointDir,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An asynchronous operation, polled by its trigger id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    InProgress,
+    /// Done: a location (savepoints), nothing (swaps, disposals), or why it failed.
+    Completed(Result<Option<String>, String>),
+}
+
+/// A failure of one attempt of the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exception {
+    pub timestamp_ms: u64,
+    /// The subtask that failed, Flink-style: `count (2/4)`.
+    pub task: String,
+    pub message: String,
+}
+
+/// The control plane of one job, shared by its run loop and its REST server.
+pub struct JobControl {
+    pub id: String,
+    pub name: String,
+    pub start_ms: u64,
+    pub config: Config,
+    cancel: CancelHandle,
+    swapper: Swapper,
+    state: Mutex<State>,
+}
+
+struct State {
+    status: JobStatus,
+    /// When the job entered each status, last time.
+    timestamps: BTreeMap<JobStatus, u64>,
+    attempt: Option<Attempt>,
+    graph: Graph,
+    operators: Arc<dyn OperatorFactory>,
+    exceptions: Vec<Exception>,
+    operations: HashMap<String, Operation>,
+    restarts: u32,
+}
+
+/// The running attempt: where requests go, and its counters.
+struct Attempt {
+    requests: Sender<Request>,
+    metrics: Arc<JobMetrics>,
+}
+
+/// What the REST API shows of a job at one moment.
+pub struct Snapshot {
+    pub status: JobStatus,
+    pub timestamps: BTreeMap<JobStatus, u64>,
+    pub graph: Graph,
+    pub metrics: Option<Arc<JobMetrics>>,
+    pub exceptions: Vec<Exception>,
+    pub restarts: u32,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl JobControl {
+    pub fn new(
+        id: String,
+        config: Config,
+        cancel: CancelHandle,
+        graph: Graph,
+        operators: Arc<dyn OperatorFactory>,
+        swapper: Swapper,
+    ) -> Arc<Self> {
+        let start_ms = now_ms();
+        Arc::new(JobControl {
+            id,
+            name: graph.name.clone(),
+            start_ms,
+            config,
+            cancel,
+            swapper,
+            state: Mutex::new(State {
+                status: JobStatus::Initializing,
+                timestamps: BTreeMap::from([(JobStatus::Initializing, start_ms)]),
+                attempt: None,
+                graph,
+                operators,
+                exceptions: Vec::new(),
+                operations: HashMap::new(),
+                restarts: 0,
+            }),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The code the next attempt runs: the latest swapped-in, else the original.
+    pub fn code(&self) -> (Graph, Arc<dyn OperatorFactory>) {
+        let state = self.state();
+        (state.graph.clone(), state.operators.clone())
+    }
+
+    /// A new attempt runs; requests go to it.
+    pub fn attempt_started(&self, requests: Sender<Request>, metrics: Arc<JobMetrics>) {
+        let mut state = self.state();
+        state.attempt = Some(Attempt { requests, metrics });
+        set_status(&mut state, JobStatus::Running);
+    }
+
+    /// The attempt failed; the job restarts (or not).
+    pub fn attempt_failed(&self, failure: &JobFailure, restarting: bool) {
+        let mut state = self.state();
+        state.exceptions.push(Exception {
+            timestamp_ms: now_ms(),
+            task: failure.task.to_string(),
+            message: failure.error.to_string(),
+        });
+        if restarting {
+            state.restarts += 1;
+            state.attempt = None;
+            set_status(&mut state, JobStatus::Restarting);
+        }
+    }
+
+    /// The job has ended for good.
+    pub fn ended(&self, status: JobStatus) {
+        let mut state = self.state();
+        state.attempt = None;
+        set_status(&mut state, status);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.state();
+        Snapshot {
+            status: state.status,
+            timestamps: state.timestamps.clone(),
+            graph: state.graph.clone(),
+            metrics: state.attempt.as_ref().map(|a| a.metrics.clone()),
+            exceptions: state.exceptions.clone(),
+            restarts: state.restarts,
+        }
+    }
+
+    /// Cancels the job (every attempt).
+    pub fn cancel(&self) {
+        let mut state = self.state();
+        if !state.status.is_terminal() {
+            set_status(&mut state, JobStatus::Cancelling);
+        }
+        self.cancel.cancel();
+    }
+
+    pub fn operation(&self, trigger: &str) -> Option<Operation> {
+        self.state().operations.get(trigger).cloned()
+    }
+
+    /// Starts a savepoint into `target` (else the configured savepoint folder), then
+    /// `then`. Returns the trigger id to poll.
+    pub fn trigger_savepoint(
+        self: &Arc<Self>,
+        target: Option<&str>,
+        then: AfterSavepoint,
+    ) -> Result<String, ControlError> {
+        let dir = target
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .or_else(|| self.config.savepoint_dir.clone())
+            .ok_or(ControlError::NoSavepointDir)?;
+        let folder = crate::savepoint::new_folder(&dir, &self.id, &self.config.s3)
+            .map_err(|e| ControlError::Invalid(e.to_string()))?;
+        let (reply, result) = oneshot::channel();
+        self.send(Request::Savepoint {
+            folder,
+            then,
+            reply,
+        })?;
+        let trigger = self.new_operation();
+        let control = self.clone();
+        let id = trigger.clone();
+        tokio::spawn(async move {
+            let outcome = result
+                .await
+                .unwrap_or_else(|_| Err("the job stopped before the savepoint completed".into()));
+            control.complete(&id, outcome.map(Some));
+        });
+        Ok(trigger)
+    }
+
+    /// Starts swapping the job's operators to the component `bytes` (named `label` in
+    /// messages). Returns the trigger id to poll.
+    pub fn trigger_swap(self: &Arc<Self>, label: String, bytes: Vec<u8>) -> String {
+        let trigger = self.new_operation();
+        let control = self.clone();
+        let id = trigger.clone();
+        tokio::spawn(async move {
+            let outcome = control.swap(label, bytes).await;
+            control.complete(&id, outcome.map(|()| None));
+        });
+        trigger
+    }
+
+    async fn swap(self: &Arc<Self>, label: String, bytes: Vec<u8>) -> Result<(), String> {
+        let (running, _) = self.code();
+        let control = self.clone();
+        // Compiling is CPU work (seconds for big components): off the reactor.
+        let swap = tokio::task::spawn_blocking(move || {
+            control.swapper.prepare(&label, &bytes, &running)
+        })
+        .await
+        .map_err(|e| format!("preparing the swap panicked: {e}"))?
+        .map_err(|e| e.to_string())?;
+        let swap = Arc::new(swap);
+        let (reply, result) = oneshot::channel();
+        self.send(Request::Swap {
+            swap: swap.clone(),
+            reply,
+        })
+        .map_err(|e| e.to_string())?;
+        result
+            .await
+            .unwrap_or_else(|_| Err("the job stopped before the swap completed".into()))?;
+        // Restarts from now on run the new code.
+        let mut state = self.state();
+        state.graph = swap.graph.clone();
+        state.operators = swap.operators.clone();
+        Ok(())
+    }
+
+    /// Starts disposing of the savepoint at `path`. Returns the trigger id to poll.
+    pub fn trigger_disposal(self: &Arc<Self>, path: String) -> String {
+        let trigger = self.new_operation();
+        let control = self.clone();
+        let id = trigger.clone();
+        tokio::spawn(async move {
+            let outcome = crate::savepoint::dispose(&path, &control.config.s3)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string());
+            control.complete(&id, outcome);
+        });
+        trigger
+    }
+
+    fn send(&self, request: Request) -> Result<(), ControlError> {
+        let state = self.state();
+        let not_running = || ControlError::NotRunning {
+            id: self.id.clone(),
+            status: state.status,
+        };
+        match (&state.attempt, state.status) {
+            (Some(attempt), JobStatus::Running) => {
+                attempt.requests.send(request).map_err(|_| not_running())
+            }
+            _ => Err(not_running()),
+        }
+    }
+
+    fn new_operation(&self) -> String {
+        let trigger = format!("{:032x}", rand::random::<u128>());
+        self.state()
+            .operations
+            .insert(trigger.clone(), Operation::InProgress);
+        trigger
+    }
+
+    fn complete(&self, trigger: &str, outcome: Result<Option<String>, String>) {
+        self.state()
+            .operations
+            .insert(trigger.to_owned(), Operation::Completed(outcome));
+    }
+}
+
+fn set_status(state: &mut State, status: JobStatus) {
+    state.status = status;
+    state.timestamps.insert(status, now_ms());
+}

@@ -1,0 +1,564 @@
+//! The REST API every running job serves (loopback by default). Where Flink's REST API has
+//! the same endpoint, the path, method, request and response shapes are Flink's, so tools
+//! written for Flink work unchanged; `docs/rest-api.yaml` documents them all.
+//!
+//! Savepoints, stops, swaps and disposals are asynchronous as in Flink: a `POST` answers
+//! `202 {"request-id": …}` at once, and `GET …/<request-id>` reports `IN_PROGRESS` until the
+//! operation is `COMPLETED` with its `operation` (a location, or a `failure-cause`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::CheckpointingMode;
+use crate::control::{ControlError, JobControl, JobStatus, Operation, Snapshot, now_ms};
+use crate::graph::{Graph, Role};
+use crate::runtime::AfterSavepoint;
+
+/// Serves the API on `listener` until the process ends.
+pub async fn serve(control: Arc<JobControl>, listener: tokio::net::TcpListener) {
+    let token = control.config.rest.auth_token.clone();
+    let app = router(control).layer(middleware::from_fn_with_state(token, authorize));
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::warn!("the REST server stopped: {e}");
+    }
+}
+
+fn router(control: Arc<JobControl>) -> Router {
+    Router::new()
+        .route("/jobs", get(jobs))
+        .route("/jobs/overview", get(overview))
+        .route("/jobs/{job}", get(details).patch(terminate))
+        .route("/jobs/{job}/checkpoints", get(checkpoints))
+        .route("/jobs/{job}/checkpoints/config", get(checkpoint_config))
+        .route("/jobs/{job}/savepoints", post(trigger_savepoint))
+        .route("/jobs/{job}/savepoints/{trigger}", get(operation_status))
+        .route("/jobs/{job}/stop", post(stop))
+        .route("/jobs/{job}/exceptions", get(exceptions))
+        .route("/jobs/{job}/swap", post(swap))
+        .route("/jobs/{job}/swap/{trigger}", get(operation_status))
+        .route("/savepoint-disposal", post(dispose))
+        .route("/savepoint-disposal/{trigger}", get(disposal_status))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "Not found.".into()) })
+        .with_state(control)
+}
+
+/// With `rest.auth-token` set, every request must carry `Authorization: Bearer <token>`.
+async fn authorize(
+    State(token): State<Option<String>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = token {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if presented != Some(token.as_str()) {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized: this job requires `Authorization: Bearer <rest.auth-token>`".into(),
+            );
+        }
+    }
+    next.run(request).await
+}
+
+/// Flink's error body.
+fn error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "errors": [message] }))).into_response()
+}
+
+type Reply = Result<Response, Response>;
+
+fn ok(value: Value) -> Reply {
+    Ok(axum::Json(value).into_response())
+}
+
+fn accepted(value: Value) -> Reply {
+    Ok((StatusCode::ACCEPTED, axum::Json(value)).into_response())
+}
+
+/// The job, if `job` is its id (a Cairn process serves exactly one job).
+fn job<'a>(control: &'a Arc<JobControl>, job: &str) -> Result<&'a Arc<JobControl>, Response> {
+    if job == control.id {
+        Ok(control)
+    } else {
+        Err(error(
+            StatusCode::NOT_FOUND,
+            format!("Job {job} not found: this server runs job {}", control.id),
+        ))
+    }
+}
+
+fn refused(e: ControlError) -> Response {
+    let status = match e {
+        ControlError::NotRunning { .. } => StatusCode::CONFLICT,
+        ControlError::NoSavepointDir | ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
+    };
+    error(status, e.to_string())
+}
+
+async fn jobs(State(control): State<Arc<JobControl>>) -> Reply {
+    let status = control.snapshot().status;
+    ok(json!({ "jobs": [{ "id": control.id, "status": status.as_str() }] }))
+}
+
+async fn overview(State(control): State<Arc<JobControl>>) -> Reply {
+    let snapshot = control.snapshot();
+    let (start, end, duration) = times(&control, &snapshot);
+    let tasks: u32 = snapshot.graph.nodes.iter().map(|n| n.parallelism).sum();
+    ok(json!({ "jobs": [{
+        "jid": control.id,
+        "name": control.name,
+        "state": snapshot.status.as_str(),
+        "start-time": start,
+        "end-time": end,
+        "duration": duration,
+        "last-modification": snapshot.timestamps.values().max().copied().unwrap_or(start),
+        "tasks": task_counts(snapshot.status, tasks),
+    }]}))
+}
+
+async fn details(State(control): State<Arc<JobControl>>, Path(id): Path<String>) -> Reply {
+    let control = job(&control, &id)?;
+    let snapshot = control.snapshot();
+    let (start, end, duration) = times(control, &snapshot);
+    let counts = snapshot
+        .metrics
+        .as_ref()
+        .map(|m| m.task_counts())
+        .unwrap_or_default();
+    let vertex_status = match snapshot.status {
+        JobStatus::Restarting | JobStatus::Initializing => "CREATED",
+        JobStatus::Cancelling => "CANCELING",
+        other => other.as_str(),
+    };
+    let vertices: Vec<Value> = snapshot
+        .graph
+        .nodes
+        .iter()
+        .map(|node| {
+            let (read, written) = counts
+                .iter()
+                .filter(|(task, _, _)| task.uid == node.uid)
+                .fold((0, 0), |(r, w), (_, i, o)| (r + i, w + o));
+            json!({
+                "id": vertex_id(&node.uid),
+                "name": node.uid,
+                "maxParallelism": snapshot.graph.max_parallelism,
+                "parallelism": node.parallelism,
+                "status": vertex_status,
+                "start-time": start,
+                "end-time": end,
+                "duration": duration,
+                "tasks": task_counts(snapshot.status, node.parallelism),
+                "metrics": {
+                    "read-records": read,
+                    "read-records-complete": true,
+                    "write-records": written,
+                    "write-records-complete": true,
+                },
+            })
+        })
+        .collect();
+    let timestamps: serde_json::Map<String, Value> = snapshot
+        .timestamps
+        .iter()
+        .map(|(status, at)| (status.as_str().to_owned(), json!(at)))
+        .collect();
+    ok(json!({
+        "jid": control.id,
+        "name": control.name,
+        "isStoppable": false,
+        "state": snapshot.status.as_str(),
+        "job-type": "STREAMING",
+        "start-time": start,
+        "end-time": end,
+        "duration": duration,
+        "maxParallelism": snapshot.graph.max_parallelism,
+        "now": now_ms(),
+        "timestamps": timestamps,
+        "vertices": vertices,
+        "status-counts": { vertex_status: snapshot.graph.nodes.len() },
+        "plan": plan(control, &snapshot.graph),
+    }))
+}
+
+#[derive(Deserialize)]
+struct TerminateQuery {
+    mode: Option<String>,
+}
+
+/// `PATCH /jobs/:jobid?mode=cancel`.
+async fn terminate(
+    State(control): State<Arc<JobControl>>,
+    Path(id): Path<String>,
+    Query(query): Query<TerminateQuery>,
+) -> Reply {
+    let control = job(&control, &id)?;
+    match query.mode.as_deref() {
+        None | Some("cancel") => {
+            control.cancel();
+            accepted(json!({}))
+        }
+        Some(other) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("unsupported termination mode '{other}' (supported: cancel)"),
+        )),
+    }
+}
+
+async fn checkpoints(State(control): State<Arc<JobControl>>, Path(id): Path<String>) -> Reply {
+    let control = job(&control, &id)?;
+    let snapshot = control.snapshot();
+    let completed = snapshot
+        .metrics
+        .as_ref()
+        .map(|m| m.completed_checkpoints())
+        .unwrap_or_default();
+    let entry = |c: &crate::runtime::CompletedCheckpoint| {
+        let duration = c.duration.as_millis() as u64;
+        json!({
+            "className": "completed",
+            "id": c.id,
+            "status": "COMPLETED",
+            "is_savepoint": c.is_savepoint,
+            "savepointFormat": c.is_savepoint.then_some("CANONICAL"),
+            "trigger_timestamp": c.timestamp_ms,
+            "latest_ack_timestamp": c.timestamp_ms + duration,
+            "checkpointed_size": c.stored_bytes,
+            "state_size": c.raw_bytes,
+            "end_to_end_duration": duration,
+            "external_path": c.location,
+            "discarded": false,
+        })
+    };
+    let summary = |values: Vec<u64>| {
+        let n = values.len().max(1) as u64;
+        json!({
+            "min": values.iter().min().copied().unwrap_or(0),
+            "max": values.iter().max().copied().unwrap_or(0),
+            "avg": values.iter().sum::<u64>() / n,
+        })
+    };
+    let latest = |savepoint: bool| {
+        completed
+            .iter()
+            .rev()
+            .find(|c| c.is_savepoint == savepoint)
+            .map(entry)
+    };
+    ok(json!({
+        "counts": {
+            "restored": 0,
+            "total": completed.len(),
+            "in_progress": 0,
+            "completed": completed.len(),
+            "failed": 0,
+        },
+        "summary": {
+            "checkpointed_size": summary(completed.iter().map(|c| c.stored_bytes).collect()),
+            "state_size": summary(completed.iter().map(|c| c.raw_bytes).collect()),
+            "end_to_end_duration":
+                summary(completed.iter().map(|c| c.duration.as_millis() as u64).collect()),
+        },
+        "latest": {
+            "completed": latest(false),
+            "savepoint": latest(true),
+            "failed": null,
+            "restored": null,
+        },
+        "history": completed.iter().rev().take(10).map(entry).collect::<Vec<_>>(),
+    }))
+}
+
+async fn checkpoint_config(
+    State(control): State<Arc<JobControl>>,
+    Path(id): Path<String>,
+) -> Reply {
+    let control = job(&control, &id)?;
+    let config = &control.config.checkpoints;
+    let Some(interval) = config.interval else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "Checkpointing is not enabled for this job.".into(),
+        ));
+    };
+    let retention = config.retention;
+    ok(json!({
+        "mode": match config.mode {
+            CheckpointingMode::ExactlyOnce => "exactly_once",
+            CheckpointingMode::AtLeastOnce => "at_least_once",
+        },
+        "interval": interval.as_millis() as u64,
+        "timeout": config.timeout.as_millis() as u64,
+        "min_pause": config.min_pause.as_millis() as u64,
+        "max_concurrent": config.max_concurrent,
+        "externalization": {
+            "enabled": retention != crate::config::Retention::NoExternalized,
+            "delete_on_cancellation": retention != crate::config::Retention::RetainOnCancellation,
+        },
+        "state_backend": "WasmOperatorState",
+        "checkpoint_storage": "ObjectStoreCheckpointStorage",
+        "unaligned_checkpoints": false,
+        "tolerable_failed_checkpoints": config.tolerable_failures,
+        "aligned_checkpoint_timeout": 0,
+        "checkpoints_after_tasks_finish": true,
+        "state_changelog_enabled": false,
+        "num_retained": config.num_retained,
+    }))
+}
+
+#[derive(Deserialize)]
+struct SavepointBody {
+    #[serde(rename = "target-directory")]
+    target_directory: Option<String>,
+    #[serde(rename = "cancel-job", default)]
+    cancel_job: bool,
+}
+
+async fn trigger_savepoint(
+    State(control): State<Arc<JobControl>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let control = job(&control, &id)?;
+    let body: SavepointBody = parse(&body)?;
+    let then = if body.cancel_job {
+        AfterSavepoint::Cancel
+    } else {
+        AfterSavepoint::Continue
+    };
+    let trigger = control
+        .trigger_savepoint(body.target_directory.as_deref(), then)
+        .map_err(refused)?;
+    accepted(json!({ "request-id": trigger }))
+}
+
+#[derive(Deserialize)]
+struct StopBody {
+    #[serde(rename = "targetDirectory")]
+    target_directory: Option<String>,
+    #[serde(default)]
+    drain: bool,
+}
+
+async fn stop(
+    State(control): State<Arc<JobControl>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let control = job(&control, &id)?;
+    let body: StopBody = parse(&body)?;
+    let trigger = control
+        .trigger_savepoint(
+            body.target_directory.as_deref(),
+            AfterSavepoint::Stop { drain: body.drain },
+        )
+        .map_err(refused)?;
+    accepted(json!({ "request-id": trigger }))
+}
+
+#[derive(Deserialize)]
+struct SwapQuery {
+    name: Option<String>,
+}
+
+/// `POST /jobs/:jobid/swap?name=NEW.wasm` with the component's bytes as the body.
+async fn swap(
+    State(control): State<Arc<JobControl>>,
+    Path(id): Path<String>,
+    Query(query): Query<SwapQuery>,
+    body: Bytes,
+) -> Reply {
+    let control = job(&control, &id)?;
+    let label = query.name.unwrap_or_else(|| "the new component".into());
+    let trigger = control.trigger_swap(label, body.to_vec());
+    accepted(json!({ "request-id": trigger }))
+}
+
+async fn operation_status(
+    State(control): State<Arc<JobControl>>,
+    Path((id, trigger)): Path<(String, String)>,
+) -> Reply {
+    let control = job(&control, &id)?;
+    status_of(control, &trigger)
+}
+
+#[derive(Deserialize)]
+struct DisposalBody {
+    #[serde(rename = "savepoint-path")]
+    savepoint_path: String,
+}
+
+async fn dispose(State(control): State<Arc<JobControl>>, body: Bytes) -> Reply {
+    let body: DisposalBody = parse(&body)?;
+    accepted(json!({ "request-id": control.trigger_disposal(body.savepoint_path) }))
+}
+
+async fn disposal_status(
+    State(control): State<Arc<JobControl>>,
+    Path(trigger): Path<String>,
+) -> Reply {
+    status_of(&control, &trigger)
+}
+
+fn status_of(control: &JobControl, trigger: &str) -> Reply {
+    match control.operation(trigger) {
+        None => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("There is no operation with trigger id {trigger}."),
+        )),
+        Some(Operation::InProgress) => ok(json!({ "status": { "id": "IN_PROGRESS" } })),
+        Some(Operation::Completed(Ok(location))) => {
+            let operation = match location {
+                Some(location) => json!({ "location": location }),
+                None => json!({}),
+            };
+            ok(json!({ "status": { "id": "COMPLETED" }, "operation": operation }))
+        }
+        Some(Operation::Completed(Err(cause))) => ok(json!({
+            "status": { "id": "COMPLETED" },
+            "operation": { "failure-cause": {
+                "class": "cairn.OperationFailed",
+                "stack-trace": cause,
+                "serialized-throwable": null,
+            }},
+        })),
+    }
+}
+
+async fn exceptions(State(control): State<Arc<JobControl>>, Path(id): Path<String>) -> Reply {
+    let control = job(&control, &id)?;
+    let snapshot = control.snapshot();
+    let latest = snapshot.exceptions.last();
+    let entries: Vec<Value> = snapshot
+        .exceptions
+        .iter()
+        .rev()
+        .map(|e| {
+            json!({
+                "exceptionName": "TaskFailure",
+                "stacktrace": e.message,
+                "timestamp": e.timestamp_ms,
+                "taskName": e.task,
+                "location": null,
+                "taskManagerId": null,
+                "failureLabels": {},
+                "concurrentExceptions": [],
+            })
+        })
+        .collect();
+    ok(json!({
+        "root-exception": latest.map(|e| format!("{} failed: {}", e.task, e.message)),
+        "timestamp": latest.map(|e| e.timestamp_ms),
+        "all-exceptions": [],
+        "truncated": false,
+        "exceptionHistory": { "entries": entries, "truncated": false },
+    }))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("Bad request body: {e}")))
+}
+
+/// Start, end (-1 while running) and duration in milliseconds, as Flink reports them.
+fn times(control: &JobControl, snapshot: &Snapshot) -> (u64, i64, u64) {
+    let end = snapshot
+        .status
+        .is_terminal()
+        .then(|| snapshot.timestamps.get(&snapshot.status).copied())
+        .flatten();
+    let duration = end.unwrap_or_else(now_ms).saturating_sub(control.start_ms);
+    (
+        control.start_ms,
+        end.map_or(-1, |e| e as i64),
+        duration,
+    )
+}
+
+/// Flink's per-state task counts, with every task in the job's state.
+fn task_counts(status: JobStatus, tasks: u32) -> Value {
+    let mut counts = json!({
+        "created": 0, "scheduled": 0, "deploying": 0, "running": 0, "finished": 0,
+        "canceling": 0, "canceled": 0, "failed": 0, "reconciling": 0, "initializing": 0,
+    });
+    let key = match status {
+        JobStatus::Initializing | JobStatus::Restarting => "created",
+        JobStatus::Running => "running",
+        JobStatus::Cancelling => "canceling",
+        JobStatus::Finished => "finished",
+        JobStatus::Canceled => "canceled",
+        JobStatus::Failed => "failed",
+    };
+    counts[key] = json!(tasks);
+    counts
+}
+
+/// A vertex id in Flink's format (32 hex), stable for a uid across runs.
+fn vertex_id(uid: &str) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(uid.as_bytes()))
+}
+
+fn plan(control: &JobControl, graph: &Graph) -> Value {
+    let nodes: Vec<Value> = graph
+        .nodes
+        .iter()
+        .map(|node| {
+            let description = match &node.role {
+                Role::Source(spec) => format!("Source: {spec:?}"),
+                Role::Operator { name, .. } => format!("Operator: {name}"),
+                Role::Sink(spec) => format!("Sink: {spec:?}"),
+            };
+            let inputs: Vec<Value> = node
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(num, edge)| {
+                    json!({
+                        "num": num,
+                        "id": vertex_id(&graph.nodes[edge.upstream].uid),
+                        "ship_strategy": match edge.partitioning {
+                            cairn_sdk::Partitioning::Forward => "FORWARD",
+                            cairn_sdk::Partitioning::Rebalance => "REBALANCE",
+                            cairn_sdk::Partitioning::ByKey => "HASH",
+                            cairn_sdk::Partitioning::Broadcast => "BROADCAST",
+                        },
+                        "exchange": "pipelined_bounded",
+                    })
+                })
+                .collect();
+            json!({
+                "id": vertex_id(&node.uid),
+                "parallelism": node.parallelism,
+                "operator": "",
+                "operator_strategy": "",
+                "description": description,
+                "inputs": inputs,
+                "optimizer_properties": {},
+            })
+        })
+        .collect();
+    json!({
+        "jid": control.id,
+        "name": control.name,
+        "type": "STREAMING",
+        "nodes": nodes,
+    })
+}
