@@ -98,7 +98,8 @@ struct State {
     graph: Graph,
     operators: Arc<dyn OperatorFactory>,
     exceptions: Vec<Exception>,
-    operations: HashMap<String, Operation>,
+    /// By trigger id, with whether a completed one's result has been fetched.
+    operations: HashMap<String, (Operation, bool)>,
     restarts: u32,
 }
 
@@ -215,8 +216,27 @@ impl JobControl {
         self.cancel.cancel();
     }
 
+    /// The status of an operation; a completed one counts as fetched from now on.
     pub fn operation(&self, trigger: &str) -> Option<Operation> {
-        self.state().operations.get(trigger).cloned()
+        let mut state = self.state();
+        let (operation, fetched) = state.operations.get_mut(trigger)?;
+        *fetched |= matches!(operation, Operation::Completed(_));
+        Some(operation.clone())
+    }
+
+    /// Waits, at most `timeout`, until every operation has completed and its result was
+    /// fetched: a `stop` ends the job, and its client still needs the savepoint's path.
+    pub fn wait_until_fetched(&self, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline
+            && self
+                .state()
+                .operations
+                .values()
+                .any(|(operation, fetched)| !fetched || *operation == Operation::InProgress)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// Starts a savepoint into `target` (else the configured savepoint folder), then
@@ -324,14 +344,14 @@ impl JobControl {
         let trigger = format!("{:032x}", rand::random::<u128>());
         self.state()
             .operations
-            .insert(trigger.clone(), Operation::InProgress);
+            .insert(trigger.clone(), (Operation::InProgress, false));
         trigger
     }
 
     fn complete(&self, trigger: &str, outcome: Result<Option<String>, String>) {
         self.state()
             .operations
-            .insert(trigger.to_owned(), Operation::Completed(outcome));
+            .insert(trigger.to_owned(), (Operation::Completed(outcome), false));
     }
 }
 

@@ -38,8 +38,16 @@ where
     S: AsRef<OsStr>,
 {
     let mut command = Command::new(cairn_bin());
+    command.args(args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    finish(command, stdin)
+}
+
+/// Runs a prepared `cairn` command to its end, as [`cairn`] does.
+pub fn finish(mut command: Command, stdin: Option<&[u8]>) -> Finished {
     command
-        .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -47,9 +55,6 @@ where
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if let Some(dir) = dir {
-        command.current_dir(dir);
-    }
     let mut child = command.spawn().expect("cairn starts");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin is piped");
@@ -463,4 +468,205 @@ mod tests {
         assert!(counts.len() > 1_000, "{} distinct words", counts.len());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// Tests that talk to running jobs: each session has its own job registry (its own
+/// `$XDG_RUNTIME_DIR`), so tests running in parallel see only their own jobs.
+pub struct Session {
+    scratch: Scratch,
+}
+
+impl Session {
+    pub fn new(name: &str) -> Self {
+        Session {
+            scratch: Scratch::new(&format!("{name}-session")),
+        }
+    }
+
+    /// A `cairn` command in this session.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = Command::new(cairn_bin());
+        command
+            .args(args)
+            .env("XDG_RUNTIME_DIR", self.scratch.path());
+        command
+    }
+
+    /// Runs a `cairn` command in this session to its end.
+    pub fn cli<I, S>(&self, args: I) -> Finished
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        finish(self.command(args), None)
+    }
+
+    /// Starts `cairn run` (its arguments must include `--job-id`) and waits until the job
+    /// has registered its REST server.
+    pub fn start<I, S>(&self, args: I) -> RunningJob
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<std::ffi::OsString> =
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let id = args
+            .iter()
+            .position(|a| a == "--job-id")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|id| id.to_str())
+            .expect("started jobs name their --job-id")
+            .to_owned();
+        let log = |name: &str| {
+            std::fs::File::create(self.scratch.join(&format!("{id}.{name}")))
+                .expect("log files can be created")
+        };
+        let child = self
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(log("stdout"))
+            .stderr(log("stderr"))
+            .spawn()
+            .expect("cairn starts");
+        let mut job = RunningJob {
+            child,
+            id: id.clone(),
+            address: String::new(),
+            logs: self.scratch.join(&id),
+        };
+        let registered = self
+            .scratch
+            .join("cairn")
+            .join("jobs")
+            .join(format!("{id}.json"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(address) = std::fs::read_to_string(&registered)
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .and_then(|entry| entry["address"].as_str().map(str::to_owned))
+            {
+                job.address = address;
+                return job;
+            }
+            if let Ok(Some(status)) = job.child.try_wait() {
+                panic!("the job exited ({status}) before registering: {}", job.stderr());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the job did not register"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A job started by a [`Session`].
+pub struct RunningJob {
+    pub child: std::process::Child,
+    pub id: String,
+    /// Its REST server, `host:port`.
+    pub address: String,
+    /// `<scratch>/<job id>`: its output is in `.stdout` and `.stderr` beside it.
+    logs: PathBuf,
+}
+
+impl RunningJob {
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.logs.with_extension("stdout")).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.logs.with_extension("stderr")).unwrap_or_default()
+    }
+
+    /// Waits for the job to end (within the command deadline); returns its exit code.
+    pub fn wait(&mut self) -> Option<i32> {
+        let deadline = std::time::Instant::now() + COMMAND_DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the job can be waited for") {
+                return status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the job did not end within {COMMAND_DEADLINE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// An HTTP request to the job's REST server; returns the status and the JSON body.
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        http(&self.address, method, path, body, None)
+    }
+
+    /// Waits until the job's first node (its source) has emitted at least `records`.
+    pub fn wait_for_progress(&self, records: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.records_written_by_first_vertex() < records {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the job made no progress: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn records_written_by_first_vertex(&self) -> u64 {
+        let (_, details) = self.http("GET", &format!("/jobs/{}", self.id), None);
+        details["vertices"][0]["metrics"]["write-records"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection) for talking to a job's REST
+/// server as any client would; returns the status and the body as JSON (`Null` if empty
+/// or not JSON).
+pub fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut stream =
+        std::net::TcpStream::connect(address).unwrap_or_else(|e| panic!("connect {address}: {e}"));
+    let body = body.unwrap_or("");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("request sent");
+    let mut response = String::new();
+    io::Read::read_to_string(&mut stream, &mut response).expect("response read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
 }

@@ -1,8 +1,9 @@
 //! Word count, the oracle job: emits `word<TAB>n` for the n-th occurrence of each word, so
 //! its complete output is known from the input alone.
 //!
-//! `cairn run word-count.wasm -p 4 -- --input text.txt --output out/`
-//! (`-` as input reads standard input; `-` as output writes to standard output.)
+//! `cairn run word-count.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]`
+//! (`-` as input reads standard input; `-` as output writes to standard output; `--rate`
+//! paces reading the file, for watching a job run.)
 
 use std::collections::HashMap;
 
@@ -46,9 +47,10 @@ pub struct WordCount;
 
 impl Job for WordCount {
     fn describe(args: &Args) -> Result<JobGraph> {
-        let source = match args.required("--input")? {
-            "-" => Source::stdin(),
-            path => Source::file(path),
+        let source = match (args.required("--input")?, args.value("--rate")) {
+            ("-", _) => Source::stdin(),
+            (path, None) => Source::file(path),
+            (path, Some(rate)) => Source::file(path).option("rate", rate),
         };
         let sink = match args.required("--output")? {
             "-" => Sink::stdout(),

@@ -1,6 +1,6 @@
 //! `cairn run`: load a job, describe and validate its graph, run it to the end.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,9 @@ use cairn::wasm::{Engine, JobComponent, Limits};
 
 use super::RunArgs;
 use super::progress;
+
+/// Longest a finished job waits for clients to fetch the results of their operations.
+const OPERATION_LINGER: Duration = Duration::from_secs(10);
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let job_id = match &args.job_id {
@@ -238,6 +241,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ended::Outcome(Outcome::Canceled) => JobStatus::Canceled,
         Ended::Outcome(Outcome::Failed(_)) | Ended::GaveUp { .. } => JobStatus::Failed,
     });
+    // The REST server outlives the job a little, for clients still polling an operation.
+    control.wait_until_fetched(OPERATION_LINGER);
     match outcome {
         Ended::Outcome(Outcome::Finished) => {
             println!("Job {job_id} FINISHED in {elapsed:.2} s ({counts}{restarted})");
@@ -397,11 +402,17 @@ fn serve_rest(
         .local_addr()
         .context("cannot read the REST server's address")?;
     runtime.spawn(cairn::rest::serve(control.clone(), listener));
+    // Served on every interface: local clients reach it on loopback.
+    let local = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), address.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), address.port()),
+        _ => address,
+    };
     let registration = registry::register(&registry::Entry {
         id: control.id.clone(),
         name: control.name.clone(),
         pid: std::process::id(),
-        address,
+        address: local,
         start_ms: control.start_ms,
         token: rest.auth_token.clone(),
     })

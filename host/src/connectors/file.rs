@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use cairn_sdk::{Emitter, PackedBatch};
 
+use super::pace::Pace;
 use super::{ConnectorError, PendingPart, Poll, Sink, SinkState, Source, SourcePosition};
 use crate::runtime::batch_full;
 
@@ -17,11 +18,13 @@ pub struct FileSource {
     reader: BufReader<File>,
     line: Vec<u8>,
     offset: u64,
+    pace: Pace,
 }
 
 impl FileSource {
-    /// Opens `path` at byte `offset` (the start of a line).
-    pub fn open(path: &Path, offset: u64) -> Result<Self, ConnectorError> {
+    /// Opens `path` at byte `offset` (the start of a line), to read `rate` lines per second
+    /// (0: as fast as it can).
+    pub fn open(path: &Path, offset: u64, rate: u64) -> Result<Self, ConnectorError> {
         let io = |action| {
             move |source| ConnectorError::Io {
                 action,
@@ -43,13 +46,19 @@ impl FileSource {
             reader: BufReader::with_capacity(1 << 20, file),
             line: Vec::new(),
             offset,
+            pace: Pace::new(rate as f64),
         })
     }
 }
 
 impl Source for FileSource {
     fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError> {
-        while !batch_full(out) {
+        let limit = match self.pace.allowance() {
+            Ok(limit) => limit,
+            Err(wait) => return Ok(Poll::Idle(wait)),
+        };
+        let mut lines = 0;
+        while lines < limit && !batch_full(out) {
             self.line.clear();
             let read = self
                 .reader
@@ -60,6 +69,7 @@ impl Source for FileSource {
                     cause: source,
                 })?;
             if read == 0 {
+                self.pace.emitted(lines);
                 return Ok(Poll::End);
             }
             let mut line = self.line.as_slice();
@@ -73,7 +83,9 @@ impl Source for FileSource {
             }
             self.offset += read as u64;
             out.emit(line);
+            lines += 1;
         }
+        self.pace.emitted(lines);
         Ok(Poll::Ready)
     }
 

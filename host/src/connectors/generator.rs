@@ -1,9 +1,9 @@
 //! The generator source: deterministic keyed records, bounded or not, optionally paced.
 
-use std::time::{Duration, Instant};
 
 use cairn_sdk::Emitter;
 
+use super::pace::Pace;
 use super::{ConnectorError, Poll, Source, SourcePosition};
 use crate::runtime::batch_full;
 
@@ -24,24 +24,18 @@ pub struct GeneratorSource {
     generator: Generator,
     next: u64,
     step: u64,
-    /// Records per second for this subtask (0 = unpaced) and when pacing started.
-    rate: f64,
-    started: Instant,
-    emitted: u64,
+    pace: Pace,
     key: Vec<u8>,
 }
 
 impl GeneratorSource {
     /// Subtask `subtask` of `parallelism`, continuing at sequence number `next` if given.
     pub fn new(generator: Generator, subtask: u32, parallelism: u32, next: Option<u64>) -> Self {
-        let rate = generator.rate as f64 / parallelism as f64;
         GeneratorSource {
+            pace: Pace::new(generator.rate as f64 / parallelism as f64),
             generator,
             next: next.unwrap_or(subtask as u64),
             step: parallelism as u64,
-            rate,
-            started: Instant::now(),
-            emitted: 0,
             key: Vec::with_capacity(24),
         }
     }
@@ -53,17 +47,9 @@ impl GeneratorSource {
 
 impl Source for GeneratorSource {
     fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError> {
-        // Paced: batches of about 10 ms worth of records, so pacing stays smooth.
-        let limit = if self.rate > 0.0 {
-            let due = (self.started.elapsed().as_secs_f64() * self.rate) as u64;
-            if due <= self.emitted {
-                let wait =
-                    (self.emitted + 1) as f64 / self.rate - self.started.elapsed().as_secs_f64();
-                return Ok(Poll::Idle(Duration::from_secs_f64(wait.clamp(0.0005, 0.1))));
-            }
-            (due - self.emitted).min((self.rate / 100.0) as u64 + 1)
-        } else {
-            u64::MAX
+        let limit = match self.pace.allowance() {
+            Ok(limit) => limit,
+            Err(wait) => return Ok(Poll::Idle(wait)),
         };
         let mut produced = 0;
         while produced < limit && !batch_full(out) {
@@ -81,7 +67,7 @@ impl Source for GeneratorSource {
             self.next += self.step;
             produced += 1;
         }
-        self.emitted += produced;
+        self.pace.emitted(produced);
         Ok(if self.exhausted() {
             Poll::End
         } else {
@@ -96,6 +82,8 @@ impl Source for GeneratorSource {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn drain(mut source: GeneratorSource) -> Vec<(String, u64)> {

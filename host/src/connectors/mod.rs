@@ -3,6 +3,7 @@
 
 mod file;
 mod generator;
+mod pace;
 mod stdio;
 
 use std::path::PathBuf;
@@ -68,7 +69,8 @@ pub enum ConnectorError {
 /// A configured source connector: what to read, before any subtask runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
-    File { path: PathBuf },
+    /// `rate`: lines per second (0: as fast as possible).
+    File { path: PathBuf, rate: u64 },
     Generator(Generator),
     Stdin,
 }
@@ -217,14 +219,17 @@ impl SourceSpec {
     pub fn parse(connector: &str, options: &[(String, String)]) -> Result<Self, ConnectorError> {
         match connector {
             "file" => {
-                let opts = Options::new("file", "source", options, &["path"])?;
+                let opts = Options::new("file", "source", options, &["path", "rate"])?;
                 let path = PathBuf::from(opts.required("path")?);
                 std::fs::File::open(&path).map_err(|source| ConnectorError::Io {
                     action: "cannot open input",
                     path: path.clone(),
                     cause: source,
                 })?;
-                Ok(SourceSpec::File { path })
+                Ok(SourceSpec::File {
+                    path,
+                    rate: opts.number("rate", 0)?,
+                })
             }
             "generator" => {
                 let opts =
@@ -269,9 +274,9 @@ impl SourceSpec {
         position: Option<&SourcePosition>,
     ) -> Result<Box<dyn Source>, ConnectorError> {
         Ok(match (self, position) {
-            (SourceSpec::File { path }, None) => Box::new(FileSource::open(path, 0)?),
-            (SourceSpec::File { path }, Some(SourcePosition::File { offset })) => {
-                Box::new(FileSource::open(path, *offset)?)
+            (SourceSpec::File { path, rate }, None) => Box::new(FileSource::open(path, 0, *rate)?),
+            (SourceSpec::File { path, rate }, Some(SourcePosition::File { offset })) => {
+                Box::new(FileSource::open(path, *offset, *rate)?)
             }
             (SourceSpec::Generator(generator), None) => Box::new(GeneratorSource::new(
                 generator.clone(),

@@ -66,7 +66,8 @@ struct Pending {
 struct PendingSwap {
     checkpoint: u64,
     waiting: usize,
-    failures: Vec<String>,
+    /// Subtask and reason, per subtask that could not prepare.
+    failures: Vec<(String, String)>,
     reply: oneshot::Sender<Result<(), String>>,
 }
 
@@ -464,7 +465,7 @@ impl Coordinator {
             return;
         };
         if let Err(reason) = result {
-            swap.failures.push(format!("{}: {reason}", self.tasks[task].0));
+            swap.failures.push((self.tasks[task].0.to_string(), reason));
         }
         swap.waiting -= 1;
         if swap.waiting > 0 {
@@ -478,10 +479,22 @@ impl Coordinator {
             }
         }
         if commit {
-            tracing::warn!("swapped every operator to the new code at checkpoint {checkpoint}");
+            tracing::info!("swapped every operator to the new code at checkpoint {checkpoint}");
             let _ = swap.reply.send(Ok(()));
         } else {
-            let reason = swap.failures.join("; ");
+            // Subtasks of one operator usually fail alike: one line per distinct reason.
+            let mut reasons: Vec<(Vec<String>, String)> = Vec::new();
+            for (task, reason) in swap.failures {
+                match reasons.iter_mut().find(|(_, r)| *r == reason) {
+                    Some((tasks, _)) => tasks.push(task),
+                    None => reasons.push((vec![task], reason)),
+                }
+            }
+            let reason = reasons
+                .iter()
+                .map(|(tasks, reason)| format!("{}: {reason}", tasks.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ");
             tracing::warn!("code swap rolled back, the old code keeps running: {reason}");
             let _ = swap.reply.send(Err(reason));
         }

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::connectors::{Poll, Sink, SinkSpec, Source, SourceSpec};
 use crate::graph::Role;
-use crate::operator::{OperatorFactory, OperatorInstance};
+use crate::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use crate::state::blob;
 use crate::state::metadata::{SnapshotStats, StateFile, SubtaskState};
 use crate::state::{StateError, state_file};
@@ -273,8 +273,10 @@ impl Task {
             .open(&self.context(options.clone()), name)
             .map_err(|e| format!("cannot open operator '{name}' of the new code: {e}"))?;
         if !state.data.is_empty() {
-            new.restore(state)
-                .map_err(|e| format!("the new code cannot restore the state: {e}"))?;
+            new.restore(state).map_err(|e| match e {
+                OperatorError::Failed(message) => message,
+                other => other.to_string(),
+            })?;
         }
         Ok(new)
     }

@@ -1,0 +1,573 @@
+//! Savepoints and the control plane end to end: the CLI commands and the REST API against
+//! real running jobs, code upgrades across a moved savepoint (`stop`, `cancel -s`), hot
+//! swaps with `cairn swap` (then `kill -9` and a resume), a swap that must roll back — each
+//! checked against the word-count oracle.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cairn_tests::{
+    Corpus, RunningJob, Scratch, Session, cairn, check_word_count, http, job, test_job,
+};
+
+/// Lines per second the paced jobs read: slow enough that commands land mid-stream.
+const RATE: &str = "4000";
+
+/// About 20k lines: five seconds at [`RATE`].
+fn corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
+    CORPUS.get_or_init(|| Corpus::new("savepoint-corpus", 1 << 20, 5_000, 7))
+}
+
+fn os(items: &[&str]) -> Vec<OsString> {
+    items.iter().map(OsString::from).collect()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `cairn run <wasm>` of word-count (v1, v2 or a fixture) at parallelism 2, checkpointing
+/// every 100 ms into `chk`; paced at [`RATE`] when `paced`.
+fn word_count(
+    wasm: &Path,
+    id: &str,
+    out: &Path,
+    chk: &Path,
+    paced: bool,
+    extra: &[&str],
+) -> Vec<OsString> {
+    let mut args = os(&["run", path(wasm), "-p", "2", "--job-id", id]);
+    args.extend(os(&[
+        "-D",
+        "execution.checkpointing.interval=100 ms",
+        "-D",
+        &format!("execution.checkpointing.dir={}", path(chk)),
+    ]));
+    args.extend(os(extra));
+    args.extend(os(&[
+        "--",
+        "--input",
+        path(&corpus().path),
+        "--output",
+        path(out),
+    ]));
+    if paced {
+        args.extend(os(&["--rate", RATE]));
+    }
+    args
+}
+
+/// The `Path: <location>` a savepoint command printed.
+fn savepoint_path(stdout: &str) -> PathBuf {
+    let location = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .or_else(|| {
+            stdout
+                .lines()
+                .find_map(|l| l.split_once("Savepoint stored in ")?.1.strip_suffix('.'))
+        })
+        .unwrap_or_else(|| panic!("no savepoint path in {stdout:?}"));
+    PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
+}
+
+/// Moves a savepoint folder elsewhere: savepoints are relocatable.
+fn moved(savepoint: &Path, scratch: &Scratch) -> PathBuf {
+    let to = scratch.join("moved").join(savepoint.file_name().unwrap());
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::rename(savepoint, &to).unwrap();
+    to
+}
+
+fn assert_exact(out: &Path) {
+    let report = check_word_count(&corpus().counts, out).unwrap();
+    assert!(report.is_exact(), "{report:?}");
+    assert_eq!(report.lines, corpus().words());
+}
+
+/// Runs word-count v2 from `savepoint` to the end of the input (unpaced).
+fn finish_with_v2(savepoint: &Path, out: &Path, scratch: &Scratch) -> cairn_tests::Finished {
+    let chk = scratch.join("chk-v2");
+    let run = cairn(
+        word_count(
+            &job("word-count-v2"),
+            &"b".repeat(32),
+            out,
+            &chk,
+            false,
+            &["-s", path(savepoint)],
+        ),
+        None,
+        None,
+    );
+    assert!(run.success(), "{run:?}");
+    assert!(run.last_line().contains("FINISHED"), "{run:?}");
+    run
+}
+
+#[test]
+fn stop_with_savepoint_then_v2_from_the_moved_savepoint_is_exact() {
+    let session = Session::new("stop-upgrade");
+    let scratch = Scratch::new("stop-upgrade");
+    let out = scratch.join("out");
+    let id = "a1".repeat(16);
+    let mut v1 = session.start(word_count(
+        &job("word-count"),
+        &id,
+        &out,
+        &scratch.join("chk"),
+        true,
+        &[],
+    ));
+    v1.wait_for_progress(3_000);
+
+    let sp = scratch.join("savepoints");
+    let stop = session.cli(os(&["stop", "--savepoint-path", path(&sp), &id]));
+    assert!(stop.success(), "{stop:?}");
+    assert!(
+        stop.stdout
+            .starts_with(&format!("Suspending job \"{id}\" with a savepoint.\n")),
+        "{stop:?}"
+    );
+    let savepoint = savepoint_path(&stop.stdout);
+    assert!(savepoint.starts_with(&sp), "{savepoint:?}");
+    assert!(
+        savepoint
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("savepoint-a1a1a1-"),
+        "{savepoint:?}"
+    );
+    assert_eq!(v1.wait(), Some(0), "{}", v1.stderr());
+    assert!(v1.stdout().contains("FINISHED"), "{}", v1.stdout());
+    let partial = check_word_count(&corpus().counts, &out).unwrap();
+    assert!(
+        partial.missing > 0 && partial.duplicated == 0,
+        "stopped mid-stream: {partial:?}"
+    );
+
+    let savepoint = moved(&savepoint, &scratch);
+    let inspect = cairn(os(&["inspect", "--json", path(&savepoint)]), None, None);
+    assert!(inspect.stdout.contains("\"kind\": \"savepoint\""), "{inspect:?}");
+    let run = finish_with_v2(&savepoint, &out, &scratch);
+    assert!(
+        run.stderr.contains("migrating"),
+        "v2 migrates v1's state: {run:?}"
+    );
+    assert_exact(&out);
+}
+
+#[test]
+fn cancel_with_savepoint_then_v2_from_the_moved_savepoint_is_exact() {
+    let session = Session::new("cancel-upgrade");
+    let scratch = Scratch::new("cancel-upgrade");
+    let out = scratch.join("out");
+    let id = "c2".repeat(16);
+    let mut v1 = session.start(word_count(
+        &job("word-count"),
+        &id,
+        &out,
+        &scratch.join("chk"),
+        true,
+        &[],
+    ));
+    v1.wait_for_progress(3_000);
+
+    let sp = scratch.join("savepoints");
+    let cancel = session.cli(os(&["cancel", "-s", path(&sp), &id]));
+    assert!(cancel.success(), "{cancel:?}");
+    assert!(
+        cancel.stdout.starts_with(&format!(
+            "Cancelling job {id} with savepoint to {}.\n",
+            sp.display()
+        )),
+        "{cancel:?}"
+    );
+    let savepoint = savepoint_path(&cancel.stdout);
+    assert_eq!(v1.wait(), Some(1), "{}", v1.stderr());
+    assert!(v1.stdout().contains("CANCELED"), "{}", v1.stdout());
+
+    let savepoint = moved(&savepoint, &scratch);
+    finish_with_v2(&savepoint, &out, &scratch);
+    assert_exact(&out);
+}
+
+#[test]
+fn swap_to_v2_mid_stream_then_kill_and_resume_is_exact() {
+    let session = Session::new("swap");
+    let scratch = Scratch::new("swap");
+    let (out, chk) = (scratch.join("out"), scratch.join("chk"));
+    let id = "5a".repeat(16);
+    let mut v1 = session.start(word_count(&job("word-count"), &id, &out, &chk, true, &[]));
+    v1.wait_for_progress(2_000);
+
+    let v2 = job("word-count-v2");
+    let swap = session.cli(os(&["swap", &id, path(&v2)]));
+    assert!(swap.success(), "{swap:?}");
+    assert!(
+        swap.stdout
+            .ends_with(&format!("Swapped: job {id} runs {} now.\n", v2.display())),
+        "{swap:?}"
+    );
+    // Both count subtasks took over their state in the new code.
+    assert_eq!(v1.stderr().matches("migrating").count(), 2, "{}", v1.stderr());
+
+    // Let a checkpoint taken by the new code complete, then crash.
+    let swapped_at = Instant::now();
+    while !latest_count_state_is_version(&chk.join(&id), 2) {
+        assert!(swapped_at.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    v1.wait_for_progress(6_000);
+    v1.kill();
+    let partial = check_word_count(&corpus().counts, &out).unwrap();
+    assert!(partial.missing > 0, "killed mid-stream: {partial:?}");
+
+    let resume = cairn(
+        word_count(
+            &v2,
+            &"d".repeat(32),
+            &out,
+            &scratch.join("chk-resume"),
+            false,
+            &["-s", path(&chk.join(&id))],
+        ),
+        None,
+        None,
+    );
+    assert!(resume.success(), "{resume:?}");
+    assert_exact(&out);
+}
+
+/// Whether the job folder's latest checkpoint holds `count` state in `version`.
+fn latest_count_state_is_version(job_folder: &Path, version: u64) -> bool {
+    let inspect = cairn(os(&["inspect", "--json", path(job_folder)]), None, None);
+    let Ok(metadata) = serde_json::from_str::<serde_json::Value>(&inspect.stdout) else {
+        return false;
+    };
+    metadata["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["uid"] == "count")
+        .flat_map(|n| n["subtasks"].as_array().cloned().unwrap_or_default())
+        .any(|s| s["state"]["file"]["version"].as_u64() == Some(version))
+}
+
+#[test]
+fn failed_swaps_leave_the_old_code_running_and_the_output_exact() {
+    let session = Session::new("swap-refused");
+    let scratch = Scratch::new("swap-refused");
+    let out = scratch.join("out");
+    let id = "e3".repeat(16);
+    let mut v1 = session.start(word_count(
+        &job("word-count"),
+        &id,
+        &out,
+        &scratch.join("chk"),
+        true,
+        &[],
+    ));
+    v1.wait_for_progress(2_000);
+
+    // Every count subtask refuses v1's state: all roll back.
+    let refused = session.cli(os(&["swap", &id, path(&test_job("refuses-state"))]));
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused.stderr.contains(&format!(
+            "swap refused; job {id} keeps running its current code: count (1/2), count (2/2): \
+             cannot restore state: the state is in encoding version 1, this operator reads \
+             version 7"
+        )),
+        "{refused:?}"
+    );
+    // Another graph: refused before anything is touched.
+    let other = session.cli(os(&["swap", &id, path(&job("keyed-sum"))]));
+    assert_eq!(other.code, Some(1), "{other:?}");
+    assert!(
+        other.stderr.contains("does not have the running job's shape: the nodes differ"),
+        "{other:?}"
+    );
+    let not_a_job = session.cli(os(&["swap", &id, path(&test_job("not-a-job"))]));
+    assert!(
+        not_a_job.stderr.contains("is not a Cairn job"),
+        "{not_a_job:?}"
+    );
+
+    assert_eq!(v1.wait(), Some(0), "{}", v1.stderr());
+    assert!(v1.stdout().contains("FINISHED"), "{}", v1.stdout());
+    assert_exact(&out);
+}
+
+/// keyed-sum, unbounded and paced, checkpointing every 100 ms, with a default savepoint
+/// folder.
+fn keyed_sum(id: &str, scratch: &Scratch, extra: &[&str]) -> Vec<OsString> {
+    let mut args = os(&["run", path(&job("keyed-sum")), "--job-id", id]);
+    args.extend(os(&[
+        "-D",
+        "execution.checkpointing.interval=100 ms",
+        "-D",
+        &format!("execution.checkpointing.dir={}", path(&scratch.join("chk"))),
+        "-D",
+        &format!("state.savepoints.dir={}", path(&scratch.join("default-sp"))),
+    ]));
+    args.extend(os(extra));
+    args.extend(os(&["--", "--records", "0", "--keys", "1000", "--rate", "20000"]));
+    args
+}
+
+/// Polls a Flink-style asynchronous operation until it completes.
+fn await_operation(job: &RunningJob, path: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = job.http("GET", path, None);
+        assert_eq!(status, 200, "{body}");
+        if body["status"]["id"] == "COMPLETED" {
+            return body;
+        }
+        assert_eq!(body["status"]["id"], "IN_PROGRESS", "{body}");
+        assert!(Instant::now() < deadline, "{path} never completed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn flink_rest_client_cli_commands_and_disposal() {
+    let session = Session::new("control");
+    let scratch = Scratch::new("control");
+    let id = "f1".repeat(16);
+    let mut running = session.start(keyed_sum(&id, &scratch, &[]));
+    running.wait_for_progress(1_000);
+
+    let list = session.cli(["list"]);
+    assert!(list.success(), "{list:?}");
+    assert!(
+        list.stdout.contains(&format!(" : {id} : keyed-sum (RUNNING) http://")),
+        "{list:?}"
+    );
+
+    // A Flink client: trigger, poll by request id, read the location.
+    let target = scratch.join("rest-sp");
+    let (status, triggered) = running.http(
+        "POST",
+        &format!("/jobs/{id}/savepoints"),
+        Some(&format!(
+            r#"{{"target-directory": "{}", "cancel-job": false}}"#,
+            target.display()
+        )),
+    );
+    assert_eq!(status, 202, "{triggered}");
+    let request = triggered["request-id"].as_str().unwrap().to_owned();
+    let done = await_operation(&running, &format!("/jobs/{id}/savepoints/{request}"));
+    let location = done["operation"]["location"].as_str().unwrap().to_owned();
+    let savepoint = PathBuf::from(location.strip_prefix("file://").unwrap_or(&location));
+    assert!(savepoint.starts_with(&target), "{done}");
+    assert!(savepoint.join("_metadata").is_file());
+    assert!(savepoint.join("sum").join("0.zst").is_file());
+
+    // Flink's read-only endpoints.
+    let (status, jobs) = running.http("GET", "/jobs", None);
+    assert_eq!((status, &jobs["jobs"][0]["id"]), (200, &serde_json::json!(id)));
+    assert_eq!(jobs["jobs"][0]["status"], "RUNNING");
+    let (_, overview) = running.http("GET", "/jobs/overview", None);
+    assert_eq!(overview["jobs"][0]["name"], "keyed-sum", "{overview}");
+    let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
+    let names: Vec<&str> = details["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["numbers", "sum", "out"], "{details}");
+    assert_eq!(details["plan"]["nodes"][1]["inputs"][0]["ship_strategy"], "HASH");
+    let checkpoints = loop {
+        let (_, checkpoints) = running.http("GET", &format!("/jobs/{id}/checkpoints"), None);
+        if checkpoints["latest"]["completed"]["id"].as_u64() > Some(1) {
+            break checkpoints;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        checkpoints["latest"]["savepoint"]["external_path"], location,
+        "{checkpoints}"
+    );
+    let (_, config) = running.http("GET", &format!("/jobs/{id}/checkpoints/config"), None);
+    assert_eq!((config["mode"].as_str(), config["interval"].as_u64()), (Some("exactly_once"), Some(100)));
+    let (_, exceptions) = running.http("GET", &format!("/jobs/{id}/exceptions"), None);
+    assert!(exceptions["root-exception"].is_null(), "{exceptions}");
+    let (status, unknown) = running.http("GET", &format!("/jobs/{}", "0".repeat(32)), None);
+    assert_eq!(status, 404, "{unknown}");
+    let (status, _) = running.http("GET", &format!("/jobs/{id}/savepoints/{}", "0".repeat(32)), None);
+    assert_eq!(status, 404);
+
+    // The CLI, with the default savepoint folder.
+    let triggered = session.cli(os(&["savepoint", &id]));
+    assert!(triggered.success(), "{triggered:?}");
+    assert!(
+        triggered.stdout.starts_with(&format!(
+            "Triggering savepoint for job {id}.\nWaiting for response...\nSavepoint completed. Path: "
+        )),
+        "{triggered:?}"
+    );
+    let default = savepoint_path(&triggered.stdout);
+    assert!(default.starts_with(scratch.join("default-sp")), "{default:?}");
+
+    // Unknown and malformed job ids, and -m to a server running another job.
+    let stranger = "0123456789abcdef".repeat(2);
+    for command in [
+        os(&["savepoint", &stranger]),
+        os(&["cancel", &stranger]),
+        os(&["stop", &stranger]),
+        os(&["swap", &stranger, path(&job("word-count"))]),
+    ] {
+        let refused = session.cli(&command);
+        assert_eq!(refused.code, Some(1), "{refused:?}");
+        assert_eq!(
+            refused.stderr,
+            format!(
+                "cairn: no running job with id {stranger} on this machine (`cairn list` shows \
+                 the running jobs; use -m host:port for a job elsewhere)\n"
+            ),
+            "{command:?}"
+        );
+    }
+    let malformed = session.cli(os(&["cancel", "42"]));
+    assert!(malformed.stderr.contains("invalid job id '42'"), "{malformed:?}");
+    let elsewhere = session.cli(os(&["savepoint", "-m", &running.address, &stranger]));
+    assert!(
+        elsewhere.stderr.contains(&format!("no job {stranger} at http://{}", running.address)),
+        "{elsewhere:?}"
+    );
+
+    // Disposal: a savepoint goes; a checkpoint or any other folder is refused, untouched.
+    let dispose = session.cli(os(&["savepoint", "--dispose", path(&default)]));
+    assert!(dispose.success(), "{dispose:?}");
+    assert!(dispose.stdout.ends_with("disposed.\n"), "{dispose:?}");
+    assert!(!default.exists());
+    let checkpoint = copy_latest_checkpoint(&scratch.join("chk").join(&id), &scratch.join("chk-copy"));
+    let refused = session.cli(os(&["savepoint", "--dispose", path(&checkpoint)]));
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(refused.stderr.contains("is a checkpoint, not a savepoint; nothing was deleted"), "{refused:?}");
+    assert!(checkpoint.join("_metadata").is_file() && checkpoint.join("sum").join("0.zst").is_file());
+    let other = scratch.join("not-a-savepoint");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("precious.txt"), "keep me").unwrap();
+    let refused = session.cli(os(&["savepoint", "--dispose", path(&other)]));
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(refused.stderr.contains("not a savepoint (it has no _metadata); nothing was deleted"), "{refused:?}");
+    assert_eq!(std::fs::read_to_string(other.join("precious.txt")).unwrap(), "keep me");
+    // Over REST too.
+    let (status, triggered) = running.http(
+        "POST",
+        "/savepoint-disposal",
+        Some(&format!(r#"{{"savepoint-path": "{}"}}"#, savepoint.display())),
+    );
+    assert_eq!(status, 202);
+    let request = triggered["request-id"].as_str().unwrap();
+    let done = await_operation(&running, &format!("/savepoint-disposal/{request}"));
+    assert!(done["operation"]["failure-cause"].is_null(), "{done}");
+    assert!(!savepoint.exists());
+
+    // Stop into the default folder: the job finishes.
+    let stop = session.cli(os(&["stop", &id]));
+    assert!(stop.success(), "{stop:?}");
+    let stopped = savepoint_path(&stop.stdout);
+    assert_eq!(running.wait(), Some(0), "{}", running.stderr());
+    assert!(running.stdout().contains("FINISHED"), "{}", running.stdout());
+    assert_eq!(session.cli(["list"]).stdout, "No running jobs.\n");
+
+    // keyed-sum's savepoint has no state for word-count's nodes, and state word-count
+    // lacks: refused by name unless allowed; then word-count starts empty.
+    let out = scratch.join("wc-out");
+    let mut args = os(&["run", path(&job("word-count")), "-s", path(&stopped)]);
+    args.extend(os(&["--", "--input", path(&corpus().path), "--output", path(&out)]));
+    let refused = cairn(&args, None, None);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused.stderr.contains("it has state for 'numbers', 'sum', which this job does not have")
+            && refused.stderr.contains("--allow-non-restored-state"),
+        "{refused:?}"
+    );
+    args.insert(2, "--allow-non-restored-state".into());
+    let allowed = cairn(&args, None, None);
+    assert!(allowed.success(), "{allowed:?}");
+    assert_exact(&out);
+}
+
+/// Copies a job folder's latest checkpoint (retention may delete the original any moment).
+fn copy_latest_checkpoint(job_folder: &Path, to: &Path) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let latest = std::fs::read_dir(job_folder)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("_metadata").is_file())
+            .max();
+        if let Some(latest) = latest
+            && copy_dir(&latest, to).is_ok()
+            && to.join("_metadata").is_file()
+        {
+            return to.to_owned();
+        }
+        let _ = std::fs::remove_dir_all(to);
+        assert!(Instant::now() < deadline, "no checkpoint to copy");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_rest_server_beyond_loopback_requires_a_token() {
+    let session = Session::new("auth");
+    let scratch = Scratch::new("auth");
+    let id = "7".repeat(32);
+    let open = session.cli(keyed_sum(&id, &scratch, &["-D", "rest.bind-address=0.0.0.0"]));
+    assert_eq!(open.code, Some(1), "{open:?}");
+    assert!(
+        open.stderr.contains("a REST server reachable from other machines must require a token"),
+        "{open:?}"
+    );
+
+    let mut running = session.start(keyed_sum(
+        &id,
+        &scratch,
+        &["-D", "rest.bind-address=0.0.0.0", "-D", "rest.auth-token=s3cret"],
+    ));
+    let (status, body) = http(&running.address, "GET", "/jobs", None, None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body["errors"][0].as_str().unwrap().starts_with("Unauthorized"));
+    let (status, _) = http(&running.address, "GET", "/jobs", None, Some("wrong"));
+    assert_eq!(status, 401);
+    let (status, jobs) = http(&running.address, "GET", "/jobs", None, Some("s3cret"));
+    assert_eq!((status, &jobs["jobs"][0]["id"]), (200, &serde_json::json!(id)));
+
+    // The CLI finds the token in the registry; with -m it takes $CAIRN_REST_TOKEN.
+    let without = session.cli(os(&["cancel", "-m", &running.address, &id]));
+    assert_eq!(without.code, Some(1), "{without:?}");
+    assert!(without.stderr.contains("401"), "{without:?}");
+    let cancel = session.cli(os(&["cancel", &id]));
+    assert!(cancel.success(), "{cancel:?}");
+    assert_eq!(cancel.stdout, format!("Cancelling job {id}.\nCancelled job {id}.\n"));
+    assert_eq!(running.wait(), Some(1));
+    assert!(running.stdout().contains("CANCELED"), "{}", running.stdout());
+}
