@@ -288,12 +288,11 @@ impl JobControl {
         let (running, _) = self.code();
         let control = self.clone();
         // Compiling is CPU work (seconds for big components): off the reactor.
-        let swap = tokio::task::spawn_blocking(move || {
-            control.swapper.prepare(&label, &bytes, &running)
-        })
-        .await
-        .map_err(|e| format!("preparing the swap panicked: {e}"))?
-        .map_err(|e| e.to_string())?;
+        let swap =
+            tokio::task::spawn_blocking(move || control.swapper.prepare(&label, &bytes, &running))
+                .await
+                .map_err(|e| format!("preparing the swap panicked: {e}"))?
+                .map_err(|e| e.to_string())?;
         let swap = Arc::new(swap);
         let (reply, result) = oneshot::channel();
         self.send(Request::Swap {

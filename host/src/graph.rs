@@ -408,6 +408,43 @@ mod tests {
         assert_eq!(graph.nodes[3].inputs[0].upstream, 2);
     }
 
+    #[test]
+    fn a_swap_keeps_the_shape_but_may_change_operators() {
+        let graph = |job: &JobGraph| Graph::new(job, 2, 128).unwrap();
+        let running = graph(&word_count(this_file()));
+        // Other operator names and options, nodes listed in another order: same shape.
+        let mut job = word_count(this_file());
+        job.nodes[2].kind = NodeKind::Operator("count-v2".into());
+        job.nodes[2].options = vec![("mode".into(), "fast".into())];
+        job.nodes.reverse();
+        assert_eq!(running.shape_difference(&graph(&job)), None);
+
+        let mut job = word_count(this_file());
+        job.nodes[3].uid = "sink".into();
+        assert_eq!(
+            running.shape_difference(&graph(&job)).unwrap(),
+            "the nodes differ: running [count, lines, out, split], new [count, lines, sink, split]"
+        );
+        let mut job = word_count(this_file());
+        job.nodes[1].parallelism = Some(3);
+        assert_eq!(
+            running.shape_difference(&graph(&job)).unwrap(),
+            "node 'split' changes parallelism from 2 to 3"
+        );
+        let mut job = word_count(this_file());
+        job.nodes[2].inputs[0].partitioning = Partitioning::Rebalance;
+        assert_eq!(
+            running.shape_difference(&graph(&job)).unwrap(),
+            "node 'count' changes its inputs"
+        );
+        let mut job = word_count(this_file());
+        job.nodes[3].kind = NodeKind::Sink("stdout".into());
+        assert_eq!(
+            running.shape_difference(&graph(&job)).unwrap(),
+            "node 'out' changes from sink Blackhole to sink Stdout"
+        );
+    }
+
     fn error(job: &JobGraph) -> String {
         Graph::new(job, 2, 128).unwrap_err().to_string()
     }
@@ -451,7 +488,7 @@ mod tests {
         job.nodes[0].options = vec![("pth".into(), "x".into())];
         assert_eq!(
             error(&job),
-            "node 'lines': file source has no option 'pth' (it takes: path)"
+            "node 'lines': file source has no option 'pth' (it takes: path, rate)"
         );
 
         let mut job = word_count(this_file());

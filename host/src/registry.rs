@@ -81,7 +81,9 @@ pub fn list() -> Vec<Entry> {
                 .ok()
                 .and_then(|bytes| serde_json::from_slice::<Entry>(&bytes).ok());
             match entry {
-                Some(entry) if TcpStream::connect_timeout(&entry.address, PROBE_TIMEOUT).is_ok() => {
+                Some(entry)
+                    if TcpStream::connect_timeout(&entry.address, PROBE_TIMEOUT).is_ok() =>
+                {
                     Some(entry)
                 }
                 _ => {

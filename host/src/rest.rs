@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +22,9 @@ use crate::config::CheckpointingMode;
 use crate::control::{ControlError, JobControl, JobStatus, Operation, Snapshot, now_ms};
 use crate::graph::{Graph, Role};
 use crate::runtime::AfterSavepoint;
+
+/// The largest component `POST /jobs/:jobid/swap` accepts.
+const MAX_COMPONENT_BYTES: usize = 256 << 20;
 
 /// Serves the API on `listener` until the process ends.
 pub async fn serve(control: Arc<JobControl>, listener: tokio::net::TcpListener) {
@@ -43,7 +46,11 @@ fn router(control: Arc<JobControl>) -> Router {
         .route("/jobs/{job}/savepoints/{trigger}", get(operation_status))
         .route("/jobs/{job}/stop", post(stop))
         .route("/jobs/{job}/exceptions", get(exceptions))
-        .route("/jobs/{job}/swap", post(swap))
+        // Components of interpreted languages run to tens of megabytes.
+        .route(
+            "/jobs/{job}/swap",
+            post(swap).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+        )
         .route("/jobs/{job}/swap/{trigger}", get(operation_status))
         .route("/savepoint-disposal", post(dispose))
         .route("/savepoint-disposal/{trigger}", get(disposal_status))
@@ -52,11 +59,7 @@ fn router(control: Arc<JobControl>) -> Router {
 }
 
 /// With `rest.auth-token` set, every request must carry `Authorization: Bearer <token>`.
-async fn authorize(
-    State(token): State<Option<String>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn authorize(State(token): State<Option<String>>, request: Request, next: Next) -> Response {
     if let Some(token) = token {
         let presented = request
             .headers()
@@ -67,18 +70,30 @@ async fn authorize(
             return error(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized: this job requires `Authorization: Bearer <rest.auth-token>`".into(),
-            );
+            )
+            .into_response();
         }
     }
     next.run(request).await
 }
 
-/// Flink's error body.
-fn error(status: StatusCode, message: String) -> Response {
-    (status, axum::Json(json!({ "errors": [message] }))).into_response()
+/// A refused request, answered with Flink's error body.
+struct ApiError {
+    status: StatusCode,
+    message: String,
 }
 
-type Reply = Result<Response, Response>;
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({ "errors": [self.message] }))).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: String) -> ApiError {
+    ApiError { status, message }
+}
+
+type Reply = Result<Response, ApiError>;
 
 fn ok(value: Value) -> Reply {
     Ok(axum::Json(value).into_response())
@@ -89,7 +104,7 @@ fn accepted(value: Value) -> Reply {
 }
 
 /// The job, if `job` is its id (a Cairn process serves exactly one job).
-fn job<'a>(control: &'a Arc<JobControl>, job: &str) -> Result<&'a Arc<JobControl>, Response> {
+fn job<'a>(control: &'a Arc<JobControl>, job: &str) -> Result<&'a Arc<JobControl>, ApiError> {
     if job == control.id {
         Ok(control)
     } else {
@@ -100,7 +115,7 @@ fn job<'a>(control: &'a Arc<JobControl>, job: &str) -> Result<&'a Arc<JobControl
     }
 }
 
-fn refused(e: ControlError) -> Response {
+fn refused(e: ControlError) -> ApiError {
     let status = match e {
         ControlError::NotRunning { .. } => StatusCode::CONFLICT,
         ControlError::NoSavepointDir | ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -468,7 +483,7 @@ async fn exceptions(State(control): State<Arc<JobControl>>, Path(id): Path<Strin
     }))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -486,11 +501,7 @@ fn times(control: &JobControl, snapshot: &Snapshot) -> (u64, i64, u64) {
         .then(|| snapshot.timestamps.get(&snapshot.status).copied())
         .flatten();
     let duration = end.unwrap_or_else(now_ms).saturating_sub(control.start_ms);
-    (
-        control.start_ms,
-        end.map_or(-1, |e| e as i64),
-        duration,
-    )
+    (control.start_ms, end.map_or(-1, |e| e as i64), duration)
 }
 
 /// Flink's per-state task counts, with every task in the job's state.

@@ -17,7 +17,10 @@ pub enum SwapError {
     #[error("{label}: {cause}")]
     Describe { label: String, cause: DescribeError },
     #[error("{label}: invalid job graph: {cause}")]
-    Graph { label: String, cause: GraphError },
+    Graph {
+        label: String,
+        cause: Box<GraphError>,
+    },
     #[error("{label} does not have the running job's shape: {difference}")]
     Shape { label: String, difference: String },
 }
@@ -37,9 +40,19 @@ pub struct Swapper {
 impl Swapper {
     /// Compiles `bytes` (named `label` in messages) and checks it against `running`: the
     /// same shape, and every operator opens. CPU-heavy for large components.
-    pub fn prepare(&self, label: &str, bytes: &[u8], running: &Graph) -> Result<CodeSwap, SwapError> {
-        let component =
-            JobComponent::from_bytes(&self.engine, Path::new(label), bytes, self.use_cache, self.limits)?;
+    pub fn prepare(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        running: &Graph,
+    ) -> Result<CodeSwap, SwapError> {
+        let component = JobComponent::from_bytes(
+            &self.engine,
+            Path::new(label),
+            bytes,
+            self.use_cache,
+            self.limits,
+        )?;
         let described = component
             .describe(&self.args)
             .map_err(|cause| SwapError::Describe {
@@ -48,7 +61,7 @@ impl Swapper {
             })?;
         let graph_error = |cause| SwapError::Graph {
             label: label.to_owned(),
-            cause,
+            cause: Box::new(cause),
         };
         let graph = Graph::new(&described, self.default_parallelism, self.max_parallelism)
             .map_err(graph_error)?;

@@ -423,53 +423,6 @@ pub fn check_word_count(counts: &HashMap<String, u64>, dir: &Path) -> io::Result
     Ok(report)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oracle_counts_missing_duplicated_and_unexpected() {
-        let dir = std::env::temp_dir().join(format!("cairn-oracle-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let counts = HashMap::from([("a".to_owned(), 2), ("b".to_owned(), 1)]);
-        std::fs::write(dir.join("part-0"), "a\t1\na\t2\nb\t1\n").unwrap();
-        std::fs::write(dir.join(".part-1.inprogress"), "a\t1\n").unwrap();
-        assert!(check_word_count(&counts, &dir).unwrap().is_exact());
-
-        std::fs::write(dir.join("part-1"), "a\t2\nc\t1\nb\t2\nnonsense\n").unwrap();
-        std::fs::write(dir.join("part-0"), "a\t1\n").unwrap();
-        let report = check_word_count(&counts, &dir).unwrap();
-        assert_eq!(
-            report,
-            OracleReport {
-                lines: 5,
-                missing: 1,
-                duplicated: 0,
-                unexpected: 3
-            }
-        );
-        std::fs::write(dir.join("part-0"), "a\t1\na\t2\nb\t1\n").unwrap();
-        let report = check_word_count(&counts, &dir).unwrap();
-        assert_eq!(report.duplicated, 1);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn generated_text_is_deterministic_and_mixed() {
-        let dir = std::env::temp_dir().join(format!("cairn-text-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (a, b) = (dir.join("a.txt"), dir.join("b.txt"));
-        write_text(&a, 200_000, 5_000, 7).unwrap();
-        write_text(&b, 200_000, 5_000, 7).unwrap();
-        let text = std::fs::read_to_string(&a).unwrap();
-        assert_eq!(text, std::fs::read_to_string(&b).unwrap());
-        assert!(text.contains('\u{3000}') && text.contains("\r\n") && text.contains('\t'));
-        let counts = word_counts(&a).unwrap();
-        assert!(counts.len() > 1_000, "{} distinct words", counts.len());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
 /// Tests that talk to running jobs: each session has its own job registry (its own
 /// `$XDG_RUNTIME_DIR`), so tests running in parallel see only their own jobs.
 pub struct Session {
@@ -554,7 +507,10 @@ impl Session {
                 return job;
             }
             if let Ok(Some(status)) = job.child.try_wait() {
-                panic!("the job exited ({status}) before registering: {}", job.stderr());
+                panic!(
+                    "the job exited ({status}) before registering: {}",
+                    job.stderr()
+                );
             }
             assert!(
                 std::time::Instant::now() < deadline,
@@ -668,5 +624,55 @@ pub fn http(
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oracle_counts_missing_duplicated_and_unexpected() {
+        let dir = std::env::temp_dir().join(format!("cairn-oracle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let counts = HashMap::from([("a".to_owned(), 2), ("b".to_owned(), 1)]);
+        std::fs::write(dir.join("part-0"), "a\t1\na\t2\nb\t1\n").unwrap();
+        std::fs::write(dir.join(".part-1.inprogress"), "a\t1\n").unwrap();
+        assert!(check_word_count(&counts, &dir).unwrap().is_exact());
+
+        std::fs::write(dir.join("part-1"), "a\t2\nc\t1\nb\t2\nnonsense\n").unwrap();
+        std::fs::write(dir.join("part-0"), "a\t1\n").unwrap();
+        let report = check_word_count(&counts, &dir).unwrap();
+        assert_eq!(
+            report,
+            OracleReport {
+                lines: 5,
+                missing: 1,
+                duplicated: 0,
+                unexpected: 3
+            }
+        );
+        std::fs::write(dir.join("part-0"), "a\t1\na\t2\nb\t1\n").unwrap();
+        let report = check_word_count(&counts, &dir).unwrap();
+        assert_eq!(report.duplicated, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn generated_text_is_deterministic_and_mixed() {
+        let dir = std::env::temp_dir().join(format!("cairn-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.txt"), dir.join("b.txt"));
+        write_text(&a, 200_000, 5_000, 7).unwrap();
+        write_text(&b, 200_000, 5_000, 7).unwrap();
+        let text = std::fs::read_to_string(&a).unwrap();
+        assert_eq!(text, std::fs::read_to_string(&b).unwrap());
+        assert!(text.contains('\u{3000}') && text.contains("\r\n") && text.contains('\t'));
+        let counts = word_counts(&a).unwrap();
+        assert!(counts.len() > 1_000, "{} distinct words", counts.len());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

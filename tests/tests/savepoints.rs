@@ -155,7 +155,10 @@ fn stop_with_savepoint_then_v2_from_the_moved_savepoint_is_exact() {
 
     let savepoint = moved(&savepoint, &scratch);
     let inspect = cairn(os(&["inspect", "--json", path(&savepoint)]), None, None);
-    assert!(inspect.stdout.contains("\"kind\": \"savepoint\""), "{inspect:?}");
+    assert!(
+        inspect.stdout.contains("\"kind\": \"savepoint\""),
+        "{inspect:?}"
+    );
     let run = finish_with_v2(&savepoint, &out, &scratch);
     assert!(
         run.stderr.contains("migrating"),
@@ -217,7 +220,12 @@ fn swap_to_v2_mid_stream_then_kill_and_resume_is_exact() {
         "{swap:?}"
     );
     // Both count subtasks took over their state in the new code.
-    assert_eq!(v1.stderr().matches("migrating").count(), 2, "{}", v1.stderr());
+    assert_eq!(
+        v1.stderr().matches("migrating").count(),
+        2,
+        "{}",
+        v1.stderr()
+    );
 
     // Let a checkpoint taken by the new code complete, then crash.
     let swapped_at = Instant::now();
@@ -292,7 +300,9 @@ fn failed_swaps_leave_the_old_code_running_and_the_output_exact() {
     let other = session.cli(os(&["swap", &id, path(&job("keyed-sum"))]));
     assert_eq!(other.code, Some(1), "{other:?}");
     assert!(
-        other.stderr.contains("does not have the running job's shape: the nodes differ"),
+        other
+            .stderr
+            .contains("does not have the running job's shape: the nodes differ"),
         "{other:?}"
     );
     let not_a_job = session.cli(os(&["swap", &id, path(&test_job("not-a-job"))]));
@@ -319,7 +329,15 @@ fn keyed_sum(id: &str, scratch: &Scratch, extra: &[&str]) -> Vec<OsString> {
         &format!("state.savepoints.dir={}", path(&scratch.join("default-sp"))),
     ]));
     args.extend(os(extra));
-    args.extend(os(&["--", "--records", "0", "--keys", "1000", "--rate", "20000"]));
+    args.extend(os(&[
+        "--",
+        "--records",
+        "0",
+        "--keys",
+        "1000",
+        "--rate",
+        "20000",
+    ]));
     args
 }
 
@@ -349,7 +367,8 @@ fn flink_rest_client_cli_commands_and_disposal() {
     let list = session.cli(["list"]);
     assert!(list.success(), "{list:?}");
     assert!(
-        list.stdout.contains(&format!(" : {id} : keyed-sum (RUNNING) http://")),
+        list.stdout
+            .contains(&format!(" : {id} : keyed-sum (RUNNING) http://")),
         "{list:?}"
     );
 
@@ -374,7 +393,10 @@ fn flink_rest_client_cli_commands_and_disposal() {
 
     // Flink's read-only endpoints.
     let (status, jobs) = running.http("GET", "/jobs", None);
-    assert_eq!((status, &jobs["jobs"][0]["id"]), (200, &serde_json::json!(id)));
+    assert_eq!(
+        (status, &jobs["jobs"][0]["id"]),
+        (200, &serde_json::json!(id))
+    );
     assert_eq!(jobs["jobs"][0]["status"], "RUNNING");
     let (_, overview) = running.http("GET", "/jobs/overview", None);
     assert_eq!(overview["jobs"][0]["name"], "keyed-sum", "{overview}");
@@ -386,7 +408,10 @@ fn flink_rest_client_cli_commands_and_disposal() {
         .map(|v| v["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["numbers", "sum", "out"], "{details}");
-    assert_eq!(details["plan"]["nodes"][1]["inputs"][0]["ship_strategy"], "HASH");
+    assert_eq!(
+        details["plan"]["nodes"][1]["inputs"][0]["ship_strategy"],
+        "HASH"
+    );
     let checkpoints = loop {
         let (_, checkpoints) = running.http("GET", &format!("/jobs/{id}/checkpoints"), None);
         if checkpoints["latest"]["completed"]["id"].as_u64() > Some(1) {
@@ -399,12 +424,19 @@ fn flink_rest_client_cli_commands_and_disposal() {
         "{checkpoints}"
     );
     let (_, config) = running.http("GET", &format!("/jobs/{id}/checkpoints/config"), None);
-    assert_eq!((config["mode"].as_str(), config["interval"].as_u64()), (Some("exactly_once"), Some(100)));
+    assert_eq!(
+        (config["mode"].as_str(), config["interval"].as_u64()),
+        (Some("exactly_once"), Some(100))
+    );
     let (_, exceptions) = running.http("GET", &format!("/jobs/{id}/exceptions"), None);
     assert!(exceptions["root-exception"].is_null(), "{exceptions}");
     let (status, unknown) = running.http("GET", &format!("/jobs/{}", "0".repeat(32)), None);
     assert_eq!(status, 404, "{unknown}");
-    let (status, _) = running.http("GET", &format!("/jobs/{id}/savepoints/{}", "0".repeat(32)), None);
+    let (status, _) = running.http(
+        "GET",
+        &format!("/jobs/{id}/savepoints/{}", "0".repeat(32)),
+        None,
+    );
     assert_eq!(status, 404);
 
     // The CLI, with the default savepoint folder.
@@ -417,7 +449,10 @@ fn flink_rest_client_cli_commands_and_disposal() {
         "{triggered:?}"
     );
     let default = savepoint_path(&triggered.stdout);
-    assert!(default.starts_with(scratch.join("default-sp")), "{default:?}");
+    assert!(
+        default.starts_with(scratch.join("default-sp")),
+        "{default:?}"
+    );
 
     // Unknown and malformed job ids, and -m to a server running another job.
     let stranger = "0123456789abcdef".repeat(2);
@@ -439,10 +474,15 @@ fn flink_rest_client_cli_commands_and_disposal() {
         );
     }
     let malformed = session.cli(os(&["cancel", "42"]));
-    assert!(malformed.stderr.contains("invalid job id '42'"), "{malformed:?}");
+    assert!(
+        malformed.stderr.contains("invalid job id '42'"),
+        "{malformed:?}"
+    );
     let elsewhere = session.cli(os(&["savepoint", "-m", &running.address, &stranger]));
     assert!(
-        elsewhere.stderr.contains(&format!("no job {stranger} at http://{}", running.address)),
+        elsewhere
+            .stderr
+            .contains(&format!("no job {stranger} at http://{}", running.address)),
         "{elsewhere:?}"
     );
 
@@ -451,23 +491,42 @@ fn flink_rest_client_cli_commands_and_disposal() {
     assert!(dispose.success(), "{dispose:?}");
     assert!(dispose.stdout.ends_with("disposed.\n"), "{dispose:?}");
     assert!(!default.exists());
-    let checkpoint = copy_latest_checkpoint(&scratch.join("chk").join(&id), &scratch.join("chk-copy"));
+    let checkpoint =
+        copy_latest_checkpoint(&scratch.join("chk").join(&id), &scratch.join("chk-copy"));
     let refused = session.cli(os(&["savepoint", "--dispose", path(&checkpoint)]));
     assert_eq!(refused.code, Some(1), "{refused:?}");
-    assert!(refused.stderr.contains("is a checkpoint, not a savepoint; nothing was deleted"), "{refused:?}");
-    assert!(checkpoint.join("_metadata").is_file() && checkpoint.join("sum").join("0.zst").is_file());
+    assert!(
+        refused
+            .stderr
+            .contains("is a checkpoint, not a savepoint; nothing was deleted"),
+        "{refused:?}"
+    );
+    assert!(
+        checkpoint.join("_metadata").is_file() && checkpoint.join("sum").join("0.zst").is_file()
+    );
     let other = scratch.join("not-a-savepoint");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("precious.txt"), "keep me").unwrap();
     let refused = session.cli(os(&["savepoint", "--dispose", path(&other)]));
     assert_eq!(refused.code, Some(1), "{refused:?}");
-    assert!(refused.stderr.contains("not a savepoint (it has no _metadata); nothing was deleted"), "{refused:?}");
-    assert_eq!(std::fs::read_to_string(other.join("precious.txt")).unwrap(), "keep me");
+    assert!(
+        refused
+            .stderr
+            .contains("not a savepoint (it has no _metadata); nothing was deleted"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(other.join("precious.txt")).unwrap(),
+        "keep me"
+    );
     // Over REST too.
     let (status, triggered) = running.http(
         "POST",
         "/savepoint-disposal",
-        Some(&format!(r#"{{"savepoint-path": "{}"}}"#, savepoint.display())),
+        Some(&format!(
+            r#"{{"savepoint-path": "{}"}}"#,
+            savepoint.display()
+        )),
     );
     assert_eq!(status, 202);
     let request = triggered["request-id"].as_str().unwrap();
@@ -480,18 +539,30 @@ fn flink_rest_client_cli_commands_and_disposal() {
     assert!(stop.success(), "{stop:?}");
     let stopped = savepoint_path(&stop.stdout);
     assert_eq!(running.wait(), Some(0), "{}", running.stderr());
-    assert!(running.stdout().contains("FINISHED"), "{}", running.stdout());
+    assert!(
+        running.stdout().contains("FINISHED"),
+        "{}",
+        running.stdout()
+    );
     assert_eq!(session.cli(["list"]).stdout, "No running jobs.\n");
 
     // keyed-sum's savepoint has no state for word-count's nodes, and state word-count
     // lacks: refused by name unless allowed; then word-count starts empty.
     let out = scratch.join("wc-out");
     let mut args = os(&["run", path(&job("word-count")), "-s", path(&stopped)]);
-    args.extend(os(&["--", "--input", path(&corpus().path), "--output", path(&out)]));
+    args.extend(os(&[
+        "--",
+        "--input",
+        path(&corpus().path),
+        "--output",
+        path(&out),
+    ]));
     let refused = cairn(&args, None, None);
     assert_eq!(refused.code, Some(1), "{refused:?}");
     assert!(
-        refused.stderr.contains("it has state for 'numbers', 'sum', which this job does not have")
+        refused
+            .stderr
+            .contains("it has state for 'numbers', 'sum', which this job does not have")
             && refused.stderr.contains("--allow-non-restored-state"),
         "{refused:?}"
     );
@@ -541,25 +612,43 @@ fn a_rest_server_beyond_loopback_requires_a_token() {
     let session = Session::new("auth");
     let scratch = Scratch::new("auth");
     let id = "7".repeat(32);
-    let open = session.cli(keyed_sum(&id, &scratch, &["-D", "rest.bind-address=0.0.0.0"]));
+    let open = session.cli(keyed_sum(
+        &id,
+        &scratch,
+        &["-D", "rest.bind-address=0.0.0.0"],
+    ));
     assert_eq!(open.code, Some(1), "{open:?}");
     assert!(
-        open.stderr.contains("a REST server reachable from other machines must require a token"),
+        open.stderr
+            .contains("a REST server reachable from other machines must require a token"),
         "{open:?}"
     );
 
     let mut running = session.start(keyed_sum(
         &id,
         &scratch,
-        &["-D", "rest.bind-address=0.0.0.0", "-D", "rest.auth-token=s3cret"],
+        &[
+            "-D",
+            "rest.bind-address=0.0.0.0",
+            "-D",
+            "rest.auth-token=s3cret",
+        ],
     ));
     let (status, body) = http(&running.address, "GET", "/jobs", None, None);
     assert_eq!(status, 401, "{body}");
-    assert!(body["errors"][0].as_str().unwrap().starts_with("Unauthorized"));
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Unauthorized")
+    );
     let (status, _) = http(&running.address, "GET", "/jobs", None, Some("wrong"));
     assert_eq!(status, 401);
     let (status, jobs) = http(&running.address, "GET", "/jobs", None, Some("s3cret"));
-    assert_eq!((status, &jobs["jobs"][0]["id"]), (200, &serde_json::json!(id)));
+    assert_eq!(
+        (status, &jobs["jobs"][0]["id"]),
+        (200, &serde_json::json!(id))
+    );
 
     // The CLI finds the token in the registry; with -m it takes $CAIRN_REST_TOKEN.
     let without = session.cli(os(&["cancel", "-m", &running.address, &id]));
@@ -567,7 +656,104 @@ fn a_rest_server_beyond_loopback_requires_a_token() {
     assert!(without.stderr.contains("401"), "{without:?}");
     let cancel = session.cli(os(&["cancel", &id]));
     assert!(cancel.success(), "{cancel:?}");
-    assert_eq!(cancel.stdout, format!("Cancelling job {id}.\nCancelled job {id}.\n"));
+    assert_eq!(
+        cancel.stdout,
+        format!("Cancelling job {id}.\nCancelled job {id}.\n")
+    );
     assert_eq!(running.wait(), Some(1));
-    assert!(running.stdout().contains("CANCELED"), "{}", running.stdout());
+    assert!(
+        running.stdout().contains("CANCELED"),
+        "{}",
+        running.stdout()
+    );
+}
+
+/// Every committed line of a file sink's folder, sorted.
+fn committed_lines(dir: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = cairn_tests::committed_files(dir)
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The `N records read` of a run's final line.
+fn records_read(final_line: &str) -> usize {
+    final_line
+        .split_once(" records read")
+        .and_then(|(before, _)| before.rsplit(['(', ' ']).next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no record count in {final_line:?}"))
+}
+
+#[test]
+fn stop_with_drain_flushes_what_operators_hold_and_without_it_the_savepoint_keeps_it() {
+    let session = Session::new("drain");
+    let scratch = Scratch::new("drain");
+    let text = std::fs::read_to_string(&corpus().path).unwrap();
+    let all: Vec<&str> = text.lines().collect();
+    let buffering = |id: &str, out: &Path, paced: bool, extra: &[&str]| {
+        let mut args = os(&["run", path(&test_job("buffering")), "--job-id", id]);
+        args.extend(os(extra));
+        args.extend(os(&[
+            "--",
+            "--input",
+            path(&corpus().path),
+            "--output",
+            path(out),
+        ]));
+        if paced {
+            args.extend(os(&["--rate", RATE]));
+        }
+        args
+    };
+
+    // --drain: the operator emits what it holds before the savepoint; the sink commits it.
+    let drained = scratch.join("drained");
+    let mut job = session.start(buffering(&"1".repeat(32), &drained, true, &[]));
+    job.wait_for_progress(2_000);
+    let stop = session.cli(os(&[
+        "stop",
+        "--drain",
+        "-p",
+        path(&scratch.join("sp")),
+        &job.id,
+    ]));
+    assert!(stop.success(), "{stop:?}");
+    assert_eq!(job.wait(), Some(0), "{}", job.stderr());
+    let read = records_read(job.stdout().lines().last().unwrap());
+    assert!(
+        read >= 2_000 && read < all.len(),
+        "stopped mid-stream: {read}"
+    );
+    let mut expected: Vec<String> = all[..read].iter().map(|l| l.to_string()).collect();
+    expected.sort();
+    assert_eq!(committed_lines(&drained), expected);
+
+    // Without it the lines stay in the operator's state: nothing is committed, and the run
+    // resumed from the savepoint emits every line exactly once.
+    let kept = scratch.join("kept");
+    let mut job = session.start(buffering(&"2".repeat(32), &kept, true, &[]));
+    job.wait_for_progress(2_000);
+    let stop = session.cli(os(&["stop", "-p", path(&scratch.join("sp")), &job.id]));
+    assert!(stop.success(), "{stop:?}");
+    assert_eq!(job.wait(), Some(0), "{}", job.stderr());
+    assert_eq!(committed_lines(&kept), Vec::<String>::new());
+    let savepoint = savepoint_path(&stop.stdout);
+    let resumed = cairn(
+        buffering(&"3".repeat(32), &kept, false, &["-s", path(&savepoint)]),
+        None,
+        None,
+    );
+    assert!(resumed.success(), "{resumed:?}");
+    let mut expected: Vec<String> = all.iter().map(|l| l.to_string()).collect();
+    expected.sort();
+    assert_eq!(committed_lines(&kept), expected);
 }

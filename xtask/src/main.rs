@@ -18,6 +18,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("bad-graph", "test-jobs"),
     ("not-a-job", "test-jobs"),
     ("refuses-state", "test-jobs"),
+    ("buffering", "test-jobs"),
 ];
 
 const USAGE: &str = "usage: cargo xtask <command>

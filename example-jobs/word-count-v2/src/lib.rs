@@ -57,7 +57,10 @@ impl Operator for Count {
             1 => {
                 let v1: CountV1 = postcard::from_bytes(state)
                     .map_err(|e| Error::msg(format!("cannot decode version 1 state: {e}")))?;
-                cairn_sdk::info!("migrating {} word counts from state version 1", v1.counts.len());
+                cairn_sdk::info!(
+                    "migrating {} word counts from state version 1",
+                    v1.counts.len()
+                );
                 v1.counts.into_iter().collect()
             }
             2 => parse_v2(state)?,

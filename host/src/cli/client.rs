@@ -137,7 +137,9 @@ impl Client {
                 if let Some(cause) = operation.get("failure-cause") {
                     bail!(
                         "{}",
-                        cause["stack-trace"].as_str().unwrap_or("the operation failed")
+                        cause["stack-trace"]
+                            .as_str()
+                            .unwrap_or("the operation failed")
                     );
                 }
                 return Ok(operation["location"].as_str().map(str::to_owned));

@@ -154,7 +154,11 @@ pub fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
             "drain": args.drain,
         });
         let triggered = client
-            .request(Method::POST, &client.job_path("/stop"), Some(Body::Json(body)))
+            .request(
+                Method::POST,
+                &client.job_path("/stop"),
+                Some(Body::Json(body)),
+            )
             .await?;
         let location = client
             .wait_for(&client.job_path(&format!("/savepoints/{}", request_id(&triggered)?)))
@@ -182,9 +186,7 @@ pub fn swap(args: SwapArgs) -> anyhow::Result<ExitCode> {
         client
             .wait_for(&client.job_path(&format!("/swap/{}", request_id(&triggered)?)))
             .await
-            .with_context(|| {
-                format!("swap refused; job {id} keeps running its current code")
-            })?;
+            .with_context(|| format!("swap refused; job {id} keeps running its current code"))?;
         println!("Swapped: job {id} runs {name} now.");
         Ok(ExitCode::SUCCESS)
     })?

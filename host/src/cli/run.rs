@@ -184,9 +184,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             cancel: cancel.clone(),
             requests: Some(requests_rx),
         };
-        let (outcome, metrics) = run_attempt(job, |metrics| {
-            control.attempt_started(requests, metrics)
-        })?;
+        let (outcome, metrics) =
+            run_attempt(job, |metrics| control.attempt_started(requests, metrics))?;
         read += metrics.records_read();
         written += metrics.records_written();
         let failure = match outcome {
@@ -397,15 +396,21 @@ fn serve_rest(
     let requested = SocketAddr::new(rest.bind_address, rest.port);
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(requested))
-        .with_context(|| format!("cannot serve the REST API on {requested} (rest.bind-address, rest.port)"))?;
+        .with_context(|| {
+            format!("cannot serve the REST API on {requested} (rest.bind-address, rest.port)")
+        })?;
     let address = listener
         .local_addr()
         .context("cannot read the REST server's address")?;
     runtime.spawn(cairn::rest::serve(control.clone(), listener));
     // Served on every interface: local clients reach it on loopback.
     let local = match address.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), address.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), address.port()),
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), address.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), address.port())
+        }
         _ => address,
     };
     let registration = registry::register(&registry::Entry {

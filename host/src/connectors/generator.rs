@@ -1,6 +1,5 @@
 //! The generator source: deterministic keyed records, bounded or not, optionally paced.
 
-
 use cairn_sdk::Emitter;
 
 use super::pace::Pace;

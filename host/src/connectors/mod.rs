@@ -70,7 +70,10 @@ pub enum ConnectorError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
     /// `rate`: lines per second (0: as fast as possible).
-    File { path: PathBuf, rate: u64 },
+    File {
+        path: PathBuf,
+        rate: u64,
+    },
     Generator(Generator),
     Stdin,
 }

@@ -66,8 +66,8 @@ struct Pending {
 struct PendingSwap {
     checkpoint: u64,
     waiting: usize,
-    /// Subtask and reason, per subtask that could not prepare.
-    failures: Vec<(String, String)>,
+    /// Task index and reason, per subtask that could not prepare.
+    failures: Vec<(usize, String)>,
     reply: oneshot::Sender<Result<(), String>>,
 }
 
@@ -465,13 +465,13 @@ impl Coordinator {
             return;
         };
         if let Err(reason) = result {
-            swap.failures.push((self.tasks[task].0.to_string(), reason));
+            swap.failures.push((task, reason));
         }
         swap.waiting -= 1;
         if swap.waiting > 0 {
             return;
         }
-        let swap = self.swap.take().expect("present above");
+        let mut swap = self.swap.take().expect("present above");
         let commit = swap.failures.is_empty();
         for (control, (_, kind)) in self.controls.iter().zip(&self.tasks) {
             if *kind == TaskKind::Operator {
@@ -483,8 +483,10 @@ impl Coordinator {
             let _ = swap.reply.send(Ok(()));
         } else {
             // Subtasks of one operator usually fail alike: one line per distinct reason.
+            swap.failures.sort();
             let mut reasons: Vec<(Vec<String>, String)> = Vec::new();
             for (task, reason) in swap.failures {
+                let task = self.tasks[task].0.to_string();
                 match reasons.iter_mut().find(|(_, r)| *r == reason) {
                     Some((tasks, _)) => tasks.push(task),
                     None => reasons.push((vec![task], reason)),

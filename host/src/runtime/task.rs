@@ -169,10 +169,7 @@ impl Task {
         }
     }
 
-    fn run_operator(
-        &mut self,
-        mut operator: Box<dyn OperatorInstance>,
-    ) -> Result<(), TaskError> {
+    fn run_operator(&mut self, mut operator: Box<dyn OperatorInstance>) -> Result<(), TaskError> {
         let mut final_checkpoint = None;
         let (mut ended, mut final_complete) = (false, false);
         while !(ended && final_complete) {
