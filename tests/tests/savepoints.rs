@@ -757,3 +757,96 @@ fn stop_with_drain_flushes_what_operators_hold_and_without_it_the_savepoint_keep
     expected.sort();
     assert_eq!(committed_lines(&kept), expected);
 }
+
+#[test]
+fn failures_and_restarts_show_over_rest_and_requests_wait_for_a_running_job() {
+    let session = Session::new("exceptions");
+    let scratch = Scratch::new("exceptions");
+    let id = "9e".repeat(16);
+    let mut args = os(&["run", path(&job("flaky")), "--job-id", &id]);
+    args.extend(os(&[
+        "-D",
+        "execution.checkpointing.interval=100 ms",
+        "-D",
+        &format!("execution.checkpointing.dir={}", path(&scratch.join("chk"))),
+        "-D",
+        "restart-strategy.type=fixed-delay",
+        "-D",
+        "restart-strategy.fixed-delay.attempts=1",
+        "-D",
+        "restart-strategy.fixed-delay.delay=2 s",
+        "--",
+        "--input",
+        path(&corpus().path),
+        "--output",
+        path(&scratch.join("out")),
+        "--rate",
+        RATE,
+        "--fail-mode",
+        "trap",
+        "--fail-at",
+        "3000",
+    ]));
+    let mut running = session.start(args);
+
+    // The first attempt traps; while the job waits to restart, requests are refused.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exceptions = loop {
+        let (_, exceptions) = running.http("GET", &format!("/jobs/{id}/exceptions"), None);
+        if !exceptions["exceptionHistory"]["entries"][0].is_null() {
+            break exceptions;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failure reported: {}",
+            running.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let entry = &exceptions["exceptionHistory"]["entries"][0];
+    assert_eq!(entry["taskName"], "count (1/1)", "{exceptions}");
+    assert!(
+        entry["stacktrace"]
+            .as_str()
+            .unwrap()
+            .contains("flaky: injected trap at record 3000"),
+        "{exceptions}"
+    );
+    assert!(
+        exceptions["root-exception"]
+            .as_str()
+            .unwrap()
+            .starts_with("count (1/1) failed: "),
+        "{exceptions}"
+    );
+    let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
+    assert_eq!(details["state"], "RESTARTING", "{details}");
+    let (status, refused) = running.http(
+        "POST",
+        &format!("/jobs/{id}/savepoints"),
+        Some(&format!(
+            r#"{{"target-directory": "{}"}}"#,
+            scratch.join("sp").display()
+        )),
+    );
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["errors"][0],
+        format!("job {id} is RESTARTING, not running")
+    );
+
+    // The second attempt runs; savepoints work again, and the job finishes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running.http("GET", &format!("/jobs/{id}"), None).1["state"] != "RUNNING" {
+        assert!(
+            Instant::now() < deadline,
+            "no restart: {}",
+            running.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let savepoint = session.cli(os(&["savepoint", &id, path(&scratch.join("sp"))]));
+    assert!(savepoint.success(), "{savepoint:?}");
+    assert_eq!(running.wait(), Some(0), "{}", running.stderr());
+    assert_exact(&scratch.join("out"));
+}

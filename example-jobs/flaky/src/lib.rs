@@ -100,18 +100,14 @@ impl Job for Flaky {
         let at: u64 = args.parse_or("--fail-at", 1)?;
         let attempts: u32 = args.parse_or("--fail-attempts", 1)?;
         let mut job = JobGraph::new("flaky");
-        job.source("lines", Source::file(args.required("--input")?))
+        job.source("lines", word_count::input(args)?)
             .parallelism(1)
             .operator("split", "split", Partitioning::Rebalance)
             .operator("count", "flaky-count", Partitioning::ByKey)
             .option("fail-mode", format!("{mode:?}").to_lowercase())
             .option("fail-at", at.to_string())
             .option("fail-attempts", attempts.to_string())
-            .sink(
-                "out",
-                Sink::file(args.required("--output")?),
-                Partitioning::Forward,
-            );
+            .sink("out", word_count::output(args)?, Partitioning::Forward);
         Ok(job)
     }
 

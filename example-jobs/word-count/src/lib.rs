@@ -43,19 +43,28 @@ impl Operator for Count {
     }
 }
 
+/// The source `--input PATH|-` and `--rate LINES_PER_S` name.
+pub fn input(args: &Args) -> Result<Source> {
+    Ok(match (args.required("--input")?, args.value("--rate")) {
+        ("-", _) => Source::stdin(),
+        (path, None) => Source::file(path),
+        (path, Some(rate)) => Source::file(path).option("rate", rate),
+    })
+}
+
+/// The sink `--output DIR|-` names.
+pub fn output(args: &Args) -> Result<Sink> {
+    Ok(match args.required("--output")? {
+        "-" => Sink::stdout(),
+        dir => Sink::file(dir),
+    })
+}
+
 pub struct WordCount;
 
 impl Job for WordCount {
     fn describe(args: &Args) -> Result<JobGraph> {
-        let source = match (args.required("--input")?, args.value("--rate")) {
-            ("-", _) => Source::stdin(),
-            (path, None) => Source::file(path),
-            (path, Some(rate)) => Source::file(path).option("rate", rate),
-        };
-        let sink = match args.required("--output")? {
-            "-" => Sink::stdout(),
-            dir => Sink::file(dir),
-        };
+        let (source, sink) = (input(args)?, output(args)?);
         let mut job = JobGraph::new("word-count");
         job.source("lines", source)
             .parallelism(1)
