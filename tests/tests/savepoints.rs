@@ -110,21 +110,27 @@ fn finish_with_v2(savepoint: &Path, out: &Path, scratch: &Scratch) -> cairn_test
     run
 }
 
-#[test]
-fn stop_with_savepoint_then_v2_from_the_moved_savepoint_is_exact() {
-    let session = Session::new("stop-upgrade");
-    let scratch = Scratch::new("stop-upgrade");
+/// Starts word-count v1, paced, writing to `<scratch>/out`, and waits until its source has
+/// emitted `progress` lines.
+fn start_v1(session: &Session, scratch: &Scratch, id: &str, progress: u64) -> RunningJob {
     let out = scratch.join("out");
-    let id = "a1".repeat(16);
-    let mut v1 = session.start(word_count(
+    let job = session.start(word_count(
         &job("word-count"),
-        &id,
+        id,
         &out,
         &scratch.join("chk"),
         true,
         &[],
     ));
-    v1.wait_for_progress(3_000);
+    job.wait_for_progress(progress);
+    job
+}
+
+#[test]
+fn stop_with_savepoint_then_v2_from_the_moved_savepoint_is_exact() {
+    let (session, scratch) = (Session::new("stop-upgrade"), Scratch::new("stop-upgrade"));
+    let (id, out) = ("a1".repeat(16), scratch.join("out"));
+    let mut v1 = start_v1(&session, &scratch, &id, 3_000);
 
     let sp = scratch.join("savepoints");
     let stop = session.cli(os(&["stop", "--savepoint-path", path(&sp), &id]));
@@ -169,19 +175,12 @@ fn stop_with_savepoint_then_v2_from_the_moved_savepoint_is_exact() {
 
 #[test]
 fn cancel_with_savepoint_then_v2_from_the_moved_savepoint_is_exact() {
-    let session = Session::new("cancel-upgrade");
-    let scratch = Scratch::new("cancel-upgrade");
-    let out = scratch.join("out");
-    let id = "c2".repeat(16);
-    let mut v1 = session.start(word_count(
-        &job("word-count"),
-        &id,
-        &out,
-        &scratch.join("chk"),
-        true,
-        &[],
-    ));
-    v1.wait_for_progress(3_000);
+    let (session, scratch) = (
+        Session::new("cancel-upgrade"),
+        Scratch::new("cancel-upgrade"),
+    );
+    let (id, out) = ("c2".repeat(16), scratch.join("out"));
+    let mut v1 = start_v1(&session, &scratch, &id, 3_000);
 
     let sp = scratch.join("savepoints");
     let cancel = session.cli(os(&["cancel", "-s", path(&sp), &id]));
@@ -208,8 +207,7 @@ fn swap_to_v2_mid_stream_then_kill_and_resume_is_exact() {
     let scratch = Scratch::new("swap");
     let (out, chk) = (scratch.join("out"), scratch.join("chk"));
     let id = "5a".repeat(16);
-    let mut v1 = session.start(word_count(&job("word-count"), &id, &out, &chk, true, &[]));
-    v1.wait_for_progress(2_000);
+    let mut v1 = start_v1(&session, &scratch, &id, 2_000);
 
     let v2 = job("word-count-v2");
     let swap = session.cli(os(&["swap", &id, path(&v2)]));
@@ -271,19 +269,9 @@ fn latest_count_state_is_version(job_folder: &Path, version: u64) -> bool {
 
 #[test]
 fn failed_swaps_leave_the_old_code_running_and_the_output_exact() {
-    let session = Session::new("swap-refused");
-    let scratch = Scratch::new("swap-refused");
-    let out = scratch.join("out");
-    let id = "e3".repeat(16);
-    let mut v1 = session.start(word_count(
-        &job("word-count"),
-        &id,
-        &out,
-        &scratch.join("chk"),
-        true,
-        &[],
-    ));
-    v1.wait_for_progress(2_000);
+    let (session, scratch) = (Session::new("swap-refused"), Scratch::new("swap-refused"));
+    let (id, out) = ("e3".repeat(16), scratch.join("out"));
+    let mut v1 = start_v1(&session, &scratch, &id, 2_000);
 
     // Every count subtask refuses v1's state: all roll back.
     let refused = session.cli(os(&["swap", &id, path(&test_job("refuses-state"))]));

@@ -86,18 +86,29 @@ async fn trigger(client: &Client, dir: Option<&str>, cancel: bool) -> anyhow::Re
         "target-directory": dir.map(absolute),
         "cancel-job": cancel,
     });
+    savepoint_operation(client, "/savepoints", body)
+        .await
+        .context("the savepoint failed")
+}
+
+/// Posts `body` to the job's savepoint-taking endpoint `endpoint` and waits for the
+/// savepoint's path.
+async fn savepoint_operation(
+    client: &Client,
+    endpoint: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<String> {
     let triggered = client
         .request(
             Method::POST,
-            &client.job_path("/savepoints"),
+            &client.job_path(endpoint),
             Some(Body::Json(body)),
         )
         .await?;
-    let location = client
+    client
         .wait_for(&client.job_path(&format!("/savepoints/{}", request_id(&triggered)?)))
-        .await
-        .context("the savepoint failed")?;
-    location.context("the savepoint completed without a location")
+        .await?
+        .context("the savepoint completed without a location")
 }
 
 fn request_id(response: &serde_json::Value) -> anyhow::Result<&str> {
@@ -153,18 +164,9 @@ pub fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
             "targetDirectory": args.savepoint_path.as_deref().map(absolute),
             "drain": args.drain,
         });
-        let triggered = client
-            .request(
-                Method::POST,
-                &client.job_path("/stop"),
-                Some(Body::Json(body)),
-            )
-            .await?;
-        let location = client
-            .wait_for(&client.job_path(&format!("/savepoints/{}", request_id(&triggered)?)))
+        let location = savepoint_operation(&client, "/stop", body)
             .await
-            .context("stop with savepoint failed")?
-            .context("the savepoint completed without a location")?;
+            .context("stop with savepoint failed")?;
         println!("Savepoint completed. Path: {location}");
         Ok(ExitCode::SUCCESS)
     })?
