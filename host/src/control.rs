@@ -12,7 +12,9 @@ use tokio::sync::oneshot;
 use crate::config::Config;
 use crate::graph::Graph;
 use crate::operator::OperatorFactory;
-use crate::runtime::{AfterSavepoint, CancelHandle, JobFailure, JobMetrics, Request};
+use crate::runtime::{
+    AfterSavepoint, CancelHandle, CompletedCheckpoint, JobFailure, JobMetrics, Request,
+};
 use crate::swap::Swapper;
 
 /// A job's status, with Flink's names.
@@ -62,6 +64,15 @@ pub enum ControlError {
     Invalid(String),
 }
 
+/// What an asynchronous operation does; each is polled at its own endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationKind {
+    /// A savepoint, alone or before a cancel or a stop.
+    Savepoint,
+    Swap,
+    Disposal,
+}
+
 /// An asynchronous operation, polled by its trigger id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
@@ -88,6 +99,8 @@ pub struct JobControl {
     cancel: CancelHandle,
     swapper: Swapper,
     state: Mutex<State>,
+    /// Held through a whole swap, so that swaps take effect (and are recorded) in order.
+    swapping: tokio::sync::Mutex<()>,
 }
 
 struct State {
@@ -98,9 +111,12 @@ struct State {
     graph: Graph,
     operators: Arc<dyn OperatorFactory>,
     exceptions: Vec<Exception>,
-    /// By trigger id, with whether a completed one's result has been fetched.
-    operations: HashMap<String, (Operation, bool)>,
+    /// By trigger id: what it is, its status, and whether a completed one's result has been
+    /// fetched.
+    operations: HashMap<String, (OperationKind, Operation, bool)>,
     restarts: u32,
+    /// Checkpoints completed by earlier attempts.
+    history: Vec<CompletedCheckpoint>,
 }
 
 /// The running attempt: where requests go, and its counters.
@@ -115,6 +131,8 @@ pub struct Snapshot {
     pub timestamps: BTreeMap<JobStatus, u64>,
     pub graph: Graph,
     pub metrics: Option<Arc<JobMetrics>>,
+    /// Every completed checkpoint and savepoint of the job, oldest first.
+    pub checkpoints: Vec<CompletedCheckpoint>,
     pub exceptions: Vec<Exception>,
     pub restarts: u32,
 }
@@ -151,7 +169,9 @@ impl JobControl {
                 exceptions: Vec::new(),
                 operations: HashMap::new(),
                 restarts: 0,
+                history: Vec::new(),
             }),
+            swapping: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -183,7 +203,7 @@ impl JobControl {
         });
         if restarting {
             state.restarts += 1;
-            state.attempt = None;
+            end_attempt(&mut state);
             set_status(&mut state, JobStatus::Restarting);
         }
     }
@@ -191,17 +211,22 @@ impl JobControl {
     /// The job has ended for good.
     pub fn ended(&self, status: JobStatus) {
         let mut state = self.state();
-        state.attempt = None;
+        end_attempt(&mut state);
         set_status(&mut state, status);
     }
 
     pub fn snapshot(&self) -> Snapshot {
         let state = self.state();
+        let mut checkpoints = state.history.clone();
+        if let Some(attempt) = &state.attempt {
+            checkpoints.extend(attempt.metrics.completed_checkpoints());
+        }
         Snapshot {
             status: state.status,
             timestamps: state.timestamps.clone(),
             graph: state.graph.clone(),
             metrics: state.attempt.as_ref().map(|a| a.metrics.clone()),
+            checkpoints,
             exceptions: state.exceptions.clone(),
             restarts: state.restarts,
         }
@@ -216,10 +241,14 @@ impl JobControl {
         self.cancel.cancel();
     }
 
-    /// The status of an operation; a completed one counts as fetched from now on.
-    pub fn operation(&self, trigger: &str) -> Option<Operation> {
+    /// The status of an operation of this kind; a completed one counts as fetched from now
+    /// on.
+    pub fn operation(&self, trigger: &str, kind: OperationKind) -> Option<Operation> {
         let mut state = self.state();
-        let (operation, fetched) = state.operations.get_mut(trigger)?;
+        let (_, operation, fetched) = state
+            .operations
+            .get_mut(trigger)
+            .filter(|(k, _, _)| *k == kind)?;
         *fetched |= matches!(operation, Operation::Completed(_));
         Some(operation.clone())
     }
@@ -233,7 +262,7 @@ impl JobControl {
                 .state()
                 .operations
                 .values()
-                .any(|(operation, fetched)| !fetched || *operation == Operation::InProgress)
+                .any(|(_, operation, fetched)| !fetched || *operation == Operation::InProgress)
         {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -259,7 +288,7 @@ impl JobControl {
             then,
             reply,
         })?;
-        let trigger = self.new_operation();
+        let trigger = self.new_operation(OperationKind::Savepoint);
         let control = self.clone();
         let id = trigger.clone();
         tokio::spawn(async move {
@@ -274,7 +303,7 @@ impl JobControl {
     /// Starts swapping the job's operators to the component `bytes` (named `label` in
     /// messages). Returns the trigger id to poll.
     pub fn trigger_swap(self: &Arc<Self>, label: String, bytes: Vec<u8>) -> String {
-        let trigger = self.new_operation();
+        let trigger = self.new_operation(OperationKind::Swap);
         let control = self.clone();
         let id = trigger.clone();
         tokio::spawn(async move {
@@ -285,6 +314,7 @@ impl JobControl {
     }
 
     async fn swap(self: &Arc<Self>, label: String, bytes: Vec<u8>) -> Result<(), String> {
+        let _one_at_a_time = self.swapping.lock().await;
         let (running, _) = self.code();
         let control = self.clone();
         // Compiling is CPU work (seconds for big components): off the reactor.
@@ -312,7 +342,7 @@ impl JobControl {
 
     /// Starts disposing of the savepoint at `path`. Returns the trigger id to poll.
     pub fn trigger_disposal(self: &Arc<Self>, path: String) -> String {
-        let trigger = self.new_operation();
+        let trigger = self.new_operation(OperationKind::Disposal);
         let control = self.clone();
         let id = trigger.clone();
         tokio::spawn(async move {
@@ -339,18 +369,27 @@ impl JobControl {
         }
     }
 
-    fn new_operation(&self) -> String {
+    fn new_operation(&self, kind: OperationKind) -> String {
         let trigger = format!("{:032x}", rand::random::<u128>());
         self.state()
             .operations
-            .insert(trigger.clone(), (Operation::InProgress, false));
+            .insert(trigger.clone(), (kind, Operation::InProgress, false));
         trigger
     }
 
     fn complete(&self, trigger: &str, outcome: Result<Option<String>, String>) {
-        self.state()
-            .operations
-            .insert(trigger.to_owned(), (Operation::Completed(outcome), false));
+        if let Some((_, operation, _)) = self.state().operations.get_mut(trigger) {
+            *operation = Operation::Completed(outcome);
+        }
+    }
+}
+
+/// The running attempt is over: keep its checkpoints' statistics.
+fn end_attempt(state: &mut State) {
+    if let Some(attempt) = state.attempt.take() {
+        state
+            .history
+            .extend(attempt.metrics.completed_checkpoints());
     }
 }
 

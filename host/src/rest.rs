@@ -19,7 +19,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::CheckpointingMode;
-use crate::control::{ControlError, JobControl, JobStatus, Operation, Snapshot, now_ms};
+use crate::control::{
+    ControlError, JobControl, JobStatus, Operation, OperationKind, Snapshot, now_ms,
+};
 use crate::graph::{Graph, Role};
 use crate::runtime::AfterSavepoint;
 
@@ -43,7 +45,7 @@ fn router(control: Arc<JobControl>) -> Router {
         .route("/jobs/{job}/checkpoints", get(checkpoints))
         .route("/jobs/{job}/checkpoints/config", get(checkpoint_config))
         .route("/jobs/{job}/savepoints", post(trigger_savepoint))
-        .route("/jobs/{job}/savepoints/{trigger}", get(operation_status))
+        .route("/jobs/{job}/savepoints/{trigger}", get(savepoint_status))
         .route("/jobs/{job}/stop", post(stop))
         .route("/jobs/{job}/exceptions", get(exceptions))
         // Components of interpreted languages run to tens of megabytes.
@@ -51,7 +53,7 @@ fn router(control: Arc<JobControl>) -> Router {
             "/jobs/{job}/swap",
             post(swap).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
         )
-        .route("/jobs/{job}/swap/{trigger}", get(operation_status))
+        .route("/jobs/{job}/swap/{trigger}", get(swap_status))
         .route("/savepoint-disposal", post(dispose))
         .route("/savepoint-disposal/{trigger}", get(disposal_status))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "Not found.".into()) })
@@ -132,6 +134,8 @@ async fn overview(State(control): State<Arc<JobControl>>) -> Reply {
     let snapshot = control.snapshot();
     let (start, end, duration) = times(&control, &snapshot);
     let tasks: u32 = snapshot.graph.nodes.iter().map(|n| n.parallelism).sum();
+    let mut counts = state_counts(snapshot.status, tasks, str::to_lowercase);
+    counts.insert("total".into(), json!(tasks));
     ok(json!({ "jobs": [{
         "jid": control.id,
         "name": control.name,
@@ -140,7 +144,7 @@ async fn overview(State(control): State<Arc<JobControl>>) -> Reply {
         "end-time": end,
         "duration": duration,
         "last-modification": snapshot.timestamps.values().max().copied().unwrap_or(start),
-        "tasks": task_counts(snapshot.status, tasks),
+        "tasks": counts,
     }]}))
 }
 
@@ -153,11 +157,7 @@ async fn details(State(control): State<Arc<JobControl>>, Path(id): Path<String>)
         .as_ref()
         .map(|m| m.task_counts())
         .unwrap_or_default();
-    let vertex_status = match snapshot.status {
-        JobStatus::Restarting | JobStatus::Initializing => "CREATED",
-        JobStatus::Cancelling => "CANCELING",
-        other => other.as_str(),
-    };
+    let vertex_status = execution_state(snapshot.status);
     let vertices: Vec<Value> = snapshot
         .graph
         .nodes
@@ -176,7 +176,7 @@ async fn details(State(control): State<Arc<JobControl>>, Path(id): Path<String>)
                 "start-time": start,
                 "end-time": end,
                 "duration": duration,
-                "tasks": task_counts(snapshot.status, node.parallelism),
+                "tasks": state_counts(snapshot.status, node.parallelism, str::to_owned),
                 "metrics": {
                     "read-records": read,
                     "read-records-complete": true,
@@ -204,7 +204,11 @@ async fn details(State(control): State<Arc<JobControl>>, Path(id): Path<String>)
         "now": now_ms(),
         "timestamps": timestamps,
         "vertices": vertices,
-        "status-counts": { vertex_status: snapshot.graph.nodes.len() },
+        "status-counts": state_counts(
+            snapshot.status,
+            snapshot.graph.nodes.len() as u32,
+            str::to_owned,
+        ),
         "plan": plan(control, &snapshot.graph),
     }))
 }
@@ -236,11 +240,7 @@ async fn terminate(
 async fn checkpoints(State(control): State<Arc<JobControl>>, Path(id): Path<String>) -> Reply {
     let control = job(&control, &id)?;
     let snapshot = control.snapshot();
-    let completed = snapshot
-        .metrics
-        .as_ref()
-        .map(|m| m.completed_checkpoints())
-        .unwrap_or_default();
+    let completed = &snapshot.checkpoints;
     let entry = |c: &crate::runtime::CompletedCheckpoint| {
         let duration = c.duration.as_millis() as u64;
         json!({
@@ -402,12 +402,18 @@ async fn swap(
     accepted(json!({ "request-id": trigger }))
 }
 
-async fn operation_status(
+async fn savepoint_status(
     State(control): State<Arc<JobControl>>,
     Path((id, trigger)): Path<(String, String)>,
 ) -> Reply {
-    let control = job(&control, &id)?;
-    status_of(control, &trigger)
+    status_of(job(&control, &id)?, &trigger, OperationKind::Savepoint)
+}
+
+async fn swap_status(
+    State(control): State<Arc<JobControl>>,
+    Path((id, trigger)): Path<(String, String)>,
+) -> Reply {
+    status_of(job(&control, &id)?, &trigger, OperationKind::Swap)
 }
 
 #[derive(Deserialize)]
@@ -425,11 +431,11 @@ async fn disposal_status(
     State(control): State<Arc<JobControl>>,
     Path(trigger): Path<String>,
 ) -> Reply {
-    status_of(&control, &trigger)
+    status_of(&control, &trigger, OperationKind::Disposal)
 }
 
-fn status_of(control: &JobControl, trigger: &str) -> Reply {
-    match control.operation(trigger) {
+fn status_of(control: &JobControl, trigger: &str, kind: OperationKind) -> Reply {
+    match control.operation(trigger, kind) {
         None => Err(error(
             StatusCode::NOT_FOUND,
             format!("There is no operation with trigger id {trigger}."),
@@ -504,22 +510,43 @@ fn times(control: &JobControl, snapshot: &Snapshot) -> (u64, i64, u64) {
     (control.start_ms, end.map_or(-1, |e| e as i64), duration)
 }
 
-/// Flink's per-state task counts, with every task in the job's state.
-fn task_counts(status: JobStatus, tasks: u32) -> Value {
-    let mut counts = json!({
-        "created": 0, "scheduled": 0, "deploying": 0, "running": 0, "finished": 0,
-        "canceling": 0, "canceled": 0, "failed": 0, "reconciling": 0, "initializing": 0,
-    });
-    let key = match status {
-        JobStatus::Initializing | JobStatus::Restarting => "created",
-        JobStatus::Running => "running",
-        JobStatus::Cancelling => "canceling",
-        JobStatus::Finished => "finished",
-        JobStatus::Canceled => "canceled",
-        JobStatus::Failed => "failed",
-    };
-    counts[key] = json!(tasks);
-    counts
+/// Flink's execution states, which task counts are keyed by.
+const EXECUTION_STATES: [&str; 10] = [
+    "CREATED",
+    "SCHEDULED",
+    "DEPLOYING",
+    "RUNNING",
+    "FINISHED",
+    "CANCELING",
+    "CANCELED",
+    "FAILED",
+    "RECONCILING",
+    "INITIALIZING",
+];
+
+/// The execution state of every task of a job in `status` (Cairn runs all alike).
+fn execution_state(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Initializing | JobStatus::Restarting => "CREATED",
+        JobStatus::Running => "RUNNING",
+        JobStatus::Cancelling => "CANCELING",
+        JobStatus::Finished => "FINISHED",
+        JobStatus::Canceled => "CANCELED",
+        JobStatus::Failed => "FAILED",
+    }
+}
+
+/// `count` in the job's execution state, zero in every other; keys as `key` spells them.
+fn state_counts(
+    status: JobStatus,
+    count: u32,
+    key: fn(&str) -> String,
+) -> serde_json::Map<String, Value> {
+    let current = execution_state(status);
+    EXECUTION_STATES
+        .iter()
+        .map(|state| (key(state), json!(if *state == current { count } else { 0 })))
+        .collect()
 }
 
 /// A vertex id in Flink's format (32 hex), stable for a uid across runs.

@@ -426,6 +426,12 @@ fn flink_rest_client_cli_commands_and_disposal() {
         None,
     );
     assert_eq!(status, 404);
+    // A savepoint's request id is not a swap's.
+    let (status, _) = running.http("GET", &format!("/jobs/{id}/swap/{request}"), None);
+    assert_eq!(status, 404);
+    assert_eq!(overview["jobs"][0]["tasks"]["running"], 3, "{overview}");
+    assert_eq!(overview["jobs"][0]["tasks"]["total"], 3, "{overview}");
+    assert_eq!(details["vertices"][1]["tasks"]["RUNNING"], 1, "{details}");
 
     // The CLI, with the default savepoint folder.
     let triggered = session.cli(os(&["savepoint", &id]));
@@ -773,7 +779,7 @@ fn failures_and_restarts_show_over_rest_and_requests_wait_for_a_running_job() {
         "--fail-mode",
         "trap",
         "--fail-at",
-        "3000",
+        "30000",
     ]));
     let mut running = session.start(args);
 
@@ -797,7 +803,7 @@ fn failures_and_restarts_show_over_rest_and_requests_wait_for_a_running_job() {
         entry["stacktrace"]
             .as_str()
             .unwrap()
-            .contains("flaky: injected trap at record 3000"),
+            .contains("flaky: injected trap at record 30000"),
         "{exceptions}"
     );
     assert!(
@@ -809,6 +815,13 @@ fn failures_and_restarts_show_over_rest_and_requests_wait_for_a_running_job() {
     );
     let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
     assert_eq!(details["state"], "RESTARTING", "{details}");
+    assert_eq!(details["vertices"][0]["tasks"]["CREATED"], 1, "{details}");
+    // The failed attempt's checkpoints stay in the statistics.
+    let (_, checkpoints) = running.http("GET", &format!("/jobs/{id}/checkpoints"), None);
+    assert!(
+        checkpoints["latest"]["completed"]["id"].as_u64() >= Some(1),
+        "{checkpoints}"
+    );
     let (status, refused) = running.http(
         "POST",
         &format!("/jobs/{id}/savepoints"),

@@ -387,11 +387,11 @@ fn checkpoint_dir(config: &Config) -> anyhow::Result<String> {
 }
 
 /// Binds the job's REST server (`rest.bind-address`, `rest.port`), serves it beside the
-/// job, and registers the job so the CLI finds it by id.
+/// job, and registers the job so the CLI finds it by id (when the registry is writable).
 fn serve_rest(
     runtime: &tokio::runtime::Runtime,
     control: &Arc<JobControl>,
-) -> anyhow::Result<(SocketAddr, Registration)> {
+) -> anyhow::Result<(SocketAddr, Option<Registration>)> {
     let rest = &control.config.rest;
     let requested = SocketAddr::new(rest.bind_address, rest.port);
     let listener = runtime
@@ -413,15 +413,24 @@ fn serve_rest(
         }
         _ => address,
     };
-    let registration = registry::register(&registry::Entry {
+    let registration = match registry::register(&registry::Entry {
         id: control.id.clone(),
         name: control.name.clone(),
         pid: std::process::id(),
         address: local,
         start_ms: control.start_ms,
         token: rest.auth_token.clone(),
-    })
-    .with_context(|| format!("cannot register the job in {}", registry::dir().display()))?;
+    }) {
+        Ok(registration) => Some(registration),
+        // The job runs anyway; the CLI can still reach it with -m.
+        Err(e) => {
+            tracing::warn!(
+                "cannot register the job in {}: {e}; `cairn list` will not show it",
+                registry::dir().display()
+            );
+            None
+        }
+    };
     Ok((address, registration))
 }
 

@@ -24,6 +24,8 @@ use crate::state::{CheckpointMetadata, METADATA_FILE, StateError, StateStore};
 
 /// Longest the coordinator sleeps without looking at timers.
 const TICK: Duration = Duration::from_millis(50);
+/// Longest the coordinator waits, when the job ends, for uploads of abandoned checkpoints.
+const LATE_UPLOADS: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoordinatorError {
@@ -85,8 +87,9 @@ pub(crate) struct Coordinator {
     stop: Stop,
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
-    /// Failed or subsumed checkpoints whose late uploads must be deleted when they arrive.
-    abandoned: HashMap<u64, StateStore>,
+    /// Failed or subsumed checkpoints whose late uploads must be deleted when they arrive,
+    /// with how many subtasks have yet to report.
+    abandoned: HashMap<u64, (StateStore, usize)>,
     swap: Option<PendingSwap>,
     completed: VecDeque<u64>,
     consecutive_failures: u32,
@@ -137,11 +140,30 @@ impl Coordinator {
         }
     }
 
-    /// Runs until the final checkpoint completes or the subtasks are gone.
+    /// Runs until the final checkpoint completes or the subtasks are gone; then abandons
+    /// what is still pending and cleans up after uploads that finish late.
     pub(crate) fn run(mut self) -> Result<(), CoordinatorError> {
         let result = self.coordinate();
         if result.is_err() {
             self.stop.fail();
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for (_, pending) in pending {
+            if let Purpose::Savepoint { reply, .. } = self.abandon(pending) {
+                let _ = reply.send(Err("the job stopped before the savepoint completed".into()));
+            }
+        }
+        // Uploads hold a report sender: the channel closes when the last one is done.
+        let deadline = Instant::now() + LATE_UPLOADS;
+        while !self.abandoned.is_empty() {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.reports.recv_timeout(wait) {
+                Ok(Report::Ack { checkpoint, .. } | Report::Decline { checkpoint, .. }) => {
+                    self.late(checkpoint)
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
         }
         result
     }
@@ -202,6 +224,11 @@ impl Coordinator {
                 task,
                 reason,
             } => {
+                let Some(pending) = self.pending.get_mut(&checkpoint) else {
+                    self.late(checkpoint);
+                    return Ok(false);
+                };
+                pending.missing -= 1;
                 let reason = format!("{} could not store its state: {reason}", self.tasks[task].0);
                 self.fail(checkpoint, reason)?;
             }
@@ -234,7 +261,9 @@ impl Coordinator {
                 let ends = match then {
                     AfterSavepoint::Stop { drain } => {
                         self.final_triggered = true;
-                        Some(drain)
+                        // Operators whose input has ended finish, drained or not.
+                        let ended = self.sources_finished == self.count(TaskKind::Source);
+                        Some(drain || ended)
                     }
                     AfterSavepoint::Continue | AfterSavepoint::Cancel => None,
                 };
@@ -336,10 +365,7 @@ impl Coordinator {
         stats: SnapshotStats,
     ) -> Result<bool, CoordinatorError> {
         let Some(pending) = self.pending.get_mut(&checkpoint) else {
-            // Late: the checkpoint failed or was subsumed; drop what the upload wrote.
-            if let Some(folder) = self.abandoned.get(&checkpoint) {
-                self.delete(folder);
-            }
+            self.late(checkpoint);
             return Ok(false);
         };
         if pending.acks[task].replace((state, stats)).is_none() {
@@ -566,9 +592,25 @@ impl Coordinator {
     fn abandon(&mut self, pending: Pending) -> Purpose {
         if let Some(folder) = pending.barrier.folder {
             self.delete(&folder);
-            self.abandoned.insert(pending.barrier.checkpoint, folder);
+            if pending.missing > 0 {
+                self.abandoned
+                    .insert(pending.barrier.checkpoint, (folder, pending.missing));
+            }
         }
         pending.purpose
+    }
+
+    /// A report for an abandoned checkpoint: delete what its upload wrote.
+    fn late(&mut self, checkpoint: u64) {
+        let Some((folder, missing)) = self.abandoned.get_mut(&checkpoint) else {
+            return;
+        };
+        *missing -= 1;
+        let folder = folder.clone();
+        if *missing == 0 {
+            self.abandoned.remove(&checkpoint);
+        }
+        self.delete(&folder);
     }
 
     fn delete(&self, folder: &StateStore) {

@@ -5,6 +5,7 @@
 //! channel has delivered N, so the snapshot contains exactly the records before N.
 //! AT_LEAST_ONCE does not hold channels: records after N on a fast channel are processed
 //! before the snapshot and will be replayed after a restore, duplicated but never lost.
+//! A code swap's barrier aligns in both modes.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -29,9 +30,11 @@ pub(crate) enum Event {
 }
 
 struct Channel {
+    /// Which of the subtask's channels this is (indices in `live` shift as channels end).
+    id: usize,
     input: u32,
     rx: Receiver<Message>,
-    /// Exactly-once: holds a barrier; not read until alignment completes.
+    /// Holds a barrier being aligned; not read until alignment completes.
     blocked: bool,
 }
 
@@ -41,10 +44,10 @@ pub(crate) struct Inputs {
     /// The coordinator has gone: after the final checkpoint, or because the job is failing.
     control_closed: bool,
     mode: CheckpointingMode,
-    /// Exactly-once: the barrier being aligned and when its first copy arrived.
+    /// The barrier being aligned and when its first copy arrived.
     aligning: Option<(Barrier, Instant)>,
-    /// At-least-once: barriers seen on some channels: how many and since when.
-    seen: BTreeMap<u64, (Barrier, usize, Instant)>,
+    /// At-least-once: barriers some channels delivered, which ones, and since when.
+    seen: BTreeMap<u64, (Barrier, Vec<usize>, Instant)>,
     end_reported: bool,
 }
 
@@ -57,7 +60,9 @@ impl Inputs {
         Inputs {
             live: channels
                 .into_iter()
-                .map(|(input, rx)| Channel {
+                .enumerate()
+                .map(|(id, (input, rx))| Channel {
+                    id,
                     input,
                     rx,
                     blocked: false,
@@ -143,39 +148,149 @@ impl Inputs {
     }
 
     fn on_barrier(&mut self, channel: usize, barrier: Barrier) {
-        match self.mode {
-            CheckpointingMode::ExactlyOnce => {
-                self.aligning.get_or_insert((barrier, Instant::now()));
-                self.live[channel].blocked = true;
-            }
-            CheckpointingMode::AtLeastOnce => {
-                self.seen
-                    .entry(barrier.checkpoint)
-                    .or_insert((barrier, 0, Instant::now()))
-                    .1 += 1;
-            }
+        // A swap barrier aligns in either mode: new code downstream must see only records
+        // that new code upstream emitted.
+        if self.mode == CheckpointingMode::ExactlyOnce || barrier.swap.is_some() {
+            self.aligning.get_or_insert((barrier, Instant::now()));
+            self.live[channel].blocked = true;
+        } else {
+            let id = self.live[channel].id;
+            self.seen
+                .entry(barrier.checkpoint)
+                .or_insert_with(|| (barrier, Vec::new(), Instant::now()))
+                .1
+                .push(id);
         }
     }
 
-    /// A barrier that every live channel has delivered, if any; unblocks the channels.
+    /// A barrier that every live channel has delivered, if any; unblocks the channels. A
+    /// channel that ended after delivering it no longer counts either way.
     fn completed_barrier(&mut self) -> Option<Event> {
-        match self.mode {
-            CheckpointingMode::ExactlyOnce => {
-                if self.aligning.is_none() || self.live.iter().any(|c| !c.blocked) {
-                    return None;
-                }
-                let (barrier, since) = self.aligning.take()?;
-                self.live.iter_mut().for_each(|c| c.blocked = false);
-                Some(Event::Barrier(barrier, since.elapsed()))
+        // Counted barriers first: an aligned one behind them cannot be complete before them.
+        if let Some((_, (_, delivered, _))) = self.seen.first_key_value()
+            && self.live.iter().all(|c| delivered.contains(&c.id))
+        {
+            let (_, (barrier, _, since)) = self.seen.pop_first()?;
+            return Some(Event::Barrier(barrier, since.elapsed()));
+        }
+        if self.aligning.is_some() && self.live.iter().all(|c| c.blocked) {
+            let (barrier, since) = self.aligning.take()?;
+            self.live.iter_mut().for_each(|c| c.blocked = false);
+            return Some(Event::Barrier(barrier, since.elapsed()));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_sdk::Emitter;
+    use crossbeam_channel::{Sender, unbounded};
+
+    use super::super::CodeSwap;
+    use super::*;
+    use std::sync::Arc;
+
+    fn barrier(checkpoint: u64) -> Barrier {
+        Barrier {
+            checkpoint,
+            folder: None,
+            ends_stream: false,
+            drain: false,
+            swap: None,
+        }
+    }
+
+    fn batch(value: &str) -> Message {
+        let mut out = Emitter::default();
+        out.emit(value);
+        Message::Batch(out.take())
+    }
+
+    /// Two input channels, A and B, and the subtask's inputs.
+    fn inputs(mode: CheckpointingMode) -> (Sender<Message>, Sender<Message>, Inputs) {
+        let (a, a_rx) = unbounded();
+        let (b, b_rx) = unbounded();
+        let (_, control) = unbounded();
+        let inputs = Inputs::new(vec![(0, a_rx), (0, b_rx)], mode, control);
+        (a, b, inputs)
+    }
+
+    /// What the subtask sees next, as text: `b:<value>`, `barrier <n>`, or `end`.
+    fn next(inputs: &mut Inputs) -> String {
+        match inputs.next(&mut Output::new(Vec::new())).unwrap() {
+            Event::Batch(_, batch) => {
+                let record = batch.records(0).unwrap().next().unwrap();
+                format!("b:{}", record.value_str().unwrap())
             }
-            CheckpointingMode::AtLeastOnce => {
-                let (_, (_, count, _)) = self.seen.first_key_value()?;
-                if *count < self.live.len() {
-                    return None;
-                }
-                let (_, (barrier, _, since)) = self.seen.pop_first()?;
-                Some(Event::Barrier(barrier, since.elapsed()))
-            }
+            Event::Barrier(barrier, _) => format!("barrier {}", barrier.checkpoint),
+            Event::Complete(n) => format!("complete {n}"),
+            Event::End => "end".into(),
+        }
+    }
+
+    #[test]
+    fn a_channel_that_ends_after_a_barrier_still_waits_for_the_others() {
+        for mode in [
+            CheckpointingMode::AtLeastOnce,
+            CheckpointingMode::ExactlyOnce,
+        ] {
+            let (a, b, mut inputs) = inputs(mode);
+            a.send(Message::Barrier(barrier(7))).unwrap();
+            a.send(Message::End).unwrap();
+            drop(a);
+            // B's records before its barrier belong to checkpoint 7 and come first.
+            b.send(batch("before")).unwrap();
+            assert_eq!(next(&mut inputs), "b:before", "{mode}");
+            b.send(Message::Barrier(barrier(7))).unwrap();
+            b.send(batch("after")).unwrap();
+            b.send(Message::End).unwrap();
+            assert_eq!(next(&mut inputs), "barrier 7", "{mode}");
+            assert_eq!(next(&mut inputs), "b:after", "{mode}");
+            assert_eq!(next(&mut inputs), "end", "{mode}");
+        }
+    }
+
+    #[test]
+    fn at_least_once_reads_past_a_barrier_but_a_swap_barrier_aligns() {
+        let (a, b, mut inputs) = inputs(CheckpointingMode::AtLeastOnce);
+        a.send(Message::Barrier(barrier(1))).unwrap();
+        a.send(batch("a-after-1")).unwrap();
+        assert_eq!(next(&mut inputs), "b:a-after-1");
+
+        let swap = Barrier {
+            swap: Some(Arc::new(CodeSwap {
+                operators: Arc::new(NoOperators),
+                graph: crate::graph::Graph {
+                    name: "g".into(),
+                    nodes: Vec::new(),
+                    max_parallelism: 128,
+                },
+            })),
+            ..barrier(2)
+        };
+        a.send(Message::Barrier(swap.clone())).unwrap();
+        a.send(batch("a-after-2")).unwrap();
+        b.send(Message::Barrier(barrier(1))).unwrap();
+        b.send(batch("b-before-2")).unwrap();
+        assert_eq!(next(&mut inputs), "barrier 1");
+        // A is held at the swap barrier: B's record comes, A's does not.
+        assert_eq!(next(&mut inputs), "b:b-before-2");
+        b.send(Message::Barrier(swap)).unwrap();
+        assert_eq!(next(&mut inputs), "barrier 2");
+        assert_eq!(next(&mut inputs), "b:a-after-2");
+    }
+
+    struct NoOperators;
+
+    impl crate::operator::OperatorFactory for NoOperators {
+        fn open(
+            &self,
+            _ctx: &cairn_sdk::Context,
+            name: &str,
+        ) -> Result<Box<dyn crate::operator::OperatorInstance>, crate::operator::OperatorError>
+        {
+            Err(crate::operator::OperatorError::Failed(format!("no {name}")))
         }
     }
 }

@@ -614,11 +614,20 @@ fn apply_retention(checkpoints: &Checkpointing, outcome: &Outcome) {
     };
     if delete {
         let runtime = &checkpoints.runtime;
+        // Only `chk-N` folders: anything else there (a savepoint someone put into the job's
+        // folder) is not the job's to delete, and then the folder stays too.
         let result = runtime.block_on(async {
-            for folder in storage.folders().await? {
+            let folders = storage.folders().await?;
+            let (checkpoints, others): (Vec<_>, Vec<_>) = folders
+                .into_iter()
+                .partition(|f| crate::state::parse_checkpoint_folder(f).is_some());
+            for folder in checkpoints {
                 delete_snapshot(&storage.child(&folder)).await?;
             }
-            storage.delete_all("").await
+            if others.is_empty() {
+                storage.delete_all("").await?;
+            }
+            Ok::<_, StateError>(())
         });
         if let Err(e) = result {
             tracing::warn!("cannot delete the job's checkpoints: {e}");

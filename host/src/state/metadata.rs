@@ -81,8 +81,14 @@ pub struct StateFile {
     pub stored_size: u64,
     /// xxh3-64 of the stored bytes, 16 hex digits.
     pub checksum: String,
-    /// The operator's state encoding version (`cairn:job` `state.version`).
+    /// The operator's state encoding version (`cairn:job` `state.version`); 1 in metadata
+    /// written before versions were recorded.
+    #[serde(default = "first_state_version")]
     pub version: u32,
+}
+
+fn first_state_version() -> u32 {
+    1
 }
 
 impl StateFile {
