@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 use cairn::config::{ConfigLayers, S3Config};
 use cairn::graph::Graph;
 use cairn::operator::{OperatorError, OperatorFactory, OperatorInstance};
-use cairn::runtime::CompletedCheckpoint;
+use cairn::runtime::CheckpointStats;
 use cairn::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
 use cairn::state::StateStore;
 use cairn::wasm::{Engine, JobComponent, Limits};
@@ -133,7 +133,7 @@ struct Bench<'a> {
 struct Measurement {
     records: u64,
     seconds: f64,
-    checkpoints: Vec<CompletedCheckpoint>,
+    checkpoints: CheckpointStats,
 }
 
 /// Runs the job `runs` times and keeps the fastest run.
@@ -170,7 +170,7 @@ fn measure(
         let m = Measurement {
             records: metrics.records_read(),
             seconds: started.elapsed().as_secs_f64(),
-            checkpoints: metrics.completed_checkpoints(),
+            checkpoints: metrics.checkpoint_stats(),
         };
         if best.as_ref().is_none_or(|b| m.seconds < b.seconds) {
             best = Some(m);
@@ -357,8 +357,7 @@ fn checkpoint_overhead(
                 format!("{:.3}", rate / off_rate)
             };
             // The final checkpoint of a bounded job is not periodic: report the last periodic one.
-            let periodic: Vec<_> = m.checkpoints.iter().rev().skip(1).collect();
-            let last = match periodic.first() {
+            let last = match m.checkpoints.history.iter().rev().nth(1) {
                 Some(c) => format!(
                     "{:.0} ms | {:.0} ms | {:.0} ms | {} | {}",
                     c.duration.as_secs_f64() * 1e3,
@@ -372,7 +371,7 @@ fn checkpoint_overhead(
             println!(
                 "| {keys} | {label} | {:.2} M | {vs} | {} | {last} |",
                 rate / 1e6,
-                periodic.len()
+                m.checkpoints.completed.saturating_sub(1)
             );
         }
     }

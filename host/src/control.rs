@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::graph::Graph;
 use crate::operator::OperatorFactory;
 use crate::runtime::{
-    AfterSavepoint, CancelHandle, CompletedCheckpoint, JobFailure, JobMetrics, Request,
+    AfterSavepoint, CancelHandle, CheckpointStats, JobFailure, JobMetrics, Request,
 };
 use crate::swap::Swapper;
 
@@ -96,6 +96,8 @@ pub struct JobControl {
     pub name: String,
     pub start_ms: u64,
     pub config: Config,
+    /// Every config key's effective value, for display (secrets are redacted there).
+    pub settings: Vec<(String, String)>,
     cancel: CancelHandle,
     swapper: Swapper,
     state: Mutex<State>,
@@ -115,14 +117,15 @@ struct State {
     /// fetched.
     operations: HashMap<String, (OperationKind, Operation, bool)>,
     restarts: u32,
-    /// Checkpoints completed by earlier attempts.
-    history: Vec<CompletedCheckpoint>,
+    /// Checkpoint statistics of earlier attempts.
+    history: CheckpointStats,
 }
 
 /// The running attempt: where requests go, and its counters.
 struct Attempt {
     requests: Sender<Request>,
     metrics: Arc<JobMetrics>,
+    started: std::time::Instant,
 }
 
 /// What the REST API shows of a job at one moment.
@@ -131,8 +134,8 @@ pub struct Snapshot {
     pub timestamps: BTreeMap<JobStatus, u64>,
     pub graph: Graph,
     pub metrics: Option<Arc<JobMetrics>>,
-    /// Every completed checkpoint and savepoint of the job, oldest first.
-    pub checkpoints: Vec<CompletedCheckpoint>,
+    /// Checkpoint statistics over every attempt of the job.
+    pub checkpoints: CheckpointStats,
     pub exceptions: Vec<Exception>,
     pub restarts: u32,
 }
@@ -147,6 +150,7 @@ impl JobControl {
     pub fn new(
         id: String,
         config: Config,
+        settings: Vec<(String, String)>,
         cancel: CancelHandle,
         graph: Graph,
         operators: Arc<dyn OperatorFactory>,
@@ -158,6 +162,7 @@ impl JobControl {
             name: graph.name.clone(),
             start_ms,
             config,
+            settings,
             cancel,
             swapper,
             state: Mutex::new(State {
@@ -169,7 +174,7 @@ impl JobControl {
                 exceptions: Vec::new(),
                 operations: HashMap::new(),
                 restarts: 0,
-                history: Vec::new(),
+                history: CheckpointStats::default(),
             }),
             swapping: tokio::sync::Mutex::new(()),
         })
@@ -189,7 +194,11 @@ impl JobControl {
     /// A new attempt runs; requests go to it.
     pub fn attempt_started(&self, requests: Sender<Request>, metrics: Arc<JobMetrics>) {
         let mut state = self.state();
-        state.attempt = Some(Attempt { requests, metrics });
+        state.attempt = Some(Attempt {
+            requests,
+            metrics,
+            started: std::time::Instant::now(),
+        });
         set_status(&mut state, JobStatus::Running);
     }
 
@@ -219,7 +228,7 @@ impl JobControl {
         let state = self.state();
         let mut checkpoints = state.history.clone();
         if let Some(attempt) = &state.attempt {
-            checkpoints.extend(attempt.metrics.completed_checkpoints());
+            checkpoints.merge(attempt.metrics.checkpoint_stats());
         }
         Snapshot {
             status: state.status,
@@ -230,6 +239,14 @@ impl JobControl {
             exceptions: state.exceptions.clone(),
             restarts: state.restarts,
         }
+    }
+
+    /// When the running attempt started (now, if none runs).
+    pub fn attempt_start_time(&self) -> std::time::Instant {
+        self.state()
+            .attempt
+            .as_ref()
+            .map_or_else(std::time::Instant::now, |a| a.started)
     }
 
     /// Cancels the job (every attempt).
@@ -387,9 +404,7 @@ impl JobControl {
 /// The running attempt is over: keep its checkpoints' statistics.
 fn end_attempt(state: &mut State) {
     if let Some(attempt) = state.attempt.take() {
-        state
-            .history
-            .extend(attempt.metrics.completed_checkpoints());
+        state.history.merge(attempt.metrics.checkpoint_stats());
     }
 }
 

@@ -11,6 +11,7 @@ pub mod connectors;
 pub mod control;
 pub mod graph;
 pub mod operator;
+pub mod prometheus;
 pub mod registry;
 pub mod rest;
 pub mod restart;

@@ -23,7 +23,7 @@ use crate::control::{
     ControlError, JobControl, JobStatus, Operation, OperationKind, Snapshot, now_ms,
 };
 use crate::graph::{Graph, Role};
-use crate::runtime::AfterSavepoint;
+use crate::runtime::{AfterSavepoint, CompletedCheckpoint, SubtaskCheckpoint, Summary};
 
 /// The largest component `POST /jobs/:jobid/swap` accepts.
 const MAX_COMPONENT_BYTES: usize = 256 << 20;
@@ -44,6 +44,14 @@ fn router(control: Arc<JobControl>) -> Router {
         .route("/jobs/{job}", get(details).patch(terminate))
         .route("/jobs/{job}/checkpoints", get(checkpoints))
         .route("/jobs/{job}/checkpoints/config", get(checkpoint_config))
+        .route(
+            "/jobs/{job}/checkpoints/details/{checkpoint}",
+            get(checkpoint_details),
+        )
+        .route(
+            "/jobs/{job}/checkpoints/details/{checkpoint}/subtasks/{vertex}",
+            get(checkpoint_subtasks),
+        )
         .route("/jobs/{job}/savepoints", post(trigger_savepoint))
         .route("/jobs/{job}/savepoints/{trigger}", get(savepoint_status))
         .route("/jobs/{job}/stop", post(stop))
@@ -54,6 +62,20 @@ fn router(control: Arc<JobControl>) -> Router {
             post(swap).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
         )
         .route("/jobs/{job}/swap/{trigger}", get(swap_status))
+        .route("/metrics", get(metrics))
+        .route(
+            "/",
+            get(|| asset("text/html; charset=utf-8", DASHBOARD_HTML)),
+        )
+        .route("/app.js", get(|| asset("text/javascript", DASHBOARD_JS)))
+        .route("/app.css", get(|| asset("text/css", DASHBOARD_CSS)))
+        .route("/uplot.css", get(|| asset("text/css", UPLOT_CSS)))
+        .route("/jobs/{job}/config", get(job_config))
+        .route("/jobs/{job}/metrics", get(job_metrics))
+        .route(
+            "/jobs/{job}/vertices/{vertex}/backpressure",
+            get(backpressure),
+        )
         .route("/savepoint-disposal", post(dispose))
         .route("/savepoint-disposal/{trigger}", get(disposal_status))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "Not found.".into()) })
@@ -123,6 +145,139 @@ fn refused(e: ControlError) -> ApiError {
         ControlError::NoSavepointDir | ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
     };
     error(status, e.to_string())
+}
+
+// The dashboard (`dashboard/`, built by `cargo xtask build` into `dashboard/dist`), served
+// from the binary so it works offline.
+const DASHBOARD_HTML: &str = include_str!("../../dashboard/dist/index.html");
+const DASHBOARD_JS: &str = include_str!("../../dashboard/dist/app.js");
+const DASHBOARD_CSS: &str = include_str!("../../dashboard/dist/app.css");
+const UPLOT_CSS: &str = include_str!("../../dashboard/dist/uplot.css");
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Flink's `GET /jobs/:jobid/config`, with every effective Cairn setting as the user config
+/// (secrets redacted, as Flink redacts sensitive keys).
+async fn job_config(State(control): State<Arc<JobControl>>, Path(id): Path<String>) -> Reply {
+    let control = job(&control, &id)?;
+    let sensitive = |key: &str| {
+        ["secret", "token", "password", "access-key"]
+            .iter()
+            .any(|s| key.contains(s))
+    };
+    let user_config: serde_json::Map<String, Value> = control
+        .settings
+        .iter()
+        .map(|(key, value)| {
+            let shown = if sensitive(key) && !value.is_empty() {
+                "******".to_owned()
+            } else {
+                value.clone()
+            };
+            (key.clone(), json!(shown))
+        })
+        .collect();
+    ok(json!({
+        "jid": control.id,
+        "name": control.name,
+        "execution-config": {
+            "execution-mode": "PIPELINED",
+            "restart-strategy": format!("{:?}", control.config.restart),
+            "job-parallelism": control.config.default_parallelism,
+            "object-reuse-mode": false,
+            "user-config": user_config,
+        },
+    }))
+}
+
+#[derive(Deserialize)]
+struct MetricsQuery {
+    get: Option<String>,
+}
+
+/// Flink's `GET /jobs/:jobid/metrics[?get=a,b]`: the names, or the values asked for.
+async fn job_metrics(
+    State(control): State<Arc<JobControl>>,
+    Path(id): Path<String>,
+    Query(query): Query<MetricsQuery>,
+) -> Reply {
+    let control = job(&control, &id)?;
+    let metrics = crate::prometheus::job_metrics(control, &control.snapshot());
+    let answer: Vec<Value> = match query.get {
+        None => metrics.iter().map(|m| json!({ "id": m.name })).collect(),
+        Some(names) => names
+            .split(',')
+            .filter_map(|name| metrics.iter().find(|m| m.name == name.trim()))
+            .map(|m| json!({ "id": m.name, "value": m.value.to_string() }))
+            .collect(),
+    };
+    ok(json!(answer))
+}
+
+/// Flink's `GET /jobs/:jobid/vertices/:vertexid/backpressure`, from the share of time each
+/// subtask waited for room downstream over the last second (Flink's levels: ok up to 10%,
+/// low up to 50%, high above).
+async fn backpressure(
+    State(control): State<Arc<JobControl>>,
+    Path((id, vertex)): Path<(String, String)>,
+) -> Reply {
+    let control = job(&control, &id)?;
+    let snapshot = control.snapshot();
+    let Some(node) = snapshot
+        .graph
+        .nodes
+        .iter()
+        .find(|n| vertex_id(&n.uid) == vertex)
+    else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("Job {id} has no vertex {vertex}."),
+        ));
+    };
+    let level = |ratio: f64| match ratio {
+        r if r <= 0.10 => "ok",
+        r if r <= 0.5 => "low",
+        _ => "high",
+    };
+    let samples = snapshot
+        .metrics
+        .as_ref()
+        .map(|m| m.sample(control.attempt_start_time()))
+        .unwrap_or_default();
+    let subtasks: Vec<(u32, f64)> = samples
+        .iter()
+        .filter(|s| s.task.uid == node.uid)
+        .map(|s| (s.task.subtask, s.back_pressured_ms_per_second / 1000.0))
+        .collect();
+    let worst = subtasks.iter().map(|(_, r)| *r).fold(0.0, f64::max);
+    ok(json!({
+        "status": "ok",
+        "backpressureLevel": level(worst),
+        "end-timestamp": now_ms(),
+        "subtasks": subtasks.iter().map(|(subtask, ratio)| json!({
+            "subtask": subtask,
+            "attempt-number": snapshot.restarts,
+            "backpressureLevel": level(*ratio),
+            "ratio": ratio,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// Prometheus scrapes this.
+async fn metrics(State(control): State<Arc<JobControl>>) -> Reply {
+    let text = crate::prometheus::render(&control).map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {e}"),
+        )
+    })?;
+    Ok((
+        [(header::CONTENT_TYPE, crate::prometheus::CONTENT_TYPE)],
+        text,
+    )
+        .into_response())
 }
 
 async fn jobs(State(control): State<Arc<JobControl>>) -> Reply {
@@ -239,61 +394,179 @@ async fn terminate(
 
 async fn checkpoints(State(control): State<Arc<JobControl>>, Path(id): Path<String>) -> Reply {
     let control = job(&control, &id)?;
-    let snapshot = control.snapshot();
-    let completed = &snapshot.checkpoints;
-    let entry = |c: &crate::runtime::CompletedCheckpoint| {
-        let duration = c.duration.as_millis() as u64;
+    let stats = control.snapshot().checkpoints;
+    let entry = |c: &CompletedCheckpoint| Value::Object(completed_json(c));
+    let summary = |s: Summary| json!({ "min": s.min, "max": s.max, "avg": s.avg() });
+    let failed = stats.latest_failed.as_ref().map(|f| {
         json!({
-            "className": "completed",
-            "id": c.id,
-            "status": "COMPLETED",
-            "is_savepoint": c.is_savepoint,
-            "savepointFormat": c.is_savepoint.then_some("CANONICAL"),
-            "trigger_timestamp": c.timestamp_ms,
-            "latest_ack_timestamp": c.timestamp_ms + duration,
-            "checkpointed_size": c.stored_bytes,
-            "state_size": c.raw_bytes,
-            "end_to_end_duration": duration,
-            "external_path": c.location,
-            "discarded": false,
+            "className": "failed",
+            "id": f.id,
+            "status": "FAILED",
+            "is_savepoint": f.is_savepoint,
+            "trigger_timestamp": f.timestamp_ms,
+            "failure_message": f.reason,
         })
-    };
-    let summary = |values: Vec<u64>| {
-        let n = values.len().max(1) as u64;
-        json!({
-            "min": values.iter().min().copied().unwrap_or(0),
-            "max": values.iter().max().copied().unwrap_or(0),
-            "avg": values.iter().sum::<u64>() / n,
-        })
-    };
-    let latest = |savepoint: bool| {
-        completed
-            .iter()
-            .rev()
-            .find(|c| c.is_savepoint == savepoint)
-            .map(entry)
-    };
+    });
     ok(json!({
         "counts": {
             "restored": 0,
-            "total": completed.len(),
-            "in_progress": 0,
-            "completed": completed.len(),
-            "failed": 0,
+            "total": stats.completed + stats.failed + stats.in_progress,
+            "in_progress": stats.in_progress,
+            "completed": stats.completed,
+            "failed": stats.failed,
         },
         "summary": {
-            "checkpointed_size": summary(completed.iter().map(|c| c.stored_bytes).collect()),
-            "state_size": summary(completed.iter().map(|c| c.raw_bytes).collect()),
-            "end_to_end_duration":
-                summary(completed.iter().map(|c| c.duration.as_millis() as u64).collect()),
+            "checkpointed_size": summary(stats.stored_bytes),
+            "state_size": summary(stats.raw_bytes),
+            "end_to_end_duration": summary(stats.duration_ms),
         },
         "latest": {
-            "completed": latest(false),
-            "savepoint": latest(true),
-            "failed": null,
+            "completed": stats.latest_checkpoint.as_ref().map(entry),
+            "savepoint": stats.latest_savepoint.as_ref().map(entry),
+            "failed": failed,
             "restored": null,
         },
-        "history": completed.iter().rev().take(10).map(entry).collect::<Vec<_>>(),
+        "history": stats.history.iter().rev().map(entry).collect::<Vec<_>>(),
+    }))
+}
+
+/// A completed checkpoint the statistics still hold (the history, and the latest ones).
+fn find_checkpoint(control: &JobControl, id: &str) -> Result<CompletedCheckpoint, ApiError> {
+    let stats = control.snapshot().checkpoints;
+    let wanted: Option<u64> = id.parse().ok();
+    stats
+        .history
+        .iter()
+        .chain(&stats.latest_checkpoint)
+        .chain(&stats.latest_savepoint)
+        .find(|c| Some(c.id) == wanted)
+        .cloned()
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                format!("Could not find checkpointing statistics for checkpoint {id}."),
+            )
+        })
+}
+
+/// Flink's `GET /jobs/:jobid/checkpoints/details/:checkpointid`: the checkpoint, and per
+/// vertex its subtasks' totals.
+async fn checkpoint_details(
+    State(control): State<Arc<JobControl>>,
+    Path((id, checkpoint)): Path<(String, String)>,
+) -> Reply {
+    let control = job(&control, &id)?;
+    let c = find_checkpoint(control, &checkpoint)?;
+    let mut tasks = serde_json::Map::new();
+    for node in &control.snapshot().graph.nodes {
+        let parts: Vec<&SubtaskCheckpoint> = c
+            .subtasks
+            .iter()
+            .filter(|s| s.task.uid == node.uid)
+            .collect();
+        let latest_ack = parts
+            .iter()
+            .map(|s| s.acked_ms)
+            .max()
+            .unwrap_or(c.timestamp_ms);
+        tasks.insert(
+            vertex_id(&node.uid),
+            json!({
+                "id": vertex_id(&node.uid),
+                "status": "COMPLETED",
+                "latest_ack_timestamp": latest_ack,
+                "checkpointed_size": parts.iter().map(|s| s.stored_bytes).sum::<u64>(),
+                "state_size": parts.iter().map(|s| s.raw_bytes).sum::<u64>(),
+                "end_to_end_duration": latest_ack.saturating_sub(c.timestamp_ms),
+                "num_subtasks": parts.len(),
+                "num_acknowledged_subtasks": parts.len(),
+            }),
+        );
+    }
+    let mut details = completed_json(&c);
+    details.insert("num_subtasks".into(), json!(c.subtasks.len()));
+    details.insert("num_acknowledged_subtasks".into(), json!(c.subtasks.len()));
+    details.insert("tasks".into(), Value::Object(tasks));
+    ok(Value::Object(details))
+}
+
+/// Flink's statistics of one completed checkpoint or savepoint.
+fn completed_json(c: &CompletedCheckpoint) -> serde_json::Map<String, Value> {
+    let duration = c.duration.as_millis() as u64;
+    let Value::Object(map) = json!({
+        "className": "completed",
+        "id": c.id,
+        "status": "COMPLETED",
+        "is_savepoint": c.is_savepoint,
+        "savepointFormat": c.is_savepoint.then_some("CANONICAL"),
+        "trigger_timestamp": c.timestamp_ms,
+        "latest_ack_timestamp": c.timestamp_ms + duration,
+        "checkpointed_size": c.stored_bytes,
+        "state_size": c.raw_bytes,
+        "end_to_end_duration": duration,
+        "external_path": c.location,
+        "discarded": false,
+    }) else {
+        unreachable!("a JSON object literal is an object")
+    };
+    map
+}
+
+/// Flink's `GET /jobs/:jobid/checkpoints/details/:checkpointid/subtasks/:vertexid`: each
+/// subtask's sync, async and alignment durations and sizes.
+async fn checkpoint_subtasks(
+    State(control): State<Arc<JobControl>>,
+    Path((id, checkpoint, vertex)): Path<(String, String, String)>,
+) -> Reply {
+    let control = job(&control, &id)?;
+    let c = find_checkpoint(control, &checkpoint)?;
+    let parts: Vec<&SubtaskCheckpoint> = c
+        .subtasks
+        .iter()
+        .filter(|s| vertex_id(&s.task.uid) == vertex)
+        .collect();
+    if parts.is_empty() {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("Checkpoint {checkpoint} has no vertex {vertex}."),
+        ));
+    }
+    let millis = |ms: f64| ms.round() as u64;
+    let latest_ack = parts
+        .iter()
+        .map(|s| s.acked_ms)
+        .max()
+        .unwrap_or(c.timestamp_ms);
+    let subtasks: Vec<Value> = parts
+        .iter()
+        .map(|s| {
+            json!({
+                "index": s.task.subtask,
+                "status": "completed",
+                "ack_timestamp": s.acked_ms,
+                "end_to_end_duration": s.acked_ms.saturating_sub(c.timestamp_ms),
+                "state_size": s.raw_bytes,
+                "checkpointed_size": s.stored_bytes,
+                "checkpoint": {
+                    "sync": millis(s.stats.sync_ms),
+                    "async": millis(s.stats.async_ms),
+                },
+                "alignment": { "duration": millis(s.stats.alignment_ms) },
+                "unaligned_checkpoint": false,
+                "aborted": false,
+            })
+        })
+        .collect();
+    ok(json!({
+        "id": vertex,
+        "status": "COMPLETED",
+        "latest_ack_timestamp": latest_ack,
+        "checkpointed_size": parts.iter().map(|s| s.stored_bytes).sum::<u64>(),
+        "state_size": parts.iter().map(|s| s.raw_bytes).sum::<u64>(),
+        "end_to_end_duration": latest_ack.saturating_sub(c.timestamp_ms),
+        "num_subtasks": parts.len(),
+        "num_acknowledged_subtasks": parts.len(),
+        "subtasks": subtasks,
     }))
 }
 

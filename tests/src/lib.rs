@@ -594,9 +594,7 @@ impl Drop for RunningJob {
     }
 }
 
-/// A minimal HTTP/1.1 client (one request per connection) for talking to a job's REST
-/// server as any client would; returns the status and the body as JSON (`Null` if empty
-/// or not JSON).
+/// [`http_text`], with the body parsed as JSON (`Null` if empty or not JSON).
 pub fn http(
     address: &str,
     method: &str,
@@ -604,6 +602,22 @@ pub fn http(
     body: Option<&str>,
     token: Option<&str>,
 ) -> (u16, serde_json::Value) {
+    let (status, body) = http_text(address, method, path, body, token);
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A minimal HTTP/1.1 client (one request per connection) for talking to a job's REST
+/// server as any client would; returns the status and the body.
+pub fn http_text(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, String) {
     let mut stream =
         std::net::TcpStream::connect(address).unwrap_or_else(|e| panic!("connect {address}: {e}"));
     let body = body.unwrap_or("");
@@ -624,10 +638,7 @@ pub fn http(
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
+    (status, body.to_owned())
 }
 
 #[cfg(test)]

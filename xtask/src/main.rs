@@ -108,6 +108,7 @@ fn target_dir() -> PathBuf {
 
 fn build() -> anyhow::Result<()> {
     ensure_guest_target()?;
+    build_dashboard()?;
     // Everything native at once, tests included: building with the same feature set that
     // `cargo test --workspace` unifies (dev-dependencies count) means wasmtime is compiled
     // once, not once for the binary and again for the tests.
@@ -251,11 +252,64 @@ fn show_top_words(output: &Path) -> anyhow::Result<()> {
 fn test(extra: &[String]) -> anyhow::Result<()> {
     build()?;
     ensure_moto()?;
+    ensure_browser()?;
     step("running the test suite");
     run(cargo()
         .args(["test", "--release", "--workspace"])
         .args(extra))
 }
+
+/// The dashboard's bundle, `dashboard/dist`, is committed so that the binary builds without
+/// Node.js; with npm at hand it is rebuilt from `dashboard/src` (`cargo xtask lint` then
+/// checks that the committed bundle is that build).
+fn build_dashboard() -> anyhow::Result<()> {
+    if Command::new("npm").arg("--version").output().is_err() {
+        eprintln!(
+            "    npm not found: using the committed dashboard/dist (install Node.js to rebuild it)"
+        );
+        return Ok(());
+    }
+    step("building the dashboard (npm)");
+    npm_install(&workspace_root().join("dashboard"))?;
+    run(Command::new("npm")
+        .args(["run", "--silent", "build"])
+        .current_dir(workspace_root().join("dashboard")))
+}
+
+/// `npm ci` in `dir`, unless its `node_modules` is already there.
+fn npm_install(dir: &Path) -> anyhow::Result<()> {
+    if dir.join("node_modules").exists() {
+        return Ok(());
+    }
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir))
+    .with_context(|| format!("npm ci in {} failed", dir.display()))
+}
+
+/// What the dashboard's browser test needs: Debian's Chromium and Playwright (npm).
+fn ensure_browser() -> anyhow::Result<()> {
+    let chromium =
+        std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from(CHROMIUM), PathBuf::from);
+    if !chromium.exists() {
+        step("installing Chromium (Debian's package) for the dashboard test");
+        run(Command::new("apt-get").args(["update", "-qq"]))
+            .and_then(|()| {
+                run(Command::new("apt-get")
+                    .args(["install", "-y", "-qq", "chromium"])
+                    .env("DEBIAN_FRONTEND", "noninteractive"))
+            })
+            .context(
+                "the dashboard test needs Chromium: apt-get install chromium (as root), or \
+                 set CHROMIUM to a Chromium binary",
+            )?;
+    }
+    npm_install(&workspace_root().join("tests").join("browser"))
+        .context("the dashboard test needs Node.js and npm (Debian: apt-get install nodejs npm)")
+}
+
+/// Where Debian's `chromium` package puts the browser.
+const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The S3-compatible server the storage tests start on loopback (moto, from PyPI), in a
 /// project-local virtual environment.
@@ -299,5 +353,10 @@ fn lint() -> anyhow::Result<()> {
     for (package, _) in GUESTS {
         run(guest_cargo("clippy", package).args(["--", "-D", "warnings"]))?;
     }
-    Ok(())
+    step("the committed dashboard bundle is its sources' build");
+    build_dashboard()?;
+    run(Command::new("git")
+        .args(["diff", "--exit-code", "--stat", "--", "dashboard/dist"])
+        .current_dir(workspace_root()))
+    .context("dashboard/dist differs from a fresh build: commit the rebuilt bundle")
 }

@@ -13,8 +13,8 @@ use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::oneshot;
 
 use super::{
-    AfterSavepoint, Barrier, Checkpointing, CodeSwap, CompletedCheckpoint, Control, Job,
-    JobMetrics, Report, Request, Stop, TaskId, TaskKind,
+    AfterSavepoint, Barrier, Checkpointing, CodeSwap, CompletedCheckpoint, Control,
+    FailedCheckpoint, Job, JobMetrics, Report, Request, Stop, SubtaskCheckpoint, TaskId, TaskKind,
 };
 use crate::config::CheckpointConfig;
 use crate::state::metadata::{
@@ -61,6 +61,8 @@ struct Pending {
     started: Instant,
     timestamp_ms: u64,
     acks: Vec<Option<(SubtaskState, SnapshotStats)>>,
+    /// When each subtask's acknowledgement arrived, in ms since the Unix epoch.
+    acked_ms: Vec<u64>,
     missing: usize,
 }
 
@@ -148,6 +150,7 @@ impl Coordinator {
             self.stop.fail();
         }
         let pending = std::mem::take(&mut self.pending);
+        self.metrics.checkpoints(|stats| stats.in_progress = 0);
         for (_, pending) in pending {
             if let Purpose::Savepoint { reply, .. } = self.abandon(pending) {
                 let _ = reply.send(Err("the job stopped before the savepoint completed".into()));
@@ -189,6 +192,9 @@ impl Coordinator {
                 default(TICK) => {}
             }
             self.expire()?;
+            let in_progress = self.pending.len() as u64;
+            self.metrics
+                .checkpoints(|stats| stats.in_progress = in_progress);
             // The job is failing or canceled: stop; subtasks waiting for a checkpoint to
             // complete see the coordinator gone and stop too.
             if self.stop.requested() {
@@ -349,6 +355,7 @@ impl Coordinator {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64),
                 acks: vec![None; self.tasks.len()],
+                acked_ms: vec![0; self.tasks.len()],
                 missing: self.tasks.len(),
             },
         );
@@ -368,6 +375,7 @@ impl Coordinator {
             self.late(checkpoint);
             return Ok(false);
         };
+        pending.acked_ms[task] = crate::control::now_ms();
         if pending.acks[task].replace((state, stats)).is_none() {
             pending.missing -= 1;
         }
@@ -380,7 +388,8 @@ impl Coordinator {
             return Ok(false);
         }
         let ends_stream = pending.barrier.ends_stream;
-        self.metrics.record_checkpoint(statistics(&pending));
+        let completed = statistics(&pending, &self.tasks);
+        self.metrics.checkpoints(|stats| stats.record(completed));
         tracing::info!(
             checkpoint,
             duration_ms = pending.started.elapsed().as_millis() as u64,
@@ -567,6 +576,16 @@ impl Coordinator {
                 "savepoint"
             }
         );
+        let failed = FailedCheckpoint {
+            id: checkpoint,
+            is_savepoint: !is_checkpoint,
+            timestamp_ms: pending.timestamp_ms,
+            reason: reason.clone(),
+        };
+        self.metrics.checkpoints(|stats| {
+            stats.failed += 1;
+            stats.latest_failed = Some(failed);
+        });
         if let Purpose::Savepoint { reply, .. } = self.abandon(pending) {
             let _ = reply.send(Err(reason.clone()));
         }
@@ -620,7 +639,7 @@ impl Coordinator {
     }
 }
 
-fn statistics(pending: &Pending) -> CompletedCheckpoint {
+fn statistics(pending: &Pending, tasks: &[(TaskId, TaskKind)]) -> CompletedCheckpoint {
     let mut stats = CompletedCheckpoint {
         id: pending.barrier.checkpoint,
         is_savepoint: matches!(pending.purpose, Purpose::Savepoint { .. }),
@@ -631,12 +650,25 @@ fn statistics(pending: &Pending) -> CompletedCheckpoint {
         stored_bytes: 0,
         max_sync: Duration::ZERO,
         max_async: Duration::ZERO,
+        subtasks: Vec::with_capacity(tasks.len()),
     };
-    for (state, subtask) in pending.acks.iter().flatten() {
-        if let SubtaskState::Operator { file: Some(file) } = state {
-            stats.raw_bytes += file.raw_size;
-            stats.stored_bytes += file.stored_size;
-        }
+    let acks = pending.acks.iter().zip(&pending.acked_ms).zip(tasks);
+    for (((state, subtask), acked_ms), (task, _)) in
+        acks.filter_map(|((ack, at), task)| Some(((ack.as_ref()?, at), task)))
+    {
+        let (raw, stored) = match state {
+            SubtaskState::Operator { file: Some(file) } => (file.raw_size, file.stored_size),
+            _ => (0, 0),
+        };
+        stats.raw_bytes += raw;
+        stats.stored_bytes += stored;
+        stats.subtasks.push(SubtaskCheckpoint {
+            task: task.clone(),
+            acked_ms: *acked_ms,
+            raw_bytes: raw,
+            stored_bytes: stored,
+            stats: *subtask,
+        });
         stats.max_sync = stats
             .max_sync
             .max(Duration::from_secs_f64(subtask.sync_ms / 1e3));

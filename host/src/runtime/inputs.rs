@@ -218,7 +218,10 @@ mod tests {
 
     /// What the subtask sees next, as text: `b:<value>`, `barrier <n>`, or `end`.
     fn next(inputs: &mut Inputs) -> String {
-        match inputs.next(&mut Output::new(Vec::new())).unwrap() {
+        match inputs
+            .next(&mut Output::new(Vec::new(), Arc::default()))
+            .unwrap()
+        {
             Event::Batch(_, batch) => {
                 let record = batch.records(0).unwrap().next().unwrap();
                 format!("b:{}", record.value_str().unwrap())

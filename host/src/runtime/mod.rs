@@ -7,16 +7,15 @@
 
 mod coordinator;
 mod inputs;
+mod metrics;
 mod output;
 mod task;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_sdk::{Emitter, PackedBatch, Partitioning};
@@ -31,6 +30,10 @@ use crate::state::{CheckpointMetadata, StateError, StateStore};
 use coordinator::Coordinator;
 pub use coordinator::{CoordinatorError, delete_snapshot};
 use inputs::Inputs;
+pub use metrics::{
+    CheckpointStats, CompletedCheckpoint, FailedCheckpoint, JobMetrics, SubtaskCheckpoint, Summary,
+    TaskKind, TaskMetrics, TaskSample,
+};
 use output::{Output, OutputEdge};
 pub use output::{key_group, subtask_for_key_group};
 use task::Task;
@@ -210,105 +213,6 @@ pub struct JobFailure {
     pub error: TaskError,
 }
 
-/// Records counted by one subtask.
-#[derive(Debug, Default)]
-pub struct TaskMetrics {
-    pub records_in: AtomicU64,
-    pub records_out: AtomicU64,
-}
-
-/// Counters of every subtask of a running job, and its completed checkpoints.
-#[derive(Debug)]
-pub struct JobMetrics {
-    tasks: Vec<(TaskId, TaskKind, Arc<TaskMetrics>)>,
-    checkpoints: Mutex<Vec<CompletedCheckpoint>>,
-    /// The id the next checkpoint gets: a restart continues from here.
-    next_checkpoint: AtomicU64,
-}
-
-/// Statistics of one completed checkpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompletedCheckpoint {
-    pub id: u64,
-    pub is_savepoint: bool,
-    /// When it was triggered, in milliseconds since the Unix epoch.
-    pub timestamp_ms: u64,
-    /// Its folder, when stored.
-    pub location: Option<String>,
-    /// From trigger to `_metadata` written.
-    pub duration: Duration,
-    /// Operator state, uncompressed and as stored.
-    pub raw_bytes: u64,
-    pub stored_bytes: u64,
-    /// The longest synchronous snapshot and asynchronous upload of any subtask.
-    pub max_sync: Duration,
-    pub max_async: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TaskKind {
-    Source,
-    Operator,
-    Sink,
-}
-
-impl JobMetrics {
-    /// Records produced by all sources.
-    pub fn records_read(&self) -> u64 {
-        self.sum(TaskKind::Source, |m| &m.records_out)
-    }
-
-    /// Records taken by all sinks.
-    pub fn records_written(&self) -> u64 {
-        self.sum(TaskKind::Sink, |m| &m.records_in)
-    }
-
-    /// Every subtask with the records it has taken in and sent out so far.
-    pub fn task_counts(&self) -> Vec<(TaskId, u64, u64)> {
-        self.tasks
-            .iter()
-            .map(|(id, _, m)| {
-                (
-                    id.clone(),
-                    m.records_in.load(Ordering::Relaxed),
-                    m.records_out.load(Ordering::Relaxed),
-                )
-            })
-            .collect()
-    }
-
-    /// The id the next checkpoint would get.
-    pub fn next_checkpoint_id(&self) -> u64 {
-        self.next_checkpoint.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn set_next_checkpoint_id(&self, id: u64) {
-        self.next_checkpoint.store(id, Ordering::Relaxed);
-    }
-
-    /// The checkpoints completed so far, oldest first.
-    pub fn completed_checkpoints(&self) -> Vec<CompletedCheckpoint> {
-        self.checkpoints
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn record_checkpoint(&self, checkpoint: CompletedCheckpoint) {
-        if let Ok(mut all) = self.checkpoints.lock() {
-            all.push(checkpoint);
-        }
-    }
-
-    fn sum(&self, kind: TaskKind, counter: impl Fn(&TaskMetrics) -> &AtomicU64) -> u64 {
-        self.tasks
-            .iter()
-            .filter(|(_, k, _)| *k == kind)
-            .map(|(_, _, m)| counter(m).load(Ordering::Relaxed))
-            .sum()
-    }
-}
-
 /// A job ready to run: its validated graph, the code of its operators, how it checkpoints
 /// and, when resuming, the checkpoint it restores.
 pub struct Job {
@@ -473,7 +377,7 @@ impl Job {
                     id: id.clone(),
                     role: node.role.clone(),
                     inputs: Inputs::new(inputs, self.checkpoints.config.mode, control),
-                    output: Output::new(edges),
+                    output: Output::new(edges, metrics.clone()),
                     metrics: metrics.clone(),
                     operators: self.operators.clone(),
                     stop: stop.clone(),
@@ -510,11 +414,7 @@ impl Job {
             }
         }
         drop(report_tx);
-        let metrics = Arc::new(JobMetrics {
-            tasks,
-            checkpoints: Mutex::new(Vec::new()),
-            next_checkpoint: AtomicU64::new(self.checkpoints.first_id),
-        });
+        let metrics = Arc::new(JobMetrics::new(tasks, self.checkpoints.first_id));
         let coordinator = Coordinator::new(&self, metrics.clone(), controls, reports, stop.clone());
         let coordinator = std::thread::Builder::new()
             .name("cairn-coordinator".into())

@@ -1,10 +1,14 @@
 //! A subtask's output: batches routed to the downstream subtasks by each edge's
 //! partitioning. Sends block while a channel is full, which is how backpressure travels.
 
-use cairn_sdk::{Emitter, PackedBatch, Partitioning};
-use crossbeam_channel::Sender;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-use super::{Barrier, Message, TaskError, batch_full};
+use cairn_sdk::{Emitter, PackedBatch, Partitioning};
+use crossbeam_channel::{Sender, TrySendError};
+
+use super::{Barrier, Message, TaskError, TaskMetrics, batch_full};
 
 /// The key group of a key: a stable hash, modulo the number of key groups.
 pub fn key_group(key: &[u8], max_parallelism: u32) -> u32 {
@@ -48,17 +52,18 @@ impl OutputEdge {
         }
     }
 
-    fn send(&mut self, batch: PackedBatch) -> Result<(), TaskError> {
+    /// Routes a batch; time spent blocked on full channels is added to `blocked`.
+    fn send(&mut self, batch: PackedBatch, blocked: &AtomicU64) -> Result<(), TaskError> {
         match self.partitioning {
-            Partitioning::Forward => send(&self.channels[0], Message::Batch(batch)),
+            Partitioning::Forward => send(&self.channels[0], Message::Batch(batch), blocked),
             Partitioning::Rebalance => {
                 let channel = &self.channels[self.next];
                 self.next = (self.next + 1) % self.channels.len();
-                send(channel, Message::Batch(batch))
+                send(channel, Message::Batch(batch), blocked)
             }
             Partitioning::Broadcast => {
                 for channel in &self.channels {
-                    send(channel, Message::Batch(batch.clone()))?;
+                    send(channel, Message::Batch(batch.clone()), blocked)?;
                 }
                 Ok(())
             }
@@ -74,7 +79,11 @@ impl OutputEdge {
                     let pending = &mut self.pending[target];
                     pending.push(&record);
                     if batch_full(pending) {
-                        send(&self.channels[target], Message::Batch(pending.take()))?;
+                        send(
+                            &self.channels[target],
+                            Message::Batch(pending.take()),
+                            blocked,
+                        )?;
                     }
                 }
                 Ok(())
@@ -82,38 +91,53 @@ impl OutputEdge {
         }
     }
 
-    fn flush(&mut self) -> Result<(), TaskError> {
+    fn flush(&mut self, blocked: &AtomicU64) -> Result<(), TaskError> {
         for (pending, channel) in self.pending.iter_mut().zip(&self.channels) {
             if !pending.is_empty() {
-                send(channel, Message::Batch(pending.take()))?;
+                send(channel, Message::Batch(pending.take()), blocked)?;
             }
         }
         Ok(())
     }
 
     /// Flushes, then sends `message` (a barrier or the end) to every channel.
-    fn broadcast(&mut self, message: impl Fn() -> Message) -> Result<(), TaskError> {
-        self.flush()?;
+    fn broadcast(
+        &mut self,
+        message: impl Fn() -> Message,
+        blocked: &AtomicU64,
+    ) -> Result<(), TaskError> {
+        self.flush(blocked)?;
         for channel in &self.channels {
-            send(channel, message())?;
+            send(channel, message(), blocked)?;
         }
         Ok(())
     }
 }
 
-fn send(channel: &Sender<Message>, message: Message) -> Result<(), TaskError> {
+/// Sends, waiting while the channel is full (backpressure); the wait, in nanoseconds, is
+/// added to `blocked`.
+fn send(channel: &Sender<Message>, message: Message, blocked: &AtomicU64) -> Result<(), TaskError> {
     // The receiver is gone only when its task has stopped: this job is failing or canceled.
-    channel.send(message).map_err(|_| TaskError::Canceled)
+    let message = match channel.try_send(message) {
+        Ok(()) => return Ok(()),
+        Err(TrySendError::Disconnected(_)) => return Err(TaskError::Canceled),
+        Err(TrySendError::Full(message)) => message,
+    };
+    let started = Instant::now();
+    let sent = channel.send(message).map_err(|_| TaskError::Canceled);
+    blocked.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    sent
 }
 
 /// All output edges of a subtask.
 pub(crate) struct Output {
     edges: Vec<OutputEdge>,
+    metrics: Arc<TaskMetrics>,
 }
 
 impl Output {
-    pub(crate) fn new(edges: Vec<OutputEdge>) -> Self {
-        Output { edges }
+    pub(crate) fn new(edges: Vec<OutputEdge>, metrics: Arc<TaskMetrics>) -> Self {
+        Output { edges, metrics }
     }
 
     /// Routes a batch to every output edge.
@@ -121,33 +145,39 @@ impl Output {
         if batch.is_empty() {
             return Ok(());
         }
+        let blocked = &self.metrics.back_pressured_ns;
         if let Some((last, rest)) = self.edges.split_last_mut() {
             for edge in rest {
-                edge.send(batch.clone())?;
+                edge.send(batch.clone(), blocked)?;
             }
-            last.send(batch)?;
+            last.send(batch, blocked)?;
         }
         Ok(())
     }
 
     /// Sends partially filled batches on, before the subtask waits for input.
     pub(crate) fn flush(&mut self) -> Result<(), TaskError> {
-        self.edges.iter_mut().try_for_each(OutputEdge::flush)
+        let blocked = &self.metrics.back_pressured_ns;
+        self.edges
+            .iter_mut()
+            .try_for_each(|edge| edge.flush(blocked))
     }
 
     /// Flushes, then sends checkpoint barrier `barrier` to every downstream subtask: all
     /// records emitted before it belong to the checkpoint, none after it.
     pub(crate) fn barrier(&mut self, barrier: Barrier) -> Result<(), TaskError> {
+        let blocked = &self.metrics.back_pressured_ns;
         self.edges
             .iter_mut()
-            .try_for_each(|edge| edge.broadcast(|| Message::Barrier(barrier.clone())))
+            .try_for_each(|edge| edge.broadcast(|| Message::Barrier(barrier.clone()), blocked))
     }
 
     /// Flushes, then tells every downstream subtask that this one has ended.
     pub(crate) fn end(&mut self) -> Result<(), TaskError> {
+        let blocked = &self.metrics.back_pressured_ns;
         self.edges
             .iter_mut()
-            .try_for_each(|edge| edge.broadcast(|| Message::End))
+            .try_for_each(|edge| edge.broadcast(|| Message::End, blocked))
     }
 }
 
@@ -170,7 +200,10 @@ mod tests {
     #[test]
     fn by_key_sends_each_key_to_one_subtask() {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| crossbeam_channel::unbounded()).unzip();
-        let mut output = Output::new(vec![OutputEdge::new(Partitioning::ByKey, txs, 128)]);
+        let mut output = Output::new(
+            vec![OutputEdge::new(Partitioning::ByKey, txs, 128)],
+            Arc::default(),
+        );
         let mut batch = Emitter::default();
         for i in 0..300 {
             batch.emit_keyed(format!("k{}", i % 10), i.to_string());
@@ -205,7 +238,10 @@ mod tests {
         ) {
             let (txs, rxs): (Vec<_>, Vec<_>) =
                 (0..parallelism).map(|_| crossbeam_channel::unbounded()).unzip();
-            let mut output = Output::new(vec![OutputEdge::new(Partitioning::ByKey, txs, 128)]);
+            let mut output = Output::new(
+            vec![OutputEdge::new(Partitioning::ByKey, txs, 128)],
+            Arc::default(),
+        );
             let mut batch = Emitter::default();
             for (i, key) in keys.iter().enumerate() {
                 batch.emit_keyed(key, i.to_le_bytes());
@@ -233,7 +269,10 @@ mod tests {
     #[test]
     fn broadcast_copies_every_batch_to_every_subtask() {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| crossbeam_channel::unbounded()).unzip();
-        let mut output = Output::new(vec![OutputEdge::new(Partitioning::Broadcast, txs, 128)]);
+        let mut output = Output::new(
+            vec![OutputEdge::new(Partitioning::Broadcast, txs, 128)],
+            Arc::default(),
+        );
         let mut b = Emitter::default();
         b.emit("x");
         b.emit("y");
@@ -253,7 +292,10 @@ mod tests {
     #[test]
     fn rebalance_takes_turns_and_forward_keeps_order() {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..2).map(|_| crossbeam_channel::unbounded()).unzip();
-        let mut output = Output::new(vec![OutputEdge::new(Partitioning::Rebalance, txs, 128)]);
+        let mut output = Output::new(
+            vec![OutputEdge::new(Partitioning::Rebalance, txs, 128)],
+            Arc::default(),
+        );
         for i in 0..4 {
             let mut b = Emitter::default();
             b.emit(format!("{i}"));

@@ -182,6 +182,9 @@ impl Task {
                     self.emit(out)?;
                 }
                 Event::Barrier(barrier, alignment) => {
+                    self.metrics
+                        .alignment_ns
+                        .store(alignment.as_nanos() as u64, Ordering::Relaxed);
                     if barrier.drain {
                         let out = operator.finish()?;
                         self.emit(out)?;
@@ -317,6 +320,9 @@ impl Task {
                     sink.write(&batch)?;
                 }
                 Event::Barrier(barrier, alignment) => {
+                    self.metrics
+                        .alignment_ns
+                        .store(alignment.as_nanos() as u64, Ordering::Relaxed);
                     let started = Instant::now();
                     let state = sink.snapshot(barrier.checkpoint)?;
                     let stats = SnapshotStats {

@@ -1,0 +1,258 @@
+// The dashboard of one running Cairn job: polls the job's REST API (Flink's shapes) every
+// second and renders its graph with per-operator rates and backpressure, its checkpoint
+// history (table and chart), its failures and restarts, and its configuration.
+
+import { h, render } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import htm from "htm";
+import uPlot from "uplot";
+
+const html = htm.bind(h);
+const REFRESH_MS = 1000;
+
+async function get(path) {
+  const response = await fetch(path, { cache: "no-store" });
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  return response.json();
+}
+
+/** Everything the page shows, fetched in one round. */
+async function poll(previous) {
+  const { jobs } = await get("/jobs");
+  const id = jobs[0].id;
+  const details = await get(`/jobs/${id}`);
+  const [checkpoints, exceptions, config, metrics, backpressure] = await Promise.all([
+    get(`/jobs/${id}/checkpoints`),
+    get(`/jobs/${id}/exceptions`),
+    get(`/jobs/${id}/config`),
+    get(`/jobs/${id}/metrics?get=numRestarts,uptime`),
+    Promise.all(details.vertices.map((v) => get(`/jobs/${id}/vertices/${v.id}/backpressure`))),
+  ]);
+  const now = Date.now();
+  // Records per second in and out, from the change in each vertex's counts since the last
+  // round (a restart starts the counts again: no rate then).
+  const counts = Object.fromEntries(details.vertices.map((v) =>
+    [v.id, [v.metrics["read-records"], v.metrics["write-records"]]]));
+  const seconds = previous ? (now - previous.at) / 1000 : 0;
+  const rates = {};
+  for (const v of details.vertices) {
+    const before = previous?.counts?.[v.id];
+    const rate = (i) => before && seconds > 0 && counts[v.id][i] >= before[i]
+      ? (counts[v.id][i] - before[i]) / seconds : null;
+    rates[v.id] = { in: rate(0), out: rate(1) };
+  }
+  const metric = (name) => Number(metrics.find((m) => m.id === name)?.value ?? 0);
+  return {
+    at: now, counts, rates, details, checkpoints, exceptions, config,
+    restarts: metric("numRestarts"),
+    backpressure: Object.fromEntries(details.vertices.map((v, i) => [v.id, backpressure[i]])),
+  };
+}
+
+const number = (n) => n == null ? "–" : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M`
+  : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : `${Math.round(n)}`;
+const bytes = (b) => b == null ? "–" : b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB`
+  : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`;
+const duration = (ms) => ms < 1000 ? `${ms} ms` : ms < 60000 ? `${(ms / 1000).toFixed(1)} s`
+  : `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
+const time = (ms) => new Date(ms).toLocaleTimeString();
+
+function Header({ data }) {
+  const d = data.details;
+  const c = data.checkpoints.counts;
+  return html`
+    <header>
+      <h1>${d.name}</h1>
+      <span class="id">${d.jid}</span>
+      <span class="state ${d.state}" data-testid="state">${d.state}</span>
+      <span>up ${duration(d.duration)}</span>
+      <span data-testid="restarts">${data.restarts} restart${data.restarts === 1 ? "" : "s"}</span>
+      <span>${c.completed} checkpoints${c.failed ? `, ${c.failed} failed` : ""}</span>
+    </header>`;
+}
+
+// Graph layout: node boxes are 176 px wide (11rem), with room for an edge label between.
+const NODE_WIDTH = 176;
+const COLUMN = 260;
+const ROW = 120;
+
+/** Columns by depth in the graph (sources first), rows in plan order. */
+function layout(nodes) {
+  const depth = {};
+  for (const n of nodes) {
+    depth[n.id] = Math.max(-1, ...(n.inputs ?? []).map((i) => depth[i.id] ?? 0)) + 1;
+  }
+  const rows = {};
+  const at = {};
+  for (const n of nodes) {
+    const col = depth[n.id];
+    rows[col] = (rows[col] ?? 0) + 1;
+    at[n.id] = { x: col * COLUMN, y: (rows[col] - 1) * ROW };
+  }
+  const height = Math.max(...Object.values(rows)) * ROW;
+  return { at, width: (Math.max(...Object.values(depth)) + 1) * COLUMN, height };
+}
+
+function JobGraph({ data }) {
+  const nodes = data.details.plan.nodes;
+  const vertices = Object.fromEntries(data.details.vertices.map((v) => [v.id, v]));
+  const { at, width, height } = layout(nodes);
+  const edges = nodes.flatMap((n) => (n.inputs ?? []).map((i) => ({ from: i.id, to: n.id, how: i.ship_strategy })));
+  return html`
+    <section class="wide">
+      <h2>Job graph</h2>
+      <div class="graph" style=${{ width: `${width}px`, height: `${height}px` }}>
+        <svg width=${width} height=${height}>
+          ${edges.map((e) => {
+            const a = at[e.from], b = at[e.to];
+            const x1 = a.x + NODE_WIDTH, y1 = a.y + 40, x2 = b.x, y2 = b.y + 40;
+            return html`<g>
+              <line x1=${x1} y1=${y1} x2=${x2} y2=${y2} stroke="#9aa4b2" stroke-width="2" />
+              <text x=${(x1 + x2) / 2} y=${(y1 + y2) / 2 - 6} font-size="10" fill="#6b7585"
+                    text-anchor="middle">${e.how}</text>
+            </g>`;
+          })}
+        </svg>
+        ${nodes.map((n) => {
+          const v = vertices[n.id];
+          const bp = data.backpressure[n.id];
+          const ratio = Math.max(0, ...(bp?.subtasks ?? []).map((s) => s.ratio));
+          return html`
+            <div class="node ${bp?.backpressureLevel}" data-testid="node"
+                 style=${{ left: `${at[n.id].x}px`, top: `${at[n.id].y}px` }}>
+              <div class="uid">${v.name} <span class="muted">×${v.parallelism}</span></div>
+              <div class="kind" title=${n.description}>${n.description}</div>
+              <div class="rate">${number(data.rates[n.id].in)} in/s · ${number(data.rates[n.id].out)} out/s</div>
+              <div class="rate">${number(v.metrics["read-records"])} in · ${number(v.metrics["write-records"])} out</div>
+              <div class="rate">backpressure ${Math.round(ratio * 100)}%</div>
+              <div class="bp"><div style=${{ width: `${Math.round(ratio * 100)}%` }}></div></div>
+            </div>`;
+        })}
+      </div>
+    </section>`;
+}
+
+function CheckpointChart({ history }) {
+  const box = useRef(null);
+  const plot = useRef(null);
+  const points = [...history].reverse();
+  const series = [
+    points.map((c) => c.id),
+    points.map((c) => c.end_to_end_duration),
+    points.map((c) => c.checkpointed_size),
+  ];
+  useEffect(() => {
+    if (!plot.current) {
+      plot.current = new uPlot({
+        width: Math.max(320, box.current.clientWidth),
+        height: 180,
+        scales: { x: { time: false } },
+        axes: [
+          { label: "checkpoint" },
+          { label: "duration (ms)", scale: "ms" },
+          { label: "size", scale: "bytes", side: 1, size: 80, grid: { show: false }, values: (u, v) => v.map(bytes) },
+        ],
+        series: [
+          {},
+          { label: "duration", scale: "ms", stroke: "#3b6fd8", width: 2, value: (u, v) => v == null ? "–" : `${v} ms` },
+          { label: "size", scale: "bytes", stroke: "#2f9e5b", width: 2, value: (u, v) => bytes(v) },
+        ],
+      }, series, box.current);
+    } else {
+      plot.current.setData(series);
+    }
+  });
+  useEffect(() => () => plot.current?.destroy(), []);
+  return html`<div ref=${box} data-testid="checkpoint-chart"></div>`;
+}
+
+function Checkpoints({ data }) {
+  const { counts, history, latest } = data.checkpoints;
+  return html`
+    <section class="wide">
+      <h2>Checkpoints</h2>
+      <div class="facts">
+        <div class="fact"><b data-testid="completed">${counts.completed}</b><span>completed</span></div>
+        <div class="fact"><b>${counts.in_progress}</b><span>in progress</span></div>
+        <div class="fact"><b>${counts.failed}</b><span>failed</span></div>
+        <div class="fact"><b>${latest.completed ? duration(latest.completed.end_to_end_duration) : "–"}</b><span>last duration</span></div>
+        <div class="fact"><b>${latest.completed ? bytes(latest.completed.checkpointed_size) : "–"}</b><span>last size</span></div>
+      </div>
+      <${CheckpointChart} history=${history} />
+      <table>
+        <thead><tr><th>id</th><th>kind</th><th>triggered</th><th>duration</th><th>stored</th><th>state</th><th>path</th></tr></thead>
+        <tbody>
+          ${history.map((c) => html`
+            <tr data-testid="checkpoint-row">
+              <td>${c.id}</td>
+              <td>${c.is_savepoint ? "savepoint" : "checkpoint"}</td>
+              <td>${time(c.trigger_timestamp)}</td>
+              <td>${duration(c.end_to_end_duration)}</td>
+              <td>${bytes(c.checkpointed_size)}</td>
+              <td>${bytes(c.state_size)}</td>
+              <td class="path">${c.external_path ?? "–"}</td>
+            </tr>`)}
+        </tbody>
+      </table>
+      ${latest.failed && html`<p class="error">Last failure (checkpoint ${latest.failed.id}): ${latest.failed.failure_message}</p>`}
+    </section>`;
+}
+
+function Exceptions({ data }) {
+  const entries = data.exceptions.exceptionHistory.entries;
+  return html`
+    <section>
+      <h2>Restarts and failures</h2>
+      ${entries.length === 0 ? html`<p class="muted">No failures.</p>` : entries.map((e) => html`
+        <div class="exception" data-testid="exception">
+          <b>${e.taskName}</b> <span class="muted">${time(e.timestamp)}</span>
+          <pre>${e.stacktrace}</pre>
+        </div>`)}
+    </section>`;
+}
+
+function Config({ data }) {
+  const config = data.config["execution-config"]["user-config"];
+  return html`
+    <section>
+      <h2>Configuration</h2>
+      <table class="config">
+        <tbody>
+          ${Object.entries(config).map(([k, v]) => html`<tr><td>${k}</td><td>${v}</td></tr>`)}
+        </tbody>
+      </table>
+    </section>`;
+}
+
+function App() {
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    let previous = null;
+    let stopped = false;
+    const round = async () => {
+      try {
+        previous = await poll(previous);
+        setData(previous);
+        setError(null);
+      } catch (e) {
+        setError(String(e));
+      }
+      if (!stopped) setTimeout(round, REFRESH_MS);
+    };
+    round();
+    return () => { stopped = true; };
+  }, []);
+  if (!data) return html`<p class=${error ? "error" : "muted"}>${error ?? "Loading…"}</p>`;
+  return html`
+    <${Header} data=${data} />
+    ${error && html`<p class="error">${error} (showing the last data)</p>`}
+    <main>
+      <${JobGraph} data=${data} />
+      <${Checkpoints} data=${data} />
+      <${Exceptions} data=${data} />
+      <${Config} data=${data} />
+    </main>`;
+}
+
+render(html`<${App} />`, document.getElementById("app"));

@@ -1,0 +1,298 @@
+//! Observability end to end: Prometheus metrics and Flink's checkpoint statistics from a
+//! running job while it checkpoints and restarts after injected failures, and the web
+//! dashboard watched in a real browser.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::ffi::OsString;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cairn_tests::{Corpus, RunningJob, Scratch, Session, http_text, job, workspace_root};
+
+/// The value of `metric` (its full name) with all of `labels`, from a scrape.
+fn value(scrape: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+    scrape.lines().find_map(|line| {
+        let (name, rest) = line.split_once('{')?;
+        let (label_text, value) = rest.rsplit_once("} ")?;
+        (name == metric && labels.iter().all(|l| label_text.contains(l)))
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
+fn scrape(job: &RunningJob) -> String {
+    let (status, text) = http_text(&job.address, "GET", "/metrics", None, None);
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+/// Scrapes until `check` holds.
+fn scrape_until(job: &RunningJob, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = scrape(job);
+        if check(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {what}; last scrape:\n{text}\nstderr: {}",
+            job.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The flaky word count, paced at `rate` lines/s with checkpoints every `interval`, whose
+/// counter subtasks fail as `fault` says (its `--fail-*` arguments); restarts with a
+/// fixed delay of `delay`, at most `attempts` times.
+struct Flaky<'a> {
+    interval: &'a str,
+    attempts: &'a str,
+    delay: &'a str,
+    rate: &'a str,
+    fault: &'a [&'a str],
+}
+
+impl Flaky<'_> {
+    fn start(&self, session: &Session, scratch: &Scratch, corpus: &Corpus, id: &str) -> RunningJob {
+        let config = [
+            format!("execution.checkpointing.interval={}", self.interval),
+            format!(
+                "execution.checkpointing.dir={}",
+                scratch.join("chk").display()
+            ),
+            "restart-strategy.type=fixed-delay".to_owned(),
+            format!("restart-strategy.fixed-delay.attempts={}", self.attempts),
+            format!("restart-strategy.fixed-delay.delay={}", self.delay),
+        ];
+        let mut args: Vec<OsString> = [
+            "run",
+            job("flaky").to_str().unwrap(),
+            "--job-id",
+            id,
+            "-p",
+            "2",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        for setting in &config {
+            args.extend(["-D".into(), setting.into()]);
+        }
+        let input = corpus.path.to_str().unwrap();
+        let output = scratch.join("out");
+        let output = output.to_str().unwrap();
+        args.extend(
+            [
+                "--", "--input", input, "--output", output, "--rate", self.rate,
+            ]
+            .iter()
+            .chain(self.fault)
+            .map(OsString::from),
+        );
+        session.start(args)
+    }
+}
+
+#[test]
+fn metrics_show_checkpoints_rising_and_restarts_counting_failures() {
+    let session = Session::new("metrics");
+    let scratch = Scratch::new("metrics");
+    let corpus = Corpus::new("metrics-corpus", 2 << 20, 5_000, 11);
+    let id = "3e".repeat(16);
+    let mut running = Flaky {
+        interval: "100 ms",
+        attempts: "2",
+        delay: "200 ms",
+        rate: "5000",
+        fault: &[
+            "--fail-mode",
+            "error",
+            "--fail-at",
+            "20000",
+            "--fail-attempts",
+            "2",
+        ],
+    }
+    .start(&session, &scratch, &corpus, &id);
+    let job_labels = [&*format!("job_id=\"{id}\""), "job_name=\"flaky\""];
+
+    // Checkpoints complete and their counter rises between scrapes.
+    let completed = |text: &str| {
+        value(text, "cairn_job_numberOfCompletedCheckpoints", &job_labels).unwrap_or(0.0)
+    };
+    let first = scrape_until(&running, "a completed checkpoint", |t| completed(t) >= 1.0);
+    let later = scrape_until(&running, "more checkpoints", |t| {
+        completed(t) >= completed(&first) + 2.0
+    });
+    assert!(
+        value(&later, "cairn_job_lastCompletedCheckpointId", &job_labels).unwrap() >= 2.0,
+        "{later}"
+    );
+    assert!(value(&later, "cairn_job_lastCheckpointSize", &job_labels).unwrap() > 0.0);
+    // Per-subtask metrics, labelled Flink-style.
+    let count = ["task_name=\"count\"", "subtask_index=\"1\""];
+    assert!(
+        value(&later, "cairn_task_numRecordsIn", &count).unwrap() > 0.0,
+        "{later}"
+    );
+    for metric in [
+        "cairn_task_numRecordsOut",
+        "cairn_task_numRecordsInPerSecond",
+        "cairn_task_backPressuredTimeMsPerSecond",
+        "cairn_task_checkpointAlignmentTime",
+    ] {
+        let v = value(&later, metric, &count);
+        assert!(v.is_some_and(|v| v >= 0.0), "{metric} in {later}");
+    }
+    assert!(
+        later.contains("# TYPE cairn_job_numRestarts gauge"),
+        "{later}"
+    );
+
+    // Flink's checkpoint statistics: the history, and one checkpoint's per-subtask details.
+    let (_, stats) = running.http("GET", &format!("/jobs/{id}/checkpoints"), None);
+    assert!(stats["counts"]["completed"].as_u64() >= Some(3), "{stats}");
+    let history = stats["history"].as_array().unwrap();
+    assert!(!history.is_empty() && history.len() <= 10, "{stats}");
+    let checkpoint = history[0]["id"].as_u64().unwrap();
+    let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
+    let count = details["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "count")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, detail) = running.http(
+        "GET",
+        &format!("/jobs/{id}/checkpoints/details/{checkpoint}"),
+        None,
+    );
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["tasks"][&count]["num_subtasks"], 2, "{detail}");
+    assert!(detail["state_size"].as_u64() > Some(0), "{detail}");
+    let (_, subtasks) = running.http(
+        "GET",
+        &format!("/jobs/{id}/checkpoints/details/{checkpoint}/subtasks/{count}"),
+        None,
+    );
+    let subtasks = subtasks["subtasks"].as_array().unwrap().clone();
+    assert_eq!(subtasks.len(), 2);
+    for subtask in &subtasks {
+        for field in ["sync", "async"] {
+            assert!(subtask["checkpoint"][field].is_u64(), "{subtask}");
+        }
+        assert!(subtask["alignment"]["duration"].is_u64(), "{subtask}");
+        assert!(subtask["state_size"].as_u64() > Some(0), "{subtask}");
+    }
+    let (status, _) = running.http(
+        "GET",
+        &format!("/jobs/{id}/checkpoints/details/999999"),
+        None,
+    );
+    assert_eq!(status, 404);
+    let (_, pressure) = running.http(
+        "GET",
+        &format!("/jobs/{id}/vertices/{count}/backpressure"),
+        None,
+    );
+    assert_eq!(pressure["status"], "ok", "{pressure}");
+    assert_eq!(
+        pressure["subtasks"].as_array().unwrap().len(),
+        2,
+        "{pressure}"
+    );
+    let (_, metrics) = running.http(
+        "GET",
+        &format!("/jobs/{id}/metrics?get=numRestarts,lastCompletedCheckpointId"),
+        None,
+    );
+    assert_eq!(metrics[0]["id"], "numRestarts", "{metrics}");
+    assert!(
+        metrics[1]["value"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            >= 1.0
+    );
+
+    // Each counter subtask fails on attempts 0 and 1: two restarts, counted.
+    let restarted = scrape_until(&running, "two restarts", |t| {
+        value(t, "cairn_job_numRestarts", &job_labels) == Some(2.0)
+    });
+    assert!(completed(&restarted) >= completed(&later), "{restarted}");
+    assert_eq!(running.wait(), Some(0), "{}", running.stderr());
+    assert!(
+        running.stdout().contains("2 restarts"),
+        "{}",
+        running.stdout()
+    );
+}
+
+/// The web dashboard end to end: a real browser (Debian's headless Chromium, driven by
+/// Playwright from `tests/browser/`) opens a running job's dashboard and watches the
+/// checkpoint history grow and a restart appear. The screenshot it takes is kept as
+/// `target/test-artifacts/dashboard.png`.
+#[test]
+fn the_dashboard_shows_checkpoints_growing_and_a_restart() {
+    let browser = workspace_root().join("tests").join("browser");
+    assert!(
+        browser
+            .join("node_modules")
+            .join("playwright-core")
+            .exists(),
+        "tests/browser/node_modules is missing: `cargo xtask test` installs it"
+    );
+    let session = Session::new("dashboard");
+    let scratch = Scratch::new("dashboard");
+    let corpus = Corpus::new("dashboard-corpus", 2 << 20, 5_000, 13);
+    let id = "da".repeat(16);
+    let mut running = Flaky {
+        interval: "300 ms",
+        attempts: "1",
+        delay: "1 s",
+        rate: "3000",
+        fault: &["--fail-mode", "trap", "--fail-at", "40000"],
+    }
+    .start(&session, &scratch, &corpus, &id);
+
+    let artifacts = workspace_root().join("target").join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("dashboard.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let output = Command::new("node")
+        .arg(browser.join("dashboard.mjs"))
+        .arg(format!("http://{}/", running.address))
+        .arg(&screenshot)
+        .current_dir(&browser)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the browser check failed:\n{stdout}\n{}\njob: {}",
+        String::from_utf8_lossy(&output.stderr),
+        running.stderr()
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["nodes"], 4, "{seen}");
+    assert_eq!(seen["chart"], 1, "{seen}");
+    assert!(
+        seen["later"].as_u64() >= Some(seen["first"].as_u64().unwrap() + 2),
+        "{seen}"
+    );
+    assert!(
+        seen["exception"]
+            .as_str()
+            .unwrap()
+            .contains("flaky: injected trap at record 40000"),
+        "{seen}"
+    );
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
+    running.kill();
+}
