@@ -153,6 +153,11 @@ const KEYS: &[KeySpec] = &[
         default: "",
     },
     KeySpec {
+        name: "web.checkpoints.history",
+        aliases: &[],
+        default: "10",
+    },
+    KeySpec {
         name: "rest.port",
         aliases: &[],
         default: "0",
@@ -452,6 +457,8 @@ impl ConfigLayers {
                 &positive,
             )? as u32,
             dir: text("execution.checkpointing.dir"),
+            history_size: typed("web.checkpoints.history", "a positive integer", &positive)?
+                as usize,
         };
         let s3 = S3Config {
             endpoint: text("s3.endpoint"),
@@ -621,6 +628,8 @@ pub struct CheckpointConfig {
     pub num_retained: u32,
     /// `dir`: where checkpoints go (a path or an object-store URL); `None` = the default.
     pub dir: Option<String>,
+    /// `web.checkpoints.history`: completed checkpoints the statistics keep.
+    pub history_size: usize,
 }
 
 /// Flink's checkpointing modes.

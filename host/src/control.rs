@@ -81,6 +81,16 @@ pub enum Operation {
     Completed(Result<Option<String>, String>),
 }
 
+/// The checkpoint or savepoint an attempt started from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub id: u64,
+    pub is_savepoint: bool,
+    pub location: String,
+    /// When the attempt restored it, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+}
+
 /// A failure of one attempt of the job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exception {
@@ -119,6 +129,9 @@ struct State {
     restarts: u32,
     /// Checkpoint statistics of earlier attempts.
     history: CheckpointStats,
+    /// How many attempts started from a checkpoint or savepoint, and the latest such.
+    restores: u64,
+    restored: Option<Restored>,
 }
 
 /// The running attempt: where requests go, and its counters.
@@ -136,6 +149,8 @@ pub struct Snapshot {
     pub metrics: Option<Arc<JobMetrics>>,
     /// Checkpoint statistics over every attempt of the job.
     pub checkpoints: CheckpointStats,
+    pub restores: u64,
+    pub restored: Option<Restored>,
     pub exceptions: Vec<Exception>,
     pub restarts: u32,
 }
@@ -157,6 +172,7 @@ impl JobControl {
         swapper: Swapper,
     ) -> Arc<Self> {
         let start_ms = now_ms();
+        let history_size = config.checkpoints.history_size;
         Arc::new(JobControl {
             id,
             name: graph.name.clone(),
@@ -174,7 +190,9 @@ impl JobControl {
                 exceptions: Vec::new(),
                 operations: HashMap::new(),
                 restarts: 0,
-                history: CheckpointStats::default(),
+                history: CheckpointStats::new(history_size),
+                restores: 0,
+                restored: None,
             }),
             swapping: tokio::sync::Mutex::new(()),
         })
@@ -191,9 +209,18 @@ impl JobControl {
         (state.graph.clone(), state.operators.clone())
     }
 
-    /// A new attempt runs; requests go to it.
-    pub fn attempt_started(&self, requests: Sender<Request>, metrics: Arc<JobMetrics>) {
+    /// A new attempt runs, restored from `restored` if anything; requests go to it.
+    pub fn attempt_started(
+        &self,
+        requests: Sender<Request>,
+        metrics: Arc<JobMetrics>,
+        restored: Option<Restored>,
+    ) {
         let mut state = self.state();
+        if restored.is_some() {
+            state.restores += 1;
+            state.restored = restored;
+        }
         state.attempt = Some(Attempt {
             requests,
             metrics,
@@ -236,6 +263,8 @@ impl JobControl {
             graph: state.graph.clone(),
             metrics: state.attempt.as_ref().map(|a| a.metrics.clone()),
             checkpoints,
+            restores: state.restores,
+            restored: state.restored.clone(),
             exceptions: state.exceptions.clone(),
             restarts: state.restarts,
         }

@@ -394,8 +394,17 @@ async fn terminate(
 
 async fn checkpoints(State(control): State<Arc<JobControl>>, Path(id): Path<String>) -> Reply {
     let control = job(&control, &id)?;
-    let stats = control.snapshot().checkpoints;
+    let snapshot = control.snapshot();
+    let stats = snapshot.checkpoints;
     let entry = |c: &CompletedCheckpoint| Value::Object(completed_json(c));
+    let restored = snapshot.restored.map(|r| {
+        json!({
+            "id": r.id,
+            "restore_timestamp": r.timestamp_ms,
+            "is_savepoint": r.is_savepoint,
+            "external_path": r.location,
+        })
+    });
     let summary = |s: Summary| json!({ "min": s.min, "max": s.max, "avg": s.avg() });
     let failed = stats.latest_failed.as_ref().map(|f| {
         json!({
@@ -409,7 +418,7 @@ async fn checkpoints(State(control): State<Arc<JobControl>>, Path(id): Path<Stri
     });
     ok(json!({
         "counts": {
-            "restored": 0,
+            "restored": snapshot.restores,
             "total": stats.completed + stats.failed + stats.in_progress,
             "in_progress": stats.in_progress,
             "completed": stats.completed,
@@ -424,7 +433,7 @@ async fn checkpoints(State(control): State<Arc<JobControl>>, Path(id): Path<Stri
             "completed": stats.latest_checkpoint.as_ref().map(entry),
             "savepoint": stats.latest_savepoint.as_ref().map(entry),
             "failed": failed,
-            "restored": null,
+            "restored": restored,
         },
         "history": stats.history.iter().rev().map(entry).collect::<Vec<_>>(),
     }))

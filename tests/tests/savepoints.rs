@@ -846,6 +846,17 @@ fn failures_and_restarts_show_over_rest_and_requests_wait_for_a_running_job() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let (_, checkpoints) = running.http("GET", &format!("/jobs/{id}/checkpoints"), None);
+    assert_eq!(checkpoints["counts"]["restored"], 1, "{checkpoints}");
+    let restored = &checkpoints["latest"]["restored"];
+    assert_eq!(restored["is_savepoint"], false, "{checkpoints}");
+    assert!(
+        restored["external_path"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{id}/chk-")),
+        "{checkpoints}"
+    );
     let savepoint = session.cli(os(&["savepoint", &id, path(&scratch.join("sp"))]));
     assert!(savepoint.success(), "{savepoint:?}");
     assert_eq!(running.wait(), Some(0), "{}", running.stderr());

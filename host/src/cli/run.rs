@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use cairn::config::{Config, ConfigLayers, Origin};
-use cairn::control::{JobControl, JobStatus, Snapshot, now_ms};
+use cairn::control::{JobControl, JobStatus, Restored, Snapshot, now_ms};
 use cairn::graph::Graph;
 use cairn::operator::OperatorFactory;
 use cairn::registry::{self, Registration};
 use cairn::restart::{Decision, Restarts};
 use cairn::runtime::{CancelHandle, Checkpointing, Job, JobMetrics, Outcome, Request, Restore};
+use cairn::state::metadata::CheckpointKind;
 use cairn::state::{StateError, StateStore};
 use cairn::swap::Swapper;
 use cairn::wasm::{Engine, JobComponent, Limits};
@@ -177,6 +178,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let attempt_started = Instant::now();
         let (graph, operators) = control.code();
         let (requests, requests_rx) = crossbeam_channel::unbounded();
+        let restored = restore.as_ref().map(|r| Restored {
+            id: r.metadata.checkpoint_id,
+            is_savepoint: r.metadata.kind == CheckpointKind::Savepoint,
+            location: r.folder.url().to_owned(),
+            timestamp_ms: now_ms(),
+        });
         let job = Job {
             id: job_id.clone(),
             graph,
@@ -190,7 +197,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             cancel: cancel.clone(),
             requests: Some(requests_rx),
         };
-        let (outcome, metrics) = run_attempt(job, &control, requests)?;
+        let (outcome, metrics) = run_attempt(job, &control, requests, restored)?;
         read += metrics.records_read();
         written += metrics.records_written();
         let failure = match outcome {
@@ -283,10 +290,11 @@ fn run_attempt(
     job: Job,
     control: &Arc<JobControl>,
     requests: crossbeam_channel::Sender<Request>,
+    restored: Option<Restored>,
 ) -> anyhow::Result<(Outcome, Arc<JobMetrics>)> {
     let running = job.start().context("cannot start the job's threads")?;
     let metrics = running.metrics();
-    control.attempt_started(requests, metrics.clone());
+    control.attempt_started(requests, metrics.clone(), restored);
     progress::start();
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
     let reporter = {

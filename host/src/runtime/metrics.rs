@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 use super::TaskId;
 use crate::state::metadata::SnapshotStats;
 
-/// Completed checkpoints kept in the history (Flink's `web.checkpoints.history`).
-pub const CHECKPOINT_HISTORY: usize = 10;
 /// Rates are over at least this long: readers asking sooner get the last sample again.
 const SAMPLE_WINDOW: Duration = Duration::from_secs(1);
 
@@ -129,13 +127,15 @@ impl Summary {
 }
 
 /// A job's checkpoint statistics.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointStats {
+    /// How many completed checkpoints `history` keeps (`web.checkpoints.history`).
+    pub history_size: usize,
     pub completed: u64,
     pub failed: u64,
     /// Triggered and neither completed nor failed yet.
     pub in_progress: u64,
-    /// The latest completed checkpoints and savepoints, oldest first.
+    /// The latest `history_size` completed checkpoints and savepoints, oldest first.
     pub history: VecDeque<CompletedCheckpoint>,
     pub latest_checkpoint: Option<CompletedCheckpoint>,
     pub latest_savepoint: Option<CompletedCheckpoint>,
@@ -148,6 +148,22 @@ pub struct CheckpointStats {
 }
 
 impl CheckpointStats {
+    pub fn new(history_size: usize) -> Self {
+        CheckpointStats {
+            history_size,
+            completed: 0,
+            failed: 0,
+            in_progress: 0,
+            history: VecDeque::new(),
+            latest_checkpoint: None,
+            latest_savepoint: None,
+            latest_failed: None,
+            duration_ms: Summary::default(),
+            stored_bytes: Summary::default(),
+            raw_bytes: Summary::default(),
+        }
+    }
+
     pub(crate) fn record(&mut self, checkpoint: CompletedCheckpoint) {
         self.completed += 1;
         self.duration_ms.add(checkpoint.duration.as_millis() as u64);
@@ -159,7 +175,7 @@ impl CheckpointStats {
             self.latest_checkpoint = Some(checkpoint.clone());
         }
         self.history.push_back(checkpoint);
-        while self.history.len() > CHECKPOINT_HISTORY {
+        while self.history.len() > self.history_size {
             self.history.pop_front();
         }
     }
@@ -175,7 +191,7 @@ impl CheckpointStats {
         for checkpoint in later.history {
             self.history.push_back(checkpoint);
         }
-        while self.history.len() > CHECKPOINT_HISTORY {
+        while self.history.len() > self.history_size {
             self.history.pop_front();
         }
         self.latest_checkpoint = later.latest_checkpoint.or(self.latest_checkpoint.take());
@@ -202,10 +218,11 @@ impl JobMetrics {
     pub(crate) fn new(
         tasks: Vec<(TaskId, TaskKind, std::sync::Arc<TaskMetrics>)>,
         first_checkpoint: u64,
+        history_size: usize,
     ) -> Self {
         JobMetrics {
             tasks,
-            checkpoints: Mutex::new(CheckpointStats::default()),
+            checkpoints: Mutex::new(CheckpointStats::new(history_size)),
             next_checkpoint: AtomicU64::new(first_checkpoint),
             latest: Mutex::new(None),
         }
@@ -296,8 +313,8 @@ impl JobMetrics {
     pub fn checkpoint_stats(&self) -> CheckpointStats {
         self.checkpoints
             .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Updates the checkpoint statistics.
@@ -337,7 +354,7 @@ mod tests {
 
     #[test]
     fn statistics_keep_counts_latest_and_a_bounded_history() {
-        let mut first = CheckpointStats::default();
+        let mut first = CheckpointStats::new(10);
         for id in 1..=12 {
             let mut c = checkpoint(id, id == 5);
             c.stored_bytes = id * 10;
@@ -345,18 +362,18 @@ mod tests {
         }
         first.failed = 2;
         assert_eq!(first.completed, 12);
-        assert_eq!(first.history.len(), CHECKPOINT_HISTORY);
+        assert_eq!(first.history.len(), 10);
         assert_eq!(first.history.front().unwrap().id, 3);
         assert_eq!(first.latest_savepoint.as_ref().unwrap().id, 5);
 
-        let mut second = CheckpointStats::default();
+        let mut second = CheckpointStats::new(10);
         second.record(checkpoint(13, false));
         first.merge(second);
         assert_eq!((first.completed, first.failed), (13, 2));
         assert_eq!(first.latest_checkpoint.as_ref().unwrap().id, 13);
         assert_eq!(first.latest_savepoint.as_ref().unwrap().id, 5);
         assert_eq!(first.history.back().unwrap().id, 13);
-        assert_eq!(first.history.len(), CHECKPOINT_HISTORY);
+        assert_eq!(first.history.len(), 10);
         assert_eq!(
             (
                 first.stored_bytes.min,

@@ -414,7 +414,11 @@ impl Job {
             }
         }
         drop(report_tx);
-        let metrics = Arc::new(JobMetrics::new(tasks, self.checkpoints.first_id));
+        let metrics = Arc::new(JobMetrics::new(
+            tasks,
+            self.checkpoints.first_id,
+            self.checkpoints.config.history_size,
+        ));
         let coordinator = Coordinator::new(&self, metrics.clone(), controls, reports, stop.clone());
         let coordinator = std::thread::Builder::new()
             .name("cairn-coordinator".into())
