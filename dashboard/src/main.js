@@ -11,7 +11,12 @@ const html = htm.bind(h);
 const REFRESH_MS = 1000;
 
 async function get(path) {
-  const response = await fetch(path, { cache: "no-store" });
+  let response;
+  try {
+    response = await fetch(path, { cache: "no-store", signal: AbortSignal.timeout(5000) });
+  } catch {
+    throw new Error("the job's server does not answer: the job has ended, or its process is gone");
+  }
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
@@ -33,18 +38,20 @@ async function poll(previous) {
   // round (a restart starts the counts again: no rate then).
   const counts = Object.fromEntries(details.vertices.map((v) =>
     [v.id, [v.metrics["read-records"], v.metrics["write-records"]]]));
-  const seconds = previous ? (now - previous.at) / 1000 : 0;
+  const metric = (name) => Number(metrics.find((m) => m.id === name)?.value ?? 0);
+  const restarts = metric("numRestarts");
+  // Counts start again with every attempt: no rate across a restart.
+  const comparable = previous && previous.restarts === restarts;
+  const seconds = comparable ? (now - previous.at) / 1000 : 0;
   const rates = {};
   for (const v of details.vertices) {
-    const before = previous?.counts?.[v.id];
+    const before = comparable ? previous.counts[v.id] : undefined;
     const rate = (i) => before && seconds > 0 && counts[v.id][i] >= before[i]
       ? (counts[v.id][i] - before[i]) / seconds : null;
     rates[v.id] = { in: rate(0), out: rate(1) };
   }
-  const metric = (name) => Number(metrics.find((m) => m.id === name)?.value ?? 0);
   return {
-    at: now, counts, rates, details, checkpoints, exceptions, config,
-    restarts: metric("numRestarts"),
+    at: now, counts, rates, details, checkpoints, exceptions, config, restarts,
     backpressure: Object.fromEntries(details.vertices.map((v, i) => [v.id, backpressure[i]])),
   };
 }
@@ -71,7 +78,8 @@ function Header({ data }) {
     </header>`;
 }
 
-// Graph layout: node boxes are 176 px wide (11rem), with room for an edge label between.
+// Graph layout: node boxes are 176 px wide (`.node` in app.css), with room for an edge
+// label between.
 const NODE_WIDTH = 176;
 const COLUMN = 260;
 const ROW = 120;
@@ -135,9 +143,10 @@ function JobGraph({ data }) {
 function CheckpointChart({ history }) {
   const box = useRef(null);
   const plot = useRef(null);
-  const points = [...history].reverse();
+  // In trigger order: a slow savepoint may complete after a later checkpoint.
+  const points = [...history].sort((a, b) => a.trigger_timestamp - b.trigger_timestamp);
   const series = [
-    points.map((c) => c.id),
+    points.map((c) => c.trigger_timestamp / 1000),
     points.map((c) => c.end_to_end_duration),
     points.map((c) => c.checkpointed_size),
   ];
@@ -146,9 +155,8 @@ function CheckpointChart({ history }) {
       plot.current = new uPlot({
         width: Math.max(320, box.current.clientWidth),
         height: 180,
-        scales: { x: { time: false } },
         axes: [
-          { label: "checkpoint" },
+          {},
           { label: "duration (ms)", scale: "ms" },
           { label: "size", scale: "bytes", side: 1, size: 80, grid: { show: false }, values: (u, v) => v.map(bytes) },
         ],

@@ -35,7 +35,11 @@ pub struct JobMetric {
 pub fn job_metrics(control: &JobControl, snapshot: &Snapshot) -> Vec<JobMetric> {
     let stats = &snapshot.checkpoints;
     let latest = stats.latest_checkpoint.as_ref();
-    let uptime = crate::control::now_ms().saturating_sub(control.start_ms);
+    // Flink's: how long the job has run without interruption; -1 while it does not run.
+    let uptime = match &snapshot.metrics {
+        Some(_) => control.attempt_start_time().elapsed().as_millis() as f64,
+        None => -1.0,
+    };
     let metric = |name, help, value| JobMetric { name, help, value };
     vec![
         metric(
@@ -45,8 +49,8 @@ pub fn job_metrics(control: &JobControl, snapshot: &Snapshot) -> Vec<JobMetric> 
         ),
         metric(
             "uptime",
-            "Milliseconds since the job started",
-            uptime as f64,
+            "Milliseconds the job has run since its latest (re)start, -1 while it does not run",
+            uptime,
         ),
         metric(
             "numberOfCompletedCheckpoints",

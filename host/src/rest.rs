@@ -413,6 +413,7 @@ async fn checkpoints(State(control): State<Arc<JobControl>>, Path(id): Path<Stri
             "status": "FAILED",
             "is_savepoint": f.is_savepoint,
             "trigger_timestamp": f.timestamp_ms,
+            "failure_timestamp": f.failed_ms,
             "failure_message": f.reason,
         })
     });
@@ -493,8 +494,6 @@ async fn checkpoint_details(
         );
     }
     let mut details = completed_json(&c);
-    details.insert("num_subtasks".into(), json!(c.subtasks.len()));
-    details.insert("num_acknowledged_subtasks".into(), json!(c.subtasks.len()));
     details.insert("tasks".into(), Value::Object(tasks));
     ok(Value::Object(details))
 }
@@ -507,6 +506,9 @@ fn completed_json(c: &CompletedCheckpoint) -> serde_json::Map<String, Value> {
         "id": c.id,
         "status": "COMPLETED",
         "is_savepoint": c.is_savepoint,
+        "checkpoint_type": if c.is_savepoint { "SAVEPOINT" } else { "CHECKPOINT" },
+        "num_subtasks": c.subtasks.len(),
+        "num_acknowledged_subtasks": c.subtasks.len(),
         "savepointFormat": c.is_savepoint.then_some("CANONICAL"),
         "trigger_timestamp": c.timestamp_ms,
         "latest_ack_timestamp": c.timestamp_ms + duration,

@@ -152,7 +152,7 @@ impl Coordinator {
         let pending = std::mem::take(&mut self.pending);
         self.metrics.checkpoints(|stats| stats.in_progress = 0);
         for (_, pending) in pending {
-            if let Purpose::Savepoint { reply, .. } = self.abandon(pending) {
+            if let Purpose::Savepoint { reply, .. } = self.abandon(pending, "the job stopped") {
                 let _ = reply.send(Err("the job stopped before the savepoint completed".into()));
             }
         }
@@ -192,9 +192,6 @@ impl Coordinator {
                 default(TICK) => {}
             }
             self.expire()?;
-            let in_progress = self.pending.len() as u64;
-            self.metrics
-                .checkpoints(|stats| stats.in_progress = in_progress);
             // The job is failing or canceled: stop; subtasks waiting for a checkpoint to
             // complete see the coordinator gone and stop too.
             if self.stop.requested() {
@@ -209,6 +206,9 @@ impl Coordinator {
                 let folder = self.checkpoints.folder(self.next_id);
                 self.trigger(folder, Purpose::Checkpoint, None, None);
             }
+            let in_progress = self.pending.len() as u64;
+            self.metrics
+                .checkpoints(|stats| stats.in_progress = in_progress);
         }
     }
 
@@ -440,7 +440,7 @@ impl Coordinator {
             .collect();
         for id in older {
             if let Some(subsumed) = self.pending.remove(&id) {
-                self.abandon(subsumed);
+                self.abandon(subsumed, &format!("subsumed by checkpoint {checkpoint}"));
             }
         }
         if self.checkpoints.storage.is_some() {
@@ -576,17 +576,7 @@ impl Coordinator {
                 "savepoint"
             }
         );
-        let failed = FailedCheckpoint {
-            id: checkpoint,
-            is_savepoint: !is_checkpoint,
-            timestamp_ms: pending.timestamp_ms,
-            reason: reason.clone(),
-        };
-        self.metrics.checkpoints(|stats| {
-            stats.failed += 1;
-            stats.latest_failed = Some(failed);
-        });
-        if let Purpose::Savepoint { reply, .. } = self.abandon(pending) {
+        if let Purpose::Savepoint { reply, .. } = self.abandon(pending, &reason) {
             let _ = reply.send(Err(reason.clone()));
         }
         if ends_stream {
@@ -606,9 +596,21 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Deletes what a checkpoint that will not complete stored so far, and remembers its
-    /// folder for the uploads still under way. Returns its purpose.
-    fn abandon(&mut self, pending: Pending) -> Purpose {
+    /// Counts a checkpoint that will not complete as failed (as Flink does, subsumed ones
+    /// too), deletes what it stored so far, and remembers its folder for the uploads still
+    /// under way. Returns its purpose.
+    fn abandon(&mut self, pending: Pending, reason: &str) -> Purpose {
+        let failed = FailedCheckpoint {
+            id: pending.barrier.checkpoint,
+            is_savepoint: !matches!(pending.purpose, Purpose::Checkpoint),
+            timestamp_ms: pending.timestamp_ms,
+            failed_ms: crate::control::now_ms(),
+            reason: reason.to_owned(),
+        };
+        self.metrics.checkpoints(|stats| {
+            stats.failed += 1;
+            stats.latest_failed = Some(failed);
+        });
         if let Some(folder) = pending.barrier.folder {
             self.delete(&folder);
             if pending.missing > 0 {

@@ -18,10 +18,20 @@ const SAMPLE_WINDOW: Duration = Duration::from_secs(1);
 pub struct TaskMetrics {
     pub records_in: AtomicU64,
     pub records_out: AtomicU64,
-    /// Time spent waiting for room in a full output channel, in nanoseconds.
+    /// Time spent waiting for room in a full output channel, in nanoseconds, counting
+    /// waits that have ended…
     pub back_pressured_ns: AtomicU64,
+    /// …and when the wait under way began ([`clock_ns`]; 0: not waiting), so that a subtask
+    /// blocked for long shows as back-pressured while it is.
+    pub blocked_since_ns: AtomicU64,
     /// The last barrier alignment, in nanoseconds.
     pub alignment_ns: AtomicU64,
+}
+
+/// Nanoseconds on a process-wide monotonic clock, never 0.
+pub fn clock_ns() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1
 }
 
 /// One subtask's counters at one moment, and its rates since the sample before.
@@ -84,7 +94,9 @@ pub struct SubtaskCheckpoint {
 pub struct FailedCheckpoint {
     pub id: u64,
     pub is_savepoint: bool,
+    /// When it was triggered and when it failed, in milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
+    pub failed_ms: u64,
     pub reason: String,
 }
 
@@ -266,10 +278,16 @@ impl JobMetrics {
             .tasks
             .iter()
             .map(|(_, _, m)| {
+                let since = m.blocked_since_ns.load(Ordering::Relaxed);
+                let ongoing = if since == 0 {
+                    0
+                } else {
+                    clock_ns().saturating_sub(since)
+                };
                 [
                     m.records_in.load(Ordering::Relaxed),
                     m.records_out.load(Ordering::Relaxed),
-                    m.back_pressured_ns.load(Ordering::Relaxed),
+                    m.back_pressured_ns.load(Ordering::Relaxed) + ongoing,
                 ]
             })
             .collect();
@@ -350,6 +368,29 @@ mod tests {
             max_async: Duration::ZERO,
             subtasks: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_subtask_blocked_right_now_reads_as_back_pressured() {
+        let task = std::sync::Arc::new(TaskMetrics::default());
+        let id = TaskId {
+            uid: "count".into(),
+            subtask: 0,
+            parallelism: 1,
+        };
+        let metrics = JobMetrics::new(vec![(id, TaskKind::Operator, task.clone())], 1, 10);
+        // Blocked since (about) the clock's start, and still blocked: no wait has ended.
+        clock_ns();
+        std::thread::sleep(Duration::from_millis(300));
+        task.blocked_since_ns.store(1, Ordering::Relaxed);
+        let window_start = Instant::now() - Duration::from_secs(1);
+        let sample = &metrics.sample(window_start)[0];
+        assert_eq!(task.back_pressured_ns.load(Ordering::Relaxed), 0);
+        assert!(
+            sample.back_pressured_ms_per_second > 200.0,
+            "{}",
+            sample.back_pressured_ms_per_second
+        );
     }
 
     #[test]

@@ -2,12 +2,12 @@
 //! partitioning. Sends block while a channel is full, which is how backpressure travels.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
 
 use cairn_sdk::{Emitter, PackedBatch, Partitioning};
 use crossbeam_channel::{Sender, TrySendError};
 
+use super::metrics::clock_ns;
 use super::{Barrier, Message, TaskError, TaskMetrics, batch_full};
 
 /// The key group of a key: a stable hash, modulo the number of key groups.
@@ -52,18 +52,18 @@ impl OutputEdge {
         }
     }
 
-    /// Routes a batch; time spent blocked on full channels is added to `blocked`.
-    fn send(&mut self, batch: PackedBatch, blocked: &AtomicU64) -> Result<(), TaskError> {
+    /// Routes a batch; waits on full channels go into `metrics`.
+    fn send(&mut self, batch: PackedBatch, metrics: &TaskMetrics) -> Result<(), TaskError> {
         match self.partitioning {
-            Partitioning::Forward => send(&self.channels[0], Message::Batch(batch), blocked),
+            Partitioning::Forward => send(&self.channels[0], Message::Batch(batch), metrics),
             Partitioning::Rebalance => {
                 let channel = &self.channels[self.next];
                 self.next = (self.next + 1) % self.channels.len();
-                send(channel, Message::Batch(batch), blocked)
+                send(channel, Message::Batch(batch), metrics)
             }
             Partitioning::Broadcast => {
                 for channel in &self.channels {
-                    send(channel, Message::Batch(batch.clone()), blocked)?;
+                    send(channel, Message::Batch(batch.clone()), metrics)?;
                 }
                 Ok(())
             }
@@ -82,7 +82,7 @@ impl OutputEdge {
                         send(
                             &self.channels[target],
                             Message::Batch(pending.take()),
-                            blocked,
+                            metrics,
                         )?;
                     }
                 }
@@ -91,10 +91,10 @@ impl OutputEdge {
         }
     }
 
-    fn flush(&mut self, blocked: &AtomicU64) -> Result<(), TaskError> {
+    fn flush(&mut self, metrics: &TaskMetrics) -> Result<(), TaskError> {
         for (pending, channel) in self.pending.iter_mut().zip(&self.channels) {
             if !pending.is_empty() {
-                send(channel, Message::Batch(pending.take()), blocked)?;
+                send(channel, Message::Batch(pending.take()), metrics)?;
             }
         }
         Ok(())
@@ -104,28 +104,35 @@ impl OutputEdge {
     fn broadcast(
         &mut self,
         message: impl Fn() -> Message,
-        blocked: &AtomicU64,
+        metrics: &TaskMetrics,
     ) -> Result<(), TaskError> {
-        self.flush(blocked)?;
+        self.flush(metrics)?;
         for channel in &self.channels {
-            send(channel, message(), blocked)?;
+            send(channel, message(), metrics)?;
         }
         Ok(())
     }
 }
 
-/// Sends, waiting while the channel is full (backpressure); the wait, in nanoseconds, is
-/// added to `blocked`.
-fn send(channel: &Sender<Message>, message: Message, blocked: &AtomicU64) -> Result<(), TaskError> {
+/// Sends, waiting while the channel is full (backpressure), which `metrics` records.
+fn send(
+    channel: &Sender<Message>,
+    message: Message,
+    metrics: &TaskMetrics,
+) -> Result<(), TaskError> {
     // The receiver is gone only when its task has stopped: this job is failing or canceled.
     let message = match channel.try_send(message) {
         Ok(()) => return Ok(()),
         Err(TrySendError::Disconnected(_)) => return Err(TaskError::Canceled),
         Err(TrySendError::Full(message)) => message,
     };
-    let started = Instant::now();
+    let since = clock_ns();
+    metrics.blocked_since_ns.store(since, Ordering::Relaxed);
     let sent = channel.send(message).map_err(|_| TaskError::Canceled);
-    blocked.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    metrics.blocked_since_ns.store(0, Ordering::Relaxed);
+    metrics
+        .back_pressured_ns
+        .fetch_add(clock_ns() - since, Ordering::Relaxed);
     sent
 }
 
@@ -145,39 +152,39 @@ impl Output {
         if batch.is_empty() {
             return Ok(());
         }
-        let blocked = &self.metrics.back_pressured_ns;
+        let metrics = &*self.metrics;
         if let Some((last, rest)) = self.edges.split_last_mut() {
             for edge in rest {
-                edge.send(batch.clone(), blocked)?;
+                edge.send(batch.clone(), metrics)?;
             }
-            last.send(batch, blocked)?;
+            last.send(batch, metrics)?;
         }
         Ok(())
     }
 
     /// Sends partially filled batches on, before the subtask waits for input.
     pub(crate) fn flush(&mut self) -> Result<(), TaskError> {
-        let blocked = &self.metrics.back_pressured_ns;
+        let metrics = &*self.metrics;
         self.edges
             .iter_mut()
-            .try_for_each(|edge| edge.flush(blocked))
+            .try_for_each(|edge| edge.flush(metrics))
     }
 
     /// Flushes, then sends checkpoint barrier `barrier` to every downstream subtask: all
     /// records emitted before it belong to the checkpoint, none after it.
     pub(crate) fn barrier(&mut self, barrier: Barrier) -> Result<(), TaskError> {
-        let blocked = &self.metrics.back_pressured_ns;
+        let metrics = &*self.metrics;
         self.edges
             .iter_mut()
-            .try_for_each(|edge| edge.broadcast(|| Message::Barrier(barrier.clone()), blocked))
+            .try_for_each(|edge| edge.broadcast(|| Message::Barrier(barrier.clone()), metrics))
     }
 
     /// Flushes, then tells every downstream subtask that this one has ended.
     pub(crate) fn end(&mut self) -> Result<(), TaskError> {
-        let blocked = &self.metrics.back_pressured_ns;
+        let metrics = &*self.metrics;
         self.edges
             .iter_mut()
-            .try_for_each(|edge| edge.broadcast(|| Message::End, blocked))
+            .try_for_each(|edge| edge.broadcast(|| Message::End, metrics))
     }
 }
 
