@@ -1,10 +1,13 @@
 //! Throughput of example jobs on the cairn runtime: each job's operators as the Wasm
 //! component, and the very same operator code compiled natively into this binary, run
 //! through the same runtime (graph, channels, partitioning, connectors). The ratio is the
-//! cost of the sandbox and the component boundary.
+//! cost of the sandbox and the component boundary. Then checkpoint costs, state transfer,
+//! and (`process`) the real binary's start-up time and peak memory.
 //!
 //! `cargo xtask bench [-- --runs N --text-mb MB --records N --keys K]`; prints a Markdown
 //! table for BENCHMARKS.md.
+
+mod process;
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -303,6 +306,7 @@ fn main() -> anyhow::Result<()> {
 
     checkpoint_overhead(&engine, &options, &runtime, &scratch)?;
     state_transfer(&engine, &runtime, &scratch, options.state_keys)?;
+    process::startup_and_memory(options.runs.max(5), options.records, options.keys)?;
     Ok(())
 }
 
