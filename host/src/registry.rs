@@ -21,7 +21,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 pub struct Entry {
     pub id: String,
     pub name: String,
-    pub pid: u32,
     /// Its REST server, `host:port`.
     pub address: SocketAddr,
     /// Milliseconds since the Unix epoch.

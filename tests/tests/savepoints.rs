@@ -49,13 +49,14 @@ fn word_count(
         &format!("execution.checkpointing.dir={}", path(chk)),
     ]));
     args.extend(os(extra));
-    args.extend(os(&[
-        "--",
-        "--input",
-        path(&corpus().path),
-        "--output",
-        path(out),
-    ]));
+    args.extend(job_args(out, paced));
+    args
+}
+
+/// `-- --input <corpus> --output <out>`, and `--rate` [`RATE`] when `paced`: the arguments
+/// of word-count and the jobs sharing its input and output.
+fn job_args(out: &Path, paced: bool) -> Vec<OsString> {
+    let mut args = os(&["--", "--input", path(&corpus().path), "--output", path(out)]);
     if paced {
         args.extend(os(&["--rate", RATE]));
     }
@@ -696,16 +697,7 @@ fn stop_with_drain_flushes_what_operators_hold_and_without_it_the_savepoint_keep
     let buffering = |id: &str, out: &Path, paced: bool, extra: &[&str]| {
         let mut args = os(&["run", path(&test_job("buffering")), "--job-id", id]);
         args.extend(os(extra));
-        args.extend(os(&[
-            "--",
-            "--input",
-            path(&corpus().path),
-            "--output",
-            path(out),
-        ]));
-        if paced {
-            args.extend(os(&["--rate", RATE]));
-        }
+        args.extend(job_args(out, paced));
         args
     };
 

@@ -103,7 +103,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     dropped.join(", ")
                 );
             }
-            Some(runtime.block_on(load(folder, metadata))?)
+            Some(runtime.block_on(load(folder, metadata, &graph))?)
         }
         None => None,
     };
@@ -224,6 +224,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     checkpoints.storage.as_ref(),
                     args.from_savepoint.as_deref(),
                     &config,
+                    &control.code().0,
                 ))?;
                 let from = restore.as_ref().map_or_else(
                     || "from the start".to_owned(),
@@ -371,11 +372,12 @@ async fn restore_for_restart(
     storage: Option<&StateStore>,
     savepoint: Option<&str>,
     config: &Config,
+    graph: &Graph,
 ) -> anyhow::Result<Option<Restore>> {
     if let Some(storage) = storage {
         cairn::restore::remove_incomplete(storage).await?;
         match cairn::restore::find(storage.url(), &config.s3).await {
-            Ok((folder, metadata)) => return Ok(Some(load(folder, metadata).await?)),
+            Ok((folder, metadata)) => return Ok(Some(load(folder, metadata, graph).await?)),
             Err(StateError::NoCheckpoint(_) | StateError::NotACheckpoint(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -383,16 +385,22 @@ async fn restore_for_restart(
     match savepoint {
         Some(path) => {
             let (folder, metadata) = cairn::restore::find(path, &config.s3).await?;
-            Ok(Some(load(folder, metadata).await?))
+            Ok(Some(load(folder, metadata, graph).await?))
         }
         None => Ok(None),
     }
 }
 
+/// Reads and verifies the state of every node of `graph` that the checkpoint has; state of
+/// uids the graph lacks (`--allow-non-restored-state`) is not even downloaded.
 async fn load(
     folder: StateStore,
-    metadata: cairn::state::CheckpointMetadata,
+    mut metadata: cairn::state::CheckpointMetadata,
+    graph: &Graph,
 ) -> anyhow::Result<Restore> {
+    metadata
+        .nodes
+        .retain(|node| graph.nodes.iter().any(|n| n.uid == node.uid));
     let state = cairn::restore::fetch_state(&folder, &metadata).await?;
     Ok(Restore {
         metadata,
@@ -457,7 +465,6 @@ fn serve_rest(
     let registration = match registry::register(&registry::Entry {
         id: control.id.clone(),
         name: control.name.clone(),
-        pid: std::process::id(),
         address: local,
         start_ms: control.start_ms,
         token: rest.auth_token.clone(),
