@@ -17,8 +17,12 @@ use cairn_tests::{
 /// Kills per loop, as the checkpoint issue asks: at least ten.
 const KILLS: u32 = 10;
 
-/// A 48 MB text shared by the kill loops: large enough that ten short runs between kills
-/// never get through all of it.
+/// Lines per second the attempts that get killed read at. Paced, ten attempts of at most
+/// half a second read under a third of the corpus on any machine, so none reaches the end
+/// of the input before its kill; the last attempt reads the rest unpaced.
+const KILLED_RATE: u64 = 50_000;
+
+/// A 48 MB text (about 900k lines) shared by the kill loops.
 fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| Corpus::new("checkpoint-corpus", 48 << 20, 100_000, 99))
@@ -48,8 +52,8 @@ struct KillLoop<'a> {
     store: &'a [String],
     seed: u64,
     /// Kills come after a random delay in this range, in milliseconds: long enough for
-    /// checkpoints to complete (slower on a remote store), short enough that ten runs never
-    /// get through the whole input.
+    /// checkpoints to complete (slower on a remote store); at most 500 ms (see
+    /// [`KILLED_RATE`]).
     kill_after: std::ops::Range<u64>,
 }
 
@@ -58,6 +62,7 @@ impl KillLoop<'_> {
         &self,
         job_id: &str,
         resume: Option<&str>,
+        rate: Option<u64>,
         input: &Path,
         output: &Path,
     ) -> Vec<OsString> {
@@ -86,6 +91,9 @@ impl KillLoop<'_> {
         args.push(input.into());
         args.push("--output".into());
         args.push(output.into());
+        if let Some(rate) = rate {
+            args.extend(os(&["--rate", &rate.to_string()]));
+        }
         args
     }
 
@@ -100,8 +108,10 @@ impl KillLoop<'_> {
         let mut resume: Option<String> = None;
         for attempt in 0..=u64::from(KILLS) {
             let job_id = format!("{:016x}{attempt:016x}", self.seed);
-            let args = self.args(&job_id, resume.as_deref(), &corpus.path, &output);
-            if attempt == u64::from(KILLS) {
+            let last = attempt == u64::from(KILLS);
+            let rate = (!last).then_some(KILLED_RATE);
+            let args = self.args(&job_id, resume.as_deref(), rate, &corpus.path, &output);
+            if last {
                 let run = cairn(args, None, None);
                 assert!(
                     run.success() && run.last_line().contains(" FINISHED "),
@@ -114,9 +124,7 @@ impl KillLoop<'_> {
                 self.kill_after.start + rng.below(self.kill_after.end - self.kill_after.start);
             std::thread::sleep(Duration::from_millis(wait));
             if let Some(status) = child.try_wait().unwrap() {
-                panic!(
-                    "attempt {attempt} ended ({status}) before it was killed: the input is too small"
-                );
+                panic!("attempt {attempt} ended ({status}) before it was killed");
             }
             child.kill().unwrap();
             child.wait().unwrap();
@@ -217,17 +225,25 @@ fn keyed_sum_to(dir: &str, job_id: &str, config: &[&str]) -> Vec<OsString> {
     args
 }
 
-/// A job checkpointed into `dir` and killed, leaving its checkpoints behind.
+/// A job checkpointed into `dir` and killed once it has completed a checkpoint, leaving its
+/// checkpoints behind.
 fn killed_job(dir: &Path, job_id: &str) {
     let mut child = spawn_cairn(keyed_sum(
         dir,
         job_id,
         &["execution.checkpointing.interval=50 ms"],
     ));
-    std::thread::sleep(Duration::from_millis(600));
+    let folder = format!("{}/{job_id}", dir.display());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !has_checkpoint(&folder, &[]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(has_checkpoint(&format!("{}/{job_id}", dir.display()), &[]));
 }
 
 fn latest_checkpoint(job_folder: &Path) -> std::path::PathBuf {
