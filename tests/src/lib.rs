@@ -94,7 +94,7 @@ where
         .expect("cairn starts")
 }
 
-/// An S3-compatible server (moto, installed into `target/venv` by `cargo xtask test`) on a
+/// An S3-compatible server (moto, installed into `target/toolchains/moto` by `cargo xtask test`) on a
 /// free loopback port, with one bucket; stopped when dropped.
 pub struct S3Server {
     child: std::process::Child,
@@ -103,7 +103,11 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start(bucket: &str) -> Self {
-        let moto = target_dir().join("venv").join("bin").join("moto_server");
+        let moto = target_dir()
+            .join("toolchains")
+            .join("moto")
+            .join("bin")
+            .join("moto_server");
         assert!(
             moto.exists(),
             "{} is missing: `cargo xtask test` installs it",

@@ -5,26 +5,17 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+mod guests;
+
 use cairn_tests::{check_word_count, committed_files, word_counts, workspace_root, write_text};
-
-const GUEST_TARGET: &str = "wasm32-wasip2";
-
-/// Guest crates: (package, folder under target/ the component goes to).
-const GUESTS: &[(&str, &str)] = &[
-    ("word-count", "jobs"),
-    ("word-count-v2", "jobs"),
-    ("keyed-sum", "jobs"),
-    ("flaky", "jobs"),
-    ("bad-graph", "test-jobs"),
-    ("not-a-job", "test-jobs"),
-    ("refuses-state", "test-jobs"),
-    ("buffering", "test-jobs"),
-];
+use guests::{Lang, ensure_guest_target, has_npm, lint_rust, npm_install, python_venv};
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  build   build target/release/cairn and every job to target/jobs/<name>.wasm
+  build [--lang LANG]... [--jobs-only]
+          build target/release/cairn and the jobs of each language (all when none:
+          rust, py, js, c, zig) to target/jobs/<name>.wasm; --jobs-only skips cairn
   demo    build, then run word-count on a generated text and check its output
   test    build, then run the whole test suite
   bench   build, then run the benchmarks (see BENCHMARKS.md)
@@ -33,7 +24,7 @@ commands:
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("build") => build(),
+        Some("build") => build(&args[1..]),
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
@@ -69,79 +60,53 @@ fn step(message: &str) {
     eprintln!("\n==> {message}");
 }
 
-/// Installs the guest target with rustup when it is missing.
-fn ensure_guest_target() -> anyhow::Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .context("cannot run rustup: install Rust with rustup (https://rustup.rs)")?;
-    if String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|t| t.trim() == GUEST_TARGET)
-    {
-        return Ok(());
-    }
-    step(&format!("installing the {GUEST_TARGET} target"));
-    run(Command::new("rustup").args(["target", "add", GUEST_TARGET]))
-}
-
-/// `cargo <subcommand>` for one guest package, built for the guest target and profile.
-fn guest_cargo(subcommand: &str, package: &str) -> Command {
-    let mut command = cargo();
-    command.args([
-        subcommand,
-        "--quiet",
-        "--profile",
-        "guest",
-        "--target",
-        GUEST_TARGET,
-    ]);
-    command.args(["--package", package]);
-    command
-}
-
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-fn build() -> anyhow::Result<()> {
+/// `build [--lang LANG]... [--jobs-only]`: the host, then the jobs of the languages named
+/// (all when none).
+fn build(args: &[String]) -> anyhow::Result<()> {
+    let mut langs = Vec::new();
+    let mut host = true;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--lang" => {
+                let name = args.next().context("--lang needs a language")?;
+                langs.push(Lang::parse(name)?);
+            }
+            "--jobs-only" => host = false,
+            other => bail!("unknown build argument {other:?}\n\n{USAGE}"),
+        }
+    }
+    if langs.is_empty() {
+        langs = Lang::ALL.to_vec();
+    }
+    if host {
+        build_host()?;
+    }
+    for lang in langs {
+        lang.build()?;
+    }
+    Ok(())
+}
+
+fn build_host() -> anyhow::Result<()> {
     ensure_guest_target()?;
     build_dashboard()?;
     // Everything native at once, tests included: building with the same feature set that
     // `cargo test --workspace` unifies (dev-dependencies count) means wasmtime is compiled
     // once, not once for the binary and again for the tests.
     step("building cairn, tests and benchmarks (release)");
-    run(cargo().args(["build", "--release", "--workspace", "--all-targets"]))?;
-    step("building jobs");
-    let built = target_dir().join(GUEST_TARGET).join("guest");
-    for (package, folder) in GUESTS {
-        // One package at a time: a job reusing another job's operators must not get that
-        // job's component export through feature unification.
-        run(&mut guest_cargo("build", package))?;
-        // Libraries (jobs) are named with underscores, binaries as the package.
-        let library = built.join(format!("{}.wasm", package.replace('-', "_")));
-        let from = if library.exists() {
-            library
-        } else {
-            built.join(format!("{package}.wasm"))
-        };
-        let dir = target_dir().join(folder);
-        std::fs::create_dir_all(&dir)?;
-        let to = dir.join(format!("{package}.wasm"));
-        std::fs::copy(&from, &to)
-            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-        eprintln!(
-            "    {}",
-            to.strip_prefix(workspace_root()).unwrap_or(&to).display()
-        );
-    }
-    Ok(())
+    run(cargo().args(["build", "--release", "--workspace", "--all-targets"]))
 }
 
 fn demo() -> anyhow::Result<()> {
-    build()?;
+    build_host()?;
+    Lang::Rust.build()?;
     let dir = target_dir().join("demo");
     let input = dir.join("input.txt");
     let output = dir.join("output");
@@ -250,7 +215,7 @@ fn show_top_words(output: &Path) -> anyhow::Result<()> {
 }
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
-    build()?;
+    build(&[])?;
     ensure_moto()?;
     ensure_browser()?;
     step("running the test suite");
@@ -274,24 +239,6 @@ fn build_dashboard() -> anyhow::Result<()> {
     run(Command::new("npm")
         .args(["run", "--silent", "build"])
         .current_dir(workspace_root().join("dashboard")))
-}
-
-fn has_npm() -> bool {
-    Command::new("npm").arg("--version").output().is_ok()
-}
-
-/// `npm ci` in `dir`, unless its `node_modules` was installed from the current lockfile
-/// (npm's own record of the install is newer than it).
-fn npm_install(dir: &Path) -> anyhow::Result<()> {
-    let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let installed = modified(dir.join("node_modules").join(".package-lock.json"));
-    if installed.is_some() && installed >= modified(dir.join("package-lock.json")) {
-        return Ok(());
-    }
-    run(Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir))
-    .with_context(|| format!("npm ci in {} failed", dir.display()))
 }
 
 /// What the dashboard's browser test needs: Debian's Chromium and Playwright (npm). If they
@@ -326,23 +273,11 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// The S3-compatible server the storage tests start on loopback (moto, from PyPI), in a
 /// project-local virtual environment.
 fn ensure_moto() -> anyhow::Result<()> {
-    let venv = target_dir().join("venv");
-    if venv.join("bin").join("moto_server").exists() {
-        return Ok(());
-    }
-    step("installing moto (S3-compatible test server) into target/venv");
-    run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).context(
-        "python3 with venv is needed for the S3 tests (Debian: apt-get install python3-venv)",
-    )?;
-    run(Command::new(venv.join("bin").join("pip")).args([
-        "install",
-        "--quiet",
-        "moto[server]>=5,<6",
-    ]))
+    python_venv("moto", &["moto[server]>=5,<6"]).map(drop)
 }
 
 fn bench(extra: &[String]) -> anyhow::Result<()> {
-    build()?;
+    build(&[])?;
     step("running the benchmarks");
     run(Command::new(target_dir().join("release").join("cairn-bench")).args(extra))
 }
@@ -362,9 +297,7 @@ fn lint() -> anyhow::Result<()> {
         "warnings",
     ]))?;
     step("clippy (guests, for wasm32-wasip2)");
-    for (package, _) in GUESTS {
-        run(guest_cargo("clippy", package).args(["--", "-D", "warnings"]))?;
-    }
+    lint_rust()?;
     step("the committed dashboard bundle is its sources' build");
     anyhow::ensure!(
         has_npm(),

@@ -7,7 +7,7 @@ use crate::{Args, Context, Job, JobGraph, NodeKind, OperatorInstance, PackedBatc
 
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../wit",
         world: "cairn-job",
         pub_export_macro: true,
         export_macro_name: "export",

@@ -1,0 +1,81 @@
+//! Rust jobs: cargo packages built for `wasm32-wasip2` with the `guest` profile.
+
+use std::process::Command;
+
+use anyhow::Context;
+
+use super::install_job;
+use crate::{cargo, run, step, target_dir};
+
+const GUEST_TARGET: &str = "wasm32-wasip2";
+
+/// Guest crates: (package, folder under target/ the component goes to).
+const GUESTS: &[(&str, &str)] = &[
+    ("word-count", "jobs"),
+    ("word-count-v2", "jobs"),
+    ("keyed-sum", "jobs"),
+    ("flaky", "jobs"),
+    ("bad-graph", "test-jobs"),
+    ("not-a-job", "test-jobs"),
+    ("refuses-state", "test-jobs"),
+    ("buffering", "test-jobs"),
+];
+
+/// Installs the guest target with rustup when it is missing.
+pub(crate) fn ensure_guest_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("cannot run rustup: install Rust with rustup (https://rustup.rs)")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|t| t.trim() == GUEST_TARGET)
+    {
+        return Ok(());
+    }
+    step(&format!("installing the {GUEST_TARGET} target"));
+    run(Command::new("rustup").args(["target", "add", GUEST_TARGET]))
+}
+
+/// `cargo <subcommand>` for one guest package, built for the guest target and profile.
+fn guest_cargo(subcommand: &str, package: &str) -> Command {
+    let mut command = cargo();
+    command.args([
+        subcommand,
+        "--quiet",
+        "--profile",
+        "guest",
+        "--target",
+        GUEST_TARGET,
+    ]);
+    command.args(["--package", package]);
+    command
+}
+
+pub(super) fn build() -> anyhow::Result<()> {
+    ensure_guest_target()?;
+    let built = target_dir().join(GUEST_TARGET).join("guest");
+    for (package, folder) in GUESTS {
+        // One package at a time: a job reusing another job's operators must not get that
+        // job's component export through feature unification.
+        run(&mut guest_cargo("build", package))?;
+        // Libraries (jobs) are named with underscores, binaries as the package.
+        let library = built.join(format!("{}.wasm", package.replace('-', "_")));
+        let from = if library.exists() {
+            library
+        } else {
+            built.join(format!("{package}.wasm"))
+        };
+        install_job(&from, folder, package)?;
+    }
+    Ok(())
+}
+
+/// Clippy on every guest package, for the guest target.
+pub(crate) fn lint() -> anyhow::Result<()> {
+    ensure_guest_target()?;
+    for (package, _) in GUESTS {
+        run(guest_cargo("clippy", package).args(["--", "-D", "warnings"]))?;
+    }
+    Ok(())
+}
