@@ -304,3 +304,33 @@ fn guest_in_an_endless_loop_is_interrupted() {
         "{line}"
     );
 }
+
+/// Jobs get clocks, randomness and stdio; the filesystem and network imports a toolchain
+/// adds are traps naming the call.
+#[test]
+fn a_job_reaching_for_files_or_network_is_stopped_naming_the_call() {
+    let sandbox = test_job("sandbox");
+    for (what, call) in [
+        ("fs", "the job called `wasi:filesystem/"),
+        ("net", "the job called `wasi:sockets/"),
+    ] {
+        let run = run(&[&sandbox, &"--", &"--try", &what]);
+        let line = refused(run);
+        assert!(line.contains(call), "{what}: {line}");
+        assert!(
+            line.contains("jobs have no filesystem, network or other capability"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn a_jobs_stdout_and_stderr_go_to_the_log_tagged_with_its_task() {
+    let run = run(&[&test_job("sandbox"), &"--", &"--try", &"print"]);
+    assert!(run.success(), "{run:?}");
+    let logged = |text: &str| run.stderr.lines().find(|line| line.contains(text));
+    let out = logged("hello from the guest's stdout").unwrap_or_else(|| panic!("{run:?}"));
+    assert!(out.contains("INFO") && out.contains("stdout"), "{out}");
+    let err = logged("and from its stderr").unwrap_or_else(|| panic!("{run:?}"));
+    assert!(err.contains("WARN") && err.contains("stderr"), "{err}");
+}

@@ -76,12 +76,10 @@ impl JobComponent {
         check_exports(engine.wasmtime(), path, &component)?;
 
         let mut linker = Linker::new(engine.wasmtime());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .and_then(|()| GuestState::add_to_linker(&mut linker))
-            .map_err(|e| LoadError::Invalid {
-                path: path.to_owned(),
-                message: format!("{e:#}"),
-            })?;
+        GuestState::link(&mut linker, &component).map_err(|e| LoadError::Invalid {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        })?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports {

@@ -1,33 +1,97 @@
+use std::sync::Arc;
+
 use cairn_sdk::{Context, JobGraph, PackedBatch, State};
-use wasmtime::component::{HasSelf, Linker, ResourceAny, ResourceTable};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{
+    Component, HasData, HasSelf, Linker, ResourceAny, ResourceTable, ResourceType,
+};
 use wasmtime::{ResourceLimiter, Store, Trap, WasmBacktrace};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+use wasmtime_wasi::p2::bindings::sync as wasi;
+use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::Limits;
 use super::bindings::cairn::job::{log, types as wit};
 use super::bindings::{CairnJob, CairnJobPre};
+use super::stdio::{GuestOutput, Stream};
 use crate::operator::{OperatorError, OperatorInstance};
-
-/// How much of a guest's stderr is kept: enough for a panic message.
-const STDERR_CAPACITY: usize = 64 * 1024;
 
 /// Errors of a guest call, as the runtime sees them.
 pub type GuestError = OperatorError;
 
-/// Per-instance host state: an empty WASI context (no files, network, env or args), the
-/// memory limiter, and the guest's captured stderr.
+/// Per-instance host state: a WASI context with no capabilities (no files, network, env or
+/// args; stdio goes to the log), the memory limiter, and the guest's stderr.
 pub(crate) struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
-    stderr: MemoryOutputPipe,
-    label: String,
+    stderr: GuestOutput,
+    label: Arc<str>,
+}
+
+/// The WASI interfaces [`GuestState::link`] provides, by name without version: guests built
+/// against any 0.2.x of them link (wasmtime matches versions semver-compatibly).
+const PROVIDED_WASI: &[&str] = &[
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/exit",
+    "wasi:cli/environment",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+];
+
+/// The io interfaces' host side is the resource table alone.
+struct HasTable;
+
+impl HasData for HasTable {
+    type Data<'a> = &'a mut ResourceTable;
 }
 
 impl GuestState {
-    pub(crate) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
-        CairnJob::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
+    /// Links what a job component may import: Cairn's `log`, and of WASI only what guest
+    /// languages' runtimes need — clocks, randomness, stdio (output to the log, input
+    /// empty), the (empty) environment, exit, and the io streams under them. Any other
+    /// import `component` has (filesystem, sockets, http: toolchains add them whether or
+    /// not the code uses them) is linked to a trap, so it instantiates, and a call fails.
+    pub(crate) fn link(
+        linker: &mut Linker<GuestState>,
+        component: &Component,
+    ) -> wasmtime::Result<()> {
+        CairnJob::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+        let l = linker;
+        wasi::io::error::add_to_linker::<_, HasTable>(l, |s| &mut s.table)?;
+        wasi::io::poll::add_to_linker::<_, HasTable>(l, |s| &mut s.table)?;
+        wasi::io::streams::add_to_linker::<_, HasTable>(l, |s| &mut s.table)?;
+        wasi::clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, WasiClocksView::clocks)?;
+        wasi::clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, WasiClocksView::clocks)?;
+        wasi::random::random::add_to_linker::<_, WasiRandom>(l, WasiRandomView::random)?;
+        wasi::random::insecure::add_to_linker::<_, WasiRandom>(l, WasiRandomView::random)?;
+        wasi::random::insecure_seed::add_to_linker::<_, WasiRandom>(l, WasiRandomView::random)?;
+        wasi::cli::exit::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::environment::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::stdin::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::stdout::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::stderr::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::terminal_input::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::terminal_output::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        link_traps(l, component)
     }
 }
 
@@ -44,7 +108,7 @@ impl wit::Host for GuestState {}
 
 impl log::Host for GuestState {
     fn log(&mut self, level: log::Level, message: String) {
-        let task = self.label.as_str();
+        let task = &*self.label;
         match level {
             log::Level::Trace => tracing::trace!(target: "guest", task, "{message}"),
             log::Level::Debug => tracing::debug!(target: "guest", task, "{message}"),
@@ -52,6 +116,77 @@ impl log::Host for GuestState {
             log::Level::Warn => tracing::warn!(target: "guest", task, "{message}"),
             log::Level::Error => tracing::error!(target: "guest", task, "{message}"),
         }
+    }
+}
+
+/// Links every function of every other interface `component` imports to a trap naming it.
+/// (Not wasmtime's `define_unknown_imports_as_traps`: it matches names exactly, so it would
+/// shadow the provided interfaces for a guest built against another 0.2.x.)
+fn link_traps(linker: &mut Linker<GuestState>, component: &Component) -> wasmtime::Result<()> {
+    let engine = linker.engine().clone();
+    let ty = component.component_type();
+    let is_provided =
+        |interface: &str| interface.starts_with("cairn:") || PROVIDED_WASI.contains(&interface);
+    // The provided resources other interfaces use (a file's streams), as the component
+    // sees them, with the host type they are linked as.
+    let mut shared = Vec::new();
+    for (name, import) in ty.imports(&engine) {
+        let interface = name.split('@').next().unwrap_or(name);
+        if let (true, ComponentItem::ComponentInstance(instance)) =
+            (is_provided(interface), &import.ty)
+        {
+            for (item, export) in instance.exports(&engine) {
+                if let (ComponentItem::Resource(seen), Some(host)) =
+                    (export.ty, io_resource(interface, item))
+                {
+                    shared.push((seen, host));
+                }
+            }
+        }
+    }
+    for (name, import) in ty.imports(&engine) {
+        let interface = name.split('@').next().unwrap_or(name);
+        if is_provided(interface) {
+            continue;
+        }
+        let ComponentItem::ComponentInstance(instance) = import.ty else {
+            wasmtime::bail!("imports `{name}`, which is not an interface: jobs import interfaces");
+        };
+        let mut linker = linker.instance(name)?;
+        for (item, export) in instance.exports(&engine) {
+            match export.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let what = format!("{name}#{item}");
+                    linker.func_new(item, move |_, _, _, _| {
+                        wasmtime::bail!(
+                            "the job called `{what}`: jobs have no filesystem, network or \
+                             other capability beyond clocks, randomness and stdio"
+                        )
+                    })?;
+                }
+                ComponentItem::Resource(seen) => {
+                    let host = shared
+                        .iter()
+                        .find(|(provided, _)| *provided == seen)
+                        .map_or_else(ResourceType::host::<()>, |(_, host)| *host);
+                    linker.resource(item, host, |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The host type wasmtime-wasi links an io resource as.
+fn io_resource(interface: &str, name: &str) -> Option<ResourceType> {
+    use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable};
+    match (interface, name) {
+        ("wasi:io/streams", "input-stream") => Some(ResourceType::host::<DynInputStream>()),
+        ("wasi:io/streams", "output-stream") => Some(ResourceType::host::<DynOutputStream>()),
+        ("wasi:io/poll", "pollable") => Some(ResourceType::host::<DynPollable>()),
+        ("wasi:io/error", "error") => Some(ResourceType::host::<wasmtime::Error>()),
+        _ => None,
     }
 }
 
@@ -99,9 +234,13 @@ impl Guest {
         limits: Limits,
         label: String,
     ) -> Result<Self, GuestError> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let label: Arc<str> = label.into();
+        let stderr = GuestOutput::new(Stream::Stderr, label.clone());
         let state = GuestState {
-            wasi: WasiCtxBuilder::new().stderr(stderr.clone()).build(),
+            wasi: WasiCtxBuilder::new()
+                .stdout(GuestOutput::new(Stream::Stdout, label.clone()))
+                .stderr(stderr.clone())
+                .build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 limit: limits.memory,
@@ -187,17 +326,23 @@ fn classify(store: &Store<GuestState>, limits: Limits, error: wasmtime::Error) -
             } else {
                 format!("{trap} in {}", frames.join(" < "))
             };
-            let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
-            let said: Vec<&str> = stderr
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            let said: Vec<String> = state
+                .stderr
+                .recent_lines()
+                .into_iter()
+                .map(|line| line.trim().to_owned())
+                .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
                 .collect();
             if said.is_empty() {
                 GuestError::Trap(trap.to_string())
             } else {
                 GuestError::Trap(format!("{trap}; the guest wrote: {}", said.join(" ")))
             }
+        }
+        // A host function failed the call (a capability jobs do not have): its message
+        // names the call; the backtrace around it is the runtime's.
+        None if error.downcast_ref::<WasmBacktrace>().is_some() => {
+            GuestError::Trap(error.root_cause().to_string())
         }
         None => GuestError::Host(format!("{error:#}")),
     }

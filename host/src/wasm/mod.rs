@@ -4,6 +4,7 @@
 mod component;
 mod engine;
 mod guest;
+mod stdio;
 
 mod bindings {
     wasmtime::component::bindgen!({

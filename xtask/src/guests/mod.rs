@@ -5,6 +5,7 @@ mod c;
 mod js;
 mod python;
 mod rust;
+mod wit_c;
 mod zig;
 
 use std::path::{Path, PathBuf};

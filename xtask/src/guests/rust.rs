@@ -19,6 +19,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("not-a-job", "test-jobs"),
     ("refuses-state", "test-jobs"),
     ("buffering", "test-jobs"),
+    ("sandbox", "test-jobs"),
 ];
 
 /// Installs the guest target with rustup when it is missing.

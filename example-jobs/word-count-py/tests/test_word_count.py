@@ -1,0 +1,130 @@
+"""word-count-py natively: `python3 -m unittest discover -s example-jobs/word-count-py/tests`."""
+
+import os
+import random
+import sys
+import unittest
+
+HERE = os.path.dirname(__file__)
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "guest-sdk", "python"))
+
+from cairn_sdk import Args, Context, Emitter, Error, OperatorInstance, State  # noqa: E402
+from word_count import WordCount, split_words  # noqa: E402
+
+# Rust's char::is_whitespace (the White_Space property).
+RUST_WHITESPACE = set(
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
+    + "".join(chr(c) for c in range(0x2000, 0x200B))
+)
+
+
+def rust_split(text):
+    """str::split(char::is_whitespace), empty words dropped, written out char by char."""
+    words, word = [], []
+    for ch in text:
+        if ch in RUST_WHITESPACE:
+            words.append("".join(word))
+            word = []
+        else:
+            word.append(ch)
+    words.append("".join(word))
+    return [w for w in words if w]
+
+
+def lines(*texts):
+    out = Emitter()
+    for text in texts:
+        out.emit(text)
+    return out.take()
+
+
+def words(*ws):
+    out = Emitter()
+    for w in ws:
+        out.emit(key=w)
+    return out.take()
+
+
+def values(batch):
+    return [r.value_str() for r in batch.records()]
+
+
+def op(name):
+    return OperatorInstance.open(WordCount(), Context(operator_uid=name), name)
+
+
+class SplitTest(unittest.TestCase):
+    def test_splits_exactly_like_rust(self):
+        alphabet = list(RUST_WHITESPACE) + list("\x1c\x1d\x1e\x1f\x00\u200b\ufeffabcé日") + ["a"] * 8
+        rng = random.Random(7)
+        for _ in range(5000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+            got = [w if isinstance(w, str) else w.decode() for w in split_words(text.encode())]
+            self.assertEqual(got, rust_split(text), repr(text))
+
+    def test_split_emits_keyed_words(self):
+        out = op("split").process(0, lines("to be  or\tnot", "", "é\x1cé\u3000x"))
+        self.assertEqual(
+            [r.key_str() for r in out.records()], ["to", "be", "or", "not", "é\x1cé", "x"]
+        )
+        self.assertEqual({r.value for r in out.records()}, {b""})
+        self.assertEqual(op("split").snapshot(), State(1, b""), "split keeps no state")
+
+    def test_split_refuses_bad_utf8(self):
+        with self.assertRaisesRegex(Error, "not UTF-8"):
+            op("split").process(0, lines(b"a \xff"))
+
+
+class CountTest(unittest.TestCase):
+    def test_counts_and_state_version_2_is_word_count_v2s(self):
+        count = op("count")
+        out = count.process(0, words("b", "a", "b", "é"))
+        self.assertEqual(values(out), ["b\t1", "a\t1", "b\t2", "é\t1"])
+        count.process(0, words("a", "b", "é", "c"))
+        state = count.snapshot()
+        # The vector of word-count-v2's own test.
+        self.assertEqual(state, State(2, "a\t2\nb\t3\nc\t1\né\t2\n".encode()))
+
+        again = op("count")
+        again.restore(state)
+        self.assertEqual(values(again.process(0, words("c"))), ["c\t2"])
+
+    def test_refuses_other_versions_and_damage(self):
+        count = op("count")
+        with self.assertRaises(Error) as caught:
+            count.restore(State(1, b"\x01\x01a\x01"))
+        self.assertEqual(
+            str(caught.exception),
+            "unknown state version 1: this count reads version 2 "
+            "(word<TAB>count lines, as word-count-v2 writes them)",
+        )
+        for damaged in [b"a\tx\n", b"a\n", b"\xff\t1\n"]:
+            with self.assertRaises(Error):
+                count.restore(State(2, damaged))
+
+
+class GraphTest(unittest.TestCase):
+    def test_graph_is_word_counts(self):
+        job = WordCount().describe(Args(["--input", "in.txt", "--output", "out", "--rate", "9"]))
+        self.assertEqual(job.name, "word-count")
+        self.assertEqual(
+            [(n.uid, n.kind, n.name, n.parallelism) for n in job.nodes],
+            [
+                ("lines", "source", "file", 1),
+                ("split", "operator", "split", None),
+                ("count", "operator", "count", None),
+                ("out", "sink", "file", None),
+            ],
+        )
+        self.assertEqual(job.nodes[0].options, [("path", "in.txt"), ("rate", "9")])
+        self.assertEqual([i.partitioning.value for n in job.nodes for i in n.inputs],
+                         ["rebalance", "by-key", "forward"])
+        std = WordCount().describe(Args(["--input", "-", "--output", "-"]))
+        self.assertEqual([std.nodes[0].name, std.nodes[3].name], ["stdin", "stdout"])
+        with self.assertRaisesRegex(Error, "missing required argument --output"):
+            WordCount().describe(Args(["--input", "x"]))
+
+
+if __name__ == "__main__":
+    unittest.main()

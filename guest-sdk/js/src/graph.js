@@ -1,0 +1,307 @@
+// The job graph a job describes, and a small builder for it (the Rust SDK's, in JavaScript).
+
+/**
+ * How records travel from an upstream node's subtasks to a downstream node's subtasks.
+ * @readonly
+ * @enum {string}
+ */
+export const Partitioning = Object.freeze({
+  /** Subtask i to subtask i; both sides need the same parallelism. */
+  FORWARD: "forward",
+  /** Round-robin, batch by batch. */
+  REBALANCE: "rebalance",
+  /** By hash of the record key. */
+  BY_KEY: "by-key",
+  /** Every record to every downstream subtask. */
+  BROADCAST: "broadcast",
+});
+
+const PARTITIONINGS = new Set(Object.values(Partitioning));
+
+/**
+ * One input edge of a node.
+ * @typedef {object} Input
+ * @property {string} upstream The `uid` of the upstream node.
+ * @property {Partitioning} partitioning
+ */
+
+/**
+ * A node of the job graph.
+ * @typedef {object} Node
+ * @property {string} uid Stable identity of the node's state across runs and code versions.
+ * @property {"source" | "operator" | "sink"} type
+ * @property {string} name The connector's name (sources, sinks) or the operator's name (as
+ *   the job's `operators` know it).
+ * @property {Input[]} inputs In the order the operator sees them (`record.input`).
+ * @property {number | null} parallelism `null`: the job's default parallelism.
+ * @property {[string, string][]} options
+ */
+
+/** A host connector reading records, with its options. */
+export class Source {
+  /**
+   * Any host connector by name.
+   * @param {string} connector
+   */
+  constructor(connector) {
+    /** @type {string} */
+    this.connector = connector;
+    /** @type {[string, string][]} */
+    this.options = [];
+  }
+
+  /**
+   * Lines of a UTF-8 text file, one record per line (without the line break).
+   * @param {string} path
+   */
+  static file(path) {
+    return new Source("file").option("path", path);
+  }
+
+  /**
+   * Deterministic records `key-<i mod keys>` → `i` (8 bytes, little endian) for
+   * i = 0..count; `count` 0 means unbounded.
+   * @param {number} count
+   * @param {number} keys
+   */
+  static generator(count, keys) {
+    return new Source("generator").option("count", String(count)).option("keys", String(keys));
+  }
+
+  /** Lines of the host's standard input (not replayable). */
+  static stdin() {
+    return new Source("stdin");
+  }
+
+  /**
+   * Sets a connector option, for example the file source's `rate` in lines per second.
+   * @param {string} key
+   * @param {string | number} value
+   * @returns {this}
+   */
+  option(key, value) {
+    this.options.push([key, String(value)]);
+    return this;
+  }
+}
+
+/** A host connector writing records (their values, one per line), with its options. */
+export class Sink {
+  /**
+   * Any host connector by name.
+   * @param {string} connector
+   */
+  constructor(connector) {
+    /** @type {string} */
+    this.connector = connector;
+    /** @type {[string, string][]} */
+    this.options = [];
+  }
+
+  /**
+   * Part files in directory `path`, one series per sink subtask.
+   * @param {string} path
+   */
+  static file(path) {
+    return new Sink("file").option("path", path);
+  }
+
+  /** The host's standard output. */
+  static stdout() {
+    return new Sink("stdout");
+  }
+
+  /** Discards everything. */
+  static blackhole() {
+    return new Sink("blackhole");
+  }
+
+  /**
+   * Sets a connector option.
+   * @param {string} key
+   * @param {string | number} value
+   * @returns {this}
+   */
+  option(key, value) {
+    this.options.push([key, String(value)]);
+    return this;
+  }
+}
+
+/** The job graph: nodes, their edges, and the job's own configuration. */
+export class JobGraph {
+  /** @param {string} name */
+  constructor(name) {
+    /** @type {string} */
+    this.name = name;
+    /** @type {Node[]} */
+    this.nodes = [];
+    /** @type {[string, string][]} */
+    this.configuration = [];
+  }
+
+  /**
+   * Sets a configuration key in code (Flink names, for example
+   * `execution.checkpointing.interval`). Overrides the config file; `-D` overrides it.
+   * @param {string} key
+   * @param {string | number} value
+   * @returns {this}
+   */
+  config(key, value) {
+    this.configuration.push([key, String(value)]);
+    return this;
+  }
+
+  /**
+   * Adds a source node and returns its stream, to chain the next node onto.
+   * @param {string} uid
+   * @param {Source} source
+   * @returns {Stream}
+   */
+  source(uid, source) {
+    if (!(source instanceof Source)) throw new TypeError(`source ${uid}: expected a Source`);
+    return this.add({
+      uid,
+      type: "source",
+      name: source.connector,
+      inputs: [],
+      parallelism: null,
+      options: [...source.options],
+    });
+  }
+
+  /**
+   * Adds any node (for graphs that are not a straight pipeline, such as joins).
+   * @param {Omit<Node, "parallelism" | "options" | "inputs"> & Partial<Node>} node
+   * @returns {Stream}
+   */
+  add(node) {
+    this.nodes.push({
+      uid: node.uid,
+      type: node.type,
+      name: node.name,
+      inputs: node.inputs ?? [],
+      parallelism: node.parallelism ?? null,
+      options: node.options ?? [],
+    });
+    return new Stream(this, this.nodes.length - 1);
+  }
+}
+
+/** The output of the node last added, to chain further nodes onto. */
+export class Stream {
+  /**
+   * @param {JobGraph} graph
+   * @param {number} index
+   */
+  constructor(graph, index) {
+    /** @type {JobGraph} */
+    this.graph = graph;
+    /** @internal */
+    this._index = index;
+  }
+
+  /** The node this stream is the output of. */
+  get node() {
+    return this.graph.nodes[this._index];
+  }
+
+  /** The uid of this stream's node. */
+  get uid() {
+    return this.node.uid;
+  }
+
+  /**
+   * Sets this node's parallelism (default: the job's default parallelism).
+   * @param {number} parallelism
+   * @returns {this}
+   */
+  parallelism(parallelism) {
+    this.node.parallelism = parallelism;
+    return this;
+  }
+
+  /**
+   * Sets an option on this node (an operator reads it with `ctx.option(key)`).
+   * @param {string} key
+   * @param {string | number} value
+   * @returns {this}
+   */
+  option(key, value) {
+    this.node.options.push([key, String(value)]);
+    return this;
+  }
+
+  /**
+   * Adds operator `name` (as the job's `operators` know it) reading this stream through
+   * `partitioning`.
+   * @param {string} uid
+   * @param {string} name
+   * @param {Partitioning} partitioning
+   * @returns {Stream}
+   */
+  operator(uid, name, partitioning) {
+    return this.graph.add({
+      uid,
+      type: "operator",
+      name,
+      inputs: [{ upstream: this.uid, partitioning }],
+    });
+  }
+
+  /**
+   * Adds a sink reading this stream through `partitioning`.
+   * @param {string} uid
+   * @param {Sink} sink
+   * @param {Partitioning} partitioning
+   * @returns {Stream}
+   */
+  sink(uid, sink, partitioning) {
+    if (!(sink instanceof Sink)) throw new TypeError(`sink ${uid}: expected a Sink`);
+    return this.graph.add({
+      uid,
+      type: "sink",
+      name: sink.connector,
+      inputs: [{ upstream: this.uid, partitioning }],
+      options: [...sink.options],
+    });
+  }
+}
+
+/**
+ * @internal The graph as the WIT `job-graph` record, checked so that a mistake is reported
+ * by name rather than as a failure to convert.
+ * @param {JobGraph} graph
+ */
+export function graphToWit(graph) {
+  if (!(graph instanceof JobGraph)) {
+    throw new TypeError(`describe(args) must return a JobGraph, not ${typeof graph}`);
+  }
+  return {
+    name: String(graph.name),
+    nodes: graph.nodes.map((node) => {
+      const where = `node ${JSON.stringify(node.uid)}`;
+      if (typeof node.uid !== "string" || node.uid === "") throw new TypeError(`${where}: the uid must be a non-empty string`);
+      if (!["source", "operator", "sink"].includes(node.type)) {
+        throw new TypeError(`${where}: type must be "source", "operator" or "sink", not ${JSON.stringify(node.type)}`);
+      }
+      const p = node.parallelism;
+      if (p !== null && !(Number.isInteger(p) && p >= 1 && p <= 0xffffffff)) {
+        throw new TypeError(`${where}: parallelism must be a positive integer, not ${p}`);
+      }
+      return {
+        uid: node.uid,
+        kind: { tag: node.type, val: String(node.name) },
+        inputs: node.inputs.map((input) => {
+          if (!PARTITIONINGS.has(input.partitioning)) {
+            throw new TypeError(`${where}: partitioning must be one of ${[...PARTITIONINGS].join(", ")}, not ${JSON.stringify(input.partitioning)}`);
+          }
+          return { upstream: String(input.upstream), partitioning: { tag: input.partitioning } };
+        }),
+        parallelism: p,
+        options: node.options.map(([k, v]) => [String(k), String(v)]),
+      };
+    }),
+    config: graph.configuration.map(([k, v]) => [String(k), String(v)]),
+  };
+}

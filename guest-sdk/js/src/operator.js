@@ -1,0 +1,332 @@
+// Operators, and the component export that drives them batch by batch.
+
+import { Args } from "./args.js";
+import { Batch, Emitter, Record, emptyBatch } from "./batch.js";
+import { decodeText, encodeText } from "./bytes.js";
+import { graphToWit } from "./graph.js";
+
+/** Where an operator instance runs. */
+export class Context {
+  /** @param {WitContext} ctx */
+  constructor(ctx) {
+    /** 32 lowercase hex characters. @type {string} */
+    this.jobId = ctx.jobId;
+    /** @type {string} */
+    this.operatorUid = ctx.operatorUid;
+    /** 0-based index of this subtask among the node's subtasks. @type {number} */
+    this.subtask = ctx.subtask;
+    /** @type {number} */
+    this.parallelism = ctx.parallelism;
+    /** 0 on the first run; counts up on every restart of the job. @type {number} */
+    this.attempt = ctx.attempt;
+    /** The options of this operator's node, as the graph set them. @type {[string, string][]} */
+    this.options = ctx.options;
+  }
+
+  /**
+   * The value of option `name` of this operator's node (the last one set wins).
+   * @param {string} name
+   * @returns {string | undefined}
+   */
+  option(name) {
+    for (let i = this.options.length - 1; i >= 0; i--) {
+      if (this.options[i][0] === name) return this.options[i][1];
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The WIT `context` record, as the bindings pass it.
+ * @typedef {object} WitContext
+ * @property {string} jobId
+ * @property {string} operatorUid
+ * @property {number} subtask
+ * @property {number} parallelism
+ * @property {number} attempt
+ * @property {[string, string][]} options
+ */
+
+/**
+ * A stream operator: extend this class and implement `process`.
+ *
+ * State: by default, the operator's own enumerable properties (`this.counts = new Map()`),
+ * as JSON, with Maps, Sets, BigInts and Uint8Arrays kept as such. Private fields
+ * (`#cache`) are not state: set them in `open`, which runs again after a restore. For an
+ * encoding of your own, override `snapshot` and `restore` and set `static STATE_VERSION`.
+ */
+export class Operator {
+  /**
+   * The version of this operator's state encoding, stored with every snapshot and handed
+   * back to `restore`. Raise it when the encoding changes, and teach `restore` to read
+   * (migrate) the older versions.
+   * @type {number}
+   */
+  static STATE_VERSION = 1;
+
+  /**
+   * Called when the subtask starts, and again after its state was restored.
+   * @param {Context} ctx
+   */
+  open(ctx) {}
+
+  /**
+   * Processes one record, emitting any number of records to `out`.
+   * @param {Record} record The same object for every record of a batch: keep its data, not it.
+   * @param {Emitter} out
+   */
+  process(record, out) {
+    throw new Error(`${this.constructor.name} implements neither process(record, out) nor processBatch(batch, out)`);
+  }
+
+  /**
+   * Processes a whole batch. By default calls `process` for each record; override it to work
+   * on the batch at once (see `Batch`).
+   * @param {Batch} batch
+   * @param {Emitter} out
+   */
+  processBatch(batch, out) {
+    const n = batch.length;
+    for (let i = 0; i < n; i++) this.process(batch.at(i), out);
+  }
+
+  /**
+   * All inputs have ended: emit any last records.
+   * @param {Emitter} out
+   */
+  finish(out) {}
+
+  /**
+   * The whole state. An empty result means "no state": nothing is stored and `restore` is
+   * not called. By default: the own enumerable properties as JSON (see the class comment).
+   * @returns {Uint8Array | string} A string is stored as its UTF-8 bytes.
+   */
+  snapshot() {
+    if (Object.keys(this).length === 0) return new Uint8Array(0);
+    return encodeText(JSON.stringify(this, jsonReplacer));
+  }
+
+  /**
+   * Replaces the state with one from `snapshot` — possibly written by other code (an older
+   * version of this job, or another language), in encoding `version`. By default only the
+   * operator's own `STATE_VERSION` is accepted, decoded as the default `snapshot` encodes it.
+   * @param {Uint8Array} data
+   * @param {number} version
+   */
+  restore(data, version) {
+    const own = /** @type {typeof Operator} */ (this.constructor).STATE_VERSION;
+    if (version !== own) {
+      throw new Error(
+        `the state is in encoding version ${version}, this operator reads version ${own}; ` +
+          `implement restore(data, version) to migrate it`,
+      );
+    }
+    let state;
+    try {
+      state = JSON.parse(decodeText(data), jsonReviver);
+    } catch (e) {
+      throw new Error(`cannot decode state: ${e instanceof Error ? e.message : e}`);
+    }
+    Object.assign(this, state);
+  }
+
+  /**
+   * A checkpoint this operator's state belongs to is durable everywhere.
+   * @param {number} checkpointId
+   */
+  checkpointComplete(checkpointId) {}
+}
+
+function jsonReplacer(key, value) {
+  if (value instanceof Map) return { $map: [...value] };
+  if (value instanceof Set) return { $set: [...value] };
+  if (typeof value === "bigint") return { $bigint: value.toString() };
+  if (value instanceof Uint8Array) return { $bytes: value.toBase64() };
+  return value;
+}
+
+function jsonReviver(key, value) {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    if (keys.length === 1) {
+      switch (keys[0]) {
+        case "$map":
+          return new Map(value.$map);
+        case "$set":
+          return new Set(value.$set);
+        case "$bigint":
+          return BigInt(value.$bigint);
+        case "$bytes":
+          return Uint8Array.fromBase64(value.$bytes);
+      }
+    }
+  }
+  return value;
+}
+
+/**
+ * The message an exception becomes in the WIT `err` string: the message and, for errors
+ * other than a plain `Error`, where it was thrown.
+ * @param {string} what
+ * @param {unknown} e
+ */
+export function failure(what, e) {
+  if (e instanceof Error) {
+    const head = e.name && e.name !== "Error" ? `${e.name}: ${e.message}` : e.message;
+    const frames = String(e.stack ?? "")
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line.startsWith("at ") && !line.includes("cairn-sdk"))
+      .slice(0, e.name === "Error" ? 1 : 5);
+    return `${what}${head}${frames.length ? `\n    ${frames.join("\n    ")}` : ""}`;
+  }
+  return `${what}${String(e)}`;
+}
+
+/**
+ * One running operator subtask: the WIT `operator` resource.
+ * @internal
+ */
+class OperatorInstance {
+  /**
+   * @param {Operator} operator
+   * @param {Context} ctx
+   */
+  constructor(operator, ctx) {
+    this.operator = operator;
+    this.ctx = ctx;
+    this.batch = new Batch();
+    this.out = new Emitter();
+  }
+
+  /**
+   * @param {number} input
+   * @param {import("./batch.js").PackedBatch} packed
+   */
+  process(input, packed) {
+    const out = this.out;
+    try {
+      this.batch._reset(input, packed);
+      this.operator.processBatch(this.batch, out);
+    } catch (e) {
+      this.out = new Emitter();
+      throw failure("", e);
+    }
+    return out._take();
+  }
+
+  /** @param {number} checkpointId */
+  snapshot(checkpointId) {
+    let data;
+    try {
+      data = this.operator.snapshot();
+      if (typeof data === "string") data = encodeText(data);
+      else if (data === undefined || data === null) data = new Uint8Array(0);
+      else if (!(data instanceof Uint8Array)) {
+        throw new TypeError(`snapshot() must return a Uint8Array or a string, not ${typeof data}`);
+      }
+    } catch (e) {
+      throw failure("snapshot: ", e);
+    }
+    const version = /** @type {typeof Operator} */ (this.operator.constructor).STATE_VERSION ?? 1;
+    if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) {
+      throw `snapshot: STATE_VERSION must be an integer from 0 to 2^32-1, not ${version}`;
+    }
+    return { version, data };
+  }
+
+  /** @param {{ version: number, data: Uint8Array }} state */
+  restore(state) {
+    try {
+      this.operator.restore(state.data, state.version);
+      this.operator.open(this.ctx);
+    } catch (e) {
+      throw failure("", e);
+    }
+  }
+
+  /** @param {number} checkpointId */
+  checkpointComplete(checkpointId) {
+    try {
+      this.operator.checkpointComplete(checkpointId);
+    } catch (e) {
+      // The WIT function cannot fail; a trap would kill the subtask for a notification.
+      logError(failure(`checkpointComplete(${checkpointId}) failed: `, e));
+    }
+  }
+
+  finish() {
+    try {
+      this.operator.finish(this.out);
+    } catch (e) {
+      this.out = new Emitter();
+      throw failure("finish: ", e);
+    }
+    return this.out._take();
+  }
+}
+
+let logError = (/** @type {string} */ message) => {};
+
+/** @internal Lets `index.js` route errors the WIT cannot return into the log. */
+export function _setErrorLog(fn) {
+  logError = fn;
+}
+
+/**
+ * What a job module exports: its graph and its operators.
+ * @typedef {object} JobDefinition
+ * @property {(args: Args) => import("./graph.js").JobGraph} describe The job graph for the
+ *   arguments after `--` on `cairn run`. An exception is shown to the user as the reason the
+ *   job could not start.
+ * @property {{ [name: string]: new () => Operator }} operators The operator classes, by the
+ *   names the graph's operator nodes use.
+ */
+
+/**
+ * Turns a job definition into the component's `cairn:job/job` export. Use it once, in the
+ * job's entry module: `export const job = exportJob({ describe, operators: { split: Split } })`
+ * (the export must be named `job`).
+ * @param {JobDefinition} definition
+ */
+export function exportJob(definition) {
+  const { describe, operators } = definition;
+  if (typeof describe !== "function") throw new TypeError("exportJob: describe must be a function");
+  if (typeof operators !== "object" || operators === null) {
+    throw new TypeError("exportJob: operators must be an object of operator classes by name");
+  }
+  return {
+    /** @param {string[]} args */
+    describe(args) {
+      try {
+        return graphToWit(describe(new Args(args)));
+      } catch (e) {
+        throw failure("", e);
+      }
+    },
+    /**
+     * @param {WitContext} witContext
+     * @param {string} name
+     */
+    open(witContext, name) {
+      const OperatorClass = Object.hasOwn(operators, name) ? operators[name] : undefined;
+      if (typeof OperatorClass !== "function") {
+        throw `this job has no operator named ${JSON.stringify(name)} (it has ${Object.keys(operators).map((n) => JSON.stringify(n)).join(", ") || "none"})`;
+      }
+      const ctx = new Context(witContext);
+      try {
+        const operator = new OperatorClass();
+        if (typeof operator.processBatch !== "function") {
+          throw new TypeError(`operator ${JSON.stringify(name)} (${OperatorClass.name}) does not extend Operator`);
+        }
+        operator.open(ctx);
+        return new OperatorInstance(operator, ctx);
+      } catch (e) {
+        throw failure("open: ", e);
+      }
+    },
+    Operator: OperatorInstance,
+  };
+}
+
+export { emptyBatch };

@@ -1,0 +1,134 @@
+"""The component side: the ``cairn:job/job`` export over componentize-py's bindings. Used only
+through :func:`cairn_sdk.export_job`, inside a component; not part of the public API.
+
+Every call from the host is one batch (or one lifecycle step), never one record. Any
+exception from job code becomes the call's ``err`` string (see :func:`error.describe`), so
+a failure is reported, with its cause, instead of trapping the instance.
+"""
+
+from typing import Any, Type
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.exports import job as wit_job
+from wit_world.imports import types as wit
+
+from . import log
+from .args import Args
+from .error import describe as describe_error
+from .graph import JobGraph, Partitioning
+from .operator import Context, Job, OperatorInstance, State
+
+_PARTITIONING = {
+    Partitioning.FORWARD: wit.Partitioning_Forward,
+    Partitioning.REBALANCE: wit.Partitioning_Rebalance,
+    Partitioning.BY_KEY: wit.Partitioning_ByKey,
+    Partitioning.BROADCAST: wit.Partitioning_Broadcast,
+}
+
+_KINDS = {
+    "source": wit.NodeKind_Source,
+    "operator": wit.NodeKind_Operator,
+    "sink": wit.NodeKind_Sink,
+}
+
+
+def _options(options: Any) -> list:
+    return [(str(k), str(v)) for k, v in options]
+
+
+def graph_to_wit(graph: JobGraph) -> wit.JobGraph:
+    if not isinstance(graph, JobGraph):
+        raise TypeError(f"describe returned {type(graph).__name__}, not a cairn_sdk.JobGraph")
+    nodes = []
+    for node in graph.nodes:
+        inputs = []
+        for edge in node.inputs:
+            partitioning = _PARTITIONING.get(edge.partitioning)
+            if partitioning is None:
+                raise TypeError(f"node {node.uid!r}: {edge.partitioning!r} is not a Partitioning")
+            inputs.append(wit.Input(edge.upstream, partitioning()))
+        nodes.append(
+            wit.Node(
+                node.uid,
+                _KINDS[node.kind](node.name),
+                inputs,
+                node.parallelism,
+                _options(node.options),
+            )
+        )
+    return wit.JobGraph(graph.name, nodes, _options(graph.config_entries))
+
+
+class _Operator(wit_job.Operator):
+    """The ``operator`` resource: one subtask's :class:`OperatorInstance`."""
+
+    __slots__ = ("_instance",)
+
+    def __init__(self, instance: OperatorInstance) -> None:
+        self._instance = instance
+
+    def process(self, input: int, batch: wit.PackedBatch) -> wit.PackedBatch:
+        try:
+            out = self._instance.process(input, batch)
+        except BaseException as e:
+            raise Err(describe_error(e)) from None
+        return wit.PackedBatch(out.data, out.offsets, out.timestamps)
+
+    def snapshot(self, checkpoint_id: int) -> wit.State:
+        try:
+            state = self._instance.snapshot()
+        except BaseException as e:
+            raise Err(describe_error(e)) from None
+        return wit.State(state.version, state.data)
+
+    def restore(self, state: wit.State) -> None:
+        try:
+            self._instance.restore(State(state.version, state.data))
+        except BaseException as e:
+            raise Err(describe_error(e)) from None
+
+    def checkpoint_complete(self, checkpoint_id: int) -> None:
+        # No way to report an error here: the host only tells. Log it instead.
+        try:
+            self._instance.checkpoint_complete(checkpoint_id)
+        except BaseException as e:
+            log.error(f"checkpoint_complete({checkpoint_id}) failed: {describe_error(e)}")
+
+    def finish(self) -> wit.PackedBatch:
+        try:
+            out = self._instance.finish()
+        except BaseException as e:
+            raise Err(describe_error(e)) from None
+        return wit.PackedBatch(out.data, out.offsets, out.timestamps)
+
+
+def export(job_class: Type[Job]) -> type:
+    """The class componentize-py exports as ``cairn:job/job`` for ``job_class``."""
+    if not (isinstance(job_class, type) and issubclass(job_class, Job)):
+        raise TypeError(f"export_job needs a cairn_sdk.Job subclass, got {job_class!r}")
+    job = job_class()
+
+    class JobExport(exports.Job):
+        def describe(self, args: list) -> wit.JobGraph:
+            try:
+                return graph_to_wit(job.describe(Args(args)))
+            except BaseException as e:
+                raise Err(describe_error(e)) from None
+
+        def open(self, ctx: wit.Context, name: str) -> _Operator:
+            try:
+                context = Context(
+                    ctx.job_id,
+                    ctx.operator_uid,
+                    ctx.subtask,
+                    ctx.parallelism,
+                    ctx.attempt,
+                    ctx.options,
+                )
+                return _Operator(OperatorInstance.open(job, context, name))
+            except BaseException as e:
+                raise Err(describe_error(e)) from None
+
+    JobExport.__name__ = JobExport.__qualname__ = "Job"
+    return JobExport

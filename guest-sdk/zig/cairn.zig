@@ -1,0 +1,543 @@
+//! Write Cairn jobs in Zig.
+//!
+//! A job is one WebAssembly component that describes its dataflow graph and implements the
+//! operators that graph names. With this module a job is a `describe` function, one struct
+//! per operator, and one `exportJob` line; the WIT plumbing and the packed batch encoding
+//! stay out of sight:
+//!
+//! ```zig
+//! const std = @import("std");
+//! const cairn = @import("cairn");
+//!
+//! const Upper = struct {
+//!     pub fn process(_: *Upper, record: cairn.Record, out: *cairn.Emitter) !void {
+//!         out.begin(record.key);
+//!         for (record.value) |c| out.writeByte(std.ascii.toUpper(c));
+//!         out.end();
+//!     }
+//! };
+//!
+//! fn describe(args: cairn.Args, job: *cairn.Graph) !void {
+//!     job.name("upper");
+//!     _ = job.sourceFile("lines", try args.required("--input"))
+//!         .operator("upper", "upper", .rebalance)
+//!         .sinkStdout("out", .forward);
+//! }
+//!
+//! comptime {
+//!     cairn.exportJob(describe, .{ .upper = Upper });
+//! }
+//!
+//! // A component has no standard error: panics and std.log go to the host's log.
+//! pub const panic = cairn.panic;
+//! pub const std_options: std.Options = .{ .logFn = cairn.logFn };
+//! ```
+//!
+//! An operator is a struct whose fields all have default values (a fresh instance is `.{}`)
+//! with some of these declarations, called for each subtask in this order:
+//!
+//! - `pub fn open(self: *T, ctx: cairn.Context) !void`: first, once.
+//! - `pub fn restore(self: *T, data: []const u8, version: u32) !void`: when the job resumes
+//!   from a checkpoint or savepoint, before any record. Only state of encoding
+//!   `state_version` reaches it, unless `pub const restores_other_versions = true;`.
+//! - `pub fn process(self: *T, record: cairn.Record, out: *cairn.Emitter) !void`: required.
+//! - `pub fn snapshot(self: *T, state: *cairn.Buffer) !void`: the whole state (nothing
+//!   written: no state). `pub const state_version: u32 = N;` (default 1) is stored with it.
+//! - `pub fn checkpointComplete(self: *T, checkpoint_id: u64) void`.
+//! - `pub fn finish(self: *T, out: *cairn.Emitter) !void`: all inputs have ended.
+//! - `pub fn deinit(self: *T) void`: the instance goes away.
+//!
+//! Errors become the WIT `err` string: `return cairn.fail("bad value {d}", .{v});` sets the
+//! message, any other error is reported by its name. Allocate with `cairn.allocator`
+//! (libc's malloc, shared with the C SDK).
+//!
+//! This module is a thin layer over the C SDK (guest-sdk/c): `c` is its header, translated
+//! by `zig translate-c`, and a job links its cairn.c and the generated WIT bindings. See
+//! docs/guides/zig.md.
+
+const std = @import("std");
+
+/// The C SDK (cairn.h), for anything this module does not wrap.
+pub const c = @import("cairn_c");
+
+/// The allocator jobs should use: libc's malloc, the one the C SDK and the WIT bindings use.
+pub const allocator = std.heap.c_allocator;
+
+/// The error an operator, `describe` or helper returns after `fail` set its message.
+pub const Error = error{CairnFailure};
+
+/// Whether the error being returned carries a message set by `fail`.
+var failure_pending = false;
+
+/// Sets the message of the failing call and returns `error.CairnFailure`:
+/// `return cairn.fail("missing {s}", .{name});`
+pub fn fail(comptime format: []const u8, args: anytype) Error {
+    const message = std.fmt.allocPrint(allocator, format, args) catch @panic("out of memory");
+    defer allocator.free(message);
+    _ = c.cairn_error_bytes(message.ptr, message.len);
+    failure_pending = true;
+    return error.CairnFailure;
+}
+
+/// Turns an error returned to the SDK into CAIRN_ERROR, with a message if `fail` set none.
+fn failure(err: anyerror, comptime what: []const u8) c_int {
+    if (failure_pending) {
+        failure_pending = false;
+        return c.CAIRN_ERROR;
+    }
+    var buffer: [256]u8 = undefined;
+    const message = std.fmt.bufPrint(&buffer, what ++ " failed: error.{s}", .{@errorName(err)}) catch what ++ " failed";
+    return c.cairn_error_bytes(message.ptr, message.len);
+}
+
+// ---------------------------------------------------------------------------------------
+// Logging
+
+pub const Level = enum(c_uint) {
+    trace = c.CAIRN_LEVEL_TRACE,
+    debug = c.CAIRN_LEVEL_DEBUG,
+    info = c.CAIRN_LEVEL_INFO,
+    warn = c.CAIRN_LEVEL_WARN,
+    err = c.CAIRN_LEVEL_ERROR,
+};
+
+/// Logs a message into the host's log (tagged with the subtask that wrote it).
+pub fn log(level: Level, comptime format: []const u8, args: anytype) void {
+    const message = std.fmt.allocPrint(allocator, format, args) catch @panic("out of memory");
+    defer allocator.free(message);
+    c.cairn_log_bytes(@intFromEnum(level), message.ptr, message.len);
+}
+
+/// `std.log` into the host's log: `pub const std_options: std.Options = .{ .logFn = cairn.logFn };`
+pub fn logFn(
+    comptime level: std.log.Level,
+    comptime scope: @EnumLiteral(),
+    comptime format: []const u8,
+    args: anytype,
+) void {
+    const prefix = if (scope == .default) "" else "(" ++ @tagName(scope) ++ ") ";
+    log(switch (level) {
+        .err => .err,
+        .warn => .warn,
+        .info => .info,
+        .debug => .debug,
+    }, prefix ++ format, args);
+}
+
+fn panicFn(message: []const u8, _: ?usize) noreturn {
+    @branchHint(.cold);
+    // No allocation here: the panic may be running out of memory.
+    var buffer: [1024]u8 = undefined;
+    const text = std.fmt.bufPrint(&buffer, "panic: {s}", .{message}) catch message;
+    c.cairn_log_bytes(c.CAIRN_LEVEL_ERROR, text.ptr, text.len);
+    @trap();
+}
+
+/// Panics log their message into the host's log, then trap: `pub const panic = cairn.panic;`
+/// in the root file (the default handler would write to a standard error the component does
+/// not have).
+pub const panic = std.debug.FullPanic(panicFn);
+
+// ---------------------------------------------------------------------------------------
+// Records
+
+/// One record of an input batch, borrowed for the `process` call.
+pub const Record = struct {
+    /// The index of the input (in the node's inputs) the record arrived on.
+    input: u32,
+    /// Empty: a record without a key.
+    key: []const u8,
+    value: []const u8,
+    /// Milliseconds since the Unix epoch.
+    timestamp: ?i64,
+};
+
+fn bytes(slice: c.cairn_bytes_t) []const u8 {
+    return if (slice.len == 0) &.{} else slice.ptr[0..slice.len];
+}
+
+/// Collects the records an operator emits during one call into the batch returned to the
+/// host: one growing buffer for all keys and values. Emit a record whole (`emit`,
+/// `emitKeyed`, ...) or piece by piece: `begin(key)`, any `write`/`writeByte`/`writeInt`/
+/// `print` for the value, then `end()`.
+pub const Emitter = opaque {
+    fn raw(self: *Emitter) *c.cairn_emitter_t {
+        return @ptrCast(@alignCast(self));
+    }
+
+    /// Emits a record without a key.
+    pub fn emit(self: *Emitter, value: []const u8) void {
+        c.cairn_emit(self.raw(), value.ptr, value.len);
+    }
+
+    /// Emits a keyed record: `by-key` partitioning downstream routes on `key`.
+    pub fn emitKeyed(self: *Emitter, key: []const u8, value: []const u8) void {
+        c.cairn_emit_keyed(self.raw(), key.ptr, key.len, value.ptr, value.len);
+    }
+
+    /// Emits a keyed record carrying a timestamp (milliseconds since the Unix epoch).
+    pub fn emitWithTimestamp(self: *Emitter, key: []const u8, value: []const u8, timestamp: i64) void {
+        c.cairn_emit_with_timestamp(self.raw(), key.ptr, key.len, value.ptr, value.len, timestamp);
+    }
+
+    /// Copies a record, with its key and timestamp, as it is.
+    pub fn push(self: *Emitter, record: Record) void {
+        self.begin(record.key);
+        self.write(record.value);
+        if (record.timestamp) |t| self.endWithTimestamp(t) else self.end();
+    }
+
+    /// Starts a record with `key` (empty: no key); its value follows.
+    pub fn begin(self: *Emitter, key: []const u8) void {
+        c.cairn_emit_begin(self.raw(), key.ptr, key.len);
+    }
+
+    /// Appends to the value of the record begun.
+    pub fn write(self: *Emitter, value: []const u8) void {
+        c.cairn_emit_write(self.raw(), value.ptr, value.len);
+    }
+
+    pub fn writeByte(self: *Emitter, byte: u8) void {
+        c.cairn_emit_byte(self.raw(), byte);
+    }
+
+    /// Appends `n` in decimal.
+    pub fn writeInt(self: *Emitter, n: u64) void {
+        c.cairn_emit_u64(self.raw(), n);
+    }
+
+    /// Appends formatted text (std.fmt) to the value of the record begun.
+    pub fn print(self: *Emitter, comptime format: []const u8, args: anytype) void {
+        printInto(&self.raw().data, format, args);
+    }
+
+    /// Ends the record begun, without a timestamp.
+    pub fn end(self: *Emitter) void {
+        c.cairn_emit_end(self.raw());
+    }
+
+    /// Ends the record begun, with a timestamp.
+    pub fn endWithTimestamp(self: *Emitter, timestamp: i64) void {
+        c.cairn_emit_end_with_timestamp(self.raw(), timestamp);
+    }
+
+    /// Records emitted so far in this call.
+    pub fn count(self: *Emitter) usize {
+        return c.cairn_emit_count(self.raw());
+    }
+};
+
+fn printInto(buf: *c.cairn_buffer_t, comptime format: []const u8, args: anytype) void {
+    const n = std.fmt.count(format, args);
+    const to = c.cairn_buffer_reserve(buf, n);
+    _ = std.fmt.bufPrint(to[0..n], format, args) catch unreachable;
+    buf.len += n;
+}
+
+/// A growable byte buffer: `snapshot` writes the state into one.
+pub const Buffer = opaque {
+    fn raw(self: *Buffer) *c.cairn_buffer_t {
+        return @ptrCast(@alignCast(self));
+    }
+
+    pub fn append(self: *Buffer, data: []const u8) void {
+        c.cairn_buffer_append(self.raw(), data.ptr, data.len);
+    }
+
+    pub fn appendByte(self: *Buffer, byte: u8) void {
+        c.cairn_buffer_push(self.raw(), byte);
+    }
+
+    /// Appends `n` in decimal.
+    pub fn appendInt(self: *Buffer, n: u64) void {
+        c.cairn_buffer_append_u64(self.raw(), n);
+    }
+
+    /// Appends formatted text (std.fmt).
+    pub fn print(self: *Buffer, comptime format: []const u8, args: anytype) void {
+        printInto(self.raw(), format, args);
+    }
+
+    /// The bytes written so far.
+    pub fn slice(self: *Buffer) []u8 {
+        const b = self.raw();
+        return if (b.len == 0) &.{} else b.ptr[0..b.len];
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Text
+
+/// The words of UTF-8 text split on Unicode whitespace (as Rust's `str::split_whitespace`),
+/// non-empty: `var it = cairn.words(line); while (it.next()) |word| ...`
+pub fn words(text: []const u8) WordIterator {
+    return .{ .text = .{ .ptr = text.ptr, .len = text.len } };
+}
+
+pub const WordIterator = struct {
+    text: c.cairn_bytes_t,
+    pos: usize = 0,
+
+    pub fn next(self: *WordIterator) ?[]const u8 {
+        var word: c.cairn_bytes_t = undefined;
+        if (!c.cairn_next_word(self.text, &self.pos, &word)) return null;
+        return word.ptr[0..word.len];
+    }
+};
+
+/// The length in bytes of the Unicode whitespace character `text` starts with, or 0.
+pub fn whitespaceLen(text: []const u8) usize {
+    return c.cairn_whitespace_len(text.ptr, text.len);
+}
+
+// ---------------------------------------------------------------------------------------
+// Context and arguments
+
+/// Where an operator instance runs; lives as long as the instance.
+pub const Context = struct {
+    /// 32 lowercase hex characters.
+    job_id: [:0]const u8,
+    operator_uid: [:0]const u8,
+    /// 0-based index of this subtask among the node's subtasks.
+    subtask: u32,
+    parallelism: u32,
+    /// 0 on the first run; counts up on every restart of the job.
+    attempt: u32,
+    raw: *const c.cairn_context_t,
+
+    /// The value of option `name` of this operator's node (the last one set wins).
+    pub fn option(self: Context, name: [:0]const u8) ?[:0]const u8 {
+        const value = c.cairn_context_option(self.raw, name.ptr) orelse return null;
+        return std.mem.span(value);
+    }
+};
+
+/// The job's arguments: everything after `--` on `cairn run`.
+pub const Args = struct {
+    raw: *const c.cairn_args_t,
+
+    /// All arguments, as given.
+    pub fn len(self: Args) usize {
+        return self.raw.len;
+    }
+
+    pub fn get(self: Args, index: usize) [:0]const u8 {
+        return std.mem.span(self.raw.argv[index]);
+    }
+
+    /// The value of option `name` (`--name VALUE` or `--name=VALUE`); the last one wins.
+    pub fn value(self: Args, name: [:0]const u8) ?[:0]const u8 {
+        const found = c.cairn_args_value(self.raw, name.ptr) orelse return null;
+        return std.mem.span(found);
+    }
+
+    /// The value of a required option, or a failure naming it.
+    pub fn required(self: Args, name: [:0]const u8) Error![:0]const u8 {
+        return self.value(name) orelse fail("missing required argument {s}", .{name});
+    }
+
+    /// The value of option `name` parsed as integer type `T`, or `default` when absent.
+    pub fn int(self: Args, comptime T: type, name: [:0]const u8, default: T) Error!T {
+        const raw = self.value(name) orelse return default;
+        return std.fmt.parseInt(T, raw, 10) catch |e|
+            fail("invalid value \"{s}\" for {s}: {s}", .{ raw, name, @errorName(e) });
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// The job graph
+
+/// How records travel from an upstream node's subtasks to a downstream node's subtasks.
+pub const Partitioning = enum(c_uint) {
+    /// Subtask i to subtask i; both sides need the same parallelism.
+    forward = c.CAIRN_FORWARD,
+    /// Round-robin, batch by batch.
+    rebalance = c.CAIRN_REBALANCE,
+    /// By hash of the record key.
+    by_key = c.CAIRN_BY_KEY,
+    /// Every record to every downstream subtask.
+    broadcast = c.CAIRN_BROADCAST,
+};
+
+/// The graph `describe` builds.
+pub const Graph = opaque {
+    fn raw(self: *Graph) *c.cairn_graph_t {
+        return @ptrCast(self);
+    }
+
+    /// Names the job (required).
+    pub fn name(self: *Graph, job_name: [:0]const u8) void {
+        c.cairn_graph_name(self.raw(), job_name.ptr);
+    }
+
+    /// Sets a configuration key in code (Flink names). Overrides the config file; `-D`
+    /// overrides it.
+    pub fn config(self: *Graph, key: [:0]const u8, val: [:0]const u8) void {
+        c.cairn_graph_config(self.raw(), key.ptr, val.ptr);
+    }
+
+    /// Adds a source node reading host connector `connector` (`file`, `generator`, `stdin`).
+    pub fn source(self: *Graph, uid: [:0]const u8, connector: [:0]const u8) Stream {
+        return .{ .raw = c.cairn_graph_source(self.raw(), uid.ptr, connector.ptr) };
+    }
+
+    /// Lines of UTF-8 text file `path`, one record per line.
+    pub fn sourceFile(self: *Graph, uid: [:0]const u8, path: [:0]const u8) Stream {
+        return .{ .raw = c.cairn_source_file(self.raw(), uid.ptr, path.ptr) };
+    }
+
+    /// Lines of the host's standard input (not replayable).
+    pub fn sourceStdin(self: *Graph, uid: [:0]const u8) Stream {
+        return .{ .raw = c.cairn_source_stdin(self.raw(), uid.ptr) };
+    }
+};
+
+/// A node of the graph, to chain further nodes onto.
+pub const Stream = struct {
+    raw: c.cairn_stream_t,
+
+    /// Adds operator `op` (a name `exportJob` knows) reading this stream.
+    pub fn operator(self: Stream, uid: [:0]const u8, op: [:0]const u8, partitioning: Partitioning) Stream {
+        return .{ .raw = c.cairn_stream_operator(self.raw, uid.ptr, op.ptr, @intFromEnum(partitioning)) };
+    }
+
+    /// Adds a sink writing to host connector `connector` (`file`, `stdout`, `blackhole`).
+    pub fn sink(self: Stream, uid: [:0]const u8, connector: [:0]const u8, partitioning: Partitioning) Stream {
+        return .{ .raw = c.cairn_stream_sink(self.raw, uid.ptr, connector.ptr, @intFromEnum(partitioning)) };
+    }
+
+    /// Part files in directory `dir`, one series per sink subtask.
+    pub fn sinkFile(self: Stream, uid: [:0]const u8, dir: [:0]const u8, partitioning: Partitioning) Stream {
+        return .{ .raw = c.cairn_sink_file(self.raw, uid.ptr, dir.ptr, @intFromEnum(partitioning)) };
+    }
+
+    /// The host's standard output.
+    pub fn sinkStdout(self: Stream, uid: [:0]const u8, partitioning: Partitioning) Stream {
+        return .{ .raw = c.cairn_sink_stdout(self.raw, uid.ptr, @intFromEnum(partitioning)) };
+    }
+
+    /// Adds one more input to this node (joins and other non-pipeline graphs).
+    pub fn input(self: Stream, upstream: Stream, partitioning: Partitioning) Stream {
+        return .{ .raw = c.cairn_stream_input(self.raw, upstream.raw, @intFromEnum(partitioning)) };
+    }
+
+    /// Sets this node's parallelism (default: the job's default parallelism).
+    pub fn parallelism(self: Stream, n: u32) Stream {
+        return .{ .raw = c.cairn_stream_parallelism(self.raw, n) };
+    }
+
+    /// Sets an option on this node.
+    pub fn option(self: Stream, key: [:0]const u8, val: [:0]const u8) Stream {
+        return .{ .raw = c.cairn_stream_option(self.raw, key.ptr, val.ptr) };
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Operators and the job
+
+/// The C SDK's description of operator struct `T`, called `name` in the graph.
+pub fn operator(comptime name: [:0]const u8, comptime T: type) c.cairn_operator_t {
+    if (!@hasDecl(T, "process")) @compileError("operator " ++ @typeName(T) ++ " has no process function");
+    const Adapter = struct {
+        fn self(ptr: ?*anyopaque) *T {
+            return @ptrCast(@alignCast(ptr.?));
+        }
+
+        fn open(ptr: ?*anyopaque, ctx: [*c]const c.cairn_context_t) callconv(.c) c_int {
+            const s = self(ptr);
+            s.* = .{};
+            if (@hasDecl(T, "open")) {
+                const context = Context{
+                    .job_id = std.mem.span(ctx.*.job_id),
+                    .operator_uid = std.mem.span(ctx.*.operator_uid),
+                    .subtask = ctx.*.subtask,
+                    .parallelism = ctx.*.parallelism,
+                    .attempt = ctx.*.attempt,
+                    .raw = ctx,
+                };
+                s.open(context) catch |e| return failure(e, "open of " ++ name);
+            }
+            return c.CAIRN_OK;
+        }
+
+        fn process(ptr: ?*anyopaque, record: [*c]const c.cairn_record_t, out: [*c]c.cairn_emitter_t) callconv(.c) c_int {
+            const r = record.*;
+            self(ptr).process(.{
+                .input = r.input,
+                .key = bytes(r.key),
+                .value = bytes(r.value),
+                .timestamp = if (r.has_timestamp) r.timestamp else null,
+            }, @ptrCast(out)) catch |e| return failure(e, "process of " ++ name);
+            return c.CAIRN_OK;
+        }
+
+        fn finish(ptr: ?*anyopaque, out: [*c]c.cairn_emitter_t) callconv(.c) c_int {
+            self(ptr).finish(@ptrCast(out)) catch |e| return failure(e, "finish of " ++ name);
+            return c.CAIRN_OK;
+        }
+
+        fn snapshot(ptr: ?*anyopaque, state: [*c]c.cairn_buffer_t) callconv(.c) c_int {
+            self(ptr).snapshot(@ptrCast(state)) catch |e| return failure(e, "snapshot of " ++ name);
+            return c.CAIRN_OK;
+        }
+
+        fn restore(ptr: ?*anyopaque, data: [*c]const u8, len: usize, version: u32) callconv(.c) c_int {
+            const state: []const u8 = if (len == 0) &.{} else data[0..len];
+            self(ptr).restore(state, version) catch |e| return failure(e, "restore of " ++ name);
+            return c.CAIRN_OK;
+        }
+
+        fn checkpointComplete(ptr: ?*anyopaque, checkpoint_id: u64) callconv(.c) void {
+            self(ptr).checkpointComplete(checkpoint_id);
+        }
+
+        fn close(ptr: ?*anyopaque) callconv(.c) void {
+            self(ptr).deinit();
+        }
+    };
+    return .{
+        .name = name.ptr,
+        // Never 0, so that `self` is a real pointer even for a struct without fields.
+        .size = @max(@sizeOf(T), 1),
+        .state_version = if (@hasDecl(T, "state_version")) T.state_version else 1,
+        .restores_other_versions = @hasDecl(T, "restores_other_versions") and T.restores_other_versions,
+        .open = Adapter.open,
+        .process = Adapter.process,
+        .finish = if (@hasDecl(T, "finish")) Adapter.finish else null,
+        .snapshot = if (@hasDecl(T, "snapshot")) Adapter.snapshot else null,
+        .restore = if (@hasDecl(T, "restore")) Adapter.restore else null,
+        .checkpoint_complete = if (@hasDecl(T, "checkpointComplete")) Adapter.checkpointComplete else null,
+        .close = if (@hasDecl(T, "deinit")) Adapter.close else null,
+    };
+}
+
+/// Exports the job: `comptime { cairn.exportJob(describe, .{ .split = Split, .count = Count }); }`
+/// with `fn describe(args: cairn.Args, job: *cairn.Graph) !void`, and the operators by the
+/// names the graph gives them (`.@"my-op" = MyOp` for names that are not identifiers).
+pub fn exportJob(comptime describe: anytype, comptime operators: anytype) void {
+    const names = std.meta.fieldNames(@TypeOf(operators));
+    const Table = struct {
+        const ops = blk: {
+            var list: [names.len]c.cairn_operator_t = undefined;
+            for (names, 0..) |op_name, i| list[i] = operator(op_name, @field(operators, op_name));
+            break :blk list;
+        };
+        const pointers = blk: {
+            var list: [names.len + 1]?*const c.cairn_operator_t = undefined;
+            for (0..names.len) |i| list[i] = &ops[i];
+            list[names.len] = null;
+            break :blk list;
+        };
+
+        fn describeC(args: [*c]const c.cairn_args_t, graph: ?*c.cairn_graph_t) callconv(.c) c_int {
+            describe(Args{ .raw = args }, @ptrCast(graph.?)) catch |e| return failure(e, "describe");
+            return c.CAIRN_OK;
+        }
+
+        const job: c.cairn_job_t = .{
+            .describe = describeC,
+            .operators = @ptrCast(&pointers),
+        };
+    };
+    @export(&Table.job, .{ .name = "cairn_job" });
+}

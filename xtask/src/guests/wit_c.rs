@@ -1,0 +1,230 @@
+//! What the C and Zig guests share: the Zig toolchain (its `zig cc` compiles the C), the C
+//! bindings of the `cairn-job` world, the C SDK compiled once per build, and turning a
+//! linked core module into a component.
+//!
+//! Guests are compiled for `wasm32-wasi` against wasi-libc for its allocator and memory,
+//! string and formatting functions only: nothing in the SDKs or the example jobs does I/O,
+//! so the core module imports nothing from WASI and the component imports only
+//! `cairn:job/log`. `componentize` refuses a module that imports WASI (a job calling
+//! `printf`, say) with a message saying why, rather than wiring in the WASI adapter.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use wit_parser::Resolve;
+
+use super::{python_venv, toolchain_dir};
+use crate::{run, target_dir};
+
+/// The Zig compiler (and, as `zig cc`, the C compiler), from PyPI.
+const ZIGLANG: &str = "ziglang==0.17.1";
+
+/// The target guests are compiled for: core wasm with wasi-libc, made a component after.
+const TARGET: &str = "wasm32-wasi";
+
+/// The world every job implements.
+const WORLD: &str = "cairn-job";
+
+/// `python -m ziglang <subcommand>` in the workspace root: the Zig toolchain, installed into
+/// `target/toolchains/zig` on first use.
+pub(super) fn zig(subcommand: &str) -> anyhow::Result<Command> {
+    let bin = python_venv("zig", &[ZIGLANG])?;
+    let mut command = Command::new(bin.join("python"));
+    command.args(["-m", "ziglang", subcommand]);
+    // Zig's cache (wasi-libc, compiled once, among it) stays under target/ too.
+    command.env("ZIG_GLOBAL_CACHE_DIR", toolchain_dir("zig-cache"));
+    command.current_dir(cairn_tests::workspace_root());
+    Ok(command)
+}
+
+/// `zig cc` for the guest target, optimised, with the SDK's and the bindings' headers.
+pub(super) fn cc(sdk: &CSdk) -> anyhow::Result<Command> {
+    let mut command = zig("cc")?;
+    command.args(["-target", TARGET, "-O2", "-Wall", "-Wextra"]);
+    command
+        .arg("-I")
+        .arg(&sdk.include)
+        .arg("-I")
+        .arg(&sdk.bindings);
+    Ok(command)
+}
+
+/// `zig build-exe` for the guest target, linking the C SDK: root module `root`, which
+/// imports the Zig SDK as `cairn`.
+pub(super) fn zig_build_exe(sdk: &CSdk, root: &Path, out: &Path) -> anyhow::Result<Command> {
+    let translated = sdk.translated_header()?;
+    let mut command = zig("build-exe")?;
+    command
+        .args([
+            "-target",
+            TARGET,
+            "-mexec-model=reactor",
+            "-O",
+            "ReleaseFast",
+        ])
+        .args(["-lc", "-fstrip"])
+        .arg(format!("-femit-bin={}", out.display()))
+        .args(["--dep", "cairn"])
+        .arg(format!("-Mroot={}", root.display()))
+        .args(["--dep", "cairn_c"])
+        .arg(format!(
+            "-Mcairn={}",
+            workspace_path("guest-sdk/zig/cairn.zig").display()
+        ))
+        .arg(format!("-Mcairn_c={}", translated.display()))
+        .args(&sdk.objects);
+    Ok(command)
+}
+
+/// The C SDK built for the guest target.
+pub(super) struct CSdk {
+    /// `guest-sdk/c/include` (cairn.h).
+    pub include: PathBuf,
+    /// The generated bindings (cairn_job.h), which cairn.c includes.
+    pub bindings: PathBuf,
+    /// cairn.c and the bindings compiled, and the bindings' component type object: what a
+    /// job links.
+    pub objects: Vec<PathBuf>,
+}
+
+impl CSdk {
+    /// Generates the C bindings of wit/ and compiles them with the SDK into
+    /// `target/guest-c/`.
+    pub fn build() -> anyhow::Result<CSdk> {
+        let dir = build_dir();
+        let bindings = bindings(&dir.join("bindings"))?;
+        let mut sdk = CSdk {
+            include: workspace_path("guest-sdk/c/include"),
+            bindings: bindings.clone(),
+            objects: Vec::new(),
+        };
+        let sources = [
+            (workspace_path("guest-sdk/c/src/cairn.c"), "cairn.o"),
+            (bindings.join("cairn_job.c"), "cairn_job.o"),
+        ];
+        let mut objects = Vec::new();
+        for (source, object) in sources {
+            let object = dir.join(object);
+            run(cc(&sdk)?.arg("-c").arg(&source).arg("-o").arg(&object))?;
+            objects.push(object);
+        }
+        objects.push(bindings.join("cairn_job_component_type.o"));
+        sdk.objects = objects;
+        Ok(sdk)
+    }
+
+    /// cairn.h translated to Zig (`zig translate-c`), the `cairn_c` module the Zig SDK
+    /// imports.
+    fn translated_header(&self) -> anyhow::Result<PathBuf> {
+        let output = zig("translate-c")?
+            .args(["-target", TARGET, "-lc"])
+            .arg(self.include.join("cairn.h"))
+            .output()
+            .context("cannot run zig translate-c")?;
+        if !output.status.success() {
+            bail!(
+                "zig translate-c of cairn.h failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let path = build_dir().join("cairn_c.zig");
+        write_if_changed(&path, &output.stdout)?;
+        Ok(path)
+    }
+}
+
+/// Where the bindings, the compiled SDK and the core modules go: `target/guest-c`.
+pub(super) fn build_dir() -> PathBuf {
+    target_dir().join("guest-c")
+}
+
+fn workspace_path(relative: &str) -> PathBuf {
+    cairn_tests::workspace_root().join(relative)
+}
+
+fn wit() -> anyhow::Result<(Resolve, wit_parser::WorldId)> {
+    let mut resolve = Resolve::default();
+    let (package, _) = resolve
+        .push_path(workspace_path("wit"))
+        .context("cannot parse wit/")?;
+    let world = resolve.select_world(&[package], Some(WORLD))?;
+    Ok((resolve, world))
+}
+
+/// Generates the C bindings (`cairn_job.h`, `cairn_job.c` and the component type object
+/// `cairn_job_component_type.o`) of the world into `dir`.
+fn bindings(dir: &Path) -> anyhow::Result<PathBuf> {
+    let (mut resolve, world) = wit()?;
+    let mut files = wit_bindgen_core::Files::default();
+    wit_bindgen_c::Opts::default()
+        .build()
+        .generate(&mut resolve, world, &mut files)
+        .context("cannot generate the C bindings of wit/")?;
+    std::fs::create_dir_all(dir)?;
+    for (name, contents) in files.iter() {
+        write_if_changed(&dir.join(name), contents)?;
+    }
+    Ok(dir.to_owned())
+}
+
+/// Writes `contents` unless the file already holds them, so that timestamps only move when
+/// the contents do.
+fn write_if_changed(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == contents) {
+        return Ok(());
+    }
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Wraps core module `core` (linked with the bindings, so exporting the world's functions
+/// and carrying its component type) into the job component `out`.
+pub(super) fn componentize(core: &Path, out: &Path) -> anyhow::Result<()> {
+    let mut module =
+        std::fs::read(core).with_context(|| format!("cannot read {}", core.display()))?;
+    let mut wasi = Vec::new();
+    let mut has_component_type = false;
+    for payload in wasmparser::Parser::new(0).parse_all(&module) {
+        match payload? {
+            wasmparser::Payload::ImportSection(section) => {
+                for import in section.into_imports() {
+                    let import = import?;
+                    if import.module.starts_with("wasi") {
+                        wasi.push(format!("{}::{}", import.module, import.name));
+                    }
+                }
+            }
+            wasmparser::Payload::CustomSection(section) => {
+                has_component_type |= section.name().starts_with("component-type");
+            }
+            _ => {}
+        }
+    }
+    if !wasi.is_empty() {
+        bail!(
+            "{} imports WASI ({}): C and Zig jobs are built without WASI, so they may use \
+             libc's memory, string and formatting functions but no I/O (stdio, files, clocks); \
+             log with cairn_log (C) or cairn.log/std.log (Zig, with cairn.panic and \
+             cairn.logFn declared in the root file)",
+            core.display(),
+            wasi.join(", ")
+        );
+    }
+    if !has_component_type {
+        // A linker that dropped the bindings' custom section: put the world back in.
+        let (resolve, world) = wit()?;
+        wit_component::embed_component_metadata(
+            &mut module,
+            &resolve,
+            world,
+            wit_component::StringEncoding::UTF8,
+            false,
+        )?;
+    }
+    let component = wit_component::ComponentEncoder::default()
+        .module(&module)?
+        .validate(true)
+        .encode()
+        .with_context(|| format!("cannot make a component of {}", core.display()))?;
+    std::fs::write(out, component).with_context(|| format!("cannot write {}", out.display()))
+}
