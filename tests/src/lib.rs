@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+pub mod kill_loop;
+
 /// The longest one `cairn` command may take in a test before it is killed.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(300);
 
@@ -589,6 +591,20 @@ impl RunningJob {
             .as_u64()
             .unwrap_or(0)
     }
+}
+
+/// The `Path: <location>` a savepoint command printed.
+pub fn savepoint_path(stdout: &str) -> PathBuf {
+    let location = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .or_else(|| {
+            stdout
+                .lines()
+                .find_map(|l| l.split_once("Savepoint stored in ")?.1.strip_suffix('.'))
+        })
+        .unwrap_or_else(|| panic!("no savepoint path in {stdout:?}"));
+    PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
 }
 
 impl Drop for RunningJob {

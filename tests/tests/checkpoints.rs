@@ -10,16 +10,11 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use cairn_tests::{
-    Corpus, OracleReport, S3Server, Scratch, SplitMix, cairn, check_word_count, job, spawn_cairn,
-};
+use cairn_tests::kill_loop::{KillLoop, has_checkpoint};
+use cairn_tests::{Corpus, S3Server, Scratch, cairn, job, spawn_cairn};
 
-/// Kills per loop, as the checkpoint issue asks: at least ten.
-const KILLS: u32 = 10;
-
-/// Lines per second the attempts that get killed read at. Paced, ten attempts of at most
-/// half a second read under a third of the corpus on any machine, so none reaches the end
-/// of the input before its kill; the last attempt reads the rest unpaced.
+/// Lines per second the killed attempts read at: ten attempts of at most half a second read
+/// under a third of the corpus.
 const KILLED_RATE: u64 = 50_000;
 
 /// A 48 MB text (about 900k lines) shared by the kill loops.
@@ -32,117 +27,15 @@ fn os(items: &[&str]) -> Vec<OsString> {
     items.iter().map(OsString::from).collect()
 }
 
-/// Whether `location` holds a completed checkpoint, asked of `cairn inspect`.
-fn has_checkpoint(location: &str, store: &[String]) -> bool {
-    let mut args = os(&["inspect", location]);
-    for setting in store {
-        args.extend(os(&["-D", setting]));
-    }
-    cairn(args, None, None).success()
-}
-
-/// word-count with checkpoints every 100 ms, killed with SIGKILL at random moments.
-struct KillLoop<'a> {
-    name: &'a str,
-    parallelism: u32,
-    mode: &'a str,
-    /// Checkpoint directory: a path or a store URL.
-    dir: &'a str,
-    /// Store settings (`-D`).
-    store: &'a [String],
-    seed: u64,
-    /// Kills come after a random delay in this range, in milliseconds: long enough for
-    /// checkpoints to complete (slower on a remote store); at most 500 ms (see
-    /// [`KILLED_RATE`]).
-    kill_after: std::ops::Range<u64>,
-}
-
-impl KillLoop<'_> {
-    fn args(
-        &self,
-        job_id: &str,
-        resume: Option<&str>,
-        rate: Option<u64>,
-        input: &Path,
-        output: &Path,
-    ) -> Vec<OsString> {
-        let mut args = os(&["run"]);
-        args.push(job("word-count").into());
-        args.extend(os(&[
-            "-p",
-            &self.parallelism.to_string(),
-            "--job-id",
-            job_id,
-        ]));
-        for setting in [
-            "execution.checkpointing.interval=100 ms".to_owned(),
-            format!("execution.checkpointing.mode={}", self.mode),
-            format!("execution.checkpointing.dir={}", self.dir),
-        ]
-        .iter()
-        .chain(self.store)
-        {
-            args.extend(os(&["-D", setting]));
-        }
-        if let Some(resume) = resume {
-            args.extend(os(&["-s", resume]));
-        }
-        args.extend(os(&["--", "--input"]));
-        args.push(input.into());
-        args.push("--output".into());
-        args.push(output.into());
-        if let Some(rate) = rate {
-            args.extend(os(&["--rate", &rate.to_string()]));
-        }
-        args
-    }
-
-    /// Kills the job `KILLS` times, each time resuming from the newest job folder that has
-    /// a completed checkpoint, then lets it finish. Returns the oracle's verdict on the
-    /// committed output.
-    fn run(&self) -> OracleReport {
-        let corpus = corpus();
-        let scratch = Scratch::new(self.name);
-        let output = scratch.join("out");
-        let mut rng = SplitMix::new(self.seed);
-        let mut resume: Option<String> = None;
-        for attempt in 0..=u64::from(KILLS) {
-            let job_id = format!("{:016x}{attempt:016x}", self.seed);
-            let last = attempt == u64::from(KILLS);
-            let rate = (!last).then_some(KILLED_RATE);
-            let args = self.args(&job_id, resume.as_deref(), rate, &corpus.path, &output);
-            if last {
-                let run = cairn(args, None, None);
-                assert!(
-                    run.success() && run.last_line().contains(" FINISHED "),
-                    "{run:?}"
-                );
-                break;
-            }
-            let mut child = spawn_cairn(args);
-            let wait =
-                self.kill_after.start + rng.below(self.kill_after.end - self.kill_after.start);
-            std::thread::sleep(Duration::from_millis(wait));
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("attempt {attempt} ended ({status}) before it was killed");
-            }
-            child.kill().unwrap();
-            child.wait().unwrap();
-            let folder = format!("{}/{job_id}", self.dir);
-            if has_checkpoint(&folder, self.store) {
-                resume = Some(folder);
-            }
-        }
-        assert!(resume.is_some(), "no attempt completed a checkpoint");
-        check_word_count(&corpus.counts, &output).unwrap()
-    }
-}
-
 #[test]
 fn kill_loop_exactly_once() {
     let scratch = Scratch::new("kill-eo-chk");
     let dir = scratch.path().to_str().unwrap().to_owned();
+    let word_count = job("word-count");
     let report = KillLoop {
+        job: &word_count,
+        corpus: corpus(),
+        killed_rate: KILLED_RATE,
         name: "kill-eo",
         parallelism: 1,
         mode: "EXACTLY_ONCE",
@@ -160,7 +53,11 @@ fn kill_loop_exactly_once() {
 fn kill_loop_at_least_once_loses_nothing() {
     let scratch = Scratch::new("kill-alo-chk");
     let dir = scratch.path().to_str().unwrap().to_owned();
+    let word_count = job("word-count");
     let report = KillLoop {
+        job: &word_count,
+        corpus: corpus(),
+        killed_rate: KILLED_RATE,
         name: "kill-alo",
         parallelism: 1,
         mode: "AT_LEAST_ONCE",
@@ -178,7 +75,11 @@ fn kill_loop_at_least_once_loses_nothing() {
 fn kill_loop_exactly_once_at_parallelism_4() {
     let scratch = Scratch::new("kill-p4-chk");
     let dir = format!("file://{}", scratch.path().display());
+    let word_count = job("word-count");
     let report = KillLoop {
+        job: &word_count,
+        corpus: corpus(),
+        killed_rate: KILLED_RATE,
         name: "kill-p4",
         parallelism: 4,
         mode: "EXACTLY_ONCE",
@@ -194,7 +95,11 @@ fn kill_loop_exactly_once_at_parallelism_4() {
 #[test]
 fn kill_loop_exactly_once_on_s3() {
     let server = S3Server::start("checkpoints");
+    let word_count = job("word-count");
     let report = KillLoop {
+        job: &word_count,
+        corpus: corpus(),
+        killed_rate: KILLED_RATE,
         name: "kill-s3",
         parallelism: 1,
         mode: "EXACTLY_ONCE",

@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cairn_tests::{
-    Corpus, RunningJob, Scratch, Session, cairn, check_word_count, http, job, test_job,
+    Corpus, RunningJob, Scratch, Session, cairn, check_word_count, http, job, savepoint_path,
+    test_job,
 };
 
 /// Lines per second the paced jobs read: slow enough that commands land mid-stream.
@@ -61,20 +62,6 @@ fn job_args(out: &Path, paced: bool) -> Vec<OsString> {
         args.extend(os(&["--rate", RATE]));
     }
     args
-}
-
-/// The `Path: <location>` a savepoint command printed.
-fn savepoint_path(stdout: &str) -> PathBuf {
-    let location = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .or_else(|| {
-            stdout
-                .lines()
-                .find_map(|l| l.split_once("Savepoint stored in ")?.1.strip_suffix('.'))
-        })
-        .unwrap_or_else(|| panic!("no savepoint path in {stdout:?}"));
-    PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
 }
 
 /// Moves a savepoint folder elsewhere: savepoints are relocatable.

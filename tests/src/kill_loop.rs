@@ -1,0 +1,122 @@
+//! The kill loop: a word-count job checkpointing every 100 ms is killed with SIGKILL at
+//! random moments, resumed each time from its latest completed checkpoint, then let finish;
+//! the committed output is checked against the oracle.
+
+use std::ffi::OsString;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{Corpus, OracleReport, Scratch, SplitMix, cairn, check_word_count, spawn_cairn};
+
+/// Kills per loop, as the checkpoint issue asks: at least ten.
+pub const KILLS: u32 = 10;
+
+/// One kill loop over a word-count job (any language's: they share args and output).
+pub struct KillLoop<'a> {
+    /// Names the scratch folder.
+    pub name: &'a str,
+    pub job: &'a Path,
+    pub corpus: &'a Corpus,
+    pub parallelism: u32,
+    /// `EXACTLY_ONCE` or `AT_LEAST_ONCE`.
+    pub mode: &'a str,
+    /// Checkpoint directory: a path or a store URL.
+    pub dir: &'a str,
+    /// Store settings (`-D`).
+    pub store: &'a [String],
+    pub seed: u64,
+    /// Kills come after a random delay in this range, in milliseconds: long enough for
+    /// checkpoints to complete (slower on a remote store).
+    pub kill_after: Range<u64>,
+    /// Lines per second the attempts that get killed read at. Paced, the killed attempts
+    /// never reach the end of the input, whatever the machine's speed: keep
+    /// `KILLS * kill_after.end / 1000 * killed_rate` well under the corpus's lines. The last
+    /// attempt reads the rest unpaced.
+    pub killed_rate: u64,
+}
+
+/// Whether `location` holds a completed checkpoint, asked of `cairn inspect`.
+pub fn has_checkpoint(location: &str, store: &[String]) -> bool {
+    let mut args = vec![OsString::from("inspect"), location.into()];
+    for setting in store {
+        args.extend(["-D".into(), setting.into()]);
+    }
+    cairn(args, None, None).success()
+}
+
+impl KillLoop<'_> {
+    fn args(
+        &self,
+        job_id: &str,
+        resume: Option<&str>,
+        rate: Option<u64>,
+        output: &Path,
+    ) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["run".into(), self.job.into()];
+        args.extend(["-p".into(), self.parallelism.to_string().into()]);
+        args.extend(["--job-id".into(), job_id.into()]);
+        for setting in [
+            "execution.checkpointing.interval=100 ms".to_owned(),
+            format!("execution.checkpointing.mode={}", self.mode),
+            format!("execution.checkpointing.dir={}", self.dir),
+        ]
+        .iter()
+        .chain(self.store)
+        {
+            args.extend(["-D".into(), setting.into()]);
+        }
+        if let Some(resume) = resume {
+            args.extend(["-s".into(), resume.into()]);
+        }
+        args.extend([
+            "--".into(),
+            "--input".into(),
+            self.corpus.path.clone().into(),
+        ]);
+        args.extend(["--output".into(), output.into()]);
+        if let Some(rate) = rate {
+            args.extend(["--rate".into(), rate.to_string().into()]);
+        }
+        args
+    }
+
+    /// Kills the job [`KILLS`] times, each time resuming from the newest job folder that
+    /// has a completed checkpoint, then lets it finish. Returns the oracle's verdict on the
+    /// committed output.
+    pub fn run(&self) -> OracleReport {
+        let scratch = Scratch::new(self.name);
+        let output = scratch.join("out");
+        let mut rng = SplitMix::new(self.seed);
+        let mut resume: Option<String> = None;
+        for attempt in 0..=u64::from(KILLS) {
+            let job_id = format!("{:016x}{attempt:016x}", self.seed);
+            let last = attempt == u64::from(KILLS);
+            let rate = (!last).then_some(self.killed_rate);
+            let args = self.args(&job_id, resume.as_deref(), rate, &output);
+            if last {
+                let run = cairn(args, None, None);
+                assert!(
+                    run.success() && run.last_line().contains(" FINISHED "),
+                    "{run:?}"
+                );
+                break;
+            }
+            let mut child = spawn_cairn(args);
+            let wait =
+                self.kill_after.start + rng.below(self.kill_after.end - self.kill_after.start);
+            std::thread::sleep(Duration::from_millis(wait));
+            if let Some(status) = child.try_wait().expect("the job can be waited for") {
+                panic!("attempt {attempt} ended ({status}) before it was killed");
+            }
+            child.kill().expect("the job can be killed");
+            child.wait().expect("the job can be waited for");
+            let folder = format!("{}/{job_id}", self.dir);
+            if has_checkpoint(&folder, self.store) {
+                resume = Some(folder);
+            }
+        }
+        assert!(resume.is_some(), "no attempt completed a checkpoint");
+        check_word_count(&self.corpus.counts, &output).expect("the output can be read")
+    }
+}
