@@ -128,7 +128,7 @@ fn splits_as_rust_does(lang: &str) {
         lines
     };
     let expected = output(&job("word-count"), "rust");
-    assert!(expected.contains(&format!("x0\u{1c}y\t1")), "{expected:?}");
+    assert!(expected.iter().any(|l| l == "x0\u{1c}y\t1"), "{expected:?}");
     assert_eq!(output(&word_count(lang), lang), expected, "{lang}");
 }
 
