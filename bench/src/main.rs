@@ -4,9 +4,11 @@
 //! cost of the sandbox and the component boundary. Then checkpoint costs, state transfer,
 //! and (`process`) the real binary's start-up time and peak memory.
 //!
-//! `cargo xtask bench [-- --runs N --text-mb MB --records N --keys K]`; prints a Markdown
-//! table for BENCHMARKS.md.
+//! `cargo xtask bench [-- --runs N --text-mb MB --records N --keys K --state-keys K
+//! --lang-text-mb MB --only SECTION,…]`; prints Markdown tables for BENCHMARKS.md. Sections:
+//! throughput, checkpoints, state, process, languages.
 
+mod languages;
 mod process;
 
 use std::marker::PhantomData;
@@ -189,6 +191,19 @@ struct Options {
     keys: u64,
     /// Keys of the large-state runs.
     state_keys: u64,
+    /// Size of the text the languages' word counts read.
+    lang_text_mb: u64,
+    /// The sections to run (`--only a,b`); all when empty.
+    only: Vec<String>,
+}
+
+/// The table groups of the benchmark, in order.
+const SECTIONS: [&str; 5] = ["throughput", "checkpoints", "state", "process", "languages"];
+
+impl Options {
+    fn runs_section(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -203,7 +218,22 @@ fn options() -> anyhow::Result<Options> {
         records: parse("--records", 10_000_000)?,
         keys: parse("--keys", 100_000)?,
         state_keys: parse("--state-keys", 5_000_000)?,
+        lang_text_mb: parse("--lang-text-mb", 8)?,
+        only: args
+            .value("--only")
+            .map(|only| only.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
     };
+    if let Some(unknown) = options
+        .only
+        .iter()
+        .find(|s| !SECTIONS.contains(&s.as_str()))
+    {
+        bail!(
+            "unknown section {unknown:?} in --only: one of {}",
+            SECTIONS.join(", ")
+        );
+    }
     if options.runs == 0 {
         bail!("--runs must be at least 1");
     }
@@ -237,32 +267,38 @@ fn main() -> anyhow::Result<()> {
         &format!("--records={}", options.records),
         &format!("--keys={}", options.keys),
     ]);
-    let benches = [
-        Bench {
-            name: format!("word-count, {:.0} MB text → file", text_bytes as f64 / 1e6),
-            codes: [
-                Code::Wasm(job("word-count")),
-                Code::native::<word_count::WordCount>(),
-            ],
-            args: &word_count_args,
-            before_each: &clear_output,
-        },
-        Bench {
-            name: format!(
-                "keyed-sum, {} records, {} keys → blackhole",
-                options.records, options.keys
-            ),
-            codes: [
-                Code::Wasm(job("keyed-sum")),
-                Code::native::<keyed_sum::KeyedSum>(),
-            ],
-            args: &keyed_args,
-            before_each: &|| Ok(()),
-        },
-    ];
+    let benches = if options.runs_section("throughput") {
+        vec![
+            Bench {
+                name: format!("word-count, {:.0} MB text → file", text_bytes as f64 / 1e6),
+                codes: [
+                    Code::Wasm(job("word-count")),
+                    Code::native::<word_count::WordCount>(),
+                ],
+                args: &word_count_args,
+                before_each: &clear_output,
+            },
+            Bench {
+                name: format!(
+                    "keyed-sum, {} records, {} keys → blackhole",
+                    options.records, options.keys
+                ),
+                codes: [
+                    Code::Wasm(job("keyed-sum")),
+                    Code::native::<keyed_sum::KeyedSum>(),
+                ],
+                args: &keyed_args,
+                before_each: &|| Ok(()),
+            },
+        ]
+    } else {
+        Vec::new()
+    };
 
-    println!("| job | p | code | source records | seconds | records/s | wasm / native |");
-    println!("|---|---|---|---:|---:|---:|---:|");
+    if !benches.is_empty() {
+        println!("| job | p | code | source records | seconds | records/s | wasm / native |");
+        println!("|---|---|---|---:|---:|---:|---:|");
+    }
     for Bench {
         name,
         codes,
@@ -304,9 +340,18 @@ fn main() -> anyhow::Result<()> {
     }
     clear_output()?;
 
-    checkpoint_overhead(&engine, &options, &runtime, &scratch)?;
-    state_transfer(&engine, &runtime, &scratch, options.state_keys)?;
-    process::startup_and_memory(options.runs.max(5), options.records, options.keys)?;
+    if options.runs_section("checkpoints") {
+        checkpoint_overhead(&engine, &options, &runtime, &scratch)?;
+    }
+    if options.runs_section("state") {
+        state_transfer(&engine, &runtime, &scratch, options.state_keys)?;
+    }
+    if options.runs_section("process") {
+        process::startup_and_memory(options.runs.max(5), options.records, options.keys)?;
+    }
+    if options.runs_section("languages") {
+        languages::languages(&engine, &no_checkpoints, options.lang_text_mb, options.runs)?;
+    }
     Ok(())
 }
 

@@ -16,7 +16,7 @@ const MEMORY_POLL: Duration = Duration::from_millis(10);
 
 /// A `cairn` command with its caches and registry in `scratch` (`cache` names the cache
 /// folder, so runs can share one or start empty).
-fn cairn(scratch: &Scratch, cache: &str, args: &[&str]) -> Command {
+pub(crate) fn cairn(scratch: &Scratch, cache: &str, args: &[&str]) -> Command {
     let mut command = Command::new(cairn_bin());
     command
         .args(args)
@@ -41,7 +41,7 @@ fn high_water_mark(pid: u32) -> u64 {
 
 /// Waits for `child`, reading its memory high-water mark until it exits; returns its peak
 /// resident memory in bytes.
-fn peak_memory(mut child: Child) -> anyhow::Result<u64> {
+pub(crate) fn peak_memory(mut child: Child) -> anyhow::Result<u64> {
     let mut peak = 0;
     loop {
         peak = peak.max(high_water_mark(child.id()));

@@ -34,6 +34,10 @@ impl Engine {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // `CAIRN_PERF_MAP=1` names guest functions for `perf` (in /tmp/perf-<pid>.map).
+        if std::env::var_os("CAIRN_PERF_MAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let inner = wasmtime::Engine::new(&config)?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
