@@ -10,6 +10,7 @@
 
 mod languages;
 mod process;
+mod state;
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use cairn::runtime::CheckpointStats;
 use cairn::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
 use cairn::state::StateStore;
 use cairn::wasm::{Engine, JobComponent, Limits};
-use cairn_sdk::{Args, Context, Emitter, Job, JobGraph, PackedBatch, State};
+use cairn_sdk::{Args, Context, Job, JobGraph, PackedBatch, State};
 use cairn_tests::{Scratch, job, write_text};
 
 /// The operators of job `J`, compiled into this binary.
@@ -344,7 +345,7 @@ fn main() -> anyhow::Result<()> {
         checkpoint_overhead(&engine, &options, &runtime, &scratch)?;
     }
     if options.runs_section("state") {
-        state_transfer(&engine, &runtime, &scratch, options.state_keys)?;
+        state::state_transfer(&engine, &runtime, &scratch, options.state_keys)?;
     }
     if options.runs_section("process") {
         process::startup_and_memory(options.runs.max(5), options.records, options.keys)?;
@@ -424,82 +425,6 @@ fn checkpoint_overhead(
             );
         }
     }
-    Ok(())
-}
-
-/// The state of keyed-sum's operator with `keys` keys: how fast it compresses with zstd
-/// alone, how fast Cairn stores it (compress + write, streamed), and how long a restore
-/// takes (read + verify + decompress, then the Wasm guest's own `restore`).
-fn state_transfer(
-    engine: &Engine,
-    runtime: &tokio::runtime::Runtime,
-    scratch: &Scratch,
-    keys: u64,
-) -> anyhow::Result<()> {
-    let ctx = Context {
-        job_id: "0".repeat(32),
-        operator_uid: "sum".into(),
-        subtask: 0,
-        parallelism: 1,
-        attempt: 0,
-        options: Vec::new(),
-    };
-    let mut native = cairn_sdk::OperatorInstance::open::<keyed_sum::KeyedSum>(ctx.clone(), "sum")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for start in (0..keys).step_by(1024) {
-        let mut batch = Emitter::default();
-        for i in start..(start + 1024).min(keys) {
-            batch.emit_keyed(format!("key-{i}"), i.to_le_bytes());
-        }
-        native
-            .process(0, &batch.take())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    let snapshot = native.snapshot().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let version = snapshot.version;
-    let state = Arc::new(snapshot.data);
-    let raw_mb = state.len() as f64 / 1e6;
-
-    let started = Instant::now();
-    let compressed = zstd::bulk::Compressor::new(1)?.compress(&state)?;
-    let zstd_seconds = started.elapsed().as_secs_f64();
-
-    let store = StateStore::open(path(&scratch.join("transfer")), &S3Config::default())?;
-    let started = Instant::now();
-    let info = runtime.block_on(store.put_blob("state.zst", state.clone()))?;
-    let upload_seconds = started.elapsed().as_secs_f64();
-
-    let started = Instant::now();
-    let stored = runtime.block_on(store.get("state.zst"))?;
-    let raw = cairn::state::blob::decode(&stored, &info, "state.zst")?;
-    let read_seconds = started.elapsed().as_secs_f64();
-
-    let limits = Limits {
-        memory: 4 << 30,
-        call_timeout: Duration::from_secs(600),
-    };
-    let component = JobComponent::load(engine, &job("keyed-sum"), true, limits)?;
-    let mut guest = component.open(&ctx, "sum")?;
-    let started = Instant::now();
-    guest.restore(State { version, data: raw })?;
-    let guest_seconds = started.elapsed().as_secs_f64();
-
-    println!();
-    println!(
-        "| state | raw | zstd -1, one thread | stored | Cairn upload (compress + write) | restore: read + verify + decompress | restore: guest |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    println!(
-        "| keyed-sum, {keys} keys | {raw_mb:.1} MB | {:.0} MB/s ({:.1} MB) | {} | {:.0} MB/s ({:.2} s, {:.0}% of zstd) | {:.2} s | {:.2} s |",
-        raw_mb / zstd_seconds,
-        compressed.len() as f64 / 1e6,
-        megabytes(info.stored_size),
-        raw_mb / upload_seconds,
-        upload_seconds,
-        100.0 * zstd_seconds / upload_seconds,
-        read_seconds,
-        guest_seconds
-    );
     Ok(())
 }
 

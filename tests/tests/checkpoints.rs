@@ -448,3 +448,58 @@ fn inspect_shows_a_table_and_json() {
         "{missing:?}"
     );
 }
+
+/// A state beyond what wasmtime lets one call copy out of a guest by default (128 MiB) is
+/// checkpointed, restored, and checkpointed again. (The fixture holds the state twice while
+/// restoring it, hence the larger memory limit.)
+#[test]
+fn a_state_of_200_mb_checkpoints_and_restores() {
+    let scratch = Scratch::new("big-state");
+    let bytes = 200_000_000u64;
+    let checkpointed_job = |job_id: &str, resume: Option<&Path>| {
+        let mut args = os(&["run"]);
+        args.push(cairn_tests::test_job("big-state").into());
+        args.extend(os(&[
+            "--job-id",
+            job_id,
+            "-D",
+            "execution.checkpointing.interval=100 ms",
+            "-D",
+            "wasm.memory-limit=1 gb",
+        ]));
+        args.extend(os(&["-D"]));
+        args.push(format!("execution.checkpointing.dir={}", scratch.path().display()).into());
+        if let Some(from) = resume {
+            args.extend(os(&["-s"]));
+            args.push(from.into());
+        }
+        args.extend(os(&["--", "--bytes", &bytes.to_string()]));
+        let mut child = spawn_cairn(args);
+        let folder = scratch.join(job_id);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !has_checkpoint(folder.to_str().unwrap(), &[]) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint in 60 s"
+            );
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the job ended ({status}) before a checkpoint");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let inspect = cairn(
+            os(&["inspect", "--json", folder.to_str().unwrap()]),
+            None,
+            None,
+        );
+        assert!(
+            inspect.stdout.contains(&format!("\"raw_size\": {bytes}")),
+            "{inspect:?}"
+        );
+        folder
+    };
+    let first = checkpointed_job(&"b1".repeat(16), None);
+    checkpointed_job(&"b2".repeat(16), Some(&first));
+}

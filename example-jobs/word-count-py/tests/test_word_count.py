@@ -56,7 +56,9 @@ def op(name):
 
 class SplitTest(unittest.TestCase):
     def test_splits_exactly_like_rust(self):
-        alphabet = list(RUST_WHITESPACE) + list("\x1c\x1d\x1e\x1f\x00\u200b\ufeffabcé日") + ["a"] * 8
+        alphabet = (
+            list(RUST_WHITESPACE) + list("\x1c\x1d\x1e\x1f\x00\u200b\ufeffabcé日") + ["a"] * 8
+        )
         rng = random.Random(7)
         for _ in range(5000):
             text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
@@ -118,8 +120,10 @@ class GraphTest(unittest.TestCase):
             ],
         )
         self.assertEqual(job.nodes[0].options, [("path", "in.txt"), ("rate", "9")])
-        self.assertEqual([i.partitioning.value for n in job.nodes for i in n.inputs],
-                         ["rebalance", "by-key", "forward"])
+        self.assertEqual(
+            [i.partitioning.value for n in job.nodes for i in n.inputs],
+            ["rebalance", "by-key", "forward"],
+        )
         std = WordCount().describe(Args(["--input", "-", "--output", "-"]))
         self.assertEqual([std.nodes[0].name, std.nodes[3].name], ["stdin", "stdout"])
         with self.assertRaisesRegex(Error, "missing required argument --output"):

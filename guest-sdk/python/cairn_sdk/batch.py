@@ -187,7 +187,7 @@ class Emitter:
             del self._parts[-2:]
             raise Error(
                 f"timestamp {timestamp!r} is not an int of milliseconds in the s64 range "
-                "(the smallest s64 marks \"no timestamp\")"
+                '(the smallest s64 marks "no timestamp")'
             )
         # The first timestamp of a batch back-fills "none" for the records before it.
         missing = len(self._parts) // 2 - 1 - len(timestamps)

@@ -1,11 +1,11 @@
 """The job graph a job describes, and a small builder for it (as in the Rust SDK)::
 
-    job = JobGraph("word-count")
-    (job.source("lines", Source.file("in.txt"))
-        .parallelism(1)
-        .operator("split", "split", Partitioning.REBALANCE)
-        .operator("count", "count", Partitioning.BY_KEY)
-        .sink("out", Sink.file("out/"), Partitioning.FORWARD))
+job = JobGraph("word-count")
+(job.source("lines", Source.file("in.txt"))
+    .parallelism(1)
+    .operator("split", "split", Partitioning.REBALANCE)
+    .operator("count", "count", Partitioning.BY_KEY)
+    .sink("out", Sink.file("out/"), Partitioning.FORWARD))
 """
 
 import enum
@@ -191,7 +191,9 @@ class Stream:
 
     def sink(self, uid: str, sink: Sink, partitioning: Partitioning) -> "Stream":
         """Adds a sink reading this stream through ``partitioning``."""
-        return self._then(Node(uid, "sink", sink.connector, options=list(sink.options)), partitioning)
+        return self._then(
+            Node(uid, "sink", sink.connector, options=list(sink.options)), partitioning
+        )
 
     def _then(self, node: Node, partitioning: Partitioning) -> "Stream":
         node.inputs.append(Input(self.node.uid, partitioning))

@@ -1,7 +1,7 @@
 """Operators, jobs, and the per-subtask instance that drives an operator batch by batch."""
 
 import pickle
-from typing import Dict, List, Optional, Tuple, Type
+from typing import ClassVar, Dict, List, Optional, Tuple, Type
 
 from .args import Args
 from .batch import NO_TIMESTAMP, Emitter, PackedBatch, Record, check
@@ -113,7 +113,9 @@ class Operator:
             )
         state = pickle.loads(data)
         if not isinstance(state, dict):
-            raise Error(f"cannot decode state: expected pickled attributes, got {type(state).__name__}")
+            raise Error(
+                f"cannot decode state: expected pickled attributes, got {type(state).__name__}"
+            )
         vars(self).update(state)
 
     def checkpoint_complete(self, checkpoint_id: int) -> None:
@@ -126,7 +128,7 @@ class Job:
     module with ``Job = cairn_sdk.export_job(MyJob)``."""
 
     #: Operator classes by the name the graph gives them (``.operator(uid, name, ...)``).
-    operators: Dict[str, Type[Operator]] = {}
+    operators: ClassVar[Dict[str, Type[Operator]]] = {}
 
     def describe(self, args: Args) -> JobGraph:
         """The job graph for these arguments. An exception is shown to the user as the reason

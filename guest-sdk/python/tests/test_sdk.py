@@ -189,7 +189,9 @@ class OperatorTest(unittest.TestCase):
         except ValueError as e:  # not assertRaises: it drops the traceback
             message = describe(e)
         self.assertTrue(
-            message.startswith("ValueError: invalid literal for int() with base 10: 'x' (at test_sdk.py:"),
+            message.startswith(
+                "ValueError: invalid literal for int() with base 10: 'x' (at test_sdk.py:"
+            ),
             message,
         )
         self.assertTrue(message.endswith(" in process)"), message)

@@ -252,6 +252,9 @@ impl Guest {
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(limits.deadline_ticks());
+        // wasmtime caps what one call may copy out of a guest at 128 MiB by default; a
+        // snapshot is as large as the state, which only the memory limit bounds.
+        store.set_hostcall_fuel(usize::try_from(limits.memory).unwrap_or(usize::MAX));
         let bindings = pre
             .instantiate(&mut store)
             .map_err(|e| classify(&store, limits, e))?;

@@ -20,6 +20,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("refuses-state", "test-jobs"),
     ("buffering", "test-jobs"),
     ("sandbox", "test-jobs"),
+    ("big-state", "test-jobs"),
 ];
 
 /// Installs the guest target with rustup when it is missing.
