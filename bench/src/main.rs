@@ -342,7 +342,14 @@ fn main() -> anyhow::Result<()> {
     clear_output()?;
 
     if options.runs_section("checkpoints") {
-        checkpoint_overhead(&engine, &options, &runtime, &scratch)?;
+        checkpoint_overhead(
+            &engine,
+            &options,
+            &runtime,
+            &scratch,
+            &word_count_args,
+            &clear_output,
+        )?;
     }
     if options.runs_section("state") {
         state::state_transfer(&engine, &runtime, &scratch, options.state_keys)?;
@@ -356,73 +363,122 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// keyed-sum (Wasm, p=1) with exactly-once checkpoints every second to local disk, next to
-/// the same run without checkpoints, for a small and a large key space.
+/// One checkpoint-overhead case: a Wasm job, its arguments, and the parallelisms to run.
+struct OverheadCase<'a> {
+    label: String,
+    wasm: PathBuf,
+    args: Vec<String>,
+    parallelisms: &'a [u32],
+    intervals: &'a [Duration],
+    before_each: &'a dyn Fn() -> anyhow::Result<()>,
+}
+
+/// Wasm jobs with exactly-once checkpoints to local disk every 1 s and every 100 ms, next to
+/// the same runs without checkpoints: keyed-sum (100k keys and a large key space) and
+/// word-count.
 fn checkpoint_overhead(
     engine: &Engine,
     options: &Options,
     runtime: &tokio::runtime::Runtime,
     scratch: &Scratch,
+    word_count_args: &[String],
+    clear_output: &dyn Fn() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     println!();
     println!(
-        "| keys | checkpoints | records/s | vs off | completed | last: duration | sync | async | raw state | stored |"
+        "| job | p | checkpoints | records/s | vs off | completed | last: duration | sync | async | raw state | stored |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let defaults = ConfigLayers::default().resolve()?.checkpoints;
-    for keys in [100_000u64, options.state_keys] {
-        let args = strings(&[
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let keyed_sum = |keys: u64| {
+        strings(&[
             &format!("--records={}", options.records),
             &format!("--keys={keys}"),
-        ]);
-        let code = Code::Wasm(job("keyed-sum"));
-        let off = Checkpointing {
-            config: defaults.clone(),
-            storage: None,
-            runtime: runtime.handle().clone(),
-            first_id: 1,
-        };
-        let mut every_second = off.clone();
-        every_second.config.interval = Some(Duration::from_secs(1));
-        every_second.storage = Some(StateStore::open(
-            path(&scratch.join("checkpoints")),
-            &S3Config::default(),
-        )?);
-        let mut off_rate = 0.0;
-        for (label, checkpoints) in [("off", &off), ("every 1 s", &every_second)] {
-            let m = measure(
-                engine,
-                &code,
-                &args,
-                1,
-                options.runs,
-                &|| Ok(()),
-                checkpoints,
-            )?;
-            let rate = m.records as f64 / m.seconds;
-            let vs = if label == "off" {
-                off_rate = rate;
-                String::new()
-            } else {
-                format!("{:.3}", rate / off_rate)
-            };
-            // The final checkpoint of a bounded job is not periodic: report the last periodic one.
-            let last = match m.checkpoints.history.iter().rev().nth(1) {
-                Some(c) => format!(
-                    "{:.0} ms | {:.0} ms | {:.0} ms | {} | {}",
-                    c.duration.as_secs_f64() * 1e3,
-                    c.max_sync.as_secs_f64() * 1e3,
-                    c.max_async.as_secs_f64() * 1e3,
-                    megabytes(c.raw_bytes),
-                    megabytes(c.stored_bytes)
-                ),
-                None => "- | - | - | - | -".into(),
-            };
-            println!(
-                "| {keys} | {label} | {:.2} M | {vs} | {} | {last} |",
-                rate / 1e6,
-                m.checkpoints.completed.saturating_sub(1)
-            );
+        ])
+    };
+    let both = [Duration::from_secs(1), Duration::from_millis(100)];
+    let cases = [
+        OverheadCase {
+            label: format!("keyed-sum, {} keys", options.keys),
+            wasm: job("keyed-sum"),
+            args: keyed_sum(options.keys),
+            parallelisms: &[1, 2],
+            intervals: &both,
+            before_each: &|| Ok(()),
+        },
+        OverheadCase {
+            label: "word-count".into(),
+            wasm: job("word-count"),
+            args: word_count_args.to_vec(),
+            parallelisms: &[1, 2],
+            intervals: &both,
+            before_each: clear_output,
+        },
+        OverheadCase {
+            label: format!("keyed-sum, {} keys", options.state_keys),
+            wasm: job("keyed-sum"),
+            args: keyed_sum(options.state_keys),
+            parallelisms: &[1],
+            intervals: &both[..1],
+            before_each: &|| Ok(()),
+        },
+    ];
+    let off = Checkpointing {
+        config: ConfigLayers::default().resolve()?.checkpoints,
+        storage: None,
+        runtime: runtime.handle().clone(),
+        first_id: 1,
+    };
+    for case in &cases {
+        let code = Code::Wasm(case.wasm.clone());
+        for &parallelism in case.parallelisms {
+            let mut settings = vec![("off".to_owned(), off.clone())];
+            for interval in case.intervals {
+                let mut every = off.clone();
+                every.config.interval = Some(*interval);
+                every.storage = Some(StateStore::open(
+                    path(&scratch.join("checkpoints")),
+                    &S3Config::default(),
+                )?);
+                settings.push((format!("every {interval:?}"), every));
+            }
+            let mut off_rate = 0.0;
+            for (label, checkpoints) in &settings {
+                let m = measure(
+                    engine,
+                    &code,
+                    &case.args,
+                    parallelism,
+                    options.runs,
+                    case.before_each,
+                    checkpoints,
+                )?;
+                let rate = m.records as f64 / m.seconds;
+                let vs = if label == "off" {
+                    off_rate = rate;
+                    String::new()
+                } else {
+                    format!("{:.3}", rate / off_rate)
+                };
+                // The final checkpoint of a bounded job is not periodic: report the last
+                // periodic one.
+                let last = match m.checkpoints.history.iter().rev().nth(1) {
+                    Some(c) => format!(
+                        "{:.0} ms | {:.0} ms | {:.0} ms | {} | {}",
+                        c.duration.as_secs_f64() * 1e3,
+                        c.max_sync.as_secs_f64() * 1e3,
+                        c.max_async.as_secs_f64() * 1e3,
+                        megabytes(c.raw_bytes),
+                        megabytes(c.stored_bytes)
+                    ),
+                    None => "- | - | - | - | -".into(),
+                };
+                println!(
+                    "| {} | {parallelism} | {label} | {:.2} M | {vs} | {} | {last} |",
+                    case.label,
+                    rate / 1e6,
+                    m.checkpoints.completed.saturating_sub(1)
+                );
+            }
         }
     }
     Ok(())
