@@ -25,7 +25,9 @@ impl Operator for Sum {
             None => self.sums.entry(key.to_owned()).or_default(),
         };
         *sum = sum.wrapping_add(u64::from_le_bytes(value));
-        out.emit_fmt(format_args!("{}\t{sum}", String::from_utf8_lossy(key)));
+        out.emit_parts(|v| {
+            v.bytes(key).byte(b'\t').u64(*sum);
+        });
         Ok(())
     }
 }

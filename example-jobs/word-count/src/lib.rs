@@ -38,7 +38,9 @@ impl Operator for Count {
             None => self.counts.entry(word.to_owned()).or_default(),
         };
         *n += 1;
-        out.emit_fmt(format_args!("{word}\t{n}"));
+        out.emit_parts(|v| {
+            v.str(word).byte(b'\t').u64(*n);
+        });
         Ok(())
     }
 }

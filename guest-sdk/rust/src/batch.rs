@@ -163,6 +163,15 @@ impl Emitter {
         self.end_value(None);
     }
 
+    /// Emits a keyless record whose value is written in pieces, straight into the batch —
+    /// faster than [`emit_fmt`](Self::emit_fmt) where `core::fmt`'s machinery dominates
+    /// (text and integers): `out.emit_parts(|v| { v.str(word).byte(b'\t').u64(n); })`.
+    pub fn emit_parts(&mut self, write: impl FnOnce(&mut ValueWriter<'_>)) {
+        self.push_key(&[]);
+        write(&mut ValueWriter(&mut self.batch.data));
+        self.end_value(None);
+    }
+
     /// Emits a keyed record carrying a timestamp (milliseconds since the Unix epoch).
     pub fn emit_with_timestamp(
         &mut self,
@@ -231,6 +240,35 @@ fn end_offset(data: &[u8]) -> u32 {
     u32::try_from(data.len()).expect("batch larger than 4 GiB")
 }
 
+/// Appends the pieces of one record's value; see [`Emitter::emit_parts`].
+pub struct ValueWriter<'a>(&'a mut Vec<u8>);
+
+impl ValueWriter<'_> {
+    pub fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(bytes);
+        self
+    }
+
+    pub fn str(&mut self, text: &str) -> &mut Self {
+        self.bytes(text.as_bytes())
+    }
+
+    pub fn byte(&mut self, byte: u8) -> &mut Self {
+        self.0.push(byte);
+        self
+    }
+
+    /// The number in decimal.
+    pub fn u64(&mut self, n: u64) -> &mut Self {
+        self.bytes(itoa::Buffer::new().format(n).as_bytes())
+    }
+
+    /// The number in decimal.
+    pub fn i64(&mut self, n: i64) -> &mut Self {
+        self.bytes(itoa::Buffer::new().format(n).as_bytes())
+    }
+}
+
 struct ByteWriter<'a>(&'a mut Vec<u8>);
 
 impl fmt::Write for ByteWriter<'_> {
@@ -250,16 +288,21 @@ mod tests {
         out.emit_keyed("k1", "v1");
         out.emit("plain");
         out.emit_fmt(format_args!("{}\t{}", "w", 3));
+        out.emit_parts(|v| {
+            v.str("w").byte(b'\t').u64(3).bytes(b" ").i64(-4);
+        });
         out.emit_keyed("", "");
         let batch = out.take();
         assert!(out.is_empty());
         let records: Vec<_> = batch.records(2).unwrap().collect();
-        assert_eq!(records.len(), 4);
+        assert_eq!(records.len(), 5);
         assert_eq!(records[0].key(), Some(&b"k1"[..]));
         assert_eq!(records[0].value_str().unwrap(), "v1");
         assert_eq!(records[1].key(), None);
         assert_eq!(records[2].value(), b"w\t3");
-        assert_eq!(records[3].value(), b"");
+        assert_eq!(records[3].value(), b"w\t3 -4");
+        assert_eq!(records[3].key(), None);
+        assert_eq!(records[4].value(), b"");
         assert!(
             records
                 .iter()

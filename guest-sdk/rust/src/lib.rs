@@ -43,7 +43,7 @@ mod operator;
 pub mod __guest;
 
 pub use args::Args;
-pub use batch::{Emitter, PackedBatch, Record, Records};
+pub use batch::{Emitter, PackedBatch, Record, Records, ValueWriter};
 pub use error::{Error, Result};
 pub use graph::{Input, JobGraph, Node, NodeKind, Partitioning, Sink, Source, Stream};
 pub use operator::{Context, DynOperator, Job, Operator, OperatorInstance, State, operator};
