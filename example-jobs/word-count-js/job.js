@@ -21,9 +21,16 @@ import { JobGraph, Operator, Partitioning, Sink, Source, binaryToBytes, binaryTo
  */
 class Split extends Operator {
   processBatch(batch, out) {
-    // Whitespace becomes spaces in the whole batch at once (a few native string calls per
-    // batch rather than a regular expression per line), keeping every byte position.
-    const text = spaceOutWhitespace(batch.binary());
+    // Lines must be UTF-8, as for Rust's split (the file source checks it, standard input
+    // does not): checked for the whole batch at once, then line by line to name the culprit.
+    try {
+      binaryToText(batch.binary());
+    } catch {
+      for (const record of batch) record.valueString();
+    }
+    // Whitespace becomes spaces in the whole batch at once (native searches over the batch
+    // rather than a regular expression per line), keeping every byte position.
+    const text = bytesToBinary(spaceOutWhitespace(batch.data));
     for (const record of batch) {
       const words = text.substring(record.valueStart, record.valueEnd).split(" ");
       for (let i = 0; i < words.length; i++) {
@@ -33,29 +40,45 @@ class Split extends Operator {
   }
 }
 
-/** Unicode's White_Space characters other than the space, in UTF-8, by their first byte. */
-const WHITESPACE = [
-  ["\t", ["\t"]],
-  ["\n", ["\n"]],
-  ["\v", ["\v"]],
-  ["\f", ["\f"]],
-  ["\r", ["\r"]],
-  ["\xc2", ["\xc2\x85", "\xc2\xa0"]], // U+0085, U+00A0
-  ["\xe1", ["\xe1\x9a\x80"]], // U+1680
-  // U+2000-U+200A, U+2028, U+2029, U+202F, U+205F
-  ["\xe2", [..."\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\xa8\xa9\xaf"].map((b) => "\xe2\x80" + b).concat("\xe2\x81\x9f")],
-  ["\xe3", ["\xe3\x80\x80"]], // U+3000
-];
+/** First bytes of the UTF-8 encodings of Unicode's White_Space characters other than the space. */
+const FIRST_BYTES = [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0xc2, 0xe1, 0xe2, 0xe3];
 
-/** `binary` (UTF-8) with every whitespace character replaced by as many spaces as it has bytes. */
-function spaceOutWhitespace(binary) {
-  for (const [first, sequences] of WHITESPACE) {
-    if (!binary.includes(first)) continue;
-    for (const sequence of sequences) {
-      if (binary.includes(sequence)) binary = binary.replaceAll(sequence, " ".repeat(sequence.length));
+/**
+ * `data` (UTF-8), or a copy of it, with every whitespace character replaced by as many
+ * spaces as it has bytes. Typed arrays' `indexOf` searches natively, so the JavaScript work
+ * is per whitespace character found, not per byte.
+ */
+function spaceOutWhitespace(data) {
+  let copy = null;
+  for (let f = 0; f < FIRST_BYTES.length; f++) {
+    const first = FIRST_BYTES[f];
+    for (let p = data.indexOf(first); p >= 0; p = data.indexOf(first, p + 1)) {
+      const length = whitespaceLength(data, p, first);
+      if (length !== 0) {
+        if (copy === null) copy = data.slice();
+        copy.fill(0x20, p, p + length);
+      }
     }
   }
-  return binary;
+  return copy ?? data;
+}
+
+/** The length of the whitespace character starting with byte `first` at `p`, or 0. */
+function whitespaceLength(data, p, first) {
+  if (first < 0x80) return 1;
+  const second = data[p + 1];
+  const third = data[p + 2];
+  switch (first) {
+    case 0xc2: // U+0085, U+00A0
+      return second === 0x85 || second === 0xa0 ? 2 : 0;
+    case 0xe1: // U+1680
+      return second === 0x9a && third === 0x80 ? 3 : 0;
+    case 0xe2: // U+2000-U+200A, U+2028, U+2029, U+202F; U+205F
+      if (second === 0x80) return (third >= 0x80 && third <= 0x8a) || third === 0xa8 || third === 0xa9 || third === 0xaf ? 3 : 0;
+      return second === 0x81 && third === 0x9f ? 3 : 0;
+    default: // 0xe3: U+3000
+      return second === 0x80 && third === 0x80 ? 3 : 0;
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 mod guests;
 
 use cairn_tests::{check_word_count, committed_files, word_counts, workspace_root, write_text};
-use guests::{Lang, ensure_guest_target, has_npm, lint_rust, npm_install, python_venv};
+use guests::{Lang, Npm, ensure_guest_target, has_npm, lint_rust, npm_install, python_venv};
 
 const USAGE: &str = "usage: cargo xtask <command>
 
@@ -218,6 +218,8 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     build(&[])?;
     ensure_moto()?;
     ensure_browser()?;
+    step("running the Python and JavaScript SDKs' unit tests");
+    guests::unit_tests()?;
     step("running the test suite");
     run(cargo()
         .args(["test", "--release", "--workspace"])
@@ -235,7 +237,7 @@ fn build_dashboard() -> anyhow::Result<()> {
         return Ok(());
     }
     step("building the dashboard (npm)");
-    npm_install(&workspace_root().join("dashboard"))?;
+    npm_install(&workspace_root().join("dashboard"), Npm::Ci)?;
     run(Command::new("npm")
         .args(["run", "--silent", "build"])
         .current_dir(workspace_root().join("dashboard")))
@@ -264,7 +266,7 @@ fn ensure_browser() -> anyhow::Result<()> {
         eprintln!("    npm not found: the dashboard test needs Node.js and npm");
         return Ok(());
     }
-    npm_install(&workspace_root().join("tests").join("browser"))
+    npm_install(&workspace_root().join("tests").join("browser"), Npm::Ci)
 }
 
 /// Where Debian's `chromium` package puts the browser.

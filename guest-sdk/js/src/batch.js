@@ -39,6 +39,8 @@ export class Batch {
     /** @internal */ this._timestamps = /** @type {number[]} */ ([]);
     /** @internal */ this._binary = /** @type {string | null} */ (null);
     /** @internal */ this._nonAscii = /** @type {boolean | null} */ (null);
+    /** @internal Every key and value as text, decoded at once (false: one by one). */
+    this._texts = /** @type {string[] | false | null} */ (null);
     /** @internal */ this._cursor = new Record(this);
   }
 
@@ -68,6 +70,7 @@ export class Batch {
     this._timestamps = timestamps;
     this._binary = null;
     this._nonAscii = null;
+    this._texts = null;
   }
 
   /** Number of records. */
@@ -110,6 +113,39 @@ export class Batch {
   _hasNonAscii() {
     if (this._nonAscii === null) this._nonAscii = hasNonAscii(this.binary());
     return this._nonAscii;
+  }
+
+  /**
+   * @internal Key (`2i`) or value (`2i + 1`) of record `i` as text. The first call decodes
+   * every key and value of the batch in one native call, as a call costs more than the bytes
+   * it decodes; one by one when that fails (invalid UTF-8, which the one at fault then
+   * reports, or U+FFFF in the data, which the joint decoding uses as separator).
+   * @param {number} j
+   * @returns {string | null} null: decode it alone
+   */
+  _textAt(j) {
+    let texts = this._texts;
+    if (texts === null) {
+      const binary = this.binary();
+      const offsets = this._offsets;
+      const n = offsets.length;
+      const parts = new Array(n);
+      let start = 0;
+      for (let k = 0; k < n; k++) {
+        const end = offsets[k];
+        parts[k] = binary.substring(start, end);
+        start = end;
+      }
+      texts = false;
+      try {
+        const decoded = decodeURIComponent(escape(parts.join("\xef\xbf\xbf"))).split("\uffff");
+        if (decoded.length === n) texts = decoded;
+      } catch {
+        // Invalid UTF-8 somewhere: decoded one by one, the record at fault says so.
+      }
+      this._texts = texts;
+    }
+    return texts === false ? null : texts[j];
   }
 }
 
@@ -169,19 +205,19 @@ export class Record {
   /**
    * The key as UTF-8 text ("" for a record without a key).
    * @returns {string}
-   * @throws {TypeError} when the key is not UTF-8
+   * @throws {Error} when the key is not UTF-8
    */
   keyString() {
-    return this._text(this.keyStart, this.valueStart, "key");
+    return this._text(this.keyStart, this.valueStart, 2 * this.index, "key");
   }
 
   /**
    * The value as UTF-8 text.
    * @returns {string}
-   * @throws {TypeError} when the value is not UTF-8
+   * @throws {Error} when the value is not UTF-8
    */
   valueString() {
-    return this._text(this.valueStart, this.valueEnd, "value");
+    return this._text(this.valueStart, this.valueEnd, 2 * this.index + 1, "value");
   }
 
   /**
@@ -190,7 +226,8 @@ export class Record {
    * @returns {string}
    */
   keyBinary() {
-    return this.batch.binary().substring(this.keyStart, this.valueStart);
+    const batch = this.batch;
+    return (batch._binary ?? batch.binary()).substring(this.keyStart, this.valueStart);
   }
 
   /**
@@ -198,17 +235,23 @@ export class Record {
    * @returns {string}
    */
   valueBinary() {
-    return this.batch.binary().substring(this.valueStart, this.valueEnd);
+    const batch = this.batch;
+    return (batch._binary ?? batch.binary()).substring(this.valueStart, this.valueEnd);
   }
 
   /** @internal */
-  _text(start, end, what) {
-    const binary = this.batch.binary().substring(start, end);
-    if (!this.batch._hasNonAscii() || !NON_ASCII.test(binary)) return binary;
+  _text(start, end, j, what) {
+    const batch = this.batch;
+    if (batch._nonAscii ?? batch._hasNonAscii()) {
+      const text = batch._textAt(j);
+      if (text !== null) return text;
+    }
+    const binary = (batch._binary ?? batch.binary()).substring(start, end);
+    if (!NON_ASCII.test(binary)) return binary;
     try {
       return binaryToText(binary);
     } catch {
-      throw new TypeError(`the record's ${what} is not UTF-8`);
+      throw new Error(`the record's ${what} is not UTF-8`);
     }
   }
 }
@@ -228,8 +271,6 @@ export class Emitter {
     /** @internal Whether any part may be text with characters above U+007F. */
     this._text = false;
     /** @internal */ this._timestamps = /** @type {number[] | null} */ (null);
-    /** @internal Bytes so far, when every part is ASCII or binary (else an estimate). */
-    this._size = 0;
   }
 
   /**
@@ -252,7 +293,7 @@ export class Emitter {
    * the options object.
    * @param {string | Uint8Array | null} key
    * @param {string | Uint8Array} value
-   * @param {number} [timestamp]
+   * @param {number | null} [timestamp]
    */
   emitKeyed(key, value, timestamp) {
     this._add(key ?? "", value, timestamp);
@@ -263,7 +304,7 @@ export class Emitter {
    * `record.keyBinary()` returns them), copied as they are: the fastest way to pass bytes on.
    * @param {string} key "" for none.
    * @param {string} value
-   * @param {number} [timestamp]
+   * @param {number | null} [timestamp]
    */
   emitBinary(key, value, timestamp) {
     const parts = this._parts;
@@ -272,8 +313,7 @@ export class Emitter {
       this._isBinary[parts.length + 1] = true;
     }
     parts.push(key, value);
-    this._size += key.length + value.length;
-    if (timestamp !== undefined || this._timestamps !== null) this._timestamp(timestamp);
+    if (timestamp != null || this._timestamps !== null) this._timestamp(timestamp);
   }
 
   /**
@@ -291,7 +331,9 @@ export class Emitter {
 
   /** Bytes of keys and values emitted so far (UTF-8 text counted as one byte a character). */
   get size() {
-    return this._size;
+    let size = 0;
+    for (const part of this._parts) size += part.length;
+    return size;
   }
 
   /** @internal */
@@ -301,8 +343,7 @@ export class Emitter {
     const k = this._part(key, i);
     const v = this._part(value, i + 1);
     parts.push(k, v);
-    this._size += k.length + v.length;
-    if (timestamp !== undefined || this._timestamps !== null) this._timestamp(timestamp);
+    if (timestamp != null || this._timestamps !== null) this._timestamp(timestamp);
   }
 
   /**
@@ -327,7 +368,7 @@ export class Emitter {
 
   /** @internal */
   _timestamp(timestamp) {
-    if (timestamp !== undefined && (typeof timestamp !== "number" || !Number.isInteger(timestamp))) {
+    if (timestamp != null && (typeof timestamp !== "number" || !Number.isInteger(timestamp))) {
       throw new TypeError(`a timestamp must be an integer (milliseconds), not ${describe(timestamp)}`);
     }
     if (this._timestamps === null) {
@@ -345,14 +386,10 @@ export class Emitter {
     const parts = this._parts;
     const n = parts.length;
     const timestamps = this._timestamps ?? [];
-    const offsets = new Array(n);
+    const offsets = new Uint32Array(n);
     let binary = parts.join("");
     if (this._text && !isAscii(binary)) {
-      // Some text has characters above U+007F: encode the text parts to UTF-8.
-      const marks = /** @type {boolean[]} */ (this._isBinary);
-      for (let i = 0; i < n; i++) {
-        if (marks[i] !== true && !isAscii(parts[i])) parts[i] = encodePart(parts[i]);
-      }
+      encodeTextParts(parts, /** @type {boolean[]} */ (this._isBinary));
       binary = parts.join("");
     }
     let end = 0;
@@ -364,8 +401,41 @@ export class Emitter {
     this._isBinary = null;
     this._text = false;
     this._timestamps = null;
-    this._size = 0;
     return { data: binaryToBytes(binary), offsets, timestamps };
+  }
+}
+
+/** Joins the text parts of a batch for encoding them in one call: U+FFFF, 3 bytes in UTF-8. */
+const SEPARATOR = "\uffff";
+const SEPARATOR_UTF8 = "\xef\xbf\xbf";
+
+/**
+ * Replaces the text parts (those not marked binary) by their UTF-8 encoding as binary
+ * strings. One native call for all of them, as a call costs more than the characters it
+ * converts; part by part when a part contains the separator itself.
+ * @param {string[]} parts
+ * @param {boolean[]} isBinary
+ */
+function encodeTextParts(parts, isBinary) {
+  const n = parts.length;
+  const text = [];
+  for (let i = 0; i < n; i++) {
+    if (isBinary[i] !== true) text.push(parts[i]);
+  }
+  let encoded = null;
+  try {
+    encoded = unescape(encodeURIComponent(text.join(SEPARATOR))).split(SEPARATOR_UTF8);
+  } catch {
+    // A lone surrogate somewhere: found, and named, part by part below.
+  }
+  if (encoded === null || encoded.length !== text.length) {
+    for (let i = 0; i < n; i++) {
+      if (isBinary[i] !== true && !isAscii(parts[i])) parts[i] = encodePart(parts[i]);
+    }
+    return;
+  }
+  for (let i = 0, j = 0; i < n; i++) {
+    if (isBinary[i] !== true) parts[i] = encoded[j++];
   }
 }
 
@@ -381,9 +451,4 @@ function describe(x) {
   if (x === null) return "null";
   if (typeof x === "object") return x.constructor?.name ?? "an object";
   return typeof x;
-}
-
-/** An empty packed batch. */
-export function emptyBatch() {
-  return { data: new Uint8Array(0), offsets: [], timestamps: [] };
 }

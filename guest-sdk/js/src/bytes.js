@@ -52,14 +52,14 @@ export function textToBinary(text) {
  * The text a binary string holds in UTF-8.
  * @param {string} binary
  * @returns {string}
- * @throws {TypeError} when the bytes are not valid UTF-8
+ * @throws {Error} when the bytes are not valid UTF-8
  */
 export function binaryToText(binary) {
   if (!NON_ASCII_BINARY.test(binary)) return binary;
   try {
     return decodeURIComponent(escape(binary));
   } catch {
-    throw new TypeError("bytes are not valid UTF-8");
+    throw new Error("bytes are not valid UTF-8");
   }
 }
 
@@ -76,7 +76,7 @@ export function encodeText(text) {
  * The text `bytes` hold in UTF-8.
  * @param {Uint8Array} bytes
  * @returns {string}
- * @throws {TypeError} when the bytes are not valid UTF-8
+ * @throws {Error} when the bytes are not valid UTF-8
  */
 export function decodeText(bytes) {
   return binaryToText(bytesToBinary(bytes));

@@ -1,7 +1,7 @@
 // Operators, and the component export that drives them batch by batch.
 
 import { Args } from "./args.js";
-import { Batch, Emitter, Record, emptyBatch } from "./batch.js";
+import { Batch, Emitter, Record } from "./batch.js";
 import { decodeText, encodeText } from "./bytes.js";
 import { graphToWit } from "./graph.js";
 
@@ -86,8 +86,18 @@ export class Operator {
    * @param {Emitter} out
    */
   processBatch(batch, out) {
-    const n = batch.length;
-    for (let i = 0; i < n; i++) this.process(batch.at(i), out);
+    // batch.at(i), inlined: this loop runs once per record.
+    const offsets = batch._offsets;
+    const record = batch._cursor;
+    const n = offsets.length;
+    let start = 0;
+    for (let i = 0; i < n; i += 2) {
+      record.index = i >> 1;
+      record.keyStart = start;
+      record.valueStart = offsets[i];
+      record.valueEnd = start = offsets[i + 1];
+      this.process(record, out);
+    }
   }
 
   /**
@@ -171,16 +181,32 @@ function jsonReviver(key, value) {
  * @param {unknown} e
  */
 export function failure(what, e) {
-  if (e instanceof Error) {
-    const head = e.name && e.name !== "Error" ? `${e.name}: ${e.message}` : e.message;
-    const frames = String(e.stack ?? "")
-      .split("\n")
-      .map((line) => line.trim())
-      .filter((line) => line.startsWith("at ") && !line.includes("cairn-sdk"))
-      .slice(0, e.name === "Error" ? 1 : 5);
-    return `${what}${head}${frames.length ? `\n    ${frames.join("\n    ")}` : ""}`;
-  }
-  return `${what}${String(e)}`;
+  if (!(e instanceof Error)) return `${what}${String(e)}`;
+  // A plain Error is a message meant for the user; other kinds (TypeError, RangeError, …)
+  // are bugs, and where they happened helps.
+  if (e.name === "Error") return `${what}${e.message}`;
+  const frames = String(e.stack ?? "")
+    .split("\n")
+    .map((line) => sourceFrame(line.trim()))
+    .filter((line) => line.startsWith("at ") && !line.includes("cairn-sdk/"))
+    .slice(0, 5);
+  return `${what}${e.name}: ${e.message}${frames.length ? `\n    ${frames.join("\n    ")}` : ""}`;
+}
+
+/**
+ * A stack frame with its position in the bundle replaced by the module and line it came
+ * from, as the build recorded them (see build.js).
+ * @param {string} frame
+ */
+function sourceFrame(frame) {
+  const map = globalThis[Symbol.for("cairn.sourceLines")];
+  if (!map) return frame;
+  return frame.replace(/\(([^()]*):(\d+):(\d+)\)$/, (whole, file, line, column) => {
+    const segments = (map.lines.split(";")[Number(line) - 1] ?? "").split(",").map(Number);
+    let found = -1;
+    for (let i = 0; i + 2 < segments.length && segments[i] < Number(column); i += 3) found = i;
+    return found < 0 ? whole : `(${map.sources.split("\n")[segments[found + 1]]}:${segments[found + 2]})`;
+  });
 }
 
 /**
@@ -329,4 +355,3 @@ export function exportJob(definition) {
   };
 }
 
-export { emptyBatch };

@@ -76,6 +76,31 @@ impl Lang {
     }
 }
 
+/// The Python and JavaScript SDKs' own unit tests, and their word-counts' (Python's
+/// unittest, Node's test runner): they run the guest code natively, against the SDKs'
+/// stand-ins for the host.
+pub(crate) fn unit_tests() -> anyhow::Result<()> {
+    let root = cairn_tests::workspace_root();
+    let python_sdk = root.join("guest-sdk").join("python");
+    for dir in [
+        python_sdk.clone(),
+        root.join("example-jobs").join("word-count-py"),
+    ] {
+        run(Command::new("python3")
+            .args(["-m", "unittest", "discover", "--quiet", "-s", "tests"])
+            .env("PYTHONPATH", &python_sdk)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .current_dir(&dir))
+        .with_context(|| format!("the Python tests in {} failed", dir.display()))?;
+    }
+    let js_sdk = root.join("guest-sdk").join("js");
+    npm_install(&js_sdk, Npm::InstallNoSave)?;
+    run(Command::new("npm")
+        .args(["test", "--silent"])
+        .current_dir(&js_sdk))
+    .context("the JavaScript tests failed")
+}
+
 /// Where toolchains are installed on first use: `target/toolchains/<name>`.
 pub(crate) fn toolchain_dir(name: &str) -> PathBuf {
     target_dir().join("toolchains").join(name)
@@ -107,21 +132,40 @@ pub(crate) fn python_venv(name: &str, packages: &[&str]) -> anyhow::Result<PathB
     Ok(bin)
 }
 
-/// `npm ci` in `dir`, unless its `node_modules` was installed from the current lockfile
-/// (npm's own record of the install is newer than it).
-pub(crate) fn npm_install(dir: &Path) -> anyhow::Result<()> {
+/// How a folder's npm packages are installed from its lockfile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Npm {
+    /// `npm ci`: exactly the lockfile.
+    Ci,
+    /// `npm install --no-save`: the locked versions, for a lockfile `npm ci` refuses as out
+    /// of sync — packages whose per-platform binaries are optional dependencies the registry
+    /// lacks at those versions list them nowhere in the lockfile.
+    InstallNoSave,
+}
+
+/// Installs `dir`'s npm packages, unless its `node_modules` was installed from the current
+/// lockfile (npm's own record of the install is newer than it).
+pub(crate) fn npm_install(dir: &Path, how: Npm) -> anyhow::Result<()> {
     if !has_npm() {
-        bail!("npm not found: install Node.js 18 or newer with npm (Debian: apt-get install npm)");
+        bail!(
+            "npm not found: install Node.js 20.19 or newer with npm (Debian: apt-get install npm)"
+        );
     }
-    let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let installed = modified(dir.join("node_modules").join(".package-lock.json"));
-    if installed.is_some() && installed >= modified(dir.join("package-lock.json")) {
+    let installed = modified(&dir.join("node_modules").join(".package-lock.json"));
+    if installed.is_some() && installed >= modified(&dir.join("package-lock.json")) {
         return Ok(());
     }
-    run(Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir))
-    .with_context(|| format!("npm ci in {} failed", dir.display()))
+    let args: &[&str] = match how {
+        Npm::Ci => &["ci", "--no-audit", "--no-fund"],
+        Npm::InstallNoSave => &["install", "--no-save", "--no-audit", "--no-fund"],
+    };
+    run(Command::new("npm").args(args).current_dir(dir))
+        .with_context(|| format!("npm {} in {} failed", args[0], dir.display()))
+}
+
+/// When `path` was last modified, if it exists.
+pub(crate) fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 pub(crate) fn has_npm() -> bool {

@@ -1,0 +1,13 @@
+// Module resolution hooks for ./register.js.
+
+const root = new URL("../", import.meta.url);
+const log = new URL("./log.js", import.meta.url).href;
+
+export async function resolve(specifier, context, nextResolve) {
+  if (specifier === "cairn-sdk") return { url: new URL("src/index.js", root).href, shortCircuit: true };
+  if (specifier.startsWith("cairn-sdk/")) {
+    return { url: new URL(specifier.slice("cairn-sdk/".length), root).href, shortCircuit: true };
+  }
+  if (specifier.startsWith("cairn:job/log@")) return { url: log, shortCircuit: true };
+  return nextResolve(specifier, context);
+}
