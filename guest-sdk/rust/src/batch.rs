@@ -215,11 +215,13 @@ impl Emitter {
         std::mem::replace(&mut self.batch, batch)
     }
 
+    #[inline]
     fn push_key(&mut self, key: &[u8]) {
         self.batch.data.extend_from_slice(key);
         self.batch.offsets.push(end_offset(&self.batch.data));
     }
 
+    #[inline]
     fn end_value(&mut self, timestamp: Option<i64>) {
         self.batch.offsets.push(end_offset(&self.batch.data));
         let n = self.batch.len();
@@ -244,26 +246,31 @@ fn end_offset(data: &[u8]) -> u32 {
 pub struct ValueWriter<'a>(&'a mut Vec<u8>);
 
 impl ValueWriter<'_> {
+    #[inline]
     pub fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
         self.0.extend_from_slice(bytes);
         self
     }
 
+    #[inline]
     pub fn str(&mut self, text: &str) -> &mut Self {
         self.bytes(text.as_bytes())
     }
 
+    #[inline]
     pub fn byte(&mut self, byte: u8) -> &mut Self {
         self.0.push(byte);
         self
     }
 
     /// The number in decimal.
+    #[inline]
     pub fn u64(&mut self, n: u64) -> &mut Self {
         self.bytes(itoa::Buffer::new().format(n).as_bytes())
     }
 
     /// The number in decimal.
+    #[inline]
     pub fn i64(&mut self, n: i64) -> &mut Self {
         self.bytes(itoa::Buffer::new().format(n).as_bytes())
     }
