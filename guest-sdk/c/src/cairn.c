@@ -55,15 +55,11 @@ static cairn_job_string_t wit_string(const char *s) {
     return out;
 }
 
-/* Grows an array of `*len` items of `size` bytes by one, returning the new last item. */
-static void *push(void *ptr_to_array, size_t *len, size_t size) {
-    void **array = ptr_to_array;
-    *array = xrealloc(*array, (*len + 1) * size);
-    void *item = (uint8_t *)*array + *len * size;
-    memset(item, 0, size);
-    *len += 1;
-    return item;
-}
+/* Appends a zeroed item to a WIT list (`ptr` and `len` fields), one realloc per item: graphs
+ * are small. Evaluates to a pointer to the new item. */
+#define PUSH(list)                                                                        \
+    ((list)->ptr = xrealloc((list)->ptr, ((list)->len + 1) * sizeof *(list)->ptr),        \
+     memset(&(list)->ptr[(list)->len], 0, sizeof *(list)->ptr), &(list)->ptr[(list)->len++])
 
 /* ---------------------------------------------------------------------------------------
  * Errors
@@ -371,7 +367,7 @@ void cairn_graph_name(cairn_graph_t *graph, const char *name) {
 
 static void push_option(cairn_job_list_tuple2_string_string_t *options, const char *key,
                         const char *value) {
-    cairn_job_tuple2_string_string_t *option = push(&options->ptr, &options->len, sizeof *option);
+    cairn_job_tuple2_string_string_t *option = PUSH(options);
     option->f0 = wit_string(key);
     option->f1 = wit_string(value);
 }
@@ -383,7 +379,7 @@ void cairn_graph_config(cairn_graph_t *graph, const char *key, const char *value
 static cairn_stream_t add_node(cairn_graph_t *graph, const char *uid, uint8_t kind,
                                const char *name) {
     cairn_job_types_list_node_t *nodes = &graph->wit.nodes;
-    cairn_job_types_node_t *node = push(&nodes->ptr, &nodes->len, sizeof *node);
+    cairn_job_types_node_t *node = PUSH(nodes);
     node->uid = wit_string(uid);
     node->kind.tag = kind;
     /* source, operator_ and sink share the union's storage. */
@@ -406,7 +402,7 @@ cairn_stream_t cairn_source_stdin(cairn_graph_t *graph, const char *uid) {
 cairn_stream_t cairn_stream_input(cairn_stream_t node, cairn_stream_t upstream,
                                   cairn_partitioning_t partitioning) {
     cairn_job_types_node_t *to = node_of(node);
-    cairn_job_types_input_t *input = push(&to->inputs.ptr, &to->inputs.len, sizeof *input);
+    cairn_job_types_input_t *input = PUSH(&to->inputs);
     cairn_job_string_t uid = node_of(upstream)->uid;
     if (uid.len) {
         input->upstream.ptr = xrealloc(NULL, uid.len);
