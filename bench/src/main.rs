@@ -209,6 +209,15 @@ impl Options {
 
 fn options() -> anyhow::Result<Options> {
     let args = Args::new(std::env::args().skip(1).collect());
+    if args.as_slice().iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "usage: cairn-bench [--runs N] [--text-mb MB] [--records N] [--keys K] \
+             [--state-keys K] [--lang-text-mb MB] [--only SECTION,...]\n\
+             sections: {}",
+            SECTIONS.join(", ")
+        );
+        std::process::exit(0);
+    }
     let parse = |name, default| {
         args.parse_or(name, default)
             .map_err(|e| anyhow::anyhow!("{e}"))

@@ -7,10 +7,12 @@ use std::collections::HashMap;
 
 use cairn_sdk::prelude::*;
 
-/// Adds each record's value (a little-endian u64) to its key's sum.
+/// Adds each record's value (a little-endian u64) to its key's sum. Keys are hashed with
+/// foldhash (seeded per process) rather than std's SipHash, whose per-key `write` calls are
+/// what Wasm pays most for here (see BENCHMARKS.md).
 #[derive(Default, Serialize, Deserialize)]
 pub struct Sum {
-    sums: HashMap<Vec<u8>, u64>,
+    sums: HashMap<Vec<u8>, u64, foldhash::fast::RandomState>,
 }
 
 impl Operator for Sum {
