@@ -5,7 +5,7 @@
 //! and (`process`) the real binary's start-up time and peak memory.
 //!
 //! `cargo xtask bench [-- --runs N --text-mb MB --records N --keys K --state-keys K
-//! --lang-text-mb MB --only SECTION,…]`; prints Markdown tables for BENCHMARKS.md. Sections:
+//! --overhead-records N --lang-text-mb MB --only SECTION,…]`; prints Markdown tables for BENCHMARKS.md. Sections:
 //! throughput, checkpoints, state, process, languages.
 
 mod languages;
@@ -192,6 +192,8 @@ struct Options {
     keys: u64,
     /// Keys of the large-state runs.
     state_keys: u64,
+    /// Records of the keyed-sum runs with and without checkpoints.
+    overhead_records: u64,
     /// Size of the text the languages' word counts read.
     lang_text_mb: u64,
     /// The sections to run (`--only a,b`); all when empty.
@@ -212,7 +214,7 @@ fn options() -> anyhow::Result<Options> {
     if args.as_slice().iter().any(|a| a == "--help" || a == "-h") {
         println!(
             "usage: cairn-bench [--runs N] [--text-mb MB] [--records N] [--keys K] \
-             [--state-keys K] [--lang-text-mb MB] [--only SECTION,...]\n\
+             [--state-keys K] [--overhead-records N] [--lang-text-mb MB] [--only SECTION,...]\n\
              sections: {}",
             SECTIONS.join(", ")
         );
@@ -229,6 +231,7 @@ fn options() -> anyhow::Result<Options> {
         keys: parse("--keys", 100_000)?,
         state_keys: parse("--state-keys", 5_000_000)?,
         lang_text_mb: parse("--lang-text-mb", 8)?,
+        overhead_records: parse("--overhead-records", 50_000_000)?,
         only: args
             .value("--only")
             .map(|only| only.split(',').map(str::to_owned).collect())
@@ -398,18 +401,19 @@ fn checkpoint_overhead(
         "| job | p | checkpoints | records/s | vs off | completed | last: duration | sync | async | raw state | stored |"
     );
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let keyed_sum = |keys: u64| {
-        strings(&[
-            &format!("--records={}", options.records),
-            &format!("--keys={keys}"),
-        ])
+    let keyed_sum = |records: u64, keys: u64| {
+        strings(&[&format!("--records={records}"), &format!("--keys={keys}")])
     };
     let both = [Duration::from_secs(1), Duration::from_millis(100)];
     let cases = [
         OverheadCase {
-            label: format!("keyed-sum, {} keys", options.keys),
+            // Long enough (50M records: ~5 s) that a 1 s interval takes several checkpoints.
+            label: format!(
+                "keyed-sum, {} records, {} keys",
+                options.overhead_records, options.keys
+            ),
             wasm: job("keyed-sum"),
-            args: keyed_sum(options.keys),
+            args: keyed_sum(options.overhead_records, options.keys),
             parallelisms: &[1, 2],
             intervals: &both,
             before_each: &|| Ok(()),
@@ -423,9 +427,12 @@ fn checkpoint_overhead(
             before_each: clear_output,
         },
         OverheadCase {
-            label: format!("keyed-sum, {} keys", options.state_keys),
+            label: format!(
+                "keyed-sum, {} records, {} keys",
+                options.records, options.state_keys
+            ),
             wasm: job("keyed-sum"),
-            args: keyed_sum(options.state_keys),
+            args: keyed_sum(options.records, options.state_keys),
             parallelisms: &[1],
             intervals: &both[..1],
             before_each: &|| Ok(()),

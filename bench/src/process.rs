@@ -28,12 +28,18 @@ pub(crate) fn cairn(scratch: &Scratch, cache: &str, args: &[&str]) -> Command {
 
 /// The memory high-water mark of running process `pid`, in bytes (0 once it has ended).
 fn high_water_mark(pid: u32) -> u64 {
+    memory_status(&pid.to_string(), "VmHWM:")
+}
+
+/// A memory figure (`field`, e.g. `VmRSS:`) of process `pid` (or `self`) from
+/// `/proc/<pid>/status`, in bytes; 0 if the process is gone.
+pub(crate) fn memory_status(pid: &str, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb << 10)

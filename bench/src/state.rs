@@ -216,15 +216,7 @@ impl RssSampler {
     }
 }
 
-/// This process's resident memory (`VmRSS`), in bytes.
+/// This process's resident memory, in bytes.
 fn resident() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb << 10)
+    crate::process::memory_status("self", "VmRSS:")
 }
