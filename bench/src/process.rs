@@ -4,6 +4,8 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -168,4 +170,49 @@ pub fn startup_and_memory(runs: u32, records: u64, keys: u64) -> anyhow::Result<
         );
     }
     Ok(())
+}
+
+/// Samples this process's resident memory every few milliseconds on its own thread;
+/// `stop` returns the highest growth over the level at `start`.
+pub(crate) struct RssSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    base: u64,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RssSampler {
+    pub(crate) fn start() -> Self {
+        let (stop, peak) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let base = resident();
+        let thread = {
+            let (stop, peak) = (stop.clone(), peak.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(resident(), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        };
+        RssSampler {
+            stop,
+            peak,
+            base,
+            thread,
+        }
+    }
+
+    pub(crate) fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        self.peak.load(Ordering::Relaxed).saturating_sub(self.base)
+    }
+}
+
+/// This process's resident memory, in bytes.
+fn resident() -> u64 {
+    memory_status("self", "VmRSS:")
 }

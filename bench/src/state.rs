@@ -5,7 +5,6 @@
 //! how much the process's resident memory grows during the upload.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cairn::config::{CheckpointingMode, S3Config};
@@ -19,6 +18,7 @@ use cairn::wasm::{Engine, JobComponent, Limits};
 use cairn_sdk::{Context, Emitter};
 use cairn_tests::{Scratch, job, test_job};
 
+use crate::process::RssSampler;
 use crate::{megabytes, path};
 
 /// Where a state comes from: a `big-state` blob of some size, or keyed-sum fed `keys` keys.
@@ -174,49 +174,4 @@ fn row(
         megabytes(growth),
     );
     Ok(())
-}
-
-/// Samples this process's resident memory every few milliseconds on its own thread;
-/// `stop` returns the highest growth over the level at `start`.
-struct RssSampler {
-    stop: Arc<AtomicBool>,
-    peak: Arc<AtomicU64>,
-    base: u64,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl RssSampler {
-    fn start() -> Self {
-        let (stop, peak) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicU64::new(0)),
-        );
-        let base = resident();
-        let thread = {
-            let (stop, peak) = (stop.clone(), peak.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(resident(), Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            })
-        };
-        RssSampler {
-            stop,
-            peak,
-            base,
-            thread,
-        }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
-        self.peak.load(Ordering::Relaxed).saturating_sub(self.base)
-    }
-}
-
-/// This process's resident memory, in bytes.
-fn resident() -> u64 {
-    crate::process::memory_status("self", "VmRSS:")
 }
