@@ -9,7 +9,7 @@ use cairn::wasm::{Engine, JobComponent, Limits};
 use cairn_tests::{Scratch, job, word_counts, write_text};
 
 use crate::process::{cairn, peak_memory};
-use crate::{Checkpointing, Code, measure, path, strings};
+use crate::{Checkpointing, Code, measure, path, remove_dir, strings};
 
 /// (language, job) in the order of the table; Rust first, the baseline.
 const JOBS: [(&str, &str); 5] = [
@@ -34,12 +34,7 @@ pub fn languages(
     let bytes = write_text(&text, text_mb << 20, 100_000, 11)?;
     let words: u64 = word_counts(&text)?.values().sum();
     let output = scratch.join("out");
-    let clear_output = || -> anyhow::Result<()> {
-        if output.exists() {
-            std::fs::remove_dir_all(&output)?;
-        }
-        Ok(())
-    };
+    let clear_output = || remove_dir(&output);
     let args = strings(&["--input", path(&text), "--output", path(&output)]);
     let limits = Limits {
         memory: 4 << 30,

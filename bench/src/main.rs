@@ -281,12 +281,7 @@ fn main() -> anyhow::Result<()> {
     let text = scratch.join("input.txt");
     let text_bytes = write_text(&text, options.text_mb << 20, 300_000, 7)?;
     let output = scratch.join("out");
-    let clear_output = || -> anyhow::Result<()> {
-        if output.exists() {
-            std::fs::remove_dir_all(&output)?;
-        }
-        Ok(())
-    };
+    let clear_output = || remove_dir(&output);
 
     let word_count_args = strings(&["--input", path(&text), "--output", path(&output)]);
     let keyed_args = strings(&[
@@ -513,6 +508,14 @@ fn checkpoint_overhead(
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// Removes a job's output folder left by a previous run, if there is one.
+fn remove_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
     }
     Ok(())
 }

@@ -593,6 +593,16 @@ impl RunningJob {
     }
 }
 
+/// Command-line arguments from string literals.
+pub fn os(items: &[&str]) -> Vec<std::ffi::OsString> {
+    items.iter().map(std::ffi::OsString::from).collect()
+}
+
+/// A path as the `&str` an argument list takes (scratch paths are UTF-8).
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
+
 /// The `Path: <location>` a savepoint command printed.
 pub fn savepoint_path(stdout: &str) -> PathBuf {
     let location = stdout

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use cairn_tests::kill_loop::{KillLoop, has_checkpoint};
-use cairn_tests::{Corpus, S3Server, Scratch, cairn, job, spawn_cairn};
+use cairn_tests::{Corpus, S3Server, Scratch, cairn, job, os, spawn_cairn};
 
 /// Lines per second the killed attempts read at: ten attempts of at most half a second read
 /// under a third of the corpus.
@@ -21,10 +21,6 @@ const KILLED_RATE: u64 = 50_000;
 fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| Corpus::new("checkpoint-corpus", 48 << 20, 100_000, 99))
-}
-
-fn os(items: &[&str]) -> Vec<OsString> {
-    items.iter().map(OsString::from).collect()
 }
 
 #[test]

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cairn_tests::kill_loop::KillLoop;
+use cairn_tests::path_str as path;
 use cairn_tests::{
-    Corpus, Scratch, Session, cairn, check_word_count, committed_files, job, savepoint_path,
+    Corpus, Scratch, Session, cairn, check_word_count, committed_files, job, os, savepoint_path,
 };
 
 /// About 18k lines, 140k words.
@@ -23,14 +24,6 @@ fn corpus() -> &'static Corpus {
 
 fn word_count(lang: &str) -> PathBuf {
     job(&format!("word-count-{lang}"))
-}
-
-fn os(items: &[&str]) -> Vec<OsString> {
-    items.iter().map(OsString::from).collect()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// `cairn run <wasm> -p <p> [extra] -- --input <input> --output <out>`.

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cairn_tests::path_str as path;
 use cairn_tests::{
-    Corpus, RunningJob, Scratch, Session, cairn, check_word_count, http, job, savepoint_path,
+    Corpus, RunningJob, Scratch, Session, cairn, check_word_count, http, job, os, savepoint_path,
     test_job,
 };
 
@@ -22,14 +23,6 @@ const RATE: &str = "4000";
 fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| Corpus::new("savepoint-corpus", 1 << 20, 5_000, 7))
-}
-
-fn os(items: &[&str]) -> Vec<OsString> {
-    items.iter().map(OsString::from).collect()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// `cairn run <wasm>` of word-count (v1, v2 or a fixture) at parallelism 2, checkpointing
