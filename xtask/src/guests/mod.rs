@@ -163,6 +163,86 @@ pub(crate) fn npm_install(dir: &Path, how: Npm) -> anyhow::Result<()> {
         .with_context(|| format!("npm {} in {} failed", args[0], dir.display()))
 }
 
+/// The files under `dir`, recursively and sorted, that `keep` accepts (given the path
+/// relative to `dir`); installed packages and caches (`node_modules`, `__pycache__`) skipped.
+pub(crate) fn files_under(
+    dir: &Path,
+    keep: impl Fn(&Path) -> bool,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(folder) = pending.pop() {
+        let entries = std::fs::read_dir(&folder)
+            .with_context(|| format!("cannot read {}", folder.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                if path
+                    .file_name()
+                    .is_some_and(|n| n != "node_modules" && n != "__pycache__")
+                {
+                    pending.push(path);
+                }
+            } else if keep(path.strip_prefix(dir).unwrap_or(&path)) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// What a build output was made from: a hash of its input files (paths and contents) and of
+/// anything else it depends on (`salt`: a tool's version), kept beside the output, so that a
+/// build whose inputs are unchanged is skipped. Contents rather than modification times:
+/// a fresh checkout touches every file.
+pub(crate) struct Fingerprint {
+    value: String,
+    stamp: PathBuf,
+}
+
+impl Fingerprint {
+    pub(crate) fn of(output: &Path, inputs: &[PathBuf], salt: &str) -> anyhow::Result<Self> {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut hasher = DefaultHasher::new();
+        salt.hash(&mut hasher);
+        let root = cairn_tests::workspace_root();
+        for file in inputs {
+            file.strip_prefix(&root).unwrap_or(file).hash(&mut hasher);
+            std::fs::read(file)
+                .with_context(|| format!("cannot read {}", file.display()))?
+                .hash(&mut hasher);
+        }
+        let mut stamp = output.as_os_str().to_owned();
+        stamp.push(".inputs");
+        Ok(Fingerprint {
+            value: format!("{:016x}", hasher.finish()),
+            stamp: stamp.into(),
+        })
+    }
+
+    /// Whether `output` exists and was built from these inputs.
+    fn is_current(&self, output: &Path) -> bool {
+        output.exists() && std::fs::read_to_string(&self.stamp).is_ok_and(|s| s == self.value)
+    }
+
+    /// Runs `build` unless `output` is current, then records the inputs it was built from.
+    pub(crate) fn build_unless_current(
+        &self,
+        output: &Path,
+        build: impl FnOnce() -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        if self.is_current(output) {
+            return Ok(());
+        }
+        // A build that fails half way must not look current next time.
+        let _ = std::fs::remove_file(&self.stamp);
+        build()?;
+        std::fs::write(&self.stamp, &self.value)?;
+        Ok(())
+    }
+}
+
 /// When `path` was last modified, if it exists.
 pub(crate) fn modified(path: &Path) -> Option<std::time::SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
