@@ -20,7 +20,10 @@ pub enum Origin {
     Default,
     File(PathBuf),
     Job,
+    /// `-D key=value`.
     CommandLine,
+    /// A command-line option that sets a key, such as `-p`.
+    Flag(&'static str),
 }
 
 impl fmt::Display for Origin {
@@ -30,6 +33,7 @@ impl fmt::Display for Origin {
             Origin::File(path) => write!(f, "{}", path.display()),
             Origin::Job => f.write_str("job code"),
             Origin::CommandLine => f.write_str("-D"),
+            Origin::Flag(flag) => f.write_str(flag),
         }
     }
 }
@@ -45,6 +49,12 @@ pub enum ConfigError {
     Yaml { path: PathBuf, message: String },
     #[error("config file {path}: {message}")]
     Shape { path: PathBuf, message: String },
+    #[error("cannot read rest.auth-token-file {} (from {origin}): {cause}", .path.display())]
+    TokenFile {
+        path: PathBuf,
+        origin: Origin,
+        cause: std::io::Error,
+    },
     #[error("unknown config key '{key}' (from {origin}){}", suggestion(.closest))]
     UnknownKey {
         key: String,
@@ -61,6 +71,12 @@ pub enum ConfigError {
     #[error("-D expects key=value, got '{0}'")]
     Definition(String),
 }
+
+/// Flink's upper bound of `pipeline.max-parallelism` (its `UPPER_BOUND_MAX_PARALLELISM`,
+/// 2^15): the most key groups, and so the most subtasks, any node can have.
+pub const UPPER_MAX_PARALLELISM: u32 = 1 << 15;
+/// The smallest `wasm.memory-limit`: one WebAssembly page.
+const WASM_PAGE: u64 = 64 << 10;
 
 fn suggestion(closest: &Option<&'static str>) -> String {
     closest
@@ -158,6 +174,11 @@ const KEYS: &[KeySpec] = &[
         default: "10",
     },
     KeySpec {
+        name: "web.exception-history-size",
+        aliases: &[],
+        default: "16",
+    },
+    KeySpec {
         name: "rest.port",
         aliases: &[],
         default: "0",
@@ -169,6 +190,11 @@ const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "rest.auth-token",
+        aliases: &[],
+        default: "",
+    },
+    KeySpec {
+        name: "rest.auth-token-file",
         aliases: &[],
         default: "",
     },
@@ -257,6 +283,11 @@ const KEYS: &[KeySpec] = &[
         aliases: &[],
         default: "false",
     },
+    KeySpec {
+        name: "s3.use-instance-credentials",
+        aliases: &[],
+        default: "false",
+    },
 ];
 
 /// Raw `key → (value, origin)` entries, layered.
@@ -301,6 +332,15 @@ impl ConfigLayers {
         })?;
         let mut flat = Vec::new();
         if let Some(doc) = docs.first() {
+            if !matches!(doc, Yaml::Hash(_) | Yaml::Null) {
+                return Err(ConfigError::Shape {
+                    path: path.to_owned(),
+                    message: format!(
+                        "expected keys with values (`parallelism.default: 4`), got {}",
+                        yaml_kind(doc)
+                    ),
+                });
+            }
             flatten(doc, String::new(), &mut flat).map_err(|message| ConfigError::Shape {
                 path: path.to_owned(),
                 message,
@@ -457,8 +497,11 @@ impl ConfigLayers {
                 &positive,
             )? as u32,
             dir: text("execution.checkpointing.dir"),
-            history_size: typed("web.checkpoints.history", "a positive integer", &positive)?
-                as usize,
+            history_size: typed(
+                "web.checkpoints.history",
+                "an integer from 1 to 10000",
+                &|s| positive(s).filter(|&n| n <= MAX_HISTORY),
+            )? as usize,
         };
         let s3 = S3Config {
             endpoint: text("s3.endpoint"),
@@ -466,13 +509,18 @@ impl ConfigLayers {
             secret_key: text("s3.secret-key"),
             region: text("s3.region"),
             path_style: typed("s3.path.style.access", "true or false", &boolean)? == 1,
+            use_instance_credentials: typed(
+                "s3.use-instance-credentials",
+                "true or false",
+                &boolean,
+            )? == 1,
         };
         let float = |key: &'static str, expected: &'static str, valid: &dyn Fn(f64) -> bool| {
             let (raw, origin) = value(key);
             raw.trim()
                 .parse::<f64>()
                 .ok()
-                .filter(|f| valid(*f))
+                .filter(|f| f.is_finite() && valid(*f))
                 .ok_or_else(|| ConfigError::InvalidValue {
                     key,
                     value: raw.to_owned(),
@@ -522,7 +570,7 @@ impl ConfigLayers {
                 max: millis("restart-strategy.exponential-delay.max-backoff")?,
                 multiplier: float(
                     "restart-strategy.exponential-delay.backoff-multiplier",
-                    "a number of at least 1",
+                    "a finite number of at least 1",
                     &|f| f >= 1.0,
                 )?,
                 reset_threshold: millis(
@@ -552,12 +600,15 @@ impl ConfigLayers {
         let config = Config {
             default_parallelism: typed("parallelism.default", "a positive integer", &positive)?
                 as u32,
-            max_parallelism: typed("pipeline.max-parallelism", "a positive integer", &positive)?
-                as u32,
+            max_parallelism: typed(
+                "pipeline.max-parallelism",
+                "an integer from 1 to 32768 (Flink's upper bound)",
+                &|s| positive(s).filter(|&n| n <= u64::from(UPPER_MAX_PARALLELISM)),
+            )? as u32,
             memory_limit: typed(
                 "wasm.memory-limit",
-                "a memory size such as 512 mb",
-                &parse_memory_size,
+                "a memory size of at least 64 kb (one WebAssembly page), such as 512 mb",
+                &|s| parse_memory_size(s).filter(|&n| n >= WASM_PAGE),
             )?,
             call_timeout: Duration::from_millis(typed(
                 "wasm.call-timeout",
@@ -566,6 +617,11 @@ impl ConfigLayers {
             )?),
             compilation_cache: typed("wasm.compilation-cache", "true or false", &boolean)? == 1,
             savepoint_dir: text("execution.checkpointing.savepoint-dir"),
+            exception_history_size: typed(
+                "web.exception-history-size",
+                "an integer from 1 to 10000",
+                &|s| positive(s).filter(|&n| n <= MAX_HISTORY),
+            )? as usize,
             rest: rest_config(&value)?,
             checkpoints,
             restart,
@@ -584,6 +640,9 @@ impl ConfigLayers {
     }
 }
 
+/// The most entries a statistics history keeps: each is kept in memory and served whole.
+const MAX_HISTORY: u64 = 10_000;
+
 /// The typed, effective configuration of a job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -601,6 +660,8 @@ pub struct Config {
     /// `execution.checkpointing.savepoint-dir` (`state.savepoints.dir`): where savepoints go
     /// when a request names no folder.
     pub savepoint_dir: Option<String>,
+    /// `web.exception-history-size`: the failures `/jobs/:id/exceptions` keeps.
+    pub exception_history_size: usize,
     pub rest: RestConfig,
     /// `restart-strategy.*`, with Flink's default: none without checkpointing, fixed-delay
     /// with unlimited attempts with it.
@@ -666,7 +727,8 @@ pub struct RestConfig {
     pub bind_address: std::net::IpAddr,
     /// `rest.port`; 0 (the default) picks a free port.
     pub port: u16,
-    /// `rest.auth-token`: required as `Authorization: Bearer <token>` when set; binding to
+    /// `rest.auth-token`, or the content of `rest.auth-token-file`: required as
+    /// `Authorization: Bearer <token>` (or the dashboard's cookie) when set; binding to
     /// anything but loopback requires one.
     pub auth_token: Option<String>,
 }
@@ -694,6 +756,33 @@ fn rest_config<'a>(
         .parse()
         .map_err(|_| invalid("rest.port", "a port number (0: any free port)"))?;
     let auth_token = Some(value("rest.auth-token").0.trim().to_owned()).filter(|t| !t.is_empty());
+    // A token in a file stays out of `ps` and of the shell's history.
+    let token_file = value("rest.auth-token-file").0.trim();
+    let auth_token = match (auth_token, token_file) {
+        (token, "") => token,
+        (None, file) => {
+            let content =
+                std::fs::read_to_string(file).map_err(|cause| ConfigError::TokenFile {
+                    path: PathBuf::from(file),
+                    origin: value("rest.auth-token-file").1,
+                    cause,
+                })?;
+            let token = content.trim();
+            if token.is_empty() {
+                return Err(invalid(
+                    "rest.auth-token-file",
+                    "a file holding the token, not an empty one",
+                ));
+            }
+            Some(token.to_owned())
+        }
+        (Some(_), _) => {
+            return Err(invalid(
+                "rest.auth-token-file",
+                "no file while rest.auth-token is set: set one of the two",
+            ));
+        }
+    };
     if !bind_address.is_loopback() && auth_token.is_none() {
         return Err(invalid(
             "rest.bind-address",
@@ -717,6 +806,9 @@ pub struct S3Config {
     pub region: Option<String>,
     /// `s3.path.style.access`: `http://endpoint/bucket/key` instead of virtual hosts.
     pub path_style: bool,
+    /// `s3.use-instance-credentials`: without credentials, ask the cloud's instance metadata
+    /// service (a request beyond the endpoint, so only on request).
+    pub use_instance_credentials: bool,
 }
 
 fn lookup(key: &str) -> Option<&'static KeySpec> {
@@ -756,11 +848,22 @@ fn flatten(node: &Yaml, prefix: String, out: &mut Vec<(String, String)>) -> Resu
         }
         Yaml::Null if prefix.is_empty() => Ok(()),
         other => {
-            let value =
-                scalar(other).ok_or_else(|| format!("value of {prefix} must be a single value"))?;
+            let value = scalar(other).ok_or_else(|| {
+                format!("the value of {prefix} must be a single value, not {}", yaml_kind(other))
+            })?;
             out.push((prefix, value));
             Ok(())
         }
+    }
+}
+
+/// What a YAML node is, for messages.
+fn yaml_kind(node: &Yaml) -> &'static str {
+    match node {
+        Yaml::Array(_) => "a list",
+        Yaml::Hash(_) => "a map",
+        Yaml::Null => "nothing",
+        _ => "a single value",
     }
 }
 
@@ -967,12 +1070,44 @@ mod tests {
             .unwrap();
         assert_eq!(
             layers.resolve().unwrap_err().to_string(),
-            "invalid value 'lots' for wasm.memory-limit (from -D): expected a memory size such as 512 mb"
+            "invalid value 'lots' for wasm.memory-limit (from -D): expected a memory size of at least 64 kb (one WebAssembly page), such as 512 mb"
         );
         assert!(matches!(
             ConfigLayers::default().definitions(&["novalue".to_owned()]),
             Err(ConfigError::Definition(_))
         ));
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused() {
+        let resolve = |definition: &str| {
+            ConfigLayers::default()
+                .definitions(&["restart-strategy=exponential-delay".to_owned(), definition.to_owned()])
+                .and_then(|layers| layers.resolve())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        for multiplier in ["inf", "NaN", "-inf", "0.5", "1e400"] {
+            let err = resolve(&format!(
+                "restart-strategy.exponential-delay.backoff-multiplier={multiplier}"
+            ))
+            .unwrap_err();
+            assert!(err.contains("a finite number of at least 1"), "{err}");
+        }
+        let err = resolve("pipeline.max-parallelism=100000").unwrap_err();
+        assert!(err.contains("from 1 to 32768"), "{err}");
+        assert_eq!(resolve("pipeline.max-parallelism=32768"), Ok(()));
+        let err = resolve("wasm.memory-limit=1 kb").unwrap_err();
+        assert!(err.contains("at least 64 kb"), "{err}");
+        let err = resolve("web.checkpoints.history=4000000000").unwrap_err();
+        assert!(err.contains("from 1 to 10000"), "{err}");
+        let err = ConfigLayers::default()
+            .layer(Origin::Flag("-p"), [("parallelism.default", "0")])
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(from -p)"), "{err}");
     }
 
     #[test]
@@ -993,10 +1128,18 @@ mod tests {
         assert_eq!(config.default_parallelism, 2);
         assert_eq!(config.call_timeout, Duration::from_secs(3));
         assert!(!config.compilation_cache);
+        for (text, kind) in [("- a\n- b\n", "a list"), ("just words\n", "a single value")] {
+            std::fs::write(&path, text).unwrap();
+            let err = ConfigLayers::default().file(&path).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("expected keys with values (`parallelism.default: 4`), got {kind}")),
+                "{err}"
+            );
+        }
         std::fs::write(&path, "parallelism.default: [1, 2]\n").unwrap();
         let err = ConfigLayers::default().file(&path).unwrap_err().to_string();
         assert!(
-            err.contains("value of parallelism.default must be a single value"),
+            err.contains("the value of parallelism.default must be a single value, not a list"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -10,6 +10,7 @@ pub mod config;
 pub mod connectors;
 pub mod control;
 pub mod graph;
+pub mod lock;
 pub mod operator;
 pub mod prometheus;
 pub mod registry;

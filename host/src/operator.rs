@@ -19,7 +19,7 @@ pub enum OperatorError {
     #[error("guest call ran longer than wasm.call-timeout ({0:?}) and was interrupted")]
     Timeout(Duration),
     /// The guest tried to grow its memory beyond `wasm.memory-limit`.
-    #[error("guest exceeded wasm.memory-limit ({} MiB)", .0 >> 20)]
+    #[error("guest exceeded wasm.memory-limit ({})", indicatif::HumanBytes(*.0))]
     MemoryLimit(u64),
     /// The host could not run the guest (instantiation, resource limits of the host).
     #[error("{0}")]

@@ -207,7 +207,8 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
-fn target_dir() -> PathBuf {
+/// The workspace's target folder (`$CARGO_TARGET_DIR`, else `target/`).
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))
@@ -591,6 +592,29 @@ impl RunningJob {
             .as_u64()
             .unwrap_or(0)
     }
+}
+
+/// The folder of the latest completed checkpoint in a job's checkpoint folder, as `cairn
+/// inspect` finds it.
+pub fn latest_checkpoint(job_folder: &Path) -> PathBuf {
+    let run = cairn(
+        [
+            "inspect".as_ref(),
+            job_folder.as_os_str(),
+            "--json".as_ref(),
+        ],
+        None,
+        None,
+    );
+    assert!(run.success(), "{run:?}");
+    let id = run
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"checkpoint_id\": "))
+        .expect("inspect --json names the checkpoint id")
+        .trim_end_matches(',')
+        .to_owned();
+    job_folder.join(format!("chk-{id}"))
 }
 
 /// Command-line arguments from string literals.

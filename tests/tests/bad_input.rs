@@ -289,7 +289,7 @@ fn guest_error_result_fails_the_job() {
 fn guest_over_its_memory_cap_is_stopped() {
     let line = failed(flaky("oom", &["-D", "wasm.memory-limit=64 mb"]));
     assert!(
-        line.ends_with("failed: guest exceeded wasm.memory-limit (64 MiB)"),
+        line.ends_with("failed: guest exceeded wasm.memory-limit (64.00 MiB)"),
         "{line}"
     );
 }

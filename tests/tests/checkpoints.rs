@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use cairn_tests::kill_loop::{KillLoop, has_checkpoint};
-use cairn_tests::{Corpus, S3Server, Scratch, cairn, job, os, spawn_cairn};
+use cairn_tests::{Corpus, S3Server, Scratch, cairn, job, latest_checkpoint, os, spawn_cairn};
 
 /// Lines per second the killed attempts read at: ten attempts of at most half a second read
 /// under a third of the corpus.
@@ -145,27 +145,6 @@ fn killed_job(dir: &Path, job_id: &str) {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-}
-
-fn latest_checkpoint(job_folder: &Path) -> std::path::PathBuf {
-    let run = cairn(
-        [
-            "inspect".as_ref(),
-            job_folder.as_os_str(),
-            "--json".as_ref(),
-        ],
-        None,
-        None,
-    );
-    assert!(run.success(), "{run:?}");
-    let id = run
-        .stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("\"checkpoint_id\": "))
-        .unwrap()
-        .trim_end_matches(',')
-        .to_owned();
-    job_folder.join(format!("chk-{id}"))
 }
 
 /// Resumes keyed-sum from `from` (it is expected to refuse).

@@ -247,7 +247,7 @@ fn endless_loop_and_memory_bomb_are_stopped_and_restarted() {
         assert_eq!(failed_attempts(&run), 1, "{mode}: {run:?}");
         let reported = match mode {
             "loop" => "guest call ran longer than wasm.call-timeout (1s) and was interrupted",
-            _ => "guest exceeded wasm.memory-limit (64 MiB)",
+            _ => "guest exceeded wasm.memory-limit (64.00 MiB)",
         };
         assert!(run.stderr.contains(reported), "{mode}: {run:?}");
         output_is_exact(&scratch);

@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use cairn::config::{Config, ConfigLayers, Origin};
+use cairn::connectors::SinkSpec;
 use cairn::control::{JobControl, JobStatus, Restored, Snapshot, now_ms};
-use cairn::graph::Graph;
+use cairn::graph::{Graph, Role};
+use cairn::lock::{Lock, LockError};
 use cairn::operator::OperatorFactory;
 use cairn::registry::{self, Registration};
 use cairn::restart::{Decision, Restarts};
+use cairn::runtime::footprint::{self, Footprint};
 use cairn::runtime::{CancelHandle, Checkpointing, Job, JobMetrics, Outcome, Request, Restore};
 use cairn::state::metadata::CheckpointKind;
 use cairn::state::{StateError, StateStore};
@@ -36,10 +39,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let command_line = |layers: &mut ConfigLayers| -> anyhow::Result<()> {
         layers.definitions(&args.definitions)?;
         if let Some(p) = args.parallelism {
-            layers.layer(
-                Origin::CommandLine,
-                [("parallelism.default", p.to_string())],
-            )?;
+            layers.layer(Origin::Flag("-p"), [("parallelism.default", p.to_string())])?;
         }
         Ok(())
     };
@@ -81,6 +81,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     graph
         .check_operators(&component, &job_id)
         .with_context(|| format!("{job_path}: invalid job graph"))?;
+    let memory = footprint::physical_memory().unwrap_or(u64::MAX);
+    Footprint::of(&graph)
+        .check(memory)
+        .with_context(|| format!("{job_path}: the job is too large for this machine"))?;
+    // Held until the process ends, restarts included.
+    let _locks = claim(&graph, &config, &job_id)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -174,6 +180,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut restore = restore;
     let mut first_id = checkpoints.first_id;
     let (mut read, mut written) = (0, 0);
+    let mut last_failure: Option<(u32, String)> = None;
     let outcome = loop {
         let attempt_started = Instant::now();
         let (graph, operators) = control.code();
@@ -202,6 +209,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         written += metrics.records_written();
         let failure = match outcome {
             Outcome::Failed(failure) if !cancel.is_canceled() => failure,
+            // A cancel wins over the failure it raced with, as in Flink: canceling a
+            // failing or restarting job ends it CANCELED.
+            Outcome::Failed(_) => break Ended::Outcome(Outcome::Canceled),
             other => break Ended::Outcome(other),
         };
         let attempt = restarts.count() + 1;
@@ -210,8 +220,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         match decision {
             Decision::GiveUp(reason) => break Ended::GaveUp { reason, failure },
             Decision::Restart { delay, .. } => {
+                // A failure that repeats (a restart loop) is told in full once.
+                let message = failure.to_string();
+                let told = match &last_failure {
+                    Some((first, text)) if *text == message => {
+                        format!("the same failure as attempt {first}")
+                    }
+                    _ => {
+                        last_failure = Some((attempt, message.clone()));
+                        message
+                    }
+                };
                 tracing::warn!(
-                    "attempt {attempt} failed: {failure}; restarting in {} ({} strategy, restart {})",
+                    "attempt {attempt} failed: {told}; restarting in {} ({} strategy, restart {})",
                     humantime::format_duration(delay),
                     restarts.strategy(),
                     restarts.count()
@@ -433,6 +454,89 @@ fn checkpoint_dir(config: &Config) -> anyhow::Result<String> {
         .or_else(dirs::data_local_dir)
         .context("no state folder for checkpoints: set execution.checkpointing.dir")?;
     Ok(base.join("cairn").join("checkpoints").display().to_string())
+}
+
+/// Locks what this run writes — its job id on this machine, its local checkpoint folder,
+/// its file sinks' folders — so that a second run writing the same files is refused now,
+/// naming the process that has them, instead of corrupting them. Creating the folders here
+/// also reports an output folder that is a file or cannot be written before the job is
+/// submitted. (Object stores cannot be locked: there only the job id guards.)
+fn claim(graph: &Graph, config: &Config, job_id: &str) -> anyhow::Result<Vec<Lock>> {
+    let mut locks = Vec::new();
+    let registry = registry::dir();
+    let job_lock = std::fs::create_dir_all(&registry)
+        .map_err(|cause| LockError::Io {
+            action: "cannot create folder",
+            path: registry.clone(),
+            cause,
+        })
+        .and_then(|()| Lock::file(&registry.join(format!("{job_id}.lock")), job_id));
+    match job_lock {
+        Ok(lock) => locks.push(lock),
+        Err(LockError::Held { holder, .. }) => bail!(
+            "job {job_id} is already running on this machine ({holder}): two runs of one job \
+             would write the same checkpoints and output; stop it first, or give this run \
+             another --job-id"
+        ),
+        Err(e) => tracing::warn!(
+            "cannot lock job id {job_id} ({e}): a second run of it on this machine would not \
+             be noticed"
+        ),
+    }
+    if config.checkpoints.interval.is_some()
+        && let Some(dir) = local_folder(&checkpoint_dir(config)?)
+    {
+        let dir = dir.join(job_id);
+        locks.push(Lock::acquire(&dir, job_id).map_err(|e| match e {
+            LockError::Held { holder, .. } => anyhow::anyhow!(
+                "checkpoint folder {} is in use by {holder}: two writers would overwrite each \
+                 other's checkpoints",
+                dir.display()
+            ),
+            other => anyhow::anyhow!("cannot use checkpoint folder {}: {other}", dir.display()),
+        })?);
+    }
+    let mut sink_folders: Vec<std::path::PathBuf> = Vec::new();
+    for node in &graph.nodes {
+        let Role::Sink(SinkSpec::File { dir }) = &node.role else {
+            continue;
+        };
+        let unusable = |e: &dyn std::fmt::Display| {
+            anyhow::anyhow!(
+                "cannot use output folder {} (sink '{}'): {e}",
+                dir.display(),
+                node.uid
+            )
+        };
+        let folder = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::canonicalize(dir))
+            .map_err(|e| unusable(&e))?;
+        // Two sinks of this job may share a folder (their part files are named apart): it
+        // is locked once.
+        if sink_folders.contains(&folder) {
+            continue;
+        }
+        locks.push(Lock::acquire(&folder, job_id).map_err(|e| match e {
+            LockError::Held { holder, .. } => anyhow::anyhow!(
+                "output folder {} (sink '{}') is in use by {holder}: two jobs writing one \
+                 folder would overwrite each other's part files",
+                dir.display(),
+                node.uid
+            ),
+            other => unusable(&other),
+        })?);
+        sink_folders.push(folder);
+    }
+    Ok(locks)
+}
+
+/// The folder on this machine that a store location names, if it is local.
+fn local_folder(location: &str) -> Option<std::path::PathBuf> {
+    match location.strip_prefix("file://") {
+        Some(_) => url::Url::parse(location).ok()?.to_file_path().ok(),
+        None if !location.contains("://") => Some(location.into()),
+        None => None,
+    }
 }
 
 /// Binds the job's REST server (`rest.bind-address`, `rest.port`), serves it beside the

@@ -127,6 +127,11 @@ impl FileSink {
             state: SinkState::default(),
         };
         if let Some(restored) = restored {
+            // Names come from a checkpoint's metadata: rename nothing but this subtask's
+            // own parts, whatever the metadata says.
+            for part in &restored.pending {
+                sink.check_own(part)?;
+            }
             for part in &restored.pending {
                 sink.commit_part(part)?;
             }
@@ -168,6 +173,31 @@ impl FileSink {
             }
         }
         Ok(parts)
+    }
+
+    /// Refuses a pending part that is not exactly `.part-<uid>-<subtask>-<n>.inprogress`
+    /// → `part-<uid>-<subtask>-<n>` of this subtask.
+    fn check_own(&self, part: &PendingPart) -> Result<(), ConnectorError> {
+        let number = part
+            .committed
+            .strip_prefix(&self.prefix)
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok());
+        match number {
+            Some(n) if part.committed == format!("{}{n}", self.prefix) => {
+                if part.in_progress == self.in_progress_name(n) {
+                    return Ok(());
+                }
+                Err(ConnectorError::ForeignPart {
+                    name: part.in_progress.clone(),
+                    expected: format!(".{}", self.prefix),
+                })
+            }
+            _ => Err(ConnectorError::ForeignPart {
+                name: part.committed.clone(),
+                expected: self.prefix.clone(),
+            }),
+        }
     }
 
     fn commit_part(&self, part: &PendingPart) -> Result<(), ConnectorError> {
@@ -349,6 +379,38 @@ mod tests {
         // Restoring the same state again is harmless: its commits are already done.
         drop(restored);
         FileSink::open(&dir, "out", 0, Some(&state2)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn restores_rename_only_their_own_parts() {
+        let dir = std::env::temp_dir().join(format!("cairn-file-own-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let outside = dir.with_extension("precious");
+        std::fs::write(&outside, "keep").unwrap();
+        let part = |in_progress: &str, committed: &str| SinkState {
+            pending: vec![PendingPart {
+                checkpoint: 1,
+                in_progress: in_progress.into(),
+                committed: committed.into(),
+            }],
+            next_part: 1,
+        };
+        let escape = format!("../{}", outside.file_name().unwrap().to_str().unwrap());
+        for state in [
+            part(".part-out-0-0.inprogress", &escape),
+            part(&escape, "part-out-0-0"),
+            part(".part-out-0-0.inprogress", "part-out-0-1"),
+            part(".part-out-1-0.inprogress", "part-out-1-0"),
+            part(".part-out-0-0.inprogress", "part-out-0-00"),
+            part(".part-out-0-0.inprogress", "part-out-0-+0"),
+        ] {
+            let err = FileSink::open(&dir, "out", 0, Some(&state)).err().unwrap();
+            assert!(matches!(err, ConnectorError::ForeignPart { .. }), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+        std::fs::remove_file(&outside).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

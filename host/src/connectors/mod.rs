@@ -64,6 +64,11 @@ pub enum ConnectorError {
         .path.display()
     )]
     MissingPending { path: PathBuf, checkpoint: u64 },
+    #[error(
+        "the checkpoint's pending part '{name}' is not a part file of this sink subtask \
+         ({expected}<n>); nothing was renamed"
+    )]
+    ForeignPart { name: String, expected: String },
 }
 
 /// A configured source connector: what to read, before any subtask runs.
@@ -104,6 +109,34 @@ pub struct SinkState {
     pub pending: Vec<PendingPart>,
     /// The number of the next part file.
     pub next_part: u64,
+}
+
+/// The most part files one sink subtask numbers: far beyond any real job, and far from
+/// overflowing the numbers after it.
+const MAX_PART_NUMBER: u64 = 1 << 62;
+
+impl SinkState {
+    /// Checks a sink state read from a checkpoint's metadata (number `checkpoint`): every
+    /// file name plain, every pending part due by that checkpoint, numbers in range.
+    pub fn validate(&self, checkpoint: u64) -> Result<(), String> {
+        if self.next_part > MAX_PART_NUMBER {
+            return Err(format!(
+                "next part number {} is out of range",
+                self.next_part
+            ));
+        }
+        for part in &self.pending {
+            crate::state::metadata::file_name(&part.in_progress)?;
+            crate::state::metadata::file_name(&part.committed)?;
+            if part.checkpoint > checkpoint {
+                return Err(format!(
+                    "part '{}' is pending for checkpoint {}, after this checkpoint ({checkpoint})",
+                    part.committed, part.checkpoint
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A finished part file, committed when checkpoint `checkpoint` completes.
@@ -288,6 +321,12 @@ impl SourceSpec {
                 None,
             )),
             (SourceSpec::Generator(generator), Some(SourcePosition::Generator { next })) => {
+                if next % u64::from(parallelism) != u64::from(subtask) {
+                    return Err(ConnectorError::Position(format!(
+                        "generator position {next} does not belong to subtask {subtask} of \
+                         {parallelism} (it produces the numbers ≡ {subtask} mod {parallelism})"
+                    )));
+                }
                 Box::new(GeneratorSource::new(
                     generator.clone(),
                     subtask,

@@ -134,7 +134,7 @@ impl Coordinator {
             pending: BTreeMap::new(),
             abandoned: HashMap::new(),
             swap: None,
-            completed: VecDeque::new(),
+            completed: completed_in_store(&job.checkpoints),
             consecutive_failures: 0,
             last_completed: None,
             sources_finished: 0,
@@ -679,6 +679,39 @@ fn statistics(pending: &Pending, tasks: &[(TaskId, TaskKind)]) -> CompletedCheck
             .max(Duration::from_secs_f64(subtask.async_ms / 1e3));
     }
     stats
+}
+
+/// The completed checkpoints already in the job's folder, oldest first: earlier attempts'
+/// (the one restored among them) count towards `num-retained` as this attempt's do, so
+/// that restarts do not pile checkpoints up.
+fn completed_in_store(checkpoints: &Checkpointing) -> VecDeque<u64> {
+    let Some(storage) = &checkpoints.storage else {
+        return VecDeque::new();
+    };
+    let listed = checkpoints.runtime.block_on(async {
+        let mut ids = Vec::new();
+        for name in storage.folders().await? {
+            if let Some(id) = crate::state::parse_checkpoint_folder(&name)
+                && storage.child(&name).exists(METADATA_FILE).await?
+            {
+                ids.push(id);
+            }
+        }
+        Ok::<_, StateError>(ids)
+    });
+    match listed {
+        Ok(mut ids) => {
+            ids.sort_unstable();
+            ids.into()
+        }
+        Err(e) => {
+            tracing::warn!(
+                "cannot list the job's earlier checkpoints ({e}); retention applies to this \
+                 attempt's only"
+            );
+            VecDeque::new()
+        }
+    }
 }
 
 /// Deletes a checkpoint's or savepoint's folder, `_metadata` first, so that an interrupted

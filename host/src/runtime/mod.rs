@@ -6,6 +6,7 @@
 //! stays on these threads, never on an async reactor.
 
 mod coordinator;
+pub mod footprint;
 mod inputs;
 mod metrics;
 mod output;
@@ -384,12 +385,17 @@ impl Job {
                     attempt: self.attempt,
                     checkpoints: self.checkpoints.clone(),
                     reports: report_tx.clone(),
-                    restored: match restored.get(node.uid.as_str()) {
-                        Some(state) => {
+                    // A node without state may have changed its parallelism: its new
+                    // subtasks have no entry, and start empty.
+                    restored: match restored
+                        .get(node.uid.as_str())
+                        .and_then(|state| state.subtasks.get(subtask))
+                    {
+                        Some(snapshot) => {
                             let file = self.restore.as_ref().and_then(|r| {
                                 r.state.get(&(node.uid.clone(), subtask as u32)).cloned()
                             });
-                            Some((state.subtasks[subtask].state.clone(), file))
+                            Some((snapshot.state.clone(), file))
                         }
                         // A restart with nothing to restore: sinks start over, dropping
                         // what earlier attempts left uncommitted.

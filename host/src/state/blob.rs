@@ -1,6 +1,7 @@
 //! One subtask's state bytes as stored: zstd-compressed, with an xxh3 checksum of the
 //! stored bytes verified before anything is decompressed or handed to a guest.
 
+use std::io::Read as _;
 use std::io::Write;
 
 use bytes::Bytes;
@@ -85,10 +86,18 @@ pub fn verify(stored: &[u8], info: &BlobInfo, location: &str) -> Result<(), Stat
 /// Verifies and decompresses a stored blob; `location` names it in errors.
 pub fn decode(stored: &[u8], info: &BlobInfo, location: &str) -> Result<Vec<u8>, StateError> {
     verify(stored, info, location)?;
-    let raw = zstd::stream::decode_all(stored).map_err(|e| StateError::Corrupt {
+    let corrupt = |e: std::io::Error| StateError::Corrupt {
         location: location.to_owned(),
         message: format!("cannot decompress: {e}"),
-    })?;
+    };
+    // Never inflate past the recorded size (one byte more shows a mismatch): a crafted
+    // file must not decompress into all of memory.
+    let mut raw = Vec::new();
+    zstd::stream::read::Decoder::new(stored)
+        .map_err(corrupt)?
+        .take(info.raw_size.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(corrupt)?;
     if raw.len() as u64 != info.raw_size {
         return Err(StateError::Corrupt {
             location: location.to_owned(),

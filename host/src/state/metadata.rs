@@ -2,17 +2,24 @@
 //! `cat`, followed by a checksum line over everything before it, so that a flipped byte or
 //! a truncated file is refused rather than misread.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use super::StateError;
 use super::blob::BlobInfo;
-use crate::config::CheckpointingMode;
+use crate::config::{CheckpointingMode, UPPER_MAX_PARALLELISM};
 use crate::connectors::{SinkState, SourcePosition};
 
 pub const METADATA_FILE: &str = "_metadata";
 /// Bumped whenever the layout below changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
 const CHECKSUM_PREFIX: &str = "xxh3-64 ";
+/// The largest checkpoint id metadata may hold (Flink's ids are Java longs), so that the
+/// ids after it never overflow.
+pub const MAX_CHECKPOINT_ID: u64 = i64::MAX as u64;
+/// The most state one subtask can have: a 32-bit guest's whole memory.
+const MAX_STATE_BYTES: u64 = 4 << 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -160,8 +167,93 @@ impl CheckpointMetadata {
                 metadata.format
             )));
         }
+        metadata.validate().map_err(corrupt)?;
         Ok(metadata)
     }
+
+    /// Checks what the checksum cannot: that metadata from outside (savepoints travel
+    /// between machines and people; the checksum only catches accidents) has a shape the
+    /// host can use safely — every number in range, one entry per subtask, every path a
+    /// plain relative name that stays inside its folder.
+    fn validate(&self) -> Result<(), String> {
+        if self.checkpoint_id > MAX_CHECKPOINT_ID {
+            return Err(format!(
+                "checkpoint id {} is out of range (at most {MAX_CHECKPOINT_ID})",
+                self.checkpoint_id
+            ));
+        }
+        let mut uids = HashSet::new();
+        for node in &self.nodes {
+            if node.uid.is_empty() || !uids.insert(node.uid.as_str()) {
+                return Err(format!("node uid '{}' is empty or repeated", node.uid));
+            }
+            let uid = &node.uid;
+            if !(1..=UPPER_MAX_PARALLELISM).contains(&node.parallelism) {
+                return Err(format!(
+                    "'{uid}' has parallelism {}, outside 1..={UPPER_MAX_PARALLELISM}",
+                    node.parallelism
+                ));
+            }
+            if node.subtasks.len() != node.parallelism as usize {
+                return Err(format!(
+                    "'{uid}' has {} subtask entries for parallelism {}",
+                    node.subtasks.len(),
+                    node.parallelism
+                ));
+            }
+            for (subtask, snapshot) in node.subtasks.iter().enumerate() {
+                let context = |e: String| format!("'{uid}' subtask {subtask}: {e}");
+                match &snapshot.state {
+                    SubtaskState::Operator { file: Some(file) } => {
+                        relative_path(&file.path).map_err(context)?;
+                        if file.raw_size > MAX_STATE_BYTES {
+                            return Err(context(format!(
+                                "state of {} bytes is more than a guest can hold (4 GiB)",
+                                file.raw_size
+                            )));
+                        }
+                        if file.checksum.len() != 16 || file.info().is_none() {
+                            return Err(context(format!(
+                                "checksum '{}' is not 16 hex digits",
+                                file.checksum
+                            )));
+                        }
+                    }
+                    SubtaskState::Sink { state } => {
+                        state.validate(self.checkpoint_id).map_err(context)?
+                    }
+                    SubtaskState::Operator { file: None } | SubtaskState::Source { .. } => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `name` is one plain file name: no folder separator, not `.` or `..`, no
+/// control characters, so that joining it to a folder stays in that folder.
+pub fn file_name(name: &str) -> Result<(), String> {
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control);
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{}' is not a plain file name",
+            name.escape_debug()
+        ))
+    }
+}
+
+/// Checks that `path` is relative and made of plain names (`uid/0.zst`): no leading `/`,
+/// no `.`, `..` or empty parts, so that it names a file inside its checkpoint folder.
+pub fn relative_path(path: &str) -> Result<(), String> {
+    path.split('/')
+        .try_for_each(file_name)
+        .map_err(|e| format!("state path '{}': {e}", path.escape_debug()))
 }
 
 #[cfg(test)]
@@ -196,6 +288,70 @@ mod tests {
                 }],
             }],
         }
+    }
+
+    /// Metadata with its checksum recomputed: what a hostile savepoint looks like.
+    fn reread(metadata: &CheckpointMetadata) -> Result<CheckpointMetadata, StateError> {
+        CheckpointMetadata::from_bytes(&metadata.to_bytes(), "m")
+    }
+
+    #[test]
+    fn refuses_paths_that_leave_their_folder() {
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "count/../../x",
+            "count//0.zst",
+            "",
+            "count/./0",
+        ] {
+            let mut m = sample();
+            let SubtaskState::Operator { file: Some(file) } = &mut m.nodes[0].subtasks[0].state
+            else {
+                unreachable!("the sample has an operator file")
+            };
+            file.path = bad.into();
+            let err = reread(&m).unwrap_err().to_string();
+            assert!(err.contains("state path"), "{bad}: {err}");
+        }
+        for good in ["count/0.zst", "a.b/c-d_0.zst", "..hidden/x"] {
+            assert_eq!(relative_path(good), Ok(()), "{good}");
+        }
+        assert!(file_name("a\\b").is_err() && file_name("a\nb").is_err());
+    }
+
+    #[test]
+    fn refuses_shapes_the_host_cannot_use() {
+        let mut m = sample();
+        m.nodes[0].parallelism = 2;
+        let err = reread(&m).unwrap_err().to_string();
+        assert!(err.contains("1 subtask entries for parallelism 2"), "{err}");
+        let mut m = sample();
+        m.nodes[0].parallelism = 0;
+        m.nodes[0].subtasks.clear();
+        assert!(
+            reread(&m)
+                .unwrap_err()
+                .to_string()
+                .contains("parallelism 0")
+        );
+        let mut m = sample();
+        m.checkpoint_id = u64::MAX;
+        assert!(reread(&m).unwrap_err().to_string().contains("out of range"));
+        let mut m = sample();
+        m.nodes.push(m.nodes[0].clone());
+        assert!(reread(&m).unwrap_err().to_string().contains("repeated"));
+        let mut m = sample();
+        let SubtaskState::Operator { file: Some(file) } = &mut m.nodes[0].subtasks[0].state else {
+            unreachable!("the sample has an operator file")
+        };
+        file.checksum = "+1".into();
+        assert!(
+            reread(&m)
+                .unwrap_err()
+                .to_string()
+                .contains("16 hex digits")
+        );
     }
 
     #[test]
