@@ -223,6 +223,68 @@ fn bad_config_value_names_key_and_origin() {
 }
 
 #[test]
+fn messages_name_what_was_wrong() {
+    let path = test_job("bad-graph");
+    let line = refused(run(&[&path, &"-p", &"0", &"--", &"--case", &"ok"]));
+    assert_eq!(
+        line,
+        "cairn: invalid value '0' for parallelism.default (from -p): expected a positive integer"
+    );
+    let line = refused(run(&[
+        &path,
+        &"-D",
+        &"wasm.memory-limit=1 kb",
+        &"--",
+        &"--case",
+        &"ok",
+    ]));
+    assert!(
+        line.contains("expected a memory size of at least 64 kb"),
+        "{line}"
+    );
+    let scratch = Scratch::new("config-shapes");
+    let file = scratch.join("cairn.yaml");
+    for (text, kind) in [("- a\n- b\n", "a list"), ("words\n", "a single value")] {
+        std::fs::write(&file, text).unwrap();
+        let line = refused(run(&[&"-c", &file, &path, &"--", &"--case", &"ok"]));
+        assert_eq!(
+            line,
+            format!(
+                "cairn: config file {}: expected keys with values (`parallelism.default: 4`), got {kind}",
+                file.display()
+            )
+        );
+    }
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_used_is_refused_before_submission() {
+    let scratch = Scratch::new("output-is-a-file");
+    let input = scratch.join("input.txt");
+    std::fs::write(&input, "a b\n").unwrap();
+    let taken = scratch.join("taken");
+    std::fs::write(&taken, "a file").unwrap();
+    for output in [taken.clone(), taken.join("below")] {
+        let line = refused(run(&[
+            &job("word-count"),
+            &"--",
+            &"--input",
+            &input,
+            &"--output",
+            &output,
+        ]));
+        assert!(
+            line.starts_with(&format!(
+                "cairn: cannot use output folder {} (sink 'out'): ",
+                output.display()
+            )),
+            "{line}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "a file");
+}
+
+#[test]
 fn bad_job_id_is_refused() {
     let line = refused(run(&[
         &"--job-id",
