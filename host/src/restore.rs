@@ -42,22 +42,49 @@ pub enum RestoreError {
 }
 
 /// Opens the folder `path` names: a folder, or the folder of a `_metadata` file. A local
-/// folder must exist (opening would create it).
+/// folder must exist (opening would create it); a `memory://` store must have been opened by
+/// this process (nothing else can have written it).
 pub fn open_folder(path: &str, s3: &S3Config) -> Result<StateStore, StateError> {
-    let trimmed = path.trim_end_matches('/');
-    let folder = match trimmed.strip_suffix(METADATA_FILE) {
-        Some(parent) => parent.trim_end_matches('/'),
-        None => trimmed,
-    };
-    let folder = if folder.is_empty() { "." } else { folder };
-    let local = folder.strip_prefix("file://").unwrap_or(folder);
+    let folder = folder_of(path);
+    if StateStore::unopened_memory(folder) {
+        return Err(StateError::NothingInMemory(path.to_owned()));
+    }
     let is_local = !folder.contains("://") || folder.starts_with("file://");
-    if is_local && !std::path::Path::new(local).is_dir() {
-        return Err(StateError::NotACheckpoint(format!(
-            "{path} (no such folder)"
-        )));
+    if is_local {
+        let local = std::path::Path::new(folder.strip_prefix("file://").unwrap_or(folder));
+        if !local.is_dir() {
+            let what = if local.exists() {
+                "a file that is not _metadata"
+            } else {
+                "no such folder"
+            };
+            return Err(StateError::NotACheckpoint(format!("{path} ({what})")));
+        }
     }
     StateStore::open(folder, s3)
+}
+
+/// The folder `path` names: itself, or the folder of its `_metadata`; trailing slashes go,
+/// but a root (`/`, `file:///`) stays a root. A bare `_metadata` is in the working folder.
+fn folder_of(path: &str) -> &str {
+    let path = trim_slashes(path);
+    match path.strip_suffix(METADATA_FILE) {
+        Some("") => ".",
+        Some(parent) if parent.ends_with('/') => trim_slashes(parent),
+        _ => path,
+    }
+}
+
+/// `path` without trailing slashes, unless they are all it has after a scheme or nothing.
+fn trim_slashes(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        path.get(..1).unwrap_or(".")
+    } else if trimmed.ends_with(':') {
+        path
+    } else {
+        trimmed
+    }
 }
 
 /// Finds and reads the checkpoint `path` names: its folder and its verified metadata.
@@ -132,7 +159,13 @@ pub async fn fetch_state(
             location: location.clone(),
             message: "its checksum in _metadata is not valid hex".into(),
         })?;
-        let stored = folder.get(&file.path).await?;
+        let stored = folder.get(&file.path).await.map_err(|e| match e {
+            StateError::NotFound(_) => StateError::MissingStateFile {
+                checkpoint: folder.url().to_owned(),
+                file: file.path.clone(),
+            },
+            e => e,
+        })?;
         blob::verify(&stored, &info, &location)?;
         Ok::<_, StateError>(((uid, subtask), stored))
     });
@@ -185,4 +218,30 @@ pub fn check(
         }
     }
     Ok(unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_names_its_folder_or_the_folder_of_its_metadata() {
+        assert_eq!(folder_of("/a/b"), "/a/b");
+        assert_eq!(folder_of("/a/b//"), "/a/b");
+        assert_eq!(folder_of("/a/b/_metadata"), "/a/b");
+        assert_eq!(folder_of("s3://x/b/_metadata"), "s3://x/b");
+        assert_eq!(folder_of("_metadata"), ".");
+        assert_eq!(folder_of("b"), "b");
+        // Only a file named `_metadata` is one.
+        assert_eq!(folder_of("/a/b_metadata"), "/a/b_metadata");
+    }
+
+    #[test]
+    fn the_root_stays_the_root() {
+        assert_eq!(folder_of("/"), "/");
+        assert_eq!(folder_of("//"), "/");
+        assert_eq!(folder_of("/_metadata"), "/");
+        assert_eq!(folder_of("file:///"), "file:///");
+        assert_eq!(folder_of(""), ".");
+    }
 }

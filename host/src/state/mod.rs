@@ -35,6 +35,29 @@ pub enum StateError {
     NoCheckpoint(String),
     #[error("{0}: not a checkpoint or savepoint (no _metadata)")]
     NotACheckpoint(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error(
+        "checkpoint {checkpoint} is incomplete: its state file {file} is missing (nothing was \
+         restored)"
+    )]
+    MissingStateFile { checkpoint: String, file: String },
+    #[error(
+        "{0}: a savepoint must outlive this process, and a memory:// store does not; save to \
+         a folder, file://, s3://, gs:// or az://"
+    )]
+    SavepointInMemory(String),
+    #[error(
+        "{0}: nothing can be there: a memory:// store lives only inside the cairn process that \
+         writes it; restore from a folder, file://, s3://, gs:// or az://"
+    )]
+    NothingInMemory(String),
+    #[error(
+        "{location}: no S3 credentials: set s3.access-key and s3.secret-key (or \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, web identity or container credentials), \
+         or s3.use-instance-credentials: true to ask the instance metadata service"
+    )]
+    NoS3Credentials { location: String },
 }
 
 /// The folder name of checkpoint `id`.

@@ -1,13 +1,14 @@
 //! A folder in an object store: local disk, memory, S3 (or anything S3-compatible), GCS or
 //! Azure, through the `object_store` crate. Transient errors are retried with backoff.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::buffered::BufWriter;
 use object_store::gcp::GoogleCloudStorageBuilder;
@@ -26,6 +27,11 @@ const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Multipart part size for large state uploads.
 const PART_SIZE: usize = 8 << 20;
+
+/// The process's memory stores by host (`memory://<host>/…`): every open of one URL must see
+/// the same store, or a restarted attempt finds none of the checkpoints the last one wrote.
+static MEMORY_STORES: LazyLock<Mutex<HashMap<String, Arc<InMemory>>>> =
+    LazyLock::new(Default::default);
 
 /// A folder in an object store.
 #[derive(Clone)]
@@ -65,7 +71,7 @@ impl StateStore {
                     .map_err(|()| invalid("not a local path".into()))?;
                 return Self::local(&path, location);
             }
-            "memory" => Arc::new(InMemory::new()),
+            "memory" => memory_store(url.host_str().unwrap_or_default()),
             "s3" | "s3a" => {
                 let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
                 if let Some(endpoint) = &s3.endpoint {
@@ -84,6 +90,13 @@ impl StateStore {
                 }
                 if s3.path_style {
                     builder = builder.with_virtual_hosted_style_request(false);
+                }
+                // Without credentials object_store asks the instance metadata service, a
+                // request to a host the user never named: only on request.
+                if !s3.use_instance_credentials && !has_s3_credentials(&builder) {
+                    return Err(StateError::NoS3Credentials {
+                        location: location.to_owned(),
+                    });
                 }
                 // Cairn retries whole operations itself; one quick client retry is enough.
                 builder = builder.with_retry(object_store::RetryConfig {
@@ -135,6 +148,22 @@ impl StateStore {
         })
     }
 
+    /// Whether `location` is a `memory://` URL: a store that ends with the process.
+    pub fn in_memory(location: &str) -> bool {
+        memory_host(location).is_some()
+    }
+
+    /// Whether `location` is a `memory://` store this process has not opened: nothing can
+    /// be in it.
+    pub fn unopened_memory(location: &str) -> bool {
+        memory_host(location).is_some_and(|host| {
+            !MEMORY_STORES
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(&host)
+        })
+    }
+
     /// This folder as a URL.
     pub fn url(&self) -> &str {
         &self.url
@@ -164,11 +193,8 @@ impl StateStore {
     pub async fn put(&self, rel: &str, bytes: Bytes) -> Result<(), StateError> {
         let path = self.path(rel);
         retry("write", &self.url_of(rel), || async {
-            self.store
-                .put(&path, bytes.clone().into())
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            self.store.put(&path, bytes.clone().into()).await?;
+            Ok(())
         })
         .await
     }
@@ -193,15 +219,18 @@ impl StateStore {
             while let Some(piece) = rx.recv().await {
                 if let Err(e) = writer.put(piece).await {
                     let _ = writer.abort().await;
-                    return Err(e.to_string());
+                    return Err(e.into());
                 }
             }
             let info = match encoder.await {
                 Ok(Ok(info)) => info,
-                Ok(Err(e)) => return Err(e.to_string()),
-                Err(e) => return Err(format!("compression task failed: {e}")),
+                Ok(Err(e)) => return Err(Failure::Transient(e.to_string())),
+                Err(e) => return Err(Failure::Transient(format!("compression task failed: {e}"))),
             };
-            writer.shutdown().await.map_err(|e| e.to_string())?;
+            writer
+                .shutdown()
+                .await
+                .map_err(|e| Failure::Transient(e.to_string()))?;
             Ok(info)
         })
         .await
@@ -210,8 +239,7 @@ impl StateStore {
     pub async fn get(&self, rel: &str) -> Result<Bytes, StateError> {
         let path = self.path(rel);
         retry("read", &self.url_of(rel), || async {
-            let result = self.store.get(&path).await.map_err(|e| e.to_string())?;
-            result.bytes().await.map_err(|e| e.to_string())
+            Ok(self.store.get(&path).await?.bytes().await?)
         })
         .await
     }
@@ -223,7 +251,7 @@ impl StateStore {
             match self.store.head(&path).await {
                 Ok(_) => Ok(true),
                 Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             }
         })
         .await
@@ -232,11 +260,7 @@ impl StateStore {
     /// Names of the folders directly in this folder.
     pub async fn folders(&self) -> Result<Vec<String>, StateError> {
         retry("list", &self.url, || async {
-            let listing = self
-                .store
-                .list_with_delimiter(Some(&self.root))
-                .await
-                .map_err(|e| e.to_string())?;
+            let listing = self.store.list_with_delimiter(Some(&self.root)).await?;
             Ok(listing
                 .common_prefixes
                 .iter()
@@ -255,12 +279,11 @@ impl StateStore {
                 .list(Some(&prefix))
                 .map_ok(|meta| meta.location)
                 .try_collect()
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             for file in files {
                 match self.store.delete(&file).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 }
             }
             Ok(())
@@ -274,7 +297,59 @@ impl StateStore {
     }
 }
 
-/// Runs `attempt` until it succeeds or [`ATTEMPTS`] have failed, backing off between tries.
+/// The store of `memory://<host>`, made on first use and kept for the life of the process.
+fn memory_store(host: &str) -> Arc<dyn ObjectStore> {
+    MEMORY_STORES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(host.to_owned())
+        .or_insert_with(|| Arc::new(InMemory::new()))
+        .clone()
+}
+
+/// The host of a `memory://<host>/…` URL; `None` for any other location.
+fn memory_host(location: &str) -> Option<String> {
+    let url = url::Url::parse(location).ok()?;
+    (url.scheme() == "memory").then(|| url.host_str().unwrap_or_default().to_owned())
+}
+
+/// Whether `builder` has credentials of its own — keys, web identity, container credentials
+/// or unsigned requests — rather than falling back to the instance metadata service.
+fn has_s3_credentials(builder: &AmazonS3Builder) -> bool {
+    use AmazonS3ConfigKey as Key;
+    let set = |key: Key| {
+        builder
+            .get_config_value(&key)
+            .is_some_and(|v| !v.is_empty())
+    };
+    // A key without its secret (or the reverse) is the builder's own clear error.
+    set(Key::AccessKeyId)
+        || set(Key::SecretAccessKey)
+        || (set(Key::WebIdentityTokenFile) && set(Key::RoleArn))
+        || set(Key::ContainerCredentialsRelativeUri)
+        || (set(Key::ContainerCredentialsFullUri) && set(Key::ContainerAuthorizationTokenFile))
+        || builder.get_config_value(&Key::SkipSignature).as_deref() == Some("true")
+}
+
+/// Why one attempt at a store operation failed.
+enum Failure {
+    /// The file is not there: retrying cannot bring it back.
+    NotFound,
+    /// Anything else, perhaps passing: worth another try.
+    Transient(String),
+}
+
+impl From<object_store::Error> for Failure {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => Failure::NotFound,
+            e => Failure::Transient(e.to_string()),
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds or [`ATTEMPTS`] have failed, backing off between tries;
+/// a missing file fails at once.
 async fn retry<T, F, Fut>(
     action: &'static str,
     location: &str,
@@ -282,20 +357,21 @@ async fn retry<T, F, Fut>(
 ) -> Result<T, StateError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
+    Fut: Future<Output = Result<T, Failure>>,
 {
     let mut backoff = FIRST_BACKOFF;
     for n in 1.. {
         match attempt().await {
             Ok(value) => return Ok(value),
-            Err(cause) if n >= ATTEMPTS => {
+            Err(Failure::NotFound) => return Err(StateError::NotFound(location.to_owned())),
+            Err(Failure::Transient(cause)) if n >= ATTEMPTS => {
                 return Err(StateError::Store {
                     action,
                     location: location.to_owned(),
                     cause,
                 });
             }
-            Err(cause) => {
+            Err(Failure::Transient(cause)) => {
                 tracing::warn!(
                     "cannot {action} {location} (attempt {n} of {ATTEMPTS}, retrying in {backoff:?}): {cause}"
                 );
@@ -305,4 +381,102 @@ where
         }
     }
     unreachable!("the loop returns")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<T>(future: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+
+    #[test]
+    fn every_open_of_a_memory_url_sees_the_same_store() {
+        assert!(StateStore::unopened_memory("memory://shared-test/a"));
+        let first = StateStore::open("memory://shared-test/a", &S3Config::default()).unwrap();
+        assert!(!StateStore::unopened_memory("memory://shared-test/b"));
+        block_on(first.put("x", Bytes::from_static(b"kept"))).unwrap();
+        let again = StateStore::open("memory://shared-test/a", &S3Config::default()).unwrap();
+        assert_eq!(
+            block_on(again.get("x")).unwrap(),
+            Bytes::from_static(b"kept")
+        );
+        let other = StateStore::open("memory://other-test/a", &S3Config::default()).unwrap();
+        assert!(!block_on(other.exists("x")).unwrap());
+    }
+
+    #[test]
+    fn only_memory_urls_are_in_memory() {
+        assert!(StateStore::in_memory("memory://chk"));
+        assert!(StateStore::in_memory("memory:///chk"));
+        assert!(!StateStore::in_memory("/tmp/chk"));
+        assert!(!StateStore::in_memory("s3://memory/chk"));
+        assert!(!StateStore::unopened_memory("/tmp/chk"));
+    }
+
+    #[test]
+    fn a_missing_file_is_not_retried() {
+        let store = StateStore::open("memory://missing-test", &S3Config::default()).unwrap();
+        let started = std::time::Instant::now();
+        let error = block_on(store.get("nothing")).unwrap_err();
+        assert!(matches!(error, StateError::NotFound(_)), "{error}");
+        assert!(started.elapsed() < FIRST_BACKOFF, "retried");
+    }
+
+    #[test]
+    fn s3_credentials_are_keys_web_identity_container_or_unsigned() {
+        let with = |pairs: &[(AmazonS3ConfigKey, &str)]| {
+            let builder = pairs
+                .iter()
+                .fold(AmazonS3Builder::new(), |b, (key, value)| {
+                    b.with_config(*key, *value)
+                });
+            has_s3_credentials(&builder)
+        };
+        use AmazonS3ConfigKey as Key;
+        assert!(!with(&[]));
+        assert!(!with(&[(Key::Region, "us-east-1"), (Key::Token, "t")]));
+        assert!(with(&[
+            (Key::AccessKeyId, "a"),
+            (Key::SecretAccessKey, "s")
+        ]));
+        assert!(
+            with(&[(Key::AccessKeyId, "a")]),
+            "the builder names the missing secret"
+        );
+        assert!(!with(&[(Key::WebIdentityTokenFile, "/t")]));
+        assert!(with(&[
+            (Key::WebIdentityTokenFile, "/t"),
+            (Key::RoleArn, "r")
+        ]));
+        assert!(with(&[(Key::ContainerCredentialsRelativeUri, "/v2/x")]));
+        assert!(!with(&[(Key::ContainerCredentialsFullUri, "http://c")]));
+        assert!(with(&[
+            (Key::ContainerCredentialsFullUri, "http://c"),
+            (Key::ContainerAuthorizationTokenFile, "/t")
+        ]));
+        assert!(with(&[(Key::SkipSignature, "true")]));
+        assert!(!with(&[(Key::SkipSignature, "false")]));
+    }
+
+    #[test]
+    fn s3_opens_with_keys_or_with_instance_credentials_wanted() {
+        // Keys given as `s3.*` settings are credentials whatever the environment holds.
+        let keys = S3Config {
+            access_key: Some("a".into()),
+            secret_key: Some("s".into()),
+            ..S3Config::default()
+        };
+        assert!(StateStore::open("s3://bucket/chk", &keys).is_ok());
+        let instance = S3Config {
+            use_instance_credentials: true,
+            ..S3Config::default()
+        };
+        assert!(StateStore::open("s3://bucket/chk", &instance).is_ok());
+    }
 }

@@ -193,20 +193,17 @@ fn compile(
     use_cache: bool,
 ) -> Result<Component, LoadError> {
     let cached = use_cache.then(|| cache_path(engine, bytes)).flatten();
-    if let Some(cached) = &cached
-        && cached.exists()
-    {
-        // SAFETY: the file was written by `Component::serialize` below for this engine's
-        // compatibility hash, renamed into place atomically, and lives in the user's own
-        // cache folder; wasmtime still checks its header and version on load.
-        match unsafe { Component::deserialize_file(engine, cached) } {
-            Ok(component) => {
+    if let Some(cached) = &cached {
+        match load_cached(engine, cached) {
+            Ok(Some(component)) => {
                 tracing::debug!(cache = %cached.display(), "loaded compiled component from cache");
                 return Ok(component);
             }
-            Err(e) => {
-                tracing::warn!(cache = %cached.display(), "ignoring unusable cache entry: {e:#}")
-            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                cache = %cached.display(),
+                "ignoring unusable compilation cache entry, recompiling: {e:#}"
+            ),
         }
     }
     let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid {
@@ -233,13 +230,75 @@ fn cache_path(engine: &wasmtime::Engine, bytes: &[u8]) -> Option<PathBuf> {
     Some(dir.join(format!("{}.cwasm", key.finalize().to_hex())))
 }
 
+/// A cache entry is this tag, the blake3 hash of the compiled component, then the component
+/// as `Component::serialize` wrote it. Wasmtime trusts the code it deserializes (a flipped
+/// byte can crash the process), so the hash is checked first.
+const CACHE_TAG: &[u8; 8] = b"cairn-c1";
+const CACHE_HEADER: usize = CACHE_TAG.len() + blake3::OUT_LEN;
+
+/// The cache entry of a serialized component.
+fn seal(serialized: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(CACHE_HEADER + serialized.len());
+    entry.extend_from_slice(CACHE_TAG);
+    entry.extend_from_slice(blake3::hash(serialized).as_bytes());
+    entry.extend_from_slice(serialized);
+    entry
+}
+
+/// The serialized component in a cache entry, if the entry is intact; `None` for a damaged
+/// entry or one of an older format.
+fn unseal(entry: &[u8]) -> Option<&[u8]> {
+    let rest = entry.strip_prefix(CACHE_TAG)?;
+    let (hash, serialized) = rest.split_first_chunk::<{ blake3::OUT_LEN }>()?;
+    (blake3::Hash::from_bytes(*hash) == blake3::hash(serialized)).then_some(serialized)
+}
+
+/// The cached component at `path`; `None` if there is none.
+fn load_cached(engine: &wasmtime::Engine, path: &Path) -> anyhow::Result<Option<Component>> {
+    let entry = match std::fs::read(path) {
+        Ok(entry) => entry,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let serialized = unseal(&entry)
+        .ok_or_else(|| anyhow::anyhow!("checksum mismatch (damaged, or from an older cairn)"))?;
+    // SAFETY: these are the bytes `Component::serialize` wrote for this engine's
+    // compatibility hash (the key), verified against the hash stored with them.
+    Ok(Some(unsafe { Component::deserialize(engine, serialized)? }))
+}
+
 fn store_in_cache(component: &Component, path: &Path) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| anyhow::anyhow!("cache path has no folder"))?;
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::write(&tmp, seal(&component.serialize()?))?;
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_intact_entry_unseals_to_what_was_sealed() {
+        let serialized = b"\x7fELF compiled code".as_slice();
+        assert_eq!(unseal(&seal(serialized)), Some(serialized));
+        assert_eq!(unseal(&seal(b"")), Some(b"".as_slice()));
+    }
+
+    #[test]
+    fn a_damaged_truncated_or_old_entry_does_not_unseal() {
+        let entry = seal(b"\x7fELF compiled code");
+        let mut flipped = entry.clone();
+        let middle = CACHE_HEADER + 5;
+        flipped[middle] ^= 0xff;
+        assert_eq!(unseal(&flipped), None);
+        assert_eq!(unseal(&entry[..entry.len() - 1]), None);
+        assert_eq!(unseal(&entry[..CACHE_HEADER - 1]), None);
+        // Entries before the checksum were the serialized bytes alone.
+        assert_eq!(unseal(b"\x7fELF compiled code"), None);
+    }
 }
