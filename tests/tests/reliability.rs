@@ -95,13 +95,7 @@ fn node<'a>(metadata: &'a mut Value, uid: &str) -> &'a mut Value {
 }
 
 fn resume(corpus: &Corpus, scratch: &Scratch, from: &Path) -> Finished {
-    let mut args = word_count(
-        corpus,
-        scratch,
-        &"f".repeat(32),
-        &["-p", "2", "-D", "restart-strategy=none"],
-        None,
-    );
+    let mut args = word_count(corpus, scratch, &"f".repeat(32), &["-p", "2"], None);
     args.splice(2..2, [OsString::from("-s"), from.into()]);
     cairn(args, None, None)
 }
@@ -159,13 +153,17 @@ fn crafted_metadata_cannot_reach_outside_the_output_folder() {
     assert_eq!(run.stdout, "", "{run:?}");
 
     // Plain names in the output folder that are not this sink's parts: the sink refuses
-    // them and renames nothing.
+    // them and renames nothing, and the job fails at once, though its (default) restart
+    // strategy restarts without end: a restart would restore the same checkpoint.
     write_metadata(&checkpoint, &pending(".secret", "precious.txt"));
     let run = resume(&corpus, &scratch, &checkpoint);
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(
         run.last_line()
-            .contains("is not a part file of this sink subtask"),
+            .contains("is not a part file of this sink subtask")
+            && run
+                .last_line()
+                .contains("not restarted: the checkpoint cannot be restored"),
         "{run:?}"
     );
     untouched();
@@ -482,4 +480,25 @@ fn the_readme_ctrl_c_example_is_true() {
     assert!(resumed.success(), "{resumed:?}");
     let report = check_word_count(&corpus.counts, &scratch.join("out")).unwrap();
     assert!(report.is_exact(), "{report:?}");
+}
+
+#[test]
+fn state_the_code_refuses_fails_the_job_at_once_instead_of_restarting_forever() {
+    let corpus = Corpus::new("refused-corpus", 4 << 20, 5_000, 17);
+    let scratch = Scratch::new("refused-state");
+    let checkpoint = checkpoint_of_killed_run(&corpus, &scratch, &"a7".repeat(16));
+    // Checkpointing is on, so the default strategy would restart without end.
+    let mut args = word_count(&corpus, &scratch, &"b7".repeat(16), &["-p", "2"], None);
+    args[1] = cairn_tests::test_job("refuses-state").into();
+    args.splice(2..2, [OsString::from("-s"), checkpoint.into()]);
+    let run = cairn(args, None, None);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let last = run.last_line();
+    assert!(
+        last.contains("FAILED")
+            && last.contains("cannot restore the checkpoint")
+            && last.contains("not restarted"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("restarting in"), "no restart: {run:?}");
 }

@@ -215,7 +215,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             other => break Ended::Outcome(other),
         };
         let attempt = restarts.count() + 1;
-        let decision = restarts.on_failure(Instant::now(), attempt_started.elapsed());
+        let decision = if failure.error.is_permanent() {
+            Decision::GiveUp(
+                "not restarted: the checkpoint cannot be restored, and a restart would \
+                 restore it again"
+                    .into(),
+            )
+        } else {
+            restarts.on_failure(Instant::now(), attempt_started.elapsed())
+        };
         control.attempt_failed(&failure, matches!(decision, Decision::Restart { .. }));
         match decision {
             Decision::GiveUp(reason) => break Ended::GaveUp { reason, failure },

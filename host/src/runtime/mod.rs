@@ -184,6 +184,23 @@ pub enum TaskError {
     /// Stopped because another subtask failed.
     #[error("canceled")]
     Canceled,
+    /// Restoring the checkpoint failed in a way a retry would repeat (the operator refused
+    /// its state; the checkpoint does not fit a connector): the job fails at once instead of
+    /// restarting, as Flink's `SuppressRestartsException` does.
+    #[error("cannot restore the checkpoint: {0}")]
+    Restore(Box<TaskError>),
+}
+
+impl TaskError {
+    /// Restoring failed this way: what restarting would restore fails again.
+    pub(crate) fn restoring(error: impl Into<TaskError>) -> Self {
+        TaskError::Restore(Box::new(error.into()))
+    }
+
+    /// Whether restarting cannot help: the same restore would fail the same way.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, TaskError::Restore(_))
+    }
 }
 
 /// A subtask, named as Flink names them: `count (2/4)`.

@@ -16,7 +16,7 @@ use super::output::Output;
 use super::{
     Barrier, Checkpointing, CodeSwap, Control, Report, Stop, TaskError, TaskId, TaskMetrics,
 };
-use crate::connectors::{Poll, Sink, SinkSpec, Source, SourceSpec};
+use crate::connectors::{ConnectorError, Poll, Sink, SinkSpec, Source, SourceSpec};
 use crate::graph::Role;
 use crate::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use crate::state::blob;
@@ -63,8 +63,11 @@ impl Task {
             Role::Source(spec) => self.run_source(&spec),
             Role::Operator { name, options } => {
                 let mut operator = self.operators.open(&self.context(options), &name)?;
-                if let Some(state) = self.restored_operator_state()? {
-                    operator.restore(state)?;
+                if let Some(state) = self
+                    .restored_operator_state()
+                    .map_err(TaskError::restoring)?
+                {
+                    operator.restore(state).map_err(TaskError::restoring)?;
                 }
                 self.run_operator(operator)
             }
@@ -84,7 +87,12 @@ impl Task {
             Some((SubtaskState::Source { position }, _)) => Some(position),
             _ => None,
         };
-        let mut source = spec.open(self.id.subtask, self.id.parallelism, position)?;
+        let mut source = spec
+            .open(self.id.subtask, self.id.parallelism, position)
+            .map_err(|e| match e {
+                ConnectorError::Position(_) => TaskError::restoring(e),
+                other => other.into(),
+            })?;
         let mut batch = Emitter::default();
         // Set once the stream has ended: the checkpoint whose completion ends this subtask.
         let mut final_checkpoint = None;
@@ -305,7 +313,13 @@ impl Task {
             Some((SubtaskState::Sink { state }, _)) => Some(state),
             _ => None,
         };
-        Ok(spec.open(&self.id.uid, self.id.subtask, restored)?)
+        spec.open(&self.id.uid, self.id.subtask, restored)
+            .map_err(|e| match e {
+                ConnectorError::ForeignPart { .. } | ConnectorError::MissingPending { .. } => {
+                    TaskError::restoring(e)
+                }
+                other => other.into(),
+            })
     }
 
     fn run_sink(&mut self, sink: &mut dyn Sink) -> Result<(), TaskError> {
