@@ -178,13 +178,16 @@ fn crafted_metadata_cannot_reach_outside_the_output_folder() {
     assert!(report.is_exact(), "{report:?}");
 }
 
+/// A change to metadata that a test makes.
+type Craft = Box<dyn Fn(&mut Value)>;
+
 #[test]
 fn metadata_that_used_to_panic_the_host_is_refused_by_name() {
     let corpus = Corpus::new("panic-corpus", 4 << 20, 5_000, 13);
     let scratch = Scratch::new("shape");
     let checkpoint = checkpoint_of_killed_run(&corpus, &scratch, &"a2".repeat(16));
     let original = read_metadata(&checkpoint);
-    let cases: [(&str, Box<dyn Fn(&mut Value)>); 3] = [
+    let cases: [(&str, Craft); 3] = [
         (
             "'out' has 1 subtask entries for parallelism 2",
             Box::new(|m| {
