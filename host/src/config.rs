@@ -849,7 +849,10 @@ fn flatten(node: &Yaml, prefix: String, out: &mut Vec<(String, String)>) -> Resu
         Yaml::Null if prefix.is_empty() => Ok(()),
         other => {
             let value = scalar(other).ok_or_else(|| {
-                format!("the value of {prefix} must be a single value, not {}", yaml_kind(other))
+                format!(
+                    "the value of {prefix} must be a single value, not {}",
+                    yaml_kind(other)
+                )
             })?;
             out.push((prefix, value));
             Ok(())
@@ -1082,7 +1085,10 @@ mod tests {
     fn numbers_out_of_range_are_refused() {
         let resolve = |definition: &str| {
             ConfigLayers::default()
-                .definitions(&["restart-strategy=exponential-delay".to_owned(), definition.to_owned()])
+                .definitions(&[
+                    "restart-strategy=exponential-delay".to_owned(),
+                    definition.to_owned(),
+                ])
                 .and_then(|layers| layers.resolve())
                 .map(|_| ())
                 .map_err(|e| e.to_string())
@@ -1132,7 +1138,9 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             let err = ConfigLayers::default().file(&path).unwrap_err().to_string();
             assert!(
-                err.contains(&format!("expected keys with values (`parallelism.default: 4`), got {kind}")),
+                err.contains(&format!(
+                    "expected keys with values (`parallelism.default: 4`), got {kind}"
+                )),
                 "{err}"
             );
         }
