@@ -2,7 +2,7 @@
 //! failures, and the asynchronous operations (savepoints, stops, swaps, disposals) that the
 //! REST API triggers and polls by id, as Flink's does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -62,6 +62,11 @@ pub enum ControlError {
     NoSavepointDir,
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "another swap of job {id} is under way (its upload or its preparation): retry when \
+         it has completed"
+    )]
+    SwapUnderWay { id: String },
 }
 
 /// What an asynchronous operation does; each is polled at its own endpoint.
@@ -111,8 +116,14 @@ pub struct JobControl {
     cancel: CancelHandle,
     swapper: Swapper,
     state: Mutex<State>,
-    /// Held through a whole swap, so that swaps take effect (and are recorded) in order.
-    swapping: tokio::sync::Mutex<()>,
+    /// Held from a swap's upload to its end: one swap at a time, so that swaps take effect
+    /// in order and concurrent uploads cannot pile up.
+    swapping: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The right to swap the job's code, from [`JobControl::reserve_swap`] until dropped.
+pub struct SwapSlot {
+    _held: tokio::sync::OwnedMutexGuard<()>,
 }
 
 struct State {
@@ -122,7 +133,10 @@ struct State {
     attempt: Option<Attempt>,
     graph: Graph,
     operators: Arc<dyn OperatorFactory>,
-    exceptions: Vec<Exception>,
+    /// The latest `web.exception-history-size` failures, oldest first.
+    exceptions: VecDeque<Exception>,
+    /// Whether older failures were dropped from `exceptions`.
+    exceptions_truncated: bool,
     /// By trigger id: what it is, its status, and whether a completed one's result has been
     /// fetched.
     operations: HashMap<String, (OperationKind, Operation, bool)>,
@@ -151,7 +165,9 @@ pub struct Snapshot {
     pub checkpoints: CheckpointStats,
     pub restores: u64,
     pub restored: Option<Restored>,
+    /// The latest failures, oldest first, and whether older ones were dropped.
     pub exceptions: Vec<Exception>,
+    pub exceptions_truncated: bool,
     pub restarts: u32,
 }
 
@@ -187,14 +203,15 @@ impl JobControl {
                 attempt: None,
                 graph,
                 operators,
-                exceptions: Vec::new(),
+                exceptions: VecDeque::new(),
+                exceptions_truncated: false,
                 operations: HashMap::new(),
                 restarts: 0,
                 history: CheckpointStats::new(history_size),
                 restores: 0,
                 restored: None,
             }),
-            swapping: tokio::sync::Mutex::new(()),
+            swapping: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -232,11 +249,16 @@ impl JobControl {
     /// The attempt failed; the job restarts (or not).
     pub fn attempt_failed(&self, failure: &JobFailure, restarting: bool) {
         let mut state = self.state();
-        state.exceptions.push(Exception {
+        state.exceptions.push_back(Exception {
             timestamp_ms: now_ms(),
             task: failure.task.to_string(),
             message: failure.error.to_string(),
         });
+        // A restart loop must not grow the history (and the REST answer) without bound.
+        while state.exceptions.len() > self.config.exception_history_size {
+            state.exceptions.pop_front();
+            state.exceptions_truncated = true;
+        }
         if restarting {
             state.restarts += 1;
             end_attempt(&mut state);
@@ -265,7 +287,8 @@ impl JobControl {
             checkpoints,
             restores: state.restores,
             restored: state.restored.clone(),
-            exceptions: state.exceptions.clone(),
+            exceptions: state.exceptions.iter().cloned().collect(),
+            exceptions_truncated: state.exceptions_truncated,
             restarts: state.restarts,
         }
     }
@@ -316,13 +339,24 @@ impl JobControl {
 
     /// Starts a savepoint into `target` (else the configured savepoint folder), then
     /// `then`. Returns the trigger id to poll.
+    ///
+    /// `target` comes from a client, which may run elsewhere: it must be an absolute path or
+    /// a URL, never a path the job would resolve against its own working directory.
     pub fn trigger_savepoint(
         self: &Arc<Self>,
         target: Option<&str>,
         then: AfterSavepoint,
     ) -> Result<String, ControlError> {
+        let target = target.filter(|t| !t.is_empty());
+        if let Some(relative) =
+            target.filter(|t| !t.contains("://") && !std::path::Path::new(t).is_absolute())
+        {
+            return Err(ControlError::Invalid(format!(
+                "the savepoint target directory '{relative}' is relative: give an absolute \
+                 path or a URL (file://, s3://, gs://, az://)"
+            )));
+        }
         let dir = target
-            .filter(|t| !t.is_empty())
             .map(str::to_owned)
             .or_else(|| self.config.savepoint_dir.clone())
             .ok_or(ControlError::NoSavepointDir)?;
@@ -346,29 +380,56 @@ impl JobControl {
         Ok(trigger)
     }
 
-    /// Starts swapping the job's operators to the component `bytes` (named `label` in
-    /// messages). Returns the trigger id to poll.
-    pub fn trigger_swap(self: &Arc<Self>, label: String, bytes: Vec<u8>) -> String {
+    /// Reserves the one swap the job may run at a time, before its component is uploaded;
+    /// refused while another swap is under way.
+    pub fn reserve_swap(&self) -> Result<SwapSlot, ControlError> {
+        self.swapping
+            .clone()
+            .try_lock_owned()
+            .map(|held| SwapSlot { _held: held })
+            .map_err(|_| ControlError::SwapUnderWay {
+                id: self.id.clone(),
+            })
+    }
+
+    /// Starts swapping the job's operators to the component in `component` (named `label`
+    /// in messages; the file is removed when the swap ends). Returns the trigger id to poll.
+    pub fn trigger_swap(
+        self: &Arc<Self>,
+        slot: SwapSlot,
+        label: String,
+        component: tempfile::TempPath,
+    ) -> String {
         let trigger = self.new_operation(OperationKind::Swap);
         let control = self.clone();
         let id = trigger.clone();
         tokio::spawn(async move {
-            let outcome = control.swap(label, bytes).await;
+            let outcome = control.swap(label, component).await;
             control.complete(&id, outcome.map(|()| None));
+            drop(slot);
         });
         trigger
     }
 
-    async fn swap(self: &Arc<Self>, label: String, bytes: Vec<u8>) -> Result<(), String> {
-        let _one_at_a_time = self.swapping.lock().await;
+    async fn swap(
+        self: &Arc<Self>,
+        label: String,
+        component: tempfile::TempPath,
+    ) -> Result<(), String> {
         let (running, _) = self.code();
         let control = self.clone();
-        // Compiling is CPU work (seconds for big components): off the reactor.
-        let swap =
-            tokio::task::spawn_blocking(move || control.swapper.prepare(&label, &bytes, &running))
-                .await
-                .map_err(|e| format!("preparing the swap panicked: {e}"))?
-                .map_err(|e| e.to_string())?;
+        // Reading and compiling are blocking, CPU-heavy work (seconds for big components):
+        // off the reactor.
+        let swap = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&component)
+                .map_err(|e| format!("cannot read the uploaded {label}: {e}"))?;
+            control
+                .swapper
+                .prepare(&label, &bytes, &running)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("preparing the swap panicked: {e}"))??;
         let swap = Arc::new(swap);
         let (reply, result) = oneshot::channel();
         self.send(Request::Swap {

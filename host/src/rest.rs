@@ -6,15 +6,17 @@
 //! `202 {"request-id": …}` at once, and `GET …/<request-id>` reports `IN_PROGRESS` until the
 //! operation is `COMPLETED` with its `operation` (a location, or a `failure-cause`).
 
+use std::io::Write;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -25,13 +27,19 @@ use crate::control::{
 use crate::graph::{Graph, Role};
 use crate::runtime::{AfterSavepoint, CompletedCheckpoint, SubtaskCheckpoint, Summary};
 
-/// The largest component `POST /jobs/:jobid/swap` accepts.
-const MAX_COMPONENT_BYTES: usize = 256 << 20;
+/// The largest component `POST /jobs/:jobid/swap` accepts (components of interpreted
+/// languages run to tens of megabytes).
+const MAX_COMPONENT_BYTES: u64 = 256 << 20;
 
 /// Serves the API on `listener` until the process ends.
 pub async fn serve(control: Arc<JobControl>, listener: tokio::net::TcpListener) {
-    let token = control.config.rest.auth_token.clone();
-    let app = router(control).layer(middleware::from_fn_with_state(token, authorize));
+    let guard = control
+        .config
+        .rest
+        .auth_token
+        .as_deref()
+        .map(|token| Arc::new(Guard::new(token, &control.id)));
+    let app = router(control).layer(middleware::from_fn_with_state(guard, authorize));
     if let Err(e) = axum::serve(listener, app).await {
         tracing::warn!("the REST server stopped: {e}");
     }
@@ -56,11 +64,7 @@ fn router(control: Arc<JobControl>) -> Router {
         .route("/jobs/{job}/savepoints/{trigger}", get(savepoint_status))
         .route("/jobs/{job}/stop", post(stop))
         .route("/jobs/{job}/exceptions", get(exceptions))
-        // Components of interpreted languages run to tens of megabytes.
-        .route(
-            "/jobs/{job}/swap",
-            post(swap).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
-        )
+        .route("/jobs/{job}/swap", post(swap))
         .route("/jobs/{job}/swap/{trigger}", get(swap_status))
         .route("/metrics", get(metrics))
         .route(
@@ -82,23 +86,116 @@ fn router(control: Arc<JobControl>) -> Router {
         .with_state(control)
 }
 
-/// With `rest.auth-token` set, every request must carry `Authorization: Bearer <token>`.
-async fn authorize(State(token): State<Option<String>>, request: Request, next: Next) -> Response {
-    if let Some(token) = token {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if presented != Some(token.as_str()) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized: this job requires `Authorization: Bearer <rest.auth-token>`".into(),
-            )
-            .into_response();
+/// What lets a request in when `rest.auth-token` is set: the token, as `Authorization:
+/// Bearer <token>` (the scheme in any case, as HTTP says), or the dashboard's session
+/// cookie, which opening `/?token=<token>` sets once (a browser cannot send a header when
+/// it navigates).
+struct Guard {
+    /// Hashes, so that comparing what a client presents takes the same time whatever it is.
+    token: blake3::Hash,
+    session: blake3::Hash,
+    /// Per job: jobs on one host share cookies across their ports.
+    cookie: String,
+}
+
+impl Guard {
+    fn new(token: &str, job_id: &str) -> Self {
+        Guard {
+            token: blake3::hash(token.as_bytes()),
+            // Derived, so the cookie never holds the token itself.
+            session: blake3::derive_key("cairn dashboard session 1", token.as_bytes()).into(),
+            cookie: format!("cairn-session-{job_id}"),
         }
     }
-    next.run(request).await
+
+    fn is_token(&self, presented: &str) -> bool {
+        blake3::hash(presented.as_bytes()) == self.token
+    }
+
+    fn admits(&self, headers: &HeaderMap) -> bool {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .is_some_and(|(scheme, token)| {
+                scheme.eq_ignore_ascii_case("bearer") && self.is_token(token.trim())
+            });
+        bearer
+            || headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .any(|(name, value)| {
+                    name == self.cookie
+                        && blake3::Hash::from_hex(value).is_ok_and(|v| v == self.session)
+                })
+    }
+
+    /// `/?token=<token>`: the session cookie and a redirect to the dashboard without the
+    /// token in its address (nor in the browser's history beyond this one entry).
+    fn exchange(&self, presented: &str) -> Response {
+        if !self.is_token(presented) {
+            return login_page("The token in this address is not this job's rest.auth-token.");
+        }
+        let cookie = format!(
+            "{}={}; Path=/; HttpOnly; SameSite=Strict",
+            self.cookie,
+            self.session.to_hex()
+        );
+        (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, "/".to_owned()),
+                (header::SET_COOKIE, cookie),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+        )
+            .into_response()
+    }
+}
+
+/// With `rest.auth-token` set, every request must present it (see [`Guard`]).
+async fn authorize(
+    State(guard): State<Option<Arc<Guard>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(guard) = guard else {
+        return next.run(request).await;
+    };
+    let dashboard = request.uri().path() == "/";
+    if dashboard
+        && let Some(token) = request.uri().query().and_then(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find_map(|(name, value)| (name == "token").then_some(value))
+        })
+    {
+        return guard.exchange(&token);
+    }
+    if guard.admits(request.headers()) {
+        next.run(request).await
+    } else if dashboard {
+        login_page("This job's REST API requires its token (rest.auth-token).")
+    } else {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: this job requires `Authorization: Bearer <rest.auth-token>`".into(),
+        )
+        .into_response()
+    }
+}
+
+/// The dashboard's answer to a browser without the session: how to get one.
+fn login_page(problem: &str) -> Response {
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Cairn</title></head>\
+         <body><h1>401 Unauthorized</h1><p>{problem}</p><p>Open <code>/?token=&lt;token&gt;\
+         </code> once: the dashboard then keeps a session cookie for this job.</p></body>\
+         </html>"
+    );
+    (StatusCode::UNAUTHORIZED, Html(page)).into_response()
 }
 
 /// A refused request, answered with Flink's error body.
@@ -141,7 +238,7 @@ fn job<'a>(control: &'a Arc<JobControl>, job: &str) -> Result<&'a Arc<JobControl
 
 fn refused(e: ControlError) -> ApiError {
     let status = match e {
-        ControlError::NotRunning { .. } => StatusCode::CONFLICT,
+        ControlError::NotRunning { .. } | ControlError::SwapUnderWay { .. } => StatusCode::CONFLICT,
         ControlError::NoSavepointDir | ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
     };
     error(status, e.to_string())
@@ -673,17 +770,97 @@ struct SwapQuery {
     name: Option<String>,
 }
 
-/// `POST /jobs/:jobid/swap?name=NEW.wasm` with the component's bytes as the body.
+/// `POST /jobs/:jobid/swap?name=NEW.wasm` with the component's bytes as the body. One swap
+/// at a time, its upload included, so that concurrent uploads cannot exhaust memory.
 async fn swap(
     State(control): State<Arc<JobControl>>,
     Path(id): Path<String>,
     Query(query): Query<SwapQuery>,
-    body: Bytes,
+    request: Request,
 ) -> Reply {
     let control = job(&control, &id)?;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_COMPONENT_BYTES) {
+        return Err(too_large());
+    }
+    let slot = control.reserve_swap().map_err(refused)?;
+    let component = receive_component(request.into_body()).await?;
     let label = query.name.unwrap_or_else(|| "the new component".into());
-    let trigger = control.trigger_swap(label, body.to_vec());
+    let trigger = control.trigger_swap(slot, label, component);
     accepted(json!({ "request-id": trigger }))
+}
+
+fn too_large() -> ApiError {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the component exceeds the {} MiB limit of a swap",
+            MAX_COMPONENT_BYTES >> 20
+        ),
+    )
+}
+
+/// Streams a swap's body into a temporary file (removed when the returned path is
+/// dropped), never holding more than a few chunks in memory.
+async fn receive_component(body: Body) -> Result<tempfile::TempPath, ApiError> {
+    let stored = |e: std::io::Error| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "cannot store the uploaded component in {}: {e}",
+                std::env::temp_dir().display()
+            ),
+        )
+    };
+    let file = tempfile::Builder::new()
+        .prefix("cairn-swap-")
+        .suffix(".wasm")
+        .tempfile()
+        .map_err(stored)?;
+    // Writing blocks: a blocking thread writes, fed through a bounded channel, so that a
+    // disk slower than the network holds the upload back instead of queueing it in memory.
+    let (chunks, mut received) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let writer =
+        tokio::task::spawn_blocking(move || -> std::io::Result<tempfile::NamedTempFile> {
+            let mut file = file;
+            while let Some(chunk) = received.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            file.flush().map(|()| file)
+        });
+    let mut size = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("the upload broke off: {e}"),
+            )
+        })?;
+        size += chunk.len() as u64;
+        if size > MAX_COMPONENT_BYTES {
+            return Err(too_large());
+        }
+        if chunks.send(chunk).await.is_err() {
+            // The writer failed; its error is reported below.
+            break;
+        }
+    }
+    drop(chunks);
+    let file = writer
+        .await
+        .map_err(|e| stored(std::io::Error::other(e)))?
+        .map_err(stored)?;
+    if size == 0 {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "the request body must be the new component's bytes; it is empty".into(),
+        ));
+    }
+    Ok(file.into_temp_path())
 }
 
 async fn savepoint_status(
@@ -768,8 +945,9 @@ async fn exceptions(State(control): State<Arc<JobControl>>, Path(id): Path<Strin
         "root-exception": latest.map(|e| format!("{} failed: {}", e.task, e.message)),
         "timestamp": latest.map(|e| e.timestamp_ms),
         "all-exceptions": [],
-        "truncated": false,
-        "exceptionHistory": { "entries": entries, "truncated": false },
+        // Older failures beyond web.exception-history-size were dropped.
+        "truncated": snapshot.exceptions_truncated,
+        "exceptionHistory": { "entries": entries, "truncated": snapshot.exceptions_truncated },
     }))
 }
 

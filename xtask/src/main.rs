@@ -217,6 +217,7 @@ fn show_top_words(output: &Path) -> anyhow::Result<()> {
 fn test(extra: &[String]) -> anyhow::Result<()> {
     build(&[])?;
     ensure_moto()?;
+    ensure_schemathesis()?;
     ensure_browser()?;
     step("running the Python and JavaScript SDKs' unit tests");
     guests::unit_tests()?;
@@ -276,6 +277,12 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// project-local virtual environment.
 fn ensure_moto() -> anyhow::Result<()> {
     python_venv("moto", &["moto[server]>=5,<6"]).map(drop)
+}
+
+/// The OpenAPI checker the REST tests run against `docs/rest-api.yaml` (schemathesis, from
+/// PyPI; its 4.x command line), in a venv under the toolchains folder.
+fn ensure_schemathesis() -> anyhow::Result<()> {
+    python_venv("schemathesis", &["schemathesis>=4.32,<5"]).map(drop)
 }
 
 fn bench(extra: &[String]) -> anyhow::Result<()> {
