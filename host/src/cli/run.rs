@@ -153,6 +153,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     println!("Job has been submitted with JobID {job_id}");
     eprintln!("REST API at http://{address}/jobs/{job_id}");
+    if let Some(token) = &config.rest.auth_token {
+        // The token opens the dashboard once (it becomes a session cookie). Shown in full
+        // only on a terminal, so that it does not end up in logs.
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+            eprintln!("Dashboard at http://{address}/?token={token}");
+        } else {
+            eprintln!("Dashboard at http://{address}/?token=<rest.auth-token> (open it once)");
+        }
+    }
     if let (Some(interval), Some(storage)) = (config.checkpoints.interval, &checkpoints.storage) {
         eprintln!(
             "Checkpointing every {} ({}) to {}",
