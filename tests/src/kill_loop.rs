@@ -45,6 +45,18 @@ pub fn has_checkpoint(location: &str, store: &[String]) -> bool {
     cairn(args, None, None).success()
 }
 
+/// Waits, at most a minute, until `location` holds a completed checkpoint.
+pub fn wait_for_checkpoint(location: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !has_checkpoint(location, &[]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint at {location} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 impl KillLoop<'_> {
     fn args(
         &self,

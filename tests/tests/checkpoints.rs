@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use cairn_tests::kill_loop::{KillLoop, has_checkpoint};
+use cairn_tests::kill_loop::{KillLoop, has_checkpoint, wait_for_checkpoint};
 use cairn_tests::{Corpus, S3Server, Scratch, cairn, job, latest_checkpoint, os, spawn_cairn};
 
 /// Lines per second the killed attempts read at: ten attempts of at most half a second read
@@ -135,14 +135,7 @@ fn killed_job(dir: &Path, job_id: &str) {
         &["execution.checkpointing.interval=50 ms"],
     ));
     let folder = format!("{}/{job_id}", dir.display());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !has_checkpoint(&folder, &[]) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no checkpoint in 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_checkpoint(&folder);
     child.kill().unwrap();
     child.wait().unwrap();
 }

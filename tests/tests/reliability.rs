@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cairn_tests::kill_loop::has_checkpoint;
+use cairn_tests::kill_loop::wait_for_checkpoint;
 use cairn_tests::{
     Corpus, Finished, Scratch, Session, cairn, check_word_count, job, latest_checkpoint, os,
     path_str, spawn_cairn,
@@ -58,11 +58,7 @@ fn checkpoint_of_killed_run(corpus: &Corpus, scratch: &Scratch, job_id: &str) ->
         Some(20_000),
     ));
     let folder = scratch.join("chk").join(job_id);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !has_checkpoint(path_str(&folder), &[]) {
-        assert!(Instant::now() < deadline, "no checkpoint in 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_checkpoint(path_str(&folder));
     child.kill().unwrap();
     child.wait().unwrap();
     latest_checkpoint(&folder)
@@ -255,11 +251,7 @@ fn a_second_writer_of_a_running_jobs_files_is_refused_naming_it() {
 
     // A killed process leaves no lock behind: the job resumes at once.
     let folder = scratch.join("chk").join(&id);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !has_checkpoint(path_str(&folder), &[]) {
-        assert!(Instant::now() < deadline, "no checkpoint in 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_checkpoint(path_str(&folder));
     first.kill();
     let mut args = word_count(&corpus, &scratch, &id, &[], None);
     args.splice(2..2, [OsString::from("-s"), folder.into()]);
@@ -464,11 +456,7 @@ fn the_readme_ctrl_c_example_is_true() {
     let id = "a6".repeat(16);
     let mut child = spawn_cairn(word_count(&corpus, &scratch, &id, &[], Some(50_000)));
     let folder = scratch.join("chk").join(&id);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !has_checkpoint(path_str(&folder), &[]) {
-        assert!(Instant::now() < deadline, "no checkpoint in 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_checkpoint(path_str(&folder));
     // Ctrl-C.
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cairn_tests::kill_loop::has_checkpoint;
+use cairn_tests::kill_loop::wait_for_checkpoint;
 use cairn_tests::path_str as path;
 use cairn_tests::{
     Corpus, Finished, Scratch, Session, cairn, cairn_bin, check_word_count, finish, job, os,
@@ -269,14 +269,7 @@ fn a_missing_state_file_is_one_clear_error_without_retries() {
     args.extend(job_args(&scratch.join("out"), Some("2000")));
     let mut child = spawn_cairn(args);
     let job_folder = chk.join(&id);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !has_checkpoint(path(&job_folder), &[]) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no checkpoint in 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_checkpoint(path(&job_folder));
     child.kill().unwrap();
     child.wait().unwrap();
 
