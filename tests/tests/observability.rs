@@ -54,6 +54,8 @@ struct Flaky<'a> {
     delay: &'a str,
     rate: &'a str,
     fault: &'a [&'a str],
+    /// `rest.auth-token`, if the job requires one.
+    token: Option<&'a str>,
 }
 
 impl Flaky<'_> {
@@ -82,6 +84,9 @@ impl Flaky<'_> {
         .collect();
         for setting in &config {
             args.extend(["-D".into(), setting.into()]);
+        }
+        if let Some(token) = self.token {
+            args.extend(["-D".into(), format!("rest.auth-token={token}").into()]);
         }
         let input = corpus.path.to_str().unwrap();
         let output = scratch.join("out");
@@ -118,6 +123,7 @@ fn metrics_show_checkpoints_rising_and_restarts_counting_failures() {
             "--fail-attempts",
             "2",
         ],
+        token: None,
     }
     .start(&session, &scratch, &corpus, &id);
     let job_labels = [&*format!("job_id=\"{id}\""), "job_name=\"flaky\""];
@@ -267,6 +273,9 @@ fn the_dashboard_shows_checkpoints_growing_and_a_restart() {
         delay: "1 s",
         rate: "2000",
         fault: &["--fail-mode", "trap", "--fail-at", "30000"],
+        // With a token, as on a shared machine: the browser opens the `/?token=` address
+        // once, and the session cookie must carry every request the dashboard makes.
+        token: Some("dashboard-secret"),
     }
     .start(&session, &scratch, &corpus, &id);
 
@@ -276,7 +285,10 @@ fn the_dashboard_shows_checkpoints_growing_and_a_restart() {
     let _ = std::fs::remove_file(&screenshot);
     let output = Command::new("node")
         .arg(browser.join("dashboard.mjs"))
-        .arg(format!("http://{}/", running.address))
+        .arg(format!(
+            "http://{}/?token=dashboard-secret",
+            running.address
+        ))
         .arg(&screenshot)
         .current_dir(&browser)
         .output()
