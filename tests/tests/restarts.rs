@@ -276,6 +276,9 @@ fn checkpointing_restarts_from_the_latest_checkpoint_by_default() {
             input.as_os_str(),
             "--output".as_ref(),
             scratch.join("out").as_os_str(),
+            // Paced, so that checkpoints complete before the trap on any machine: 300,000
+            // words are 150,000 lines, 1.5 s in.
+            "--rate=100000".as_ref(),
             "--fail-mode=trap".as_ref(),
             "--fail-at=300000".as_ref(),
             "--fail-attempts=1".as_ref(),
