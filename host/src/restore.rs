@@ -12,7 +12,7 @@ use crate::config::S3Config;
 use crate::graph::Graph;
 use crate::state::metadata::SubtaskState;
 use crate::state::{
-    CheckpointMetadata, METADATA_FILE, StateError, StateStore, blob, parse_checkpoint_folder,
+    CheckpointMetadata, METADATA_FILE, StateError, StateStore, blob, checkpoint_folder,
 };
 
 /// Why a checkpoint cannot restore this job.
@@ -49,17 +49,15 @@ pub fn open_folder(path: &str, s3: &S3Config) -> Result<StateStore, StateError> 
     if StateStore::unopened_memory(folder) {
         return Err(StateError::NothingInMemory(path.to_owned()));
     }
-    let is_local = !folder.contains("://") || folder.starts_with("file://");
-    if is_local {
-        let local = std::path::Path::new(folder.strip_prefix("file://").unwrap_or(folder));
-        if !local.is_dir() {
-            let what = if local.exists() {
-                "a file that is not _metadata"
-            } else {
-                "no such folder"
-            };
-            return Err(StateError::NotACheckpoint(format!("{path} ({what})")));
-        }
+    if let Some(local) = StateStore::local_path(folder)
+        && !local.is_dir()
+    {
+        let what = if local.exists() {
+            "a file that is not _metadata"
+        } else {
+            "no such folder"
+        };
+        return Err(StateError::NotACheckpoint(format!("{path} ({what})")));
     }
     StateStore::open(folder, s3)
 }
@@ -97,33 +95,22 @@ pub async fn find(
         return read(store).await;
     }
     // A job's checkpoint folder: its newest checkpoint that has `_metadata`.
-    let mut ids: Vec<u64> = store
-        .folders()
-        .await?
-        .iter()
-        .filter_map(|name| parse_checkpoint_folder(name))
-        .collect();
-    if ids.is_empty() {
+    let checkpoints = crate::state::checkpoints(&store).await?;
+    if checkpoints.is_empty() {
         return Err(StateError::NotACheckpoint(store.url().to_owned()));
     }
-    ids.sort_unstable_by(|a, b| b.cmp(a));
-    for id in ids {
-        let checkpoint = store.child(&crate::state::checkpoint_folder(id));
-        if checkpoint.exists(METADATA_FILE).await? {
-            return read(checkpoint).await;
-        }
+    match checkpoints.iter().rev().find(|(_, complete)| *complete) {
+        Some((id, _)) => read(store.child(&checkpoint_folder(*id))).await,
+        None => Err(StateError::NoCheckpoint(store.url().to_owned())),
     }
-    Err(StateError::NoCheckpoint(store.url().to_owned()))
 }
 
 /// Deletes the checkpoints of a job folder that never completed (no `_metadata`): what a
 /// failed attempt's in-flight checkpoints left behind.
 pub async fn remove_incomplete(job_folder: &StateStore) -> Result<(), StateError> {
-    for name in job_folder.folders().await? {
-        if parse_checkpoint_folder(&name).is_some()
-            && !job_folder.child(&name).exists(METADATA_FILE).await?
-        {
-            job_folder.delete_all(&name).await?;
+    for (id, complete) in crate::state::checkpoints(job_folder).await? {
+        if !complete {
+            job_folder.delete_all(&checkpoint_folder(id)).await?;
         }
     }
     Ok(())

@@ -502,7 +502,7 @@ fn claim(graph: &Graph, config: &Config, job_id: &str) -> anyhow::Result<Vec<Loc
         ),
     }
     if config.checkpoints.interval.is_some()
-        && let Some(dir) = local_folder(&checkpoint_dir(config)?)
+        && let Some(dir) = StateStore::local_path(&checkpoint_dir(config)?)
     {
         let dir = dir.join(job_id);
         locks.push(Lock::acquire(&dir, job_id).map_err(|e| match e {
@@ -546,15 +546,6 @@ fn claim(graph: &Graph, config: &Config, job_id: &str) -> anyhow::Result<Vec<Loc
         sink_folders.push(folder);
     }
     Ok(locks)
-}
-
-/// The folder on this machine that a store location names, if it is local.
-fn local_folder(location: &str) -> Option<std::path::PathBuf> {
-    match location.strip_prefix("file://") {
-        Some(_) => url::Url::parse(location).ok()?.to_file_path().ok(),
-        None if !location.contains("://") => Some(location.into()),
-        None => None,
-    }
 }
 
 /// Binds the job's REST server (`rest.bind-address`, `rest.port`), serves it beside the

@@ -688,22 +688,17 @@ fn completed_in_store(checkpoints: &Checkpointing) -> VecDeque<u64> {
     let Some(storage) = &checkpoints.storage else {
         return VecDeque::new();
     };
-    let listed = checkpoints.runtime.block_on(async {
-        let mut ids = Vec::new();
-        for name in storage.folders().await? {
-            if let Some(id) = crate::state::parse_checkpoint_folder(&name)
-                && storage.child(&name).exists(METADATA_FILE).await?
-            {
-                ids.push(id);
-            }
-        }
-        Ok::<_, StateError>(ids)
-    });
+    let listed = checkpoints
+        .runtime
+        .block_on(crate::state::checkpoints(storage))
+        .map(|found| {
+            found
+                .into_iter()
+                .filter_map(|(id, complete)| complete.then_some(id))
+                .collect::<VecDeque<u64>>()
+        });
     match listed {
-        Ok(mut ids) => {
-            ids.sort_unstable();
-            ids.into()
-        }
+        Ok(ids) => ids,
         Err(e) => {
             tracing::warn!(
                 "cannot list the job's earlier checkpoints ({e}); retention applies to this \

@@ -70,6 +70,27 @@ pub fn parse_checkpoint_folder(name: &str) -> Option<u64> {
     name.strip_prefix("chk-")?.parse().ok()
 }
 
+/// The checkpoints in a job's checkpoint folder (its `chk-<N>` folders), oldest first, each
+/// with whether it completed (has `_metadata`).
+pub async fn checkpoints(job_folder: &StateStore) -> Result<Vec<(u64, bool)>, StateError> {
+    let mut ids: Vec<u64> = job_folder
+        .folders()
+        .await?
+        .iter()
+        .filter_map(|name| parse_checkpoint_folder(name))
+        .collect();
+    ids.sort_unstable();
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let complete = job_folder
+            .child(&checkpoint_folder(id))
+            .exists(METADATA_FILE)
+            .await?;
+        found.push((id, complete));
+    }
+    Ok(found)
+}
+
 /// The state file of one operator subtask, relative to its checkpoint folder.
 pub fn state_file(uid: &str, subtask: u32) -> String {
     format!("{uid}/{subtask}.zst")

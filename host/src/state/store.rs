@@ -59,18 +59,13 @@ impl StateStore {
             location: location.to_owned(),
             message,
         };
-        if !location.contains("://") {
-            return Self::local(std::path::Path::new(location), location);
+        if let Some(path) = Self::local_path(location) {
+            return Self::local(&path, location);
         }
         let url = url::Url::parse(location).map_err(|e| invalid(e.to_string()))?;
         let root = Path::parse(url.path().trim_matches('/')).map_err(|e| invalid(e.to_string()))?;
         let store: Arc<dyn ObjectStore> = match url.scheme() {
-            "file" => {
-                let path = url
-                    .to_file_path()
-                    .map_err(|()| invalid("not a local path".into()))?;
-                return Self::local(&path, location);
-            }
+            "file" => return Err(invalid("not a local path".into())),
             "memory" => memory_store(url.host_str().unwrap_or_default()),
             "s3" | "s3a" => {
                 let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
@@ -146,6 +141,16 @@ impl StateStore {
             url: format!("file://{}", path.display()),
             local_dir: Some(path),
         })
+    }
+
+    /// The folder on this machine that `location` names, if it is local: a plain path or a
+    /// `file://` URL.
+    pub fn local_path(location: &str) -> Option<std::path::PathBuf> {
+        if !location.contains("://") {
+            return Some(location.into());
+        }
+        let url = url::Url::parse(location).ok()?;
+        (url.scheme() == "file").then(|| url.to_file_path().ok())?
     }
 
     /// Whether `location` is a `memory://` URL: a store that ends with the process.
