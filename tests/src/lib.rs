@@ -686,13 +686,14 @@ pub fn http_text(
     stream.write_all(request.as_bytes()).expect("request sent");
     let mut response = String::new();
     io::Read::read_to_string(&mut stream, &mut response).expect("response read");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    split_response(&response).unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
+/// The status and the body of a whole HTTP/1.1 response, if it is one.
+pub fn split_response(response: &str) -> Option<(u16, String)> {
+    let status = response.split(' ').nth(1)?.parse().ok()?;
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_owned())
+    Some((status, body.to_owned()))
 }
 
 #[cfg(test)]

@@ -206,13 +206,8 @@ fn upload_junk(address: &str, path: &str, len: u64) -> (u16, String) {
         sent += n as u64;
     }
     let response = response.join().unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no answer after {sent} bytes: {response:?}"));
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_owned())
+    cairn_tests::split_response(&response)
+        .unwrap_or_else(|| panic!("no answer after {sent} bytes: {response:?}"))
 }
 
 /// Eight concurrent 250 MB swap uploads: one is taken (streamed to a temporary file, which
