@@ -88,12 +88,14 @@ pub struct Lock {
 impl Lock {
     /// Locks folder `dir` (created if missing) for job `job`, or says who holds it.
     pub fn acquire(dir: &Path, job: &str) -> Result<Self, LockError> {
-        std::fs::create_dir_all(dir).map_err(io("cannot create folder", dir))?;
         Self::file(&dir.join(LOCK_FILE), job)
     }
 
-    /// Locks the lock file `path` (in an existing folder) for job `job`.
+    /// Locks the lock file `path` (its folder created if missing) for job `job`.
     pub fn file(path: &Path, job: &str) -> Result<Self, LockError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io("cannot create folder", dir))?;
+        }
         let path = path.to_owned();
         // The holder removes the file when it lets go; whoever locked a file that is no
         // longer the one at `path` tries again with the new one.

@@ -481,15 +481,7 @@ fn checkpoint_dir(config: &Config) -> anyhow::Result<String> {
 /// submitted. (Object stores cannot be locked: there only the job id guards.)
 fn claim(graph: &Graph, config: &Config, job_id: &str) -> anyhow::Result<Vec<Lock>> {
     let mut locks = Vec::new();
-    let registry = registry::dir();
-    let job_lock = std::fs::create_dir_all(&registry)
-        .map_err(|cause| LockError::Io {
-            action: "cannot create folder",
-            path: registry.clone(),
-            cause,
-        })
-        .and_then(|()| Lock::file(&registry.join(format!("{job_id}.lock")), job_id));
-    match job_lock {
+    match Lock::file(&registry::dir().join(format!("{job_id}.lock")), job_id) {
         Ok(lock) => locks.push(lock),
         Err(LockError::Held { holder, .. }) => bail!(
             "job {job_id} is already running on this machine ({holder}): two runs of one job \
