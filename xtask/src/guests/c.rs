@@ -1,8 +1,17 @@
 //! C jobs: every `.c` file of a job's folder compiled with `zig cc` for `wasm32-wasi`,
 //! linked with the C SDK (guest-sdk/c) and the WIT bindings, then made a component.
+//!
+//! The SDK's own tests (guest-sdk/c/tests) are compiled natively, with this machine's C
+//! compiler.
+
+use std::process::Command;
+
+use anyhow::Context;
 
 use super::install_job;
-use super::wit_c::{CSdk, build_dir, cc, componentize};
+use super::wit_c::{
+    CSdk, NATIVE_BINDINGS_DEFINE, build_dir, cc, componentize, generated_bindings, workspace_path,
+};
 use crate::run;
 
 /// C jobs: (name, folder of its sources).
@@ -30,4 +39,51 @@ pub(super) fn build() -> anyhow::Result<()> {
         install_job(&component, "jobs", name)?;
     }
     Ok(())
+}
+
+/// The C SDK's native tests: the packed-batch golden vectors (`wit/vectors`), through the
+/// SDK's emitter and its WIT exports, driven by guest-sdk/c/tests/harness.c as the host
+/// would. Built into `target/guest-c/native/` with `$CC` (default `cc`).
+pub(super) fn unit_tests() -> anyhow::Result<()> {
+    let bindings = generated_bindings()?;
+    let dir = build_dir().join("native");
+    std::fs::create_dir_all(&dir)?;
+    let tests = workspace_path("guest-sdk/c/tests");
+    let compiler = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+    let cc = || {
+        let mut command = Command::new(&compiler);
+        command
+            .args(["-std=c11", "-O2", "-g"])
+            .arg("-I")
+            .arg(workspace_path("guest-sdk/c/include"))
+            .arg("-I")
+            .arg(&bindings)
+            .arg("-I")
+            .arg(&tests);
+        command
+    };
+    // Generated code, written for wasm32: its warnings natively are not this SDK's.
+    let bindings_object = dir.join("cairn_job.o");
+    run(cc()
+        .args(["-c", "-w", NATIVE_BINDINGS_DEFINE])
+        .arg(bindings.join("cairn_job.c"))
+        .arg("-o")
+        .arg(&bindings_object))
+    .with_context(|| {
+        format!(
+            "the C SDK's tests need a C compiler ({}, or set CC; Debian: apt-get install gcc)",
+            compiler.to_string_lossy()
+        )
+    })?;
+    let test = dir.join("golden_vectors");
+    run(cc()
+        .args(["-Wall", "-Wextra"])
+        .arg(tests.join("golden_vectors.c"))
+        .arg(tests.join("harness.c"))
+        .arg(workspace_path("guest-sdk/c/src/cairn.c"))
+        .arg(&bindings_object)
+        .arg("-o")
+        .arg(&test))?;
+    run(Command::new(&test).arg(workspace_path("wit/vectors/packed-batch.txt")))
+        .context("the C SDK's tests failed")
 }

@@ -76,9 +76,10 @@ impl Lang {
     }
 }
 
-/// The Python and JavaScript SDKs' own unit tests, and their word-counts' (Python's
-/// unittest, Node's test runner): they run the guest code natively, against the SDKs'
-/// stand-ins for the host.
+/// The guest SDKs' own unit tests, natively: Python's and JavaScript's, with their
+/// word-counts' (Python's unittest, Node's test runner, against the SDKs' stand-ins for the
+/// host), then C's and Zig's (the packed-batch golden vectors, `wit/vectors`, which the
+/// Python and JavaScript tests and the Rust SDK's `cargo test` check too).
 pub(crate) fn unit_tests() -> anyhow::Result<()> {
     let root = cairn_tests::workspace_root();
     let python_sdk = root.join("guest-sdk").join("python");
@@ -98,7 +99,9 @@ pub(crate) fn unit_tests() -> anyhow::Result<()> {
     run(Command::new("npm")
         .args(["test", "--silent"])
         .current_dir(&js_sdk))
-    .context("the JavaScript tests failed")
+    .context("the JavaScript tests failed")?;
+    c::unit_tests()?;
+    zig::unit_tests()
 }
 
 /// Where toolchains are installed on first use: `target/toolchains/<name>`.

@@ -116,21 +116,41 @@ impl CSdk {
     /// cairn.h translated to Zig (`zig translate-c`), the `cairn_c` module the Zig SDK
     /// imports.
     fn translated_header(&self) -> anyhow::Result<PathBuf> {
-        let output = zig("translate-c")?
-            .args(["-target", TARGET, "-lc"])
-            .arg(self.include.join("cairn.h"))
-            .output()
-            .context("cannot run zig translate-c")?;
-        if !output.status.success() {
-            bail!(
-                "zig translate-c of cairn.h failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
         let path = build_dir().join("cairn_c.zig");
-        write_if_changed(&path, &output.stdout)?;
+        translate_header(Some(TARGET), &path)?;
         Ok(path)
     }
+}
+
+/// Translates cairn.h to Zig into `path`, for `target` (`None`: this machine).
+pub(super) fn translate_header(target: Option<&str>, path: &Path) -> anyhow::Result<()> {
+    let mut command = zig("translate-c")?;
+    if let Some(target) = target {
+        command.args(["-target", target]);
+    }
+    let output = command
+        .arg("-lc")
+        .arg(workspace_path("guest-sdk/c/include/cairn.h"))
+        .output()
+        .context("cannot run zig translate-c")?;
+    if !output.status.success() {
+        bail!(
+            "zig translate-c of cairn.h failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    write_if_changed(path, &output.stdout)
+}
+
+/// Compiling the generated bindings natively, for the SDKs' tests: their operator resource
+/// constructor keeps a pointer in 32 bits, as on wasm32, so the tests' harness
+/// (guest-sdk/c/tests/harness.c) defines it instead, and the generated one is renamed away.
+pub(super) const NATIVE_BINDINGS_DEFINE: &str =
+    "-Dexports_cairn_job_job_operator_new=cairn_test_unused_operator_new";
+
+/// The generated C bindings of wit/ (`target/guest-c/bindings`), brought up to date.
+pub(super) fn generated_bindings() -> anyhow::Result<PathBuf> {
+    bindings(&build_dir().join("bindings"))
 }
 
 /// Where the bindings, the compiled SDK and the core modules go: `target/guest-c`.
@@ -138,7 +158,7 @@ pub(super) fn build_dir() -> PathBuf {
     target_dir().join("guest-c")
 }
 
-fn workspace_path(relative: &str) -> PathBuf {
+pub(super) fn workspace_path(relative: &str) -> PathBuf {
     cairn_tests::workspace_root().join(relative)
 }
 

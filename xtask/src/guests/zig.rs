@@ -1,8 +1,13 @@
 //! Zig jobs: a job's `main.zig` built with `zig build-exe` for `wasm32-wasi`, importing the
 //! Zig SDK (guest-sdk/zig, over the C SDK) as `cairn`, then made a component.
 
+use anyhow::Context;
+
 use super::install_job;
-use super::wit_c::{CSdk, build_dir, componentize, zig_build_exe};
+use super::wit_c::{
+    CSdk, NATIVE_BINDINGS_DEFINE, build_dir, componentize, generated_bindings, translate_header,
+    workspace_path, zig, zig_build_exe,
+};
 use crate::run;
 
 /// Zig jobs: (name, root source file).
@@ -19,4 +24,65 @@ pub(super) fn build() -> anyhow::Result<()> {
         install_job(&component, "jobs", name)?;
     }
     Ok(())
+}
+
+/// The Zig SDK's native tests (guest-sdk/zig/tests, `zig test`): the packed-batch golden
+/// vectors, linked with the C SDK and its test harness compiled natively with `zig cc`
+/// (see the C SDK's tests), into `target/guest-c/native-zig/`.
+pub(super) fn unit_tests() -> anyhow::Result<()> {
+    let bindings = generated_bindings()?;
+    let dir = build_dir().join("native-zig");
+    std::fs::create_dir_all(&dir)?;
+    let translated = dir.join("cairn_c.zig");
+    translate_header(None, &translated)?;
+    let sources = [
+        (workspace_path("guest-sdk/c/src/cairn.c"), "cairn.o", None),
+        (
+            workspace_path("guest-sdk/c/tests/harness.c"),
+            "harness.o",
+            None,
+        ),
+        (
+            bindings.join("cairn_job.c"),
+            "cairn_job.o",
+            Some(NATIVE_BINDINGS_DEFINE),
+        ),
+    ];
+    let mut objects = Vec::new();
+    for (source, object, define) in sources {
+        let object = dir.join(object);
+        let mut command = zig("cc")?;
+        command
+            .args(["-c", "-O2", "-g"])
+            .arg("-I")
+            .arg(workspace_path("guest-sdk/c/include"))
+            .arg("-I")
+            .arg(&bindings);
+        match define {
+            // Generated code, written for wasm32: its warnings natively are not this SDK's.
+            Some(define) => command.args(["-w", define]),
+            None => command.args(["-Wall", "-Wextra"]),
+        };
+        run(command.arg(&source).arg("-o").arg(&object))?;
+        objects.push(object);
+    }
+    run(zig("test")?
+        .arg("-lc")
+        .args(["--dep", "cairn"])
+        .arg(format!(
+            "-Mroot={}",
+            workspace_path("guest-sdk/zig/tests/golden_vectors.zig").display()
+        ))
+        .args(["--dep", "cairn_c"])
+        .arg(format!(
+            "-Mcairn={}",
+            workspace_path("guest-sdk/zig/cairn.zig").display()
+        ))
+        .arg(format!("-Mcairn_c={}", translated.display()))
+        .args(&objects)
+        .env(
+            "CAIRN_VECTORS",
+            workspace_path("wit/vectors/packed-batch.txt"),
+        ))
+    .context("the Zig SDK's tests failed")
 }

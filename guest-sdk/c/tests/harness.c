@@ -1,0 +1,293 @@
+/* harness.c: see harness.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "harness.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn_job.h"
+
+/* ---------------------------------------------------------------------------------------
+ * The host's side of the bindings, natively
+ * ------------------------------------------------------------------------------------- */
+
+void __wasm_import_cairn_job_log_log(int32_t level, uint8_t *message, size_t len) {
+    fprintf(stderr, "    log(%d): %.*s\n", (int)level, (int)len, (const char *)message);
+}
+
+/* Handles of the operator resource: indexes into this table of instances. */
+static exports_cairn_job_job_operator_t *instances[64];
+
+exports_cairn_job_job_own_operator_t exports_cairn_job_job_operator_new(
+    exports_cairn_job_job_operator_t *rep) {
+    for (int32_t i = 0; i < (int32_t)(sizeof instances / sizeof *instances); i++) {
+        if (instances[i] == NULL) {
+            instances[i] = rep;
+            return (exports_cairn_job_job_own_operator_t){i};
+        }
+    }
+    fprintf(stderr, "harness: too many operator instances\n");
+    abort();
+}
+
+/* What the generated code links against on wasm32 that nothing calls natively: the
+ * resource imports, and the component type object (cairn_job_component_type.o). */
+void __component_type_object_force_link_cairn_job(void) {}
+
+int32_t __wasm_import_exports_cairn_job_job_operator_new(int32_t rep) {
+    (void)rep;
+    abort();
+}
+
+int32_t __wasm_import_exports_cairn_job_job_operator_rep(int32_t handle) {
+    (void)handle;
+    abort();
+}
+
+void __wasm_import_exports_cairn_job_job_operator_drop(int32_t handle) {
+    (void)handle;
+    abort();
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Driving the exports
+ * ------------------------------------------------------------------------------------- */
+
+static void *copy_of(const void *from, size_t len) {
+    if (len == 0) return NULL;
+    void *to = malloc(len);
+    if (to == NULL) abort();
+    memcpy(to, from, len);
+    return to;
+}
+
+static char *take_string(cairn_job_string_t *s) {
+    char *text = malloc(s->len + 1);
+    if (text == NULL) abort();
+    if (s->len) memcpy(text, s->ptr, s->len);
+    text[s->len] = 0;
+    cairn_job_string_free(s);
+    return text;
+}
+
+void *cairn_test_open(const char *name, char **error) {
+    static const char job_id[] = "00000000000000000000000000000000";
+    exports_cairn_job_job_context_t ctx = {
+        .job_id = {copy_of(job_id, strlen(job_id)), strlen(job_id)},
+        .operator_uid = {copy_of(name, strlen(name)), strlen(name)},
+        .subtask = 0,
+        .parallelism = 1,
+        .attempt = 0,
+    };
+    cairn_job_string_t wit_name = {copy_of(name, strlen(name)), strlen(name)};
+    exports_cairn_job_job_own_operator_t handle;
+    cairn_job_string_t err = {0};
+    if (!exports_cairn_job_job_open(&ctx, &wit_name, &handle, &err)) {
+        *error = take_string(&err);
+        return NULL;
+    }
+    return instances[handle.__handle];
+}
+
+bool cairn_test_process(void *instance, uint32_t input, const cairn_test_batch_t *batch,
+                        cairn_test_batch_t *out, char **error) {
+    exports_cairn_job_job_packed_batch_t in = {
+        .data = {copy_of(batch->data, batch->data_len), batch->data_len},
+        .offsets = {copy_of(batch->offsets, batch->offsets_len * sizeof(uint32_t)),
+                    batch->offsets_len},
+        .timestamps = {copy_of(batch->timestamps, batch->timestamps_len * sizeof(int64_t)),
+                       batch->timestamps_len},
+    };
+    exports_cairn_job_job_packed_batch_t ret;
+    cairn_job_string_t err = {0};
+    if (!exports_cairn_job_job_method_operator_process(instance, input, &in, &ret, &err)) {
+        *error = take_string(&err);
+        return false;
+    }
+    *out = (cairn_test_batch_t){
+        ret.data.ptr, ret.data.len, ret.offsets.ptr, ret.offsets.len,
+        ret.timestamps.ptr, ret.timestamps.len,
+    };
+    return true;
+}
+
+void cairn_test_close(void *instance) {
+    for (size_t i = 0; i < sizeof instances / sizeof *instances; i++)
+        if (instances[i] == instance) instances[i] = NULL;
+    exports_cairn_job_job_operator_destructor(instance);
+}
+
+void cairn_test_batch_free(cairn_test_batch_t *batch) {
+    free(batch->data);
+    free(batch->offsets);
+    free(batch->timestamps);
+    *batch = (cairn_test_batch_t){0};
+}
+
+bool cairn_test_same_batch(const char *what, const cairn_test_batch_t *batch,
+                           const cairn_test_batch_t *expected) {
+    if (batch->data_len != expected->data_len ||
+        (batch->data_len && memcmp(batch->data, expected->data, batch->data_len) != 0)) {
+        printf("    %s: data differs (%zu bytes, expected %zu)\n", what,
+                batch->data_len, expected->data_len);
+        return false;
+    }
+    if (batch->offsets_len != expected->offsets_len) {
+        printf("    %s: %zu offsets, expected %zu\n", what, batch->offsets_len,
+                expected->offsets_len);
+        return false;
+    }
+    for (size_t i = 0; i < batch->offsets_len; i++) {
+        if (batch->offsets[i] != expected->offsets[i]) {
+            printf("    %s: offset %zu is %u, expected %u\n", what, i,
+                    batch->offsets[i], expected->offsets[i]);
+            return false;
+        }
+    }
+    if (batch->timestamps_len != expected->timestamps_len) {
+        printf("    %s: %zu timestamps, expected %zu\n", what, batch->timestamps_len,
+                expected->timestamps_len);
+        return false;
+    }
+    for (size_t i = 0; i < batch->timestamps_len; i++) {
+        if (batch->timestamps[i] != expected->timestamps[i]) {
+            printf("    %s: timestamp %zu is %lld, expected %lld\n", what, i,
+                    (long long)batch->timestamps[i], (long long)expected->timestamps[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Reading the vectors
+ * ------------------------------------------------------------------------------------- */
+
+static const char *vectors_path;
+static size_t line_number;
+
+static _Noreturn void bad_line(const char *why) {
+    fprintf(stderr, "%s:%zu: %s\n", vectors_path, line_number, why);
+    exit(2);
+}
+
+static void *grow(void *ptr, size_t count, size_t size) {
+    void *grown = realloc(ptr, (count ? count : 1) * size);
+    if (grown == NULL) abort();
+    return grown;
+}
+
+/* `x` and hex digits. */
+static uint8_t *parse_bytes(const char *token, size_t *len) {
+    if (token == NULL || token[0] != 'x') bad_line("bytes are x followed by hex digits");
+    size_t digits = strlen(token + 1);
+    if (digits % 2) bad_line("odd number of hex digits");
+    uint8_t *out = grow(NULL, digits / 2, 1);
+    for (size_t i = 0; i < digits / 2; i++) {
+        unsigned byte;
+        if (sscanf(token + 1 + 2 * i, "%2x", &byte) != 1) bad_line("not hex");
+        out[i] = (uint8_t)byte;
+    }
+    *len = digits / 2;
+    return out;
+}
+
+static long long parse_integer(const char *token, long long min, long long max) {
+    char *end;
+    errno = 0;
+    long long n = strtoll(token, &end, 10);
+    if (errno || *end || end == token || n < min || n > max) bad_line("not an integer in range");
+    return n;
+}
+
+size_t cairn_test_read_vectors(const char *path, cairn_test_vector_t **vectors) {
+    vectors_path = path ? path : getenv("CAIRN_VECTORS");
+    if (vectors_path == NULL) {
+        fprintf(stderr, "no vectors file: pass its path, or set CAIRN_VECTORS\n");
+        exit(2);
+    }
+    FILE *file = fopen(vectors_path, "r");
+    if (file == NULL) {
+        fprintf(stderr, "cannot open %s: %s\n", vectors_path, strerror(errno));
+        exit(2);
+    }
+    cairn_test_vector_t *list = NULL, *current = NULL;
+    size_t count = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    line_number = 0;
+    while ((n = getline(&line, &cap, file)) >= 0) {
+        line_number++;
+        if (n > 0 && line[n - 1] == '\n') line[--n] = 0;
+        if (n == 0 || line[0] == '#') continue;
+        char *rest;
+        char *directive = strtok_r(line, " ", &rest);
+        if (strcmp(directive, "vector") == 0 || strcmp(directive, "malformed") == 0) {
+            if (current) bad_line("the previous vector has no end");
+            list = grow(list, count + 1, sizeof *list);
+            current = &list[count];
+            *current = (cairn_test_vector_t){.malformed = directive[0] == 'm'};
+            current->name = strdup(rest);
+            continue;
+        }
+        if (current == NULL) bad_line("a line outside a vector");
+        cairn_test_batch_t *encoded = &current->encoded;
+        if (strcmp(directive, "record") == 0) {
+            char *key = strtok_r(NULL, " ", &rest), *value = strtok_r(NULL, " ", &rest),
+                 *timestamp = strtok_r(NULL, " ", &rest);
+            if (timestamp == NULL || current->malformed) bad_line("a record is key value timestamp");
+            current->records = grow(current->records, current->records_len + 1,
+                                    sizeof *current->records);
+            cairn_test_record_t *r = &current->records[current->records_len++];
+            *r = (cairn_test_record_t){0};
+            r->has_key = strcmp(key, "none") != 0;
+            if (r->has_key) r->key = parse_bytes(key, &r->key_len);
+            r->value = parse_bytes(value, &r->value_len);
+            r->has_timestamp = strcmp(timestamp, "none") != 0;
+            if (r->has_timestamp) r->timestamp = parse_integer(timestamp, INT64_MIN, INT64_MAX);
+        } else if (strcmp(directive, "data") == 0) {
+            encoded->data = parse_bytes(strtok_r(NULL, " ", &rest), &encoded->data_len);
+        } else if (strcmp(directive, "offsets") == 0) {
+            for (char *t; (t = strtok_r(NULL, " ", &rest));) {
+                encoded->offsets = grow(encoded->offsets, encoded->offsets_len + 1,
+                                        sizeof *encoded->offsets);
+                encoded->offsets[encoded->offsets_len++] =
+                    (uint32_t)parse_integer(t, 0, UINT32_MAX);
+            }
+        } else if (strcmp(directive, "timestamps") == 0) {
+            for (char *t; (t = strtok_r(NULL, " ", &rest));) {
+                encoded->timestamps = grow(encoded->timestamps, encoded->timestamps_len + 1,
+                                           sizeof *encoded->timestamps);
+                encoded->timestamps[encoded->timestamps_len++] =
+                    parse_integer(t, INT64_MIN, INT64_MAX);
+            }
+        } else if (strcmp(directive, "end") == 0) {
+            current = NULL;
+            count++;
+        } else {
+            bad_line("unknown line");
+        }
+    }
+    free(line);
+    fclose(file);
+    if (current) bad_line("the last vector has no end");
+    *vectors = list;
+    return count;
+}
+
+void cairn_test_free_vectors(cairn_test_vector_t *vectors, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        cairn_test_vector_t *v = &vectors[i];
+        for (size_t j = 0; j < v->records_len; j++) {
+            free(v->records[j].key);
+            free(v->records[j].value);
+        }
+        free(v->records);
+        free(v->name);
+        cairn_test_batch_free(&v->encoded);
+    }
+    free(vectors);
+}
