@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cairn::wasm::{Engine, JobComponent, Limits};
 use cairn_tests::{Scratch, job, word_counts, write_text};
+use cairn_wasm::{Engine, JobComponent, Limits};
 
 use crate::process::{cairn, peak_memory};
 use crate::{Checkpointing, Code, measure, path, remove_dir, strings};

@@ -18,15 +18,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use cairn::config::{ConfigLayers, S3Config};
-use cairn::graph::Graph;
-use cairn::operator::{OperatorError, OperatorFactory, OperatorInstance};
-use cairn::runtime::CheckpointStats;
-use cairn::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
-use cairn::state::StateStore;
-use cairn::wasm::{Engine, JobComponent, Limits};
+use cairn_core::config::{ConfigLayers, S3Config};
+use cairn_core::graph::Graph;
+use cairn_core::operator::{OperatorError, OperatorFactory, OperatorInstance};
+use cairn_core::runtime::CheckpointStats;
+use cairn_core::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
+use cairn_core::state::StateStore;
 use cairn_sdk::{Args, Context, Job, JobGraph, PackedBatch, State};
 use cairn_tests::{Scratch, job, write_text};
+use cairn_wasm::{Engine, JobComponent, Limits};
 
 /// The operators of job `J`, compiled into this binary.
 struct Native<J>(PhantomData<fn() -> J>);

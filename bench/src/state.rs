@@ -7,16 +7,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn::config::{CheckpointingMode, S3Config};
-use cairn::operator::OperatorFactory;
-use cairn::state::metadata::{
+use cairn_core::config::{CheckpointingMode, S3Config};
+use cairn_core::operator::OperatorFactory;
+use cairn_core::state::metadata::{
     CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, StateFile, SubtaskSnapshot,
     SubtaskState,
 };
-use cairn::state::{CheckpointMetadata, METADATA_FILE, StateStore};
-use cairn::wasm::{Engine, JobComponent, Limits};
+use cairn_core::state::{CheckpointMetadata, METADATA_FILE, StateStore};
 use cairn_sdk::{Context, Emitter};
 use cairn_tests::{Scratch, job, test_job};
+use cairn_wasm::{Engine, JobComponent, Limits};
 
 use crate::process::RssSampler;
 use crate::{megabytes, path};
@@ -108,7 +108,7 @@ fn row(
     let zstd_seconds = started.elapsed().as_secs_f64();
 
     let store = StateStore::open(path(&scratch.join("transfer")), &S3Config::default())?;
-    let file = cairn::state::state_file(uid, 0);
+    let file = cairn_core::state::state_file(uid, 0);
     let sampler = RssSampler::start();
     let started = Instant::now();
     let info = runtime.block_on(store.put_blob(&file, raw.clone()))?;
@@ -141,7 +141,7 @@ fn row(
 
     let started = Instant::now();
     let stored = runtime.block_on(store.get(&file))?;
-    let restored = cairn::state::blob::decode(&stored, &info, &file)?;
+    let restored = cairn_core::state::blob::decode(&stored, &info, &file)?;
     let read_seconds = started.elapsed().as_secs_f64();
     drop(stored);
 

@@ -137,7 +137,7 @@ fn a_damaged_compilation_cache_entry_is_recompiled_and_rewritten() {
         command
             .args(args)
             .env("XDG_CACHE_HOME", &cache)
-            .env("CAIRN_LOG", "warn,cairn::wasm::component=debug");
+            .env("CAIRN_LOG", "warn,cairn_wasm::component=debug");
         let run = finish(command, None);
         assert!(run.success(), "run {n}: {run:?}");
         assert_exact(&out);

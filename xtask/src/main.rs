@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 mod guests;
+mod modules;
 
 use cairn_tests::{check_word_count, committed_files, word_counts, workspace_root, write_text};
 use guests::{Lang, Npm, ensure_guest_target, has_npm, lint_rust, npm_install, python_venv};
@@ -305,6 +306,10 @@ fn lint() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    step("the host crates' modules depend on each other without a cycle");
+    for dir in modules::HOST_CRATES {
+        modules::check_acyclic(&workspace_root().join(dir))?;
+    }
     step("clippy (guests, for wasm32-wasip2)");
     lint_rust()?;
     step("the committed dashboard bundle is its sources' build");

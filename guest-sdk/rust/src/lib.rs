@@ -32,9 +32,6 @@
 //! operators can be unit-tested and benchmarked natively.
 
 mod args;
-mod batch;
-mod error;
-mod graph;
 pub mod log;
 mod operator;
 
@@ -43,10 +40,12 @@ mod operator;
 pub mod __guest;
 
 pub use args::Args;
-pub use batch::{Emitter, PackedBatch, Record, Records, ValueWriter};
-pub use error::{Error, Result};
-pub use graph::{Input, JobGraph, Node, NodeKind, Partitioning, Sink, Source, Stream};
-pub use operator::{Context, DynOperator, Job, Operator, OperatorInstance, State, operator};
+// The wire types are the host's too (crate `cairn-wire`); the SDK re-exports them.
+pub use cairn_wire::{
+    Context, Emitter, Error, Input, JobGraph, Node, NodeKind, PackedBatch, Partitioning, Record,
+    Records, Result, Sink, Source, State, Stream, ValueWriter,
+};
+pub use operator::{DynOperator, Job, Operator, OperatorInstance, operator};
 
 /// Everything a job author needs, in one `use`.
 pub mod prelude {

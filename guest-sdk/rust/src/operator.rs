@@ -2,43 +2,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Args, Emitter, Error, JobGraph, PackedBatch, Record, Result};
-
-/// Where an operator instance runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Context {
-    /// 32 lowercase hex characters.
-    pub job_id: String,
-    pub operator_uid: String,
-    /// 0-based index of this subtask among the node's subtasks.
-    pub subtask: u32,
-    pub parallelism: u32,
-    /// 0 on the first run; counts up on every restart of the job.
-    pub attempt: u32,
-    /// The options of this operator's node, as the graph set them.
-    pub options: Vec<(String, String)>,
-}
-
-impl Context {
-    /// The value of option `name` of this operator's node (the last one set wins).
-    pub fn option(&self, name: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// An operator's state as it is checkpointed: the bytes, and the version of their encoding.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct State {
-    /// Which encoding `data` is in, as the operator's code numbers them
-    /// ([`Operator::STATE_VERSION`]).
-    pub version: u32,
-    /// Empty: no state (nothing is stored, nothing restored).
-    pub data: Vec<u8>,
-}
+use crate::{Args, Context, Emitter, Error, JobGraph, PackedBatch, Record, Result, State};
 
 /// A stream operator. The struct is its state: serde serialises it for checkpoints, so mark
 /// fields that are not state (caches, handles) `#[serde(skip)]` and set them in

@@ -1,0 +1,498 @@
+//! The control plane of one running job: its status across restarts, its current code, its
+//! failures, and the asynchronous operations (savepoints, stops, swaps, disposals) that the
+//! REST API triggers and polls by id, as Flink's does.
+
+use cairn_core::clock::now_ms;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crossbeam_channel::Sender;
+use tokio::sync::oneshot;
+
+use cairn_core::config::Config;
+use cairn_core::graph::Graph;
+use cairn_core::operator::OperatorFactory;
+use cairn_core::runtime::{
+    AfterSavepoint, CancelHandle, CheckpointStats, JobFailure, JobMetrics, Request,
+};
+use cairn_wasm::swap::Swapper;
+
+/// A job's status, with Flink's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum JobStatus {
+    Initializing,
+    Running,
+    Restarting,
+    Cancelling,
+    Finished,
+    Canceled,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Initializing => "INITIALIZING",
+            JobStatus::Running => "RUNNING",
+            JobStatus::Restarting => "RESTARTING",
+            JobStatus::Cancelling => "CANCELLING",
+            JobStatus::Finished => "FINISHED",
+            JobStatus::Canceled => "CANCELED",
+            JobStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Finished | JobStatus::Canceled | JobStatus::Failed
+        )
+    }
+}
+
+/// Why a control request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("job {id} is {}, not running", .status.as_str())]
+    NotRunning { id: String, status: JobStatus },
+    #[error(
+        "no savepoint folder: give one, or set execution.checkpointing.savepoint-dir \
+         (state.savepoints.dir)"
+    )]
+    NoSavepointDir,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "another swap of job {id} is under way (its upload or its preparation): retry when \
+         it has completed"
+    )]
+    SwapUnderWay { id: String },
+}
+
+/// What an asynchronous operation does; each is polled at its own endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationKind {
+    /// A savepoint, alone or before a cancel or a stop.
+    Savepoint,
+    Swap,
+    Disposal,
+}
+
+/// An asynchronous operation, polled by its trigger id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    InProgress,
+    /// Done: a location (savepoints), nothing (swaps, disposals), or why it failed.
+    Completed(Result<Option<String>, String>),
+}
+
+/// The checkpoint or savepoint an attempt started from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub id: u64,
+    pub is_savepoint: bool,
+    pub location: String,
+    /// When the attempt restored it, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+}
+
+/// A failure of one attempt of the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exception {
+    pub timestamp_ms: u64,
+    /// The subtask that failed, Flink-style: `count (2/4)`.
+    pub task: String,
+    pub message: String,
+}
+
+/// The control plane of one job, shared by its run loop and its REST server.
+pub struct JobControl {
+    pub id: String,
+    pub name: String,
+    pub start_ms: u64,
+    pub config: Config,
+    /// Every config key's effective value, for display (secrets are redacted there).
+    pub settings: Vec<(String, String)>,
+    cancel: CancelHandle,
+    swapper: Swapper,
+    state: Mutex<State>,
+    /// Held from a swap's upload to its end: one swap at a time, so that swaps take effect
+    /// in order and concurrent uploads cannot pile up.
+    swapping: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The right to swap the job's code, from [`JobControl::reserve_swap`] until dropped.
+pub struct SwapSlot {
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+struct State {
+    status: JobStatus,
+    /// When the job entered each status, last time.
+    timestamps: BTreeMap<JobStatus, u64>,
+    attempt: Option<Attempt>,
+    graph: Graph,
+    operators: Arc<dyn OperatorFactory>,
+    /// The latest `web.exception-history-size` failures, oldest first.
+    exceptions: VecDeque<Exception>,
+    /// Whether older failures were dropped from `exceptions`.
+    exceptions_truncated: bool,
+    /// By trigger id: what it is, its status, and whether a completed one's result has been
+    /// fetched.
+    operations: HashMap<String, (OperationKind, Operation, bool)>,
+    restarts: u32,
+    /// Checkpoint statistics of earlier attempts.
+    history: CheckpointStats,
+    /// How many attempts started from a checkpoint or savepoint, and the latest such.
+    restores: u64,
+    restored: Option<Restored>,
+}
+
+/// The running attempt: where requests go, and its counters.
+struct Attempt {
+    requests: Sender<Request>,
+    metrics: Arc<JobMetrics>,
+    started: std::time::Instant,
+}
+
+/// What the REST API shows of a job at one moment.
+pub struct Snapshot {
+    pub status: JobStatus,
+    pub timestamps: BTreeMap<JobStatus, u64>,
+    pub graph: Graph,
+    pub metrics: Option<Arc<JobMetrics>>,
+    /// Checkpoint statistics over every attempt of the job.
+    pub checkpoints: CheckpointStats,
+    pub restores: u64,
+    pub restored: Option<Restored>,
+    /// The latest failures, oldest first, and whether older ones were dropped.
+    pub exceptions: Vec<Exception>,
+    pub exceptions_truncated: bool,
+    pub restarts: u32,
+}
+
+impl JobControl {
+    pub fn new(
+        id: String,
+        config: Config,
+        settings: Vec<(String, String)>,
+        cancel: CancelHandle,
+        graph: Graph,
+        operators: Arc<dyn OperatorFactory>,
+        swapper: Swapper,
+    ) -> Arc<Self> {
+        let start_ms = now_ms();
+        let history_size = config.checkpoints.history_size;
+        Arc::new(JobControl {
+            id,
+            name: graph.name.clone(),
+            start_ms,
+            config,
+            settings,
+            cancel,
+            swapper,
+            state: Mutex::new(State {
+                status: JobStatus::Initializing,
+                timestamps: BTreeMap::from([(JobStatus::Initializing, start_ms)]),
+                attempt: None,
+                graph,
+                operators,
+                exceptions: VecDeque::new(),
+                exceptions_truncated: false,
+                operations: HashMap::new(),
+                restarts: 0,
+                history: CheckpointStats::new(history_size),
+                restores: 0,
+                restored: None,
+            }),
+            swapping: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The code the next attempt runs: the latest swapped-in, else the original.
+    pub fn code(&self) -> (Graph, Arc<dyn OperatorFactory>) {
+        let state = self.state();
+        (state.graph.clone(), state.operators.clone())
+    }
+
+    /// A new attempt runs, restored from `restored` if anything; requests go to it.
+    pub fn attempt_started(
+        &self,
+        requests: Sender<Request>,
+        metrics: Arc<JobMetrics>,
+        restored: Option<Restored>,
+    ) {
+        let mut state = self.state();
+        if restored.is_some() {
+            state.restores += 1;
+            state.restored = restored;
+        }
+        state.attempt = Some(Attempt {
+            requests,
+            metrics,
+            started: std::time::Instant::now(),
+        });
+        set_status(&mut state, JobStatus::Running);
+    }
+
+    /// The attempt failed; the job restarts (or not).
+    pub fn attempt_failed(&self, failure: &JobFailure, restarting: bool) {
+        let mut state = self.state();
+        state.exceptions.push_back(Exception {
+            timestamp_ms: now_ms(),
+            task: failure.task.to_string(),
+            message: failure.error.to_string(),
+        });
+        // A restart loop must not grow the history (and the REST answer) without bound.
+        while state.exceptions.len() > self.config.exception_history_size {
+            state.exceptions.pop_front();
+            state.exceptions_truncated = true;
+        }
+        if restarting {
+            state.restarts += 1;
+            end_attempt(&mut state);
+            set_status(&mut state, JobStatus::Restarting);
+        }
+    }
+
+    /// The job has ended for good.
+    pub fn ended(&self, status: JobStatus) {
+        let mut state = self.state();
+        end_attempt(&mut state);
+        set_status(&mut state, status);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.state();
+        let mut checkpoints = state.history.clone();
+        if let Some(attempt) = &state.attempt {
+            checkpoints.merge(attempt.metrics.checkpoint_stats());
+        }
+        Snapshot {
+            status: state.status,
+            timestamps: state.timestamps.clone(),
+            graph: state.graph.clone(),
+            metrics: state.attempt.as_ref().map(|a| a.metrics.clone()),
+            checkpoints,
+            restores: state.restores,
+            restored: state.restored.clone(),
+            exceptions: state.exceptions.iter().cloned().collect(),
+            exceptions_truncated: state.exceptions_truncated,
+            restarts: state.restarts,
+        }
+    }
+
+    /// When the running attempt started (now, if none runs).
+    pub fn attempt_start_time(&self) -> std::time::Instant {
+        self.state()
+            .attempt
+            .as_ref()
+            .map_or_else(std::time::Instant::now, |a| a.started)
+    }
+
+    /// Cancels the job (every attempt).
+    pub fn cancel(&self) {
+        let mut state = self.state();
+        if !state.status.is_terminal() {
+            set_status(&mut state, JobStatus::Cancelling);
+        }
+        self.cancel.cancel();
+    }
+
+    /// The status of an operation of this kind; a completed one counts as fetched from now
+    /// on.
+    pub fn operation(&self, trigger: &str, kind: OperationKind) -> Option<Operation> {
+        let mut state = self.state();
+        let (_, operation, fetched) = state
+            .operations
+            .get_mut(trigger)
+            .filter(|(k, _, _)| *k == kind)?;
+        *fetched |= matches!(operation, Operation::Completed(_));
+        Some(operation.clone())
+    }
+
+    /// Waits, at most `timeout`, until every operation has completed and its result was
+    /// fetched: a `stop` ends the job, and its client still needs the savepoint's path.
+    pub fn wait_until_fetched(&self, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline
+            && self
+                .state()
+                .operations
+                .values()
+                .any(|(_, operation, fetched)| !fetched || *operation == Operation::InProgress)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Starts a savepoint into `target` (else the configured savepoint folder), then
+    /// `then`. Returns the trigger id to poll.
+    ///
+    /// `target` comes from a client, which may run elsewhere: it must be an absolute path or
+    /// a URL, never a path the job would resolve against its own working directory.
+    pub fn trigger_savepoint(
+        self: &Arc<Self>,
+        target: Option<&str>,
+        then: AfterSavepoint,
+    ) -> Result<String, ControlError> {
+        let target = target.filter(|t| !t.is_empty());
+        if let Some(relative) =
+            target.filter(|t| !t.contains("://") && !std::path::Path::new(t).is_absolute())
+        {
+            return Err(ControlError::Invalid(format!(
+                "the savepoint target directory '{relative}' is relative: give an absolute \
+                 path or a URL (file://, s3://, gs://, az://)"
+            )));
+        }
+        let dir = target
+            .map(str::to_owned)
+            .or_else(|| self.config.savepoint_dir.clone())
+            .ok_or(ControlError::NoSavepointDir)?;
+        let folder = cairn_core::savepoint::new_folder(&dir, &self.id, &self.config.s3)
+            .map_err(|e| ControlError::Invalid(e.to_string()))?;
+        let (reply, result) = oneshot::channel();
+        self.send(Request::Savepoint {
+            folder,
+            then,
+            reply,
+        })?;
+        let trigger = self.new_operation(OperationKind::Savepoint);
+        let control = self.clone();
+        let id = trigger.clone();
+        tokio::spawn(async move {
+            let outcome = result
+                .await
+                .unwrap_or_else(|_| Err("the job stopped before the savepoint completed".into()));
+            control.complete(&id, outcome.map(Some));
+        });
+        Ok(trigger)
+    }
+
+    /// Reserves the one swap the job may run at a time, before its component is uploaded;
+    /// refused while another swap is under way.
+    pub fn reserve_swap(&self) -> Result<SwapSlot, ControlError> {
+        self.swapping
+            .clone()
+            .try_lock_owned()
+            .map(|held| SwapSlot { _held: held })
+            .map_err(|_| ControlError::SwapUnderWay {
+                id: self.id.clone(),
+            })
+    }
+
+    /// Starts swapping the job's operators to the component in `component` (named `label`
+    /// in messages; the file is removed when the swap ends). Returns the trigger id to poll.
+    pub fn trigger_swap(
+        self: &Arc<Self>,
+        slot: SwapSlot,
+        label: String,
+        component: tempfile::TempPath,
+    ) -> String {
+        let trigger = self.new_operation(OperationKind::Swap);
+        let control = self.clone();
+        let id = trigger.clone();
+        tokio::spawn(async move {
+            let outcome = control.swap(label, component).await;
+            control.complete(&id, outcome.map(|()| None));
+            drop(slot);
+        });
+        trigger
+    }
+
+    async fn swap(
+        self: &Arc<Self>,
+        label: String,
+        component: tempfile::TempPath,
+    ) -> Result<(), String> {
+        let (running, _) = self.code();
+        let control = self.clone();
+        // Reading and compiling are blocking, CPU-heavy work (seconds for big components):
+        // off the reactor.
+        let swap = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&component)
+                .map_err(|e| format!("cannot read the uploaded {label}: {e}"))?;
+            control
+                .swapper
+                .prepare(&label, &bytes, &running)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("preparing the swap panicked: {e}"))??;
+        let swap = Arc::new(swap);
+        let (reply, result) = oneshot::channel();
+        self.send(Request::Swap {
+            swap: swap.clone(),
+            reply,
+        })
+        .map_err(|e| e.to_string())?;
+        result
+            .await
+            .unwrap_or_else(|_| Err("the job stopped before the swap completed".into()))?;
+        // Restarts from now on run the new code.
+        let mut state = self.state();
+        state.graph = swap.graph.clone();
+        state.operators = swap.operators.clone();
+        Ok(())
+    }
+
+    /// Starts disposing of the savepoint at `path`. Returns the trigger id to poll.
+    pub fn trigger_disposal(self: &Arc<Self>, path: String) -> String {
+        let trigger = self.new_operation(OperationKind::Disposal);
+        let control = self.clone();
+        let id = trigger.clone();
+        tokio::spawn(async move {
+            let outcome = cairn_core::savepoint::dispose(&path, &control.config.s3)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string());
+            control.complete(&id, outcome);
+        });
+        trigger
+    }
+
+    fn send(&self, request: Request) -> Result<(), ControlError> {
+        let state = self.state();
+        let not_running = || ControlError::NotRunning {
+            id: self.id.clone(),
+            status: state.status,
+        };
+        match (&state.attempt, state.status) {
+            (Some(attempt), JobStatus::Running) => {
+                attempt.requests.send(request).map_err(|_| not_running())
+            }
+            _ => Err(not_running()),
+        }
+    }
+
+    fn new_operation(&self, kind: OperationKind) -> String {
+        let trigger = format!("{:032x}", rand::random::<u128>());
+        self.state()
+            .operations
+            .insert(trigger.clone(), (kind, Operation::InProgress, false));
+        trigger
+    }
+
+    fn complete(&self, trigger: &str, outcome: Result<Option<String>, String>) {
+        if let Some((_, operation, _)) = self.state().operations.get_mut(trigger) {
+            *operation = Operation::Completed(outcome);
+        }
+    }
+}
+
+/// The running attempt is over: keep its checkpoints' statistics.
+fn end_attempt(state: &mut State) {
+    if let Some(attempt) = state.attempt.take() {
+        state.history.merge(attempt.metrics.checkpoint_stats());
+    }
+}
+
+fn set_status(state: &mut State, status: JobStatus) {
+    state.status = status;
+    state.timestamps.insert(status, now_ms());
+}

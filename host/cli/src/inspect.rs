@@ -1,0 +1,131 @@
+//! `cairn inspect`: a checkpoint's metadata as a table, or as JSON for scripts.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use cairn_core::connectors::SourcePosition;
+use cairn_core::state::CheckpointMetadata;
+use cairn_core::state::metadata::SubtaskState;
+
+use crate::cli::InspectArgs;
+
+pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let config = crate::cli::store_config(args.config.as_ref(), &args.definitions)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let (folder, metadata) = runtime.block_on(cairn_core::restore::find(&args.path, &config.s3))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&metadata)?);
+    } else {
+        print!("{}", table(&metadata, folder.url()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn table(m: &CheckpointMetadata, location: &str) -> String {
+    let taken = UNIX_EPOCH + Duration::from_millis(m.timestamp_ms);
+    let mut out = String::new();
+    let (mut raw, mut stored, mut files) = (0, 0, 0);
+    let mut rows = vec![[
+        "uid".to_owned(),
+        "subtask".into(),
+        "role".into(),
+        "raw".into(),
+        "stored".into(),
+        "position / pending".into(),
+        "align ms".into(),
+        "sync ms".into(),
+        "async ms".into(),
+    ]];
+    for node in &m.nodes {
+        for (i, subtask) in node.subtasks.iter().enumerate() {
+            let (role, sizes, detail) = match &subtask.state {
+                SubtaskState::Source { position } => ("source", None, describe_position(position)),
+                SubtaskState::Operator { file } => {
+                    if let Some(f) = file {
+                        raw += f.raw_size;
+                        stored += f.stored_size;
+                        files += 1;
+                    }
+                    (
+                        "operator",
+                        file.as_ref().map(|f| (f.raw_size, f.stored_size)),
+                        String::new(),
+                    )
+                }
+                SubtaskState::Sink { state } => (
+                    "sink",
+                    None,
+                    format!(
+                        "{} pending part(s), next part {}",
+                        state.pending.len(),
+                        state.next_part
+                    ),
+                ),
+            };
+            let (r, s) = sizes.map_or(("-".into(), "-".into()), |(r, s)| (bytes(r), bytes(s)));
+            rows.push([
+                node.uid.clone(),
+                format!("{}/{}", i + 1, node.parallelism),
+                role.into(),
+                r,
+                s,
+                detail,
+                format!("{:.1}", subtask.stats.alignment_ms),
+                format!("{:.1}", subtask.stats.sync_ms),
+                format!("{:.1}", subtask.stats.async_ms),
+            ]);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Checkpoint {} of job {} ({})",
+        m.checkpoint_id, m.job_id, m.job_name
+    );
+    let _ = writeln!(out, "  location: {location}");
+    let _ = writeln!(
+        out,
+        "  taken:    {}",
+        humantime::format_rfc3339_millis(taken)
+    );
+    let _ = writeln!(out, "  mode:     {}", m.mode);
+    let _ = writeln!(
+        out,
+        "  state:    {files} file(s), {} raw, {} stored\n",
+        bytes(raw),
+        bytes(stored)
+    );
+    let widths: Vec<usize> = (0..9)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+fn describe_position(position: &SourcePosition) -> String {
+    match position {
+        SourcePosition::File { offset } => format!("file offset {offset}"),
+        SourcePosition::Generator { next } => format!("generator next {next}"),
+        SourcePosition::Stdin { lines } => format!("stdin, {lines} lines read (not replayable)"),
+    }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}

@@ -1,0 +1,163 @@
+//! The job's metrics in the Prometheus (OpenMetrics) text format, served at `/metrics`.
+//!
+//! Names are Flink's metric names, as Flink's Prometheus reporter exposes them but with the
+//! `cairn_` prefix: job scope `cairn_job_<name>` labelled `job_id` and `job_name`, subtask
+//! scope `cairn_task_<name>` also labelled `task_name` (the node's uid) and
+//! `subtask_index`. Like Flink's reporter, counters are exposed as gauges, so the names stay
+//! exactly Flink's (no `_total` suffix).
+
+use std::borrow::Cow;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::control::{JobControl, Snapshot};
+
+/// The content type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type TaskLabels = Vec<(&'static str, String)>;
+type TaskGauges = Family<TaskLabels, Gauge<f64, AtomicU64>>;
+/// Reads one metric's value off a subtask's sample.
+type SampleValue = fn(&cairn_core::runtime::TaskSample) -> f64;
+
+/// A job-scope metric: Flink's name, what it means, its value now.
+pub struct JobMetric {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub value: f64,
+}
+
+/// The job-scope metrics, from a snapshot of the job.
+pub fn job_metrics(control: &JobControl, snapshot: &Snapshot) -> Vec<JobMetric> {
+    let stats = &snapshot.checkpoints;
+    let latest = stats.latest_checkpoint.as_ref();
+    // Flink's: how long the job has run without interruption; -1 while it does not run.
+    let uptime = match &snapshot.metrics {
+        Some(_) => control.attempt_start_time().elapsed().as_millis() as f64,
+        None => -1.0,
+    };
+    let metric = |name, help, value| JobMetric { name, help, value };
+    vec![
+        metric(
+            "numRestarts",
+            "How often the job restarted after a failure",
+            snapshot.restarts as f64,
+        ),
+        metric(
+            "uptime",
+            "Milliseconds the job has run since its latest (re)start, -1 while it does not run",
+            uptime,
+        ),
+        metric(
+            "numberOfCompletedCheckpoints",
+            "Completed checkpoints and savepoints",
+            stats.completed as f64,
+        ),
+        metric(
+            "numberOfFailedCheckpoints",
+            "Failed checkpoints and savepoints",
+            stats.failed as f64,
+        ),
+        metric(
+            "numberOfInProgressCheckpoints",
+            "Checkpoints triggered and not yet completed or failed",
+            stats.in_progress as f64,
+        ),
+        metric(
+            "totalNumberOfCheckpoints",
+            "Checkpoints triggered so far",
+            (stats.completed + stats.failed + stats.in_progress) as f64,
+        ),
+        metric(
+            "lastCompletedCheckpointId",
+            "Id of the latest completed checkpoint (-1: none)",
+            latest.map_or(-1.0, |c| c.id as f64),
+        ),
+        metric(
+            "lastCheckpointDuration",
+            "End-to-end duration of the latest completed checkpoint, in milliseconds",
+            latest.map_or(-1.0, |c| c.duration.as_millis() as f64),
+        ),
+        metric(
+            "lastCheckpointSize",
+            "Stored (compressed) size of the latest completed checkpoint, in bytes",
+            latest.map_or(-1.0, |c| c.stored_bytes as f64),
+        ),
+        metric(
+            "lastCheckpointFullSize",
+            "Uncompressed state size of the latest completed checkpoint, in bytes",
+            latest.map_or(-1.0, |c| c.raw_bytes as f64),
+        ),
+    ]
+}
+
+/// Every metric of the job, now.
+pub fn render(control: &JobControl) -> Result<String, std::fmt::Error> {
+    let snapshot = control.snapshot();
+    let job_labels = [
+        (Cow::Borrowed("job_id"), Cow::Owned(control.id.clone())),
+        (Cow::Borrowed("job_name"), Cow::Owned(control.name.clone())),
+    ];
+    let mut registry = Registry::with_prefix_and_labels("cairn", job_labels.into_iter());
+
+    let job = registry.sub_registry_with_prefix("job");
+    for metric in job_metrics(control, &snapshot) {
+        let gauge = Gauge::<f64, AtomicU64>::default();
+        gauge.set(metric.value);
+        job.register(metric.name, metric.help, gauge);
+    }
+
+    let task = registry.sub_registry_with_prefix("task");
+    let samples = snapshot
+        .metrics
+        .as_ref()
+        .map(|m| m.sample(control.attempt_start_time()))
+        .unwrap_or_default();
+    let families: [(&str, &str, SampleValue); 6] = [
+        ("numRecordsIn", "Records the subtask has taken in", |s| {
+            s.records_in as f64
+        }),
+        ("numRecordsOut", "Records the subtask has sent on", |s| {
+            s.records_out as f64
+        }),
+        (
+            "numRecordsInPerSecond",
+            "Records taken in per second, over the last second or more",
+            |s| s.records_in_per_second,
+        ),
+        (
+            "numRecordsOutPerSecond",
+            "Records sent on per second, over the last second or more",
+            |s| s.records_out_per_second,
+        ),
+        (
+            "backPressuredTimeMsPerSecond",
+            "Milliseconds per second the subtask waited for room downstream",
+            |s| s.back_pressured_ms_per_second,
+        ),
+        (
+            "checkpointAlignmentTime",
+            "The subtask's last checkpoint barrier alignment, in nanoseconds",
+            |s| s.alignment.as_nanos() as f64,
+        ),
+    ];
+    for (name, help, value) in families {
+        let family = TaskGauges::default();
+        for sample in &samples {
+            let labels = vec![
+                ("task_name", sample.task.uid.clone()),
+                ("subtask_index", sample.task.subtask.to_string()),
+            ];
+            family.get_or_create(&labels).set(value(sample));
+        }
+        task.register(name, help, family);
+    }
+
+    let mut text = String::new();
+    encode(&mut text, &registry)?;
+    Ok(text)
+}

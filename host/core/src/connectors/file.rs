@@ -1,0 +1,416 @@
+//! The file source (UTF-8 lines, rewindable to a byte offset) and the exactly-once file sink
+//! (part files, committed when the checkpoint covering them completes).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use cairn_wire::{Emitter, PackedBatch};
+
+use super::pace::Pace;
+use super::{ConnectorError, PendingPart, Poll, Sink, SinkState, Source, SourcePosition};
+use crate::batch::batch_full;
+
+/// Reads a text file line by line; each line (without its line break) is one keyless record.
+/// Its position is the byte offset of the next line.
+pub struct FileSource {
+    path: PathBuf,
+    reader: BufReader<File>,
+    line: Vec<u8>,
+    offset: u64,
+    pace: Pace,
+}
+
+impl FileSource {
+    /// Opens `path` at byte `offset` (the start of a line), to read `rate` lines per second
+    /// (0: as fast as it can).
+    pub fn open(path: &Path, offset: u64, rate: u64) -> Result<Self, ConnectorError> {
+        let io = |action| {
+            move |source| ConnectorError::Io {
+                action,
+                path: path.to_owned(),
+                cause: source,
+            }
+        };
+        let mut file = File::open(path).map_err(io("cannot open input"))?;
+        if offset > file.metadata().map_err(io("cannot read input"))?.len() {
+            return Err(ConnectorError::Position(format!(
+                "{} is shorter than the checkpointed position {offset}: the input changed",
+                path.display()
+            )));
+        }
+        file.seek(SeekFrom::Start(offset))
+            .map_err(io("cannot seek in input"))?;
+        Ok(FileSource {
+            path: path.to_owned(),
+            reader: BufReader::with_capacity(1 << 20, file),
+            line: Vec::new(),
+            offset,
+            pace: Pace::new(rate as f64),
+        })
+    }
+}
+
+impl Source for FileSource {
+    fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError> {
+        let limit = match self.pace.allowance() {
+            Ok(limit) => limit,
+            Err(wait) => return Ok(Poll::Idle(wait)),
+        };
+        let mut lines = 0;
+        while lines < limit && !batch_full(out) {
+            self.line.clear();
+            let read = self
+                .reader
+                .read_until(b'\n', &mut self.line)
+                .map_err(|source| ConnectorError::Io {
+                    action: "cannot read input",
+                    path: self.path.clone(),
+                    cause: source,
+                })?;
+            if read == 0 {
+                self.pace.emitted(lines);
+                return Ok(Poll::End);
+            }
+            let mut line = self.line.as_slice();
+            line = line.strip_suffix(b"\n").unwrap_or(line);
+            line = line.strip_suffix(b"\r").unwrap_or(line);
+            if std::str::from_utf8(line).is_err() {
+                return Err(ConnectorError::NotUtf8 {
+                    path: self.path.clone(),
+                    offset: self.offset,
+                });
+            }
+            self.offset += read as u64;
+            out.emit(line);
+            lines += 1;
+        }
+        self.pace.emitted(lines);
+        Ok(Poll::Ready)
+    }
+
+    fn position(&self) -> SourcePosition {
+        SourcePosition::File {
+            offset: self.offset,
+        }
+    }
+}
+
+/// Writes each record's value and a line break to part files of its own per subtask,
+/// exactly once: a part is written hidden (`.part-<uid>-<subtask>-<n>.inprogress`), becomes
+/// pending at a checkpoint barrier, and is renamed to `part-<uid>-<subtask>-<n>` when that
+/// checkpoint completes. Readers never see partial or uncommitted output.
+pub struct FileSink {
+    dir: PathBuf,
+    /// `part-<uid>-<subtask>-`
+    prefix: String,
+    /// The part being written, and its number.
+    current: Option<(BufWriter<File>, u64)>,
+    state: SinkState,
+}
+
+impl FileSink {
+    /// Opens the sink subtask. Restoring, it first commits the parts pending in `restored`
+    /// (their checkpoint completed) and deletes in-progress parts of later, failed attempts.
+    pub fn open(
+        dir: &Path,
+        uid: &str,
+        subtask: u32,
+        restored: Option<&SinkState>,
+    ) -> Result<Self, ConnectorError> {
+        std::fs::create_dir_all(dir).map_err(io_error("cannot create output folder", dir))?;
+        let prefix = format!("part-{uid}-{subtask}-");
+        let mut sink = FileSink {
+            dir: dir.to_owned(),
+            prefix,
+            current: None,
+            state: SinkState::default(),
+        };
+        if let Some(restored) = restored {
+            // Names come from a checkpoint's metadata: rename nothing but this subtask's
+            // own parts, whatever the metadata says.
+            for part in &restored.pending {
+                sink.check_own(part)?;
+            }
+            for part in &restored.pending {
+                sink.commit_part(part)?;
+            }
+            for (name, _) in sink.parts(true)? {
+                let path = dir.join(&name);
+                std::fs::remove_file(&path).map_err(io_error("cannot remove", &path))?;
+            }
+        }
+        // Never overwrite: continue after every part number present, committed or not.
+        let highest = sink
+            .parts(false)?
+            .into_iter()
+            .chain(sink.parts(true)?)
+            .map(|(_, n)| n + 1)
+            .max();
+        sink.state.next_part = highest
+            .unwrap_or(0)
+            .max(restored.map_or(0, |r| r.next_part));
+        Ok(sink)
+    }
+
+    /// This subtask's part files: `(file name, part number)`, in progress or committed.
+    fn parts(&self, in_progress: bool) -> Result<Vec<(String, u64)>, ConnectorError> {
+        let mut parts = Vec::new();
+        let listing = std::fs::read_dir(&self.dir)
+            .map_err(io_error("cannot list output folder", &self.dir))?;
+        for entry in listing {
+            let entry = entry.map_err(io_error("cannot list output folder", &self.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let number = if in_progress {
+                name.strip_prefix('.')
+                    .and_then(|n| n.strip_suffix(".inprogress"))
+                    .and_then(|n| n.strip_prefix(&self.prefix))
+            } else {
+                name.strip_prefix(&self.prefix)
+            };
+            if let Some(n) = number.and_then(|n| n.parse().ok()) {
+                parts.push((name, n));
+            }
+        }
+        Ok(parts)
+    }
+
+    /// Refuses a pending part that is not exactly `.part-<uid>-<subtask>-<n>.inprogress`
+    /// → `part-<uid>-<subtask>-<n>` of this subtask.
+    fn check_own(&self, part: &PendingPart) -> Result<(), ConnectorError> {
+        let number = part
+            .committed
+            .strip_prefix(&self.prefix)
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok());
+        match number {
+            Some(n) if part.committed == format!("{}{n}", self.prefix) => {
+                if part.in_progress == self.in_progress_name(n) {
+                    return Ok(());
+                }
+                Err(ConnectorError::ForeignPart {
+                    name: part.in_progress.clone(),
+                    expected: format!(".{}", self.prefix),
+                })
+            }
+            _ => Err(ConnectorError::ForeignPart {
+                name: part.committed.clone(),
+                expected: self.prefix.clone(),
+            }),
+        }
+    }
+
+    fn commit_part(&self, part: &PendingPart) -> Result<(), ConnectorError> {
+        let from = self.dir.join(&part.in_progress);
+        let to = self.dir.join(&part.committed);
+        match std::fs::rename(&from, &to) {
+            Ok(()) => Ok(()),
+            // Committed before: a restore repeats the commits of its checkpoint.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && to.exists() => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(ConnectorError::MissingPending {
+                    path: from,
+                    checkpoint: part.checkpoint,
+                })
+            }
+            Err(e) => Err(io_error("cannot commit", &from)(e)),
+        }
+    }
+
+    fn in_progress_name(&self, part: u64) -> String {
+        format!(".{}{part}.inprogress", self.prefix)
+    }
+
+    fn writer(&mut self) -> Result<&mut BufWriter<File>, ConnectorError> {
+        if self.current.is_none() {
+            let part = self.state.next_part;
+            let path = self.dir.join(self.in_progress_name(part));
+            let file = File::create(&path).map_err(io_error("cannot create", &path))?;
+            self.state.next_part += 1;
+            self.current = Some((BufWriter::with_capacity(1 << 18, file), part));
+        }
+        Ok(&mut self.current.as_mut().expect("opened above").0)
+    }
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConnectorError {
+    let path = path.to_owned();
+    move |cause| ConnectorError::Io {
+        action,
+        path,
+        cause,
+    }
+}
+
+impl Sink for FileSink {
+    fn write(&mut self, batch: &PackedBatch) -> Result<(), ConnectorError> {
+        let records = batch
+            .records(0)
+            .map_err(|e| ConnectorError::Malformed(e.to_string()))?;
+        let dir = self.dir.clone();
+        let writer = self.writer()?;
+        for record in records {
+            writer
+                .write_all(record.value())
+                .and_then(|()| writer.write_all(b"\n"))
+                .map_err(io_error("cannot write to", &dir))?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError> {
+        if let Some((mut writer, part)) = self.current.take() {
+            let path = self.dir.join(self.in_progress_name(part));
+            writer.flush().map_err(io_error("cannot write", &path))?;
+            writer
+                .get_ref()
+                .sync_all()
+                .map_err(io_error("cannot sync", &path))?;
+            self.state.pending.push(PendingPart {
+                checkpoint,
+                in_progress: self.in_progress_name(part),
+                committed: format!("{}{part}", self.prefix),
+            });
+        }
+        Ok(self.state.clone())
+    }
+
+    fn commit(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.state.pending)
+            .into_iter()
+            .partition(|p| p.checkpoint <= checkpoint);
+        self.state.pending = later;
+        due.iter().try_for_each(|part| self.commit_part(part))
+    }
+
+    fn abort(&mut self) {
+        if let Some((_, part)) = self.current.take() {
+            let path = self.dir.join(self.in_progress_name(part));
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!("cannot remove {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_wire::Emitter;
+
+    use super::*;
+
+    fn batch(lines: &[&str]) -> PackedBatch {
+        let mut out = Emitter::default();
+        lines.iter().for_each(|l| out.emit(l));
+        out.take()
+    }
+
+    fn visible(dir: &Path) -> Vec<(String, String)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .map(|n| {
+                let text = std::fs::read_to_string(dir.join(&n)).unwrap();
+                (n, text)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn parts_become_visible_only_when_their_checkpoint_completes() {
+        let dir = std::env::temp_dir().join(format!("cairn-file-sink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut sink = FileSink::open(&dir, "out", 0, None).unwrap();
+        sink.write(&batch(&["a", "b"])).unwrap();
+        let state1 = sink.snapshot(1).unwrap();
+        assert_eq!(state1.pending.len(), 1);
+        assert_eq!(state1.pending[0].checkpoint, 1);
+        sink.write(&batch(&["c"])).unwrap();
+        let state2 = sink.snapshot(2).unwrap();
+        assert_eq!(state2.pending.len(), 2);
+        assert!(
+            visible(&dir).is_empty(),
+            "nothing before a completed checkpoint"
+        );
+        sink.commit(1).unwrap();
+        assert_eq!(
+            visible(&dir),
+            [("part-out-0-0".to_owned(), "a\nb\n".to_owned())]
+        );
+
+        // A crash now: checkpoint 2 completed but its commit never ran; data after it
+        // sits in progress. Restoring from 2 commits its part and drops the rest.
+        sink.write(&batch(&["lost"])).unwrap();
+        let _ = sink.snapshot(3).unwrap();
+        drop(sink);
+        let mut restored = FileSink::open(&dir, "out", 0, Some(&state2)).unwrap();
+        assert_eq!(
+            visible(&dir),
+            [
+                ("part-out-0-0".to_owned(), "a\nb\n".to_owned()),
+                ("part-out-0-1".to_owned(), "c\n".to_owned())
+            ]
+        );
+        let hidden: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .collect();
+        assert!(
+            hidden.is_empty(),
+            "in-progress parts of the failed attempt are gone"
+        );
+        restored.write(&batch(&["d"])).unwrap();
+        restored.snapshot(3).unwrap();
+        restored.commit(3).unwrap();
+        assert_eq!(
+            visible(&dir).last().unwrap(),
+            &("part-out-0-2".to_owned(), "d\n".to_owned())
+        );
+
+        // Restoring the same state again is harmless: its commits are already done.
+        drop(restored);
+        FileSink::open(&dir, "out", 0, Some(&state2)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn restores_rename_only_their_own_parts() {
+        let dir = std::env::temp_dir().join(format!("cairn-file-own-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let outside = dir.with_extension("precious");
+        std::fs::write(&outside, "keep").unwrap();
+        let part = |in_progress: &str, committed: &str| SinkState {
+            pending: vec![PendingPart {
+                checkpoint: 1,
+                in_progress: in_progress.into(),
+                committed: committed.into(),
+            }],
+            next_part: 1,
+        };
+        let escape = format!("../{}", outside.file_name().unwrap().to_str().unwrap());
+        for state in [
+            part(".part-out-0-0.inprogress", &escape),
+            part(&escape, "part-out-0-0"),
+            part(".part-out-0-0.inprogress", "part-out-0-1"),
+            part(".part-out-1-0.inprogress", "part-out-1-0"),
+            part(".part-out-0-0.inprogress", "part-out-0-00"),
+            part(".part-out-0-0.inprogress", "part-out-0-+0"),
+        ] {
+            let err = FileSink::open(&dir, "out", 0, Some(&state)).err().unwrap();
+            assert!(matches!(err, ConnectorError::ForeignPart { .. }), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+        std::fs::remove_file(&outside).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,312 @@
+//! A subtask's output: batches routed to the downstream subtasks by each edge's
+//! partitioning. Sends block while a channel is full, which is how backpressure travels.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use cairn_wire::{Emitter, PackedBatch, Partitioning};
+use crossbeam_channel::{Sender, TrySendError};
+
+use super::metrics::clock_ns;
+use cairn_wire::key_groups::{key_group, subtask_for_key_group};
+
+use super::{Barrier, Message, TaskError, TaskMetrics};
+use crate::batch::batch_full;
+
+/// One output edge: the channels to every downstream subtask it reaches.
+pub(crate) struct OutputEdge {
+    pub(crate) partitioning: Partitioning,
+    /// For forward edges, the single channel to the same-numbered subtask.
+    pub(crate) channels: Vec<Sender<Message>>,
+    pub(crate) max_parallelism: u32,
+    /// By-key only: a batch being filled per downstream subtask.
+    pending: Vec<Emitter>,
+    /// Rebalance only: the next channel in turn.
+    next: usize,
+}
+
+impl OutputEdge {
+    pub(crate) fn new(
+        partitioning: Partitioning,
+        channels: Vec<Sender<Message>>,
+        max_parallelism: u32,
+    ) -> Self {
+        let pending = match partitioning {
+            Partitioning::ByKey => channels.iter().map(|_| Emitter::default()).collect(),
+            _ => Vec::new(),
+        };
+        OutputEdge {
+            partitioning,
+            channels,
+            max_parallelism,
+            pending,
+            next: 0,
+        }
+    }
+
+    /// Routes a batch; waits on full channels go into `metrics`.
+    fn send(&mut self, batch: PackedBatch, metrics: &TaskMetrics) -> Result<(), TaskError> {
+        match self.partitioning {
+            Partitioning::Forward => send(&self.channels[0], Message::Batch(batch), metrics),
+            Partitioning::Rebalance => {
+                let channel = &self.channels[self.next];
+                self.next = (self.next + 1) % self.channels.len();
+                send(channel, Message::Batch(batch), metrics)
+            }
+            Partitioning::Broadcast => {
+                for channel in &self.channels {
+                    send(channel, Message::Batch(batch.clone()), metrics)?;
+                }
+                Ok(())
+            }
+            Partitioning::ByKey => {
+                let parallelism = self.channels.len() as u32;
+                let records = batch
+                    .records(0)
+                    .map_err(|e| TaskError::MalformedBatch(e.to_string()))?;
+                for record in records {
+                    let group = key_group(record.key().unwrap_or_default(), self.max_parallelism);
+                    let target =
+                        subtask_for_key_group(group, self.max_parallelism, parallelism) as usize;
+                    let pending = &mut self.pending[target];
+                    pending.push(&record);
+                    if batch_full(pending) {
+                        send(
+                            &self.channels[target],
+                            Message::Batch(pending.take()),
+                            metrics,
+                        )?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn flush(&mut self, metrics: &TaskMetrics) -> Result<(), TaskError> {
+        for (pending, channel) in self.pending.iter_mut().zip(&self.channels) {
+            if !pending.is_empty() {
+                send(channel, Message::Batch(pending.take()), metrics)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes, then sends `message` (a barrier or the end) to every channel.
+    fn broadcast(
+        &mut self,
+        message: impl Fn() -> Message,
+        metrics: &TaskMetrics,
+    ) -> Result<(), TaskError> {
+        self.flush(metrics)?;
+        for channel in &self.channels {
+            send(channel, message(), metrics)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends, waiting while the channel is full (backpressure), which `metrics` records.
+fn send(
+    channel: &Sender<Message>,
+    message: Message,
+    metrics: &TaskMetrics,
+) -> Result<(), TaskError> {
+    // The receiver is gone only when its task has stopped: this job is failing or canceled.
+    let message = match channel.try_send(message) {
+        Ok(()) => return Ok(()),
+        Err(TrySendError::Disconnected(_)) => return Err(TaskError::Canceled),
+        Err(TrySendError::Full(message)) => message,
+    };
+    let since = clock_ns();
+    metrics.blocked_since_ns.store(since, Ordering::Relaxed);
+    let sent = channel.send(message).map_err(|_| TaskError::Canceled);
+    metrics.blocked_since_ns.store(0, Ordering::Relaxed);
+    metrics
+        .back_pressured_ns
+        .fetch_add(clock_ns() - since, Ordering::Relaxed);
+    sent
+}
+
+/// All output edges of a subtask.
+pub(crate) struct Output {
+    edges: Vec<OutputEdge>,
+    metrics: Arc<TaskMetrics>,
+}
+
+impl Output {
+    pub(crate) fn new(edges: Vec<OutputEdge>, metrics: Arc<TaskMetrics>) -> Self {
+        Output { edges, metrics }
+    }
+
+    /// Routes a batch to every output edge.
+    pub(crate) fn emit(&mut self, batch: PackedBatch) -> Result<(), TaskError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let metrics = &*self.metrics;
+        if let Some((last, rest)) = self.edges.split_last_mut() {
+            for edge in rest {
+                edge.send(batch.clone(), metrics)?;
+            }
+            last.send(batch, metrics)?;
+        }
+        Ok(())
+    }
+
+    /// Sends partially filled batches on, before the subtask waits for input.
+    pub(crate) fn flush(&mut self) -> Result<(), TaskError> {
+        let metrics = &*self.metrics;
+        self.edges
+            .iter_mut()
+            .try_for_each(|edge| edge.flush(metrics))
+    }
+
+    /// Flushes, then sends checkpoint barrier `barrier` to every downstream subtask: all
+    /// records emitted before it belong to the checkpoint, none after it.
+    pub(crate) fn barrier(&mut self, barrier: Barrier) -> Result<(), TaskError> {
+        let metrics = &*self.metrics;
+        self.edges
+            .iter_mut()
+            .try_for_each(|edge| edge.broadcast(|| Message::Barrier(barrier.clone()), metrics))
+    }
+
+    /// Flushes, then tells every downstream subtask that this one has ended.
+    pub(crate) fn end(&mut self) -> Result<(), TaskError> {
+        let metrics = &*self.metrics;
+        self.edges
+            .iter_mut()
+            .try_for_each(|edge| edge.broadcast(|| Message::End, metrics))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_key_sends_each_key_to_one_subtask() {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| crossbeam_channel::unbounded()).unzip();
+        let mut output = Output::new(
+            vec![OutputEdge::new(Partitioning::ByKey, txs, 128)],
+            Arc::default(),
+        );
+        let mut batch = Emitter::default();
+        for i in 0..300 {
+            batch.emit_keyed(format!("k{}", i % 10), i.to_string());
+        }
+        output.emit(batch.take()).unwrap();
+        output.end().unwrap();
+        let mut owner = std::collections::HashMap::new();
+        let mut total = 0;
+        for (subtask, rx) in rxs.iter().enumerate() {
+            for message in rx.try_iter() {
+                let Message::Batch(b) = message else {
+                    continue;
+                };
+                for r in b.records(0).unwrap() {
+                    total += 1;
+                    let key = r.key_str().unwrap().to_owned();
+                    assert_eq!(*owner.entry(key).or_insert(subtask), subtask);
+                }
+            }
+        }
+        assert_eq!(total, 300);
+        assert_eq!(owner.len(), 10);
+    }
+
+    proptest::proptest! {
+        /// Whatever the keys and parallelism, by-key delivers every record exactly once,
+        /// to the subtask owning the key's group.
+        #[test]
+        fn by_key_delivers_each_record_once_to_its_owner(
+            keys in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..8), 1..3000),
+            parallelism in 1u32..9,
+        ) {
+            let (txs, rxs): (Vec<_>, Vec<_>) =
+                (0..parallelism).map(|_| crossbeam_channel::unbounded()).unzip();
+            let mut output = Output::new(
+            vec![OutputEdge::new(Partitioning::ByKey, txs, 128)],
+            Arc::default(),
+        );
+            let mut batch = Emitter::default();
+            for (i, key) in keys.iter().enumerate() {
+                batch.emit_keyed(key, i.to_le_bytes());
+            }
+            output.emit(batch.take()).unwrap();
+            output.end().unwrap();
+            let mut delivered = vec![0u32; keys.len()];
+            for (subtask, rx) in rxs.iter().enumerate() {
+                for message in rx.try_iter() {
+                    let Message::Batch(b) = message else {
+                    continue;
+                };
+                    for r in b.records(0).unwrap() {
+                        let i = usize::from_le_bytes(r.value().try_into().unwrap());
+                        delivered[i] += 1;
+                        let owner = subtask_for_key_group(key_group(&keys[i], 128), 128, parallelism);
+                        proptest::prop_assert_eq!(owner as usize, subtask);
+                    }
+                }
+            }
+            proptest::prop_assert!(delivered.iter().all(|&n| n == 1));
+        }
+    }
+
+    #[test]
+    fn broadcast_copies_every_batch_to_every_subtask() {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| crossbeam_channel::unbounded()).unzip();
+        let mut output = Output::new(
+            vec![OutputEdge::new(Partitioning::Broadcast, txs, 128)],
+            Arc::default(),
+        );
+        let mut b = Emitter::default();
+        b.emit("x");
+        b.emit("y");
+        output.emit(b.take()).unwrap();
+        output.end().unwrap();
+        for rx in &rxs {
+            let messages: Vec<_> = rx.try_iter().collect();
+            assert_eq!(messages.len(), 2, "one batch and the end");
+            let Message::Batch(batch) = &messages[0] else {
+                panic!("batch first")
+            };
+            assert_eq!(batch.len(), 2);
+            assert!(matches!(messages[1], Message::End));
+        }
+    }
+
+    #[test]
+    fn rebalance_takes_turns_and_forward_keeps_order() {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..2).map(|_| crossbeam_channel::unbounded()).unzip();
+        let mut output = Output::new(
+            vec![OutputEdge::new(Partitioning::Rebalance, txs, 128)],
+            Arc::default(),
+        );
+        for i in 0..4 {
+            let mut b = Emitter::default();
+            b.emit(format!("{i}"));
+            output.emit(b.take()).unwrap();
+        }
+        let firsts: Vec<Vec<String>> = rxs
+            .iter()
+            .map(|rx| {
+                rx.try_iter()
+                    .filter_map(|m| match m {
+                        Message::Batch(b) => Some(
+                            b.records(0)
+                                .unwrap()
+                                .next()
+                                .unwrap()
+                                .value_str()
+                                .unwrap()
+                                .to_owned(),
+                        ),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(firsts, [vec!["0", "2"], vec!["1", "3"]]);
+    }
+}

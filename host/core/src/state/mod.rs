@@ -1,0 +1,104 @@
+//! Checkpoint state: where it is stored ([`StateStore`], any `object_store` backend), how
+//! each subtask's bytes are encoded (zstd, checksummed: [`blob`]), and the `_metadata` that
+//! alone marks a checkpoint complete ([`metadata`]).
+//!
+//! Layout under a checkpoint directory (DESIGN.md §4):
+//!
+//! ```text
+//! <dir>/<job-id>/chk-<N>/_metadata
+//! <dir>/<job-id>/chk-<N>/<operator-uid>/<subtask>.zst
+//! ```
+
+pub mod blob;
+pub mod metadata;
+mod store;
+
+pub use metadata::{CheckpointMetadata, METADATA_FILE};
+pub use store::StateStore;
+
+/// Deletes a checkpoint's or savepoint's folder, `_metadata` first, so that an interrupted
+/// delete never leaves a snapshot that looks complete but lacks state.
+pub async fn delete_snapshot(folder: &StateStore) -> Result<(), StateError> {
+    folder.delete_all(METADATA_FILE).await?;
+    folder.delete_all("").await
+}
+
+/// Why state could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("invalid state location '{location}': {message}")]
+    Location { location: String, message: String },
+    #[error("cannot {action} {location}: {cause}")]
+    Store {
+        action: &'static str,
+        location: String,
+        cause: String,
+    },
+    #[error("{location}: checksum mismatch, the file is corrupt")]
+    Checksum { location: String },
+    #[error("{location}: {message}")]
+    Corrupt { location: String, message: String },
+    #[error("{0}: no completed checkpoint found (no chk-<N>/_metadata)")]
+    NoCheckpoint(String),
+    #[error("{0}: not a checkpoint or savepoint (no _metadata)")]
+    NotACheckpoint(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error(
+        "checkpoint {checkpoint} is incomplete: its state file {file} is missing (nothing was \
+         restored)"
+    )]
+    MissingStateFile { checkpoint: String, file: String },
+    #[error(
+        "{0}: a savepoint must outlive this process, and a memory:// store does not; save to \
+         a folder, file://, s3://, gs:// or az://"
+    )]
+    SavepointInMemory(String),
+    #[error(
+        "{0}: nothing can be there: a memory:// store lives only inside the cairn process that \
+         writes it; restore from a folder, file://, s3://, gs:// or az://"
+    )]
+    NothingInMemory(String),
+    #[error(
+        "{location}: no S3 credentials: set s3.access-key and s3.secret-key (or \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, web identity or container credentials), \
+         or s3.use-instance-credentials: true to ask the instance metadata service"
+    )]
+    NoS3Credentials { location: String },
+}
+
+/// The folder name of checkpoint `id`.
+pub fn checkpoint_folder(id: u64) -> String {
+    format!("chk-{id}")
+}
+
+/// The checkpoint id of a `chk-<N>` folder name.
+pub fn parse_checkpoint_folder(name: &str) -> Option<u64> {
+    name.strip_prefix("chk-")?.parse().ok()
+}
+
+/// The checkpoints in a job's checkpoint folder (its `chk-<N>` folders), oldest first, each
+/// with whether it completed (has `_metadata`).
+pub async fn checkpoints(job_folder: &StateStore) -> Result<Vec<(u64, bool)>, StateError> {
+    let mut ids: Vec<u64> = job_folder
+        .folders()
+        .await?
+        .iter()
+        .filter_map(|name| parse_checkpoint_folder(name))
+        .collect();
+    ids.sort_unstable();
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let complete = job_folder
+            .child(&checkpoint_folder(id))
+            .exists(METADATA_FILE)
+            .await?;
+        found.push((id, complete));
+    }
+    Ok(found)
+}
+
+/// The state file of one operator subtask, relative to its checkpoint folder.
+pub fn state_file(uid: &str, subtask: u32) -> String {
+    format!("{uid}/{subtask}.zst")
+}

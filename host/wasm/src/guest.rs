@@ -1,0 +1,490 @@
+use std::sync::Arc;
+
+use cairn_wire::{Context, JobGraph, PackedBatch, State};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{
+    Component, HasData, HasSelf, Linker, ResourceAny, ResourceTable, ResourceType,
+};
+use wasmtime::{ResourceLimiter, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+use wasmtime_wasi::p2::bindings::sync as wasi;
+use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::Limits;
+use super::bindings::cairn::job::{log, types as wit};
+use super::bindings::{CairnJob, CairnJobPre};
+use super::stdio::{GuestOutput, Stream};
+use cairn_core::operator::{OperatorError, OperatorInstance};
+
+/// Errors of a guest call, as the runtime sees them.
+pub type GuestError = OperatorError;
+
+/// Per-instance host state: a WASI context with no capabilities (no files, network, env or
+/// args; stdio goes to the log), the memory limiter, and the guest's stderr.
+pub(crate) struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    stderr: GuestOutput,
+    label: Arc<str>,
+}
+
+/// The WASI interfaces [`GuestState::link`] provides, by name without version: guests built
+/// against any 0.2.x of them link (wasmtime matches versions semver-compatibly).
+const PROVIDED_WASI: &[&str] = &[
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/exit",
+    "wasi:cli/environment",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+];
+
+/// The io interfaces' host side is the resource table alone.
+struct HasTable;
+
+impl HasData for HasTable {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+impl GuestState {
+    /// Links what a job component may import: Cairn's `log`, and of WASI only what guest
+    /// languages' runtimes need — clocks, randomness, stdio (output to the log, input
+    /// empty), the (empty) environment, exit, and the io streams under them. Any other
+    /// import `component` has (filesystem, sockets, http: toolchains add them whether or
+    /// not the code uses them) is linked to a trap, so it instantiates, and a call fails.
+    pub(crate) fn link(
+        linker: &mut Linker<GuestState>,
+        component: &Component,
+    ) -> wasmtime::Result<()> {
+        CairnJob::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+        let l = linker;
+        wasi::io::error::add_to_linker::<_, HasTable>(l, |s| &mut s.table)?;
+        wasi::io::poll::add_to_linker::<_, HasTable>(l, |s| &mut s.table)?;
+        wasi::io::streams::add_to_linker::<_, HasTable>(l, |s| &mut s.table)?;
+        wasi::clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, WasiClocksView::clocks)?;
+        wasi::clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, WasiClocksView::clocks)?;
+        wasi::random::random::add_to_linker::<_, WasiRandom>(l, WasiRandomView::random)?;
+        wasi::random::insecure::add_to_linker::<_, WasiRandom>(l, WasiRandomView::random)?;
+        wasi::random::insecure_seed::add_to_linker::<_, WasiRandom>(l, WasiRandomView::random)?;
+        wasi::cli::exit::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::environment::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::stdin::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::stdout::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::stderr::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::terminal_input::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::terminal_output::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        wasi::cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, WasiCliView::cli)?;
+        link_traps(l, component)
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wit::Host for GuestState {}
+
+impl log::Host for GuestState {
+    fn log(&mut self, level: log::Level, message: String) {
+        let task = &*self.label;
+        match level {
+            log::Level::Trace => tracing::trace!(target: "guest", task, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "guest", task, "{message}"),
+            log::Level::Info => tracing::info!(target: "guest", task, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "guest", task, "{message}"),
+            log::Level::Error => tracing::error!(target: "guest", task, "{message}"),
+        }
+    }
+}
+
+/// Links every function of every other interface `component` imports to a trap naming it.
+/// (Not wasmtime's `define_unknown_imports_as_traps`: it matches names exactly, so it would
+/// shadow the provided interfaces for a guest built against another 0.2.x.)
+fn link_traps(linker: &mut Linker<GuestState>, component: &Component) -> wasmtime::Result<()> {
+    let engine = linker.engine().clone();
+    let ty = component.component_type();
+    let is_provided =
+        |interface: &str| interface.starts_with("cairn:") || PROVIDED_WASI.contains(&interface);
+    // The provided resources other interfaces use (a file's streams), as the component
+    // sees them, with the host type they are linked as.
+    let mut shared = Vec::new();
+    for (name, import) in ty.imports(&engine) {
+        let interface = name.split('@').next().unwrap_or(name);
+        if let (true, ComponentItem::ComponentInstance(instance)) =
+            (is_provided(interface), &import.ty)
+        {
+            for (item, export) in instance.exports(&engine) {
+                if let (ComponentItem::Resource(seen), Some(host)) =
+                    (export.ty, io_resource(interface, item))
+                {
+                    shared.push((seen, host));
+                }
+            }
+        }
+    }
+    for (name, import) in ty.imports(&engine) {
+        let interface = name.split('@').next().unwrap_or(name);
+        if is_provided(interface) {
+            continue;
+        }
+        let ComponentItem::ComponentInstance(instance) = import.ty else {
+            wasmtime::bail!("imports `{name}`, which is not an interface: jobs import interfaces");
+        };
+        let mut linker = linker.instance(name)?;
+        for (item, export) in instance.exports(&engine) {
+            match export.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let what = format!("{name}#{item}");
+                    linker.func_new(item, move |_, _, _, _| {
+                        wasmtime::bail!(
+                            "the job called `{what}`: jobs have no filesystem, network or \
+                             other capability beyond clocks, randomness and stdio"
+                        )
+                    })?;
+                }
+                ComponentItem::Resource(seen) => {
+                    let host = shared
+                        .iter()
+                        .find(|(provided, _)| *provided == seen)
+                        .map_or_else(ResourceType::host::<()>, |(_, host)| *host);
+                    linker.resource(item, host, |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The host type wasmtime-wasi links an io resource as.
+fn io_resource(interface: &str, name: &str) -> Option<ResourceType> {
+    use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable};
+    match (interface, name) {
+        ("wasi:io/streams", "input-stream") => Some(ResourceType::host::<DynInputStream>()),
+        ("wasi:io/streams", "output-stream") => Some(ResourceType::host::<DynOutputStream>()),
+        ("wasi:io/poll", "pollable") => Some(ResourceType::host::<DynPollable>()),
+        ("wasi:io/error", "error") => Some(ResourceType::host::<wasmtime::Error>()),
+        _ => None,
+    }
+}
+
+/// Denies memory growth beyond the limit and remembers that it did, so the trap that
+/// follows (the guest's allocator aborts) is reported as what it is.
+struct MemoryLimiter {
+    limit: u64,
+    exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// One sandboxed instance of a job component: its own `Store`, memory and limits.
+pub struct Guest {
+    store: Store<GuestState>,
+    bindings: CairnJob,
+    limits: Limits,
+}
+
+impl Guest {
+    pub(crate) fn instantiate(
+        pre: &CairnJobPre<GuestState>,
+        limits: Limits,
+        label: String,
+    ) -> Result<Self, GuestError> {
+        let label: Arc<str> = label.into();
+        let stderr = GuestOutput::new(Stream::Stderr, label.clone());
+        let state = GuestState {
+            wasi: WasiCtxBuilder::new()
+                .stdout(GuestOutput::new(Stream::Stdout, label.clone()))
+                .stderr(stderr.clone())
+                .build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: limits.memory,
+                exceeded: false,
+            },
+            stderr,
+            label,
+        };
+        let mut store = Store::new(pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(limits.deadline_ticks());
+        // wasmtime caps what one call may copy out of a guest at 128 MiB by default; a
+        // snapshot is as large as the state, which only the memory limit bounds.
+        store.set_hostcall_fuel(usize::try_from(limits.memory).unwrap_or(usize::MAX));
+        let bindings = pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&store, limits, e))?;
+        Ok(Guest {
+            store,
+            bindings,
+            limits,
+        })
+    }
+
+    /// Calls the job's `describe`. The outer error is a failed call; the inner one the
+    /// job's own refusal (its message).
+    pub fn describe(&mut self, args: &[String]) -> Result<Result<JobGraph, String>, GuestError> {
+        let result =
+            self.call(|bindings, store| bindings.cairn_job_job().call_describe(store, args))?;
+        Ok(result.map(graph_from_wit))
+    }
+
+    /// Opens operator `name` for the subtask `ctx` describes, consuming the instance.
+    pub fn open(mut self, ctx: &Context, name: &str) -> Result<GuestOperator, GuestError> {
+        let wit_ctx = wit::Context {
+            job_id: ctx.job_id.clone(),
+            operator_uid: ctx.operator_uid.clone(),
+            subtask: ctx.subtask,
+            parallelism: ctx.parallelism,
+            attempt: ctx.attempt,
+            options: ctx.options.clone(),
+        };
+        let handle = self
+            .call(|bindings, store| bindings.cairn_job_job().call_open(store, &wit_ctx, name))?
+            .map_err(GuestError::Failed)?;
+        Ok(GuestOperator {
+            guest: self,
+            handle,
+        })
+    }
+
+    /// Runs one guest call under the call deadline and turns its failure into a
+    /// [`GuestError`].
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(&CairnJob, &mut Store<GuestState>) -> wasmtime::Result<R>,
+    ) -> Result<R, GuestError> {
+        self.store.set_epoch_deadline(self.limits.deadline_ticks());
+        f(&self.bindings, &mut self.store).map_err(|e| classify(&self.store, self.limits, e))
+    }
+}
+
+fn classify(store: &Store<GuestState>, limits: Limits, error: wasmtime::Error) -> GuestError {
+    let state = store.data();
+    if state.limiter.exceeded {
+        return GuestError::MemoryLimit(limits.memory);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => GuestError::Timeout(limits.call_timeout),
+        Some(trap) => {
+            // Where it happened: the innermost guest functions, names demangled.
+            let frames: Vec<String> = error
+                .downcast_ref::<WasmBacktrace>()
+                .map(|bt| {
+                    bt.frames()
+                        .iter()
+                        .filter_map(|f| f.func_name())
+                        .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+                        .filter(|name| !is_runtime_frame(name))
+                        .take(3)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let trap = if frames.is_empty() {
+                trap.to_string()
+            } else {
+                format!("{trap} in {}", frames.join(" < "))
+            };
+            let said: Vec<String> = state
+                .stderr
+                .recent_lines()
+                .into_iter()
+                .map(|line| line.trim().to_owned())
+                .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
+                .collect();
+            if said.is_empty() {
+                GuestError::Trap(trap.to_string())
+            } else {
+                GuestError::Trap(format!("{trap}; the guest wrote: {}", said.join(" ")))
+            }
+        }
+        // A host function failed the call (a capability jobs do not have): its message
+        // names the call; the backtrace around it is the runtime's.
+        None if error.downcast_ref::<WasmBacktrace>().is_some() => {
+            GuestError::Trap(error.root_cause().to_string())
+        }
+        None => GuestError::Host(format!("{error:#}")),
+    }
+}
+
+/// Frames of the language runtime (panicking, aborting), not of the job's own code.
+fn is_runtime_frame(name: &str) -> bool {
+    [
+        "std::",
+        "core::",
+        "alloc::",
+        "__rust",
+        "rust_panic",
+        "abort",
+        "cairn_wire::",
+        "<cairn_wire::",
+        "<T as cairn_wire::",
+        "wit_bindgen::",
+        "cairn:job/",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
+        || name.contains("panic")
+}
+
+/// An operator resource inside its own guest instance.
+pub struct GuestOperator {
+    guest: Guest,
+    handle: ResourceAny,
+}
+
+impl OperatorInstance for GuestOperator {
+    fn process(&mut self, input: u32, batch: PackedBatch) -> Result<PackedBatch, GuestError> {
+        let batch = wit::PackedBatch {
+            data: batch.data,
+            offsets: batch.offsets,
+            timestamps: batch.timestamps,
+        };
+        let handle = self.handle;
+        let out = self
+            .guest
+            .call(|b, store| {
+                b.cairn_job_job()
+                    .operator()
+                    .call_process(store, handle, input, &batch)
+            })?
+            .map_err(GuestError::Failed)?;
+        Ok(batch_from_wit(out))
+    }
+
+    fn finish(&mut self) -> Result<PackedBatch, GuestError> {
+        let handle = self.handle;
+        let out = self
+            .guest
+            .call(|b, store| b.cairn_job_job().operator().call_finish(store, handle))?
+            .map_err(GuestError::Failed)?;
+        Ok(batch_from_wit(out))
+    }
+
+    fn snapshot(&mut self, checkpoint: u64) -> Result<State, GuestError> {
+        let handle = self.handle;
+        let state = self
+            .guest
+            .call(|b, store| {
+                b.cairn_job_job()
+                    .operator()
+                    .call_snapshot(store, handle, checkpoint)
+            })?
+            .map_err(GuestError::Failed)?;
+        Ok(State {
+            version: state.version,
+            data: state.data,
+        })
+    }
+
+    fn restore(&mut self, state: State) -> Result<(), GuestError> {
+        let handle = self.handle;
+        let state = wit::State {
+            version: state.version,
+            data: state.data,
+        };
+        self.guest
+            .call(|b, store| {
+                b.cairn_job_job()
+                    .operator()
+                    .call_restore(store, handle, &state)
+            })?
+            .map_err(|e| GuestError::Failed(format!("cannot restore state: {e}")))
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), GuestError> {
+        let handle = self.handle;
+        self.guest.call(|b, store| {
+            b.cairn_job_job()
+                .operator()
+                .call_checkpoint_complete(store, handle, checkpoint)
+        })
+    }
+}
+
+fn batch_from_wit(batch: wit::PackedBatch) -> PackedBatch {
+    PackedBatch {
+        data: batch.data,
+        offsets: batch.offsets,
+        timestamps: batch.timestamps,
+    }
+}
+
+fn graph_from_wit(graph: wit::JobGraph) -> JobGraph {
+    use cairn_wire::{Input, Node, NodeKind, Partitioning};
+    JobGraph {
+        name: graph.name,
+        nodes: graph
+            .nodes
+            .into_iter()
+            .map(|node| Node {
+                uid: node.uid,
+                kind: match node.kind {
+                    wit::NodeKind::Source(c) => NodeKind::Source(c),
+                    wit::NodeKind::Operator(n) => NodeKind::Operator(n),
+                    wit::NodeKind::Sink(c) => NodeKind::Sink(c),
+                },
+                inputs: node
+                    .inputs
+                    .into_iter()
+                    .map(|input| Input {
+                        upstream: input.upstream,
+                        partitioning: match input.partitioning {
+                            wit::Partitioning::Forward => Partitioning::Forward,
+                            wit::Partitioning::Rebalance => Partitioning::Rebalance,
+                            wit::Partitioning::ByKey => Partitioning::ByKey,
+                            wit::Partitioning::Broadcast => Partitioning::Broadcast,
+                        },
+                    })
+                    .collect(),
+                parallelism: node.parallelism,
+                options: node.options,
+            })
+            .collect(),
+        config: graph.config,
+    }
+}
