@@ -24,6 +24,7 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     let args = Cli::parse();
     init_logging();
+    cairn_core::state::install_tls_provider();
     match execute(args) {
         Ok(code) => code,
         Err(error) => {

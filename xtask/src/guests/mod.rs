@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 
 use crate::{run, step, target_dir};
 
-pub(crate) use rust::{ensure_guest_target, lint as lint_rust};
+pub(crate) use rust::{build_demo_job, ensure_guest_target, lint as lint_rust};
 
 /// A language jobs can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -56,21 +56,30 @@ fn guest_cargo(subcommand: &str, package: &str) -> Command {
 
 pub(super) fn build() -> anyhow::Result<()> {
     ensure_guest_target()?;
+    GUESTS
+        .iter()
+        .try_for_each(|(package, folder)| build_package(package, folder))
+}
+
+/// The demo's job alone: word-count.
+pub(crate) fn build_demo_job() -> anyhow::Result<()> {
+    ensure_guest_target()?;
+    build_package("word-count", "jobs")
+}
+
+fn build_package(package: &str, folder: &str) -> anyhow::Result<()> {
     let built = target_dir().join(GUEST_TARGET).join("guest");
-    for (package, folder) in GUESTS {
-        // One package at a time: a job reusing another job's operators must not get that
-        // job's component export through feature unification.
-        run(&mut guest_cargo("build", package))?;
-        // Libraries (jobs) are named with underscores, binaries as the package.
-        let library = built.join(format!("{}.wasm", package.replace('-', "_")));
-        let from = if library.exists() {
-            library
-        } else {
-            built.join(format!("{package}.wasm"))
-        };
-        install_job(&from, folder, package)?;
-    }
-    Ok(())
+    // One package at a time: a job reusing another job's operators must not get that job's
+    // component export through feature unification.
+    run(&mut guest_cargo("build", package))?;
+    // Libraries (jobs) are named with underscores, binaries as the package.
+    let library = built.join(format!("{}.wasm", package.replace('-', "_")));
+    let from = if library.exists() {
+        library
+    } else {
+        built.join(format!("{package}.wasm"))
+    };
+    install_job(&from, folder, package)
 }
 
 /// Clippy on every guest package, for the guest target.

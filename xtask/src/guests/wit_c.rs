@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use wit_parser::Resolve;
 
 use super::{python_venv, toolchain_dir};
 use crate::{run, target_dir};
@@ -162,27 +161,35 @@ pub(super) fn workspace_path(relative: &str) -> PathBuf {
     cairn_tests::workspace_root().join(relative)
 }
 
-fn wit() -> anyhow::Result<(Resolve, wit_parser::WorldId)> {
-    let mut resolve = Resolve::default();
-    let (package, _) = resolve
-        .push_path(workspace_path("wit"))
-        .context("cannot parse wit/")?;
-    let world = resolve.select_world(&[package], Some(WORLD))?;
-    Ok((resolve, world))
+/// The WIT tooling (`xtask/wit-tools`), built on first use: xtask itself stays free of it.
+fn wit_tools() -> anyhow::Result<Command> {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if BUILT.get().is_none() {
+        run(crate::cargo().args(["build", "--release", "--quiet", "-p", "cairn-wit-tools"]))?;
+        BUILT.get_or_init(|| ());
+    }
+    Ok(Command::new(
+        target_dir().join("release").join("cairn-wit-tools"),
+    ))
 }
 
 /// Generates the C bindings (`cairn_job.h`, `cairn_job.c` and the component type object
-/// `cairn_job_component_type.o`) of the world into `dir`.
+/// `cairn_job_component_type.o`) of the world into `dir`, rewriting only changed files.
 fn bindings(dir: &Path) -> anyhow::Result<PathBuf> {
-    let (mut resolve, world) = wit()?;
-    let mut files = wit_bindgen_core::Files::default();
-    wit_bindgen_c::Opts::default()
-        .build()
-        .generate(&mut resolve, world, &mut files)
-        .context("cannot generate the C bindings of wit/")?;
+    let staged = build_dir().join("bindings.new");
+    run(wit_tools()?
+        .arg("c-bindings")
+        .arg(workspace_path("wit"))
+        .arg(WORLD)
+        .arg(&staged))?;
     std::fs::create_dir_all(dir)?;
-    for (name, contents) in files.iter() {
-        write_if_changed(&dir.join(name), contents)?;
+    for entry in std::fs::read_dir(&staged)? {
+        let path = entry?.path();
+        let contents = std::fs::read(&path)?;
+        write_if_changed(
+            &dir.join(path.file_name().context("a file name")?),
+            &contents,
+        )?;
     }
     Ok(dir.to_owned())
 }
@@ -197,58 +204,13 @@ fn write_if_changed(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Wraps core module `core` (linked with the bindings, so exporting the world's functions
-/// and carrying its component type) into the job component `out`.
+/// and carrying its component type) into the job component `out`; a module importing WASI
+/// is refused, saying why.
 pub(super) fn componentize(core: &Path, out: &Path) -> anyhow::Result<()> {
-    let mut module =
-        std::fs::read(core).with_context(|| format!("cannot read {}", core.display()))?;
-    let mut wasi = Vec::new();
-    let mut has_component_type = false;
-    for payload in wasmparser::Parser::new(0).parse_all(&module) {
-        match payload? {
-            wasmparser::Payload::ImportSection(section) => {
-                for import in section.into_imports() {
-                    let import = import?;
-                    if import.module.starts_with("wasi") {
-                        wasi.push(format!("{}::{}", import.module, import.name));
-                    }
-                }
-            }
-            wasmparser::Payload::CustomSection(section) => {
-                has_component_type |= section.name().starts_with("component-type");
-            }
-            _ => {}
-        }
-    }
-    if !wasi.is_empty() {
-        if wasi.len() > 4 {
-            let more = wasi.len() - 3;
-            wasi.truncate(3);
-            wasi.push(format!("and {more} more"));
-        }
-        bail!(
-            "{} imports WASI ({}): C and Zig jobs are built without WASI, so they may use \
-             libc's memory, string and formatting functions but no I/O (stdio, files, clocks); \
-             log with cairn_log (C) or cairn.log/std.log (Zig, with cairn.panic and \
-             cairn.logFn declared in the root file)",
-            core.display(),
-            wasi.join(", ")
-        );
-    }
-    if !has_component_type {
-        // A linker that dropped the bindings' custom section: put the world back in.
-        let (resolve, world) = wit()?;
-        wit_component::embed_component_metadata(
-            &mut module,
-            &resolve,
-            world,
-            wit_component::StringEncoding::UTF8,
-            false,
-        )?;
-    }
-    let component = wit_component::ComponentEncoder::default()
-        .module(&module)?
-        .validate(true)
-        .encode()
-        .with_context(|| format!("cannot make a component of {}", core.display()))?;
-    std::fs::write(out, component).with_context(|| format!("cannot write {}", out.display()))
+    run(wit_tools()?
+        .arg("componentize")
+        .arg(workspace_path("wit"))
+        .arg(WORLD)
+        .arg(core)
+        .arg(out))
 }

@@ -14,7 +14,7 @@ pub mod metadata;
 mod store;
 
 pub use metadata::{CheckpointMetadata, METADATA_FILE};
-pub use store::StateStore;
+pub use store::{StateStore, install_tls_provider};
 
 /// Deletes a checkpoint's or savepoint's folder, `_metadata` first, so that an interrupted
 /// delete never leaves a snapshot that looks complete but lacks state.

@@ -321,9 +321,10 @@ fn memory_host(location: &str) -> Option<String> {
     (url.scheme() == "memory").then(|| url.host_str().unwrap_or_default().to_owned())
 }
 
-/// The cloud stores' HTTP client speaks TLS through rustls with the process's default crypto
-/// provider: ring's, installed on first use (a second install is refused, harmlessly).
-fn install_tls_provider() {
+/// HTTP clients in this process (the cloud stores', the CLI's) speak TLS through rustls with
+/// the process's default crypto provider, and building one panics without it: install
+/// ring's (a second install is refused, harmlessly). Stores call it when they open.
+pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
