@@ -130,6 +130,17 @@ impl StateStore {
         })
     }
 
+    /// The root of any `object_store` backend, for embedding and tests (a store that
+    /// injects faults, say); `url` names the folder in messages.
+    pub fn from_object_store(store: Arc<dyn ObjectStore>, url: &str) -> Self {
+        StateStore {
+            store,
+            root: Path::default(),
+            url: url.trim_end_matches('/').to_owned(),
+            local_dir: None,
+        }
+    }
+
     fn local(path: &std::path::Path, location: &str) -> Result<Self, StateError> {
         let invalid = |message: String| StateError::Location {
             location: location.to_owned(),
