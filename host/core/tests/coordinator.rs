@@ -457,6 +457,15 @@ impl ObjectStore for FaultStore {
 /// The job's folder in the store: `job/chk-<N>/…`.
 const JOB: &str = "job";
 
+/// A test's scratch folder, removed when the test ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 struct Setup {
     runtime: tokio::runtime::Runtime,
     faults: Arc<FaultStore>,
@@ -467,6 +476,7 @@ struct Setup {
     knobs: Arc<Knobs>,
     cancel: CancelHandle,
     requests: (Sender<Request>, Receiver<Request>),
+    _scratch: Scratch,
 }
 
 fn setup(name: &str) -> Setup {
@@ -487,6 +497,7 @@ fn setup(name: &str) -> Setup {
         knobs: Arc::default(),
         cancel: CancelHandle::default(),
         requests: crossbeam_channel::unbounded(),
+        _scratch: Scratch(dir),
     }
 }
 
