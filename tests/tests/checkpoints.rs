@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use cairn_tests::kill_loop::{KillLoop, has_checkpoint, wait_for_checkpoint};
-use cairn_tests::{Corpus, S3Server, Scratch, cairn, job, latest_checkpoint, os, spawn_cairn};
+use cairn_tests::{
+    Corpus, S3Server, Scratch, cairn, job, latest_checkpoint, os, path_str, spawn_cairn,
+};
 
 /// Lines per second the killed attempts read at: ten attempts of at most half a second read
 /// under a third of the corpus.
@@ -470,4 +472,70 @@ fn a_state_of_200_mb_checkpoints_and_restores() {
     };
     let first = checkpointed_job(&"b1".repeat(16), None);
     checkpointed_job(&"b2".repeat(16), Some(&first));
+}
+
+/// Copies folder `from` into `to`, hidden files included.
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A checkpoint in `_metadata` format 1 (before the connector API), taken by an older cairn
+/// from word-count killed mid-stream, still restores: the file source resumes at its
+/// offset, the file sink commits the part that checkpoint left pending (the process died
+/// before renaming it) and drops the later in-progress one, and the output is exact.
+#[test]
+fn a_format_1_checkpoint_still_restores_exactly() {
+    let fixture = cairn_tests::workspace_root().join("tests/fixtures/format-1");
+    let scratch = Scratch::new("format-1");
+    copy_folder(&fixture, scratch.path());
+    let (checkpoint, out) = (scratch.join("checkpoint"), scratch.join("out"));
+    let input = scratch.join("input.txt");
+
+    let inspect = cairn(os(&["inspect", path_str(&checkpoint)]), None, None);
+    assert!(inspect.success(), "{inspect:?}");
+    assert!(inspect.stdout.contains("file offset 36459"), "{inspect:?}");
+    assert!(
+        inspect.stdout.contains("1 pending part(s), next part 15"),
+        "{inspect:?}"
+    );
+
+    let run = cairn(
+        os(&[
+            "run",
+            path_str(&job("word-count")),
+            "-s",
+            path_str(&checkpoint),
+            "--",
+            "--input",
+            path_str(&input),
+            "--output",
+            path_str(&out),
+        ]),
+        None,
+        None,
+    );
+    assert!(
+        run.success() && run.last_line().contains("FINISHED"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("Restoring from checkpoint 15"),
+        "{run:?}"
+    );
+    let counts = cairn_tests::word_counts(&input).unwrap();
+    let report = cairn_tests::check_word_count(&counts, &out).unwrap();
+    assert!(report.is_exact(), "{report:?}");
+    assert!(
+        out.join("part-out-0-14").exists(),
+        "the pending part is committed"
+    );
 }

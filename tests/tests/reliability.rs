@@ -9,6 +9,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use cairn_tests::kill_loop::wait_for_checkpoint;
 use cairn_tests::{
     Corpus, Finished, Scratch, Session, cairn, check_word_count, job, latest_checkpoint, os,
@@ -119,8 +121,13 @@ fn crafted_metadata_cannot_reach_outside_the_output_folder() {
     };
     let pending = |from: &str, to: &str| {
         let mut metadata = original.clone();
-        node(&mut metadata, "out")["subtasks"][0]["state"]["state"]["pending"] =
+        // The file sink's state is its connector's bytes: base64 of JSON.
+        let data = &mut node(&mut metadata, "out")["subtasks"][0]["state"]["state"]["data"];
+        let mut state: Value =
+            serde_json::from_slice(&STANDARD.decode(data.as_str().unwrap()).unwrap()).unwrap();
+        state["pending"] =
             serde_json::json!([{ "checkpoint": id, "in_progress": from, "committed": to }]);
+        *data = STANDARD.encode(serde_json::to_vec(&state).unwrap()).into();
         metadata
     };
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use cairn_core::connectors::SourcePosition;
+use cairn_core::connectors::{sink_kind, source_kind};
 use cairn_core::state::CheckpointMetadata;
 use cairn_core::state::metadata::SubtaskState;
 
@@ -44,7 +44,17 @@ fn table(m: &CheckpointMetadata, location: &str) -> String {
     for node in &m.nodes {
         for (i, subtask) in node.subtasks.iter().enumerate() {
             let (role, sizes, detail) = match &subtask.state {
-                SubtaskState::Source { position } => ("source", None, describe_position(position)),
+                SubtaskState::Source {
+                    connector,
+                    position,
+                } => (
+                    "source",
+                    None,
+                    match source_kind(connector) {
+                        Some(kind) => (kind.describe)(position),
+                        None => unknown_connector(connector),
+                    },
+                ),
                 SubtaskState::Operator { file } => {
                     if let Some(f) = file {
                         raw += f.raw_size;
@@ -57,14 +67,13 @@ fn table(m: &CheckpointMetadata, location: &str) -> String {
                         String::new(),
                     )
                 }
-                SubtaskState::Sink { state } => (
+                SubtaskState::Sink { connector, state } => (
                     "sink",
                     None,
-                    format!(
-                        "{} pending part(s), next part {}",
-                        state.pending.len(),
-                        state.next_part
-                    ),
+                    match sink_kind(connector) {
+                        Some(kind) => (kind.describe)(state),
+                        None => unknown_connector(connector),
+                    },
                 ),
             };
             let (r, s) = sizes.map_or(("-".into(), "-".into()), |(r, s)| (bytes(r), bytes(s)));
@@ -113,12 +122,9 @@ fn table(m: &CheckpointMetadata, location: &str) -> String {
     out
 }
 
-fn describe_position(position: &SourcePosition) -> String {
-    match position {
-        SourcePosition::File { offset } => format!("file offset {offset}"),
-        SourcePosition::Generator { next } => format!("generator next {next}"),
-        SourcePosition::Stdin { lines } => format!("stdin, {lines} lines read (not replayable)"),
-    }
+/// A connector this cairn does not have (a checkpoint of a newer version).
+fn unknown_connector(name: &str) -> String {
+    format!("connector '{name}' (unknown to this cairn)")
 }
 
 fn bytes(n: u64) -> String {

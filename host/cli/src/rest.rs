@@ -1021,9 +1021,9 @@ fn plan(control: &JobControl, graph: &Graph) -> Value {
         .iter()
         .map(|node| {
             let description = match &node.role {
-                Role::Source(spec) => format!("Source: {spec:?}"),
+                Role::Source(source) => format!("Source: {source}"),
                 Role::Operator { name, .. } => format!("Operator: {name}"),
-                Role::Sink(spec) => format!("Sink: {spec:?}"),
+                Role::Sink(sink) => format!("Sink: {sink}"),
             };
             let inputs: Vec<Value> = node
                 .inputs

@@ -10,7 +10,6 @@ use crate::registry::{self, Registration};
 use anyhow::{Context as _, bail};
 use cairn_core::clock::now_ms;
 use cairn_core::config::{Config, ConfigLayers, Origin};
-use cairn_core::connectors::SinkSpec;
 use cairn_core::graph::{Graph, Role};
 use cairn_core::lock::{Lock, LockError};
 use cairn_core::operator::OperatorFactory;
@@ -512,7 +511,10 @@ fn claim(graph: &Graph, config: &Config, job_id: &str) -> anyhow::Result<Vec<Loc
     }
     let mut sink_folders: Vec<std::path::PathBuf> = Vec::new();
     for node in &graph.nodes {
-        let Role::Sink(SinkSpec::File { dir }) = &node.role else {
+        let Some(dir) = (match &node.role {
+            Role::Sink(sink) => sink.connector.output_folder(),
+            _ => None,
+        }) else {
             continue;
         };
         let unusable = |e: &dyn std::fmt::Display| {

@@ -5,7 +5,10 @@ use std::collections::{HashMap, VecDeque};
 
 use cairn_wire::{JobGraph, NodeKind, Partitioning};
 
-use crate::connectors::{ConnectorError, SINKS, SOURCES, SinkSpec, SourceSpec};
+use crate::connectors::{
+    Configured, ConnectorError, SINKS, SOURCES, SinkConnector, SourceConnector, sink_kind,
+    source_kind,
+};
 use crate::operator::{OperatorError, OperatorFactory};
 
 /// Why a job graph cannot run.
@@ -32,7 +35,7 @@ pub enum GraphError {
         node: String,
         role: &'static str,
         connector: String,
-        known: &'static [&'static str],
+        known: Vec<&'static str>,
     },
     #[error("node '{node}': {cause}")]
     Connector { node: String, cause: ConnectorError },
@@ -63,12 +66,12 @@ pub enum GraphError {
 /// What a node does, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
-    Source(SourceSpec),
+    Source(Configured<dyn SourceConnector>),
     Operator {
         name: String,
         options: Vec<(String, String)>,
     },
-    Sink(SinkSpec),
+    Sink(Configured<dyn SinkConnector>),
 }
 
 /// An input edge, by index of the upstream node in [`Graph::nodes`].
@@ -132,14 +135,20 @@ impl Graph {
                 known,
             };
             let role = match &node.kind {
-                NodeKind::Source(c) if SOURCES.contains(&c.as_str()) => {
-                    Role::Source(SourceSpec::parse(c, &node.options).map_err(connector_error)?)
-                }
-                NodeKind::Source(_) => return Err(unknown("source", SOURCES)),
-                NodeKind::Sink(c) if SINKS.contains(&c.as_str()) => {
-                    Role::Sink(SinkSpec::parse(c, &node.options).map_err(connector_error)?)
-                }
-                NodeKind::Sink(_) => return Err(unknown("sink", SINKS)),
+                NodeKind::Source(c) => match source_kind(c) {
+                    Some(kind) => {
+                        Role::Source(kind.configure(&node.options).map_err(connector_error)?)
+                    }
+                    None => {
+                        return Err(unknown("source", SOURCES.iter().map(|k| k.name).collect()));
+                    }
+                },
+                NodeKind::Sink(c) => match sink_kind(c) {
+                    Some(kind) => {
+                        Role::Sink(kind.configure(&node.options).map_err(connector_error)?)
+                    }
+                    None => return Err(unknown("sink", SINKS.iter().map(|k| k.name).collect())),
+                },
                 NodeKind::Operator(name) => Role::Operator {
                     name: name.clone(),
                     options: node.options.clone(),
@@ -174,7 +183,7 @@ impl Graph {
                 });
             }
             let connector_max = match &role {
-                Role::Source(spec) => spec.max_parallelism(),
+                Role::Source(source) => source.connector.max_parallelism(),
                 _ => None,
             };
             let max = connector_max
@@ -315,9 +324,9 @@ impl Role {
     /// For messages: `operator 'count'`, `source File { path: "in.txt" }`, …
     fn describe(&self) -> String {
         match self {
-            Role::Source(spec) => format!("source {spec:?}"),
+            Role::Source(source) => format!("source {source}"),
             Role::Operator { name, .. } => format!("operator '{name}'"),
-            Role::Sink(spec) => format!("sink {spec:?}"),
+            Role::Sink(sink) => format!("sink {sink}"),
         }
     }
 }
@@ -442,7 +451,7 @@ mod tests {
         job.nodes[3].kind = NodeKind::Sink("stdout".into());
         assert_eq!(
             running.shape_difference(&graph(&job)).unwrap(),
-            "node 'out' changes from sink Blackhole to sink Stdout"
+            "node 'out' changes from sink 'blackhole' to sink 'stdout'"
         );
     }
 

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use crate::config::S3Config;
-use crate::graph::Graph;
+use crate::connectors::ConnectorError;
+use crate::graph::{Graph, Role};
 use crate::state::metadata::SubtaskState;
 use crate::state::{
     CheckpointMetadata, METADATA_FILE, StateError, StateStore, blob, checkpoint_folder,
@@ -38,6 +39,24 @@ pub enum RestoreError {
         uid: String,
         checkpointed: u32,
         now: u32,
+    },
+    #[error(
+        "{location}: '{uid}' was checkpointed as a {role} of connector '{checkpointed}'; this \
+         job's '{uid}' is a {role} of '{now}', which cannot take over that state"
+    )]
+    ConnectorChanged {
+        location: String,
+        uid: String,
+        role: &'static str,
+        checkpointed: String,
+        now: &'static str,
+    },
+    #[error("{location}: '{uid}' subtask {subtask}: {cause}")]
+    Connector {
+        location: String,
+        uid: String,
+        subtask: usize,
+        cause: Box<ConnectorError>,
     },
 }
 
@@ -164,6 +183,7 @@ pub async fn fetch_state(
 /// Checks that the checkpoint's state maps onto `graph` by uid: every node with state must
 /// exist with the same parallelism — unless `allow_non_restored`, when state of uids the
 /// graph lacks is dropped; their uids are returned. Nodes new to the graph start empty.
+/// Sources' and sinks' state must be their connector's, and pass its checks.
 pub fn check(
     graph: &Graph,
     metadata: &CheckpointMetadata,
@@ -203,8 +223,74 @@ pub fn check(
                 now: current.parallelism,
             });
         }
+        for (subtask, snapshot) in node.subtasks.iter().enumerate() {
+            check_connector(&current.role, &snapshot.state, metadata.checkpoint_id).map_err(
+                |e| match e {
+                    Mismatch::Connector {
+                        role,
+                        checkpointed,
+                        now,
+                    } => RestoreError::ConnectorChanged {
+                        location: location.to_owned(),
+                        uid: node.uid.clone(),
+                        role,
+                        checkpointed: checkpointed.to_owned(),
+                        now,
+                    },
+                    Mismatch::Refused(cause) => RestoreError::Connector {
+                        location: location.to_owned(),
+                        uid: node.uid.clone(),
+                        subtask,
+                        cause: Box::new(cause),
+                    },
+                },
+            )?;
+        }
     }
     Ok(unknown)
+}
+
+enum Mismatch<'a> {
+    Connector {
+        role: &'static str,
+        checkpointed: &'a str,
+        now: &'static str,
+    },
+    Refused(ConnectorError),
+}
+
+/// Whether a subtask's checkpointed `state` can restore a node of `role`. A sink state that
+/// holds nothing back restores any sink.
+fn check_connector<'a>(
+    role: &Role,
+    state: &'a SubtaskState,
+    checkpoint: u64,
+) -> Result<(), Mismatch<'a>> {
+    match (role, state) {
+        (Role::Source(source), SubtaskState::Source { connector, .. })
+            if *connector != source.name =>
+        {
+            Err(Mismatch::Connector {
+                role: "source",
+                checkpointed: connector,
+                now: source.name,
+            })
+        }
+        (Role::Sink(sink), SubtaskState::Sink { connector, state })
+            if *connector != sink.name && !state.data.is_empty() =>
+        {
+            Err(Mismatch::Connector {
+                role: "sink",
+                checkpointed: connector,
+                now: sink.name,
+            })
+        }
+        (Role::Sink(sink), SubtaskState::Sink { state, .. }) => sink
+            .connector
+            .check(state, checkpoint)
+            .map_err(Mismatch::Refused),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

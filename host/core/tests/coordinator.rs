@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cairn_core::config::{CheckpointConfig, ConfigLayers, Retention};
-use cairn_core::connectors::{PendingPart, SourcePosition};
+use cairn_core::connectors::{FileSinkState, PendingPart};
 use cairn_core::graph::Graph;
 use cairn_core::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use cairn_core::runtime::{
@@ -674,8 +674,14 @@ fn source_next(meta: &CheckpointMetadata, subtask: usize) -> u64 {
     let node = meta.nodes.iter().find(|n| n.uid == "gen").unwrap();
     match &node.subtasks[subtask].state {
         SubtaskState::Source {
-            position: SourcePosition::Generator { next },
-        } => *next,
+            connector,
+            position,
+        } if connector == "generator" => {
+            // The generator's position encoding: JSON `{"next": N}` of its one split.
+            let json: serde_json::Value =
+                serde_json::from_slice(&position.splits[0].position).unwrap();
+            json["next"].as_u64().unwrap()
+        }
         other => panic!("not a generator position: {other:?}"),
     }
 }
@@ -684,7 +690,7 @@ fn source_next(meta: &CheckpointMetadata, subtask: usize) -> u64 {
 fn sink_pending(meta: &CheckpointMetadata) -> Vec<PendingPart> {
     let node = meta.nodes.iter().find(|n| n.uid == "out").unwrap();
     match &node.subtasks[0].state {
-        SubtaskState::Sink { state } => state.pending.clone(),
+        SubtaskState::Sink { state, .. } => FileSinkState::decode(state).unwrap().pending,
         other => panic!("not a sink state: {other:?}"),
     }
 }

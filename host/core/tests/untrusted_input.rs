@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cairn_core::config::{ConfigLayers, Origin};
-use cairn_core::connectors::{FileSink, SourceSpec};
+use cairn_core::connectors::{FileSinkState, SinkStart, Subtask};
 use cairn_core::graph::{Graph, Role};
 use cairn_core::restart::Restarts;
 use cairn_core::state::CheckpointMetadata;
@@ -137,17 +137,18 @@ fn use_as_restore(metadata: &CheckpointMetadata, dir: &Path) {
         let Some(current) = graph.nodes.iter().find(|n| n.uid == node.uid) else {
             continue;
         };
-        for (subtask, snapshot) in node.subtasks.iter().enumerate() {
-            let subtask = subtask as u32;
+        for (index, snapshot) in node.subtasks.iter().enumerate() {
+            let subtask = Subtask {
+                uid: &node.uid,
+                index: index as u32,
+                parallelism: node.parallelism,
+            };
             match (&current.role, &snapshot.state) {
-                (
-                    Role::Source(spec @ SourceSpec::Generator(_)),
-                    SubtaskState::Source { position },
-                ) => {
-                    let _ = spec.open(subtask, node.parallelism, Some(position));
+                (Role::Source(source), SubtaskState::Source { position, .. }) => {
+                    let _ = source.connector.open(subtask, Some(position));
                 }
-                (Role::Sink(_), SubtaskState::Sink { state }) => {
-                    let _ = FileSink::open(&dir.join("out"), "out", subtask, Some(state));
+                (Role::Sink(sink), SubtaskState::Sink { state, .. }) => {
+                    let _ = sink.connector.open(subtask, SinkStart::Restore(state));
                 }
                 _ => {}
             }
@@ -272,9 +273,11 @@ fn the_sample_is_valid_metadata() {
     let dir = scratch("sample");
     let metadata = CheckpointMetadata::from_bytes(&with_checksum(&sample()), "m").unwrap();
     use_as_restore(&metadata, &dir);
-    let SubtaskState::Sink { state } = &metadata.nodes[2].subtasks[0].state else {
+    let SubtaskState::Sink { connector, state } = &metadata.nodes[2].subtasks[0].state else {
         panic!("the sample's third node is a sink");
     };
+    assert_eq!(connector, "file");
+    let state = FileSinkState::decode(state).unwrap();
     assert_eq!(state.pending[0].committed, "part-out-0-3");
     assert_eq!(
         cairn_core::restore::check(&graph(&dir.join("out")), &metadata, "m", false).unwrap(),

@@ -4,16 +4,92 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cairn_wire::{Emitter, PackedBatch};
+use serde::{Deserialize, Serialize};
 
 use super::pace::Pace;
-use super::{ConnectorError, PendingPart, Poll, Sink, SinkState, Source, SourcePosition};
+use super::{
+    ConnectorError, Options, Poll, SinkConnector, SinkKind, SinkStart, SinkState, SinkWriter,
+    SourceConnector, SourceKind, SourcePosition, SourceReader, Subtask, decode,
+    describe_single_split, encode, restored_single_split, single_split,
+};
 use crate::batch::batch_full;
+
+pub(super) const SOURCE: SourceKind = SourceKind {
+    name: "file",
+    options: &["path", "rate"],
+    from_options: source_from_options,
+    describe: |position| {
+        describe_single_split("file", position, |offset: Offset| {
+            format!("file offset {}", offset.offset)
+        })
+    },
+};
+
+pub(super) const SINK: SinkKind = SinkKind {
+    name: "file",
+    options: &["path"],
+    from_options: sink_from_options,
+    describe: |state| match FileSinkState::decode(state) {
+        Ok(state) => format!(
+            "{} pending part(s), next part {}",
+            state.pending.len(),
+            state.next_part
+        ),
+        Err(e) => e.to_string(),
+    },
+};
+
+/// The file source of a node: `rate` lines per second (0: as fast as possible).
+#[derive(Debug)]
+struct FileInput {
+    path: PathBuf,
+    rate: u64,
+}
+
+fn source_from_options(options: &Options) -> Result<Arc<dyn SourceConnector>, ConnectorError> {
+    let path = PathBuf::from(options.required("path")?);
+    File::open(&path).map_err(|cause| ConnectorError::Io {
+        action: "cannot open input",
+        path: path.clone(),
+        cause,
+    })?;
+    Ok(Arc::new(FileInput {
+        path,
+        rate: options.number("rate", 0)?,
+    }))
+}
+
+/// The file source's position: the byte offset of the next line.
+#[derive(Serialize, Deserialize)]
+struct Offset {
+    offset: u64,
+}
+
+impl SourceConnector for FileInput {
+    /// One reader per file: lines have no order but the file's.
+    fn max_parallelism(&self) -> Option<u32> {
+        Some(1)
+    }
+
+    fn open(
+        &self,
+        subtask: Subtask,
+        restored: Option<&SourcePosition>,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let offset = match restored {
+            Some(position) => restored_single_split::<Offset>("file", subtask, position)?.offset,
+            None => 0,
+        };
+        Ok(Box::new(FileSource::open(&self.path, offset, self.rate)?))
+    }
+}
 
 /// Reads a text file line by line; each line (without its line break) is one keyless record.
 /// Its position is the byte offset of the next line.
-pub struct FileSource {
+struct FileSource {
     path: PathBuf,
     reader: BufReader<File>,
     line: Vec<u8>,
@@ -24,7 +100,7 @@ pub struct FileSource {
 impl FileSource {
     /// Opens `path` at byte `offset` (the start of a line), to read `rate` lines per second
     /// (0: as fast as it can).
-    pub fn open(path: &Path, offset: u64, rate: u64) -> Result<Self, ConnectorError> {
+    fn open(path: &Path, offset: u64, rate: u64) -> Result<Self, ConnectorError> {
         let io = |action| {
             move |source| ConnectorError::Io {
                 action,
@@ -34,7 +110,7 @@ impl FileSource {
         };
         let mut file = File::open(path).map_err(io("cannot open input"))?;
         if offset > file.metadata().map_err(io("cannot read input"))?.len() {
-            return Err(ConnectorError::Position(format!(
+            return Err(ConnectorError::Restore(format!(
                 "{} is shorter than the checkpointed position {offset}: the input changed",
                 path.display()
             )));
@@ -51,7 +127,7 @@ impl FileSource {
     }
 }
 
-impl Source for FileSource {
+impl SourceReader for FileSource {
     fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError> {
         let limit = match self.pace.allowance() {
             Ok(limit) => limit,
@@ -90,9 +166,114 @@ impl Source for FileSource {
     }
 
     fn position(&self) -> SourcePosition {
-        SourcePosition::File {
-            offset: self.offset,
+        single_split(
+            0,
+            &Offset {
+                offset: self.offset,
+            },
+        )
+    }
+}
+
+/// The file sink of a node: the folder it writes.
+#[derive(Debug)]
+struct FileOutput {
+    dir: PathBuf,
+}
+
+fn sink_from_options(options: &Options) -> Result<Arc<dyn SinkConnector>, ConnectorError> {
+    Ok(Arc::new(FileOutput {
+        dir: PathBuf::from(options.required("path")?),
+    }))
+}
+
+impl SinkConnector for FileOutput {
+    fn open(
+        &self,
+        subtask: Subtask,
+        start: SinkStart,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        let restored = match start {
+            SinkStart::Fresh => None,
+            SinkStart::Restart => Some(FileSinkState::default()),
+            SinkStart::Restore(state) => Some(FileSinkState::decode(state)?),
+        };
+        Ok(Box::new(FileSink::open(
+            &self.dir,
+            subtask.uid,
+            subtask.index,
+            restored.as_ref(),
+        )?))
+    }
+
+    fn check(&self, state: &SinkState, checkpoint: u64) -> Result<(), ConnectorError> {
+        FileSinkState::decode(state)?
+            .validate(checkpoint)
+            .map_err(ConnectorError::Restore)
+    }
+
+    fn output_folder(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+}
+
+/// A file sink subtask's output that waits for a checkpoint to complete.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSinkState {
+    pub pending: Vec<PendingPart>,
+    /// The number of the next part file.
+    pub next_part: u64,
+}
+
+/// A finished part file, committed when checkpoint `checkpoint` completes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPart {
+    pub checkpoint: u64,
+    /// File names in the sink's folder.
+    pub in_progress: String,
+    pub committed: String,
+}
+
+/// The most part files one sink subtask numbers: far beyond any real job, and far from
+/// overflowing the numbers after it.
+const MAX_PART_NUMBER: u64 = 1 << 62;
+
+impl FileSinkState {
+    /// Reads the state from a checkpoint; empty state is a sink that had written nothing.
+    pub fn decode(state: &SinkState) -> Result<Self, ConnectorError> {
+        if state.data.is_empty() {
+            return Ok(FileSinkState::default());
         }
+        decode("file sink", &state.data, state.version, 1)
+    }
+
+    fn encode(&self) -> SinkState {
+        SinkState {
+            version: 1,
+            data: encode(self),
+        }
+    }
+
+    /// Checks a state read from checkpoint `checkpoint`'s metadata: every file name plain,
+    /// every pending part due by that checkpoint, numbers in range.
+    fn validate(&self, checkpoint: u64) -> Result<(), String> {
+        if self.next_part > MAX_PART_NUMBER {
+            return Err(format!(
+                "next part number {} is out of range",
+                self.next_part
+            ));
+        }
+        for part in &self.pending {
+            crate::names::file_name(&part.in_progress)?;
+            crate::names::file_name(&part.committed)?;
+            if part.checkpoint > checkpoint {
+                return Err(format!(
+                    "part '{}' is pending for checkpoint {}, after this checkpoint ({checkpoint})",
+                    part.committed, part.checkpoint
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -100,13 +281,13 @@ impl Source for FileSource {
 /// exactly once: a part is written hidden (`.part-<uid>-<subtask>-<n>.inprogress`), becomes
 /// pending at a checkpoint barrier, and is renamed to `part-<uid>-<subtask>-<n>` when that
 /// checkpoint completes. Readers never see partial or uncommitted output.
-pub struct FileSink {
+struct FileSink {
     dir: PathBuf,
     /// `part-<uid>-<subtask>-`
     prefix: String,
     /// The part being written, and its number.
     current: Option<(BufWriter<File>, u64)>,
-    state: SinkState,
+    state: FileSinkState,
 }
 
 impl FileSink {
@@ -116,7 +297,7 @@ impl FileSink {
         dir: &Path,
         uid: &str,
         subtask: u32,
-        restored: Option<&SinkState>,
+        restored: Option<&FileSinkState>,
     ) -> Result<Self, ConnectorError> {
         std::fs::create_dir_all(dir).map_err(io_error("cannot create output folder", dir))?;
         let prefix = format!("part-{uid}-{subtask}-");
@@ -124,7 +305,7 @@ impl FileSink {
             dir: dir.to_owned(),
             prefix,
             current: None,
-            state: SinkState::default(),
+            state: FileSinkState::default(),
         };
         if let Some(restored) = restored {
             // Names come from a checkpoint's metadata: rename nothing but this subtask's
@@ -242,7 +423,7 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
     }
 }
 
-impl Sink for FileSink {
+impl SinkWriter for FileSink {
     fn write(&mut self, batch: &PackedBatch) -> Result<(), ConnectorError> {
         let records = batch
             .records(0)
@@ -258,7 +439,7 @@ impl Sink for FileSink {
         Ok(())
     }
 
-    fn snapshot(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError> {
+    fn prepare(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError> {
         if let Some((mut writer, part)) = self.current.take() {
             let path = self.dir.join(self.in_progress_name(part));
             writer.flush().map_err(io_error("cannot write", &path))?;
@@ -272,7 +453,7 @@ impl Sink for FileSink {
                 committed: format!("{}{part}", self.prefix),
             });
         }
-        Ok(self.state.clone())
+        Ok(self.state.encode())
     }
 
     fn commit(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
@@ -305,6 +486,10 @@ mod tests {
         out.take()
     }
 
+    fn prepare(sink: &mut FileSink, checkpoint: u64) -> FileSinkState {
+        FileSinkState::decode(&sink.prepare(checkpoint).unwrap()).unwrap()
+    }
+
     fn visible(dir: &Path) -> Vec<(String, String)> {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
@@ -325,11 +510,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let mut sink = FileSink::open(&dir, "out", 0, None).unwrap();
         sink.write(&batch(&["a", "b"])).unwrap();
-        let state1 = sink.snapshot(1).unwrap();
+        let state1 = prepare(&mut sink, 1);
         assert_eq!(state1.pending.len(), 1);
         assert_eq!(state1.pending[0].checkpoint, 1);
         sink.write(&batch(&["c"])).unwrap();
-        let state2 = sink.snapshot(2).unwrap();
+        let state2 = prepare(&mut sink, 2);
         assert_eq!(state2.pending.len(), 2);
         assert!(
             visible(&dir).is_empty(),
@@ -344,7 +529,7 @@ mod tests {
         // A crash now: checkpoint 2 completed but its commit never ran; data after it
         // sits in progress. Restoring from 2 commits its part and drops the rest.
         sink.write(&batch(&["lost"])).unwrap();
-        let _ = sink.snapshot(3).unwrap();
+        prepare(&mut sink, 3);
         drop(sink);
         let mut restored = FileSink::open(&dir, "out", 0, Some(&state2)).unwrap();
         assert_eq!(
@@ -369,7 +554,7 @@ mod tests {
             "in-progress parts of the failed attempt are gone"
         );
         restored.write(&batch(&["d"])).unwrap();
-        restored.snapshot(3).unwrap();
+        prepare(&mut restored, 3);
         restored.commit(3).unwrap();
         assert_eq!(
             visible(&dir).last().unwrap(),
@@ -389,7 +574,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let outside = dir.with_extension("precious");
         std::fs::write(&outside, "keep").unwrap();
-        let part = |in_progress: &str, committed: &str| SinkState {
+        let part = |in_progress: &str, committed: &str| FileSinkState {
             pending: vec![PendingPart {
                 checkpoint: 1,
                 in_progress: in_progress.into(),

@@ -1,10 +1,45 @@
 //! The generator source: deterministic keyed records, bounded or not, optionally paced.
 
+use std::sync::Arc;
+
 use cairn_wire::Emitter;
 
 use super::pace::Pace;
-use super::{ConnectorError, Poll, Source, SourcePosition};
+use super::{
+    ConnectorError, Options, Poll, SourceConnector, SourceKind, SourcePosition, SourceReader,
+    Subtask, describe_single_split, restored_single_split, single_split,
+};
 use crate::batch::batch_full;
+
+pub(super) const SOURCE: SourceKind = SourceKind {
+    name: "generator",
+    options: &["count", "keys", "rate"],
+    from_options,
+    describe: |position| {
+        describe_single_split("generator", position, |next: Next| {
+            format!("generator next {}", next.next)
+        })
+    },
+};
+
+fn from_options(options: &Options) -> Result<Arc<dyn SourceConnector>, ConnectorError> {
+    let keys = options.number("keys", 1000)?;
+    if keys == 0 {
+        return Err(options.invalid("keys", "0", "there must be at least one key".into()));
+    }
+    Ok(Arc::new(Generator {
+        count: options.number("count", 0)?,
+        keys,
+        rate: options.number("rate", 0)?,
+    }))
+}
+
+/// A generator subtask's position: the next sequence number it produces. Its split is its
+/// share of the sequence (the numbers ≡ subtask mod parallelism), named by its subtask.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Next {
+    next: u64,
+}
 
 /// Generator settings (node options `count`, `keys`, `rate`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,10 +52,40 @@ pub struct Generator {
     pub rate: u64,
 }
 
+impl SourceConnector for Generator {
+    fn open(
+        &self,
+        subtask: Subtask,
+        restored: Option<&SourcePosition>,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let (index, parallelism) = (subtask.index, subtask.parallelism);
+        let next = match restored {
+            None => None,
+            Some(position) => {
+                let Next { next } = restored_single_split("generator", subtask, position)?;
+                if next % u64::from(parallelism) != u64::from(index) {
+                    return Err(ConnectorError::Restore(format!(
+                        "generator position {next} does not belong to subtask {index} of \
+                         {parallelism} (it produces the numbers ≡ {index} mod {parallelism})"
+                    )));
+                }
+                Some(next)
+            }
+        };
+        Ok(Box::new(GeneratorSource::new(
+            self.clone(),
+            index,
+            parallelism,
+            next,
+        )))
+    }
+}
+
 /// Subtask `s` of `p` produces records i = s, s + p, s + 2p, … with key `key-<i mod keys>`
 /// and value i as 8 little-endian bytes.
-pub struct GeneratorSource {
+struct GeneratorSource {
     generator: Generator,
+    subtask: u32,
     next: u64,
     step: u64,
     pace: Pace,
@@ -29,10 +94,11 @@ pub struct GeneratorSource {
 
 impl GeneratorSource {
     /// Subtask `subtask` of `parallelism`, continuing at sequence number `next` if given.
-    pub fn new(generator: Generator, subtask: u32, parallelism: u32, next: Option<u64>) -> Self {
+    fn new(generator: Generator, subtask: u32, parallelism: u32, next: Option<u64>) -> Self {
         GeneratorSource {
             pace: Pace::new(generator.rate as f64 / parallelism as f64),
             generator,
+            subtask,
             next: next.unwrap_or(subtask as u64),
             step: parallelism as u64,
             key: Vec::with_capacity(24),
@@ -44,7 +110,7 @@ impl GeneratorSource {
     }
 }
 
-impl Source for GeneratorSource {
+impl SourceReader for GeneratorSource {
     fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError> {
         let limit = match self.pace.allowance() {
             Ok(limit) => limit,
@@ -75,7 +141,7 @@ impl Source for GeneratorSource {
     }
 
     fn position(&self) -> SourcePosition {
-        SourcePosition::Generator { next: self.next }
+        single_split(self.subtask, &Next { next: self.next })
     }
 }
 
@@ -129,7 +195,7 @@ mod tests {
         let mut first = GeneratorSource::new(generator.clone(), 1, 2, None);
         let mut out = Emitter::default();
         first.poll(&mut out).unwrap();
-        assert_eq!(first.position(), SourcePosition::Generator { next: 101 });
+        assert_eq!(first.position(), single_split(1, &Next { next: 101 }));
         let rest = drain(GeneratorSource::new(generator, 1, 2, Some(51)));
         let values: Vec<u64> = rest.iter().map(|(_, v)| *v).collect();
         assert_eq!(values, (51..100).step_by(2).collect::<Vec<_>>());

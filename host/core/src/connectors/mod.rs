@@ -1,26 +1,249 @@
-//! Host-native sources and sinks, named by the job graph (`source("file")`, `sink("stdout")`)
-//! and configured by the node's options.
+//! Sources and sinks: the connector API, and the registry of the host's connectors.
+//!
+//! A connector is one module here and one line in [`SOURCES`] or [`SINKS`]. Its kind
+//! ([`SourceKind`], [`SinkKind`]) names it, lists the node options it takes and configures
+//! it from them, once per graph node, before anything runs. The configured connector
+//! ([`SourceConnector`], [`SinkConnector`]) opens one reader or writer per subtask.
+//!
+//! What a connector checkpoints is its own: versioned bytes ([`SourcePosition`] per split,
+//! [`SinkState`]) that the host stores in `_metadata` without reading them, hands back on
+//! restore, and asks the connector to describe for `cairn inspect`.
+//!
+//! Sinks are exactly-once by two-phase commit, and every commit is idempotent: at a barrier
+//! the writer makes what it wrote durable but invisible ([`SinkWriter::prepare`]); when that
+//! checkpoint is complete (`_metadata` is durable) it makes it visible
+//! ([`SinkWriter::commit`]); on restore it commits again what the restored checkpoint
+//! prepared — the process may have died between completing the checkpoint and committing —
+//! and aborts the rest ([`SinkStart::Restore`]).
 
+mod blackhole;
 mod file;
 mod generator;
+mod options;
 mod pace;
 mod stdio;
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_wire::{Emitter, PackedBatch};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-pub use file::{FileSink, FileSource};
-pub use generator::{Generator, GeneratorSource};
-pub use stdio::{StdinSource, StdoutSink};
+pub use crate::state::metadata::{SinkState, SourcePosition, SplitPosition};
+pub use file::{FileSinkState, PendingPart};
+pub use generator::Generator;
+pub use options::Options;
 
-/// Source connector names, as graphs use them.
-pub const SOURCES: &[&str] = &["file", "generator", "stdin"];
-/// Sink connector names, as graphs use them.
-pub const SINKS: &[&str] = &["file", "stdout", "blackhole"];
+/// Every source connector, by the name graphs use (`source("file")`).
+pub const SOURCES: &[SourceKind] = &[file::SOURCE, generator::SOURCE, stdio::STDIN];
+/// Every sink connector, by the name graphs use (`sink("stdout")`).
+pub const SINKS: &[SinkKind] = &[file::SINK, stdio::STDOUT, blackhole::SINK];
 
-/// A connector's configuration or I/O failed.
+/// A kind of source: its name, options, and how a node's options configure it.
+pub struct SourceKind {
+    pub name: &'static str,
+    /// The node options it takes; any other is refused.
+    pub options: &'static [&'static str],
+    pub from_options: fn(&Options) -> Result<Arc<dyn SourceConnector>, ConnectorError>,
+    /// One line about a checkpointed position, for `cairn inspect` (no job needed).
+    pub describe: fn(&SourcePosition) -> String,
+}
+
+/// A kind of sink: its name, options, and how a node's options configure it.
+pub struct SinkKind {
+    pub name: &'static str,
+    pub options: &'static [&'static str],
+    pub from_options: fn(&Options) -> Result<Arc<dyn SinkConnector>, ConnectorError>,
+    /// One line about a checkpointed sink state, for `cairn inspect`.
+    pub describe: fn(&SinkState) -> String,
+}
+
+/// The source kind named `name`.
+pub fn source_kind(name: &str) -> Option<&'static SourceKind> {
+    SOURCES.iter().find(|kind| kind.name == name)
+}
+
+/// The sink kind named `name`.
+pub fn sink_kind(name: &str) -> Option<&'static SinkKind> {
+    SINKS.iter().find(|kind| kind.name == name)
+}
+
+/// One subtask of a connector's node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subtask<'a> {
+    /// The node's uid.
+    pub uid: &'a str,
+    pub index: u32,
+    pub parallelism: u32,
+}
+
+/// A source as one graph node configured it; shared by the node's subtasks.
+pub trait SourceConnector: Send + Sync + fmt::Debug {
+    /// The most subtasks it can read with; `None` when any number can.
+    fn max_parallelism(&self) -> Option<u32> {
+        None
+    }
+
+    /// Opens the reader of `subtask`: at the start of its splits, or at `restored`'s split
+    /// positions. A position that cannot be resumed is a [`ConnectorError::Restore`].
+    fn open(
+        &self,
+        subtask: Subtask,
+        restored: Option<&SourcePosition>,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError>;
+}
+
+/// What a source reader has right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// Records were added to the batch; there may be more.
+    Ready,
+    /// Nothing to read for this long (a rate limit); records may have been added.
+    Idle(Duration),
+    /// The input has ended; records may have been added.
+    End,
+}
+
+/// One subtask of a source.
+pub trait SourceReader: Send {
+    /// Adds up to one batch of records to `out`.
+    fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError>;
+    /// The position after the records returned so far, as checkpointed at a barrier.
+    fn position(&self) -> SourcePosition;
+}
+
+/// A sink as one graph node configured it; shared by the node's subtasks.
+pub trait SinkConnector: Send + Sync + fmt::Debug {
+    /// Opens the writer of `subtask`. Restoring, it first commits again what the restored
+    /// checkpoint prepared and aborts anything later attempts left.
+    fn open(
+        &self,
+        subtask: Subtask,
+        start: SinkStart,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError>;
+
+    /// Checks a state from checkpoint `checkpoint`'s metadata before the job starts, so that
+    /// one that cannot be restored is refused before anything runs.
+    fn check(&self, _state: &SinkState, _checkpoint: u64) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    /// A local folder this sink writes, which no other run may write at the same time.
+    fn output_folder(&self) -> Option<&Path> {
+        None
+    }
+}
+
+/// How a sink writer starts.
+#[derive(Debug, Clone, Copy)]
+pub enum SinkStart<'a> {
+    /// The job's first attempt, without a checkpoint.
+    Fresh,
+    /// A restart with no checkpoint to restore: what earlier attempts left uncommitted is
+    /// discarded.
+    Restart,
+    /// Restoring a checkpoint in which this subtask prepared `state` (empty when it held
+    /// nothing back).
+    Restore(&'a SinkState),
+}
+
+/// One subtask of a sink.
+pub trait SinkWriter: Send {
+    fn write(&mut self, batch: &PackedBatch) -> Result<(), ConnectorError>;
+    /// Barrier of checkpoint `checkpoint`: everything written so far becomes durable and
+    /// pending for it; returns what the checkpoint must hold to commit it again on restore.
+    fn prepare(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError>;
+    /// Checkpoint `checkpoint` is complete: make what is pending up to it visible.
+    fn commit(&mut self, checkpoint: u64) -> Result<(), ConnectorError>;
+    /// The job failed: discard what is neither committed nor pending.
+    fn abort(&mut self);
+}
+
+/// A connector configured by one node: its kind's name and the node's options (which say
+/// whether two nodes have the same connector), and the configured connector.
+pub struct Configured<C: ?Sized> {
+    pub name: &'static str,
+    pub options: Vec<(String, String)>,
+    pub connector: Arc<C>,
+}
+
+impl<C: ?Sized> Clone for Configured<C> {
+    fn clone(&self) -> Self {
+        Configured {
+            name: self.name,
+            options: self.options.clone(),
+            connector: self.connector.clone(),
+        }
+    }
+}
+
+impl<C: ?Sized> PartialEq for Configured<C> {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.options == other.options
+    }
+}
+
+impl<C: ?Sized> Eq for Configured<C> {}
+
+/// `'file' (path=in.txt, rate=10)`, `'stdout'`
+impl<C: ?Sized> fmt::Display for Configured<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}'", self.name)?;
+        if !self.options.is_empty() {
+            let options: Vec<String> = self
+                .options
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            write!(f, " ({})", options.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl<C: ?Sized> fmt::Debug for Configured<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl SourceKind {
+    /// Configures this source from a node's options, checking what can be checked before
+    /// the job starts (for a file: that it can be opened).
+    pub fn configure(
+        &'static self,
+        options: &[(String, String)],
+    ) -> Result<Configured<dyn SourceConnector>, ConnectorError> {
+        let connector =
+            (self.from_options)(&Options::new(self.name, "source", options, self.options)?)?;
+        Ok(Configured {
+            name: self.name,
+            options: options.to_vec(),
+            connector,
+        })
+    }
+}
+
+impl SinkKind {
+    /// Configures this sink from a node's options.
+    pub fn configure(
+        &'static self,
+        options: &[(String, String)],
+    ) -> Result<Configured<dyn SinkConnector>, ConnectorError> {
+        let connector =
+            (self.from_options)(&Options::new(self.name, "sink", options, self.options)?)?;
+        Ok(Configured {
+            name: self.name,
+            options: options.to_vec(),
+            connector,
+        })
+    }
+}
+
+/// A connector's configuration, I/O or restored state failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
     #[error("{connector} {role} has no option '{option}' (it takes: {})", list(.known))]
@@ -56,8 +279,9 @@ pub enum ConnectorError {
     Stdio(std::io::Error),
     #[error("received a malformed batch: {0}")]
     Malformed(String),
+    /// The restored state can never be resumed: retrying would fail the same way.
     #[error("cannot restore: {0}")]
-    Position(String),
+    Restore(String),
     #[error(
         "pending part {} of checkpoint {checkpoint} is missing: neither it nor its committed \
          file exists",
@@ -71,173 +295,15 @@ pub enum ConnectorError {
     ForeignPart { name: String, expected: String },
 }
 
-/// A configured source connector: what to read, before any subtask runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceSpec {
-    /// `rate`: lines per second (0: as fast as possible).
-    File {
-        path: PathBuf,
-        rate: u64,
-    },
-    Generator(Generator),
-    Stdin,
-}
-
-/// A configured sink connector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SinkSpec {
-    File { dir: PathBuf },
-    Stdout,
-    Blackhole,
-}
-
-/// Where a source subtask is in its input, as checkpointed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "connector", rename_all = "lowercase")]
-pub enum SourcePosition {
-    /// Byte offset of the next line to read.
-    File { offset: u64 },
-    /// The next sequence number this subtask produces.
-    Generator { next: u64 },
-    /// Lines read so far; standard input cannot be rewound.
-    Stdin { lines: u64 },
-}
-
-/// A sink subtask's output that waits for a checkpoint to complete.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SinkState {
-    pub pending: Vec<PendingPart>,
-    /// The number of the next part file.
-    pub next_part: u64,
-}
-
-/// The most part files one sink subtask numbers: far beyond any real job, and far from
-/// overflowing the numbers after it.
-const MAX_PART_NUMBER: u64 = 1 << 62;
-
-impl SinkState {
-    /// Checks a sink state read from a checkpoint's metadata (number `checkpoint`): every
-    /// file name plain, every pending part due by that checkpoint, numbers in range.
-    pub fn validate(&self, checkpoint: u64) -> Result<(), String> {
-        if self.next_part > MAX_PART_NUMBER {
-            return Err(format!(
-                "next part number {} is out of range",
-                self.next_part
-            ));
-        }
-        for part in &self.pending {
-            crate::names::file_name(&part.in_progress)?;
-            crate::names::file_name(&part.committed)?;
-            if part.checkpoint > checkpoint {
-                return Err(format!(
-                    "part '{}' is pending for checkpoint {}, after this checkpoint ({checkpoint})",
-                    part.committed, part.checkpoint
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A finished part file, committed when checkpoint `checkpoint` completes.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PendingPart {
-    pub checkpoint: u64,
-    /// File names in the sink's folder.
-    pub in_progress: String,
-    pub committed: String,
-}
-
-/// What a source has for its subtask right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Poll {
-    /// Records were added to the batch; there may be more.
-    Ready,
-    /// Nothing to read for this long (a rate limit); records may have been added.
-    Idle(Duration),
-    /// The input has ended; records may have been added.
-    End,
-}
-
-/// One subtask of a source.
-pub trait Source: Send {
-    /// Adds up to one batch of records to `out`.
-    fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError>;
-    /// The position after the records returned so far.
-    fn position(&self) -> SourcePosition;
-}
-
-/// One subtask of a sink, exactly-once by two-phase commit: at a checkpoint barrier the
-/// sink makes what it wrote durable but invisible ([`snapshot`](Sink::snapshot)); when that
-/// checkpoint completes it makes it visible ([`commit`](Sink::commit)).
-pub trait Sink: Send {
-    fn write(&mut self, batch: &PackedBatch) -> Result<(), ConnectorError>;
-    /// Barrier of checkpoint `checkpoint`: everything written so far becomes pending for it.
-    fn snapshot(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError>;
-    /// Checkpoint `checkpoint` is complete: make what is pending up to it visible.
-    fn commit(&mut self, checkpoint: u64) -> Result<(), ConnectorError>;
-    /// The job failed: discard what is neither committed nor pending.
-    fn abort(&mut self);
-}
-
-/// Reads a connector's options, refusing unknown ones.
-struct Options<'a> {
-    connector: &'static str,
-    role: &'static str,
-    options: &'a [(String, String)],
-}
-
-impl<'a> Options<'a> {
-    fn new(
-        connector: &'static str,
-        role: &'static str,
-        options: &'a [(String, String)],
-        known: &'static [&'static str],
-    ) -> Result<Self, ConnectorError> {
-        if let Some((option, _)) = options.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-            return Err(ConnectorError::UnknownOption {
-                connector,
-                role,
-                option: option.clone(),
-                known,
-            });
-        }
-        Ok(Options {
-            connector,
-            role,
-            options,
-        })
-    }
-
-    fn get(&self, option: &str) -> Option<&'a str> {
-        self.options
-            .iter()
-            .rev()
-            .find(|(k, _)| k == option)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn required(&self, option: &'static str) -> Result<&'a str, ConnectorError> {
-        self.get(option).ok_or(ConnectorError::MissingOption {
-            connector: self.connector,
-            role: self.role,
-            option,
-        })
-    }
-
-    fn number(&self, option: &'static str, default: u64) -> Result<u64, ConnectorError> {
-        match self.get(option) {
-            None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e: std::num::ParseIntError| {
-                ConnectorError::InvalidOption {
-                    connector: self.connector,
-                    role: self.role,
-                    option,
-                    value: raw.to_owned(),
-                    reason: e.to_string(),
-                }
-            }),
-        }
+impl ConnectorError {
+    /// Whether the error is in restored state, which a restart would restore again.
+    pub fn is_restore(&self) -> bool {
+        matches!(
+            self,
+            ConnectorError::Restore(_)
+                | ConnectorError::MissingPending { .. }
+                | ConnectorError::ForeignPart { .. }
+        )
     }
 }
 
@@ -249,160 +315,225 @@ fn list(known: &[&str]) -> String {
     }
 }
 
-impl SourceSpec {
-    /// Configures source `connector` from its options, checking what can be checked before
-    /// the job starts (for a file: that it can be opened).
-    pub fn parse(connector: &str, options: &[(String, String)]) -> Result<Self, ConnectorError> {
-        match connector {
-            "file" => {
-                let opts = Options::new("file", "source", options, &["path", "rate"])?;
-                let path = PathBuf::from(opts.required("path")?);
-                std::fs::File::open(&path).map_err(|source| ConnectorError::Io {
-                    action: "cannot open input",
-                    path: path.clone(),
-                    cause: source,
-                })?;
-                Ok(SourceSpec::File {
-                    path,
-                    rate: opts.number("rate", 0)?,
-                })
-            }
-            "generator" => {
-                let opts =
-                    Options::new("generator", "source", options, &["count", "keys", "rate"])?;
-                let keys = opts.number("keys", 1000)?;
-                if keys == 0 {
-                    return Err(ConnectorError::InvalidOption {
-                        connector: "generator",
-                        role: "source",
-                        option: "keys",
-                        value: "0".into(),
-                        reason: "there must be at least one key".into(),
-                    });
-                }
-                Ok(SourceSpec::Generator(Generator {
-                    count: opts.number("count", 0)?,
-                    keys,
-                    rate: opts.number("rate", 0)?,
-                }))
-            }
-            "stdin" => {
-                Options::new("stdin", "source", options, &[])?;
-                Ok(SourceSpec::Stdin)
-            }
-            other => unreachable!("graph validation admits only known sources, got {other}"),
-        }
-    }
+/// A connector's bytes: JSON of its own type, in encoding `version`.
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("connector state serialises")
+}
 
-    /// The most subtasks this source can run as, if it is not fully parallel.
-    pub fn max_parallelism(&self) -> Option<u32> {
-        match self {
-            SourceSpec::File { .. } | SourceSpec::Stdin => Some(1),
-            SourceSpec::Generator(_) => None,
-        }
+/// Reads bytes [`encode`]d by `connector` in encoding `version`, which must be
+/// `supported`.
+fn decode<T: DeserializeOwned>(
+    connector: &str,
+    bytes: &[u8],
+    version: u32,
+    supported: u32,
+) -> Result<T, ConnectorError> {
+    if version != supported {
+        return Err(ConnectorError::Restore(format!(
+            "the {connector} state has encoding version {version}; this cairn reads version \
+             {supported}"
+        )));
     }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ConnectorError::Restore(format!("the {connector} state is damaged: {e}")))
+}
 
-    /// Opens subtask `subtask` of `parallelism`, at `position` when restoring.
-    pub fn open(
-        &self,
-        subtask: u32,
-        parallelism: u32,
-        position: Option<&SourcePosition>,
-    ) -> Result<Box<dyn Source>, ConnectorError> {
-        Ok(match (self, position) {
-            (SourceSpec::File { path, rate }, None) => Box::new(FileSource::open(path, 0, *rate)?),
-            (SourceSpec::File { path, rate }, Some(SourcePosition::File { offset })) => {
-                Box::new(FileSource::open(path, *offset, *rate)?)
-            }
-            (SourceSpec::Generator(generator), None) => Box::new(GeneratorSource::new(
-                generator.clone(),
-                subtask,
-                parallelism,
-                None,
-            )),
-            (SourceSpec::Generator(generator), Some(SourcePosition::Generator { next })) => {
-                if next % u64::from(parallelism) != u64::from(subtask) {
-                    return Err(ConnectorError::Position(format!(
-                        "generator position {next} does not belong to subtask {subtask} of \
-                         {parallelism} (it produces the numbers ≡ {subtask} mod {parallelism})"
-                    )));
-                }
-                Box::new(GeneratorSource::new(
-                    generator.clone(),
-                    subtask,
-                    parallelism,
-                    Some(*next),
-                ))
-            }
-            (SourceSpec::Stdin, position) => {
-                if let Some(SourcePosition::Stdin { lines }) = position {
-                    tracing::warn!(
-                        "standard input cannot be rewound: of the input before the checkpoint \
-                         ({lines} lines) nothing is replayed, and what followed it is lost"
-                    );
-                }
-                Box::new(StdinSource::spawn()?)
-            }
-            (_, Some(position)) => {
-                return Err(ConnectorError::Position(format!(
-                    "the checkpoint holds a {position:?} position for a different kind of source"
-                )));
-            }
-        })
+/// A source whose splits are fixed by its subtask (one per subtask): the position of its
+/// only split, named by the subtask index.
+fn single_split<T: Serialize>(subtask: u32, position: &T) -> SourcePosition {
+    SourcePosition {
+        version: 1,
+        splits: vec![SplitPosition {
+            split: subtask.to_string(),
+            position: encode(position),
+        }],
     }
 }
 
-impl SinkSpec {
-    pub fn parse(connector: &str, options: &[(String, String)]) -> Result<Self, ConnectorError> {
-        match connector {
-            "file" => {
-                let opts = Options::new("file", "sink", options, &["path"])?;
-                Ok(SinkSpec::File {
-                    dir: PathBuf::from(opts.required("path")?),
-                })
-            }
-            "stdout" => {
-                Options::new("stdout", "sink", options, &[])?;
-                Ok(SinkSpec::Stdout)
-            }
-            "blackhole" => {
-                Options::new("blackhole", "sink", options, &[])?;
-                Ok(SinkSpec::Blackhole)
-            }
-            other => unreachable!("graph validation admits only known sinks, got {other}"),
+/// The position of `subtask`'s only split in `restored`.
+fn restored_single_split<T: DeserializeOwned>(
+    connector: &str,
+    subtask: Subtask,
+    restored: &SourcePosition,
+) -> Result<T, ConnectorError> {
+    match restored.splits.as_slice() {
+        [split] if split.split == subtask.index.to_string() => {
+            decode(connector, &split.position, restored.version, 1)
         }
-    }
-
-    /// Opens subtask `subtask` of the sink node `uid`, with its state when restoring.
-    pub fn open(
-        &self,
-        uid: &str,
-        subtask: u32,
-        restored: Option<&SinkState>,
-    ) -> Result<Box<dyn Sink>, ConnectorError> {
-        Ok(match self {
-            SinkSpec::File { dir } => Box::new(FileSink::open(dir, uid, subtask, restored)?),
-            SinkSpec::Stdout => Box::new(StdoutSink),
-            SinkSpec::Blackhole => Box::new(Blackhole),
-        })
+        splits => Err(ConnectorError::Restore(format!(
+            "the checkpoint gives {connector} subtask {} the splits [{}]; it reads exactly one, \
+             '{}'",
+            subtask.index,
+            splits
+                .iter()
+                .map(|s| s.split.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            subtask.index
+        ))),
     }
 }
 
-/// Discards everything.
-struct Blackhole;
+/// One line for a single-split position, or what is wrong with it.
+fn describe_single_split<T: DeserializeOwned>(
+    connector: &str,
+    position: &SourcePosition,
+    describe: impl Fn(T) -> String,
+) -> String {
+    let described: Result<Vec<String>, ConnectorError> = position
+        .splits
+        .iter()
+        .map(|split| decode(connector, &split.position, position.version, 1).map(&describe))
+        .collect();
+    match described {
+        Ok(lines) => lines.join("; "),
+        Err(e) => e.to_string(),
+    }
+}
 
-impl Sink for Blackhole {
-    fn write(&mut self, _batch: &PackedBatch) -> Result<(), ConnectorError> {
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
-    fn snapshot(&mut self, _checkpoint: u64) -> Result<SinkState, ConnectorError> {
-        Ok(SinkState::default())
+    fn subtask(index: u32, parallelism: u32) -> Subtask<'static> {
+        Subtask {
+            uid: "node",
+            index,
+            parallelism,
+        }
     }
 
-    fn commit(&mut self, _checkpoint: u64) -> Result<(), ConnectorError> {
-        Ok(())
+    /// Everything one reader emits until its input ends, as values.
+    fn drain(reader: &mut dyn SourceReader) -> Vec<Vec<u8>> {
+        let mut out = Emitter::default();
+        let mut values = Vec::new();
+        loop {
+            let poll = reader.poll(&mut out).unwrap();
+            let batch = out.take();
+            values.extend(batch.records(0).unwrap().map(|r| r.value().to_vec()));
+            if poll == Poll::End {
+                return values;
+            }
+        }
     }
 
-    fn abort(&mut self) {}
+    #[test]
+    fn every_connector_has_its_own_name() {
+        for names in [
+            SOURCES.iter().map(|k| k.name).collect::<Vec<_>>(),
+            SINKS.iter().map(|k| k.name).collect(),
+        ] {
+            let mut unique = names.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), names.len(), "{names:?}");
+        }
+    }
+
+    #[test]
+    fn options_are_checked_by_the_kind() {
+        let generator = source_kind("generator").unwrap();
+        let err = generator
+            .configure(&options(&[("count", "3"), ("speed", "9")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "generator source has no option 'speed' (it takes: count, keys, rate)"
+        );
+        let err = generator.configure(&options(&[("keys", "0")])).unwrap_err();
+        assert!(err.to_string().contains("at least one key"), "{err}");
+        let err = sink_kind("file").unwrap().configure(&[]).unwrap_err();
+        assert_eq!(err.to_string(), "file sink needs option 'path'");
+    }
+
+    #[test]
+    fn nodes_have_the_same_connector_when_name_and_options_match() {
+        let generator = source_kind("generator").unwrap();
+        let a = generator.configure(&options(&[("count", "3")])).unwrap();
+        assert_eq!(a, generator.configure(&options(&[("count", "3")])).unwrap());
+        assert_ne!(a, generator.configure(&options(&[("count", "4")])).unwrap());
+        assert_eq!(a.to_string(), "'generator' (count=3)");
+    }
+
+    #[test]
+    fn a_source_resumes_at_its_checkpointed_position() {
+        let generator = source_kind("generator")
+            .unwrap()
+            .configure(&options(&[("count", "10"), ("keys", "2")]))
+            .unwrap();
+        let mut first = generator.connector.open(subtask(1, 2), None).unwrap();
+        let mut out = Emitter::default();
+        first.poll(&mut out).unwrap();
+        let end = first.position();
+        assert_eq!(
+            (generator.name, end.splits.len()),
+            ("generator", 1),
+            "{end:?}"
+        );
+        assert_eq!(
+            (SOURCES[1].describe)(&end),
+            "generator next 11",
+            "subtask 1 of 2 produced 1, 3, 5, 7, 9"
+        );
+        let mut resumed = generator.connector.open(subtask(1, 2), Some(&end)).unwrap();
+        assert!(drain(resumed.as_mut()).is_empty());
+    }
+
+    #[test]
+    fn a_position_that_is_not_the_subtasks_is_a_restore_error() {
+        let generator = source_kind("generator")
+            .unwrap()
+            .configure(&[])
+            .unwrap()
+            .connector;
+        let position = generator.open(subtask(0, 2), None).unwrap().position();
+        // Subtask 0's split is not subtask 1's; and subtask 1 produces only odd numbers.
+        let even = single_split(1, &serde_json::json!({"next": 4}));
+        for (wrong, position) in [(subtask(1, 2), &position), (subtask(1, 2), &even)] {
+            let err = generator.open(wrong, Some(position)).err().unwrap();
+            assert!(err.is_restore(), "{err}");
+        }
+        let mut damaged = position.clone();
+        damaged.splits[0].position = b"{\"next\": -1}".to_vec();
+        let err = generator.open(subtask(0, 2), Some(&damaged)).err().unwrap();
+        assert!(err.to_string().contains("damaged"), "{err}");
+        let mut newer = position;
+        newer.version = 2;
+        let err = generator.open(subtask(0, 2), Some(&newer)).err().unwrap();
+        assert!(err.to_string().contains("encoding version 2"), "{err}");
+    }
+
+    #[test]
+    fn a_file_source_rewinds_to_its_offset() {
+        let path = std::env::temp_dir().join(format!("cairn-file-src-{}", std::process::id()));
+        std::fs::write(&path, "one\ntwo\nthree\n").unwrap();
+        let file = source_kind("file")
+            .unwrap()
+            .configure(&options(&[("path", path.to_str().unwrap())]))
+            .unwrap();
+        assert_eq!(file.connector.max_parallelism(), Some(1));
+        let mut reader = file.connector.open(subtask(0, 1), None).unwrap();
+        assert_eq!(drain(reader.as_mut()).len(), 3);
+        let end = reader.position();
+        assert_eq!((SOURCES[0].describe)(&end), "file offset 14");
+        std::fs::write(&path, "one\ntwo\nthree\nfour\n").unwrap();
+        let mut resumed = file.connector.open(subtask(0, 1), Some(&end)).unwrap();
+        assert_eq!(drain(resumed.as_mut()), [b"four".to_vec()]);
+        // A shorter input than the position: the input changed under the checkpoint.
+        std::fs::write(&path, "one\n").unwrap();
+        let err = file
+            .connector
+            .open(subtask(0, 1), Some(&end))
+            .err()
+            .unwrap();
+        assert!(err.is_restore(), "{err}");
+        std::fs::remove_file(&path).unwrap();
+    }
 }

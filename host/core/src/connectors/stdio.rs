@@ -2,25 +2,81 @@
 
 use std::io::{BufRead, Write};
 
-use cairn_wire::{Emitter, PackedBatch};
+use std::sync::Arc;
 use std::time::Duration;
 
+use cairn_wire::{Emitter, PackedBatch};
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use super::{ConnectorError, Poll, Sink, SinkState, Source, SourcePosition};
+use super::{
+    ConnectorError, Options, Poll, SinkConnector, SinkKind, SinkStart, SinkState, SinkWriter,
+    SourceConnector, SourceKind, SourcePosition, SourceReader, Subtask, describe_single_split,
+    restored_single_split, single_split,
+};
 use crate::batch::batch_full;
+
+pub(super) const STDIN: SourceKind = SourceKind {
+    name: "stdin",
+    options: &[],
+    from_options: |_: &Options| Ok(Arc::new(Stdin)),
+    describe: |position| {
+        describe_single_split("stdin", position, |read: Read| {
+            format!("stdin, {} lines read (not replayable)", read.lines)
+        })
+    },
+};
+
+pub(super) const STDOUT: SinkKind = SinkKind {
+    name: "stdout",
+    options: &[],
+    from_options: |_: &Options| Ok(Arc::new(Stdout)),
+    describe: |_| "holds nothing back".to_owned(),
+};
+
+/// Standard input, configured.
+#[derive(Debug)]
+struct Stdin;
+
+/// The lines standard input's reader had read at a checkpoint.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Read {
+    lines: u64,
+}
+
+impl SourceConnector for Stdin {
+    /// One process has one standard input.
+    fn max_parallelism(&self) -> Option<u32> {
+        Some(1)
+    }
+
+    fn open(
+        &self,
+        subtask: Subtask,
+        restored: Option<&SourcePosition>,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        if let Some(position) = restored {
+            let read: Read = restored_single_split("stdin", subtask, position)?;
+            tracing::warn!(
+                "standard input cannot be rewound: of the input before the checkpoint ({} \
+                 lines) nothing is replayed, and what followed it is lost",
+                read.lines
+            );
+        }
+        Ok(Box::new(StdinSource::spawn()?))
+    }
+}
 
 /// Lines of standard input, one keyless record each. Not replayable.
 ///
 /// A reader thread feeds lines through a channel so that a batch holds whatever has arrived:
 /// piped input fills whole batches, interactive input flows line by line.
-pub struct StdinSource {
+struct StdinSource {
     lines: Receiver<Result<Vec<u8>, std::io::Error>>,
     read: u64,
 }
 
 impl StdinSource {
-    pub fn spawn() -> Result<Self, ConnectorError> {
+    fn spawn() -> Result<Self, ConnectorError> {
         let (tx, lines) = crossbeam_channel::bounded(4096);
         // Blocked in a read, this thread cannot be stopped; it ends with the input or
         // when the job (and so the receiver) is gone.
@@ -50,7 +106,7 @@ impl StdinSource {
     }
 }
 
-impl Source for StdinSource {
+impl SourceReader for StdinSource {
     fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError> {
         // Wait a little for the first line, so the task can notice cancellation; then take
         // only what is already there.
@@ -77,14 +133,21 @@ impl Source for StdinSource {
     }
 
     fn position(&self) -> SourcePosition {
-        SourcePosition::Stdin { lines: self.read }
+        single_split(0, &Read { lines: self.read })
     }
 }
 
 /// Writes each record's value and a line break to standard output.
-pub struct StdoutSink;
+#[derive(Debug)]
+struct Stdout;
 
-impl Sink for StdoutSink {
+impl SinkConnector for Stdout {
+    fn open(&self, _: Subtask, _: SinkStart) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        Ok(Box::new(Stdout))
+    }
+}
+
+impl SinkWriter for Stdout {
     fn write(&mut self, batch: &PackedBatch) -> Result<(), ConnectorError> {
         let records = batch
             .records(0)
@@ -100,9 +163,9 @@ impl Sink for StdoutSink {
     }
 
     /// Standard output cannot hold anything back: records are visible once written.
-    fn snapshot(&mut self, _checkpoint: u64) -> Result<SinkState, ConnectorError> {
+    fn prepare(&mut self, _checkpoint: u64) -> Result<SinkState, ConnectorError> {
         std::io::stdout().flush().map_err(ConnectorError::Stdio)?;
-        Ok(SinkState::default())
+        Ok(SinkState::empty())
     }
 
     fn commit(&mut self, _checkpoint: u64) -> Result<(), ConnectorError> {

@@ -23,7 +23,7 @@ use cairn_wire::{PackedBatch, Partitioning};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::{CheckpointConfig, Retention};
-use crate::connectors::{ConnectorError, SinkState};
+use crate::connectors::ConnectorError;
 use crate::graph::{Graph, Role};
 use crate::operator::{OperatorError, OperatorFactory};
 use crate::state::metadata::{NodeState, SnapshotStats, SubtaskState};
@@ -404,14 +404,6 @@ impl Job {
                             });
                             Some((snapshot.state.clone(), file))
                         }
-                        // A restart with nothing to restore: sinks start over, dropping
-                        // what earlier attempts left uncommitted.
-                        None if self.attempt > 0 && kind == TaskKind::Sink => Some((
-                            SubtaskState::Sink {
-                                state: SinkState::default(),
-                            },
-                            None,
-                        )),
                         None => None,
                     },
                 };

@@ -16,7 +16,10 @@ use super::output::Output;
 use super::{
     Barrier, Checkpointing, CodeSwap, Control, Report, Stop, TaskError, TaskId, TaskMetrics,
 };
-use crate::connectors::{ConnectorError, Poll, Sink, SinkSpec, Source, SourceSpec};
+use crate::connectors::{
+    Configured, ConnectorError, Poll, SinkConnector, SinkStart, SinkWriter, SourceConnector,
+    SourceReader, Subtask,
+};
 use crate::graph::Role;
 use crate::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use crate::state::blob;
@@ -60,7 +63,7 @@ impl Task {
 
     fn run_role(mut self) -> Result<(), TaskError> {
         match self.role.clone() {
-            Role::Source(spec) => self.run_source(&spec),
+            Role::Source(source) => self.run_source(&source),
             Role::Operator { name, options } => {
                 let mut operator = self.operators.open(&self.context(options), &name)?;
                 if let Some(state) = self
@@ -71,35 +74,34 @@ impl Task {
                 }
                 self.run_operator(operator)
             }
-            Role::Sink(spec) => {
-                let mut sink = self.open_sink(&spec)?;
-                let result = self.run_sink(sink.as_mut());
+            Role::Sink(sink) => {
+                let mut writer = self.open_sink(&*sink.connector)?;
+                let result = self.run_sink(sink.name, writer.as_mut());
                 if result.is_err() {
-                    sink.abort();
+                    writer.abort();
                 }
                 result
             }
         }
     }
 
-    fn run_source(&mut self, spec: &SourceSpec) -> Result<(), TaskError> {
+    fn run_source(&mut self, source: &Configured<dyn SourceConnector>) -> Result<(), TaskError> {
+        let connector = source.name;
         let position = match &self.restored {
-            Some((SubtaskState::Source { position }, _)) => Some(position),
+            Some((SubtaskState::Source { position, .. }, _)) => Some(position),
             _ => None,
         };
-        let mut source = spec
-            .open(self.id.subtask, self.id.parallelism, position)
-            .map_err(|e| match e {
-                ConnectorError::Position(_) => TaskError::restoring(e),
-                other => other.into(),
-            })?;
+        let mut source = source
+            .connector
+            .open(self.subtask(), position)
+            .map_err(opening)?;
         let mut batch = Emitter::default();
         // Set once the stream has ended: the checkpoint whose completion ends this subtask.
         let mut final_checkpoint = None;
         let mut exhausted = false;
         loop {
             while let Ok(control) = self.inputs.control().try_recv() {
-                if self.source_control(control, &*source, &mut final_checkpoint)? {
+                if self.source_control(control, connector, &*source, &mut final_checkpoint)? {
                     return Ok(());
                 }
             }
@@ -110,7 +112,12 @@ impl Task {
                 // Nothing more to read: take part in checkpoints until the last one.
                 match self.inputs.control().recv_timeout(CANCEL_POLL) {
                     Ok(control) => {
-                        if self.source_control(control, &*source, &mut final_checkpoint)? {
+                        if self.source_control(
+                            control,
+                            connector,
+                            &*source,
+                            &mut final_checkpoint,
+                        )? {
                             return Ok(());
                         }
                     }
@@ -131,7 +138,12 @@ impl Task {
                     self.output.flush()?;
                     // Wait for the rate limit, or less if the coordinator calls.
                     if let Ok(control) = self.inputs.control().recv_timeout(wait)
-                        && self.source_control(control, &*source, &mut final_checkpoint)?
+                        && self.source_control(
+                            control,
+                            connector,
+                            &*source,
+                            &mut final_checkpoint,
+                        )?
                     {
                         return Ok(());
                     }
@@ -151,7 +163,8 @@ impl Task {
     fn source_control(
         &mut self,
         control: Control,
-        source: &dyn Source,
+        connector: &'static str,
+        source: &dyn SourceReader,
         final_checkpoint: &mut Option<u64>,
     ) -> Result<bool, TaskError> {
         match control {
@@ -161,6 +174,7 @@ impl Task {
                 self.ack(
                     checkpoint,
                     SubtaskState::Source {
+                        connector: connector.to_owned(),
                         position: source.position(),
                     },
                     SnapshotStats::default(),
@@ -308,21 +322,30 @@ impl Task {
         self.output.emit(batch)
     }
 
-    fn open_sink(&self, spec: &SinkSpec) -> Result<Box<dyn Sink>, TaskError> {
-        let restored = match &self.restored {
-            Some((SubtaskState::Sink { state }, _)) => Some(state),
-            _ => None,
+    fn open_sink(&self, connector: &dyn SinkConnector) -> Result<Box<dyn SinkWriter>, TaskError> {
+        let start = match &self.restored {
+            Some((SubtaskState::Sink { state, .. }, _)) => SinkStart::Restore(state),
+            _ if self.attempt > 0 => SinkStart::Restart,
+            _ => SinkStart::Fresh,
         };
-        spec.open(&self.id.uid, self.id.subtask, restored)
-            .map_err(|e| match e {
-                ConnectorError::ForeignPart { .. } | ConnectorError::MissingPending { .. } => {
-                    TaskError::restoring(e)
-                }
-                other => other.into(),
-            })
+        connector.open(self.subtask(), start).map_err(opening)
     }
 
-    fn run_sink(&mut self, sink: &mut dyn Sink) -> Result<(), TaskError> {
+    /// This subtask, as its connector sees it.
+    fn subtask(&self) -> Subtask<'_> {
+        Subtask {
+            uid: &self.id.uid,
+            index: self.id.subtask,
+            parallelism: self.id.parallelism,
+        }
+    }
+
+    /// Runs `sink`, a writer of connector `connector`.
+    fn run_sink(
+        &mut self,
+        connector: &'static str,
+        sink: &mut dyn SinkWriter,
+    ) -> Result<(), TaskError> {
         let mut final_checkpoint = None;
         let (mut ended, mut final_complete) = (false, false);
         while !(ended && final_complete) {
@@ -338,13 +361,18 @@ impl Task {
                         .alignment_ns
                         .store(alignment.as_nanos() as u64, Ordering::Relaxed);
                     let started = Instant::now();
-                    let state = sink.snapshot(barrier.checkpoint)?;
+                    let state = sink.prepare(barrier.checkpoint)?;
                     let stats = SnapshotStats {
                         alignment_ms: millis(alignment),
                         sync_ms: millis(started.elapsed()),
                         async_ms: 0.0,
                     };
-                    self.ack(barrier.checkpoint, SubtaskState::Sink { state }, stats);
+                    let connector = connector.to_owned();
+                    self.ack(
+                        barrier.checkpoint,
+                        SubtaskState::Sink { connector, state },
+                        stats,
+                    );
                     if barrier.ends_stream {
                         final_checkpoint = Some(barrier.checkpoint);
                     }
@@ -418,6 +446,15 @@ impl Task {
             version: file.version,
             data: blob::decode(stored, &info, &file.path)?,
         }))
+    }
+}
+
+/// A connector failing to open: in restored state it can never succeed on retry.
+fn opening(e: ConnectorError) -> TaskError {
+    if e.is_restore() {
+        TaskError::restoring(e)
+    } else {
+        e.into()
     }
 }
 

@@ -1,6 +1,11 @@
 //! `_metadata`: written last, it alone marks a checkpoint complete. JSON, readable with
 //! `cat`, followed by a checksum line over everything before it, so that a flipped byte or
 //! a truncated file is refused rather than misread.
+//!
+//! Connectors' parts of it ([`SourcePosition`], [`SinkState`]) are opaque bytes in the
+//! connector's own versioned encoding, base64 in the JSON; `cairn inspect` has each
+//! connector describe its own. Format 1 (before the connector API) is read and upgraded
+//! ([`upgrade_format_1`]).
 
 use std::collections::HashSet;
 
@@ -9,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use super::StateError;
 use super::blob::BlobInfo;
 use crate::config::{CheckpointingMode, UPPER_MAX_PARALLELISM};
-use crate::connectors::{SinkState, SourcePosition};
 use crate::names::relative_path;
 
 pub const METADATA_FILE: &str = "_metadata";
-/// Bumped whenever the layout below changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever the layout below changes incompatibly. Format 1 stored the built-in
+/// connectors' positions and the file sink's state as JSON of their own; 2 stores opaque
+/// connector bytes.
+pub const FORMAT_VERSION: u32 = 2;
 const CHECKSUM_PREFIX: &str = "xxh3-64 ";
 /// The largest checkpoint id metadata may hold (Flink's ids are Java longs), so that the
 /// ids after it never overflow.
@@ -73,12 +79,75 @@ pub struct SubtaskSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "lowercase")]
 pub enum SubtaskState {
-    /// A source's position to rewind to.
-    Source { position: SourcePosition },
+    /// A source's position to rewind to, from its `connector` (`file`, `generator`, …).
+    Source {
+        connector: String,
+        position: SourcePosition,
+    },
     /// An operator's state file; none when its snapshot was empty.
     Operator { file: Option<StateFile> },
-    /// A sink's output waiting for commit.
-    Sink { state: SinkState },
+    /// What a sink prepared for commit, from its `connector`.
+    Sink { connector: String, state: SinkState },
+}
+
+/// Where a source subtask is in its input: one entry per split it reads (a file; a
+/// generator's share of the sequence; later a Kafka partition), so that positions can move
+/// with their splits. Each position is the connector's own bytes in its encoding `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcePosition {
+    pub version: u32,
+    pub splits: Vec<SplitPosition>,
+}
+
+/// One split's position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitPosition {
+    /// The split's id, unique within its source.
+    pub split: String,
+    #[serde(with = "base64_bytes")]
+    pub position: Vec<u8>,
+}
+
+/// What a sink subtask prepared at a checkpoint barrier, to commit when the checkpoint
+/// completes and to commit again on restore: the connector's own bytes in its encoding
+/// `version`. Empty when the sink holds nothing back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkState {
+    pub version: u32,
+    #[serde(with = "base64_bytes")]
+    pub data: Vec<u8>,
+}
+
+impl SinkState {
+    /// A sink that holds nothing back (standard output, the blackhole).
+    pub fn empty() -> Self {
+        SinkState {
+            version: 1,
+            data: Vec::new(),
+        }
+    }
+}
+
+/// Connector bytes as base64 text in the JSON.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map_err(|e| serde::de::Error::custom(format!("not base64: {e}")))
+    }
+
+    pub fn encode(bytes: &[u8]) -> String {
+        STANDARD.encode(bytes)
+    }
 }
 
 /// A state file, relative to its checkpoint folder.
@@ -132,11 +201,7 @@ pub struct SnapshotStats {
 
 impl CheckpointMetadata {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("metadata serialises");
-        bytes.push(b'\n');
-        let checksum = xxhash_rust::xxh3::xxh3_64(&bytes);
-        bytes.extend_from_slice(format!("{CHECKSUM_PREFIX}{checksum:016x}\n").as_bytes());
-        bytes
+        seal(serde_json::to_vec_pretty(self).expect("metadata serialises"))
     }
 
     /// Parses `_metadata`, refusing it unless its checksum line matches.
@@ -160,14 +225,22 @@ impl CheckpointMetadata {
                 location: location.to_owned(),
             });
         }
-        let metadata: CheckpointMetadata = serde_json::from_slice(&bytes[..body_end])
-            .map_err(|e| corrupt(format!("not Cairn checkpoint metadata: {e}")))?;
-        if metadata.format != FORMAT_VERSION {
-            return Err(corrupt(format!(
-                "metadata format {} is not supported (this cairn reads format {FORMAT_VERSION})",
-                metadata.format
-            )));
+        let not_metadata =
+            |e: serde_json::Error| corrupt(format!("not Cairn checkpoint metadata: {e}"));
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&bytes[..body_end]).map_err(not_metadata)?;
+        match json.get("format").and_then(serde_json::Value::as_u64) {
+            Some(1) => upgrade_format_1(&mut json).map_err(corrupt)?,
+            Some(format) if format == u64::from(FORMAT_VERSION) => {}
+            other => {
+                return Err(corrupt(format!(
+                    "metadata format {} is not supported (this cairn reads formats 1 and \
+                     {FORMAT_VERSION})",
+                    other.map_or_else(|| "(none)".to_owned(), |f| f.to_string())
+                )));
+            }
         }
+        let metadata: CheckpointMetadata = serde_json::from_value(json).map_err(not_metadata)?;
         metadata.validate().map_err(corrupt)?;
         Ok(metadata)
     }
@@ -220,15 +293,96 @@ impl CheckpointMetadata {
                             )));
                         }
                     }
-                    SubtaskState::Sink { state } => {
-                        state.validate(self.checkpoint_id).map_err(context)?
+                    SubtaskState::Source { connector, .. }
+                    | SubtaskState::Sink { connector, .. }
+                        if connector.is_empty() =>
+                    {
+                        return Err(context("no connector named".into()));
                     }
-                    SubtaskState::Operator { file: None } | SubtaskState::Source { .. } => {}
+                    SubtaskState::Operator { file: None }
+                    | SubtaskState::Source { .. }
+                    | SubtaskState::Sink { .. } => {}
                 }
             }
         }
         Ok(())
     }
+}
+
+/// JSON `body`, a line break, and the checksum line over both.
+fn seal(mut body: Vec<u8>) -> Vec<u8> {
+    body.push(b'\n');
+    let checksum = xxhash_rust::xxh3::xxh3_64(&body);
+    body.extend_from_slice(format!("{CHECKSUM_PREFIX}{checksum:016x}\n").as_bytes());
+    body
+}
+
+/// Rewrites format-1 metadata (JSON) as format 2. Format 1 held a source's position as
+/// `{"connector": "file", "offset": N}` (`generator`: `next`, `stdin`: `lines`) and every
+/// sink's state in the file sink's shape `{"pending": […], "next_part": N}`. Those same
+/// objects, without the tag, are what the built-in connectors encode as version 1 of their
+/// bytes; a source's only split is named by its subtask index, as those connectors name
+/// theirs. A sink state with nothing pending and nothing written becomes an empty state,
+/// which any sink restores as "nothing to commit".
+fn upgrade_format_1(json: &mut serde_json::Value) -> Result<(), String> {
+    use serde_json::{Value, json};
+    let shape = |what: &str| format!("format-1 metadata has {what}");
+    let nodes = json
+        .get_mut("nodes")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| shape("no nodes"))?;
+    for node in nodes {
+        let subtasks = node
+            .get_mut("subtasks")
+            .and_then(Value::as_array_mut)
+            .ok_or_else(|| shape("a node without subtasks"))?;
+        for (index, subtask) in subtasks.iter_mut().enumerate() {
+            let Some(state) = subtask.get_mut("state").and_then(Value::as_object_mut) else {
+                return Err(shape("a subtask without state"));
+            };
+            match state.get("role").and_then(Value::as_str) {
+                Some("source") => {
+                    let Some(Value::Object(mut position)) = state.remove("position") else {
+                        return Err(shape("a source without a position"));
+                    };
+                    let Some(Value::String(connector)) = position.remove("connector") else {
+                        return Err(shape("a source position without its connector"));
+                    };
+                    let bytes = serde_json::to_vec(&position).map_err(|e| e.to_string())?;
+                    state.insert("connector".into(), Value::String(connector));
+                    state.insert(
+                        "position".into(),
+                        json!({"version": 1, "splits": [
+                            {"split": index.to_string(), "position": base64_bytes::encode(&bytes)}
+                        ]}),
+                    );
+                }
+                Some("sink") => {
+                    let old = state
+                        .remove("state")
+                        .ok_or_else(|| shape("a sink without state"))?;
+                    let holds_nothing = old
+                        .get("pending")
+                        .and_then(Value::as_array)
+                        .is_some_and(Vec::is_empty)
+                        && old.get("next_part").and_then(Value::as_u64) == Some(0);
+                    let bytes = if holds_nothing {
+                        Vec::new()
+                    } else {
+                        serde_json::to_vec(&old).map_err(|e| e.to_string())?
+                    };
+                    state.insert("connector".into(), Value::String("file".into()));
+                    state.insert(
+                        "state".into(),
+                        json!({"version": 1, "data": base64_bytes::encode(&bytes)}),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    json["format"] = json!(FORMAT_VERSION);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -351,5 +505,81 @@ mod tests {
                 "{len}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn format_1_is_upgraded_to_connector_bytes() {
+        let stats = serde_json::json!({"alignment_ms": 0.0, "sync_ms": 0.0, "async_ms": 0.0});
+        let subtask = |state| serde_json::json!({"state": state, "stats": stats});
+        let v1 = serde_json::json!({
+            "format": 1, "kind": "savepoint", "job_id": "ab".repeat(16), "job_name": "wc",
+            "checkpoint_id": 3, "timestamp_ms": 1, "mode": "AT_LEAST_ONCE",
+            "nodes": [
+                {"uid": "gen", "parallelism": 2, "subtasks": [
+                    subtask(serde_json::json!({"role": "source",
+                        "position": {"connector": "generator", "next": 8}})),
+                    subtask(serde_json::json!({"role": "source",
+                        "position": {"connector": "generator", "next": 5}}))]},
+                {"uid": "out", "parallelism": 2, "subtasks": [
+                    subtask(serde_json::json!({"role": "sink", "state": {"pending": [
+                        {"checkpoint": 3, "in_progress": ".p.inprogress", "committed": "p"}],
+                        "next_part": 1}})),
+                    subtask(serde_json::json!({"role": "sink",
+                        "state": {"pending": [], "next_part": 0}}))]},
+            ]
+        });
+        let bytes = seal(serde_json::to_vec_pretty(&v1).unwrap());
+        let m = CheckpointMetadata::from_bytes(&bytes, "m").unwrap();
+        assert_eq!(m.format, FORMAT_VERSION);
+        let state = |node: usize, subtask: usize| &m.nodes[node].subtasks[subtask].state;
+        let SubtaskState::Source {
+            connector,
+            position,
+        } = state(0, 1)
+        else {
+            panic!("a source: {:?}", state(0, 1));
+        };
+        assert_eq!(connector, "generator");
+        assert_eq!(
+            position,
+            &SourcePosition {
+                version: 1,
+                splits: vec![SplitPosition {
+                    split: "1".into(),
+                    position: br#"{"next":5}"#.to_vec(),
+                }],
+            }
+        );
+        let SubtaskState::Sink {
+            connector,
+            state: pending,
+        } = state(1, 0)
+        else {
+            panic!("a sink: {:?}", state(1, 0));
+        };
+        assert_eq!(connector, "file");
+        let json: serde_json::Value = serde_json::from_slice(&pending.data).unwrap();
+        assert_eq!(json["pending"][0]["committed"], "p");
+        assert_eq!(json["next_part"], 1);
+        let SubtaskState::Sink { state: nothing, .. } = state(1, 1) else {
+            panic!("a sink: {:?}", state(1, 1));
+        };
+        assert!(nothing.data.is_empty(), "nothing held back: {nothing:?}");
+        // Written again, it is format 2 and reads back the same.
+        assert_eq!(
+            CheckpointMetadata::from_bytes(&m.to_bytes(), "m").unwrap(),
+            m
+        );
+    }
+
+    #[test]
+    fn refuses_formats_it_does_not_know() {
+        let mut json = serde_json::to_value(sample()).unwrap();
+        json["format"] = 3.into();
+        let bytes = seal(serde_json::to_vec_pretty(&json).unwrap());
+        let err = CheckpointMetadata::from_bytes(&bytes, "m")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("metadata format 3 is not supported"), "{err}");
     }
 }
