@@ -23,7 +23,7 @@ use cairn_core::graph::Graph;
 use cairn_core::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use cairn_core::runtime::CheckpointStats;
 use cairn_core::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
-use cairn_core::state::StateStore;
+use cairn_core::state::{CheckpointStore, StateStore};
 use cairn_sdk::{Args, Context, Job, JobGraph, PackedBatch, State};
 use cairn_tests::{Scratch, job, write_text};
 use cairn_wasm::{Engine, JobComponent, Limits};
@@ -462,10 +462,10 @@ fn checkpoint_overhead(
             for interval in case.intervals {
                 let mut every = off.clone();
                 every.config.interval = Some(*interval);
-                every.storage = Some(StateStore::open(
+                every.storage = Some(CheckpointStore::new(StateStore::open(
                     path(&scratch.join("checkpoints")),
                     &S3Config::default(),
-                )?);
+                )?));
                 settings.push((format!("every {interval:?}"), every));
             }
             let mut off_rate = 0.0;

@@ -19,7 +19,7 @@ use cairn_core::runtime::{
     CancelHandle, Checkpointing, Job, JobMetrics, Outcome, Request, Restore,
 };
 use cairn_core::state::metadata::CheckpointKind;
-use cairn_core::state::{StateError, StateStore};
+use cairn_core::state::{CheckpointStore, StateError, StateStore};
 use cairn_wasm::swap::Swapper;
 use cairn_wasm::{Engine, JobComponent, Limits};
 
@@ -117,7 +117,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let storage = match config.checkpoints.interval {
-        Some(_) => Some(StateStore::open(&checkpoint_dir(&config)?, &config.s3)?.child(&job_id)),
+        Some(_) => Some(CheckpointStore::new(
+            StateStore::open(&checkpoint_dir(&config)?, &config.s3)?.child(&job_id),
+        )),
         None => None,
     };
     let checkpoints = Checkpointing {
@@ -411,15 +413,18 @@ fn sleep_unless_canceled(delay: Duration, cancel: &CancelHandle) -> bool {
 /// What a restart resumes from: the job's latest completed checkpoint, else the savepoint
 /// it started from, else nothing. Incomplete checkpoints of the failed attempt are removed.
 async fn restore_for_restart(
-    storage: Option<&StateStore>,
+    storage: Option<&CheckpointStore>,
     savepoint: Option<&str>,
     config: &Config,
     graph: &Graph,
 ) -> anyhow::Result<Option<Restore>> {
     if let Some(storage) = storage {
-        cairn_core::restore::remove_incomplete(storage).await?;
-        match cairn_core::restore::find(storage.url(), &config.s3).await {
-            Ok((folder, metadata)) => return Ok(Some(load(folder, metadata, graph).await?)),
+        storage.remove_incomplete().await?;
+        match storage.latest().await {
+            Ok(folder) => {
+                let (folder, metadata) = cairn_core::restore::read(folder).await?;
+                return Ok(Some(load(folder, metadata, graph).await?));
+            }
             Err(StateError::NoCheckpoint(_) | StateError::NotACheckpoint(_)) => {}
             Err(e) => return Err(e.into()),
         }

@@ -13,7 +13,7 @@ use crate::connectors::ConnectorError;
 use crate::graph::{Graph, Role};
 use crate::state::metadata::SubtaskState;
 use crate::state::{
-    CheckpointMetadata, METADATA_FILE, StateError, StateStore, blob, checkpoint_folder,
+    CheckpointMetadata, CheckpointStore, METADATA_FILE, StateError, StateStore, blob,
 };
 
 /// Why a checkpoint cannot restore this job.
@@ -114,28 +114,11 @@ pub async fn find(
         return read(store).await;
     }
     // A job's checkpoint folder: its newest checkpoint that has `_metadata`.
-    let checkpoints = crate::state::checkpoints(&store).await?;
-    if checkpoints.is_empty() {
-        return Err(StateError::NotACheckpoint(store.url().to_owned()));
-    }
-    match checkpoints.iter().rev().find(|(_, complete)| *complete) {
-        Some((id, _)) => read(store.child(&checkpoint_folder(*id))).await,
-        None => Err(StateError::NoCheckpoint(store.url().to_owned())),
-    }
+    read(CheckpointStore::new(store).latest().await?).await
 }
 
-/// Deletes the checkpoints of a job folder that never completed (no `_metadata`): what a
-/// failed attempt's in-flight checkpoints left behind.
-pub async fn remove_incomplete(job_folder: &StateStore) -> Result<(), StateError> {
-    for (id, complete) in crate::state::checkpoints(job_folder).await? {
-        if !complete {
-            job_folder.delete_all(&checkpoint_folder(id)).await?;
-        }
-    }
-    Ok(())
-}
-
-async fn read(folder: StateStore) -> Result<(StateStore, CheckpointMetadata), StateError> {
+/// Reads and verifies the `_metadata` of the checkpoint or savepoint in `folder`.
+pub async fn read(folder: StateStore) -> Result<(StateStore, CheckpointMetadata), StateError> {
     let bytes = folder.get(METADATA_FILE).await?;
     let metadata = CheckpointMetadata::from_bytes(&bytes, &folder.url_of(METADATA_FILE))?;
     Ok((folder, metadata))

@@ -23,7 +23,7 @@ use cairn_core::runtime::{
     Request, Restore, RunningJob, TaskError,
 };
 use cairn_core::state::metadata::{CheckpointKind, SubtaskState};
-use cairn_core::state::{CheckpointMetadata, METADATA_FILE, StateStore, blob};
+use cairn_core::state::{CheckpointMetadata, CheckpointStore, METADATA_FILE, StateStore, blob};
 use cairn_wire::{Context, Emitter, JobGraph, PackedBatch, Partitioning, Sink, Source, State};
 use crossbeam_channel::{Receiver, Sender};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -538,7 +538,7 @@ impl Setup {
     fn checkpointing(&self, config: CheckpointConfig, stored: bool) -> Checkpointing {
         Checkpointing {
             config,
-            storage: stored.then(|| self.storage.clone()),
+            storage: stored.then(|| CheckpointStore::new(self.storage.clone())),
             runtime: self.runtime.handle().clone(),
             first_id: 1,
         }
@@ -590,7 +590,7 @@ impl Setup {
     /// The checkpoints in the store, each with whether it has `_metadata`.
     fn checkpoints(&self) -> Vec<(u64, bool)> {
         self.runtime
-            .block_on(cairn_core::state::checkpoints(&self.storage))
+            .block_on(CheckpointStore::new(self.storage.clone()).list())
             .unwrap()
     }
 
@@ -823,19 +823,20 @@ fn a_failed_metadata_write_completes_and_commits_nothing() {
     );
     let metrics = job.metrics();
     s.knobs.holds.wait_entered(3, 1);
+    // The write is retried off the coordinator's thread, which meanwhile triggered 3.
+    eventually("checkpoint 2 to fail", || {
+        metrics.checkpoint_stats().latest_failed.is_some()
+    });
     let stats = metrics.checkpoint_stats();
     assert_eq!(completed(&stats), [1]);
     let failed = stats.latest_failed.unwrap();
     assert_eq!(failed.id, 2);
     assert!(failed.reason.contains("_metadata"), "{}", failed.reason);
     assert_eq!(s.faults.puts_of(&metadata_file(2)), [false; 4]);
+    eventually("chk-2's state to be deleted", || {
+        s.files("job/chk-2").is_empty() && s.faults.logged(&Op::Delete(state_file(2)))
+    });
     assert_eq!(s.checkpoints(), [(1, true)]);
-    assert!(s.files("job/chk-2").is_empty(), "chk-2's state is deleted");
-    assert!(
-        s.faults.logged(&Op::Delete(state_file(2))),
-        "{:?}",
-        s.faults.log()
-    );
     // Checkpoint 1 committed its parts; the parts pending for 2 (as its failed `_metadata`
     // lists them) stay hidden.
     let due = |meta: &CheckpointMetadata, id: u64| -> Vec<PendingPart> {
@@ -1056,6 +1057,37 @@ fn concurrent_checkpoints_complete_in_order() {
     let triggered = metrics.next_checkpoint_id() - 1;
     assert!((3..=4).contains(&triggered), "{triggered}");
     assert_eq!(stats.failed, triggered - 2);
+    assert_eq!(s.checkpoints(), [(2, true)]);
+}
+
+/// Checkpoint 1's `_metadata` write hangs; the coordinator goes on (the write is off its
+/// thread), and checkpoint 2 completes first. When 1's write lands, 1 is subsumed: deleted,
+/// counted as failed, never announced complete. A write under way counts against
+/// `max-concurrent-checkpoints`.
+#[test]
+fn a_metadata_write_landing_after_a_newer_checkpoint_is_subsumed() {
+    let s = setup("late-metadata");
+    let first = s.faults.hold_puts("/chk-1/", METADATA_FILE);
+    s.knobs.holds.hold(3);
+    let job = s.start(
+        graph(&s.out, 0, 2000, 1),
+        s.checkpointing(config(|c| c.max_concurrent = 2), true),
+    );
+    let metrics = job.metrics();
+    eventually("checkpoint 2 to complete", || {
+        completed(&metrics.checkpoint_stats()) == [2]
+    });
+    assert!(s.faults.logged(&Op::Held(metadata_file(1))));
+    first.release();
+    eventually("checkpoint 1 to be subsumed", || {
+        metrics
+            .checkpoint_stats()
+            .latest_failed
+            .is_some_and(|f| f.id == 1 && f.reason == "subsumed by checkpoint 2")
+    });
+    let (outcome, stats) = s.cancel_at(job, 3);
+    assert!(matches!(outcome, Outcome::Canceled), "{outcome:?}");
+    assert_eq!(completed(&stats), [2]);
     assert_eq!(s.checkpoints(), [(2, true)]);
 }
 

@@ -1,14 +1,17 @@
 //! The checkpoint coordinator: triggers checkpoints at the sources (interval, min pause,
-//! max concurrent), collects every subtask's acknowledgement, writes `_metadata` last,
+//! max concurrent), collects every subtask's acknowledgement, has `_metadata` written last,
 //! notifies the subtasks, keeps `num-retained` checkpoints, expires slow ones, and fails the
 //! job beyond `tolerable-failed-checkpoints`. When every source has reached the end of its
 //! input it takes the final checkpoint, which commits the last output (FLIP-147).
+//!
+//! It keeps only the protocol's state: store I/O (writing `_metadata`, deletes) runs on the
+//! I/O runtime, and its results come back as messages, so acknowledgements never wait
+//! behind a store.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::oneshot;
 
@@ -17,10 +20,11 @@ use super::{
     FailedCheckpoint, Job, JobMetrics, Report, Request, Stop, SubtaskCheckpoint, TaskId, TaskKind,
 };
 use crate::config::CheckpointConfig;
+use crate::state::checkpoints::{Deleter, Retain, Retained, complete};
 use crate::state::metadata::{
     CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, SubtaskSnapshot, SubtaskState,
 };
-use crate::state::{CheckpointMetadata, METADATA_FILE, StateError, StateStore, delete_snapshot};
+use crate::state::{CheckpointMetadata, StateError, StateStore};
 
 /// Longest the coordinator sleeps without looking at timers.
 const TICK: Duration = Duration::from_millis(50);
@@ -43,6 +47,9 @@ pub enum CoordinatorError {
     #[error("the checkpoint coordinator panicked")]
     Panicked,
 }
+
+/// A checkpoint's `_metadata` written, or why not.
+type Written = (u64, Result<(), StateError>);
 
 /// What a pending checkpoint is for, beyond being a checkpoint.
 enum Purpose {
@@ -89,11 +96,16 @@ pub(crate) struct Coordinator {
     stop: Stop,
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
+    /// Acknowledged by every subtask, their `_metadata` being written.
+    finalizing: BTreeMap<u64, Pending>,
+    /// Where `_metadata` writes report.
+    written: (Sender<Written>, Receiver<Written>),
+    deleter: Deleter,
     /// Failed or subsumed checkpoints whose late uploads must be deleted when they arrive,
     /// with how many subtasks have yet to report.
     abandoned: HashMap<u64, (StateStore, usize)>,
     swap: Option<PendingSwap>,
-    completed: VecDeque<u64>,
+    retained: Retained,
     consecutive_failures: u32,
     last_completed: Option<Instant>,
     next_trigger: Option<Instant>,
@@ -132,9 +144,15 @@ impl Coordinator {
                 .unwrap_or_else(crossbeam_channel::never),
             stop,
             pending: BTreeMap::new(),
+            finalizing: BTreeMap::new(),
+            written: crossbeam_channel::unbounded(),
+            deleter: Deleter::spawn(&job.checkpoints.runtime),
             abandoned: HashMap::new(),
             swap: None,
-            completed: completed_in_store(&job.checkpoints),
+            retained: Retained::new(
+                completed_in_store(&job.checkpoints),
+                job.checkpoints.config.num_retained,
+            ),
             consecutive_failures: 0,
             last_completed: None,
             sources_finished: 0,
@@ -156,18 +174,35 @@ impl Coordinator {
                 let _ = reply.send(Err("the job stopped before the savepoint completed".into()));
             }
         }
-        // Uploads hold a report sender: the channel closes when the last one is done.
+        // Uploads hold a report sender: the channel closes when the last one is done. A
+        // `_metadata` still being written completes its checkpoint or fails it.
         let deadline = Instant::now() + LATE_UPLOADS;
-        while !self.abandoned.is_empty() {
+        while !self.abandoned.is_empty() || !self.finalizing.is_empty() {
             let wait = deadline.saturating_duration_since(Instant::now());
-            match self.reports.recv_timeout(wait) {
-                Ok(Report::Ack { checkpoint, .. } | Report::Decline { checkpoint, .. }) => {
-                    self.late(checkpoint)
-                }
-                Ok(_) => {}
-                Err(_) => break,
+            crossbeam_channel::select! {
+                recv(self.reports) -> report => match report {
+                    Ok(Report::Ack { checkpoint, .. } | Report::Decline { checkpoint, .. }) => {
+                        self.late(checkpoint)
+                    }
+                    Ok(_) => {}
+                    Err(_) if self.finalizing.is_empty() => break,
+                    Err(_) => {}
+                },
+                recv(self.written.1) -> written => {
+                    if let Ok((checkpoint, result)) = written {
+                        let _ = self.written_metadata(checkpoint, result);
+                    }
+                },
+                default(wait) => break,
             }
         }
+        // Deletes asked for are done before the job's retention or a restart looks.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let deleter = &self.deleter;
+        let _ = self
+            .checkpoints
+            .runtime
+            .block_on(async { tokio::time::timeout(left, deleter.flush()).await });
         result
     }
 
@@ -189,6 +224,13 @@ impl Coordinator {
                         self.on_request(request);
                     }
                 },
+                recv(self.written.1) -> written => {
+                    if let Ok((checkpoint, result)) = written
+                        && self.written_metadata(checkpoint, result)?
+                    {
+                        return Ok(());
+                    }
+                },
                 default(TICK) => {}
             }
             self.expire()?;
@@ -197,7 +239,10 @@ impl Coordinator {
             if self.stop.requested() {
                 return Ok(());
             }
-            if self.sources_finished == sources && !self.final_triggered && self.pending.is_empty()
+            if self.sources_finished == sources
+                && !self.final_triggered
+                && self.pending.is_empty()
+                && self.finalizing.is_empty()
             {
                 self.final_triggered = true;
                 let folder = self.checkpoints.folder(self.next_id);
@@ -206,7 +251,7 @@ impl Coordinator {
                 let folder = self.checkpoints.folder(self.next_id);
                 self.trigger(folder, Purpose::Checkpoint, None, None);
             }
-            let in_progress = self.pending.len() as u64;
+            let in_progress = self.in_progress() as u64;
             self.metrics
                 .checkpoints(|stats| stats.in_progress = in_progress);
         }
@@ -295,6 +340,11 @@ impl Coordinator {
         }
     }
 
+    /// Checkpoints under way: acknowledging, or having `_metadata` written.
+    fn in_progress(&self) -> usize {
+        self.pending.len() + self.finalizing.len()
+    }
+
     fn periodic_due(&self) -> bool {
         let Some(next) = self.next_trigger else {
             return false;
@@ -305,7 +355,7 @@ impl Coordinator {
         !self.final_triggered
             && Instant::now() >= next
             && !paused
-            && self.pending.len() < self.config.max_concurrent as usize
+            && self.in_progress() < self.config.max_concurrent as usize
     }
 
     /// Starts checkpoint `next_id` at the sources. `ends` is `Some(drain)` when the stream
@@ -383,9 +433,51 @@ impl Coordinator {
             return Ok(false);
         }
         let pending = self.pending.remove(&checkpoint).expect("present above");
-        if let Err(e) = self.write_metadata(&pending) {
-            self.fail_removed(pending, e.to_string())?;
+        let Some(folder) = pending.barrier.folder.clone() else {
+            // Not stored (checkpointing off): complete at once.
+            return self.finish(pending);
+        };
+        let metadata = self.metadata(&pending);
+        let written = self.written.0.clone();
+        self.checkpoints.runtime.spawn(async move {
+            let _ = written.send((checkpoint, complete(&folder, &metadata).await));
+        });
+        self.finalizing.insert(checkpoint, pending);
+        Ok(false)
+    }
+
+    /// Checkpoint `checkpoint`'s `_metadata` was written, or could not be. Returns whether
+    /// the job's last checkpoint completed.
+    fn written_metadata(
+        &mut self,
+        checkpoint: u64,
+        result: Result<(), StateError>,
+    ) -> Result<bool, CoordinatorError> {
+        let Some(pending) = self.finalizing.remove(&checkpoint) else {
             return Ok(false);
+        };
+        match result {
+            Ok(()) => self.finish(pending),
+            Err(e) => {
+                self.fail_removed(pending, e.to_string())?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// A checkpoint or savepoint is complete: record it, and act on it. Returns whether it
+    /// was the job's last.
+    fn finish(&mut self, pending: Pending) -> Result<bool, CoordinatorError> {
+        let checkpoint = pending.barrier.checkpoint;
+        let mut delete = Vec::new();
+        if matches!(pending.purpose, Purpose::Checkpoint) {
+            match self.retained.completed(checkpoint) {
+                Retain::Keep { delete: older } => delete = older,
+                Retain::Subsumed { by } => {
+                    self.abandon(pending, &format!("subsumed by checkpoint {by}"));
+                    return Ok(false);
+                }
+            }
         }
         let ends_stream = pending.barrier.ends_stream;
         let completed = statistics(&pending, &self.tasks);
@@ -400,7 +492,7 @@ impl Coordinator {
             }
         );
         match pending.purpose {
-            Purpose::Checkpoint => self.complete_checkpoint(checkpoint),
+            Purpose::Checkpoint => self.complete_checkpoint(checkpoint, delete),
             Purpose::Savepoint { then, reply } => {
                 let location = pending.barrier.folder.as_ref().map_or_else(
                     || "(not stored)".to_owned(),
@@ -427,8 +519,8 @@ impl Coordinator {
     }
 
     /// A checkpoint (not a savepoint) completed: notify, subsume older pending checkpoints,
-    /// keep `num-retained`.
-    fn complete_checkpoint(&mut self, checkpoint: u64) {
+    /// delete those beyond `num-retained`.
+    fn complete_checkpoint(&mut self, checkpoint: u64, delete: Vec<u64>) {
         self.consecutive_failures = 0;
         self.last_completed = Some(Instant::now());
         self.notify_complete(checkpoint);
@@ -443,22 +535,16 @@ impl Coordinator {
                 self.abandon(subsumed, &format!("subsumed by checkpoint {checkpoint}"));
             }
         }
-        if self.checkpoints.storage.is_some() {
-            self.completed.push_back(checkpoint);
-            while self.completed.len() > self.config.num_retained as usize {
-                if let Some(oldest) = self.completed.pop_front()
-                    && let Some(folder) = self.checkpoints.folder(oldest)
-                {
-                    self.delete(&folder);
-                }
-            }
+        for folder in delete
+            .into_iter()
+            .filter_map(|id| self.checkpoints.folder(id))
+        {
+            self.delete(&folder);
         }
     }
 
-    fn write_metadata(&self, pending: &Pending) -> Result<(), StateError> {
-        let Some(folder) = &pending.barrier.folder else {
-            return Ok(());
-        };
+    /// The `_metadata` of a checkpoint every subtask acknowledged.
+    fn metadata(&self, pending: &Pending) -> CheckpointMetadata {
         let mut nodes: Vec<NodeState> = Vec::new();
         for ((task, _), ack) in self.tasks.iter().zip(&pending.acks) {
             let (state, stats) = ack.clone().expect("every subtask acknowledged");
@@ -475,7 +561,7 @@ impl Coordinator {
                 .subtasks
                 .push(SubtaskSnapshot { state, stats });
         }
-        let metadata = CheckpointMetadata {
+        CheckpointMetadata {
             format: FORMAT_VERSION,
             kind: match pending.purpose {
                 Purpose::Checkpoint => CheckpointKind::Checkpoint,
@@ -487,10 +573,7 @@ impl Coordinator {
             timestamp_ms: pending.timestamp_ms,
             mode: self.config.mode,
             nodes,
-        };
-        self.checkpoints
-            .runtime
-            .block_on(folder.put(METADATA_FILE, Bytes::from(metadata.to_bytes())))
+        }
     }
 
     /// An operator subtask prepared (or failed to prepare) the pending swap; when all
@@ -635,9 +718,7 @@ impl Coordinator {
     }
 
     fn delete(&self, folder: &StateStore) {
-        if let Err(e) = self.checkpoints.runtime.block_on(delete_snapshot(folder)) {
-            tracing::warn!("cannot delete {}: {e}", folder.url());
-        }
+        self.deleter.delete(folder.clone());
     }
 }
 
@@ -684,27 +765,18 @@ fn statistics(pending: &Pending, tasks: &[(TaskId, TaskKind)]) -> CompletedCheck
 /// The completed checkpoints already in the job's folder, oldest first: earlier attempts'
 /// (the one restored among them) count towards `num-retained` as this attempt's do, so
 /// that restarts do not pile checkpoints up.
-fn completed_in_store(checkpoints: &Checkpointing) -> VecDeque<u64> {
+fn completed_in_store(checkpoints: &Checkpointing) -> Vec<u64> {
     let Some(storage) = &checkpoints.storage else {
-        return VecDeque::new();
+        return Vec::new();
     };
-    let listed = checkpoints
+    checkpoints
         .runtime
-        .block_on(crate::state::checkpoints(storage))
-        .map(|found| {
-            found
-                .into_iter()
-                .filter_map(|(id, complete)| complete.then_some(id))
-                .collect::<VecDeque<u64>>()
-        });
-    match listed {
-        Ok(ids) => ids,
-        Err(e) => {
+        .block_on(storage.completed())
+        .unwrap_or_else(|e| {
             tracing::warn!(
                 "cannot list the job's earlier checkpoints ({e}); retention applies to this \
                  attempt's only"
             );
-            VecDeque::new()
-        }
-    }
+            Vec::new()
+        })
 }

@@ -27,7 +27,7 @@ use crate::connectors::ConnectorError;
 use crate::graph::{Graph, Role};
 use crate::operator::{OperatorError, OperatorFactory};
 use crate::state::metadata::{NodeState, SnapshotStats, SubtaskState};
-use crate::state::{CheckpointMetadata, StateError, StateStore, delete_snapshot};
+use crate::state::{CheckpointMetadata, CheckpointStore, StateError, StateStore};
 use coordinator::Coordinator;
 pub use coordinator::CoordinatorError;
 use inputs::Inputs;
@@ -277,9 +277,9 @@ impl Stop {
 #[derive(Clone)]
 pub struct Checkpointing {
     pub config: CheckpointConfig,
-    /// The job's checkpoint folder (`<dir>/<job-id>`); `None` when checkpointing is off (the
+    /// The job's checkpoints (`<dir>/<job-id>`); `None` when checkpointing is off (the
     /// final checkpoint of a bounded job still runs, to commit sinks, but is not stored).
-    pub storage: Option<StateStore>,
+    pub storage: Option<CheckpointStore>,
     /// The runtime that uploads state and writes metadata, beside the subtask threads.
     pub runtime: tokio::runtime::Handle,
     /// The id of the first checkpoint (after a restored one).
@@ -289,9 +289,7 @@ pub struct Checkpointing {
 impl Checkpointing {
     /// The folder of checkpoint `id`, when checkpoints are stored.
     pub(crate) fn folder(&self, id: u64) -> Option<StateStore> {
-        self.storage
-            .as_ref()
-            .map(|storage| storage.child(&crate::state::checkpoint_folder(id)))
+        self.storage.as_ref().map(|storage| storage.folder(id))
     }
 }
 
@@ -521,25 +519,7 @@ fn apply_retention(checkpoints: &Checkpointing, outcome: &Outcome) {
         Outcome::Canceled => checkpoints.config.retention != Retention::RetainOnCancellation,
         Outcome::Failed(_) => false,
     };
-    if delete {
-        let runtime = &checkpoints.runtime;
-        // Only `chk-N` folders: anything else there (a savepoint someone put into the job's
-        // folder) is not the job's to delete, and then the folder stays too.
-        let result = runtime.block_on(async {
-            let folders = storage.folders().await?;
-            let (checkpoints, others): (Vec<_>, Vec<_>) = folders
-                .into_iter()
-                .partition(|f| crate::state::parse_checkpoint_folder(f).is_some());
-            for folder in checkpoints {
-                delete_snapshot(&storage.child(&folder)).await?;
-            }
-            if others.is_empty() {
-                storage.delete_all("").await?;
-            }
-            Ok::<_, StateError>(())
-        });
-        if let Err(e) = result {
-            tracing::warn!("cannot delete the job's checkpoints: {e}");
-        }
+    if delete && let Err(e) = checkpoints.runtime.block_on(storage.remove_all()) {
+        tracing::warn!("cannot delete the job's checkpoints: {e}");
     }
 }

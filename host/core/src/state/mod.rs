@@ -1,6 +1,7 @@
 //! Checkpoint state: where it is stored ([`StateStore`], any `object_store` backend), how
-//! each subtask's bytes are encoded (zstd, checksummed: [`blob`]), and the `_metadata` that
-//! alone marks a checkpoint complete ([`metadata`]).
+//! each subtask's bytes are encoded (zstd, checksummed: [`blob`]), the `_metadata` that
+//! alone marks a checkpoint complete ([`metadata`]), and a job's checkpoints over their life
+//! ([`checkpoints`]: layout, completion, listing, retention, deletes).
 //!
 //! Layout under a checkpoint directory (DESIGN.md §4):
 //!
@@ -10,18 +11,13 @@
 //! ```
 
 pub mod blob;
+pub mod checkpoints;
 pub mod metadata;
 mod store;
 
+pub use checkpoints::{CheckpointStore, delete_snapshot};
 pub use metadata::{CheckpointMetadata, METADATA_FILE};
 pub use store::{StateStore, install_tls_provider};
-
-/// Deletes a checkpoint's or savepoint's folder, `_metadata` first, so that an interrupted
-/// delete never leaves a snapshot that looks complete but lacks state.
-pub async fn delete_snapshot(folder: &StateStore) -> Result<(), StateError> {
-    folder.delete_all(METADATA_FILE).await?;
-    folder.delete_all("").await
-}
 
 /// Why state could not be stored or read.
 #[derive(Debug, thiserror::Error)]
@@ -65,37 +61,6 @@ pub enum StateError {
          or s3.use-instance-credentials: true to ask the instance metadata service"
     )]
     NoS3Credentials { location: String },
-}
-
-/// The folder name of checkpoint `id`.
-pub fn checkpoint_folder(id: u64) -> String {
-    format!("chk-{id}")
-}
-
-/// The checkpoint id of a `chk-<N>` folder name.
-pub fn parse_checkpoint_folder(name: &str) -> Option<u64> {
-    name.strip_prefix("chk-")?.parse().ok()
-}
-
-/// The checkpoints in a job's checkpoint folder (its `chk-<N>` folders), oldest first, each
-/// with whether it completed (has `_metadata`).
-pub async fn checkpoints(job_folder: &StateStore) -> Result<Vec<(u64, bool)>, StateError> {
-    let mut ids: Vec<u64> = job_folder
-        .folders()
-        .await?
-        .iter()
-        .filter_map(|name| parse_checkpoint_folder(name))
-        .collect();
-    ids.sort_unstable();
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        let complete = job_folder
-            .child(&checkpoint_folder(id))
-            .exists(METADATA_FILE)
-            .await?;
-        found.push((id, complete));
-    }
-    Ok(found)
 }
 
 /// The state file of one operator subtask, relative to its checkpoint folder.
