@@ -3,6 +3,7 @@
 //! REST API triggers and polls by id, as Flink's does.
 
 use cairn_core::clock::now_ms;
+use cairn_core::supervisor::Restored;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -84,16 +85,6 @@ pub enum Operation {
     InProgress,
     /// Done: a location (savepoints), nothing (swaps, disposals), or why it failed.
     Completed(Result<Option<String>, String>),
-}
-
-/// The checkpoint or savepoint an attempt started from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Restored {
-    pub id: u64,
-    pub is_savepoint: bool,
-    pub location: String,
-    /// When the attempt restored it, in milliseconds since the Unix epoch.
-    pub timestamp_ms: u64,
 }
 
 /// A failure of one attempt of the job.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::control::{JobControl, JobStatus, Restored, Snapshot};
+use crate::control::{JobControl, JobStatus, Snapshot};
 use crate::registry::{self, Registration};
 use anyhow::{Context as _, bail};
 use cairn_core::clock::now_ms;
@@ -13,13 +13,10 @@ use cairn_core::config::{Config, ConfigLayers, Origin};
 use cairn_core::graph::{Graph, Role};
 use cairn_core::lock::{Lock, LockError};
 use cairn_core::operator::OperatorFactory;
-use cairn_core::restart::{Decision, Restarts};
 use cairn_core::runtime::footprint::{self, Footprint};
-use cairn_core::runtime::{
-    CancelHandle, Checkpointing, Job, JobMetrics, Outcome, Request, Restore,
-};
-use cairn_core::state::metadata::CheckpointKind;
-use cairn_core::state::{CheckpointStore, StateError, StateStore};
+use cairn_core::runtime::{CancelHandle, Checkpointing, JobFailure, JobMetrics, Request};
+use cairn_core::state::{CheckpointStore, StateStore};
+use cairn_core::supervisor::{End, Restored, Supervisor, Watcher};
 use cairn_wasm::swap::Swapper;
 use cairn_wasm::{Engine, JobComponent, Limits};
 
@@ -112,7 +109,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     dropped.join(", ")
                 );
             }
-            Some(runtime.block_on(load(folder, metadata, &graph))?)
+            Some(runtime.block_on(cairn_core::restore::load(folder, metadata, &graph))?)
         }
         None => None,
     };
@@ -191,161 +188,89 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let started = Instant::now();
-    let mut restarts = Restarts::new(config.restart.clone());
-    let mut restore = restore;
-    let mut first_id = checkpoints.first_id;
-    let (mut read, mut written) = (0, 0);
-    let mut last_failure: Option<(u32, String)> = None;
-    let outcome = loop {
-        let attempt_started = Instant::now();
-        let (graph, operators) = control.code();
-        let (requests, requests_rx) = crossbeam_channel::unbounded();
-        let restored = restore.as_ref().map(|r| Restored {
-            id: r.metadata.checkpoint_id,
-            is_savepoint: r.metadata.kind == CheckpointKind::Savepoint,
-            location: r.folder.url().to_owned(),
-            timestamp_ms: now_ms(),
-        });
-        let job = Job {
-            id: job_id.clone(),
-            graph,
-            operators,
-            checkpoints: Checkpointing {
-                first_id,
-                ..checkpoints.clone()
-            },
-            restore: restore.take(),
-            attempt: restarts.count(),
-            cancel: cancel.clone(),
-            requests: Some(requests_rx),
-        };
-        let (outcome, metrics) = run_attempt(job, &control, requests, restored)?;
-        read += metrics.records_read();
-        written += metrics.records_written();
-        let failure = match outcome {
-            Outcome::Failed(failure) if !cancel.is_canceled() => failure,
-            // A cancel wins over the failure it raced with, as in Flink: canceling a
-            // failing or restarting job ends it CANCELED.
-            Outcome::Failed(_) => break Ended::Outcome(Outcome::Canceled),
-            other => break Ended::Outcome(other),
-        };
-        let attempt = restarts.count() + 1;
-        let decision = if failure.error.is_permanent() {
-            Decision::GiveUp(
-                "not restarted: the checkpoint cannot be restored, and a restart would \
-                 restore it again"
-                    .into(),
-            )
-        } else {
-            restarts.on_failure(Instant::now(), attempt_started.elapsed())
-        };
-        control.attempt_failed(&failure, matches!(decision, Decision::Restart { .. }));
-        match decision {
-            Decision::GiveUp(reason) => break Ended::GaveUp { reason, failure },
-            Decision::Restart { delay, .. } => {
-                // A failure that repeats (a restart loop) is told in full once.
-                let message = failure.to_string();
-                let told = match &last_failure {
-                    Some((first, text)) if *text == message => {
-                        format!("the same failure as attempt {first}")
-                    }
-                    _ => {
-                        last_failure = Some((attempt, message.clone()));
-                        message
-                    }
-                };
-                tracing::warn!(
-                    "attempt {attempt} failed: {told}; restarting in {} ({} strategy, restart {})",
-                    humantime::format_duration(delay),
-                    restarts.strategy(),
-                    restarts.count()
-                );
-                if !sleep_unless_canceled(delay, &cancel) {
-                    break Ended::Outcome(Outcome::Canceled);
-                }
-                first_id = metrics.next_checkpoint_id();
-                restore = runtime.block_on(restore_for_restart(
-                    checkpoints.storage.as_ref(),
-                    args.from_savepoint.as_deref(),
-                    &config,
-                    &control.code().0,
-                ))?;
-                let from = restore.as_ref().map_or_else(
-                    || "from the start".to_owned(),
-                    |r| {
-                        format!(
-                            "from checkpoint {} at {}",
-                            r.metadata.checkpoint_id,
-                            r.folder.url()
-                        )
-                    },
-                );
-                tracing::warn!("restarting the job (attempt {}) {from}", attempt + 1);
-            }
-        }
+    let supervisor = Supervisor {
+        job_id: job_id.clone(),
+        checkpoints,
+        restore,
+        restore_path: args.from_savepoint.clone(),
+        s3: config.s3.clone(),
+        restart: config.restart.clone(),
+        cancel: cancel.clone(),
     };
+    let ended = supervisor.run(&Watching::new(control.clone()))?;
 
     let elapsed = started.elapsed().as_secs_f64();
-    let counts = format!("{read} records read, {written} written");
-    let restarted = match restarts.count() {
+    let counts = format!(
+        "{} records read, {} written",
+        ended.records_read, ended.records_written
+    );
+    let restarted = match ended.restarts {
         0 => String::new(),
         1 => ", 1 restart".to_owned(),
         n => format!(", {n} restarts"),
     };
-    control.ended(match &outcome {
-        Ended::Outcome(Outcome::Finished) => JobStatus::Finished,
-        Ended::Outcome(Outcome::Canceled) => JobStatus::Canceled,
-        Ended::Outcome(Outcome::Failed(_)) | Ended::GaveUp { .. } => JobStatus::Failed,
+    control.ended(match &ended.end {
+        End::Finished => JobStatus::Finished,
+        End::Canceled => JobStatus::Canceled,
+        End::Failed(_) | End::GaveUp { .. } => JobStatus::Failed,
     });
     // The REST server outlives the job a little, for clients still polling an operation.
     control.wait_until_fetched(OPERATION_LINGER);
-    match outcome {
-        Ended::Outcome(Outcome::Finished) => {
+    match ended.end {
+        End::Finished => {
             println!("Job {job_id} FINISHED in {elapsed:.2} s ({counts}{restarted})");
             Ok(ExitCode::SUCCESS)
         }
-        Ended::Outcome(Outcome::Canceled) => {
+        End::Canceled => {
             println!("Job {job_id} CANCELED after {elapsed:.2} s ({counts}{restarted})");
             Ok(ExitCode::FAILURE)
         }
-        Ended::Outcome(Outcome::Failed(failure)) => {
+        End::Failed(failure) => {
             println!("Job {job_id} FAILED after {elapsed:.2} s: {failure}");
             Ok(ExitCode::FAILURE)
         }
-        Ended::GaveUp { reason, failure } => {
+        End::GaveUp { reason, failure } => {
             println!("Job {job_id} FAILED after {elapsed:.2} s: {reason}; last failure: {failure}");
             Ok(ExitCode::FAILURE)
         }
     }
 }
 
-/// How the job ended, after any restarts.
-enum Ended {
-    Outcome(Outcome),
-    /// The restart strategy gave up on this failure.
-    GaveUp {
-        reason: String,
-        failure: Box<cairn_core::runtime::JobFailure>,
-    },
+/// The CLI watching the supervisor: the control plane hears of every attempt, and a
+/// terminal shows a progress line while one runs.
+struct Watching {
+    control: Arc<JobControl>,
+    /// Stops the running attempt's progress reporter.
+    reporter:
+        std::sync::Mutex<Option<(crossbeam_channel::Sender<()>, std::thread::JoinHandle<()>)>>,
 }
 
-/// Runs one attempt, with the progress line on a terminal; the control plane hears of it
-/// once it runs, and its requests go to it.
-fn run_attempt(
-    job: Job,
-    control: &Arc<JobControl>,
-    requests: crossbeam_channel::Sender<Request>,
-    restored: Option<Restored>,
-) -> anyhow::Result<(Outcome, Arc<JobMetrics>)> {
-    let running = job.start().context("cannot start the job's threads")?;
-    let metrics = running.metrics();
-    control.attempt_started(requests, metrics.clone(), restored);
-    progress::start();
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
-    let reporter = {
-        let metrics = metrics.clone();
-        let control = control.clone();
-        std::thread::spawn(move || {
+impl Watching {
+    fn new(control: Arc<JobControl>) -> Self {
+        Watching {
+            control,
+            reporter: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl Watcher for Watching {
+    fn code(&self) -> (Graph, Arc<dyn OperatorFactory>) {
+        self.control.code()
+    }
+
+    fn attempt_started(
+        &self,
+        requests: crossbeam_channel::Sender<Request>,
+        metrics: Arc<JobMetrics>,
+        restored: Option<Restored>,
+    ) {
+        self.control
+            .attempt_started(requests, metrics.clone(), restored);
+        progress::start();
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        let control = self.control.clone();
+        let reporter = std::thread::spawn(move || {
             let mut last = (Instant::now(), 0u64);
             loop {
                 let read = metrics.records_read();
@@ -363,13 +288,21 @@ fn run_attempt(
                     return;
                 }
             }
-        })
-    };
-    let outcome = running.wait();
-    let _ = done_tx.send(());
-    let _ = reporter.join();
-    progress::bar().finish_and_clear();
-    Ok((outcome, metrics))
+        });
+        *self.reporter.lock().expect("not poisoned") = Some((done_tx, reporter));
+    }
+
+    fn attempt_ended(&self) {
+        if let Some((done, reporter)) = self.reporter.lock().expect("not poisoned").take() {
+            let _ = done.send(());
+            let _ = reporter.join();
+        }
+        progress::bar().finish_and_clear();
+    }
+
+    fn attempt_failed(&self, failure: &JobFailure, restarting: bool) {
+        self.control.attempt_failed(failure, restarting);
+    }
 }
 
 /// `1.2 M records read (400 k/s) · 3.1 M written · checkpoint 12, 2s ago, 1.4 MiB · 1 restart`
@@ -396,64 +329,6 @@ fn progress_line(read: u64, rate: f64, written: u64, snapshot: &Snapshot) -> Str
         n => line.push_str(&format!(" · {n} restarts")),
     }
     line
-}
-
-/// Sleeps `delay`, waking early to return `false` if the job is canceled meanwhile.
-fn sleep_unless_canceled(delay: Duration, cancel: &CancelHandle) -> bool {
-    let until = Instant::now() + delay;
-    while Instant::now() < until {
-        if cancel.is_canceled() {
-            return false;
-        }
-        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
-    }
-    !cancel.is_canceled()
-}
-
-/// What a restart resumes from: the job's latest completed checkpoint, else the savepoint
-/// it started from, else nothing. Incomplete checkpoints of the failed attempt are removed.
-async fn restore_for_restart(
-    storage: Option<&CheckpointStore>,
-    savepoint: Option<&str>,
-    config: &Config,
-    graph: &Graph,
-) -> anyhow::Result<Option<Restore>> {
-    if let Some(storage) = storage {
-        storage.remove_incomplete().await?;
-        match storage.latest().await {
-            Ok(folder) => {
-                let (folder, metadata) = cairn_core::restore::read(folder).await?;
-                return Ok(Some(load(folder, metadata, graph).await?));
-            }
-            Err(StateError::NoCheckpoint(_) | StateError::NotACheckpoint(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    match savepoint {
-        Some(path) => {
-            let (folder, metadata) = cairn_core::restore::find(path, &config.s3).await?;
-            Ok(Some(load(folder, metadata, graph).await?))
-        }
-        None => Ok(None),
-    }
-}
-
-/// Reads and verifies the state of every node of `graph` that the checkpoint has; state of
-/// uids the graph lacks (`--allow-non-restored-state`) is not even downloaded.
-async fn load(
-    folder: StateStore,
-    mut metadata: cairn_core::state::CheckpointMetadata,
-    graph: &Graph,
-) -> anyhow::Result<Restore> {
-    metadata
-        .nodes
-        .retain(|node| graph.nodes.iter().any(|n| n.uid == node.uid));
-    let state = cairn_core::restore::fetch_state(&folder, &metadata).await?;
-    Ok(Restore {
-        metadata,
-        folder,
-        state,
-    })
 }
 
 /// Ctrl-C or SIGTERM cancels the job cleanly.

@@ -9,6 +9,8 @@
 //! - [`state`]: checkpoint storage (any `object_store` backend), state files, `_metadata`.
 //! - [`restore`], [`savepoint`]: which checkpoint a run starts from; savepoint folders.
 //! - [`restart`]: Flink's restart strategies, as a pure decision.
+//! - [`supervisor`]: a job across attempts — restarts, what each restores, told to a
+//!   [`supervisor::Watcher`] (the control plane).
 //! - [`connectors`]: host-native sources and sinks, with their positions and two-phase commit.
 //! - [`lock`]: the locks that keep two runs off one job id or folder.
 
@@ -25,3 +27,4 @@ pub mod restore;
 pub mod runtime;
 pub mod savepoint;
 pub mod state;
+pub mod supervisor;

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use crate::config::S3Config;
 use crate::connectors::ConnectorError;
 use crate::graph::{Graph, Role};
+use crate::runtime::Restore;
 use crate::state::metadata::SubtaskState;
 use crate::state::{
     CheckpointMetadata, CheckpointStore, METADATA_FILE, StateError, StateStore, blob,
@@ -161,6 +162,24 @@ pub async fn fetch_state(
     futures::future::try_join_all(downloads)
         .await
         .map(|all| all.into_iter().collect())
+}
+
+/// Reads and verifies the state of every node of `graph` that the checkpoint has; state of
+/// uids the graph lacks (`--allow-non-restored-state`) is not even downloaded.
+pub async fn load(
+    folder: StateStore,
+    mut metadata: CheckpointMetadata,
+    graph: &Graph,
+) -> Result<Restore, StateError> {
+    metadata
+        .nodes
+        .retain(|node| graph.nodes.iter().any(|n| n.uid == node.uid));
+    let state = fetch_state(&folder, &metadata).await?;
+    Ok(Restore {
+        metadata,
+        folder,
+        state,
+    })
 }
 
 /// Checks that the checkpoint's state maps onto `graph` by uid: every node with state must

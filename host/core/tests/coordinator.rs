@@ -18,12 +18,14 @@ use cairn_core::config::{CheckpointConfig, ConfigLayers, Retention};
 use cairn_core::connectors::{FileSinkState, PendingPart};
 use cairn_core::graph::Graph;
 use cairn_core::operator::{OperatorError, OperatorFactory, OperatorInstance};
+use cairn_core::restart::RestartStrategy;
 use cairn_core::runtime::{
-    CancelHandle, CheckpointStats, Checkpointing, CodeSwap, CoordinatorError, Job, Outcome,
-    Request, Restore, RunningJob, TaskError,
+    CancelHandle, CheckpointStats, Checkpointing, CodeSwap, CoordinatorError, Job, JobFailure,
+    JobMetrics, Outcome, Request, Restore, RunningJob, TaskError,
 };
 use cairn_core::state::metadata::{CheckpointKind, SubtaskState};
 use cairn_core::state::{CheckpointMetadata, CheckpointStore, METADATA_FILE, StateStore, blob};
+use cairn_core::supervisor::{End, Restored, Supervisor, Watcher};
 use cairn_wire::{Context, Emitter, JobGraph, PackedBatch, Partitioning, Sink, Source, State};
 use crossbeam_channel::{Receiver, Sender};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -1385,4 +1387,90 @@ fn the_fault_store_fails_only_what_its_rules_say() {
         "retried, failing each time"
     );
     assert_eq!(store.puts_of("d.zst"), [true]);
+}
+
+/// The supervisor's watcher in these tests: fails the first attempt once checkpoint 2 is
+/// complete, and records what it is told.
+struct FailOnce {
+    knobs: Arc<Knobs>,
+    operators: Arc<dyn OperatorFactory>,
+    graph: Graph,
+    told: Mutex<Vec<String>>,
+}
+
+impl Watcher for FailOnce {
+    fn code(&self) -> (Graph, Arc<dyn OperatorFactory>) {
+        (self.graph.clone(), self.operators.clone())
+    }
+
+    fn attempt_started(
+        &self,
+        _requests: Sender<Request>,
+        metrics: Arc<JobMetrics>,
+        restored: Option<Restored>,
+    ) {
+        let mut told = self.told.lock().unwrap();
+        told.push(format!("started from {:?}", restored.map(|r| r.id)));
+        if told.len() == 1 {
+            let knobs = self.knobs.clone();
+            std::thread::spawn(move || {
+                eventually("checkpoint 2 to complete", || {
+                    completed(&metrics.checkpoint_stats()).contains(&2)
+                });
+                knobs.fail_now.store(true, Ordering::Relaxed);
+            });
+        }
+    }
+
+    fn attempt_failed(&self, failure: &JobFailure, restarting: bool) {
+        self.knobs.fail_now.store(false, Ordering::Relaxed);
+        self.told
+            .lock()
+            .unwrap()
+            .push(format!("failed ({failure}), restarting: {restarting}"));
+    }
+}
+
+/// The supervisor runs a bounded job across a failure: the restart strategy restarts it,
+/// the second attempt restores the latest completed checkpoint (2 or later), and every
+/// record is committed exactly once.
+#[test]
+fn the_supervisor_restarts_from_the_latest_checkpoint_and_finishes_exactly() {
+    let s = setup("supervisor");
+    let graph = graph(&s.out, 3000, 3000, 1);
+    let watcher = FailOnce {
+        knobs: s.knobs.clone(),
+        operators: s.operators(),
+        graph,
+        told: Mutex::default(),
+    };
+    let supervisor = Supervisor {
+        job_id: JOB.into(),
+        checkpoints: s.checkpointing(config(|_| {}), true),
+        restore: None,
+        restore_path: None,
+        s3: Default::default(),
+        restart: RestartStrategy::FixedDelay {
+            attempts: 3,
+            delay: Duration::ZERO,
+        },
+        cancel: s.cancel.clone(),
+    };
+    let ended = supervisor.run(&watcher).unwrap();
+    assert!(matches!(ended.end, End::Finished), "{ended:?}");
+    assert_eq!(ended.restarts, 1);
+    let told = watcher.told.into_inner().unwrap();
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert_eq!(told[0], "started from None");
+    assert!(
+        told[1].contains("failing on purpose") && told[1].ends_with("restarting: true"),
+        "{told:?}"
+    );
+    let restored: u64 = told[2]
+        .strip_prefix("started from Some(")
+        .and_then(|id| id.strip_suffix(')'))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{told:?}"));
+    assert!(restored >= 2, "{told:?}");
+    assert_eq!(s.committed(1), [lines("v1", 0..3000)]);
 }
