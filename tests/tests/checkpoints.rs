@@ -1,7 +1,8 @@
 //! Checkpoints end to end: `kill -9` at random moments and resume from the latest
 //! checkpoint, on local disk and on a real S3-compatible server; the committed output must
 //! equal the word-count oracle (exactly-once) or miss nothing (at-least-once). Also damaged
-//! checkpoints, retention, timeouts, store failures, and `cairn inspect`.
+//! checkpoints, retention, store failures, and `cairn inspect` (timeouts: the in-process
+//! coordinator tests, where a checkpoint cannot beat its timeout by luck).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -322,32 +323,6 @@ fn restore_at_another_parallelism_is_refused() {
     assert!(
         run.stderr
             .contains("'numbers' was checkpointed with parallelism 1, this job runs it with 2"),
-        "{run:?}"
-    );
-}
-
-#[test]
-fn expired_checkpoints_beyond_the_tolerance_fail_the_job() {
-    let scratch = Scratch::new("timeout");
-    let run = cairn(
-        keyed_sum(
-            scratch.path(),
-            &"1".repeat(32),
-            &[
-                "execution.checkpointing.interval=50 ms",
-                "execution.checkpointing.timeout=1 ms",
-                "execution.checkpointing.tolerable-failed-checkpoints=2",
-                "restart-strategy.type=none",
-            ],
-        ),
-        None,
-        None,
-    );
-    assert_eq!(run.code, Some(1), "{run:?}");
-    assert!(
-        run.last_line().contains(
-            "3 consecutive checkpoints failed, more than execution.checkpointing.tolerable-failed-checkpoints (2); last: expired"
-        ),
         "{run:?}"
     );
 }

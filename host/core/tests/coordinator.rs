@@ -929,7 +929,7 @@ fn an_upload_past_the_timeout_is_aborted_and_its_late_file_deleted() {
 
 /// Every upload hangs: each checkpoint expires after `execution.checkpointing.timeout`,
 /// and the third consecutive expiry is one more than `tolerable-failed-checkpoints: 2`
-/// (the end-to-end test's 1 ms timeout could be beaten by a fast checkpoint; this cannot).
+/// (it replaces an end-to-end test whose 1 ms timeout a fast checkpoint could beat).
 #[test]
 fn expired_checkpoints_beyond_the_tolerance_fail_the_job() {
     let s = setup("expired");
