@@ -43,13 +43,13 @@ struct Next {
 
 /// Generator settings (node options `count`, `keys`, `rate`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Generator {
+struct Generator {
     /// Records in all, across subtasks; 0 = unbounded.
-    pub count: u64,
+    count: u64,
     /// Distinct keys: record i has key `key-<i mod keys>`.
-    pub keys: u64,
+    keys: u64,
     /// Records per second in all, across subtasks; 0 = as fast as possible.
-    pub rate: u64,
+    rate: u64,
 }
 
 impl SourceConnector for Generator {

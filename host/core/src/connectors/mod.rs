@@ -34,7 +34,6 @@ use serde::de::DeserializeOwned;
 
 pub use crate::state::metadata::{SinkState, SourcePosition, SplitPosition};
 pub use file::{FileSinkState, PendingPart};
-pub use generator::Generator;
 pub use options::Options;
 
 /// Every source connector, by the name graphs use (`source("file")`).
