@@ -345,11 +345,8 @@ pub struct ExecutionConfig {
 /// A job-scope metric, as in Flink: its name, and its current value when `get` asked for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Metric {
-    /// The metric's Flink name: `numRestarts`, `uptime`, `numberOfCompletedCheckpoints`,
-    /// `numberOfFailedCheckpoints`, `numberOfInProgressCheckpoints`,
-    /// `totalNumberOfCheckpoints`, `lastCompletedCheckpointId`, `lastCheckpointDuration`,
-    /// `lastCheckpointSize` or `lastCheckpointFullSize` (see `GET /metrics` for each one's
-    /// meaning).
+    /// The metric's Flink name (the description of `GET /jobs/{jobid}/metrics` lists them,
+    /// that of `GET /metrics` says what each means).
     pub id: String,
     /// The number in decimal, without a fraction when whole (e.g. `"3"`, `"-1"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,6 +11,7 @@ use utoipa::IntoParams;
 
 use super::{ApiError, Reply, error, job, vertex_id};
 use crate::control::JobControl;
+use crate::prometheus::{JOB_METRICS, TASK_METRICS};
 use cairn_api::params::{JobId, VertexId};
 use cairn_api::responses::{JobNotFound, Unauthorized};
 use cairn_api::{
@@ -28,31 +29,16 @@ pub(super) struct MetricsQuery {
 
 /// Job-scope metrics
 ///
-/// Mirrors Flink's `GET /jobs/:jobid/metrics`. The job-scope metrics are those `/metrics`
-/// exposes as `cairn_job_<name>`, here under their Flink names: `numRestarts`, `uptime`,
-/// `numberOfCompletedCheckpoints`, `numberOfFailedCheckpoints`,
-/// `numberOfInProgressCheckpoints`, `totalNumberOfCheckpoints`,
-/// `lastCompletedCheckpointId`, `lastCheckpointDuration`, `lastCheckpointSize`,
-/// `lastCheckpointFullSize` (see `GET /metrics` for their meaning).
-///
-/// Without `get`, the answer lists every metric's name (`[{"id": ...}]`). With `get`, it
-/// lists the value of each named metric, in the order asked for (`[{"id": ..., "value":
-/// ...}]`); unknown names are left out.
+/// Flink's `GET /jobs/:jobid/metrics` (the description is [`job_metrics_description`]).
 #[utoipa::path(
     get,
     path = "/jobs/{jobid}/metrics",
     tag = "metrics",
     operation_id = "jobMetrics",
+    description = job_metrics_description(),
     params(JobId, MetricsQuery),
     responses(
         (status = 200, description = "The metric names, or the requested metrics with their values.", body = Vec<Metric>, examples(
-            ("names" = (value = json!([
-                {"id": "numRestarts"}, {"id": "uptime"}, {"id": "numberOfCompletedCheckpoints"},
-                {"id": "numberOfFailedCheckpoints"}, {"id": "numberOfInProgressCheckpoints"},
-                {"id": "totalNumberOfCheckpoints"}, {"id": "lastCompletedCheckpointId"},
-                {"id": "lastCheckpointDuration"}, {"id": "lastCheckpointSize"},
-                {"id": "lastCheckpointFullSize"},
-            ]))),
             ("values" = (value = json!([
                 {"id": "numRestarts", "value": "0"},
                 {"id": "lastCheckpointDuration", "value": "184"},
@@ -160,58 +146,14 @@ pub(super) async fn backpressure(
 
 /// Prometheus metrics (Cairn only)
 ///
-/// Not in Flink's REST API. For Prometheus to scrape: the job's metrics in the
-/// OpenMetrics text format (ending `# EOF`), with Flink's metric names as Flink's
-/// Prometheus reporter exposes them, prefixed `cairn_`. Every metric is a gauge with a
-/// `# HELP` line (its meaning as listed below, in short and without a final period) and
-/// a `# TYPE` line; like Flink's reporter, counters are gauges too, so the names have no
-/// `_total` suffix. Values are the same as `GET /jobs/{jobid}/metrics` reports.
-///
-/// Job scope, `cairn_job_<name>`, labelled `job_id` and `job_name`:
-/// - `cairn_job_numRestarts`: how often the job restarted after a failure.
-/// - `cairn_job_uptime`: milliseconds the job has run since its latest (re)start; -1 while
-///   it does not run.
-/// - `cairn_job_numberOfCompletedCheckpoints`: completed checkpoints and savepoints.
-/// - `cairn_job_numberOfFailedCheckpoints`: failed checkpoints and savepoints.
-/// - `cairn_job_numberOfInProgressCheckpoints`: checkpoints triggered and not yet
-///   completed or failed.
-/// - `cairn_job_totalNumberOfCheckpoints`: checkpoints triggered so far (the sum of the
-///   three above).
-/// - `cairn_job_lastCompletedCheckpointId`: id of the latest completed checkpoint.
-/// - `cairn_job_lastCheckpointDuration`: end-to-end duration of the latest completed
-///   checkpoint, in milliseconds.
-/// - `cairn_job_lastCheckpointSize`: stored (compressed) size of the latest completed
-///   checkpoint, in bytes.
-/// - `cairn_job_lastCheckpointFullSize`: uncompressed state size of the latest completed
-///   checkpoint, in bytes.
-///
-/// The counts cover every attempt; the four `last*` metrics are -1 before the first
-/// completed checkpoint (savepoints do not count).
-///
-/// Subtask scope, `cairn_task_<name>`, labelled `job_id`, `job_name`, `task_name` (the
-/// node's uid) and `subtask_index`, one sample per subtask of the running attempt (none
-/// while no attempt runs):
-/// - `cairn_task_numRecordsIn`: records the subtask has taken in.
-/// - `cairn_task_numRecordsOut`: records the subtask has sent on.
-/// - `cairn_task_numRecordsInPerSecond`: records taken in per second, over the last
-///   second or more.
-/// - `cairn_task_numRecordsOutPerSecond`: records sent on per second, over the last
-///   second or more.
-/// - `cairn_task_backPressuredTimeMsPerSecond`: milliseconds per second the subtask
-///   waited for room downstream (0 to 1000).
-/// - `cairn_task_checkpointAlignmentTime`: the subtask's last checkpoint barrier
-///   alignment, in nanoseconds.
-///
-/// Record counts are the current attempt's. The per-second metrics are over the last
-/// second or more: they come from samples taken at most once a second and shared by
-/// every reader (this endpoint, the backpressure endpoint, the dashboard), so a reader
-/// asking within a second of the latest sample gets that sample again (the first
-/// sample of an attempt covers the time since the attempt started).
+/// The job's metrics in the OpenMetrics text format (the description is
+/// [`prometheus_description`]).
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "metrics",
     operation_id = "prometheusMetrics",
+    description = prometheus_description(),
     responses(
         (status = 200, description = "The metrics, in the OpenMetrics text format.", body = String,
             content_type = crate::prometheus::CONTENT_TYPE,
@@ -235,4 +177,56 @@ pub(super) async fn prometheus(
         text,
     )
         .into_response())
+}
+
+/// `GET /jobs/{jobid}/metrics`'s description, naming the metrics `/metrics` declares.
+fn job_metrics_description() -> String {
+    let names: Vec<String> = JOB_METRICS
+        .iter()
+        .map(|(name, ..)| format!("`{name}`"))
+        .collect();
+    format!(
+        "Mirrors Flink's `GET /jobs/:jobid/metrics`. The job-scope metrics are those `/metrics` \
+         exposes as `cairn_job_<name>`, here under their Flink names: {} (see `GET /metrics` \
+         for their meaning).\n\n\
+         Without `get`, the answer lists every metric's name (`[{{\"id\": ...}}]`). With `get`, \
+         it lists the value of each named metric, in the order asked for (`[{{\"id\": ..., \
+         \"value\": ...}}]`); unknown names are left out.",
+        names.join(", ")
+    )
+}
+
+/// `GET /metrics`' description, listing each metric `/metrics` declares with its meaning.
+fn prometheus_description() -> String {
+    let listed = |scope: &str, metrics: Vec<(&str, &str)>| -> String {
+        metrics
+            .iter()
+            .map(|(name, help)| format!("- `cairn_{scope}_{name}`: {help}."))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        "Not in Flink's REST API. For Prometheus to scrape: the job's metrics in the \
+         OpenMetrics text format (ending `# EOF`), with Flink's metric names as Flink's \
+         Prometheus reporter exposes them, prefixed `cairn_`. Every metric is a gauge with a \
+         `# HELP` line (its meaning as listed below, without the final period) and a `# TYPE` \
+         line; like Flink's reporter, counters are gauges too, so the names have no `_total` \
+         suffix. Values are the same as `GET /jobs/{{jobid}}/metrics` reports.\n\n\
+         Job scope, `cairn_job_<name>`, labelled `job_id` and `job_name`:\n{}\n\n\
+         The counts cover every attempt; the four `last*` metrics are -1 before the first \
+         completed checkpoint (savepoints do not count).\n\n\
+         Subtask scope, `cairn_task_<name>`, labelled `job_id`, `job_name`, `task_name` (the \
+         node's uid) and `subtask_index`, one sample per subtask of the running attempt (none \
+         while no attempt runs):\n{}\n\n\
+         Record counts are the current attempt's. The per-second metrics are over the last \
+         second or more: they come from samples taken at most once a second and shared by \
+         every reader (this endpoint, the backpressure endpoint, the dashboard), so a reader \
+         asking within a second of the latest sample gets that sample again (the first sample \
+         of an attempt covers the time since the attempt started).",
+        listed("job", JOB_METRICS.iter().map(|&(n, h, _)| (n, h)).collect()),
+        listed(
+            "task",
+            TASK_METRICS.iter().map(|&(n, h, _)| (n, h)).collect()
+        ),
+    )
 }
