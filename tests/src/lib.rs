@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use cairn_api::JobDetailsInfo;
+use serde::de::DeserializeOwned;
+
 pub mod kill_loop;
 
 /// The longest one `cairn` command may take in a test before it is killed.
@@ -573,6 +576,14 @@ impl RunningJob {
         http(&self.address, method, path, body, None)
     }
 
+    /// `GET path` on the job's REST server: its `200` answer, read as a `T` (one of
+    /// `cairn_api`'s types).
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> T {
+        let (status, body) = self.http("GET", path, None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        read(&body)
+    }
+
     /// Waits until the job's first node (its source) has emitted at least `records`.
     pub fn wait_for_progress(&self, records: u64) {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -587,10 +598,8 @@ impl RunningJob {
     }
 
     fn records_written_by_first_vertex(&self) -> u64 {
-        let (_, details) = self.http("GET", &format!("/jobs/{}", self.id), None);
-        details["vertices"][0]["metrics"]["write-records"]
-            .as_u64()
-            .unwrap_or(0)
+        let details: JobDetailsInfo = self.get(&format!("/jobs/{}", self.id));
+        details.vertices[0].metrics.write_records
     }
 }
 
@@ -646,6 +655,13 @@ impl Drop for RunningJob {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A REST answer read as a `T` (one of `cairn_api`'s types); panics, showing the answer,
+/// if it is not one.
+pub fn read<T: DeserializeOwned>(body: &serde_json::Value) -> T {
+    T::deserialize(body)
+        .unwrap_or_else(|e| panic!("not a {}: {e}: {body}", std::any::type_name::<T>()))
 }
 
 /// [`http_text`], with the body parsed as JSON (`Null` if empty or not JSON).

@@ -8,7 +8,11 @@ use std::ffi::OsString;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cairn_tests::{Corpus, RunningJob, Scratch, Session, http_text, job, workspace_root};
+use cairn_api::{
+    BackPressureStatus, CheckpointDetails, CheckpointingStatistics, JobDetailsInfo,
+    JobVertexBackPressureInfo, Metric, TaskCheckpointStatisticsWithSubtaskDetails,
+};
+use cairn_tests::{Corpus, RunningJob, Scratch, Session, http_text, job, read, workspace_root};
 
 /// The value of `metric` (its full name) with all of `labels`, from a scrape.
 fn value(scrape: &str, metric: &str, labels: &[&str]) -> Option<f64> {
@@ -159,42 +163,36 @@ fn metrics_show_checkpoints_rising_and_restarts_counting_failures() {
     );
 
     // Flink's checkpoint statistics: the history, and one checkpoint's per-subtask details.
-    let (_, stats) = running.http("GET", &format!("/jobs/{id}/checkpoints"), None);
-    assert!(stats["counts"]["completed"].as_u64() >= Some(3), "{stats}");
-    let history = stats["history"].as_array().unwrap();
-    assert_eq!(history.len(), 3, "web.checkpoints.history: {stats}");
-    let checkpoint = history[0]["id"].as_u64().unwrap();
-    let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
-    let count = details["vertices"]
-        .as_array()
-        .unwrap()
+    let stats: CheckpointingStatistics = running.get(&format!("/jobs/{id}/checkpoints"));
+    assert!(stats.counts.completed >= 3, "{stats:?}");
+    let history = &stats.history;
+    assert_eq!(history.len(), 3, "web.checkpoints.history: {stats:?}");
+    let checkpoint = history[0].id;
+    let details: JobDetailsInfo = running.get(&format!("/jobs/{id}"));
+    let count = details
+        .vertices
         .iter()
-        .find(|v| v["name"] == "count")
-        .unwrap()["id"]
-        .as_str()
+        .find(|v| v.name == "count")
         .unwrap()
-        .to_owned();
+        .id
+        .clone();
     let (status, detail) = running.http(
         "GET",
         &format!("/jobs/{id}/checkpoints/details/{checkpoint}"),
         None,
     );
     assert_eq!(status, 200, "{detail}");
-    assert_eq!(detail["tasks"][&count]["num_subtasks"], 2, "{detail}");
-    assert!(detail["state_size"].as_u64() > Some(0), "{detail}");
-    let (_, subtasks) = running.http(
-        "GET",
-        &format!("/jobs/{id}/checkpoints/details/{checkpoint}/subtasks/{count}"),
-        None,
-    );
-    let subtasks = subtasks["subtasks"].as_array().unwrap().clone();
+    let detail: CheckpointDetails = read(&detail);
+    assert_eq!(detail.tasks[&count].num_subtasks, 2, "{detail:?}");
+    assert!(detail.checkpoint.state_size > 0, "{detail:?}");
+    // Read as the typed answer: sync, async and alignment durations are integers.
+    let subtasks: TaskCheckpointStatisticsWithSubtaskDetails = running.get(&format!(
+        "/jobs/{id}/checkpoints/details/{checkpoint}/subtasks/{count}"
+    ));
+    let subtasks = subtasks.subtasks;
     assert_eq!(subtasks.len(), 2);
     for subtask in &subtasks {
-        for field in ["sync", "async"] {
-            assert!(subtask["checkpoint"][field].is_u64(), "{subtask}");
-        }
-        assert!(subtask["alignment"]["duration"].is_u64(), "{subtask}");
-        assert!(subtask["state_size"].as_u64() > Some(0), "{subtask}");
+        assert!(subtask.state_size > 0, "{subtask:?}");
     }
     let (status, _) = running.http(
         "GET",
@@ -202,31 +200,15 @@ fn metrics_show_checkpoints_rising_and_restarts_counting_failures() {
         None,
     );
     assert_eq!(status, 404);
-    let (_, pressure) = running.http(
-        "GET",
-        &format!("/jobs/{id}/vertices/{count}/backpressure"),
-        None,
-    );
-    assert_eq!(pressure["status"], "ok", "{pressure}");
-    assert_eq!(
-        pressure["subtasks"].as_array().unwrap().len(),
-        2,
-        "{pressure}"
-    );
-    let (_, metrics) = running.http(
-        "GET",
-        &format!("/jobs/{id}/metrics?get=numRestarts,lastCompletedCheckpointId"),
-        None,
-    );
-    assert_eq!(metrics[0]["id"], "numRestarts", "{metrics}");
-    assert!(
-        metrics[1]["value"]
-            .as_str()
-            .unwrap()
-            .parse::<f64>()
-            .unwrap()
-            >= 1.0
-    );
+    let pressure: JobVertexBackPressureInfo =
+        running.get(&format!("/jobs/{id}/vertices/{count}/backpressure"));
+    assert_eq!(pressure.status, BackPressureStatus::Value, "{pressure:?}");
+    assert_eq!(pressure.subtasks.len(), 2, "{pressure:?}");
+    let metrics: Vec<Metric> = running.get(&format!(
+        "/jobs/{id}/metrics?get=numRestarts,lastCompletedCheckpointId"
+    ));
+    assert_eq!(metrics[0].id, "numRestarts", "{metrics:?}");
+    assert!(metrics[1].value.as_deref().unwrap().parse::<f64>().unwrap() >= 1.0);
 
     // Each counter subtask fails on attempts 0 and 1: two restarts, counted.
     let restarted = scrape_until(&running, "two restarts", |t| {

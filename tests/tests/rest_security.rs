@@ -14,9 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use cairn_api::{
+    AsynchronousOperationResult, CheckpointingStatistics, ErrorBody, JobDetailsInfo,
+    JobExceptionsInfoWithHistory, JobStatus, Metric, TriggerResponse,
+};
 use cairn_tests::path_str as path;
 use cairn_tests::{
-    Corpus, RunningJob, Scratch, Session, cairn, http, job, os, target_dir, workspace_root,
+    Corpus, RunningJob, Scratch, Session, cairn, http, job, os, read, target_dir, workspace_root,
 };
 
 /// Long enough to read for minutes at 200 lines/s: the job keeps running through a test.
@@ -110,32 +114,25 @@ fn a_restart_loop_keeps_a_bounded_exception_history() {
     ]));
     let running = session.start(args);
     let restarts = || {
-        let (_, metrics) =
-            running.http("GET", &format!("/jobs/{id}/metrics?get=numRestarts"), None);
-        metrics[0]["value"]
-            .as_str()
-            .and_then(|v| v.parse::<u64>().ok())
+        let metrics: Vec<Metric> = running.get(&format!("/jobs/{id}/metrics?get=numRestarts"));
+        metrics[0].value.as_deref()?.parse::<u64>().ok()
     };
     eventually("40 restarts", || restarts().filter(|&n| n > 40));
-    let (status, exceptions) = running.http("GET", &format!("/jobs/{id}/exceptions"), None);
-    assert_eq!(status, 200, "{exceptions}");
-    let entries = exceptions["exceptionHistory"]["entries"]
-        .as_array()
-        .unwrap();
+    let exceptions: JobExceptionsInfoWithHistory = running.get(&format!("/jobs/{id}/exceptions"));
+    let entries = &exceptions.exception_history.entries;
     assert!(
         (1..=16).contains(&entries.len()),
         "{} entries after more than 40 restarts",
         entries.len()
     );
     assert!(
-        entries[0]["stacktrace"]
-            .as_str()
-            .unwrap()
+        entries[0]
+            .stack_trace
             .contains("flaky: injected error at record 1"),
-        "{exceptions}"
+        "{exceptions:?}"
     );
-    assert_eq!(exceptions["exceptionHistory"]["truncated"], true);
-    assert_eq!(exceptions["truncated"], true);
+    assert!(exceptions.exception_history.truncated);
+    assert!(exceptions.truncated);
 }
 
 /// The highest resident memory the process has had, in bytes (`VmHWM`).
@@ -245,32 +242,27 @@ fn concurrent_swap_uploads_are_refused_and_never_held_in_memory() {
         "{answers:?}"
     );
     let (_, refusal) = answers.iter().find(|(s, _)| *s == 409).unwrap();
-    let refusal: serde_json::Value = serde_json::from_str(refusal).unwrap();
+    let refusal: ErrorBody = serde_json::from_str(refusal).unwrap();
     assert!(
-        refusal["errors"][0]
-            .as_str()
-            .unwrap()
-            .contains("another swap of job"),
-        "{refusal}"
+        refusal.errors[0].contains("another swap of job"),
+        "{refusal:?}"
     );
     let (_, accepted) = answers.iter().find(|(s, _)| *s == 202).unwrap();
-    let accepted: serde_json::Value = serde_json::from_str(accepted).unwrap();
-    let request = accepted["request-id"].as_str().unwrap();
+    let accepted: TriggerResponse = serde_json::from_str(accepted).unwrap();
+    let request = accepted.request_id;
     let outcome = eventually("the swap completed", || {
-        let (_, status) = running.http("GET", &format!("/jobs/{id}/swap/{request}"), None);
-        (status["status"]["id"] == "COMPLETED").then_some(status)
+        let status: AsynchronousOperationResult =
+            running.get(&format!("/jobs/{id}/swap/{request}"));
+        status.outcome().is_some().then_some(status)
     });
     assert!(
-        outcome["operation"]["failure-cause"]["stack-trace"]
-            .as_str()
-            .unwrap()
-            .contains("is not a WebAssembly file"),
-        "{outcome}"
+        matches!(outcome.outcome(), Some(Err(cause)) if cause.contains("is not a WebAssembly file")),
+        "{outcome:?}"
     );
     assert_eq!(upload_files.len(), 1, "{upload_files:?}");
     assert!(!upload_files[0].exists(), "{upload_files:?} left behind");
-    let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
-    assert_eq!(details["state"], "RUNNING", "{}", running.stderr());
+    let details: JobDetailsInfo = running.get(&format!("/jobs/{id}"));
+    assert_eq!(details.state, JobStatus::Running, "{}", running.stderr());
     let peak = peak_rss(pid);
     eprintln!("peak RSS of the job: {} MiB", peak >> 20);
     assert!(peak < 400 << 20, "peak RSS {} MiB", peak >> 20);
@@ -290,7 +282,7 @@ fn empty_swaps_and_relative_savepoint_targets_are_refused() {
     let (status, body) = running.http("POST", &format!("/jobs/{id}/swap"), None);
     assert_eq!(status, 400, "{body}");
     assert!(
-        body["errors"][0].as_str().unwrap().contains("empty"),
+        read::<ErrorBody>(&body).errors[0].contains("empty"),
         "{body}"
     );
 
@@ -303,9 +295,7 @@ fn empty_swaps_and_relative_savepoint_targets_are_refused() {
             running.http("POST", &format!("/jobs/{id}/{endpoint}"), Some(&request));
         assert_eq!(status, 400, "{endpoint}: {body}");
         assert!(
-            body["errors"][0]
-                .as_str()
-                .unwrap()
+            read::<ErrorBody>(&body).errors[0]
                 .contains("'../escaped' is relative: give an absolute path or a URL"),
             "{body}"
         );
@@ -322,8 +312,8 @@ fn empty_swaps_and_relative_savepoint_targets_are_refused() {
         .unwrap()
         .count();
     assert_eq!(saved, 1);
-    let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
-    assert_eq!(details["state"], "RUNNING");
+    let details: JobDetailsInfo = running.get(&format!("/jobs/{id}"));
+    assert_eq!(details.state, JobStatus::Running);
 }
 
 /// With the token in a file: it is accepted with the scheme in any case, the dashboard
@@ -456,18 +446,18 @@ fn the_openapi_document_matches_the_server() {
     // Real ids for the path parameters, so that the operations reach past their 404s: a
     // vertex, a completed checkpoint (kept in the history for the whole run) and a
     // savepoint's trigger id.
-    let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
-    let vertex = details["vertices"][0]["id"].as_str().unwrap().to_owned();
+    let details: JobDetailsInfo = running.get(&format!("/jobs/{id}"));
+    let vertex = details.vertices[0].id.clone();
     let checkpoint = eventually("a completed checkpoint", || {
-        let (_, stats) = running.http("GET", &format!("/jobs/{id}/checkpoints"), None);
-        stats["latest"]["completed"]["id"].as_u64()
+        let stats: CheckpointingStatistics = running.get(&format!("/jobs/{id}/checkpoints"));
+        stats.latest.completed.map(|c| c.id)
     });
     let target = format!(
         r#"{{"target-directory": "{}"}}"#,
         scratch.join("sp").display()
     );
     let (_, triggered) = running.http("POST", &format!("/jobs/{id}/savepoints"), Some(&target));
-    let trigger = triggered["request-id"].as_str().unwrap();
+    let trigger = read::<TriggerResponse>(&triggered).request_id;
     let config = scratch.join("schemathesis.toml");
     std::fs::write(
         &config,
@@ -521,6 +511,6 @@ fn the_openapi_document_matches_the_server() {
         String::from_utf8_lossy(&output.stderr)
     );
     eprintln!("schemathesis took {:?}", started.elapsed());
-    let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
-    assert_eq!(details["state"], "RUNNING", "{}", running.stderr());
+    let details: JobDetailsInfo = running.get(&format!("/jobs/{id}"));
+    assert_eq!(details.state, JobStatus::Running, "{}", running.stderr());
 }

@@ -10,10 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cairn_api::{
+    AsynchronousOperationResult, CheckpointConfigInfo, CheckpointMode, CheckpointingStatistics,
+    ErrorBody, JobDetailsInfo, JobExceptionsInfoWithHistory, JobIdsWithStatusOverview, JobStatus,
+    MultipleJobsDetails, QueueStatusId, ShipStrategy, TriggerResponse,
+};
 use cairn_tests::path_str as path;
 use cairn_tests::{
-    Corpus, RunningJob, Scratch, Session, cairn, check_word_count, http, job, os, savepoint_path,
-    test_job,
+    Corpus, RunningJob, Scratch, Session, cairn, check_word_count, http, job, os, read,
+    savepoint_path, test_job,
 };
 
 /// Lines per second the paced jobs read: slow enough that commands land mid-stream.
@@ -311,15 +316,13 @@ fn keyed_sum(id: &str, scratch: &Scratch, extra: &[&str]) -> Vec<OsString> {
 }
 
 /// Polls a Flink-style asynchronous operation until it completes.
-fn await_operation(job: &RunningJob, path: &str) -> serde_json::Value {
+fn await_operation(job: &RunningJob, path: &str) -> AsynchronousOperationResult {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, body) = job.http("GET", path, None);
-        assert_eq!(status, 200, "{body}");
-        if body["status"]["id"] == "COMPLETED" {
+        let body: AsynchronousOperationResult = job.get(path);
+        if body.status.id == QueueStatusId::Completed {
             return body;
         }
-        assert_eq!(body["status"]["id"], "IN_PROGRESS", "{body}");
         assert!(Instant::now() < deadline, "{path} never completed");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -352,53 +355,50 @@ fn flink_rest_client_cli_commands_and_disposal() {
         )),
     );
     assert_eq!(status, 202, "{triggered}");
-    let request = triggered["request-id"].as_str().unwrap().to_owned();
+    let request = read::<TriggerResponse>(&triggered).request_id;
     let done = await_operation(&running, &format!("/jobs/{id}/savepoints/{request}"));
-    let location = done["operation"]["location"].as_str().unwrap().to_owned();
+    let location = done.outcome().unwrap().unwrap().unwrap().to_owned();
     let savepoint = PathBuf::from(location.strip_prefix("file://").unwrap_or(&location));
-    assert!(savepoint.starts_with(&target), "{done}");
+    assert!(savepoint.starts_with(&target), "{done:?}");
     assert!(savepoint.join("_metadata").is_file());
     assert!(savepoint.join("sum").join("0.zst").is_file());
 
     // Flink's read-only endpoints.
-    let (status, jobs) = running.http("GET", "/jobs", None);
+    let jobs: JobIdsWithStatusOverview = running.get("/jobs");
+    assert_eq!(jobs.jobs[0].id, id);
+    assert_eq!(jobs.jobs[0].status, JobStatus::Running);
+    let overview: MultipleJobsDetails = running.get("/jobs/overview");
+    assert_eq!(overview.jobs[0].name, "keyed-sum", "{overview:?}");
+    let details: JobDetailsInfo = running.get(&format!("/jobs/{id}"));
+    let names: Vec<&str> = details.vertices.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["numbers", "sum", "out"], "{details:?}");
     assert_eq!(
-        (status, &jobs["jobs"][0]["id"]),
-        (200, &serde_json::json!(id))
-    );
-    assert_eq!(jobs["jobs"][0]["status"], "RUNNING");
-    let (_, overview) = running.http("GET", "/jobs/overview", None);
-    assert_eq!(overview["jobs"][0]["name"], "keyed-sum", "{overview}");
-    let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
-    let names: Vec<&str> = details["vertices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["numbers", "sum", "out"], "{details}");
-    assert_eq!(
-        details["plan"]["nodes"][1]["inputs"][0]["ship_strategy"],
-        "HASH"
+        details.plan.nodes[1].inputs[0].ship_strategy,
+        ShipStrategy::Hash
     );
     let checkpoints = loop {
-        let (_, checkpoints) = running.http("GET", &format!("/jobs/{id}/checkpoints"), None);
-        if checkpoints["latest"]["completed"]["id"].as_u64() > Some(1) {
+        let checkpoints: CheckpointingStatistics = running.get(&format!("/jobs/{id}/checkpoints"));
+        if checkpoints.latest.completed.as_ref().map(|c| c.id) > Some(1) {
             break checkpoints;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(
-        checkpoints["latest"]["savepoint"]["external_path"], location,
-        "{checkpoints}"
+        checkpoints
+            .latest
+            .savepoint
+            .as_ref()
+            .and_then(|s| s.external_path.as_deref()),
+        Some(location.as_str()),
+        "{checkpoints:?}"
     );
-    let (_, config) = running.http("GET", &format!("/jobs/{id}/checkpoints/config"), None);
+    let config: CheckpointConfigInfo = running.get(&format!("/jobs/{id}/checkpoints/config"));
     assert_eq!(
-        (config["mode"].as_str(), config["interval"].as_u64()),
-        (Some("exactly_once"), Some(100))
+        (config.mode, config.interval),
+        (CheckpointMode::ExactlyOnce, 100)
     );
-    let (_, exceptions) = running.http("GET", &format!("/jobs/{id}/exceptions"), None);
-    assert!(exceptions["root-exception"].is_null(), "{exceptions}");
+    let exceptions: JobExceptionsInfoWithHistory = running.get(&format!("/jobs/{id}/exceptions"));
+    assert!(exceptions.root_exception.is_none(), "{exceptions:?}");
     let (status, unknown) = running.http("GET", &format!("/jobs/{}", "0".repeat(32)), None);
     assert_eq!(status, 404, "{unknown}");
     let (status, _) = running.http(
@@ -410,9 +410,9 @@ fn flink_rest_client_cli_commands_and_disposal() {
     // A savepoint's request id is not a swap's.
     let (status, _) = running.http("GET", &format!("/jobs/{id}/swap/{request}"), None);
     assert_eq!(status, 404);
-    assert_eq!(overview["jobs"][0]["tasks"]["running"], 3, "{overview}");
-    assert_eq!(overview["jobs"][0]["tasks"]["total"], 3, "{overview}");
-    assert_eq!(details["vertices"][1]["tasks"]["RUNNING"], 1, "{details}");
+    assert_eq!(overview.jobs[0].tasks.states.running, 3, "{overview:?}");
+    assert_eq!(overview.jobs[0].tasks.total, 3, "{overview:?}");
+    assert_eq!(details.vertices[1].tasks.running, 1, "{details:?}");
 
     // The CLI, with the default savepoint folder.
     let triggered = session.cli(os(&["savepoint", &id]));
@@ -504,9 +504,9 @@ fn flink_rest_client_cli_commands_and_disposal() {
         )),
     );
     assert_eq!(status, 202);
-    let request = triggered["request-id"].as_str().unwrap();
+    let request = read::<TriggerResponse>(&triggered).request_id;
     let done = await_operation(&running, &format!("/savepoint-disposal/{request}"));
-    assert!(done["operation"]["failure-cause"].is_null(), "{done}");
+    assert!(done.outcome().is_some_and(|o| o.is_ok()), "{done:?}");
     assert!(!savepoint.exists());
 
     // Stop into the default folder: the job finishes.
@@ -611,19 +611,12 @@ fn a_rest_server_beyond_loopback_requires_a_token() {
     ));
     let (status, body) = http(&running.address, "GET", "/jobs", None, None);
     assert_eq!(status, 401, "{body}");
-    assert!(
-        body["errors"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("Unauthorized")
-    );
+    assert!(read::<ErrorBody>(&body).errors[0].starts_with("Unauthorized"));
     let (status, _) = http(&running.address, "GET", "/jobs", None, Some("wrong"));
     assert_eq!(status, 401);
     let (status, jobs) = http(&running.address, "GET", "/jobs", None, Some("s3cret"));
-    assert_eq!(
-        (status, &jobs["jobs"][0]["id"]),
-        (200, &serde_json::json!(id))
-    );
+    assert_eq!(status, 200, "{jobs}");
+    assert_eq!(read::<JobIdsWithStatusOverview>(&jobs).jobs[0].id, id);
 
     // The CLI finds the token in the registry; with -m it takes $CAIRN_REST_TOKEN.
     let without = session.cli(os(&["cancel", "-m", &running.address, &id]));
@@ -758,8 +751,9 @@ fn failures_and_restarts_show_over_rest_and_requests_wait_for_a_running_job() {
     // The first attempt traps; while the job waits to restart, requests are refused.
     let deadline = Instant::now() + Duration::from_secs(60);
     let exceptions = loop {
-        let (_, exceptions) = running.http("GET", &format!("/jobs/{id}/exceptions"), None);
-        if !exceptions["exceptionHistory"]["entries"][0].is_null() {
+        let exceptions: JobExceptionsInfoWithHistory =
+            running.get(&format!("/jobs/{id}/exceptions"));
+        if !exceptions.exception_history.entries.is_empty() {
             break exceptions;
         }
         assert!(
@@ -769,30 +763,30 @@ fn failures_and_restarts_show_over_rest_and_requests_wait_for_a_running_job() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    let entry = &exceptions["exceptionHistory"]["entries"][0];
-    assert_eq!(entry["taskName"], "count (1/1)", "{exceptions}");
+    let entry = &exceptions.exception_history.entries[0];
+    assert_eq!(entry.task_name, "count (1/1)", "{exceptions:?}");
     assert!(
-        entry["stacktrace"]
-            .as_str()
-            .unwrap()
+        entry
+            .stack_trace
             .contains("flaky: injected trap at record 30000"),
-        "{exceptions}"
+        "{exceptions:?}"
     );
     assert!(
-        exceptions["root-exception"]
-            .as_str()
+        exceptions
+            .root_exception
+            .as_deref()
             .unwrap()
             .starts_with("count (1/1) failed: "),
-        "{exceptions}"
+        "{exceptions:?}"
     );
-    let (_, details) = running.http("GET", &format!("/jobs/{id}"), None);
-    assert_eq!(details["state"], "RESTARTING", "{details}");
-    assert_eq!(details["vertices"][0]["tasks"]["CREATED"], 1, "{details}");
+    let details: JobDetailsInfo = running.get(&format!("/jobs/{id}"));
+    assert_eq!(details.state, JobStatus::Restarting, "{details:?}");
+    assert_eq!(details.vertices[0].tasks.created, 1, "{details:?}");
     // The failed attempt's checkpoints stay in the statistics.
-    let (_, checkpoints) = running.http("GET", &format!("/jobs/{id}/checkpoints"), None);
+    let checkpoints: CheckpointingStatistics = running.get(&format!("/jobs/{id}/checkpoints"));
     assert!(
-        checkpoints["latest"]["completed"]["id"].as_u64() >= Some(1),
-        "{checkpoints}"
+        checkpoints.latest.completed.as_ref().map(|c| c.id) >= Some(1),
+        "{checkpoints:?}"
     );
     let (status, refused) = running.http(
         "POST",
@@ -804,13 +798,13 @@ fn failures_and_restarts_show_over_rest_and_requests_wait_for_a_running_job() {
     );
     assert_eq!(status, 409, "{refused}");
     assert_eq!(
-        refused["errors"][0],
+        read::<ErrorBody>(&refused).errors[0],
         format!("job {id} is RESTARTING, not running")
     );
 
     // The second attempt runs; savepoints work again, and the job finishes.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while running.http("GET", &format!("/jobs/{id}"), None).1["state"] != "RUNNING" {
+    while running.get::<JobDetailsInfo>(&format!("/jobs/{id}")).state != JobStatus::Running {
         assert!(
             Instant::now() < deadline,
             "no restart: {}",
@@ -818,16 +812,13 @@ fn failures_and_restarts_show_over_rest_and_requests_wait_for_a_running_job() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (_, checkpoints) = running.http("GET", &format!("/jobs/{id}/checkpoints"), None);
-    assert_eq!(checkpoints["counts"]["restored"], 1, "{checkpoints}");
-    let restored = &checkpoints["latest"]["restored"];
-    assert_eq!(restored["is_savepoint"], false, "{checkpoints}");
+    let checkpoints: CheckpointingStatistics = running.get(&format!("/jobs/{id}/checkpoints"));
+    assert_eq!(checkpoints.counts.restored, 1, "{checkpoints:?}");
+    let restored = checkpoints.latest.restored.as_ref().unwrap();
+    assert!(!restored.is_savepoint, "{checkpoints:?}");
     assert!(
-        restored["external_path"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("{id}/chk-")),
-        "{checkpoints}"
+        restored.external_path.contains(&format!("{id}/chk-")),
+        "{checkpoints:?}"
     );
     let savepoint = session.cli(os(&["savepoint", &id, path(&scratch.join("sp"))]));
     assert!(savepoint.success(), "{savepoint:?}");

@@ -15,10 +15,11 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cairn_api::ErrorBody;
 use cairn_tests::kill_loop::wait_for_checkpoint;
 use cairn_tests::path_str as path;
 use cairn_tests::{
-    Corpus, Finished, Scratch, Session, cairn, cairn_bin, check_word_count, finish, job, os,
+    Corpus, Finished, Scratch, Session, cairn, cairn_bin, check_word_count, finish, job, os, read,
     savepoint_path, spawn_cairn,
 };
 
@@ -100,7 +101,9 @@ fn savepoints_to_memory_and_restores_from_it_are_refused_by_name() {
     );
     assert_eq!(status, 400, "{body}");
     assert!(
-        body.to_string().contains("a memory:// store does not"),
+        read::<ErrorBody>(&body)
+            .message()
+            .contains("a memory:// store does not"),
         "{body}"
     );
 

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use crate::registry;
 use anyhow::{Context as _, anyhow, bail};
+use cairn_api::{AsynchronousOperationResult, ErrorBody, JobDetailsInfo};
 use reqwest::Method;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 /// How often an asynchronous operation's status is asked for.
 const POLL: Duration = Duration::from_millis(100);
@@ -63,7 +65,7 @@ impl Client {
         };
         // An explicit address may serve another job (or none): ask.
         if jobmanager.is_some() {
-            client.get(&client.job_path("")).await?;
+            client.get::<IgnoredAny>(&client.job_path("")).await?;
         }
         Ok(client)
     }
@@ -77,17 +79,18 @@ impl Client {
         format!("/jobs/{}{rest}", self.job)
     }
 
-    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.request(Method::GET, path, None).await
     }
 
-    /// Sends a request with an optional body: JSON, or raw bytes (a component).
-    pub async fn request(
+    /// Sends a request with an optional body: JSON, or raw bytes (a component); reads the
+    /// answer as a `T`.
+    pub async fn request<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<Body>,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method.clone(), &url);
         if let Some(token) = &self.token {
@@ -96,7 +99,7 @@ impl Client {
         request = match body {
             Some(Body::Json(json)) => request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(json.to_string()),
+                .body(json),
             Some(Body::Bytes(bytes)) => request
                 .header(reqwest::header::CONTENT_TYPE, "application/wasm")
                 .body(bytes),
@@ -108,20 +111,13 @@ impl Client {
             .with_context(|| format!("cannot reach the job's REST server at {}", self.base))?;
         let status = response.status();
         let bytes = response.bytes().await?;
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(value);
+            return serde_json::from_slice(&bytes)
+                .with_context(|| format!("{method} {path}: unexpected answer"));
         }
-        let errors = value["errors"]
-            .as_array()
-            .map(|errors| {
-                errors
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        let errors = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map(|e| e.message())
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
         if status == reqwest::StatusCode::NOT_FOUND && path.starts_with("/jobs/") {
             bail!("no job {} at {}: {errors}", self.job, self.base);
         }
@@ -131,36 +127,21 @@ impl Client {
     /// Polls an asynchronous operation until it completes; returns its location, if any.
     pub async fn wait_for(&self, path: &str) -> anyhow::Result<Option<String>> {
         loop {
-            let status = self.get(path).await?;
-            if status["status"]["id"] == "COMPLETED" {
-                let operation = &status["operation"];
-                if let Some(cause) = operation.get("failure-cause") {
-                    bail!(
-                        "{}",
-                        cause["stack-trace"]
-                            .as_str()
-                            .unwrap_or("the operation failed")
-                    );
-                }
-                return Ok(operation["location"].as_str().map(str::to_owned));
+            let status: AsynchronousOperationResult = self.get(path).await?;
+            match status.outcome() {
+                Some(Ok(location)) => return Ok(location.map(str::to_owned)),
+                Some(Err(cause)) => bail!("{cause}"),
+                None => tokio::time::sleep(POLL).await,
             }
-            tokio::time::sleep(POLL).await;
         }
     }
 
     /// Waits until the job has ended: its server reports a final state or is gone.
     pub async fn wait_until_ended(&self) {
         loop {
-            match self.get(&self.job_path("")).await {
-                Ok(details) => {
-                    if matches!(
-                        details["state"].as_str(),
-                        Some("FINISHED" | "CANCELED" | "FAILED")
-                    ) {
-                        return;
-                    }
-                }
-                Err(_) => return,
+            match self.get::<JobDetailsInfo>(&self.job_path("")).await {
+                Ok(details) if !details.state.is_terminal() => {}
+                _ => return,
             }
             tokio::time::sleep(POLL).await;
         }
@@ -168,6 +149,12 @@ impl Client {
 }
 
 pub enum Body {
-    Json(Value),
+    Json(String),
     Bytes(Vec<u8>),
+}
+
+impl Body {
+    pub fn json(value: &impl Serialize) -> anyhow::Result<Body> {
+        Ok(Body::Json(serde_json::to_string(value)?))
+    }
 }

@@ -18,38 +18,7 @@ use cairn_core::runtime::{
 };
 use cairn_wasm::swap::Swapper;
 
-/// A job's status, with Flink's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum JobStatus {
-    Initializing,
-    Running,
-    Restarting,
-    Cancelling,
-    Finished,
-    Canceled,
-    Failed,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Initializing => "INITIALIZING",
-            JobStatus::Running => "RUNNING",
-            JobStatus::Restarting => "RESTARTING",
-            JobStatus::Cancelling => "CANCELLING",
-            JobStatus::Finished => "FINISHED",
-            JobStatus::Canceled => "CANCELED",
-            JobStatus::Failed => "FAILED",
-        }
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Finished | JobStatus::Canceled | JobStatus::Failed
-        )
-    }
-}
+pub use cairn_api::JobStatus;
 
 /// Why a control request was refused.
 #[derive(Debug, thiserror::Error)]

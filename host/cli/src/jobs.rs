@@ -5,8 +5,11 @@ use std::process::ExitCode;
 
 use crate::registry;
 use anyhow::{Context as _, bail};
+use cairn_api::{
+    Empty, JobDetailsInfo, SavepointTriggerRequestBody, StopWithSavepointRequestBody,
+    TriggerResponse,
+};
 use reqwest::Method;
-use serde_json::json;
 
 use crate::cli::{CancelArgs, SavepointArgs, StopArgs, SwapArgs};
 use crate::client::{Body, Client};
@@ -41,10 +44,10 @@ pub fn list() -> anyhow::Result<ExitCode> {
         for entry in &entries {
             let state = match Client::connect(&entry.id, None).await {
                 Ok(client) => client
-                    .get(&client.job_path(""))
+                    .get::<JobDetailsInfo>(&client.job_path(""))
                     .await
                     .ok()
-                    .and_then(|d| d["state"].as_str().map(str::to_owned)),
+                    .map(|d| d.state.as_str()),
                 Err(_) => None,
             };
             let started = std::time::UNIX_EPOCH + std::time::Duration::from_millis(entry.start_ms);
@@ -53,7 +56,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
                 humantime::format_rfc3339_seconds(started),
                 entry.id,
                 entry.name,
-                state.as_deref().unwrap_or("UNKNOWN"),
+                state.unwrap_or("UNKNOWN"),
                 entry.address
             );
         }
@@ -82,10 +85,10 @@ pub fn savepoint(args: SavepointArgs) -> anyhow::Result<ExitCode> {
 
 /// Triggers a savepoint (Flink's `POST /jobs/:id/savepoints`) and waits for its path.
 async fn trigger(client: &Client, dir: Option<&str>, cancel: bool) -> anyhow::Result<String> {
-    let body = json!({
-        "target-directory": dir.map(absolute),
-        "cancel-job": cancel,
-    });
+    let body = Body::json(&SavepointTriggerRequestBody {
+        target_directory: dir.map(absolute),
+        cancel_job: cancel,
+    })?;
     savepoint_operation(client, "/savepoints", body)
         .await
         .context("the savepoint failed")
@@ -96,25 +99,15 @@ async fn trigger(client: &Client, dir: Option<&str>, cancel: bool) -> anyhow::Re
 async fn savepoint_operation(
     client: &Client,
     endpoint: &str,
-    body: serde_json::Value,
+    body: Body,
 ) -> anyhow::Result<String> {
-    let triggered = client
-        .request(
-            Method::POST,
-            &client.job_path(endpoint),
-            Some(Body::Json(body)),
-        )
+    let triggered: TriggerResponse = client
+        .request(Method::POST, &client.job_path(endpoint), Some(body))
         .await?;
     client
-        .wait_for(&client.job_path(&format!("/savepoints/{}", request_id(&triggered)?)))
+        .wait_for(&client.job_path(&format!("/savepoints/{}", triggered.request_id)))
         .await?
         .context("the savepoint completed without a location")
-}
-
-fn request_id(response: &serde_json::Value) -> anyhow::Result<&str> {
-    response["request-id"]
-        .as_str()
-        .context("the job's answer has no request-id")
 }
 
 fn dispose(path: &str, args: &SavepointArgs) -> anyhow::Result<ExitCode> {
@@ -147,7 +140,7 @@ pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
         } else {
             println!("Cancelling job {id}.");
             client
-                .request(Method::PATCH, &client.job_path("?mode=cancel"), None)
+                .request::<Empty>(Method::PATCH, &client.job_path("?mode=cancel"), None)
                 .await?;
             client.wait_until_ended().await;
             println!("Cancelled job {id}.");
@@ -160,10 +153,10 @@ pub fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
         let client = Client::connect(&args.job, args.address.jobmanager.as_deref()).await?;
         println!("Suspending job \"{}\" with a savepoint.", client.job());
-        let body = json!({
-            "targetDirectory": args.savepoint_path.as_deref().map(absolute),
-            "drain": args.drain,
-        });
+        let body = Body::json(&StopWithSavepointRequestBody {
+            target_directory: args.savepoint_path.as_deref().map(absolute),
+            drain: args.drain,
+        })?;
         let location = savepoint_operation(&client, "/stop", body)
             .await
             .context("stop with savepoint failed")?;
@@ -182,11 +175,11 @@ pub fn swap(args: SwapArgs) -> anyhow::Result<ExitCode> {
         println!("Swapping the operators of job {id} to {name}.");
         let query: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
         let path = format!("{}?name={query}", client.job_path("/swap"));
-        let triggered = client
+        let triggered: TriggerResponse = client
             .request(Method::POST, &path, Some(Body::Bytes(bytes)))
             .await?;
         client
-            .wait_for(&client.job_path(&format!("/swap/{}", request_id(&triggered)?)))
+            .wait_for(&client.job_path(&format!("/swap/{}", triggered.request_id)))
             .await
             .with_context(|| format!("swap refused; job {id} keeps running its current code"))?;
         println!("Swapped: job {id} runs {name} now.");

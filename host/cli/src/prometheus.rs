@@ -31,68 +31,113 @@ pub struct JobMetric {
     pub value: f64,
 }
 
+/// Reads one job-scope metric's value off the job.
+type JobValue = fn(&JobControl, &Snapshot) -> f64;
+
+/// The job-scope metrics: Flink's name, what it means (`# HELP`), how to read it. The REST
+/// document lists them from here too.
+pub const JOB_METRICS: [(&str, &str, JobValue); 10] = [
+    (
+        "numRestarts",
+        "How often the job restarted after a failure",
+        |_, s| s.restarts as f64,
+    ),
+    (
+        "uptime",
+        "Milliseconds the job has run since its latest (re)start, -1 while it does not run",
+        // Flink's: how long the job has run without interruption.
+        |control, s| match &s.metrics {
+            Some(_) => control.attempt_start_time().elapsed().as_millis() as f64,
+            None => -1.0,
+        },
+    ),
+    (
+        "numberOfCompletedCheckpoints",
+        "Completed checkpoints and savepoints",
+        |_, s| s.checkpoints.completed as f64,
+    ),
+    (
+        "numberOfFailedCheckpoints",
+        "Failed checkpoints and savepoints",
+        |_, s| s.checkpoints.failed as f64,
+    ),
+    (
+        "numberOfInProgressCheckpoints",
+        "Checkpoints triggered and not yet completed or failed",
+        |_, s| s.checkpoints.in_progress as f64,
+    ),
+    (
+        "totalNumberOfCheckpoints",
+        "Checkpoints triggered so far",
+        |_, s| (s.checkpoints.completed + s.checkpoints.failed + s.checkpoints.in_progress) as f64,
+    ),
+    (
+        "lastCompletedCheckpointId",
+        "Id of the latest completed checkpoint (-1: none)",
+        |_, s| latest(s).map_or(-1.0, |c| c.id as f64),
+    ),
+    (
+        "lastCheckpointDuration",
+        "End-to-end duration of the latest completed checkpoint, in milliseconds",
+        |_, s| latest(s).map_or(-1.0, |c| c.duration.as_millis() as f64),
+    ),
+    (
+        "lastCheckpointSize",
+        "Stored (compressed) size of the latest completed checkpoint, in bytes",
+        |_, s| latest(s).map_or(-1.0, |c| c.stored_bytes as f64),
+    ),
+    (
+        "lastCheckpointFullSize",
+        "Uncompressed state size of the latest completed checkpoint, in bytes",
+        |_, s| latest(s).map_or(-1.0, |c| c.raw_bytes as f64),
+    ),
+];
+
+fn latest(snapshot: &Snapshot) -> Option<&cairn_core::runtime::CompletedCheckpoint> {
+    snapshot.checkpoints.latest_checkpoint.as_ref()
+}
+
+/// The subtask-scope metrics: Flink's name, what it means (`# HELP`), how to read it off a
+/// subtask's sample.
+pub const TASK_METRICS: [(&str, &str, SampleValue); 6] = [
+    ("numRecordsIn", "Records the subtask has taken in", |s| {
+        s.records_in as f64
+    }),
+    ("numRecordsOut", "Records the subtask has sent on", |s| {
+        s.records_out as f64
+    }),
+    (
+        "numRecordsInPerSecond",
+        "Records taken in per second, over the last second or more",
+        |s| s.records_in_per_second,
+    ),
+    (
+        "numRecordsOutPerSecond",
+        "Records sent on per second, over the last second or more",
+        |s| s.records_out_per_second,
+    ),
+    (
+        "backPressuredTimeMsPerSecond",
+        "Milliseconds per second the subtask waited for room downstream",
+        |s| s.back_pressured_ms_per_second,
+    ),
+    (
+        "checkpointAlignmentTime",
+        "The subtask's last checkpoint barrier alignment, in nanoseconds",
+        |s| s.alignment.as_nanos() as f64,
+    ),
+];
+
 /// The job-scope metrics, from a snapshot of the job.
 pub fn job_metrics(control: &JobControl, snapshot: &Snapshot) -> Vec<JobMetric> {
-    let stats = &snapshot.checkpoints;
-    let latest = stats.latest_checkpoint.as_ref();
-    // Flink's: how long the job has run without interruption; -1 while it does not run.
-    let uptime = match &snapshot.metrics {
-        Some(_) => control.attempt_start_time().elapsed().as_millis() as f64,
-        None => -1.0,
-    };
-    let metric = |name, help, value| JobMetric { name, help, value };
-    vec![
-        metric(
-            "numRestarts",
-            "How often the job restarted after a failure",
-            snapshot.restarts as f64,
-        ),
-        metric(
-            "uptime",
-            "Milliseconds the job has run since its latest (re)start, -1 while it does not run",
-            uptime,
-        ),
-        metric(
-            "numberOfCompletedCheckpoints",
-            "Completed checkpoints and savepoints",
-            stats.completed as f64,
-        ),
-        metric(
-            "numberOfFailedCheckpoints",
-            "Failed checkpoints and savepoints",
-            stats.failed as f64,
-        ),
-        metric(
-            "numberOfInProgressCheckpoints",
-            "Checkpoints triggered and not yet completed or failed",
-            stats.in_progress as f64,
-        ),
-        metric(
-            "totalNumberOfCheckpoints",
-            "Checkpoints triggered so far",
-            (stats.completed + stats.failed + stats.in_progress) as f64,
-        ),
-        metric(
-            "lastCompletedCheckpointId",
-            "Id of the latest completed checkpoint (-1: none)",
-            latest.map_or(-1.0, |c| c.id as f64),
-        ),
-        metric(
-            "lastCheckpointDuration",
-            "End-to-end duration of the latest completed checkpoint, in milliseconds",
-            latest.map_or(-1.0, |c| c.duration.as_millis() as f64),
-        ),
-        metric(
-            "lastCheckpointSize",
-            "Stored (compressed) size of the latest completed checkpoint, in bytes",
-            latest.map_or(-1.0, |c| c.stored_bytes as f64),
-        ),
-        metric(
-            "lastCheckpointFullSize",
-            "Uncompressed state size of the latest completed checkpoint, in bytes",
-            latest.map_or(-1.0, |c| c.raw_bytes as f64),
-        ),
-    ]
+    JOB_METRICS
+        .iter()
+        .map(|&(name, help, value)| JobMetric {
+            name,
+            help,
+            value: value(control, snapshot),
+        })
+        .collect()
 }
 
 /// Every metric of the job, now.
@@ -117,35 +162,7 @@ pub fn render(control: &JobControl) -> Result<String, std::fmt::Error> {
         .as_ref()
         .map(|m| m.sample(control.attempt_start_time()))
         .unwrap_or_default();
-    let families: [(&str, &str, SampleValue); 6] = [
-        ("numRecordsIn", "Records the subtask has taken in", |s| {
-            s.records_in as f64
-        }),
-        ("numRecordsOut", "Records the subtask has sent on", |s| {
-            s.records_out as f64
-        }),
-        (
-            "numRecordsInPerSecond",
-            "Records taken in per second, over the last second or more",
-            |s| s.records_in_per_second,
-        ),
-        (
-            "numRecordsOutPerSecond",
-            "Records sent on per second, over the last second or more",
-            |s| s.records_out_per_second,
-        ),
-        (
-            "backPressuredTimeMsPerSecond",
-            "Milliseconds per second the subtask waited for room downstream",
-            |s| s.back_pressured_ms_per_second,
-        ),
-        (
-            "checkpointAlignmentTime",
-            "The subtask's last checkpoint barrier alignment, in nanoseconds",
-            |s| s.alignment.as_nanos() as f64,
-        ),
-    ];
-    for (name, help, value) in families {
+    for (name, help, value) in TASK_METRICS {
         let family = TaskGauges::default();
         for sample in &samples {
             let labels = vec![
