@@ -13,7 +13,6 @@ use crate::config::S3Config;
 use crate::graph::Graph;
 use crate::operator::OperatorFactory;
 use crate::restart::{Decision, RestartStrategy, Restarts};
-use crate::restore::RestoreError;
 use crate::runtime::{
     CancelHandle, Checkpointing, Job, JobFailure, JobMetrics, Outcome, Request, Restore,
 };
@@ -25,14 +24,6 @@ use crate::state::metadata::CheckpointKind;
 pub enum SupervisorError {
     #[error("cannot start the job's threads: {0}")]
     Start(std::io::Error),
-    #[error("cannot restore the restarted job: {0}")]
-    Restore(#[from] RestoreError),
-}
-
-impl From<StateError> for SupervisorError {
-    fn from(e: StateError) -> Self {
-        SupervisorError::Restore(RestoreError::State(e))
-    }
 }
 
 /// What the supervisor tells, and asks, whoever watches the job.
@@ -188,10 +179,18 @@ impl Supervisor {
                 break End::Canceled;
             }
             first_id = metrics.next_checkpoint_id();
-            restore = self
+            restore = match self
                 .checkpoints
                 .runtime
-                .block_on(self.restore_for_restart(watcher))?;
+                .block_on(self.restore_for_restart(watcher))
+            {
+                Ok(restore) => restore,
+                // What cannot be restored now cannot be on any later try either.
+                Err(e) => {
+                    let reason = format!("not restarted: cannot restore the restart: {e}");
+                    break End::GaveUp { reason, failure };
+                }
+            };
             let from = restore.as_ref().map_or_else(
                 || "from the start".to_owned(),
                 |r| {
@@ -218,7 +217,7 @@ impl Supervisor {
     async fn restore_for_restart(
         &self,
         watcher: &dyn Watcher,
-    ) -> Result<Option<Restore>, SupervisorError> {
+    ) -> Result<Option<Restore>, StateError> {
         let graph = watcher.code().0;
         if let Some(storage) = &self.checkpoints.storage {
             storage.remove_incomplete().await?;
@@ -228,7 +227,7 @@ impl Supervisor {
                     return Ok(Some(crate::restore::load(folder, metadata, &graph).await?));
                 }
                 Err(StateError::NoCheckpoint(_) | StateError::NotACheckpoint(_)) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         match &self.restore_path {

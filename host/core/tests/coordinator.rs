@@ -589,6 +589,22 @@ impl Setup {
         (outcome, metrics.checkpoint_stats())
     }
 
+    /// A supervisor of a job checkpointing into the store, restarting up to 3 times at once.
+    fn supervisor(&self) -> Supervisor {
+        Supervisor {
+            job_id: JOB.into(),
+            checkpoints: self.checkpointing(config(|_| {}), true),
+            restore: None,
+            restore_path: None,
+            s3: Default::default(),
+            restart: RestartStrategy::FixedDelay {
+                attempts: 3,
+                delay: Duration::ZERO,
+            },
+            cancel: self.cancel.clone(),
+        }
+    }
+
     /// The checkpoints in the store, each with whether it has `_metadata`.
     fn checkpoints(&self) -> Vec<(u64, bool)> {
         self.runtime
@@ -1390,11 +1406,12 @@ fn the_fault_store_fails_only_what_its_rules_say() {
 }
 
 /// The supervisor's watcher in these tests: fails the first attempt once checkpoint 2 is
-/// complete, and records what it is told.
+/// complete, runs `on_failure` when told of the failure, and records what it is told.
 struct FailOnce {
     knobs: Arc<Knobs>,
     operators: Arc<dyn OperatorFactory>,
     graph: Graph,
+    on_failure: Box<dyn Fn()>,
     told: Mutex<Vec<String>>,
 }
 
@@ -1424,6 +1441,7 @@ impl Watcher for FailOnce {
 
     fn attempt_failed(&self, failure: &JobFailure, restarting: bool) {
         self.knobs.fail_now.store(false, Ordering::Relaxed);
+        (self.on_failure)();
         self.told
             .lock()
             .unwrap()
@@ -1437,25 +1455,14 @@ impl Watcher for FailOnce {
 #[test]
 fn the_supervisor_restarts_from_the_latest_checkpoint_and_finishes_exactly() {
     let s = setup("supervisor");
-    let graph = graph(&s.out, 3000, 3000, 1);
     let watcher = FailOnce {
         knobs: s.knobs.clone(),
         operators: s.operators(),
-        graph,
+        graph: graph(&s.out, 3000, 3000, 1),
+        on_failure: Box::new(|| {}),
         told: Mutex::default(),
     };
-    let supervisor = Supervisor {
-        job_id: JOB.into(),
-        checkpoints: s.checkpointing(config(|_| {}), true),
-        restore: None,
-        restore_path: None,
-        s3: Default::default(),
-        restart: RestartStrategy::FixedDelay {
-            attempts: 3,
-            delay: Duration::ZERO,
-        },
-        cancel: s.cancel.clone(),
-    };
+    let supervisor = s.supervisor();
     let ended = supervisor.run(&watcher).unwrap();
     assert!(matches!(ended.end, End::Finished), "{ended:?}");
     assert_eq!(ended.restarts, 1);
@@ -1473,4 +1480,41 @@ fn the_supervisor_restarts_from_the_latest_checkpoint_and_finishes_exactly() {
         .unwrap_or_else(|| panic!("{told:?}"));
     assert!(restored >= 2, "{told:?}");
     assert_eq!(s.committed(1), [lines("v1", 0..3000)]);
+}
+
+/// A restart whose checkpoint lost a state file meanwhile is not tried: the job fails at
+/// once, saying why, though the strategy would restart it (a retry would fail alike).
+#[test]
+fn a_restart_that_cannot_restore_fails_the_job_at_once() {
+    let s = setup("supervisor-lost");
+    let storage = s.storage.clone();
+    let runtime = s.runtime.handle().clone();
+    let watcher = FailOnce {
+        knobs: s.knobs.clone(),
+        operators: s.operators(),
+        graph: graph(&s.out, 0, 3000, 1),
+        on_failure: Box::new(move || {
+            let folders = runtime.block_on(storage.folders()).unwrap();
+            for folder in folders {
+                let _ = runtime.block_on(storage.child(&folder).delete_all("count"));
+            }
+        }),
+        told: Mutex::default(),
+    };
+    let ended = s.supervisor().run(&watcher).unwrap();
+    let End::GaveUp { reason, failure } = &ended.end else {
+        panic!("expected the job to give up: {ended:?}");
+    };
+    assert!(
+        reason.starts_with("not restarted: cannot restore the restart: ")
+            && reason.contains("state file")
+            && reason.contains("is missing"),
+        "{reason}"
+    );
+    assert!(
+        failure.to_string().contains("failing on purpose"),
+        "{failure}"
+    );
+    assert_eq!(ended.restarts, 1, "the restart was decided, then not tried");
+    assert_eq!(watcher.told.into_inner().unwrap().len(), 2);
 }
