@@ -174,19 +174,21 @@ impl Coordinator {
                 let _ = reply.send(Err("the job stopped before the savepoint completed".into()));
             }
         }
-        // Uploads hold a report sender: the channel closes when the last one is done. A
-        // `_metadata` still being written completes its checkpoint or fails it.
+        // Uploads hold a report sender: the channel closes when the last one is done, and
+        // no late report can come after. A `_metadata` still being written completes its
+        // checkpoint or fails it.
         let deadline = Instant::now() + LATE_UPLOADS;
-        while !self.abandoned.is_empty() || !self.finalizing.is_empty() {
+        let mut reports = Some(self.reports.clone());
+        let never = crossbeam_channel::never();
+        while !self.finalizing.is_empty() || (reports.is_some() && !self.abandoned.is_empty()) {
             let wait = deadline.saturating_duration_since(Instant::now());
             crossbeam_channel::select! {
-                recv(self.reports) -> report => match report {
+                recv(reports.as_ref().unwrap_or(&never)) -> report => match report {
                     Ok(Report::Ack { checkpoint, .. } | Report::Decline { checkpoint, .. }) => {
                         self.late(checkpoint)
                     }
                     Ok(_) => {}
-                    Err(_) if self.finalizing.is_empty() => break,
-                    Err(_) => {}
+                    Err(_) => reports = None,
                 },
                 recv(self.written.1) -> written => {
                     if let Ok((checkpoint, result)) = written {
