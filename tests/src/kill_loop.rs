@@ -26,8 +26,9 @@ pub struct KillLoop<'a> {
     /// Store settings (`-D`).
     pub store: &'a [String],
     pub seed: u64,
-    /// Kills come after a random delay in this range, in milliseconds: long enough for
-    /// checkpoints to complete (slower on a remote store).
+    /// Kills come after a random delay in this range, in milliseconds (the first attempt's
+    /// after its first completed checkpoint): long enough for checkpoints to complete
+    /// (slower on a remote store).
     pub kill_after: Range<u64>,
     /// Lines per second the attempts that get killed read at. Paced, the killed attempts
     /// never reach the end of the input, whatever the machine's speed: keep
@@ -47,8 +48,14 @@ pub fn has_checkpoint(location: &str, store: &[String]) -> bool {
 
 /// Waits, at most a minute, until `location` holds a completed checkpoint.
 pub fn wait_for_checkpoint(location: &str) {
+    wait_for_checkpoint_in(location, &[]);
+}
+
+/// Waits, at most a minute, until `location`, in the store `store` configures, holds a
+/// completed checkpoint.
+pub fn wait_for_checkpoint_in(location: &str, store: &[String]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !has_checkpoint(location, &[]) {
+    while !has_checkpoint(location, store) {
         assert!(
             std::time::Instant::now() < deadline,
             "no checkpoint at {location} within 60 s"
@@ -115,6 +122,13 @@ impl KillLoop<'_> {
                 break;
             }
             let mut child = spawn_cairn(args);
+            let folder = format!("{}/{job_id}", self.dir);
+            if resume.is_none() {
+                // Until one checkpoint completes, a kill restarts from nothing: on a loaded
+                // machine every kill could come before the first one, and the loop would
+                // prove nothing. Later attempts may still be killed before their first.
+                wait_for_checkpoint_in(&folder, self.store);
+            }
             let wait =
                 self.kill_after.start + rng.below(self.kill_after.end - self.kill_after.start);
             std::thread::sleep(Duration::from_millis(wait));
@@ -123,12 +137,10 @@ impl KillLoop<'_> {
             }
             child.kill().expect("the job can be killed");
             child.wait().expect("the job can be waited for");
-            let folder = format!("{}/{job_id}", self.dir);
             if has_checkpoint(&folder, self.store) {
                 resume = Some(folder);
             }
         }
-        assert!(resume.is_some(), "no attempt completed a checkpoint");
         check_word_count(&self.corpus.counts, &output).expect("the output can be read")
     }
 }

@@ -5,9 +5,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+mod background;
 mod guests;
 mod modules;
 
+use background::Background;
 use cairn_tests::{check_word_count, committed_files, word_counts, workspace_root, write_text};
 use guests::{Lang, Npm, ensure_guest_target, has_npm, lint_rust, npm_install, python_venv};
 
@@ -44,10 +46,29 @@ fn main() {
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(workspace_root());
+    // What `cargo run` told xtask about itself: some build scripts (ring's) rerun when it
+    // changes, so passing it on would rebuild them, and all that depends on them, whenever
+    // a build alternates between `cargo xtask` and plain `cargo`.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || matches!(
+                &*name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(&*name);
+        }
+    }
     command
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
+    background::redirect(command)?;
     let status = command
         .status()
         .with_context(|| format!("cannot run {command:?}"))?;
@@ -58,7 +79,7 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
 }
 
 fn step(message: &str) {
-    eprintln!("\n==> {message}");
+    background::heading(message);
 }
 
 fn target_dir() -> PathBuf {
@@ -86,13 +107,27 @@ fn build(args: &[String]) -> anyhow::Result<()> {
     if langs.is_empty() {
         langs = Lang::ALL.to_vec();
     }
+    let jobs = move || langs.into_iter().try_for_each(Lang::build);
     if host {
-        build_host(Host::All)?;
+        build_beside(Host::All, "guest jobs", jobs)
+    } else {
+        jobs()
     }
-    for lang in langs {
-        lang.build()?;
-    }
-    Ok(())
+}
+
+/// Builds the host in the foreground and runs `beside` at the same time (the guest jobs,
+/// and what else needs no host), waiting for both.
+fn build_beside(
+    host: Host,
+    name: &'static str,
+    beside: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+) -> anyhow::Result<()> {
+    ensure_guest_target()?;
+    let background = Background::spawn(name, beside)?;
+    let built = build_host(host);
+    // Waited for even when the host failed: its commands must not outlive xtask.
+    let beside = background.join();
+    built.and(beside)
 }
 
 /// What of the host a command needs built.
@@ -105,7 +140,6 @@ enum Host {
 }
 
 fn build_host(host: Host) -> anyhow::Result<()> {
-    ensure_guest_target()?;
     build_dashboard()?;
     if host == Host::Binary {
         step("building cairn (release)");
@@ -125,8 +159,7 @@ fn build_host(host: Host) -> anyhow::Result<()> {
 const NOT_TESTED: [&str; 2] = ["--exclude", "cairn-wit-tools"];
 
 fn demo() -> anyhow::Result<()> {
-    build_host(Host::Binary)?;
-    guests::build_demo_job()?;
+    build_beside(Host::Binary, "the demo's job", guests::build_demo_job)?;
     let dir = target_dir().join("demo");
     let input = dir.join("input.txt");
     let output = dir.join("output");
@@ -235,17 +268,27 @@ fn show_top_words(output: &Path) -> anyhow::Result<()> {
 }
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
-    build(&[])?;
-    ensure_moto()?;
-    ensure_schemathesis()?;
-    ensure_browser()?;
-    step("running the Python and JavaScript SDKs' unit tests");
-    guests::unit_tests()?;
+    build_beside(Host::All, "guest jobs and test tools", || {
+        Lang::ALL.into_iter().try_for_each(Lang::build)?;
+        ensure_moto()?;
+        ensure_schemathesis()?;
+        ensure_browser()?;
+        step("running the Python and JavaScript SDKs' unit tests");
+        guests::unit_tests()
+    })?;
     step("running the test suite");
-    run(cargo()
+    let mut command = cargo();
+    command
         .args(["test", "--release", "--workspace"])
         .args(NOT_TESTED)
-        .args(extra))
+        .args(extra);
+    // An end-to-end test spends most of its time waiting on `cairn` processes: twice as
+    // many tests at once as cores keeps the cores busy (RUST_TEST_THREADS still wins).
+    if std::env::var_os("RUST_TEST_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        command.env("RUST_TEST_THREADS", (2 * cores).to_string());
+    }
+    run(&mut command)
 }
 
 /// The dashboard's bundle, `dashboard/dist`, is committed so that the binary builds without

@@ -104,6 +104,13 @@ pub(crate) fn unit_tests() -> anyhow::Result<()> {
     zig::unit_tests()
 }
 
+/// Cargo's target folder for the Rust guests and the WIT tooling, `target/guests`: apart
+/// from the host's, so that they build while the host does (cargo locks a target folder for
+/// the length of a build).
+pub(crate) fn cargo_target_dir() -> PathBuf {
+    target_dir().join("guests")
+}
+
 /// Where toolchains are installed on first use: `target/toolchains/<name>`.
 pub(crate) fn toolchain_dir(name: &str) -> PathBuf {
     target_dir().join("toolchains").join(name)

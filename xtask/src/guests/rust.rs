@@ -4,8 +4,8 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use super::install_job;
-use crate::{cargo, run, step, target_dir};
+use super::{cargo_target_dir, install_job};
+use crate::{cargo, run, step};
 
 const GUEST_TARGET: &str = "wasm32-wasip2";
 
@@ -51,6 +51,7 @@ fn guest_cargo(subcommand: &str, package: &str) -> Command {
         GUEST_TARGET,
     ]);
     command.args(["--package", package]);
+    command.arg("--target-dir").arg(cargo_target_dir());
     command
 }
 
@@ -69,7 +70,7 @@ pub(crate) fn build_demo_job() -> anyhow::Result<()> {
 }
 
 fn build_package(package: &str, folder: &str) -> anyhow::Result<()> {
-    let built = target_dir().join(GUEST_TARGET).join("guest");
+    let built = cargo_target_dir().join(GUEST_TARGET).join("guest");
     // One package at a time: a job reusing another job's operators must not get that job's
     // component export through feature unification.
     run(&mut guest_cargo("build", package))?;

@@ -165,11 +165,16 @@ pub(super) fn workspace_path(relative: &str) -> PathBuf {
 fn wit_tools() -> anyhow::Result<Command> {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     if BUILT.get().is_none() {
-        run(crate::cargo().args(["build", "--release", "--quiet", "-p", "cairn-wit-tools"]))?;
+        run(crate::cargo()
+            .args(["build", "--release", "--quiet", "-p", "cairn-wit-tools"])
+            .arg("--target-dir")
+            .arg(super::cargo_target_dir()))?;
         BUILT.get_or_init(|| ());
     }
     Ok(Command::new(
-        target_dir().join("release").join("cairn-wit-tools"),
+        super::cargo_target_dir()
+            .join("release")
+            .join("cairn-wit-tools"),
     ))
 }
 

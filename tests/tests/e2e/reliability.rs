@@ -3,8 +3,6 @@
 //! checkpoints piling up across restarts, absurd parallelism, restart loops, and the
 //! README's Ctrl-C example.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -93,7 +91,7 @@ fn node<'a>(metadata: &'a mut Value, uid: &str) -> &'a mut Value {
 }
 
 fn resume(corpus: &Corpus, scratch: &Scratch, from: &Path) -> Finished {
-    let mut args = word_count(corpus, scratch, &"f".repeat(32), &["-p", "2"], None);
+    let mut args = word_count(corpus, scratch, &"fe".repeat(16), &["-p", "2"], None);
     args.splice(2..2, [OsString::from("-s"), from.into()]);
     cairn(args, None, None)
 }

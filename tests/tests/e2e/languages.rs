@@ -4,8 +4,6 @@
 //! (word-count's documented version 2 encoding) carries over to Rust's word-count across a
 //! savepoint (Python) and a hot swap (JavaScript).
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

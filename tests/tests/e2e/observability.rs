@@ -2,8 +2,6 @@
 //! running job while it checkpoints and restarts after injected failures, and the web
 //! dashboard watched in a real browser.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::ffi::OsString;
 use std::process::Command;
 use std::time::{Duration, Instant};

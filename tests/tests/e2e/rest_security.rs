@@ -3,8 +3,6 @@
 //! targets, the token (as a header in any case, as the dashboard's cookie, from a file),
 //! and the OpenAPI document checked against the server by schemathesis.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::TcpStream;

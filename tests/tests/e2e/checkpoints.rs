@@ -4,8 +4,6 @@
 //! checkpoints, retention, store failures, and `cairn inspect` (timeouts: the in-process
 //! coordinator tests, where a checkpoint cannot beat its timeout by luck).
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::ffi::OsString;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -311,7 +309,7 @@ fn restore_at_another_parallelism_is_refused() {
     let scratch = Scratch::new("rescale");
     let job_id = "e".repeat(32);
     killed_job(scratch.path(), &job_id);
-    let mut args = keyed_sum(scratch.path(), &"f".repeat(32), &[]);
+    let mut args = keyed_sum(scratch.path(), &"fd".repeat(16), &[]);
     args.splice(
         2..2,
         os(&["-p", "2", "-s"])

@@ -1,8 +1,6 @@
 //! The word-count oracle, end to end through the real binary: a generated text of more than
 //! 50 MB, at parallelism 1 and 4, must produce exactly every `w\tn` for n = 1..count(w).
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::sync::OnceLock;
 
 use cairn_tests::{Corpus, Scratch, cairn, check_word_count, job};

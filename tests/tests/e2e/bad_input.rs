@@ -1,7 +1,5 @@
 //! Bad input gets one clear line naming the file and the problem, and a non-zero exit.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::ffi::OsString;
 use std::path::Path;
 

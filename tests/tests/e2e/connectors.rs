@@ -1,8 +1,6 @@
 //! Connectors end to end: generator → by-key → file sink (keyed-sum), stdin → stdout
 //! (word-count), and file sinks that never overwrite committed output.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::collections::HashMap;
 
 use cairn_tests::{Scratch, cairn, committed_files, job};

@@ -3,8 +3,6 @@
 //! metadata service unless asked), the compilation cache's checksum, `/` as a path, and what a
 //! restore says about a file or a missing state file.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::ffi::OsString;
 use std::io::Read;
 use std::net::TcpListener;
@@ -81,7 +79,7 @@ fn memory_checkpoints_survive_a_restart_exactly() {
 #[test]
 fn savepoints_to_memory_and_restores_from_it_are_refused_by_name() {
     let (session, scratch) = (Session::new("memory-sp"), Scratch::new("memory-sp"));
-    let id = "3e".repeat(16);
+    let id = "3d".repeat(16);
     let mut args = os(&["run", path(&job("word-count")), "--job-id", &id]);
     args.extend(job_args(&scratch.join("out"), Some("2000")));
     let running = session.start(args);
@@ -265,7 +263,7 @@ fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 #[test]
 fn a_missing_state_file_is_one_clear_error_without_retries() {
     let scratch = Scratch::new("missing-state");
-    let (chk, id) = (scratch.join("chk"), "5f".repeat(16));
+    let (chk, id) = (scratch.join("chk"), "5e".repeat(16));
     let mut args = os(&["run", path(&job("word-count")), "--job-id", &id, "-D"]);
     args.push(format!("execution.checkpointing.dir={}", path(&chk)).into());
     args.extend(os(&["-D", "execution.checkpointing.interval=50 ms"]));

@@ -4,8 +4,6 @@
 //! stuck in a loop or over their memory are stopped and restarted, and that the output is
 //! still exactly the oracle's. Also where configuration comes from.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::ffi::OsString;
 
 use cairn_tests::{Finished, Scratch, cairn, check_word_count, job, test_job, word_counts};
