@@ -10,7 +10,7 @@ mod guests;
 mod modules;
 
 use background::Background;
-use cairn_tests::{check_word_count, committed_files, word_counts, workspace_root, write_text};
+use cairn_oracle::{check_word_count, committed_files, word_counts, write_text};
 use guests::{Lang, Npm, ensure_guest_target, has_npm, lint_rust, npm_install, python_venv};
 
 const USAGE: &str = "usage: cargo xtask <command>
@@ -41,6 +41,14 @@ fn main() {
         eprintln!("xtask: {error:#}");
         std::process::exit(1);
     }
+}
+
+/// The workspace's root folder, xtask's parent.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 fn cargo() -> Command {
@@ -273,6 +281,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         ensure_moto()?;
         ensure_schemathesis()?;
         ensure_browser()?;
+        ensure_flink()?;
         step("running the Python and JavaScript SDKs' unit tests");
         guests::unit_tests()
     })?;
@@ -348,6 +357,29 @@ fn ensure_moto() -> anyhow::Result<()> {
 fn ensure_schemathesis() -> anyhow::Result<()> {
     python_venv("schemathesis", &["schemathesis>=4.32,<5"]).map(drop)
 }
+
+/// Apache Flink's command line (PyPI's `apache-flink`: `pyflink/bin/flink` and its jars,
+/// run with this machine's Java), which the Flink CLI tests drive against running jobs.
+/// Only the CLI: without PyFlink's Python dependencies. When it cannot be installed, the
+/// reason goes to `target/toolchains/flink.unavailable` and those tests are skipped, saying
+/// it.
+fn ensure_flink() -> anyhow::Result<()> {
+    let unavailable = guests::toolchain_dir("flink.unavailable");
+    match python_venv("flink", &["--no-deps", FLINK, FLINK_LIBRARIES]) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&unavailable);
+        }
+        Err(e) => {
+            eprintln!("    cannot install the Flink CLI, its tests will be skipped: {e:#}");
+            std::fs::write(&unavailable, format!("{e:#}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The Flink release whose CLI the tests drive, and its jars (a separate PyPI package).
+const FLINK: &str = "apache-flink==2.3.0";
+const FLINK_LIBRARIES: &str = "apache-flink-libraries==2.3.0";
 
 fn bench(extra: &[String]) -> anyhow::Result<()> {
     build(&[])?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{Empty, always_false, always_true, constant};
+use crate::{Empty, always_false, always_true, always_zero, constant};
 
 /// A job's status, with Flink's names.
 #[derive(
@@ -168,6 +168,10 @@ pub struct JobOverview {
     /// When the job last changed status.
     pub last_modification: u64,
     pub tasks: JobTaskCounts,
+    /// Operators not deployed yet: always 0, a Cairn job starts all its operators together.
+    /// (Flink's client requires the field.)
+    #[schema(schema_with = always_zero)]
+    pub pending_operators: u32,
 }
 
 /// The job's tasks per state, and their total.

@@ -82,3 +82,11 @@ fn always_true() -> RefOr<Schema> {
 fn always_false() -> RefOr<Schema> {
     always(false)
 }
+
+/// The schema of an integer that is always 0 (Flink's counts of what Cairn does not have).
+fn always_zero() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .enum_values(Some([0]))
+        .into()
+}

@@ -12,6 +12,7 @@
 mod bad_input;
 mod checkpoints;
 mod connectors;
+mod flink_cli;
 mod languages;
 mod observability;
 mod reliability;

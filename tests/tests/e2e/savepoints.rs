@@ -23,7 +23,7 @@ use cairn_tests::{
 const RATE: &str = "4000";
 
 /// About 20k lines: five seconds at [`RATE`].
-fn corpus() -> &'static Corpus {
+pub(crate) fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| Corpus::new("savepoint-corpus", 1 << 20, 5_000, 7))
 }
@@ -68,7 +68,7 @@ fn moved(savepoint: &Path, scratch: &Scratch) -> PathBuf {
     to
 }
 
-fn assert_exact(out: &Path) {
+pub(crate) fn assert_exact(out: &Path) {
     let report = check_word_count(&corpus().counts, out).unwrap();
     assert!(report.is_exact(), "{report:?}");
     assert_eq!(report.lines, corpus().words());
@@ -635,7 +635,7 @@ fn a_rest_server_beyond_loopback_requires_a_token() {
 }
 
 /// Every committed line of a file sink's folder, sorted.
-fn committed_lines(dir: &Path) -> Vec<String> {
+pub(crate) fn committed_lines(dir: &Path) -> Vec<String> {
     let mut lines: Vec<String> = cairn_tests::committed_files(dir)
         .unwrap()
         .iter()
@@ -652,7 +652,7 @@ fn committed_lines(dir: &Path) -> Vec<String> {
 }
 
 /// The `N records read` of a run's final line.
-fn records_read(final_line: &str) -> usize {
+pub(crate) fn records_read(final_line: &str) -> usize {
     final_line
         .split_once(" records read")
         .and_then(|(before, _)| before.rsplit(['(', ' ']).next()?.parse().ok())

@@ -20,7 +20,7 @@ const JOBS: &[(&str, &str)] = &[("word-count-c", "example-jobs/word-count-c")];
 pub(super) fn build() -> anyhow::Result<()> {
     let sdk = CSdk::build()?;
     for (name, folder) in JOBS {
-        let folder = cairn_tests::workspace_root().join(folder);
+        let folder = crate::workspace_root().join(folder);
         let mut sources: Vec<_> = std::fs::read_dir(&folder)?
             .map(|entry| entry.map(|e| e.path()))
             .collect::<Result<_, _>>()?;

@@ -15,7 +15,7 @@ use crate::{run, target_dir};
 const JOBS: &[(&str, &str)] = &[("word-count-js", "example-jobs/word-count-js/job.js")];
 
 pub(super) fn build() -> anyhow::Result<()> {
-    let root = cairn_tests::workspace_root();
+    let root = crate::workspace_root();
     let sdk = root.join("guest-sdk").join("js");
     npm_install(&sdk, Npm::InstallNoSave)?;
     let built = target_dir().join("guest-js");

@@ -81,7 +81,7 @@ impl Lang {
 /// host), then C's and Zig's (the packed-batch golden vectors, `wit/vectors`, which the
 /// Python and JavaScript tests and the Rust SDK's `cargo test` check too).
 pub(crate) fn unit_tests() -> anyhow::Result<()> {
-    let root = cairn_tests::workspace_root();
+    let root = crate::workspace_root();
     let python_sdk = root.join("guest-sdk").join("python");
     for dir in [
         python_sdk.clone(),
@@ -116,8 +116,9 @@ pub(crate) fn toolchain_dir(name: &str) -> PathBuf {
     target_dir().join("toolchains").join(name)
 }
 
-/// A Python virtual environment at `target/toolchains/<name>` with `packages` (pip
-/// requirement specifiers) installed; returns its `bin` folder.
+/// A Python virtual environment at `target/toolchains/<name>` with `packages` installed
+/// (`pip install`'s arguments: requirement specifiers, and options such as `--no-deps`);
+/// returns its `bin` folder.
 pub(crate) fn python_venv(name: &str, packages: &[&str]) -> anyhow::Result<PathBuf> {
     let venv = toolchain_dir(name);
     let bin = venv.join("bin");
@@ -216,7 +217,7 @@ impl Fingerprint {
         use std::hash::{DefaultHasher, Hash, Hasher};
         let mut hasher = DefaultHasher::new();
         salt.hash(&mut hasher);
-        let root = cairn_tests::workspace_root();
+        let root = crate::workspace_root();
         for file in inputs {
             file.strip_prefix(&root).unwrap_or(file).hash(&mut hasher);
             std::fs::read(file)
@@ -269,7 +270,7 @@ pub(crate) fn install_job(from: &Path, folder: &str, name: &str) -> anyhow::Resu
     let to = dir.join(format!("{name}.wasm"));
     std::fs::copy(from, &to)
         .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-    let root = cairn_tests::workspace_root();
+    let root = crate::workspace_root();
     eprintln!("    {}", to.strip_prefix(&root).unwrap_or(&to).display());
     Ok(())
 }

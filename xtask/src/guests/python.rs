@@ -18,7 +18,7 @@ const JOBS: &[(&str, &str)] = &[("word-count-py", "word_count")];
 
 pub(super) fn build() -> anyhow::Result<()> {
     let bin = python_venv("componentize-py", &[COMPONENTIZE_PY])?;
-    let root = cairn_tests::workspace_root();
+    let root = crate::workspace_root();
     let wit = root.join("wit");
     let sdk = root.join("guest-sdk").join("python").join("cairn_sdk");
     for (folder, module) in JOBS {

@@ -33,7 +33,7 @@ pub(super) fn zig(subcommand: &str) -> anyhow::Result<Command> {
     command.args(["-m", "ziglang", subcommand]);
     // Zig's cache (wasi-libc, compiled once, among it) stays under target/ too.
     command.env("ZIG_GLOBAL_CACHE_DIR", toolchain_dir("zig-cache"));
-    command.current_dir(cairn_tests::workspace_root());
+    command.current_dir(crate::workspace_root());
     Ok(command)
 }
 
@@ -158,7 +158,7 @@ pub(super) fn build_dir() -> PathBuf {
 }
 
 pub(super) fn workspace_path(relative: &str) -> PathBuf {
-    cairn_tests::workspace_root().join(relative)
+    crate::workspace_root().join(relative)
 }
 
 /// The WIT tooling (`xtask/wit-tools`), built on first use: xtask itself stays free of it.

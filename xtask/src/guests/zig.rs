@@ -16,7 +16,7 @@ const JOBS: &[(&str, &str)] = &[("word-count-zig", "example-jobs/word-count-zig/
 pub(super) fn build() -> anyhow::Result<()> {
     let sdk = CSdk::build()?;
     for (name, root) in JOBS {
-        let root = cairn_tests::workspace_root().join(root);
+        let root = crate::workspace_root().join(root);
         let core = build_dir().join(format!("{name}.core.wasm"));
         run(&mut zig_build_exe(&sdk, &root, &core)?)?;
         let component = build_dir().join(format!("{name}.wasm"));

@@ -76,6 +76,7 @@ pub(super) async fn overview(State(control): State<Arc<JobControl>>) -> Reply<Mu
                 states: TaskCounts::new(snapshot.status.into(), tasks),
                 total: tasks,
             },
+            pending_operators: 0,
         }],
     }))
 }

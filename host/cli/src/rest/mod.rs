@@ -78,10 +78,21 @@ fn api() -> OpenApiRouter<Arc<JobControl>> {
 
 fn router(control: Arc<JobControl>) -> Router {
     let (router, _) = api().split_for_parts();
+    // Flink's own clients (its CLI, `RestClusterClient`) put the REST API's version before
+    // every path: the same routes answer there, marked as asked by such a client.
+    let versioned = router.clone().layer(axum::Extension(FlinkClient));
     router
+        .nest("/v1", versioned)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "Not found.".into()) })
         .with_state(control)
 }
+
+/// Marks a request that came under `/v1/`, Flink's versioned prefix: its client reads a
+/// failed operation's cause only from a Java-serialized throwable, which Cairn cannot
+/// write, so such a request gets the failure as Flink's error body instead (see
+/// `operations::status_of`).
+#[derive(Debug, Clone, Copy)]
+struct FlinkClient;
 
 /// What lets a request in when `rest.auth-token` is set: the token, as `Authorization:
 /// Bearer <token>` (the scheme in any case, as HTTP says), or the dashboard's session

@@ -25,6 +25,8 @@ Where Apache Flink's REST API has the same endpoint, the path, method, request b
 
 **Asynchronous operations.** Savepoints, stops, swaps and savepoint disposals are asynchronous, as in Flink: the `POST` answers `202 {"request-id": ...}` at once, and `GET .../{triggerid}` answers `IN_PROGRESS` until the operation is `COMPLETED`, with `operation.location` (savepoints), an empty `operation` (swaps, disposals), or `operation.failure-cause` (any failure). Trigger ids are 32 lowercase hex characters and share one namespace, so a status route finds any operation by its id.
 
+**Flink's clients.** Every path is also served under `/v1/` (Flink's REST API version, which Flink's CLI and `RestClusterClient` put before every path), with the same answers but one: there, an operation that failed is answered `500` with Flink's error body carrying its cause, because Flink's client reads `failure-cause` only as a Java-serialized throwable (which Cairn cannot write) and would retry the answer until it gives up.
+
 **Lingering.** When the job ends, its server keeps answering until every operation has completed and its result was fetched, but at most 10 s, so that e.g. a client that stopped the job can still fetch the savepoint's location.
 
 **Errors** use Flink's body `{"errors": ["..."]}`: `404` for an unknown path, job id, checkpoint id, vertex id or trigger id, `400` for a bad request body, `401` without the required token, `409` when an operation needs a RUNNING job or another swap is under way, `413` for a component over 256 MiB, `500` when `/metrics` cannot be encoded. (A known path with an unsupported method gets the HTTP server's plain `405`; a JSON request body over 2 MiB gets a plain-text `413`.)"#;

@@ -5,15 +5,15 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
+use axum::{Extension, Json};
 use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{Accepted, ApiError, Reply, error, job, parse, refused};
+use super::{Accepted, ApiError, FlinkClient, Reply, error, job, parse, refused};
 use crate::control::{JobControl, Operation, OperationKind};
 use cairn_api::params::{JobId, TriggerId};
 use cairn_api::responses::{
@@ -113,8 +113,14 @@ pub(super) async fn trigger_savepoint(
 pub(super) async fn savepoint_status(
     State(control): State<Arc<JobControl>>,
     Path((id, trigger)): Path<(String, String)>,
+    flink: Option<Extension<FlinkClient>>,
 ) -> Reply<AsynchronousOperationResult> {
-    status_of(job(&control, &id)?, &trigger, OperationKind::Savepoint)
+    status_of(
+        job(&control, &id)?,
+        &trigger,
+        OperationKind::Savepoint,
+        flink,
+    )
 }
 
 /// Stop the job with a savepoint
@@ -327,8 +333,9 @@ async fn receive_component(body: Body) -> Result<tempfile::TempPath, ApiError> {
 pub(super) async fn swap_status(
     State(control): State<Arc<JobControl>>,
     Path((id, trigger)): Path<(String, String)>,
+    flink: Option<Extension<FlinkClient>>,
 ) -> Reply<AsynchronousOperationResult> {
-    status_of(job(&control, &id)?, &trigger, OperationKind::Swap)
+    status_of(job(&control, &id)?, &trigger, OperationKind::Swap, flink)
 }
 
 /// Dispose of a savepoint
@@ -374,14 +381,20 @@ pub(super) async fn dispose(State(control): State<Arc<JobControl>>, body: Bytes)
 pub(super) async fn disposal_status(
     State(control): State<Arc<JobControl>>,
     Path(trigger): Path<String>,
+    flink: Option<Extension<FlinkClient>>,
 ) -> Reply<AsynchronousOperationResult> {
-    status_of(&control, &trigger, OperationKind::Disposal)
+    status_of(&control, &trigger, OperationKind::Disposal, flink)
 }
 
+/// An operation's status. Asked under `/v1/` (by a Flink client), a failure is answered
+/// `500` with Flink's error body, which that client shows as the command's error; its
+/// `failure-cause` would need a Java-serialized throwable, and the client retries an
+/// answer it cannot read until it gives up, never showing why.
 fn status_of(
     control: &JobControl,
     trigger: &str,
     kind: OperationKind,
+    flink: Option<Extension<FlinkClient>>,
 ) -> Reply<AsynchronousOperationResult> {
     match control.operation(trigger, kind) {
         None => Err(error(
@@ -389,6 +402,9 @@ fn status_of(
             format!("There is no operation with trigger id {trigger}."),
         )),
         Some(Operation::InProgress) => Ok(Json(AsynchronousOperationResult::in_progress())),
+        Some(Operation::Completed(Err(cause))) if flink.is_some() => {
+            Err(error(StatusCode::INTERNAL_SERVER_ERROR, cause))
+        }
         Some(Operation::Completed(outcome)) => {
             Ok(Json(AsynchronousOperationResult::completed(outcome)))
         }

@@ -1,0 +1,173 @@
+//! The word-count oracle (DESIGN.md §9): `word-count` emits `word<TAB>n` for the n-th
+//! occurrence of each word, so its complete output is known from the input alone. This
+//! crate generates such inputs (deterministic, with Unicode words and separators), counts
+//! their words, and checks an output folder against the counts.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A small, fast, deterministic PRNG (splitmix64): tests need reproducible text, not
+/// cryptographic randomness.
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    pub fn new(seed: u64) -> Self {
+        SplitMix(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+const SYLLABLES: &[&str] = &[
+    "ka", "lo", "mi", "ne", "su", "ra", "to", "vi", "be", "do", "ü", "ñ", "ø", "日", "本", "語",
+    "ß", "é", "🚀", "λ",
+];
+const SEPARATORS: &[&str] = &[
+    " ", " ", " ", " ", " ", "  ", "\t", "\u{3000}", "\u{a0}", " \t ",
+];
+
+/// Writes about `bytes` bytes of text to `path`: lines of words drawn with a Zipf-like
+/// (log-uniform rank) distribution from `vocabulary` distinct words, with ASCII and
+/// Unicode letters, mixed whitespace (tabs, ideographic and no-break spaces), empty lines
+/// and CRLF endings. Returns the bytes written.
+pub fn write_text(path: &Path, bytes: u64, vocabulary: u64, seed: u64) -> io::Result<u64> {
+    let mut rng = SplitMix::new(seed);
+    let words: Vec<String> = (0..vocabulary)
+        .map(|i| {
+            let mut word = String::new();
+            let mut n = i + 1;
+            while n > 0 {
+                word.push_str(SYLLABLES[(n % SYLLABLES.len() as u64) as usize]);
+                n /= SYLLABLES.len() as u64;
+            }
+            word
+        })
+        .collect();
+    let ln_vocabulary = (vocabulary as f64).ln();
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut written = 0u64;
+    let mut line = String::new();
+    while written < bytes {
+        line.clear();
+        if rng.below(20) == 0 {
+            line.push_str(SEPARATORS[rng.below(SEPARATORS.len() as u64) as usize]);
+        }
+        for i in 0..rng.below(16) {
+            if i > 0 {
+                line.push_str(SEPARATORS[rng.below(SEPARATORS.len() as u64) as usize]);
+            }
+            let rank = ((rng.unit() * ln_vocabulary).exp() as u64).min(vocabulary) - 1;
+            line.push_str(&words[rank as usize]);
+        }
+        line.push_str(if rng.below(10) == 0 { "\r\n" } else { "\n" });
+        out.write_all(line.as_bytes())?;
+        written += line.len() as u64;
+    }
+    out.flush()?;
+    Ok(written)
+}
+
+/// How often each word occurs in a text file, split as word-count splits: lines, then
+/// Unicode whitespace, empty tokens dropped.
+pub fn word_counts(path: &Path) -> io::Result<HashMap<String, u64>> {
+    let mut counts = HashMap::new();
+    for line in BufReader::new(std::fs::File::open(path)?).lines() {
+        for word in line?.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+            *counts.entry(word.to_owned()).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// How committed word-count output compares with the oracle.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OracleReport {
+    /// Output lines read.
+    pub lines: u64,
+    /// Expected `word\tn` lines absent from the output.
+    pub missing: u64,
+    /// Lines present more than once (counted per extra copy).
+    pub duplicated: u64,
+    /// Lines that should not be there at all (unknown word, n out of range, bad format).
+    pub unexpected: u64,
+}
+
+impl OracleReport {
+    pub fn is_exact(&self) -> bool {
+        self.missing == 0 && self.duplicated == 0 && self.unexpected == 0
+    }
+}
+
+/// The files of an output folder that a reader takes: every file not starting with `.`
+/// or `_` (in-progress and metadata files are hidden that way).
+pub fn committed_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with('.') && !name.starts_with('_') && entry.file_type()?.is_file() {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Checks word-count output in `dir` against `counts`: it must hold every `w\tn` for
+/// n = 1..=count(w), each exactly once, and nothing else.
+pub fn check_word_count(counts: &HashMap<String, u64>, dir: &Path) -> io::Result<OracleReport> {
+    let mut seen: HashMap<&str, Vec<bool>> = HashMap::with_capacity(counts.len());
+    let mut report = OracleReport::default();
+    for file in committed_files(dir)? {
+        for line in BufReader::new(std::fs::File::open(&file)?).lines() {
+            let line = line?;
+            report.lines += 1;
+            let parsed = line
+                .rsplit_once('\t')
+                .and_then(|(word, n)| Some((word, n.parse::<u64>().ok()?)));
+            let Some((word, n)) = parsed else {
+                report.unexpected += 1;
+                continue;
+            };
+            let Some((known, &count)) = counts.get_key_value(word) else {
+                report.unexpected += 1;
+                continue;
+            };
+            if n == 0 || n > count {
+                report.unexpected += 1;
+                continue;
+            }
+            let marks = seen
+                .entry(known.as_str())
+                .or_insert_with(|| vec![false; count as usize]);
+            if std::mem::replace(&mut marks[n as usize - 1], true) {
+                report.duplicated += 1;
+            }
+        }
+    }
+    for (word, &count) in counts {
+        report.missing += match seen.get(word.as_str()) {
+            Some(marks) => marks.iter().filter(|m| !**m).count() as u64,
+            None => count,
+        };
+    }
+    Ok(report)
+}
