@@ -217,10 +217,13 @@ pub struct JobDetailsInfo {
     /// The number of vertices per execution state (all vertices share the job-derived state).
     pub status_counts: ExecutionStateCounts,
     pub plan: JobPlan,
+    /// Operators not deployed yet: always 0, a Cairn job starts all its operators together.
+    #[schema(schema_with = always_zero)]
+    pub pending_operators: u32,
 }
 
 /// One node of the job graph (source, operator or sink).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct JobVertexDetails {
     /// Flink-format vertex id (32 lowercase hex), a hash of the node's uid, stable across
@@ -241,11 +244,16 @@ pub struct JobVertexDetails {
     /// The vertex's subtasks per state.
     pub tasks: ExecutionStateCounts,
     pub metrics: VertexMetrics,
+    /// Flink's slot sharing group: every vertex shares the one group (32 lowercase hex).
+    #[serde(rename = "slotSharingGroupId")]
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub slot_sharing_group_id: String,
 }
 
 /// A vertex's record counts in the current attempt (0 while none runs: INITIALIZING,
-/// RESTARTING, ended).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// RESTARTING, ended). Bytes and busy, idle and backpressured times are not measured per
+/// vertex: 0, with `*-bytes-complete` false (Flink's way of saying a count is partial).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct VertexMetrics {
     /// Records read by the vertex's subtasks.
@@ -256,6 +264,25 @@ pub struct VertexMetrics {
     pub write_records: u64,
     #[schema(schema_with = always_true)]
     pub write_records_complete: bool,
+    /// Not measured: 0.
+    #[schema(schema_with = always_zero)]
+    pub read_bytes: u64,
+    #[schema(schema_with = always_false)]
+    pub read_bytes_complete: bool,
+    /// Not measured: 0.
+    #[schema(schema_with = always_zero)]
+    pub write_bytes: u64,
+    #[schema(schema_with = always_false)]
+    pub write_bytes_complete: bool,
+    /// Not measured: 0.
+    #[schema(schema_with = always_zero)]
+    pub accumulated_backpressured_time: u64,
+    /// Not measured: 0.
+    #[schema(schema_with = always_zero)]
+    pub accumulated_idle_time: u64,
+    /// Not measured: 0.
+    #[schema(schema_with = always_zero)]
+    pub accumulated_busy_time: f64,
 }
 
 /// The job graph as Flink's plan.

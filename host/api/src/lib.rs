@@ -11,18 +11,22 @@
 //!
 //! - [`jobs`]: the job, its graph, status, configuration, failures and metrics.
 //! - [`checkpoints`]: checkpoint statistics and configuration.
+//! - [`cluster`]: the process as Flink's cluster (`/config`, `/overview`,
+//!   `/jobmanager/config`).
 //! - [`operations`]: asynchronous operations (savepoints, stops, swaps, disposals): their
 //!   request bodies, trigger answers and status.
 //! - [`params`]: the routes' path parameters.
 //! - [`responses`]: the documented error answers.
 
 pub mod checkpoints;
+pub mod cluster;
 pub mod jobs;
 pub mod operations;
 pub mod params;
 pub mod responses;
 
 pub use checkpoints::*;
+pub use cluster::*;
 pub use jobs::*;
 pub use operations::*;
 

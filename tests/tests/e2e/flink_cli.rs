@@ -1,7 +1,8 @@
 //! Apache Flink's own command line, unchanged, against running Cairn jobs: `flink list`,
 //! `savepoint`, `savepoint -d`, `stop` (with and without `--drain`) and `cancel`, each
 //! checked for its effect — a savepoint that exists and restores exactly, a disposed one
-//! gone, the job ended with the right status.
+//! gone, the job ended with the right status — and the cluster endpoints Flink's frontend
+//! and tools read first (`/config`, `/overview`, `/jobmanager/config`).
 //!
 //! The CLI is PyPI's `apache-flink` (its `pyflink/bin/flink` and jars, run by this
 //! machine's Java), which `cargo xtask test` installs into `target/toolchains/flink`. When
@@ -11,14 +12,19 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
+use cairn_api::{
+    ClusterOverviewWithVersion, ConfigurationEntry, DashboardConfiguration, FLINK_VERSION,
+    JobDetailsInfo,
+};
 use cairn_tests::path_str as path;
 use cairn_tests::{
-    Finished, RunningJob, Scratch, Session, cairn, finish, job, os, savepoint_path, target_dir,
-    test_job,
+    Corpus, Finished, RunningJob, Scratch, Session, cairn, check_word_count, finish, job, os,
+    savepoint_path, target_dir, test_job,
 };
 
-use crate::savepoints::{assert_exact, committed_lines, corpus, records_read};
+use crate::savepoints::{committed_lines, records_read};
 
 /// The installed Flink CLI.
 struct Flink {
@@ -103,9 +109,21 @@ fn job_args(out: &Path, paced: bool) -> Vec<OsString> {
     args
 }
 
-/// Lines per second the paced jobs read: the corpus then lasts 20 s, time for several
-/// Flink commands (a JVM each, over a second apiece) while the job runs.
-const RATE: &str = "1000";
+/// Lines per second the paced jobs read: the corpus then lasts minutes, time for every
+/// Flink command (a JVM each, seconds apiece on a loaded machine) while the job runs.
+const RATE: &str = "500";
+
+/// About 80k lines.
+fn corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
+    CORPUS.get_or_init(|| Corpus::new("flink-corpus", 4 << 20, 5_000, 11))
+}
+
+fn assert_exact(out: &Path) {
+    let report = check_word_count(&corpus().counts, out).unwrap();
+    assert!(report.is_exact(), "{report:?}");
+    assert_eq!(report.lines, corpus().words());
+}
 
 #[test]
 fn flink_lists_savepoints_disposes_and_stops_a_cairn_job() {
@@ -127,6 +145,30 @@ fn flink_lists_savepoints_disposes_and_stops_a_cairn_job() {
             "{listed:?}"
         );
     }
+
+    // The cluster endpoints Flink's frontend and tools read first, under `/v1` as they ask.
+    let overview: ClusterOverviewWithVersion = running.get("/v1/overview");
+    let details: JobDetailsInfo = running.get(&format!("/v1/jobs/{id}"));
+    let slots: u32 = details.vertices.iter().map(|v| v.parallelism).sum();
+    assert_eq!(
+        (
+            overview.taskmanagers,
+            overview.slots_total,
+            overview.jobs_running
+        ),
+        (1, slots, 1)
+    );
+    assert_eq!(overview.flink_version, FLINK_VERSION);
+    let frontend: DashboardConfiguration = running.get("/v1/config");
+    assert!(frontend.features.web_cancel && !frontend.features.web_submit);
+    let settings: Vec<ConfigurationEntry> = running.get("/v1/jobmanager/config");
+    let chk = path(&scratch.join("chk")).to_owned();
+    assert!(
+        settings
+            .iter()
+            .any(|e| e.key == "execution.checkpointing.dir" && e.value.contains(&chk)),
+        "{settings:?}"
+    );
 
     let savepoints = scratch.join("savepoints");
     let saved = flink.run(&running, &["savepoint", &id, path(&savepoints)]);

@@ -438,6 +438,11 @@ fn the_openapi_document_matches_the_server() {
             "-D",
             "execution.checkpointing.interval=500 ms",
             "-D",
+            &format!(
+                "execution.checkpointing.dir={}",
+                scratch.join("chk").display()
+            ),
+            "-D",
             "web.checkpoints.history=1000",
         ],
     );

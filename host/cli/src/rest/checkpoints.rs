@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::{ApiError, Reply, error, job, vertex_id};
+use super::{ApiError, Reply, error, flink_id, job};
 use crate::control::JobControl;
 use cairn_api::params::{CheckpointId, JobId, VertexId};
 use cairn_api::responses::{JobNotFound, Unauthorized};
@@ -199,7 +199,7 @@ pub(super) async fn details(
                 .iter()
                 .filter(|s| s.task.uid == node.uid)
                 .collect();
-            let vertex = vertex_id(&node.uid);
+            let vertex = flink_id(&node.uid);
             (vertex.clone(), task_statistics(&c, vertex, &parts))
         })
         .collect();
@@ -241,7 +241,7 @@ pub(super) async fn subtasks(
     let parts: Vec<&SubtaskCheckpoint> = c
         .subtasks
         .iter()
-        .filter(|s| vertex_id(&s.task.uid) == vertex)
+        .filter(|s| flink_id(&s.task.uid) == vertex)
         .collect();
     if parts.is_empty() {
         return Err(error(

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{Accepted, ApiError, Reply, error, job, times, vertex_id};
+use super::{Accepted, ApiError, Reply, error, flink_id, job, times};
 use crate::control::JobControl;
 use cairn_api::params::JobId;
 use cairn_api::responses::{JobNotFound, Unauthorized};
@@ -111,6 +111,7 @@ pub(super) async fn details(
         .map(|m| m.task_counts())
         .unwrap_or_default();
     let state = ExecutionState::from(snapshot.status);
+    let slot_sharing_group = flink_id("slot sharing group: default");
     let vertices = snapshot
         .graph
         .nodes
@@ -121,7 +122,7 @@ pub(super) async fn details(
                 .filter(|(task, _, _)| task.uid == node.uid)
                 .fold((0, 0), |(r, w), (_, i, o)| (r + i, w + o));
             JobVertexDetails {
-                id: vertex_id(&node.uid),
+                id: flink_id(&node.uid),
                 name: node.uid.clone(),
                 max_parallelism: snapshot.graph.max_parallelism,
                 parallelism: node.parallelism,
@@ -135,7 +136,15 @@ pub(super) async fn details(
                     read_records_complete: true,
                     write_records: written,
                     write_records_complete: true,
+                    read_bytes: 0,
+                    read_bytes_complete: false,
+                    write_bytes: 0,
+                    write_bytes_complete: false,
+                    accumulated_backpressured_time: 0,
+                    accumulated_idle_time: 0,
+                    accumulated_busy_time: 0.0,
                 },
+                slot_sharing_group_id: slot_sharing_group.clone(),
             }
         })
         .collect();
@@ -154,6 +163,7 @@ pub(super) async fn details(
         vertices,
         status_counts: ExecutionStateCounts::new(state, snapshot.graph.nodes.len() as u32),
         plan: plan(control, &snapshot.graph),
+        pending_operators: 0,
     }))
 }
 
@@ -162,7 +172,7 @@ fn plan(control: &JobControl, graph: &Graph) -> JobPlan {
         .nodes
         .iter()
         .map(|node| PlanNode {
-            id: vertex_id(&node.uid),
+            id: flink_id(&node.uid),
             parallelism: node.parallelism,
             operator: String::new(),
             operator_strategy: String::new(),
@@ -177,7 +187,7 @@ fn plan(control: &JobControl, graph: &Graph) -> JobPlan {
                 .enumerate()
                 .map(|(num, edge)| PlanInput {
                     num,
-                    id: vertex_id(&graph.nodes[edge.upstream].uid),
+                    id: flink_id(&graph.nodes[edge.upstream].uid),
                     ship_strategy: match edge.partitioning {
                         cairn_wire::Partitioning::Forward => ShipStrategy::Forward,
                         cairn_wire::Partitioning::Rebalance => ShipStrategy::Rebalance,
@@ -267,23 +277,7 @@ pub(super) async fn job_config(
     Path(id): Path<String>,
 ) -> Reply<JobConfigInfo> {
     let control = job(&control, &id)?;
-    let sensitive = |key: &str| {
-        ["secret", "token", "password", "access-key"]
-            .iter()
-            .any(|s| key.contains(s))
-    };
-    let user_config = control
-        .settings
-        .iter()
-        .map(|(key, value)| {
-            let shown = if sensitive(key) && !value.is_empty() {
-                "******".to_owned()
-            } else {
-                value.clone()
-            };
-            (key.clone(), shown)
-        })
-        .collect();
+    let user_config = super::cluster::effective_config(control);
     Ok(Json(JobConfigInfo {
         jid: control.id.clone(),
         name: control.name.clone(),

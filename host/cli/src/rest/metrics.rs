@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, Reply, error, job, vertex_id};
+use super::{ApiError, Reply, error, flink_id, job};
 use crate::control::JobControl;
 use crate::prometheus::{JOB_METRICS, TASK_METRICS};
 use cairn_api::params::{JobId, VertexId};
@@ -110,7 +110,7 @@ pub(super) async fn backpressure(
         .graph
         .nodes
         .iter()
-        .find(|n| vertex_id(&n.uid) == vertex)
+        .find(|n| flink_id(&n.uid) == vertex)
     else {
         return Err(error(
             StatusCode::NOT_FOUND,

@@ -9,6 +9,7 @@
 //! operation is `COMPLETED` with its `operation` (a location, or a `failure-cause`).
 
 mod checkpoints;
+mod cluster;
 mod dashboard;
 mod jobs;
 mod metrics;
@@ -70,6 +71,9 @@ fn api() -> OpenApiRouter<Arc<JobControl>> {
         .routes(routes!(operations::dispose))
         .routes(routes!(operations::disposal_status))
         .routes(routes!(metrics::prometheus))
+        .routes(routes!(cluster::config))
+        .routes(routes!(cluster::overview))
+        .routes(routes!(cluster::jobmanager_config))
         .routes(routes!(dashboard::page))
         .routes(routes!(dashboard::script))
         .routes(routes!(dashboard::styles))
@@ -279,7 +283,8 @@ fn times(control: &JobControl, snapshot: &Snapshot) -> (u64, i64, u64) {
     (control.start_ms, end.map_or(-1, |e| e as i64), duration)
 }
 
-/// A vertex id in Flink's format (32 hex), stable for a uid across runs.
-fn vertex_id(uid: &str) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(uid.as_bytes()))
+/// An id in Flink's format (32 lowercase hex) derived from `name`: a vertex's from its uid,
+/// so stable across runs.
+fn flink_id(name: &str) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(name.as_bytes()))
 }

@@ -49,6 +49,7 @@ Where Apache Flink's REST API has the same endpoint, the path, method, request b
     security((), ("bearerAuth" = [])),
     tags(
         (name = "jobs", description = "The job and its status (Flink-compatible)."),
+        (name = "cluster", description = "The process as Flink's cluster of one job (Flink-compatible)."),
         (name = "checkpoints", description = "Checkpoint statistics and configuration (Flink-compatible)."),
         (name = "savepoints", description = "Savepoints, stop-with-savepoint and savepoint disposal (Flink-compatible)."),
         (name = "swap", description = "Replacing the running job's operator code in place (Cairn only)."),

@@ -1,0 +1,133 @@
+//! The process as Flink's cluster: `/config` (what the web frontend reads first),
+//! `/overview` and `/jobmanager/config`. A Cairn process runs one job; it is the cluster's
+//! one "task manager", and the job's subtasks are its slots.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+
+use super::Reply;
+use crate::control::JobControl;
+use cairn_api::responses::Unauthorized;
+use cairn_api::{
+    ClusterOverviewWithVersion, ConfigurationEntry, DashboardConfiguration, DashboardFeatures,
+    FLINK_VERSION, JobStatus,
+};
+
+/// What answers where Flink gives its revision or commit.
+const CAIRN: &str = concat!("cairn ", env!("CARGO_PKG_VERSION"));
+
+/// How often the bundled dashboard refreshes (dashboard/src/main.js, `REFRESH_MS`).
+const REFRESH_MS: u64 = 1_000;
+
+/// The web frontend's configuration
+///
+/// Mirrors Flink's `GET /config`. `flink-version` is the Flink release whose REST API this
+/// one mirrors; `flink-revision` names Cairn.
+#[utoipa::path(
+    get,
+    path = "/config",
+    tag = "cluster",
+    operation_id = "dashboardConfiguration",
+    responses(
+        (status = 200, description = "The frontend's configuration.", body = DashboardConfiguration),
+        (status = 401, response = Unauthorized),
+    )
+)]
+pub(super) async fn config() -> Reply<DashboardConfiguration> {
+    Ok(Json(DashboardConfiguration {
+        refresh_interval: REFRESH_MS,
+        timezone_name: "UTC".into(),
+        timezone_offset: 0,
+        flink_version: FLINK_VERSION.into(),
+        flink_revision: CAIRN.into(),
+        features: DashboardFeatures {
+            web_submit: false,
+            web_cancel: true,
+            web_rescale: false,
+            web_history: false,
+        },
+    }))
+}
+
+/// Cluster overview
+///
+/// Mirrors Flink's `GET /overview`: one task manager (this process) whose slots are the
+/// job's subtasks, and the one job counted by its status.
+#[utoipa::path(
+    get,
+    path = "/overview",
+    tag = "cluster",
+    operation_id = "clusterOverview",
+    responses(
+        (status = 200, description = "This process as a cluster.", body = ClusterOverviewWithVersion),
+        (status = 401, response = Unauthorized),
+    )
+)]
+pub(super) async fn overview(
+    State(control): State<Arc<JobControl>>,
+) -> Reply<ClusterOverviewWithVersion> {
+    let snapshot = control.snapshot();
+    let is = |status: JobStatus| u32::from(snapshot.status == status);
+    Ok(Json(ClusterOverviewWithVersion {
+        taskmanagers: 1,
+        slots_total: snapshot.graph.nodes.iter().map(|n| n.parallelism).sum(),
+        slots_available: 0,
+        jobs_running: u32::from(!snapshot.status.is_terminal()),
+        jobs_finished: is(JobStatus::Finished),
+        jobs_cancelled: is(JobStatus::Canceled),
+        jobs_failed: is(JobStatus::Failed),
+        flink_version: FLINK_VERSION.into(),
+        flink_commit: CAIRN.into(),
+    }))
+}
+
+/// The process's configuration
+///
+/// Mirrors Flink's `GET /jobmanager/config`: every configuration key Cairn knows with its
+/// effective value, sensitive ones redacted as in `GET /jobs/{jobid}/config`.
+#[utoipa::path(
+    get,
+    path = "/jobmanager/config",
+    tag = "cluster",
+    operation_id = "jobManagerConfig",
+    responses(
+        (status = 200, description = "Every key and its effective value.", body = Vec<ConfigurationEntry>),
+        (status = 401, response = Unauthorized),
+    )
+)]
+pub(super) async fn jobmanager_config(
+    State(control): State<Arc<JobControl>>,
+) -> Reply<Vec<ConfigurationEntry>> {
+    Ok(Json(
+        effective_config(&control)
+            .into_iter()
+            .map(|(key, value)| ConfigurationEntry { key, value })
+            .collect(),
+    ))
+}
+
+/// Every configuration key Cairn knows with its effective value (set, or the default);
+/// non-empty values of keys whose name says they are secret show `******`, as Flink
+/// redacts sensitive keys.
+pub(super) fn effective_config(control: &JobControl) -> BTreeMap<String, String> {
+    let sensitive = |key: &str| {
+        ["secret", "token", "password", "access-key"]
+            .iter()
+            .any(|s| key.contains(s))
+    };
+    control
+        .settings
+        .iter()
+        .map(|(key, value)| {
+            let shown = if sensitive(key) && !value.is_empty() {
+                "******".to_owned()
+            } else {
+                value.clone()
+            };
+            (key.clone(), shown)
+        })
+        .collect()
+}
