@@ -71,3 +71,53 @@ pub struct ConfigurationEntry {
     pub key: String,
     pub value: String,
 }
+
+/// Flink's `GET /taskmanagers`: the one task manager, this process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TaskManagersInfo {
+    #[schema(min_items = 1, max_items = 1)]
+    pub taskmanagers: Vec<TaskManagerInfo>,
+}
+
+/// This process as Flink's task manager: its slots are the job's subtasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskManagerInfo {
+    /// `cairn-<process id>`.
+    pub id: String,
+    /// The address the request reached this process at (`http://<host:port>`).
+    pub path: String,
+    /// -1: subtasks exchange records in memory, through no data port.
+    #[schema(minimum = -1, maximum = -1)]
+    pub data_port: i32,
+    /// -1: no JMX.
+    #[schema(minimum = -1, maximum = -1)]
+    pub jmx_port: i32,
+    /// When the answer was made: the process answering is its own heartbeat.
+    pub time_since_last_heartbeat: u64,
+    /// The job's subtasks.
+    pub slots_number: u32,
+    /// Always 0: the job's subtasks use every slot.
+    #[schema(schema_with = always_zero)]
+    pub free_slots: u32,
+    /// The job's subtasks.
+    pub assigned_tasks: u32,
+    pub hardware: HardwareDescription,
+    /// Always empty: Cairn has no per-pool memory configuration.
+    pub memory_configuration: crate::Empty,
+}
+
+/// The machine this process runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HardwareDescription {
+    /// Cores this process may use.
+    pub cpu_cores: u32,
+    /// Bytes of memory (`MemTotal` of `/proc/meminfo`; 0 where there is none).
+    pub physical_memory: u64,
+    /// Bytes of memory available (`MemAvailable`; 0 where there is none).
+    pub free_memory: u64,
+    /// Always 0: no managed memory.
+    #[schema(schema_with = always_zero)]
+    pub managed_memory: u64,
+}

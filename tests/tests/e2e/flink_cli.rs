@@ -2,7 +2,7 @@
 //! `savepoint`, `savepoint -d`, `stop` (with and without `--drain`) and `cancel`, each
 //! checked for its effect — a savepoint that exists and restores exactly, a disposed one
 //! gone, the job ended with the right status — and the cluster endpoints Flink's frontend
-//! and tools read first (`/config`, `/overview`, `/jobmanager/config`).
+//! and tools read first (`/config`, `/overview`, `/jobmanager/config`, `/taskmanagers`).
 //!
 //! The CLI is PyPI's `apache-flink` (its `pyflink/bin/flink` and jars, run by this
 //! machine's Java), which `cargo xtask test` installs into `target/toolchains/flink`. When
@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use cairn_api::{
     ClusterOverviewWithVersion, ConfigurationEntry, DashboardConfiguration, FLINK_VERSION,
-    JobDetailsInfo,
+    JobDetailsInfo, TaskManagersInfo,
 };
 use cairn_tests::path_str as path;
 use cairn_tests::{
@@ -159,6 +159,10 @@ fn flink_lists_savepoints_disposes_and_stops_a_cairn_job() {
         (1, slots, 1)
     );
     assert_eq!(overview.flink_version, FLINK_VERSION);
+    let managers: TaskManagersInfo = running.get("/v1/taskmanagers");
+    let manager = &managers.taskmanagers[0];
+    assert_eq!((manager.slots_number, manager.free_slots), (slots, 0));
+    assert!(manager.hardware.cpu_cores >= 1 && manager.hardware.physical_memory > 0);
     let frontend: DashboardConfiguration = running.get("/v1/config");
     assert!(frontend.features.web_cancel && !frontend.features.web_submit);
     let settings: Vec<ConfigurationEntry> = running.get("/v1/jobmanager/config");

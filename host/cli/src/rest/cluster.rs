@@ -1,5 +1,5 @@
 //! The process as Flink's cluster: `/config` (what the web frontend reads first),
-//! `/overview` and `/jobmanager/config`. A Cairn process runs one job; it is the cluster's
+//! `/overview`, `/jobmanager/config` and `/taskmanagers`. A Cairn process runs one job; it is the cluster's
 //! one "task manager", and the job's subtasks are its slots.
 
 use std::collections::BTreeMap;
@@ -7,14 +7,16 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, header};
 
 use super::Reply;
 use crate::control::JobControl;
 use cairn_api::responses::Unauthorized;
 use cairn_api::{
     ClusterOverviewWithVersion, ConfigurationEntry, DashboardConfiguration, DashboardFeatures,
-    FLINK_VERSION, JobStatus,
+    FLINK_VERSION, HardwareDescription, JobStatus, TaskManagerInfo, TaskManagersInfo,
 };
+use cairn_core::clock::now_ms;
 
 /// What answers where Flink gives its revision or commit.
 const CAIRN: &str = concat!("cairn ", env!("CARGO_PKG_VERSION"));
@@ -130,4 +132,69 @@ pub(super) fn effective_config(control: &JobControl) -> BTreeMap<String, String>
             (key.clone(), shown)
         })
         .collect()
+}
+
+/// The task managers
+///
+/// Mirrors Flink's `GET /taskmanagers`: one, this process, whose slots are the job's
+/// subtasks, with the machine's cores and memory.
+#[utoipa::path(
+    get,
+    path = "/taskmanagers",
+    tag = "cluster",
+    operation_id = "taskManagers",
+    responses(
+        (status = 200, description = "This process.", body = TaskManagersInfo),
+        (status = 401, response = Unauthorized),
+    )
+)]
+pub(super) async fn taskmanagers(
+    State(control): State<Arc<JobControl>>,
+    headers: HeaderMap,
+) -> Reply<TaskManagersInfo> {
+    let subtasks: u32 = control
+        .snapshot()
+        .graph
+        .nodes
+        .iter()
+        .map(|n| n.parallelism)
+        .sum();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let memory = |field: &str| meminfo(field).unwrap_or(0);
+    Ok(Json(TaskManagersInfo {
+        taskmanagers: vec![TaskManagerInfo {
+            id: format!("cairn-{}", std::process::id()),
+            path: format!("http://{host}"),
+            data_port: -1,
+            jmx_port: -1,
+            time_since_last_heartbeat: now_ms(),
+            slots_number: subtasks,
+            free_slots: 0,
+            assigned_tasks: subtasks,
+            hardware: HardwareDescription {
+                cpu_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+                physical_memory: memory("MemTotal:"),
+                free_memory: memory("MemAvailable:"),
+                managed_memory: 0,
+            },
+            memory_configuration: Default::default(),
+        }],
+    }))
+}
+
+/// A `/proc/meminfo` field in bytes (Linux; `None` elsewhere).
+fn meminfo(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix(field))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }

@@ -74,6 +74,7 @@ fn api() -> OpenApiRouter<Arc<JobControl>> {
         .routes(routes!(cluster::config))
         .routes(routes!(cluster::overview))
         .routes(routes!(cluster::jobmanager_config))
+        .routes(routes!(cluster::taskmanagers))
         .routes(routes!(dashboard::page))
         .routes(routes!(dashboard::script))
         .routes(routes!(dashboard::styles))
