@@ -475,6 +475,39 @@ pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("test paths are UTF-8")
 }
 
+/// A job id of its own for a run a helper starts on behalf of several tests: derived from
+/// a path of the calling test's scratch folder, so that tests running at the same time never
+/// share one (a job id is locked on the machine while it runs).
+pub fn job_id_for(path: &Path) -> String {
+    format!(
+        "{:032x}",
+        xxhash_rust::xxh3::xxh3_128(path.as_os_str().as_encoded_bytes())
+    )
+}
+
+/// `run <wasm> -p 2 --job-id <id>`, checkpointing every 100 ms into `chk`: how the tests
+/// that drive a job mid-stream start it (options and the job's arguments follow).
+pub fn run_checkpointed(wasm: &Path, id: &str, chk: &Path) -> Vec<std::ffi::OsString> {
+    let mut args = os(&["run", path_str(wasm), "-p", "2", "--job-id", id]);
+    args.extend(os(&[
+        "-D",
+        "execution.checkpointing.interval=100 ms",
+        "-D",
+        &format!("execution.checkpointing.dir={}", path_str(chk)),
+    ]));
+    args
+}
+
+/// `-- --input <input> --output <out>`, and `--rate <rate>` (lines per second) when given:
+/// the arguments of word-count and of the jobs sharing its input and output.
+pub fn word_count_args(input: &Path, out: &Path, rate: Option<&str>) -> Vec<std::ffi::OsString> {
+    let mut args = os(&["--", "--input", path_str(input), "--output", path_str(out)]);
+    if let Some(rate) = rate {
+        args.extend(os(&["--rate", rate]));
+    }
+    args
+}
+
 /// The `Path: <location>` a savepoint command printed.
 pub fn savepoint_path(stdout: &str) -> PathBuf {
     let location = stdout

@@ -143,7 +143,7 @@ fn killed_job(dir: &Path, job_id: &str) {
 
 /// Resumes keyed-sum from `from` (it is expected to refuse).
 fn resume(dir: &Path, from: &Path) -> cairn_tests::Finished {
-    let mut args = keyed_sum(dir, &"f".repeat(32), &[]);
+    let mut args = keyed_sum(dir, &cairn_tests::job_id_for(dir), &[]);
     args.insert(2, "-s".into());
     args.insert(3, from.into());
     cairn(args, None, None)

@@ -21,7 +21,7 @@ use cairn_api::{
 use cairn_tests::path_str as path;
 use cairn_tests::{
     Corpus, Finished, RunningJob, Scratch, Session, cairn, check_word_count, finish, job, os,
-    savepoint_path, target_dir, test_job,
+    run_checkpointed, savepoint_path, target_dir, test_job, word_count_args,
 };
 
 use crate::savepoints::{committed_lines, records_read};
@@ -80,7 +80,8 @@ impl Flink {
     }
 }
 
-/// `cairn run word-count` at parallelism 2, checkpointing every 100 ms; paced when `paced`.
+/// `cairn run word-count` at parallelism 2, checkpointing every 100 ms; paced at [`RATE`]
+/// when `paced`.
 fn word_count(
     id: &str,
     out: &Path,
@@ -88,24 +89,9 @@ fn word_count(
     paced: bool,
     extra: &[&str],
 ) -> Vec<OsString> {
-    let mut args = os(&["run", path(&job("word-count")), "-p", "2", "--job-id", id]);
-    args.extend(os(&[
-        "-D",
-        "execution.checkpointing.interval=100 ms",
-        "-D",
-        &format!("execution.checkpointing.dir={}", path(&scratch.join("chk"))),
-    ]));
+    let mut args = run_checkpointed(&job("word-count"), id, &scratch.join("chk"));
     args.extend(os(extra));
-    args.extend(job_args(out, paced));
-    args
-}
-
-/// `-- --input … --output …`, paced at [`RATE`] when `paced`.
-fn job_args(out: &Path, paced: bool) -> Vec<OsString> {
-    let mut args = os(&["--", "--input", path(&corpus().path), "--output", path(out)]);
-    if paced {
-        args.extend(os(&["--rate", RATE]));
-    }
+    args.extend(word_count_args(&corpus().path, out, paced.then_some(RATE)));
     args
 }
 
@@ -131,7 +117,7 @@ fn flink_lists_savepoints_disposes_and_stops_a_cairn_job() {
     let Some(flink) = Flink::installed(&scratch) else {
         return;
     };
-    let (id, out) = ("f1".repeat(16), scratch.join("out"));
+    let (id, out) = ("fa".repeat(16), scratch.join("out"));
     let mut running = session.start(word_count(&id, &out, &scratch, true, &[]));
     running.wait_for_progress(2_000);
 
@@ -245,7 +231,7 @@ fn flink_cancels_a_cairn_job_and_stops_one_draining_it() {
     // sink commits exactly the lines read.
     let (id, drained) = ("f4".repeat(16), scratch.join("drained"));
     let mut args = os(&["run", path(&test_job("buffering")), "--job-id", &id]);
-    args.extend(job_args(&drained, true));
+    args.extend(word_count_args(&corpus().path, &drained, Some(RATE)));
     let mut running = session.start(args);
     running.wait_for_progress(2_000);
     let savepoints = scratch.join("savepoints");

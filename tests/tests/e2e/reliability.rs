@@ -11,8 +11,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use cairn_tests::kill_loop::wait_for_checkpoint;
 use cairn_tests::{
-    Corpus, Finished, Scratch, Session, cairn, check_word_count, job, latest_checkpoint, os,
-    path_str, spawn_cairn,
+    Corpus, Finished, Scratch, Session, cairn, check_word_count, job, job_id_for,
+    latest_checkpoint, os, path_str, spawn_cairn,
 };
 use serde_json::Value;
 
@@ -90,8 +90,10 @@ fn node<'a>(metadata: &'a mut Value, uid: &str) -> &'a mut Value {
         .unwrap()
 }
 
+/// Resumes word-count from `from`, as a job of its own.
 fn resume(corpus: &Corpus, scratch: &Scratch, from: &Path) -> Finished {
-    let mut args = word_count(corpus, scratch, &"fe".repeat(16), &["-p", "2"], None);
+    let id = job_id_for(scratch.path());
+    let mut args = word_count(corpus, scratch, &id, &["-p", "2"], None);
     args.splice(2..2, [OsString::from("-s"), from.into()]);
     cairn(args, None, None)
 }

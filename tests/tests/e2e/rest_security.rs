@@ -18,7 +18,8 @@ use cairn_api::{
 };
 use cairn_tests::path_str as path;
 use cairn_tests::{
-    Corpus, RunningJob, Scratch, Session, cairn, http, job, os, read, target_dir, workspace_root,
+    Corpus, RunningJob, Scratch, Session, cairn, http, job, os, read, target_dir, word_count_args,
+    workspace_root,
 };
 
 /// Long enough to read for minutes at 200 lines/s: the job keeps running through a test.
@@ -28,26 +29,18 @@ fn corpus() -> &'static Corpus {
 }
 
 /// `cairn run word-count.wasm <options> -- …` paced at 200 lines/s, writing into `out`.
-fn word_count_args(options: &[&str], out: &Path) -> Vec<OsString> {
+fn word_count_run(options: &[&str], out: &Path) -> Vec<OsString> {
     let mut args = os(&["run", path(&job("word-count"))]);
     args.extend(os(options));
-    args.extend(os(&[
-        "--",
-        "--input",
-        path(&corpus().path),
-        "--output",
-        path(out),
-        "--rate",
-        "200",
-    ]));
+    args.extend(word_count_args(&corpus().path, out, Some("200")));
     args
 }
 
-/// [`word_count_args`] started as job `id`, writing into the scratch folder.
+/// [`word_count_run`] started as job `id`, writing into the scratch folder.
 fn word_count(session: &Session, scratch: &Scratch, id: &str, options: &[&str]) -> RunningJob {
     let mut options = options.to_vec();
     options.extend(["--job-id", id]);
-    session.start(word_count_args(&options, &scratch.join("out")))
+    session.start(word_count_run(&options, &scratch.join("out")))
 }
 
 /// Polls `check` for up to 60 s.
@@ -334,12 +327,12 @@ fn the_token_from_a_file_guards_every_way_in_and_shows_nowhere() {
         (&missing, "cannot read rest.auth-token-file"),
         (&empty, "a file holding the token, not an empty one"),
     ] {
-        let run = session.cli(word_count_args(&["-D", setting], &scratch.join("out")));
+        let run = session.cli(word_count_run(&["-D", setting], &scratch.join("out")));
         assert!(!run.success(), "{run:?}");
         assert!(run.stderr.contains(message), "{}", run.stderr);
     }
     let printed = cairn(
-        word_count_args(&["--print-config", "-D", &from_file], &scratch.join("out")),
+        word_count_run(&["--print-config", "-D", &from_file], &scratch.join("out")),
         None,
         None,
     );

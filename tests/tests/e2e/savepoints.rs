@@ -16,7 +16,7 @@ use cairn_api::{
 use cairn_tests::path_str as path;
 use cairn_tests::{
     Corpus, RunningJob, Scratch, Session, cairn, check_word_count, http, job, os, read,
-    savepoint_path, test_job,
+    run_checkpointed, savepoint_path, test_job, word_count_args,
 };
 
 /// Lines per second the paced jobs read: slow enough that commands land mid-stream.
@@ -38,26 +38,15 @@ fn word_count(
     paced: bool,
     extra: &[&str],
 ) -> Vec<OsString> {
-    let mut args = os(&["run", path(wasm), "-p", "2", "--job-id", id]);
-    args.extend(os(&[
-        "-D",
-        "execution.checkpointing.interval=100 ms",
-        "-D",
-        &format!("execution.checkpointing.dir={}", path(chk)),
-    ]));
+    let mut args = run_checkpointed(wasm, id, chk);
     args.extend(os(extra));
     args.extend(job_args(out, paced));
     args
 }
 
-/// `-- --input <corpus> --output <out>`, and `--rate` [`RATE`] when `paced`: the arguments
-/// of word-count and the jobs sharing its input and output.
+/// The job's arguments on this file's corpus, paced at [`RATE`] when `paced`.
 fn job_args(out: &Path, paced: bool) -> Vec<OsString> {
-    let mut args = os(&["--", "--input", path(&corpus().path), "--output", path(out)]);
-    if paced {
-        args.extend(os(&["--rate", RATE]));
-    }
-    args
+    word_count_args(&corpus().path, out, paced.then_some(RATE))
 }
 
 /// Moves a savepoint folder elsewhere: savepoints are relocatable.
@@ -80,7 +69,7 @@ fn finish_with_v2(savepoint: &Path, out: &Path, scratch: &Scratch) -> cairn_test
     let run = cairn(
         word_count(
             &job("word-count-v2"),
-            &"b8".repeat(16),
+            &cairn_tests::job_id_for(out),
             out,
             &chk,
             false,
