@@ -35,7 +35,11 @@ impl Background {
     ) -> anyhow::Result<Background> {
         let dir = crate::target_dir().join("xtask");
         std::fs::create_dir_all(&dir)?;
-        let log = dir.join(format!("{}.log", name.replace(' ', "-")));
+        let file_name: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let log = dir.join(format!("{file_name}.log"));
         let file =
             File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
         eprintln!(
