@@ -270,6 +270,13 @@ impl Corpus {
     pub fn words(&self) -> u64 {
         self.counts.values().sum()
     }
+
+    /// Asserts that the word-count output committed in `out` is exactly this text's.
+    pub fn assert_exact(&self, out: &Path) {
+        let report = check_word_count(&self.counts, out).expect("the output can be read");
+        assert!(report.is_exact(), "{report:?}");
+        assert_eq!(report.lines, self.words());
+    }
 }
 
 /// Tests that talk to running jobs: each session has its own job registry (its own

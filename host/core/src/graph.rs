@@ -227,6 +227,11 @@ impl Graph {
         })
     }
 
+    /// Every subtask of the job: the sum of its nodes' parallelism.
+    pub fn subtasks(&self) -> u32 {
+        self.nodes.iter().map(|n| n.parallelism).sum()
+    }
+
     /// Indices of the nodes reading from node `upstream`, with their edges' partitioning.
     pub fn outputs(
         &self,

@@ -20,8 +20,8 @@ use cairn_api::{
 };
 use cairn_tests::path_str as path;
 use cairn_tests::{
-    Corpus, Finished, RunningJob, Scratch, Session, cairn, check_word_count, finish, job, os,
-    run_checkpointed, savepoint_path, target_dir, test_job, word_count_args,
+    Corpus, Finished, RunningJob, Scratch, Session, cairn, finish, job, os, run_checkpointed,
+    savepoint_path, target_dir, test_job, word_count_args,
 };
 
 use crate::savepoints::{committed_lines, records_read};
@@ -103,12 +103,6 @@ const RATE: &str = "500";
 fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| Corpus::new("flink-corpus", 4 << 20, 5_000, 11))
-}
-
-fn assert_exact(out: &Path) {
-    let report = check_word_count(&corpus().counts, out).unwrap();
-    assert!(report.is_exact(), "{report:?}");
-    assert_eq!(report.lines, corpus().words());
 }
 
 #[test]
@@ -206,7 +200,7 @@ fn flink_lists_savepoints_disposes_and_stops_a_cairn_job() {
         None,
     );
     assert!(resumed.success(), "{resumed:?}");
-    assert_exact(&out);
+    corpus().assert_exact(&out);
 }
 
 #[test]

@@ -57,12 +57,6 @@ fn moved(savepoint: &Path, scratch: &Scratch) -> PathBuf {
     to
 }
 
-pub(crate) fn assert_exact(out: &Path) {
-    let report = check_word_count(&corpus().counts, out).unwrap();
-    assert!(report.is_exact(), "{report:?}");
-    assert_eq!(report.lines, corpus().words());
-}
-
 /// Runs word-count v2 from `savepoint` to the end of the input (unpaced).
 fn finish_with_v2(savepoint: &Path, out: &Path, scratch: &Scratch) -> cairn_tests::Finished {
     let chk = scratch.join("chk-v2");
@@ -143,7 +137,7 @@ fn stop_with_savepoint_then_v2_from_the_moved_savepoint_is_exact() {
         run.stderr.contains("migrating"),
         "v2 migrates v1's state: {run:?}"
     );
-    assert_exact(&out);
+    corpus().assert_exact(&out);
 }
 
 #[test]
@@ -171,7 +165,7 @@ fn cancel_with_savepoint_then_v2_from_the_moved_savepoint_is_exact() {
 
     let savepoint = moved(&savepoint, &scratch);
     finish_with_v2(&savepoint, &out, &scratch);
-    assert_exact(&out);
+    corpus().assert_exact(&out);
 }
 
 #[test]
@@ -222,7 +216,7 @@ fn swap_to_v2_mid_stream_then_kill_and_resume_is_exact() {
         None,
     );
     assert!(resume.success(), "{resume:?}");
-    assert_exact(&out);
+    corpus().assert_exact(&out);
 }
 
 /// Whether the job folder's latest checkpoint holds `count` state in `version`.
@@ -274,7 +268,7 @@ fn failed_swaps_leave_the_old_code_running_and_the_output_exact() {
 
     assert_eq!(v1.wait(), Some(0), "{}", v1.stderr());
     assert!(v1.stdout().contains("FINISHED"), "{}", v1.stdout());
-    assert_exact(&out);
+    corpus().assert_exact(&out);
 }
 
 /// keyed-sum, unbounded and paced, checkpointing every 100 ms, with a default savepoint
@@ -531,7 +525,7 @@ fn flink_rest_client_cli_commands_and_disposal() {
     args.insert(2, "--allow-non-restored-state".into());
     let allowed = cairn(&args, None, None);
     assert!(allowed.success(), "{allowed:?}");
-    assert_exact(&out);
+    corpus().assert_exact(&out);
 }
 
 /// Copies a job folder's latest checkpoint (retention may delete the original any moment).
@@ -810,5 +804,5 @@ fn failures_and_restarts_show_over_rest_and_requests_wait_for_a_running_job() {
     let savepoint = session.cli(os(&["savepoint", &id, path(&scratch.join("sp"))]));
     assert!(savepoint.success(), "{savepoint:?}");
     assert_eq!(running.wait(), Some(0), "{}", running.stderr());
-    assert_exact(&scratch.join("out"));
+    corpus().assert_exact(&scratch.join("out"));
 }

@@ -17,20 +17,14 @@ use cairn_api::ErrorBody;
 use cairn_tests::kill_loop::wait_for_checkpoint;
 use cairn_tests::path_str as path;
 use cairn_tests::{
-    Corpus, Finished, Scratch, Session, cairn, cairn_bin, check_word_count, finish, job, os, read,
-    savepoint_path, spawn_cairn,
+    Corpus, Finished, Scratch, Session, cairn, cairn_bin, finish, job, os, read, savepoint_path,
+    spawn_cairn,
 };
 
 /// About 300k words: a few seconds at the paced rates below.
 fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| Corpus::new("stores-corpus", 2 << 20, 5_000, 12))
-}
-
-fn assert_exact(out: &Path) {
-    let report = check_word_count(&corpus().counts, out).unwrap();
-    assert!(report.is_exact(), "{report:?}");
-    assert_eq!(report.lines, corpus().words());
 }
 
 /// `-- --input <corpus> --output <out>`, paced at `rate` lines per second if given.
@@ -73,7 +67,7 @@ fn memory_checkpoints_survive_a_restart_exactly() {
             .contains("restarting the job (attempt 2) from checkpoint "),
         "the restart finds the first attempt's checkpoints: {run:?}"
     );
-    assert_exact(&out);
+    corpus().assert_exact(&out);
 }
 
 #[test]
@@ -141,7 +135,7 @@ fn a_damaged_compilation_cache_entry_is_recompiled_and_rewritten() {
             .env("CAIRN_LOG", "warn,cairn_wasm::component=debug");
         let run = finish(command, None);
         assert!(run.success(), "run {n}: {run:?}");
-        assert_exact(&out);
+        corpus().assert_exact(&out);
         run
     };
     let first = run(1);

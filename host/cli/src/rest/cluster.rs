@@ -75,7 +75,7 @@ pub(super) async fn overview(
     let is = |status: JobStatus| u32::from(snapshot.status == status);
     Ok(Json(ClusterOverviewWithVersion {
         taskmanagers: 1,
-        slots_total: snapshot.graph.nodes.iter().map(|n| n.parallelism).sum(),
+        slots_total: snapshot.graph.subtasks(),
         slots_available: 0,
         jobs_running: u32::from(!snapshot.status.is_terminal()),
         jobs_finished: is(JobStatus::Finished),
@@ -152,13 +152,7 @@ pub(super) async fn taskmanagers(
     State(control): State<Arc<JobControl>>,
     headers: HeaderMap,
 ) -> Reply<TaskManagersInfo> {
-    let subtasks: u32 = control
-        .snapshot()
-        .graph
-        .nodes
-        .iter()
-        .map(|n| n.parallelism)
-        .sum();
+    let subtasks = control.snapshot().graph.subtasks();
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

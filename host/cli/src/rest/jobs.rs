@@ -62,7 +62,7 @@ pub(super) async fn jobs(
 pub(super) async fn overview(State(control): State<Arc<JobControl>>) -> Reply<MultipleJobsDetails> {
     let snapshot = control.snapshot();
     let (start, end, duration) = times(&control, &snapshot);
-    let tasks: u32 = snapshot.graph.nodes.iter().map(|n| n.parallelism).sum();
+    let tasks = snapshot.graph.subtasks();
     Ok(Json(MultipleJobsDetails {
         jobs: vec![JobOverview {
             jid: control.id.clone(),
