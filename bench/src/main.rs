@@ -24,7 +24,7 @@ use cairn_core::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use cairn_core::runtime::CheckpointStats;
 use cairn_core::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
 use cairn_core::state::{CheckpointStore, StateStore};
-use cairn_sdk::{Args, Context, Job, JobGraph, PackedBatch, State};
+use cairn_sdk::{Args, Context, Job, JobGraph, KeyedChunk, PackedBatch, Snapshot};
 use cairn_tests::{Scratch, job, write_text};
 use cairn_wasm::{Engine, JobComponent, Limits};
 
@@ -42,9 +42,14 @@ impl<J: Job> OperatorFactory for Native<J> {
 }
 
 impl OperatorInstance for NativeOperator {
-    fn process(&mut self, input: u32, batch: PackedBatch) -> Result<PackedBatch, OperatorError> {
+    fn process(
+        &mut self,
+        input: u32,
+        batch: PackedBatch,
+        key_groups: &[u16],
+    ) -> Result<PackedBatch, OperatorError> {
         self.0
-            .process(input, &batch)
+            .process(input, &batch, key_groups)
             .map_err(|e| OperatorError::Failed(e.to_string()))
     }
 
@@ -54,15 +59,25 @@ impl OperatorInstance for NativeOperator {
             .map_err(|e| OperatorError::Failed(e.to_string()))
     }
 
-    fn snapshot(&mut self, _checkpoint: u64) -> Result<State, OperatorError> {
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Snapshot, OperatorError> {
         self.0
             .snapshot()
             .map_err(|e| OperatorError::Failed(e.to_string()))
     }
 
-    fn restore(&mut self, state: State) -> Result<(), OperatorError> {
+    fn restore_keyed(
+        &mut self,
+        version: u32,
+        chunks: Vec<KeyedChunk>,
+    ) -> Result<(), OperatorError> {
         self.0
-            .restore(&state)
+            .restore_keyed(version, &chunks)
+            .map_err(|e| OperatorError::Failed(e.to_string()))
+    }
+
+    fn restore(&mut self, version: u32, items: Vec<Vec<u8>>) -> Result<(), OperatorError> {
+        self.0
+            .restore(version, &items)
             .map_err(|e| OperatorError::Failed(e.to_string()))
     }
 

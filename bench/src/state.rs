@@ -1,8 +1,9 @@
 //! One operator's state through a checkpoint and back, piece by piece, for states of 1 MB to
 //! 1 GB: the snapshot out of the guest, compression alone (zstd level 1, one thread: the
-//! yardstick), Cairn's upload (compress and write, streamed in pieces), the `_metadata`
-//! write, and the restore (read, verify, decompress, then the guest's own `restore`); and
-//! how much the process's resident memory grows during the upload.
+//! yardstick), Cairn's upload (sort keyed chunks, compress segment by segment and write,
+//! streamed in pieces), the `_metadata` write, and the restore (read, verify, decompress,
+//! then the guest's own `restore-keyed` and `restore`); and how much the process's resident
+//! memory grows during the upload.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,11 +11,12 @@ use std::time::{Duration, Instant};
 use cairn_core::config::{CheckpointingMode, S3Config};
 use cairn_core::operator::OperatorFactory;
 use cairn_core::state::metadata::{
-    CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, StateFile, SubtaskSnapshot,
-    SubtaskState,
+    CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, SubtaskSnapshot, SubtaskState,
 };
+use cairn_core::state::operator_file::{self, Layout};
 use cairn_core::state::{CheckpointMetadata, METADATA_FILE, StateStore};
-use cairn_sdk::{Context, Emitter};
+use cairn_sdk::key_groups::key_group;
+use cairn_sdk::{Context, Emitter, KeyGroupRange};
 use cairn_tests::{Scratch, job, test_job};
 use cairn_wasm::{Engine, JobComponent, Limits};
 
@@ -75,6 +77,11 @@ fn row(
             Vec::new(),
         ),
     };
+    const MAX_PARALLELISM: u32 = 128;
+    let key_groups = KeyGroupRange {
+        first: 0,
+        last: MAX_PARALLELISM - 1,
+    };
     let ctx = Context {
         job_id: "0".repeat(32),
         operator_uid: uid.into(),
@@ -82,16 +89,21 @@ fn row(
         parallelism: 1,
         attempt: 0,
         options,
+        max_parallelism: MAX_PARALLELISM,
+        key_groups,
     };
     let component = JobComponent::load(engine, &wasm, true, limits)?;
     let mut guest = component.open(&ctx, uid)?;
     if let Source::KeyedSum { keys } = source {
         for start in (0..*keys).step_by(1024) {
             let mut batch = Emitter::default();
+            let mut groups = Vec::with_capacity(1024);
             for i in start..(start + 1024).min(*keys) {
-                batch.emit_keyed(format!("key-{i}"), i.to_le_bytes());
+                let key = format!("key-{i}");
+                groups.push(key_group(key.as_bytes(), MAX_PARALLELISM) as u16);
+                batch.emit_keyed(key, i.to_le_bytes());
             }
-            guest.process(0, batch.take())?;
+            guest.process(0, batch.take(), &groups)?;
         }
     }
 
@@ -100,20 +112,39 @@ fn row(
     let snapshot = started.elapsed();
     drop(guest);
     let version = state.version;
-    let raw = Arc::new(state.data);
+    let raw: Vec<u8> = state
+        .operator_state
+        .iter()
+        .chain(state.keyed.iter().map(|c| &c.entries))
+        .flatten()
+        .copied()
+        .collect();
     let raw_mb = raw.len() as f64 / 1e6;
 
     let started = Instant::now();
     let compressed_len = zstd::bulk::Compressor::new(1)?.compress(&raw)?.len();
     let zstd_seconds = started.elapsed().as_secs_f64();
+    drop(raw);
 
     let store = StateStore::open(path(&scratch.join("transfer")), &S3Config::default())?;
-    let file = cairn_core::state::state_file(uid, 0);
+    let layout = Layout {
+        path: cairn_core::state::operator_state_file(uid, 0),
+        key_groups,
+        max_parallelism: MAX_PARALLELISM,
+    };
+    let state = Arc::new(state);
     let sampler = RssSampler::start();
     let started = Instant::now();
-    let info = runtime.block_on(store.put_blob(&file, raw.clone()))?;
+    let file = {
+        let (state, layout) = (state.clone(), layout.clone());
+        runtime.block_on(store.put_stream(&layout.path.clone(), move |sink| {
+            operator_file::write(&state, &layout, sink)
+        }))?
+    };
     let upload_seconds = started.elapsed().as_secs_f64();
     let growth = sampler.stop();
+    drop(state);
+    let stored_size = file.size();
 
     let metadata = CheckpointMetadata {
         format: FORMAT_VERSION,
@@ -127,23 +158,25 @@ fn row(
             uid: uid.into(),
             parallelism: 1,
             subtasks: vec![SubtaskSnapshot {
-                state: SubtaskState::Operator {
-                    file: Some(StateFile::new(file.clone(), info, version)),
+                state: SubtaskState::KeyedOperator {
+                    state: file.clone(),
                 },
                 stats: SnapshotStats::default(),
             }],
         }],
+        max_parallelism: Some(MAX_PARALLELISM),
     };
     let started = Instant::now();
     runtime.block_on(store.put(METADATA_FILE, metadata.to_bytes().into()))?;
     let metadata_seconds = started.elapsed().as_secs_f64();
-    drop(raw);
 
     let started = Instant::now();
-    let stored = runtime.block_on(store.get(&file))?;
-    let restored = cairn_core::state::blob::decode(&stored, &info, &file)?;
+    let items = runtime.block_on(operator_file::read_items(&store, &file))?;
+    let mut chunks = Vec::new();
+    for batch in operator_file::batches(&file, key_groups) {
+        chunks.push(runtime.block_on(operator_file::read_chunks(&store, &file.path, &batch))?);
+    }
     let read_seconds = started.elapsed().as_secs_f64();
-    drop(stored);
 
     let mut fresh = component.open(
         &Context {
@@ -153,10 +186,10 @@ fn row(
         uid,
     )?;
     let started = Instant::now();
-    fresh.restore(cairn_sdk::State {
-        version,
-        data: restored,
-    })?;
+    for batch in chunks {
+        fresh.restore_keyed(version, batch)?;
+    }
+    fresh.restore(version, items)?;
     let guest_seconds = started.elapsed().as_secs_f64();
 
     println!(
@@ -164,7 +197,7 @@ fn row(
         snapshot.as_secs_f64(),
         raw_mb / zstd_seconds,
         compressed_len as f64 / 1e6,
-        megabytes(info.stored_size),
+        megabytes(stored_size),
         raw_mb / upload_seconds,
         upload_seconds,
         100.0 * zstd_seconds / upload_seconds,

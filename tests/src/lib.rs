@@ -334,6 +334,13 @@ impl Session {
             std::fs::File::create(self.scratch.join(&format!("{id}.{name}")))
                 .expect("log files can be created")
         };
+        let registered = self
+            .scratch
+            .join("cairn")
+            .join("jobs")
+            .join(format!("{id}.json"));
+        // A run of the same id killed with -9 left its registration: not this run's.
+        let _ = std::fs::remove_file(&registered);
         let child = self
             .command(&args)
             .stdin(Stdio::null())
@@ -347,11 +354,6 @@ impl Session {
             address: String::new(),
             logs: self.scratch.join(&id),
         };
-        let registered = self
-            .scratch
-            .join("cairn")
-            .join("jobs")
-            .join(format!("{id}.json"));
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(address) = std::fs::read_to_string(&registered)

@@ -6,6 +6,7 @@
 //! Each counter subtask fails, in the given way, when it sees its N-th record, as long as
 //! the job's attempt number (0 on the first run) is below K.
 
+use cairn_sdk::KeyedChunk;
 use cairn_sdk::prelude::*;
 use word_count::{Count, Split};
 
@@ -50,6 +51,16 @@ pub struct FlakyCount {
 }
 
 impl Operator for FlakyCount {
+    const STATE_VERSION: u32 = Count::STATE_VERSION;
+
+    fn keyed_state(&mut self) -> Option<&mut dyn KeyedStore> {
+        self.count.keyed_state()
+    }
+
+    fn restore_keyed(&mut self, chunk: &KeyedChunk, version: u32) -> Result<()> {
+        self.count.restore_keyed(chunk, version)
+    }
+
     fn open(&mut self, ctx: &Context) -> Result<()> {
         let option = |name| {
             ctx.option(name)

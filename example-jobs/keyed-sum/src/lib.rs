@@ -3,32 +3,34 @@
 //! `cairn run keyed-sum.wasm -- --records 10000000 --keys 100000 [--rate R] [--output DIR]`
 //! (`--records 0` runs unbounded; without `--output` results go to the blackhole sink.)
 
-use std::collections::HashMap;
-
 use cairn_sdk::prelude::*;
 
-/// Adds each record's value (a little-endian u64) to its key's sum. Keys are hashed with
-/// foldhash (seeded per process) rather than std's SipHash, whose per-key `write` calls are
-/// what Wasm pays most for here (see BENCHMARKS.md).
+/// Adds each record's value (a little-endian u64) to its key's sum, kept in keyed state
+/// (version 2: key → sum, u64 little-endian; version 1 was a serde map).
 #[derive(Default, Serialize, Deserialize)]
 pub struct Sum {
-    sums: HashMap<Vec<u8>, u64, foldhash::fast::RandomState>,
+    sums: KeyedState<u64>,
 }
 
 impl Operator for Sum {
+    const STATE_VERSION: u32 = 2;
+
+    fn keyed_state(&mut self) -> Option<&mut dyn KeyedStore> {
+        Some(&mut self.sums)
+    }
+
     fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()> {
-        let key = record.key().unwrap_or_default();
         let value: [u8; 8] = record
             .value()
             .try_into()
             .map_err(|_| Error::msg("keyed-sum expects 8-byte values"))?;
-        let sum = match self.sums.get_mut(key) {
-            Some(sum) => sum,
-            None => self.sums.entry(key.to_owned()).or_default(),
-        };
+        let sum = self.sums.get_or_default(&record)?;
         *sum = sum.wrapping_add(u64::from_le_bytes(value));
+        let sum = *sum;
         out.emit_parts(|v| {
-            v.bytes(key).byte(b'\t').u64(*sum);
+            v.bytes(record.key().unwrap_or_default())
+                .byte(b'\t')
+                .u64(sum);
         });
         Ok(())
     }

@@ -3,7 +3,10 @@
 
 use std::cell::RefCell;
 
-use crate::{Args, Context, Job, JobGraph, NodeKind, OperatorInstance, PackedBatch, Partitioning};
+use crate::{
+    Args, Context, Job, JobGraph, KeyGroupRange, KeyedChunk, NodeKind, OperatorInstance,
+    OperatorStateMode, PackedBatch, Partitioning, ValueEncoding,
+};
 
 pub mod bindings {
     wit_bindgen::generate!({
@@ -48,6 +51,11 @@ pub fn open<J: Job>(ctx: WitContext, name: String) -> Result<WitOperator, String
         parallelism: ctx.parallelism,
         attempt: ctx.attempt,
         options: ctx.options,
+        max_parallelism: ctx.max_parallelism,
+        key_groups: KeyGroupRange {
+            first: ctx.key_groups.first,
+            last: ctx.key_groups.last,
+        },
     };
     let instance = OperatorInstance::open::<J>(ctx, &name)?;
     Ok(WitOperator::new(GuestOperator(RefCell::new(instance))))
@@ -57,25 +65,63 @@ pub fn open<J: Job>(ctx: WitContext, name: String) -> Result<WitOperator, String
 pub struct GuestOperator(RefCell<OperatorInstance>);
 
 impl WitGuestOperator for GuestOperator {
-    fn process(&self, input: u32, batch: wit::PackedBatch) -> Result<wit::PackedBatch, String> {
-        let out = self.0.borrow_mut().process(input, &from_wit(batch))?;
+    fn process(
+        &self,
+        input: u32,
+        batch: wit::PackedBatch,
+        key_groups: Vec<u16>,
+    ) -> Result<wit::PackedBatch, String> {
+        let out = self
+            .0
+            .borrow_mut()
+            .process(input, &from_wit(batch), &key_groups)?;
         Ok(to_wit(out))
     }
 
-    fn snapshot(&self, _checkpoint_id: u64) -> Result<wit::State, String> {
-        let state = self.0.borrow().snapshot()?;
-        Ok(wit::State {
-            version: state.version,
-            data: state.data,
+    fn snapshot(&self, _checkpoint_id: u64) -> Result<wit::Snapshot, String> {
+        let snapshot = self.0.borrow_mut().snapshot()?;
+        Ok(wit::Snapshot {
+            version: snapshot.version,
+            operator_state: snapshot.operator_state,
+            operator_state_mode: match snapshot.mode {
+                OperatorStateMode::Split => wit::OperatorStateMode::Split,
+                OperatorStateMode::Union => wit::OperatorStateMode::Union,
+                OperatorStateMode::Whole => {
+                    return Err("OperatorStateMode::Whole is the host's, not an operator's".into());
+                }
+            },
+            keyed: snapshot
+                .keyed
+                .into_iter()
+                .map(|c| wit::KeyedChunk {
+                    key_group: c.key_group,
+                    entries: c.entries,
+                })
+                .collect(),
+            value_encoding: match snapshot.value_encoding {
+                ValueEncoding::Bytes => wit::ValueEncoding::Bytes,
+                ValueEncoding::Utf8 => wit::ValueEncoding::Utf8,
+                ValueEncoding::U64Le => wit::ValueEncoding::U64Le,
+                ValueEncoding::S64Le => wit::ValueEncoding::S64Le,
+                ValueEncoding::F64Le => wit::ValueEncoding::F64Le,
+                ValueEncoding::Json => wit::ValueEncoding::Json,
+            },
         })
     }
 
-    fn restore(&self, state: wit::State) -> Result<(), String> {
-        let state = crate::State {
-            version: state.version,
-            data: state.data,
-        };
-        Ok(self.0.borrow_mut().restore(&state)?)
+    fn restore_keyed(&self, version: u32, chunks: Vec<wit::KeyedChunk>) -> Result<(), String> {
+        let chunks: Vec<KeyedChunk> = chunks
+            .into_iter()
+            .map(|c| KeyedChunk {
+                key_group: c.key_group,
+                entries: c.entries,
+            })
+            .collect();
+        Ok(self.0.borrow_mut().restore_keyed(version, &chunks)?)
+    }
+
+    fn restore(&self, version: u32, operator_state: Vec<Vec<u8>>) -> Result<(), String> {
+        Ok(self.0.borrow_mut().restore(version, &operator_state)?)
     }
 
     fn checkpoint_complete(&self, checkpoint_id: u64) {

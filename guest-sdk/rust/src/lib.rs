@@ -7,31 +7,36 @@
 //!
 //! ```
 //! use cairn_sdk::prelude::*;
-//! use std::collections::HashMap;
 //!
 //! #[derive(Default, Serialize, Deserialize)]
-//! struct Count { counts: HashMap<String, u64> }
+//! struct Count { counts: KeyedState<u64> }
 //!
 //! impl Operator for Count {
+//!     fn keyed_state(&mut self) -> Option<&mut dyn KeyedStore> {
+//!         Some(&mut self.counts)
+//!     }
+//!
 //!     fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()> {
-//!         let word = record.key_str()?;
-//!         let n = self.counts.entry(word.to_owned()).or_default();
+//!         let n = self.counts.get_or_default(&record)?;
 //!         *n += 1;
-//!         out.emit_fmt(format_args!("{word}\t{n}"));
+//!         out.emit_fmt(format_args!("{}\t{n}", record.key_str()?));
 //!         Ok(())
 //!     }
 //! }
 //! ```
 //!
-//! Operator state is the operator struct itself, serialised with serde ([postcard] encoding)
-//! whenever the host takes a checkpoint; override [`Operator::snapshot`] and
-//! [`Operator::restore`] for a state encoding of your own.
+//! State per key lives in a [`KeyedState`] (Flink's `ValueState`): the host stores it by key
+//! group, so a job can change its parallelism across a savepoint. Operator-wide state is the
+//! operator struct itself, serialised with serde ([postcard] encoding) whenever the host
+//! takes a checkpoint; override [`Operator::snapshot`] and [`Operator::restore`] for an
+//! encoding of your own.
 //!
 //! Build jobs for `wasm32-wasip2`: `cargo build --target wasm32-wasip2 --release`. On other
 //! targets the same code compiles as an ordinary library (without the component exports), so
 //! operators can be unit-tested and benchmarked natively.
 
 mod args;
+pub mod keyed;
 pub mod log;
 mod operator;
 
@@ -41,17 +46,20 @@ pub mod __guest;
 
 pub use args::Args;
 // The wire types are the host's too (crate `cairn-wire`); the SDK re-exports them.
+pub use cairn_wire::key_groups;
 pub use cairn_wire::{
-    Context, Emitter, Error, Input, JobGraph, Node, NodeKind, PackedBatch, Partitioning, Record,
-    Records, Result, Sink, Source, State, Stream, ValueWriter,
+    Context, Emitter, Error, Input, JobGraph, KeyGroupRange, KeyedChunk, Node, NodeKind,
+    OperatorStateMode, PackedBatch, Partitioning, Record, Records, Result, Sink, Snapshot, Source,
+    Stream, ValueEncoding, ValueWriter,
 };
+pub use keyed::{KeyedState, KeyedStore, StateValue};
 pub use operator::{DynOperator, Job, Operator, OperatorInstance, operator};
 
 /// Everything a job author needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Args, Context, DynOperator, Emitter, Error, Job, JobGraph, Operator, Partitioning, Record,
-        Result, Sink, Source, operator,
+        Args, Context, DynOperator, Emitter, Error, Job, JobGraph, KeyedState, KeyedStore,
+        Operator, Partitioning, Record, Result, Sink, Source, operator,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -2,16 +2,36 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Args, Context, Emitter, Error, JobGraph, PackedBatch, Record, Result, State};
+use crate::keyed::KeyedStore;
+use crate::{
+    Args, Context, Emitter, Error, JobGraph, KeyedChunk, OperatorStateMode, PackedBatch, Record,
+    Result, Snapshot,
+};
 
-/// A stream operator. The struct is its state: serde serialises it for checkpoints, so mark
-/// fields that are not state (caches, handles) `#[serde(skip)]` and set them in
-/// [`open`](Operator::open).
+/// A stream operator. Its state has two parts:
+///
+/// - keyed state, a value per key: a [`KeyedState`](crate::KeyedState) field that
+///   [`keyed_state`](Operator::keyed_state) returns. The host stores it by key group, so the
+///   job can change parallelism across a savepoint, and `cairn state` can show it.
+/// - operator-wide state, small and not per key: the struct itself, which serde serialises
+///   (a `KeyedState` field as nothing). Mark fields that are not state (caches, handles)
+///   `#[serde(skip)]` and set them in [`open`](Operator::open).
 pub trait Operator: Default + Serialize + DeserializeOwned + 'static {
-    /// The version of this operator's state encoding, stored with every snapshot and handed
-    /// back to [`restore`](Operator::restore). Raise it when the encoding changes, and teach
-    /// `restore` to read (migrate) the older versions.
+    /// The version of this operator's state encoding (both parts), stored with every
+    /// snapshot and handed back on restore. Raise it when an encoding changes, and teach
+    /// [`restore`](Operator::restore) and [`restore_keyed`](Operator::restore_keyed) to read
+    /// (migrate) the older versions.
     const STATE_VERSION: u32 = 1;
+
+    /// How operator-wide state is shared out when the parallelism changes: `Split` (each
+    /// old subtask's state goes to one new subtask; some get none) or `Union` (every new
+    /// subtask gets every old subtask's state, one [`restore`](Operator::restore) call each).
+    const OPERATOR_STATE_MODE: OperatorStateMode = OperatorStateMode::Split;
+
+    /// The operator's keyed state, if it keeps some: `Some(&mut self.field)`.
+    fn keyed_state(&mut self) -> Option<&mut dyn KeyedStore> {
+        None
+    }
 
     /// Called when the subtask starts, and again after its state was restored.
     fn open(&mut self, ctx: &Context) -> Result<()> {
@@ -28,25 +48,42 @@ pub trait Operator: Default + Serialize + DeserializeOwned + 'static {
         Ok(())
     }
 
-    /// The whole state, by default the struct in [postcard] encoding.
+    /// The operator-wide state, by default the struct in [postcard] encoding; empty bytes
+    /// mean none.
     fn snapshot(&self) -> Result<Vec<u8>> {
         postcard::to_allocvec(self).map_err(|e| Error::msg(format!("cannot encode state: {e}")))
     }
 
-    /// Replaces the state with one from [`snapshot`](Operator::snapshot) — possibly written
-    /// by other code, in encoding `version`. By default the struct is decoded from postcard,
-    /// and only the operator's own [`STATE_VERSION`](Operator::STATE_VERSION) is accepted.
+    /// Restores operator-wide state from [`snapshot`](Operator::snapshot) — possibly written
+    /// by other code, in encoding `version`; after a rescale, called once for each old
+    /// subtask's state this subtask gets (see
+    /// [`OPERATOR_STATE_MODE`](Operator::OPERATOR_STATE_MODE)), or not at all. Keyed state is
+    /// restored before. By default the struct is decoded from postcard (keeping the keyed
+    /// state), and only the operator's own [`STATE_VERSION`](Operator::STATE_VERSION) is
+    /// accepted.
     fn restore(&mut self, state: &[u8], version: u32) -> Result<()> {
-        if version != Self::STATE_VERSION {
-            return Err(Error::msg(format!(
-                "the state is in encoding version {version}, this operator reads version {}; \
-                 implement Operator::restore to migrate it",
-                Self::STATE_VERSION
-            )));
-        }
-        *self = postcard::from_bytes(state)
+        check_version::<Self>(version)?;
+        let mut restored: Self = postcard::from_bytes(state)
             .map_err(|e| Error::msg(format!("cannot decode state: {e}")))?;
+        if let (Some(restored), Some(keyed)) = (restored.keyed_state(), self.keyed_state()) {
+            restored.take_from(keyed);
+        }
+        *self = restored;
         Ok(())
+    }
+
+    /// Restores one key group's keyed state, written in encoding `version`, before
+    /// [`restore`](Operator::restore). By default the chunk goes to
+    /// [`keyed_state`](Operator::keyed_state) when `version` is the operator's own.
+    fn restore_keyed(&mut self, chunk: &KeyedChunk, version: u32) -> Result<()> {
+        check_version::<Self>(version)?;
+        match self.keyed_state() {
+            Some(store) => store.restore(chunk),
+            None => Err(Error::msg(
+                "the state has keyed state for this operator, which keeps none \
+                 (Operator::keyed_state returns None)",
+            )),
+        }
     }
 
     /// A checkpoint this operator's state belongs to is durable everywhere.
@@ -55,13 +92,35 @@ pub trait Operator: Default + Serialize + DeserializeOwned + 'static {
     }
 }
 
+/// Refuses state in an encoding `T` does not know.
+fn check_version<T: Operator>(version: u32) -> Result<()> {
+    if version == T::STATE_VERSION {
+        return Ok(());
+    }
+    Err(Error::msg(format!(
+        "the state is in encoding version {version}, this operator reads version {}; \
+         implement Operator::restore (and restore_keyed) to migrate it",
+        T::STATE_VERSION
+    )))
+}
+
 /// An [`Operator`] with its type erased, driven a whole batch per call.
 pub trait DynOperator {
     fn open(&mut self, ctx: &Context) -> Result<()>;
-    fn process_batch(&mut self, input: u32, batch: &PackedBatch, out: &mut Emitter) -> Result<()>;
+    /// `key_groups`: each record's key group on a by-key input, else empty.
+    fn process_batch(
+        &mut self,
+        input: u32,
+        batch: &PackedBatch,
+        key_groups: &[u16],
+        out: &mut Emitter,
+    ) -> Result<()>;
     fn finish(&mut self, out: &mut Emitter) -> Result<()>;
-    fn snapshot(&self) -> Result<State>;
-    fn restore(&mut self, state: &State) -> Result<()>;
+    fn keyed_store(&mut self) -> Option<&mut dyn KeyedStore>;
+    /// Both parts of the state, as the host stores them.
+    fn snapshot_state(&mut self) -> Result<Snapshot>;
+    fn restore_keyed_chunks(&mut self, version: u32, chunks: &[KeyedChunk]) -> Result<()>;
+    fn restore_items(&mut self, version: u32, items: &[Vec<u8>]) -> Result<()>;
     fn checkpoint_complete(&mut self, checkpoint_id: u64);
 }
 
@@ -70,8 +129,14 @@ impl<T: Operator> DynOperator for T {
         Operator::open(self, ctx)
     }
 
-    fn process_batch(&mut self, input: u32, batch: &PackedBatch, out: &mut Emitter) -> Result<()> {
-        for record in batch.records(input)? {
+    fn process_batch(
+        &mut self,
+        input: u32,
+        batch: &PackedBatch,
+        key_groups: &[u16],
+        out: &mut Emitter,
+    ) -> Result<()> {
+        for record in batch.records_in_key_groups(input, key_groups)? {
             self.process(record, out)?;
         }
         Ok(())
@@ -81,15 +146,39 @@ impl<T: Operator> DynOperator for T {
         Operator::finish(self, out)
     }
 
-    fn snapshot(&self) -> Result<State> {
-        Ok(State {
+    fn keyed_store(&mut self) -> Option<&mut dyn KeyedStore> {
+        self.keyed_state()
+    }
+
+    fn snapshot_state(&mut self) -> Result<Snapshot> {
+        let item = Operator::snapshot(self)?;
+        let (keyed, value_encoding) = match self.keyed_state() {
+            Some(store) => (store.snapshot(), store.value_encoding()),
+            None => (Vec::new(), Default::default()),
+        };
+        Ok(Snapshot {
             version: T::STATE_VERSION,
-            data: Operator::snapshot(self)?,
+            operator_state: if item.is_empty() {
+                Vec::new()
+            } else {
+                vec![item]
+            },
+            mode: T::OPERATOR_STATE_MODE,
+            keyed,
+            value_encoding,
         })
     }
 
-    fn restore(&mut self, state: &State) -> Result<()> {
-        Operator::restore(self, &state.data, state.version)
+    fn restore_keyed_chunks(&mut self, version: u32, chunks: &[KeyedChunk]) -> Result<()> {
+        chunks
+            .iter()
+            .try_for_each(|chunk| Operator::restore_keyed(self, chunk, version))
+    }
+
+    fn restore_items(&mut self, version: u32, items: &[Vec<u8>]) -> Result<()> {
+        items
+            .iter()
+            .try_for_each(|item| Operator::restore(self, item, version))
     }
 
     fn checkpoint_complete(&mut self, checkpoint_id: u64) {
@@ -125,6 +214,9 @@ impl OperatorInstance {
     pub fn open<J: Job>(ctx: Context, name: &str) -> Result<Self> {
         let mut operator = J::operator(name)
             .ok_or_else(|| Error::msg(format!("this job has no operator named {name:?}")))?;
+        if let Some(store) = operator.keyed_store() {
+            store.open(ctx.key_groups, ctx.max_parallelism);
+        }
         operator.open(&ctx)?;
         Ok(OperatorInstance {
             operator,
@@ -137,8 +229,16 @@ impl OperatorInstance {
         &self.ctx
     }
 
-    pub fn process(&mut self, input: u32, batch: &PackedBatch) -> Result<PackedBatch> {
-        self.operator.process_batch(input, batch, &mut self.out)?;
+    /// Processes a batch of input `input`; `key_groups` has each record's key group on a
+    /// by-key input, and is empty on others.
+    pub fn process(
+        &mut self,
+        input: u32,
+        batch: &PackedBatch,
+        key_groups: &[u16],
+    ) -> Result<PackedBatch> {
+        self.operator
+            .process_batch(input, batch, key_groups, &mut self.out)?;
         Ok(self.out.take())
     }
 
@@ -147,12 +247,18 @@ impl OperatorInstance {
         Ok(self.out.take())
     }
 
-    pub fn snapshot(&self) -> Result<State> {
-        self.operator.snapshot()
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        self.operator.snapshot_state()
     }
 
-    pub fn restore(&mut self, state: &State) -> Result<()> {
-        self.operator.restore(state)?;
+    /// Adds keyed state, before [`restore`](Self::restore).
+    pub fn restore_keyed(&mut self, version: u32, chunks: &[KeyedChunk]) -> Result<()> {
+        self.operator.restore_keyed_chunks(version, chunks)
+    }
+
+    /// Restores operator-wide state, last, and opens the operator again.
+    pub fn restore(&mut self, version: u32, items: &[Vec<u8>]) -> Result<()> {
+        self.operator.restore_items(version, items)?;
         self.operator.open(&self.ctx)
     }
 
@@ -214,6 +320,11 @@ mod tests {
             parallelism: 1,
             attempt: 0,
             options: vec![("limit".into(), "1".into()), ("limit".into(), "2".into())],
+            max_parallelism: 128,
+            key_groups: crate::KeyGroupRange {
+                first: 0,
+                last: 127,
+            },
         }
     }
 
@@ -239,14 +350,17 @@ mod tests {
         assert_eq!(first.context().option("limit"), Some("2"));
         assert_eq!(first.context().option("other"), None);
         let out = first
-            .process(0, &batch(&[("a", "1"), ("b", "2"), ("a", "3")]))
+            .process(0, &batch(&[("a", "1"), ("b", "2"), ("a", "3")]), &[])
             .unwrap();
         assert_eq!(values(&out), ["a=1", "b=2", "a=4"]);
         let state = first.snapshot().unwrap();
 
         let mut second = OperatorInstance::open::<SumJob>(ctx(), "sum").unwrap();
-        second.restore(&state).unwrap();
-        let out = second.process(0, &batch(&[("a", "10")])).unwrap();
+        assert!(state.keyed.is_empty());
+        second
+            .restore(state.version, &state.operator_state)
+            .unwrap();
+        let out = second.process(0, &batch(&[("a", "10")]), &[]).unwrap();
         assert_eq!(values(&out), ["a=14"]);
     }
 
@@ -257,21 +371,24 @@ mod tests {
             .unwrap();
         assert_eq!(err.message(), "this job has no operator named \"nope\"");
         let mut op = OperatorInstance::open::<SumJob>(ctx(), "sum").unwrap();
-        let err = op.process(0, &batch(&[("a", "x")])).unwrap_err();
+        let err = op.process(0, &batch(&[("a", "x")]), &[]).unwrap_err();
         assert_eq!(err.message(), "invalid digit found in string");
-        let garbage = State {
-            version: 1,
-            data: vec![0xff, 0xff],
-        };
-        assert!(op.restore(&garbage).is_err());
-        let newer = State {
-            version: 2,
-            data: op.snapshot().unwrap().data,
-        };
+        assert!(op.restore(1, &[vec![0xff, 0xff]]).is_err());
+        let items = op.snapshot().unwrap().operator_state;
         assert_eq!(
-            op.restore(&newer).unwrap_err().message(),
+            op.restore(2, &items).unwrap_err().message(),
             "the state is in encoding version 2, this operator reads version 1; \
-             implement Operator::restore to migrate it"
+             implement Operator::restore (and restore_keyed) to migrate it"
+        );
+        let chunk = KeyedChunk {
+            key_group: 0,
+            entries: Vec::new(),
+        };
+        assert!(
+            op.restore_keyed(1, &[chunk])
+                .unwrap_err()
+                .message()
+                .contains("keeps none")
         );
     }
 }

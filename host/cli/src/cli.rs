@@ -124,6 +124,11 @@ pub struct InspectArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also list every key group with keyed state: its subtask, entries, and where its
+    /// chunk is in the state file.
+    #[arg(long)]
+    pub key_groups: bool,
+
     /// Config file, for store settings such as s3.endpoint (default: ./cairn.yaml).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,

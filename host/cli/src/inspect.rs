@@ -22,6 +22,9 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&metadata)?);
     } else {
         print!("{}", table(&metadata, folder.url()));
+        if args.key_groups {
+            print!("{}", key_groups(&metadata));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -67,6 +70,33 @@ fn table(m: &CheckpointMetadata, location: &str) -> String {
                         String::new(),
                     )
                 }
+                SubtaskState::KeyedOperator { state } => {
+                    let (r, s) = state.segments().fold((0, 0), |(r, s), seg| {
+                        (r + seg.raw_size, s + seg.stored_size)
+                    });
+                    raw += r;
+                    stored += s;
+                    files += 1;
+                    let keys: u64 = state.chunks.iter().map(|c| c.entries).sum();
+                    let items = state.operator_state.as_ref().map_or(0, |i| i.items);
+                    (
+                        "operator",
+                        Some((r, s)),
+                        format!(
+                            "key groups {}..={}: {} with state, {keys} keys ({}); {items} \
+                             item(s) ({}); state version {}",
+                            state.key_groups.first,
+                            state.key_groups.last,
+                            state.chunks.len(),
+                            state.value_encoding,
+                            serde_json::to_value(state.mode)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                                .unwrap_or_default(),
+                            state.version
+                        ),
+                    )
+                }
                 SubtaskState::Sink { connector, state } => (
                     "sink",
                     None,
@@ -102,13 +132,58 @@ fn table(m: &CheckpointMetadata, location: &str) -> String {
         humantime::format_rfc3339_millis(taken)
     );
     let _ = writeln!(out, "  mode:     {}", m.mode);
+    if let Some(max) = m.max_parallelism {
+        let _ = writeln!(out, "  key groups: {max} (pipeline.max-parallelism)");
+    }
     let _ = writeln!(
         out,
         "  state:    {files} file(s), {} raw, {} stored\n",
         bytes(raw),
         bytes(stored)
     );
-    let widths: Vec<usize> = (0..9)
+    aligned(&mut out, &rows);
+    out
+}
+
+/// Every key group with keyed state, node by node: which subtask's file holds it, and where.
+fn key_groups(m: &CheckpointMetadata) -> String {
+    let mut rows = vec![[
+        "uid".to_owned(),
+        "key group".into(),
+        "subtask".into(),
+        "entries".into(),
+        "file".into(),
+        "offset".into(),
+        "stored".into(),
+        "raw".into(),
+    ]];
+    for node in &m.nodes {
+        for (i, subtask) in node.subtasks.iter().enumerate() {
+            let SubtaskState::KeyedOperator { state } = &subtask.state else {
+                continue;
+            };
+            for chunk in &state.chunks {
+                rows.push([
+                    node.uid.clone(),
+                    chunk.key_group.to_string(),
+                    format!("{}/{}", i + 1, node.parallelism),
+                    chunk.entries.to_string(),
+                    state.path.clone(),
+                    chunk.segment.offset.to_string(),
+                    bytes(chunk.segment.stored_size),
+                    bytes(chunk.segment.raw_size),
+                ]);
+            }
+        }
+    }
+    let mut out = String::from("\n");
+    aligned(&mut out, &rows);
+    out
+}
+
+/// Writes `rows` as columns, left-aligned.
+fn aligned<const N: usize>(out: &mut String, rows: &[[String; N]]) {
+    let widths: Vec<usize> = (0..N)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     for row in rows {
@@ -119,7 +194,6 @@ fn table(m: &CheckpointMetadata, location: &str) -> String {
             .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
-    out
 }
 
 /// A connector this cairn does not have (a checkpoint of a newer version).

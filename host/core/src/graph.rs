@@ -262,6 +262,12 @@ impl Graph {
                     parallelism: node.parallelism,
                     attempt: 0,
                     options: options.clone(),
+                    max_parallelism: self.max_parallelism,
+                    key_groups: cairn_wire::KeyGroupRange::of_subtask(
+                        0,
+                        self.max_parallelism,
+                        node.parallelism,
+                    ),
                 };
                 if let Err(cause) = operators.open(&ctx, name) {
                     return Err(GraphError::CannotOpen {

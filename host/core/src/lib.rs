@@ -22,6 +22,7 @@ pub mod graph;
 pub mod lock;
 pub mod names;
 pub mod operator;
+pub mod rescale;
 pub mod restart;
 pub mod restore;
 pub mod runtime;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cairn_wire::{Context, PackedBatch, State};
+use cairn_wire::{Context, KeyedChunk, PackedBatch, Snapshot};
 
 /// Why a call into operator code failed. Every variant is a task failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,14 +32,24 @@ pub trait OperatorFactory: Send + Sync {
     fn open(&self, ctx: &Context, name: &str) -> Result<Box<dyn OperatorInstance>, OperatorError>;
 }
 
-/// One running operator subtask. Lives on, and is called from, one thread.
+/// One running operator subtask. Lives on, and is called from, one thread. The calls are
+/// those of `cairn:job@0.3.0`'s `operator` resource (see `wit/cairn-job.wit`).
 pub trait OperatorInstance {
-    fn process(&mut self, input: u32, batch: PackedBatch) -> Result<PackedBatch, OperatorError>;
+    /// `key_groups`: each record's key group on a by-key input, else empty.
+    fn process(
+        &mut self,
+        input: u32,
+        batch: PackedBatch,
+        key_groups: &[u16],
+    ) -> Result<PackedBatch, OperatorError>;
     fn finish(&mut self) -> Result<PackedBatch, OperatorError>;
-    /// The operator's whole state for checkpoint `checkpoint` (empty data: no state).
-    fn snapshot(&mut self, checkpoint: u64) -> Result<State, OperatorError>;
-    /// Replaces the state with a snapshot's (maybe another code version's), before any
-    /// `process`.
-    fn restore(&mut self, state: State) -> Result<(), OperatorError>;
+    /// The operator's state for checkpoint `checkpoint`.
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Snapshot, OperatorError>;
+    /// Adds keyed state of a snapshot (maybe other subtasks', another code version's),
+    /// before [`restore`](Self::restore).
+    fn restore_keyed(&mut self, version: u32, chunks: Vec<KeyedChunk>)
+    -> Result<(), OperatorError>;
+    /// Restores operator-wide state, last: the restore is complete. Before any `process`.
+    fn restore(&mut self, version: u32, items: Vec<Vec<u8>>) -> Result<(), OperatorError>;
     fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), OperatorError>;
 }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use crate::config::S3Config;
 use crate::connectors::ConnectorError;
 use crate::graph::{Graph, Role};
+use crate::rescale::{self, Refusal};
 use crate::runtime::Restore;
 use crate::state::metadata::SubtaskState;
 use crate::state::{
@@ -31,13 +32,20 @@ pub enum RestoreError {
         uids: String,
         known: String,
     },
-    #[error(
-        "{location}: '{uid}' was checkpointed with parallelism {checkpointed}, this job runs it \
-         with {now}; restoring state at another parallelism is not supported yet"
-    )]
-    Parallelism {
+    #[error("{location}: cannot restore '{uid}' at parallelism {now}: {refusal}")]
+    Rescale {
         location: String,
         uid: String,
+        now: u32,
+        refusal: Refusal,
+    },
+    #[error(
+        "{location}: the checkpoint was taken with pipeline.max-parallelism {checkpointed}, \
+         this job runs with {now}; a job's number of key groups is fixed for its life: run \
+         with -D pipeline.max-parallelism={checkpointed}"
+    )]
+    MaxParallelism {
+        location: String,
         checkpointed: u32,
         now: u32,
     },
@@ -125,67 +133,106 @@ pub async fn read(folder: StateStore) -> Result<(StateStore, CheckpointMetadata)
     Ok((folder, metadata))
 }
 
-/// Downloads every operator state file of a checkpoint and verifies its checksum, all
-/// before the job starts, so that a damaged checkpoint is refused as a whole. Returns the
-/// stored (compressed) bytes by `(uid, subtask)`.
+/// Downloads every whole-blob state file of a checkpoint (`cairn:job@0.2.0` operators') and
+/// verifies its checksum, and checks that every segmented state file is there, whole — all
+/// before the job starts, so that a damaged checkpoint is refused as a whole. (Segments are
+/// verified as they are read: a restore reads only the key groups it needs.) Returns the
+/// blobs' stored (compressed) bytes by path.
 pub async fn fetch_state(
     folder: &StateStore,
     metadata: &CheckpointMetadata,
-) -> Result<HashMap<(String, u32), Bytes>, StateError> {
-    let files = metadata.nodes.iter().flat_map(|node| {
-        node.subtasks
-            .iter()
-            .enumerate()
-            .filter_map(move |(i, s)| match &s.state {
-                SubtaskState::Operator { file: Some(file) } => {
-                    Some((node.uid.clone(), i as u32, file))
-                }
-                _ => None,
-            })
+) -> Result<HashMap<String, Bytes>, StateError> {
+    let states = metadata
+        .nodes
+        .iter()
+        .flat_map(|node| node.subtasks.iter().map(|s| &s.state));
+    let missing = |path: &str| StateError::MissingStateFile {
+        checkpoint: folder.url().to_owned(),
+        file: path.to_owned(),
+    };
+    let mut blobs = Vec::new();
+    let mut files = Vec::new();
+    for state in states {
+        match state {
+            SubtaskState::Operator { file: Some(file) } => blobs.push(file),
+            SubtaskState::KeyedOperator { state } => files.push(state),
+            _ => {}
+        }
+    }
+    let present = files.iter().map(|file| async move {
+        match folder.size(&file.path).await? {
+            Some(size) if size == file.size() => Ok(()),
+            Some(size) => Err(StateError::Corrupt {
+                location: folder.url_of(&file.path),
+                message: format!(
+                    "{size} bytes, expected {}: the file is truncated or replaced",
+                    file.size()
+                ),
+            }),
+            None => Err(missing(&file.path)),
+        }
     });
-    let downloads = files.map(|(uid, subtask, file)| async move {
+    futures::future::try_join_all(present).await?;
+    let downloads = blobs.into_iter().map(|file| async move {
         let location = folder.url_of(&file.path);
         let info = file.info().ok_or_else(|| StateError::Corrupt {
             location: location.clone(),
             message: "its checksum in _metadata is not valid hex".into(),
         })?;
         let stored = folder.get(&file.path).await.map_err(|e| match e {
-            StateError::NotFound(_) => StateError::MissingStateFile {
-                checkpoint: folder.url().to_owned(),
-                file: file.path.clone(),
-            },
+            StateError::NotFound(_) => missing(&file.path),
             e => e,
         })?;
         blob::verify(&stored, &info, &location)?;
-        Ok::<_, StateError>(((uid, subtask), stored))
+        Ok::<_, StateError>((file.path.clone(), stored))
     });
     futures::future::try_join_all(downloads)
         .await
         .map(|all| all.into_iter().collect())
 }
 
-/// Reads and verifies the state of every node of `graph` that the checkpoint has; state of
-/// uids the graph lacks (`--allow-non-restored-state`) is not even downloaded.
+/// Plans what every subtask of `graph` restores from the checkpoint, at the parallelism it
+/// runs at now ([`rescale::assign`]), and fetches what must be checked first
+/// ([`fetch_state`]); state of uids the graph lacks (`--allow-non-restored-state`) is not
+/// even looked at.
 pub async fn load(
     folder: StateStore,
     mut metadata: CheckpointMetadata,
     graph: &Graph,
-) -> Result<Restore, StateError> {
+) -> Result<Restore, RestoreError> {
     metadata
         .nodes
         .retain(|node| graph.nodes.iter().any(|n| n.uid == node.uid));
-    let state = fetch_state(&folder, &metadata).await?;
+    let location = folder.url().to_owned();
+    let mut plan = HashMap::new();
+    for node in &metadata.nodes {
+        let Some(current) = graph.nodes.iter().find(|n| n.uid == node.uid) else {
+            continue;
+        };
+        let assigned = rescale::assign(node, current.parallelism, graph.max_parallelism).map_err(
+            |refusal| RestoreError::Rescale {
+                location: location.clone(),
+                uid: node.uid.clone(),
+                now: current.parallelism,
+                refusal,
+            },
+        )?;
+        plan.insert(node.uid.clone(), assigned);
+    }
+    let blobs = fetch_state(&folder, &metadata).await?;
     Ok(Restore {
         metadata,
         folder,
-        state,
+        plan,
+        blobs,
     })
 }
 
 /// Checks that the checkpoint's state maps onto `graph` by uid: every node with state must
-/// exist with the same parallelism — unless `allow_non_restored`, when state of uids the
-/// graph lacks is dropped; their uids are returned. Nodes new to the graph start empty.
-/// Sources' and sinks' state must be their connector's, and pass its checks.
+/// exist — unless `allow_non_restored`, when state of uids the graph lacks is dropped; their
+/// uids are returned — and be restorable at its parallelism now, with the same number of key
+/// groups. Nodes new to the graph start empty. Sources' and sinks' state must be their
+/// connector's, and pass its checks.
 pub fn check(
     graph: &Graph,
     metadata: &CheckpointMetadata,
@@ -213,16 +260,25 @@ pub fn check(
                 .join(", "),
         });
     }
+    if let Some(checkpointed) = metadata.max_parallelism
+        && checkpointed != graph.max_parallelism
+    {
+        return Err(RestoreError::MaxParallelism {
+            location: location.to_owned(),
+            checkpointed,
+            now: graph.max_parallelism,
+        });
+    }
     for node in with_state() {
         let Some(current) = graph.nodes.iter().find(|n| n.uid == node.uid) else {
             continue;
         };
-        if current.parallelism != node.parallelism {
-            return Err(RestoreError::Parallelism {
+        if let Err(refusal) = rescale::assign(node, current.parallelism, graph.max_parallelism) {
+            return Err(RestoreError::Rescale {
                 location: location.to_owned(),
                 uid: node.uid.clone(),
-                checkpointed: node.parallelism,
                 now: current.parallelism,
+                refusal,
             });
         }
         for (subtask, snapshot) in node.subtasks.iter().enumerate() {

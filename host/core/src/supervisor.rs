@@ -13,6 +13,7 @@ use crate::config::S3Config;
 use crate::graph::Graph;
 use crate::operator::OperatorFactory;
 use crate::restart::{Decision, RestartStrategy, Restarts};
+use crate::restore::RestoreError;
 use crate::runtime::{
     CancelHandle, Checkpointing, Job, JobFailure, JobMetrics, Outcome, Request, Restore,
 };
@@ -217,7 +218,7 @@ impl Supervisor {
     async fn restore_for_restart(
         &self,
         watcher: &dyn Watcher,
-    ) -> Result<Option<Restore>, StateError> {
+    ) -> Result<Option<Restore>, RestoreError> {
         let graph = watcher.code().0;
         if let Some(storage) = &self.checkpoints.storage {
             storage.remove_incomplete().await?;
@@ -227,7 +228,7 @@ impl Supervisor {
                     return Ok(Some(crate::restore::load(folder, metadata, &graph).await?));
                 }
                 Err(StateError::NoCheckpoint(_) | StateError::NotACheckpoint(_)) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         match &self.restore_path {

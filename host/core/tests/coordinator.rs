@@ -26,7 +26,10 @@ use cairn_core::runtime::{
 use cairn_core::state::metadata::{CheckpointKind, SubtaskState};
 use cairn_core::state::{CheckpointMetadata, CheckpointStore, METADATA_FILE, StateStore, blob};
 use cairn_core::supervisor::{End, Restored, Supervisor, Watcher};
-use cairn_wire::{Context, Emitter, JobGraph, PackedBatch, Partitioning, Sink, Source, State};
+use cairn_wire::{
+    Context, Emitter, JobGraph, KeyedChunk, OperatorStateMode, PackedBatch, Partitioning, Sink,
+    Snapshot, Source, ValueEncoding,
+};
 use crossbeam_channel::{Receiver, Sender};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::memory::InMemory;
@@ -163,7 +166,12 @@ impl OperatorFactory for Counting {
 }
 
 impl OperatorInstance for Counter {
-    fn process(&mut self, input: u32, batch: PackedBatch) -> Result<PackedBatch, OperatorError> {
+    fn process(
+        &mut self,
+        input: u32,
+        batch: PackedBatch,
+        _key_groups: &[u16],
+    ) -> Result<PackedBatch, OperatorError> {
         if self.count == 0 {
             self.knobs.holds.enter(self.subtask, FIRST_RECORD);
         }
@@ -187,15 +195,25 @@ impl OperatorInstance for Counter {
         Ok(Emitter::default().take())
     }
 
-    fn snapshot(&mut self, checkpoint: u64) -> Result<State, OperatorError> {
+    /// One opaque blob, as a `cairn:job@0.2.0` operator's state.
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Snapshot, OperatorError> {
         self.knobs.holds.enter(self.subtask, checkpoint);
-        Ok(State {
+        Ok(Snapshot {
             version: 1,
-            data: self.count.to_le_bytes().to_vec(),
+            operator_state: vec![self.count.to_le_bytes().to_vec()],
+            mode: OperatorStateMode::Whole,
+            keyed: Vec::new(),
+            value_encoding: ValueEncoding::Bytes,
         })
     }
 
-    fn restore(&mut self, state: State) -> Result<(), OperatorError> {
+    fn restore_keyed(&mut self, _: u32, _: Vec<KeyedChunk>) -> Result<(), OperatorError> {
+        Err(OperatorError::Failed(
+            "the counter keeps no keyed state".into(),
+        ))
+    }
+
+    fn restore(&mut self, _version: u32, items: Vec<Vec<u8>>) -> Result<(), OperatorError> {
         if self
             .knobs
             .refuse_restore
@@ -208,7 +226,7 @@ impl OperatorInstance for Counter {
                 self.tag
             )));
         }
-        self.count = u64::from_le_bytes(state.data.as_slice().try_into().unwrap());
+        self.count = u64::from_le_bytes(items[0].as_slice().try_into().unwrap());
         Ok(())
     }
 
@@ -1126,9 +1144,13 @@ fn retention_keeps_exactly_num_retained_across_attempts() {
     // The second attempt restores checkpoint 4, as a restart would.
     let folder = s.storage.child("chk-4");
     let metadata = s.metadata(4);
-    let state = s
+    let restore = s
         .runtime
-        .block_on(cairn_core::restore::fetch_state(&folder, &metadata))
+        .block_on(cairn_core::restore::load(
+            folder,
+            metadata.clone(),
+            &graph(&s.out, 0, 2000, 1),
+        ))
         .unwrap();
     let restored_count = s.stored_count(4, &metadata, 0);
     let s2 = Setup {
@@ -1143,11 +1165,7 @@ fn retention_keeps_exactly_num_retained_across_attempts() {
             first_id: 5,
             ..checkpoints
         },
-        Some(Restore {
-            metadata,
-            folder,
-            state,
-        }),
+        Some(restore),
         1,
     );
     let (outcome, stats) = s2.cancel_at(job, 7);
@@ -1306,9 +1324,13 @@ fn a_refused_restore_fails_the_job_permanently() {
     assert!(matches!(outcome, Outcome::Canceled), "{outcome:?}");
     let folder = s.storage.child("chk-1");
     let metadata = s.metadata(1);
-    let state = s
+    let restore = s
         .runtime
-        .block_on(cairn_core::restore::fetch_state(&folder, &metadata))
+        .block_on(cairn_core::restore::load(
+            folder,
+            metadata.clone(),
+            &graph(&s.out, 0, 2000, 1),
+        ))
         .unwrap();
     let s2 = Setup {
         knobs: Arc::default(),
@@ -1322,11 +1344,7 @@ fn a_refused_restore_fails_the_job_permanently() {
             first_id: 2,
             ..checkpoints
         },
-        Some(Restore {
-            metadata,
-            folder,
-            state,
-        }),
+        Some(restore),
         1,
     );
     let Outcome::Failed(failure) = job.wait() else {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use cairn_core::config::{ConfigLayers, Origin};
 use cairn_core::connectors::{FileSinkState, SinkStart, Subtask};
 use cairn_core::graph::{Graph, Role};
+use cairn_core::rescale::SubtaskRestore;
 use cairn_core::restart::Restarts;
 use cairn_core::state::CheckpointMetadata;
 use cairn_core::state::metadata::SubtaskState;
@@ -137,18 +138,25 @@ fn use_as_restore(metadata: &CheckpointMetadata, dir: &Path) {
         let Some(current) = graph.nodes.iter().find(|n| n.uid == node.uid) else {
             continue;
         };
-        for (index, snapshot) in node.subtasks.iter().enumerate() {
+        // What each subtask would restore, at the graph's parallelism (maybe a rescale).
+        let Ok(plan) =
+            cairn_core::rescale::assign(node, current.parallelism, graph.max_parallelism)
+        else {
+            continue;
+        };
+        assert_eq!(plan.len(), current.parallelism as usize);
+        for (index, restore) in plan.iter().enumerate() {
             let subtask = Subtask {
                 uid: &node.uid,
                 index: index as u32,
-                parallelism: node.parallelism,
+                parallelism: current.parallelism,
             };
-            match (&current.role, &snapshot.state) {
-                (Role::Source(source), SubtaskState::Source { position, .. }) => {
+            match (&current.role, restore) {
+                (Role::Source(source), SubtaskRestore::Source(position)) => {
                     let _ = source.connector.open(subtask, Some(position));
                 }
-                (Role::Sink(sink), SubtaskState::Sink { state, .. }) => {
-                    let _ = sink.connector.open(subtask, SinkStart::Restore(state));
+                (Role::Sink(sink), SubtaskRestore::Sink(states)) => {
+                    let _ = sink.connector.open(subtask, SinkStart::Restore(states));
                 }
                 _ => {}
             }

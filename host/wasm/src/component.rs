@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::component::{Component, Linker};
 
-use super::bindings::CairnJobPre;
-use super::guest::{Guest, GuestState};
-use super::{Engine, JOB_INTERFACE, Limits};
+use super::guest::{Guest, GuestState, Pre};
+use super::{Contract, Engine, Limits};
 use cairn_core::operator::{OperatorError, OperatorFactory, OperatorInstance};
 
 /// Why a job file could not be loaded. Each message names the file and the problem.
@@ -29,11 +28,14 @@ pub enum LoadError {
     #[error("{} is not a valid WebAssembly component: {message}", .path.display())]
     Invalid { path: PathBuf, message: String },
     #[error(
-        "{} is not a Cairn job: it does not export `{JOB_INTERFACE}` (its exports: {exports})",
-        .path.display()
+        "{} is not a Cairn job: it exports neither `{}` nor `{}` (its exports: {exports})",
+        .path.display(), Contract::V0_3.interface(), Contract::V0_2.interface()
     )]
     NotAJob { path: PathBuf, exports: String },
-    #[error("{} was built against `{found}`, but this cairn runs `{JOB_INTERFACE}`", .path.display())]
+    #[error(
+        "{} was built against `{found}`, but this cairn runs `{}` and `{}`",
+        .path.display(), Contract::V0_3.interface(), Contract::V0_2.interface()
+    )]
     Version { path: PathBuf, found: String },
     #[error("{} does not fit the Cairn job contract: {message}", .path.display())]
     Mismatch { path: PathBuf, message: String },
@@ -43,7 +45,7 @@ pub enum LoadError {
 
 /// A job component, compiled and linked, ready to instantiate once per subtask.
 pub struct JobComponent {
-    pre: CairnJobPre<GuestState>,
+    pre: Pre,
     limits: Limits,
 }
 
@@ -73,10 +75,10 @@ impl JobComponent {
     ) -> Result<Self, LoadError> {
         check_header(path, bytes)?;
         let component = compile(engine.wasmtime(), path, bytes, use_cache)?;
-        check_exports(engine.wasmtime(), path, &component)?;
+        let contract = check_exports(engine.wasmtime(), path, &component)?;
 
         let mut linker = Linker::new(engine.wasmtime());
-        GuestState::link(&mut linker, &component).map_err(|e| LoadError::Invalid {
+        GuestState::link(&mut linker, &component, contract).map_err(|e| LoadError::Invalid {
             path: path.to_owned(),
             message: format!("{e:#}"),
         })?;
@@ -86,11 +88,16 @@ impl JobComponent {
                 path: path.to_owned(),
                 message: format!("{e:#}"),
             })?;
-        let pre = CairnJobPre::new(instance_pre).map_err(|e| LoadError::Mismatch {
+        let pre = Pre::new(contract, instance_pre).map_err(|e| LoadError::Mismatch {
             path: path.to_owned(),
             message: format!("{e:#}"),
         })?;
         Ok(JobComponent { pre, limits })
+    }
+
+    /// The version of the job contract the component was built against.
+    pub fn contract(&self) -> Contract {
+        self.pre.contract()
     }
 
     /// Sets the sandbox limits of the instances made from now on.
@@ -151,20 +158,24 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// The contract version whose job interface `component` exports.
 fn check_exports(
     engine: &wasmtime::Engine,
     path: &Path,
     component: &Component,
-) -> Result<(), LoadError> {
+) -> Result<Contract, LoadError> {
     let exports: Vec<String> = component
         .component_type()
         .exports(engine)
         .map(|(name, _)| name.to_owned())
         .collect();
-    if exports.iter().any(|name| name == JOB_INTERFACE) {
-        return Ok(());
+    if let Some(contract) = Contract::ALL
+        .into_iter()
+        .find(|c| exports.iter().any(|name| name == c.interface()))
+    {
+        return Ok(contract);
     }
-    let unversioned = JOB_INTERFACE.split('@').next().unwrap_or(JOB_INTERFACE);
+    let unversioned = "cairn:job/job";
     if let Some(found) = exports
         .iter()
         .find(|name| name.split('@').next() == Some(unversioned))

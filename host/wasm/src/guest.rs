@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
-use cairn_wire::{Context, JobGraph, PackedBatch, State};
+use cairn_wire::{
+    Context, JobGraph, KeyedChunk, OperatorStateMode, PackedBatch, Snapshot, ValueEncoding,
+};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
     Component, HasData, HasSelf, Linker, ResourceAny, ResourceTable, ResourceType,
@@ -12,10 +14,12 @@ use wasmtime_wasi::p2::bindings::sync as wasi;
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::Limits;
-use super::bindings::cairn::job::{log, types as wit};
+use super::bindings::cairn::job::{keys, log, types as wit};
 use super::bindings::{CairnJob, CairnJobPre};
+use super::bindings_v2::cairn::job::{log as log_v2, types as wit_v2};
+use super::bindings_v2::{CairnJob as CairnJobV2, CairnJobPre as CairnJobPreV2};
 use super::stdio::{GuestOutput, Stream};
+use super::{Contract, Limits};
 use cairn_core::operator::{OperatorError, OperatorInstance};
 
 /// Errors of a guest call, as the runtime sees them.
@@ -29,6 +33,46 @@ pub(crate) struct GuestState {
     limiter: MemoryLimiter,
     stderr: GuestOutput,
     label: Arc<str>,
+    /// The job's number of key groups, once an operator is open (`keys.key-group`).
+    max_parallelism: Option<u32>,
+}
+
+/// A component linked for its contract version, ready to instantiate.
+pub(crate) enum Pre {
+    V0_3(CairnJobPre<GuestState>),
+    V0_2(CairnJobPreV2<GuestState>),
+}
+
+impl Pre {
+    pub(crate) fn new(
+        contract: Contract,
+        instance_pre: wasmtime::component::InstancePre<GuestState>,
+    ) -> wasmtime::Result<Self> {
+        Ok(match contract {
+            Contract::V0_3 => Pre::V0_3(CairnJobPre::new(instance_pre)?),
+            Contract::V0_2 => Pre::V0_2(CairnJobPreV2::new(instance_pre)?),
+        })
+    }
+
+    pub(crate) fn contract(&self) -> Contract {
+        match self {
+            Pre::V0_3(_) => Contract::V0_3,
+            Pre::V0_2(_) => Contract::V0_2,
+        }
+    }
+
+    fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            Pre::V0_3(pre) => pre.engine(),
+            Pre::V0_2(pre) => pre.engine(),
+        }
+    }
+}
+
+/// An instance's exports, by contract version.
+enum Bindings {
+    V0_3(CairnJob),
+    V0_2(CairnJobV2),
 }
 
 /// The WASI interfaces [`GuestState::link`] provides, by name without version: guests built
@@ -70,8 +114,12 @@ impl GuestState {
     pub(crate) fn link(
         linker: &mut Linker<GuestState>,
         component: &Component,
+        contract: Contract,
     ) -> wasmtime::Result<()> {
-        CairnJob::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+        match contract {
+            Contract::V0_3 => CairnJob::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?,
+            Contract::V0_2 => CairnJobV2::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?,
+        }
         let l = linker;
         wasi::io::error::add_to_linker::<_, HasTable>(l, |s| &mut s.table)?;
         wasi::io::poll::add_to_linker::<_, HasTable>(l, |s| &mut s.table)?;
@@ -106,16 +154,53 @@ impl WasiView for GuestState {
 
 impl wit::Host for GuestState {}
 
-impl log::Host for GuestState {
-    fn log(&mut self, level: log::Level, message: String) {
+impl wit_v2::Host for GuestState {}
+
+impl GuestState {
+    fn log(&self, level: tracing::Level, message: &str) {
         let task = &*self.label;
         match level {
-            log::Level::Trace => tracing::trace!(target: "guest", task, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "guest", task, "{message}"),
-            log::Level::Info => tracing::info!(target: "guest", task, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "guest", task, "{message}"),
-            log::Level::Error => tracing::error!(target: "guest", task, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(target: "guest", task, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(target: "guest", task, "{message}"),
+            tracing::Level::INFO => tracing::info!(target: "guest", task, "{message}"),
+            tracing::Level::WARN => tracing::warn!(target: "guest", task, "{message}"),
+            tracing::Level::ERROR => tracing::error!(target: "guest", task, "{message}"),
         }
+    }
+}
+
+impl log::Host for GuestState {
+    fn log(&mut self, level: log::Level, message: String) {
+        let level = match level {
+            log::Level::Trace => tracing::Level::TRACE,
+            log::Level::Debug => tracing::Level::DEBUG,
+            log::Level::Info => tracing::Level::INFO,
+            log::Level::Warn => tracing::Level::WARN,
+            log::Level::Error => tracing::Level::ERROR,
+        };
+        GuestState::log(self, level, &message);
+    }
+}
+
+impl log_v2::Host for GuestState {
+    fn log(&mut self, level: log_v2::Level, message: String) {
+        let level = match level {
+            log_v2::Level::Trace => tracing::Level::TRACE,
+            log_v2::Level::Debug => tracing::Level::DEBUG,
+            log_v2::Level::Info => tracing::Level::INFO,
+            log_v2::Level::Warn => tracing::Level::WARN,
+            log_v2::Level::Error => tracing::Level::ERROR,
+        };
+        GuestState::log(self, level, &message);
+    }
+}
+
+impl keys::Host for GuestState {
+    fn key_group(&mut self, key: Vec<u8>) -> u16 {
+        // Before an operator is open there are no key groups; `describe` has no use for one.
+        let max = self.max_parallelism.unwrap_or(1);
+        // Below max-parallelism, which is at most 2^15.
+        cairn_wire::key_groups::key_group(&key, max) as u16
     }
 }
 
@@ -224,13 +309,13 @@ impl ResourceLimiter for MemoryLimiter {
 /// One sandboxed instance of a job component: its own `Store`, memory and limits.
 pub struct Guest {
     store: Store<GuestState>,
-    bindings: CairnJob,
+    bindings: Bindings,
     limits: Limits,
 }
 
 impl Guest {
     pub(crate) fn instantiate(
-        pre: &CairnJobPre<GuestState>,
+        pre: &Pre,
         limits: Limits,
         label: String,
     ) -> Result<Self, GuestError> {
@@ -248,6 +333,7 @@ impl Guest {
             },
             stderr,
             label,
+            max_parallelism: None,
         };
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
@@ -255,9 +341,11 @@ impl Guest {
         // wasmtime caps what one call may copy out of a guest at 128 MiB by default; a
         // snapshot is as large as the state, which only the memory limit bounds.
         store.set_hostcall_fuel(usize::try_from(limits.memory).unwrap_or(usize::MAX));
-        let bindings = pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(&store, limits, e))?;
+        let bindings = match pre {
+            Pre::V0_3(pre) => pre.instantiate(&mut store).map(Bindings::V0_3),
+            Pre::V0_2(pre) => pre.instantiate(&mut store).map(Bindings::V0_2),
+        }
+        .map_err(|e| classify(&store, limits, e))?;
         Ok(Guest {
             store,
             bindings,
@@ -268,39 +356,76 @@ impl Guest {
     /// Calls the job's `describe`. The outer error is a failed call; the inner one the
     /// job's own refusal (its message).
     pub fn describe(&mut self, args: &[String]) -> Result<Result<JobGraph, String>, GuestError> {
-        let result =
-            self.call(|bindings, store| bindings.cairn_job_job().call_describe(store, args))?;
-        Ok(result.map(graph_from_wit))
+        let limits = self.limits;
+        match &self.bindings {
+            Bindings::V0_3(b) => {
+                let result = call(&mut self.store, limits, |store| {
+                    b.cairn_job_job().call_describe(store, args)
+                })?;
+                Ok(result.map(|graph| graph_from_wit!(wit, graph)))
+            }
+            Bindings::V0_2(b) => {
+                let result = call(&mut self.store, limits, |store| {
+                    b.cairn_job_job().call_describe(store, args)
+                })?;
+                Ok(result.map(|graph| graph_from_wit!(wit_v2, graph)))
+            }
+        }
     }
 
     /// Opens operator `name` for the subtask `ctx` describes, consuming the instance.
     pub fn open(mut self, ctx: &Context, name: &str) -> Result<GuestOperator, GuestError> {
-        let wit_ctx = wit::Context {
-            job_id: ctx.job_id.clone(),
-            operator_uid: ctx.operator_uid.clone(),
-            subtask: ctx.subtask,
-            parallelism: ctx.parallelism,
-            attempt: ctx.attempt,
-            options: ctx.options.clone(),
-        };
-        let handle = self
-            .call(|bindings, store| bindings.cairn_job_job().call_open(store, &wit_ctx, name))?
-            .map_err(GuestError::Failed)?;
+        self.store.data_mut().max_parallelism = Some(ctx.max_parallelism);
+        let limits = self.limits;
+        let handle = match &self.bindings {
+            Bindings::V0_3(b) => {
+                let wit_ctx = wit::Context {
+                    job_id: ctx.job_id.clone(),
+                    operator_uid: ctx.operator_uid.clone(),
+                    subtask: ctx.subtask,
+                    parallelism: ctx.parallelism,
+                    attempt: ctx.attempt,
+                    options: ctx.options.clone(),
+                    max_parallelism: ctx.max_parallelism,
+                    key_groups: wit::KeyGroupRange {
+                        first: ctx.key_groups.first,
+                        last: ctx.key_groups.last,
+                    },
+                };
+                call(&mut self.store, limits, |store| {
+                    b.cairn_job_job().call_open(store, &wit_ctx, name)
+                })?
+            }
+            Bindings::V0_2(b) => {
+                let wit_ctx = wit_v2::Context {
+                    job_id: ctx.job_id.clone(),
+                    operator_uid: ctx.operator_uid.clone(),
+                    subtask: ctx.subtask,
+                    parallelism: ctx.parallelism,
+                    attempt: ctx.attempt,
+                    options: ctx.options.clone(),
+                };
+                call(&mut self.store, limits, |store| {
+                    b.cairn_job_job().call_open(store, &wit_ctx, name)
+                })?
+            }
+        }
+        .map_err(GuestError::Failed)?;
         Ok(GuestOperator {
             guest: self,
             handle,
         })
     }
+}
 
-    /// Runs one guest call under the call deadline and turns its failure into a
-    /// [`GuestError`].
-    fn call<R>(
-        &mut self,
-        f: impl FnOnce(&CairnJob, &mut Store<GuestState>) -> wasmtime::Result<R>,
-    ) -> Result<R, GuestError> {
-        self.store.set_epoch_deadline(self.limits.deadline_ticks());
-        f(&self.bindings, &mut self.store).map_err(|e| classify(&self.store, self.limits, e))
-    }
+/// Runs one guest call under the call deadline and turns its failure into a [`GuestError`].
+fn call<R>(
+    store: &mut Store<GuestState>,
+    limits: Limits,
+    f: impl FnOnce(&mut Store<GuestState>) -> wasmtime::Result<R>,
+) -> Result<R, GuestError> {
+    store.set_epoch_deadline(limits.deadline_ticks());
+    f(store).map_err(|e| classify(store, limits, e))
 }
 
 fn classify(store: &Store<GuestState>, limits: Limits, error: wasmtime::Error) -> GuestError {
@@ -377,114 +502,288 @@ pub struct GuestOperator {
     handle: ResourceAny,
 }
 
+/// Refuses what a `cairn:job@0.2.0` operator cannot take.
+fn v0_2_cannot(what: &str) -> GuestError {
+    GuestError::Failed(format!(
+        "cannot restore state: {what}, which a cairn:job@0.2.0 component cannot take; \
+         rebuild the job with an SDK for cairn:job@0.3.0"
+    ))
+}
+
 impl OperatorInstance for GuestOperator {
-    fn process(&mut self, input: u32, batch: PackedBatch) -> Result<PackedBatch, GuestError> {
-        let batch = wit::PackedBatch {
-            data: batch.data,
-            offsets: batch.offsets,
-            timestamps: batch.timestamps,
-        };
+    fn process(
+        &mut self,
+        input: u32,
+        batch: PackedBatch,
+        key_groups: &[u16],
+    ) -> Result<PackedBatch, GuestError> {
         let handle = self.handle;
-        let out = self
-            .guest
-            .call(|b, store| {
-                b.cairn_job_job()
-                    .operator()
-                    .call_process(store, handle, input, &batch)
-            })?
-            .map_err(GuestError::Failed)?;
-        Ok(batch_from_wit(out))
+        let Guest {
+            store,
+            bindings,
+            limits,
+        } = &mut self.guest;
+        let limits = *limits;
+        let out = match bindings {
+            Bindings::V0_3(b) => {
+                let batch = batch_to_wit!(wit, batch);
+                let out = call(store, limits, |store| {
+                    b.cairn_job_job()
+                        .operator()
+                        .call_process(store, handle, input, &batch, key_groups)
+                })?;
+                out.map(|out| batch_from_wit!(out))
+            }
+            Bindings::V0_2(b) => {
+                let batch = batch_to_wit!(wit_v2, batch);
+                let out = call(store, limits, |store| {
+                    b.cairn_job_job()
+                        .operator()
+                        .call_process(store, handle, input, &batch)
+                })?;
+                out.map(|out| batch_from_wit!(out))
+            }
+        };
+        out.map_err(GuestError::Failed)
     }
 
     fn finish(&mut self) -> Result<PackedBatch, GuestError> {
         let handle = self.handle;
-        let out = self
-            .guest
-            .call(|b, store| b.cairn_job_job().operator().call_finish(store, handle))?
-            .map_err(GuestError::Failed)?;
-        Ok(batch_from_wit(out))
-    }
-
-    fn snapshot(&mut self, checkpoint: u64) -> Result<State, GuestError> {
-        let handle = self.handle;
-        let state = self
-            .guest
-            .call(|b, store| {
-                b.cairn_job_job()
-                    .operator()
-                    .call_snapshot(store, handle, checkpoint)
-            })?
-            .map_err(GuestError::Failed)?;
-        Ok(State {
-            version: state.version,
-            data: state.data,
-        })
-    }
-
-    fn restore(&mut self, state: State) -> Result<(), GuestError> {
-        let handle = self.handle;
-        let state = wit::State {
-            version: state.version,
-            data: state.data,
+        let Guest {
+            store,
+            bindings,
+            limits,
+        } = &mut self.guest;
+        let limits = *limits;
+        let out = match bindings {
+            Bindings::V0_3(b) => {
+                let out = call(store, limits, |store| {
+                    b.cairn_job_job().operator().call_finish(store, handle)
+                })?;
+                out.map(|out| batch_from_wit!(out))
+            }
+            Bindings::V0_2(b) => {
+                let out = call(store, limits, |store| {
+                    b.cairn_job_job().operator().call_finish(store, handle)
+                })?;
+                out.map(|out| batch_from_wit!(out))
+            }
         };
-        self.guest
-            .call(|b, store| {
+        out.map_err(GuestError::Failed)
+    }
+
+    fn snapshot(&mut self, checkpoint: u64) -> Result<Snapshot, GuestError> {
+        let handle = self.handle;
+        let Guest {
+            store,
+            bindings,
+            limits,
+        } = &mut self.guest;
+        let limits = *limits;
+        match bindings {
+            Bindings::V0_3(b) => {
+                let snapshot = call(store, limits, |store| {
+                    b.cairn_job_job()
+                        .operator()
+                        .call_snapshot(store, handle, checkpoint)
+                })?
+                .map_err(GuestError::Failed)?;
+                Ok(snapshot_from_wit(snapshot))
+            }
+            Bindings::V0_2(b) => {
+                let state = call(store, limits, |store| {
+                    b.cairn_job_job()
+                        .operator()
+                        .call_snapshot(store, handle, checkpoint)
+                })?
+                .map_err(GuestError::Failed)?;
+                Ok(Snapshot {
+                    version: state.version,
+                    operator_state: if state.data.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![state.data]
+                    },
+                    mode: OperatorStateMode::Whole,
+                    keyed: Vec::new(),
+                    value_encoding: ValueEncoding::Bytes,
+                })
+            }
+        }
+    }
+
+    fn restore_keyed(&mut self, version: u32, chunks: Vec<KeyedChunk>) -> Result<(), GuestError> {
+        let handle = self.handle;
+        let Guest {
+            store,
+            bindings,
+            limits,
+        } = &mut self.guest;
+        let Bindings::V0_3(b) = bindings else {
+            return Err(v0_2_cannot("it has keyed state"));
+        };
+        let chunks: Vec<wit::KeyedChunk> = chunks
+            .into_iter()
+            .map(|c| wit::KeyedChunk {
+                key_group: c.key_group,
+                entries: c.entries,
+            })
+            .collect();
+        call(store, *limits, |store| {
+            b.cairn_job_job()
+                .operator()
+                .call_restore_keyed(store, handle, version, &chunks)
+        })?
+        .map_err(|e| GuestError::Failed(format!("cannot restore state: {e}")))
+    }
+
+    fn restore(&mut self, version: u32, items: Vec<Vec<u8>>) -> Result<(), GuestError> {
+        let handle = self.handle;
+        let Guest {
+            store,
+            bindings,
+            limits,
+        } = &mut self.guest;
+        let limits = *limits;
+        let result = match bindings {
+            Bindings::V0_3(b) => call(store, limits, |store| {
                 b.cairn_job_job()
                     .operator()
-                    .call_restore(store, handle, &state)
-            })?
-            .map_err(|e| GuestError::Failed(format!("cannot restore state: {e}")))
+                    .call_restore(store, handle, version, &items)
+            })?,
+            Bindings::V0_2(b) => {
+                let data = match <[Vec<u8>; 1]>::try_from(items) {
+                    Ok([data]) => data,
+                    Err(items) if items.is_empty() => return Ok(()),
+                    Err(items) => {
+                        return Err(v0_2_cannot(&format!(
+                            "it has {} operator-state items",
+                            items.len()
+                        )));
+                    }
+                };
+                let state = wit_v2::State { version, data };
+                call(store, limits, |store| {
+                    b.cairn_job_job()
+                        .operator()
+                        .call_restore(store, handle, &state)
+                })?
+            }
+        };
+        result.map_err(|e| GuestError::Failed(format!("cannot restore state: {e}")))
     }
 
     fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), GuestError> {
         let handle = self.handle;
-        self.guest.call(|b, store| {
-            b.cairn_job_job()
-                .operator()
-                .call_checkpoint_complete(store, handle, checkpoint)
-        })
+        let Guest {
+            store,
+            bindings,
+            limits,
+        } = &mut self.guest;
+        let limits = *limits;
+        match bindings {
+            Bindings::V0_3(b) => call(store, limits, |store| {
+                b.cairn_job_job()
+                    .operator()
+                    .call_checkpoint_complete(store, handle, checkpoint)
+            }),
+            Bindings::V0_2(b) => call(store, limits, |store| {
+                b.cairn_job_job()
+                    .operator()
+                    .call_checkpoint_complete(store, handle, checkpoint)
+            }),
+        }
     }
 }
 
-fn batch_from_wit(batch: wit::PackedBatch) -> PackedBatch {
-    PackedBatch {
-        data: batch.data,
-        offsets: batch.offsets,
-        timestamps: batch.timestamps,
-    }
-}
-
-fn graph_from_wit(graph: wit::JobGraph) -> JobGraph {
-    use cairn_wire::{Input, Node, NodeKind, Partitioning};
-    JobGraph {
-        name: graph.name,
-        nodes: graph
-            .nodes
+fn snapshot_from_wit(snapshot: wit::Snapshot) -> Snapshot {
+    Snapshot {
+        version: snapshot.version,
+        operator_state: snapshot.operator_state,
+        mode: match snapshot.operator_state_mode {
+            wit::OperatorStateMode::Split => OperatorStateMode::Split,
+            wit::OperatorStateMode::Union => OperatorStateMode::Union,
+        },
+        keyed: snapshot
+            .keyed
             .into_iter()
-            .map(|node| Node {
-                uid: node.uid,
-                kind: match node.kind {
-                    wit::NodeKind::Source(c) => NodeKind::Source(c),
-                    wit::NodeKind::Operator(n) => NodeKind::Operator(n),
-                    wit::NodeKind::Sink(c) => NodeKind::Sink(c),
-                },
-                inputs: node
-                    .inputs
-                    .into_iter()
-                    .map(|input| Input {
-                        upstream: input.upstream,
-                        partitioning: match input.partitioning {
-                            wit::Partitioning::Forward => Partitioning::Forward,
-                            wit::Partitioning::Rebalance => Partitioning::Rebalance,
-                            wit::Partitioning::ByKey => Partitioning::ByKey,
-                            wit::Partitioning::Broadcast => Partitioning::Broadcast,
-                        },
-                    })
-                    .collect(),
-                parallelism: node.parallelism,
-                options: node.options,
+            .map(|c| KeyedChunk {
+                key_group: c.key_group,
+                entries: c.entries,
             })
             .collect(),
-        config: graph.config,
+        value_encoding: match snapshot.value_encoding {
+            wit::ValueEncoding::Bytes => ValueEncoding::Bytes,
+            wit::ValueEncoding::Utf8 => ValueEncoding::Utf8,
+            wit::ValueEncoding::U64Le => ValueEncoding::U64Le,
+            wit::ValueEncoding::S64Le => ValueEncoding::S64Le,
+            wit::ValueEncoding::F64Le => ValueEncoding::F64Le,
+            wit::ValueEncoding::Json => ValueEncoding::Json,
+        },
     }
 }
+
+/// A packed batch as either contract version's record (same fields in both).
+macro_rules! batch_to_wit {
+    ($wit:ident, $batch:expr) => {{
+        let batch = $batch;
+        $wit::PackedBatch {
+            data: batch.data,
+            offsets: batch.offsets,
+            timestamps: batch.timestamps,
+        }
+    }};
+}
+use batch_to_wit;
+
+macro_rules! batch_from_wit {
+    ($batch:expr) => {{
+        let batch = $batch;
+        PackedBatch {
+            data: batch.data,
+            offsets: batch.offsets,
+            timestamps: batch.timestamps,
+        }
+    }};
+}
+use batch_from_wit;
+
+/// A job graph from either contract version's record (the same shape in both).
+macro_rules! graph_from_wit {
+    ($wit:ident, $graph:expr) => {{
+        use cairn_wire::{Input, Node, NodeKind, Partitioning};
+        let graph = $graph;
+        JobGraph {
+            name: graph.name,
+            nodes: graph
+                .nodes
+                .into_iter()
+                .map(|node| Node {
+                    uid: node.uid,
+                    kind: match node.kind {
+                        $wit::NodeKind::Source(c) => NodeKind::Source(c),
+                        $wit::NodeKind::Operator(n) => NodeKind::Operator(n),
+                        $wit::NodeKind::Sink(c) => NodeKind::Sink(c),
+                    },
+                    inputs: node
+                        .inputs
+                        .into_iter()
+                        .map(|input| Input {
+                            upstream: input.upstream,
+                            partitioning: match input.partitioning {
+                                $wit::Partitioning::Forward => Partitioning::Forward,
+                                $wit::Partitioning::Rebalance => Partitioning::Rebalance,
+                                $wit::Partitioning::ByKey => Partitioning::ByKey,
+                                $wit::Partitioning::Broadcast => Partitioning::Broadcast,
+                            },
+                        })
+                        .collect(),
+                    parallelism: node.parallelism,
+                    options: node.options,
+                })
+                .collect(),
+            config: graph.config,
+        }
+    }};
+}
+use graph_from_wit;

@@ -27,7 +27,22 @@ impl PackedBatch {
     /// Checks the encoding once, so that iteration can slice without failing, and returns
     /// an iterator over the records, tagged with the input they arrived on.
     pub fn records(&self, input: u32) -> Result<Records<'_>> {
+        self.records_in_key_groups(input, &[])
+    }
+
+    /// Like [`records`](Self::records), for a batch of a by-key input: `key_groups` has each
+    /// record's key group (or is empty, on other inputs).
+    pub fn records_in_key_groups<'a>(
+        &'a self,
+        input: u32,
+        key_groups: &'a [u16],
+    ) -> Result<Records<'a>> {
         let n = self.len();
+        if !key_groups.is_empty() && key_groups.len() != n {
+            return Err(Error::msg(
+                "malformed batch: key groups do not match records",
+            ));
+        }
         if !self.offsets.len().is_multiple_of(2) {
             return Err(Error::msg("malformed batch: odd number of offsets"));
         }
@@ -46,6 +61,7 @@ impl PackedBatch {
         Ok(Records {
             batch: self,
             input,
+            key_groups,
             next: 0,
         })
     }
@@ -58,6 +74,7 @@ pub struct Record<'a> {
     key: &'a [u8],
     value: &'a [u8],
     timestamp: Option<i64>,
+    key_group: Option<u16>,
 }
 
 impl<'a> Record<'a> {
@@ -89,12 +106,19 @@ impl<'a> Record<'a> {
     pub fn timestamp(&self) -> Option<i64> {
         self.timestamp
     }
+
+    /// The key group of the record's key, as the host computed it: known on by-key inputs
+    /// only.
+    pub fn key_group(&self) -> Option<u16> {
+        self.key_group
+    }
 }
 
 /// The records of a [`PackedBatch`], in order.
 pub struct Records<'a> {
     batch: &'a PackedBatch,
     input: u32,
+    key_groups: &'a [u16],
     next: usize,
 }
 
@@ -126,6 +150,7 @@ impl<'a> Iterator for Records<'a> {
             key: &self.batch.data[start..key_end],
             value: &self.batch.data[key_end..value_end],
             timestamp,
+            key_group: self.key_groups.get(i).copied(),
         })
     }
 

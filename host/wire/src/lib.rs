@@ -7,16 +7,19 @@
 //! - [`graph`]: the job graph a job describes ([`JobGraph`], [`Node`], [`Partitioning`]) and
 //!   its builder.
 //! - [`operator`]: where an operator instance runs ([`Context`]) and its checkpointed
-//!   [`State`].
+//!   [`Snapshot`].
 //! - [`key_groups`]: how keys map to key groups and key groups to subtasks.
+//! - [`keyed`]: the keyed-state chunk encoding, shared by the SDKs and the host.
 
 pub mod batch;
 mod error;
 pub mod graph;
 pub mod key_groups;
+pub mod keyed;
 pub mod operator;
 
 pub use batch::{Emitter, PackedBatch, Record, Records, ValueWriter};
 pub use error::{Error, Result};
 pub use graph::{Input, JobGraph, Node, NodeKind, Partitioning, Sink, Source, Stream};
-pub use operator::{Context, State};
+pub use key_groups::KeyGroupRange;
+pub use operator::{Context, KeyedChunk, OperatorStateMode, Snapshot, ValueEncoding};

@@ -188,7 +188,20 @@ fn python_to_rust_across_a_savepoint() {
         "stopped mid-stream: {partial:?}"
     );
 
+    // Python's job is a cairn:job@0.2.0 component: its state cannot be split.
     let extra = ["--job-id", &"9f".repeat(16), "-s", path(&savepoint)];
+    let rescaled = cairn(
+        run_args(&job("word-count-v2"), 3, &extra, &corpus().path, &out),
+        None,
+        None,
+    );
+    assert!(
+        rescaled.stderr.contains(
+            "cannot restore 'count' at parallelism 3: its state was written by a \
+                       cairn:job@0.2.0 component"
+        ),
+        "{rescaled:?}"
+    );
     let rust = cairn(
         run_args(&job("word-count-v2"), 2, &extra, &corpus().path, &out),
         None,

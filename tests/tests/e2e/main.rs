@@ -16,6 +16,7 @@ mod flink_cli;
 mod languages;
 mod observability;
 mod reliability;
+mod rescale;
 mod rest_security;
 mod restarts;
 mod savepoints;

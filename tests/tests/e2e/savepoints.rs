@@ -134,7 +134,7 @@ fn stop_with_savepoint_then_v2_from_the_moved_savepoint_is_exact() {
     );
     let run = finish_with_v2(&savepoint, &out, &scratch);
     assert!(
-        run.stderr.contains("migrating"),
+        run.stderr.contains("migrated"),
         "v2 migrates v1's state: {run:?}"
     );
     corpus().assert_exact(&out);
@@ -186,7 +186,7 @@ fn swap_to_v2_mid_stream_then_kill_and_resume_is_exact() {
     );
     // Both count subtasks took over their state in the new code.
     assert_eq!(
-        v1.stderr().matches("migrating").count(),
+        v1.stderr().matches("migrated").count(),
         2,
         "{}",
         v1.stderr()
@@ -194,7 +194,7 @@ fn swap_to_v2_mid_stream_then_kill_and_resume_is_exact() {
 
     // Let a checkpoint taken by the new code complete, then crash.
     let swapped_at = Instant::now();
-    while !latest_count_state_is_version(&chk.join(&id), 2) {
+    while !latest_count_state_is_version(&chk.join(&id), 4) {
         assert!(swapped_at.elapsed() < Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -231,7 +231,7 @@ fn latest_count_state_is_version(job_folder: &Path, version: u64) -> bool {
         .flatten()
         .filter(|n| n["uid"] == "count")
         .flat_map(|n| n["subtasks"].as_array().cloned().unwrap_or_default())
-        .any(|s| s["state"]["file"]["version"].as_u64() == Some(version))
+        .any(|s| s["state"]["state"]["version"].as_u64() == Some(version))
 }
 
 #[test]
@@ -246,7 +246,7 @@ fn failed_swaps_leave_the_old_code_running_and_the_output_exact() {
     assert!(
         refused.stderr.contains(&format!(
             "swap refused; job {id} keeps running its current code: count (1/2), count (2/2): \
-             cannot restore state: the state is in encoding version 1, this operator reads \
+             cannot restore state: the state is in encoding version 3, this operator reads \
              version 7"
         )),
         "{refused:?}"

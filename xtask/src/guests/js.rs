@@ -31,14 +31,16 @@ pub(super) fn build() -> anyhow::Result<()> {
             .context("a job's entry module is in a folder")?;
         let mut inputs = files_under(folder, all)?;
         inputs.extend(files_under(&sdk.join("src"), all)?);
-        inputs.extend(files_under(&root.join("wit"), all)?);
+        inputs.extend(files_under(&root.join(super::SDK_WIT), all)?);
         inputs.extend([sdk.join("build.js"), sdk.join("package-lock.json")]);
         Fingerprint::of(&component, &inputs, "")?.build_unless_current(&component, || {
             run(Command::new("node")
                 .arg(sdk.join("build.js"))
                 .arg(&entry)
                 .arg("-o")
-                .arg(&component))
+                .arg(&component)
+                .arg("--wit")
+                .arg(root.join(super::SDK_WIT)))
             .with_context(|| format!("cannot build {}", entry.display()))
         })?;
         install_job(&component, "jobs", name)?;

@@ -19,7 +19,7 @@ const JOBS: &[(&str, &str)] = &[("word-count-py", "word_count")];
 pub(super) fn build() -> anyhow::Result<()> {
     let bin = python_venv("componentize-py", &[COMPONENTIZE_PY])?;
     let root = crate::workspace_root();
-    let wit = root.join("wit");
+    let wit = root.join(super::SDK_WIT);
     let sdk = root.join("guest-sdk").join("python").join("cairn_sdk");
     for (folder, module) in JOBS {
         let job = root.join("example-jobs").join(folder);

@@ -87,7 +87,7 @@ pub(super) struct CSdk {
 }
 
 impl CSdk {
-    /// Generates the C bindings of wit/ and compiles them with the SDK into
+    /// Generates the C bindings of the SDKs' WIT and compiles them with the SDK into
     /// `target/guest-c/`.
     pub fn build() -> anyhow::Result<CSdk> {
         let dir = build_dir();
@@ -147,7 +147,7 @@ pub(super) fn translate_header(target: Option<&str>, path: &Path) -> anyhow::Res
 pub(super) const NATIVE_BINDINGS_DEFINE: &str =
     "-Dexports_cairn_job_job_operator_new=cairn_test_unused_operator_new";
 
-/// The generated C bindings of wit/ (`target/guest-c/bindings`), brought up to date.
+/// The generated C bindings of the SDKs' WIT (`target/guest-c/bindings`), brought up to date.
 pub(super) fn generated_bindings() -> anyhow::Result<PathBuf> {
     bindings(&build_dir().join("bindings"))
 }
@@ -184,7 +184,7 @@ fn bindings(dir: &Path) -> anyhow::Result<PathBuf> {
     let staged = build_dir().join("bindings.new");
     run(wit_tools()?
         .arg("c-bindings")
-        .arg(workspace_path("wit"))
+        .arg(workspace_path(super::SDK_WIT))
         .arg(WORLD)
         .arg(&staged))?;
     std::fs::create_dir_all(dir)?;
@@ -214,7 +214,7 @@ fn write_if_changed(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 pub(super) fn componentize(core: &Path, out: &Path) -> anyhow::Result<()> {
     run(wit_tools()?
         .arg("componentize")
-        .arg(workspace_path("wit"))
+        .arg(workspace_path(super::SDK_WIT))
         .arg(WORLD)
         .arg(core)
         .arg(out))

@@ -195,14 +195,19 @@ impl SinkConnector for FileOutput {
     ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
         let restored = match start {
             SinkStart::Fresh => None,
-            SinkStart::Restart => Some(FileSinkState::default()),
-            SinkStart::Restore(state) => Some(FileSinkState::decode(state)?),
+            SinkStart::Restart => Some(vec![(subtask.index, FileSinkState::default())]),
+            SinkStart::Restore(states) => Some(
+                states
+                    .iter()
+                    .map(|(old, state)| Ok((*old, FileSinkState::decode(state)?)))
+                    .collect::<Result<Vec<_>, ConnectorError>>()?,
+            ),
         };
         Ok(Box::new(FileSink::open(
             &self.dir,
             subtask.uid,
             subtask.index,
-            restored.as_ref(),
+            restored.as_deref(),
         )?))
     }
 
@@ -291,94 +296,49 @@ struct FileSink {
 }
 
 impl FileSink {
-    /// Opens the sink subtask. Restoring, it first commits the parts pending in `restored`
-    /// (their checkpoint completed) and deletes in-progress parts of later, failed attempts.
+    /// Opens the sink subtask. Restoring, it first commits the parts pending in the states
+    /// of the old subtasks it takes over, by their index (their checkpoint completed), and
+    /// deletes those subtasks' in-progress parts of later, failed attempts.
     pub fn open(
         dir: &Path,
         uid: &str,
         subtask: u32,
-        restored: Option<&FileSinkState>,
+        restored: Option<&[(u32, FileSinkState)]>,
     ) -> Result<Self, ConnectorError> {
         std::fs::create_dir_all(dir).map_err(io_error("cannot create output folder", dir))?;
-        let prefix = format!("part-{uid}-{subtask}-");
         let mut sink = FileSink {
             dir: dir.to_owned(),
-            prefix,
+            prefix: part_prefix(uid, subtask),
             current: None,
             state: FileSinkState::default(),
         };
-        if let Some(restored) = restored {
-            // Names come from a checkpoint's metadata: rename nothing but this subtask's
+        let mut next_part = 0;
+        for (old, state) in restored.unwrap_or_default() {
+            // Names come from a checkpoint's metadata: rename nothing but the old subtask's
             // own parts, whatever the metadata says.
-            for part in &restored.pending {
-                sink.check_own(part)?;
+            let prefix = part_prefix(uid, *old);
+            for part in &state.pending {
+                check_own(&prefix, part)?;
             }
-            for part in &restored.pending {
+            for part in &state.pending {
                 sink.commit_part(part)?;
             }
-            for (name, _) in sink.parts(true)? {
+            for (name, _) in parts(dir, &prefix, true)? {
                 let path = dir.join(&name);
                 std::fs::remove_file(&path).map_err(io_error("cannot remove", &path))?;
             }
+            if *old == subtask {
+                next_part = state.next_part;
+            }
         }
         // Never overwrite: continue after every part number present, committed or not.
-        let highest = sink
-            .parts(false)?
+        let highest = parts(dir, &sink.prefix, false)?
             .into_iter()
-            .chain(sink.parts(true)?)
+            .chain(parts(dir, &sink.prefix, true)?)
             .map(|(_, n)| n + 1)
             .max();
-        sink.state.next_part = highest
-            .unwrap_or(0)
-            .max(restored.map_or(0, |r| r.next_part));
+        sink.state.next_part = highest.unwrap_or(0).max(next_part);
         Ok(sink)
-    }
-
-    /// This subtask's part files: `(file name, part number)`, in progress or committed.
-    fn parts(&self, in_progress: bool) -> Result<Vec<(String, u64)>, ConnectorError> {
-        let mut parts = Vec::new();
-        let listing = std::fs::read_dir(&self.dir)
-            .map_err(io_error("cannot list output folder", &self.dir))?;
-        for entry in listing {
-            let entry = entry.map_err(io_error("cannot list output folder", &self.dir))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let number = if in_progress {
-                name.strip_prefix('.')
-                    .and_then(|n| n.strip_suffix(".inprogress"))
-                    .and_then(|n| n.strip_prefix(&self.prefix))
-            } else {
-                name.strip_prefix(&self.prefix)
-            };
-            if let Some(n) = number.and_then(|n| n.parse().ok()) {
-                parts.push((name, n));
-            }
-        }
-        Ok(parts)
-    }
-
-    /// Refuses a pending part that is not exactly `.part-<uid>-<subtask>-<n>.inprogress`
-    /// → `part-<uid>-<subtask>-<n>` of this subtask.
-    fn check_own(&self, part: &PendingPart) -> Result<(), ConnectorError> {
-        let number = part
-            .committed
-            .strip_prefix(&self.prefix)
-            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|n| n.parse::<u64>().ok());
-        match number {
-            Some(n) if part.committed == format!("{}{n}", self.prefix) => {
-                if part.in_progress == self.in_progress_name(n) {
-                    return Ok(());
-                }
-                Err(ConnectorError::ForeignPart {
-                    name: part.in_progress.clone(),
-                    expected: format!(".{}", self.prefix),
-                })
-            }
-            _ => Err(ConnectorError::ForeignPart {
-                name: part.committed.clone(),
-                expected: self.prefix.clone(),
-            }),
-        }
     }
 
     fn commit_part(&self, part: &PendingPart) -> Result<(), ConnectorError> {
@@ -399,7 +359,7 @@ impl FileSink {
     }
 
     fn in_progress_name(&self, part: u64) -> String {
-        format!(".{}{part}.inprogress", self.prefix)
+        in_progress_name(&self.prefix, part)
     }
 
     fn writer(&mut self) -> Result<&mut BufWriter<File>, ConnectorError> {
@@ -411,6 +371,67 @@ impl FileSink {
             self.current = Some((BufWriter::with_capacity(1 << 18, file), part));
         }
         Ok(&mut self.current.as_mut().expect("opened above").0)
+    }
+}
+
+/// `part-<uid>-<subtask>-`: the names of a sink subtask's part files start so.
+fn part_prefix(uid: &str, subtask: u32) -> String {
+    format!("part-{uid}-{subtask}-")
+}
+
+/// The hidden name of part `part` while it is written or pending.
+fn in_progress_name(prefix: &str, part: u64) -> String {
+    format!(".{prefix}{part}.inprogress")
+}
+
+/// The part files in `dir` named with `prefix`: `(file name, part number)`, in progress or
+/// committed.
+fn parts(
+    dir: &Path,
+    prefix: &str,
+    in_progress: bool,
+) -> Result<Vec<(String, u64)>, ConnectorError> {
+    let mut parts = Vec::new();
+    let listing = std::fs::read_dir(dir).map_err(io_error("cannot list output folder", dir))?;
+    for entry in listing {
+        let entry = entry.map_err(io_error("cannot list output folder", dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let number = if in_progress {
+            name.strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".inprogress"))
+                .and_then(|n| n.strip_prefix(prefix))
+        } else {
+            name.strip_prefix(prefix)
+        };
+        if let Some(n) = number.and_then(|n| n.parse().ok()) {
+            parts.push((name, n));
+        }
+    }
+    Ok(parts)
+}
+
+/// Refuses a pending part that is not exactly `.<prefix><n>.inprogress` → `<prefix><n>`:
+/// a restore renames only the parts of the subtasks it takes over.
+fn check_own(prefix: &str, part: &PendingPart) -> Result<(), ConnectorError> {
+    let number = part
+        .committed
+        .strip_prefix(prefix)
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<u64>().ok());
+    match number {
+        Some(n) if part.committed == format!("{prefix}{n}") => {
+            if part.in_progress == in_progress_name(prefix, n) {
+                return Ok(());
+            }
+            Err(ConnectorError::ForeignPart {
+                name: part.in_progress.clone(),
+                expected: format!(".{prefix}"),
+            })
+        }
+        _ => Err(ConnectorError::ForeignPart {
+            name: part.committed.clone(),
+            expected: prefix.to_owned(),
+        }),
     }
 }
 
@@ -531,7 +552,7 @@ mod tests {
         sink.write(&batch(&["lost"])).unwrap();
         prepare(&mut sink, 3);
         drop(sink);
-        let mut restored = FileSink::open(&dir, "out", 0, Some(&state2)).unwrap();
+        let mut restored = FileSink::open(&dir, "out", 0, Some(&[(0, state2.clone())])).unwrap();
         assert_eq!(
             visible(&dir),
             [
@@ -563,7 +584,60 @@ mod tests {
 
         // Restoring the same state again is harmless: its commits are already done.
         drop(restored);
-        FileSink::open(&dir, "out", 0, Some(&state2)).unwrap();
+        FileSink::open(&dir, "out", 0, Some(&[(0, state2.clone())])).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_rescaled_restore_commits_what_old_subtasks_prepared_once() {
+        let dir = std::env::temp_dir().join(format!("cairn-file-rescale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut old: Vec<FileSink> = (0..3)
+            .map(|i| FileSink::open(&dir, "out", i, None).unwrap())
+            .collect();
+        let states: Vec<(u32, FileSinkState)> = old
+            .iter_mut()
+            .enumerate()
+            .map(|(i, sink)| {
+                sink.write(&batch(&[&format!("from {i}")])).unwrap();
+                (i as u32, prepare(sink, 1))
+            })
+            .collect();
+        // Written after the checkpoint, then the process died: never committed.
+        old[2].write(&batch(&["lost"])).unwrap();
+        prepare(&mut old[2], 2);
+        drop(old);
+        // Parallelism 3 -> 2: subtask 0 takes over old 0 and 2, subtask 1 old 1.
+        let mut zero = FileSink::open(
+            &dir,
+            "out",
+            0,
+            Some(&[states[0].clone(), states[2].clone()]),
+        )
+        .unwrap();
+        FileSink::open(&dir, "out", 1, Some(&[states[1].clone()])).unwrap();
+        let expected = |extra: &[(&str, &str)]| {
+            let mut all: Vec<(String, String)> = [
+                ("part-out-0-0", "from 0\n"),
+                ("part-out-1-0", "from 1\n"),
+                ("part-out-2-0", "from 2\n"),
+            ]
+            .iter()
+            .chain(extra)
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(visible(&dir), expected(&[]));
+        assert!(
+            !dir.join(".part-out-2-1.inprogress").exists(),
+            "the old subtask's uncommitted part is gone"
+        );
+        zero.write(&batch(&["new"])).unwrap();
+        prepare(&mut zero, 3);
+        zero.commit(3).unwrap();
+        assert_eq!(visible(&dir), expected(&[("part-out-0-1", "new\n")]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -591,7 +665,9 @@ mod tests {
             part(".part-out-0-0.inprogress", "part-out-0-00"),
             part(".part-out-0-0.inprogress", "part-out-0-+0"),
         ] {
-            let err = FileSink::open(&dir, "out", 0, Some(&state)).err().unwrap();
+            let err = FileSink::open(&dir, "out", 0, Some(&[(0, state)]))
+                .err()
+                .unwrap();
             assert!(matches!(err, ConnectorError::ForeignPart { .. }), "{err}");
         }
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");

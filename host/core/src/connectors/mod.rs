@@ -144,9 +144,11 @@ pub enum SinkStart<'a> {
     /// A restart with no checkpoint to restore: what earlier attempts left uncommitted is
     /// discarded.
     Restart,
-    /// Restoring a checkpoint in which this subtask prepared `state` (empty when it held
-    /// nothing back).
-    Restore(&'a SinkState),
+    /// Restoring a checkpoint: what the old subtasks this one takes over prepared in it, by
+    /// their index (empty states where they held nothing back). At an unchanged
+    /// parallelism that is this subtask's own state; after a rescale, old subtask `k`'s
+    /// goes to new subtask `k mod parallelism` (so possibly none).
+    Restore(&'a [(u32, SinkState)]),
 }
 
 /// One subtask of a sink.

@@ -90,6 +90,8 @@ pub(crate) struct Coordinator {
     checkpoints: Checkpointing,
     job_id: String,
     job_name: String,
+    /// Recorded in every checkpoint: key groups are fixed for a job's life.
+    max_parallelism: u32,
     controls: Vec<Sender<Control>>,
     reports: Receiver<Report>,
     requests: Receiver<Request>,
@@ -133,6 +135,7 @@ impl Coordinator {
             checkpoints: job.checkpoints.clone(),
             job_id: job.id.clone(),
             job_name: job.graph.name.clone(),
+            max_parallelism: job.graph.max_parallelism,
             next_id: job.checkpoints.first_id,
             config,
             tasks,
@@ -574,6 +577,7 @@ impl Coordinator {
             checkpoint_id: pending.barrier.checkpoint,
             timestamp_ms: pending.timestamp_ms,
             mode: self.config.mode,
+            max_parallelism: Some(self.max_parallelism),
             nodes,
         }
     }

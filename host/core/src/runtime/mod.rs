@@ -26,7 +26,8 @@ use crate::config::{CheckpointConfig, Retention};
 use crate::connectors::ConnectorError;
 use crate::graph::{Graph, Role};
 use crate::operator::{OperatorError, OperatorFactory};
-use crate::state::metadata::{NodeState, SnapshotStats, SubtaskState};
+use crate::rescale::SubtaskRestore;
+use crate::state::metadata::{SnapshotStats, SubtaskState};
 use crate::state::{CheckpointMetadata, CheckpointStore, StateError, StateStore};
 use coordinator::Coordinator;
 pub use coordinator::CoordinatorError;
@@ -36,7 +37,7 @@ pub use metrics::{
     TaskKind, TaskMetrics, TaskSample,
 };
 use output::{Output, OutputEdge};
-use task::Task;
+use task::{Restored, Task};
 
 /// Batches a channel holds before its sender blocks (backpressure).
 const CHANNEL_CAPACITY: usize = 8;
@@ -298,8 +299,28 @@ pub struct Restore {
     pub metadata: CheckpointMetadata,
     /// The checkpoint's folder.
     pub folder: StateStore,
-    /// Operator state files as stored, already verified, by `(uid, subtask)`.
-    pub state: HashMap<(String, u32), Bytes>,
+    /// What each subtask restores, by node uid: one entry per subtask at the node's
+    /// parallelism now.
+    pub plan: HashMap<String, Vec<SubtaskRestore>>,
+    /// Whole-blob state files as stored, already verified, by path.
+    pub blobs: HashMap<String, Bytes>,
+}
+
+impl Restore {
+    /// What subtask `subtask` of node `uid` restores; `None` for a node the checkpoint has
+    /// no state of.
+    fn restored(&self, uid: &str, subtask: usize) -> Option<Restored> {
+        let plan = self.plan.get(uid)?.get(subtask)?.clone();
+        let blob = match &plan {
+            SubtaskRestore::Whole(file) => self.blobs.get(&file.path).cloned(),
+            _ => None,
+        };
+        Some(Restored {
+            plan,
+            folder: self.folder.clone(),
+            blob,
+        })
+    }
 }
 
 impl Job {
@@ -343,11 +364,6 @@ impl Job {
             }
         }
 
-        let restored: HashMap<&str, &NodeState> = self
-            .restore
-            .iter()
-            .flat_map(|r| r.metadata.nodes.iter().map(|n| (n.uid.as_str(), n)))
-            .collect();
         let stop = Stop {
             failing: Arc::new(AtomicBool::new(false)),
             user: self.cancel.clone(),
@@ -390,20 +406,16 @@ impl Job {
                     attempt: self.attempt,
                     checkpoints: self.checkpoints.clone(),
                     reports: report_tx.clone(),
-                    // A node without state may have changed its parallelism: its new
-                    // subtasks have no entry, and start empty.
-                    restored: match restored
-                        .get(node.uid.as_str())
-                        .and_then(|state| state.subtasks.get(subtask))
-                    {
-                        Some(snapshot) => {
-                            let file = self.restore.as_ref().and_then(|r| {
-                                r.state.get(&(node.uid.clone(), subtask as u32)).cloned()
-                            });
-                            Some((snapshot.state.clone(), file))
-                        }
-                        None => None,
-                    },
+                    max_parallelism: graph.max_parallelism,
+                    keyed_inputs: node
+                        .inputs
+                        .iter()
+                        .map(|edge| edge.partitioning == Partitioning::ByKey)
+                        .collect(),
+                    restored: self
+                        .restore
+                        .as_ref()
+                        .and_then(|r| r.restored(&node.uid, subtask)),
                 };
                 let outcome_tx = outcome_tx.clone();
                 threads.push(

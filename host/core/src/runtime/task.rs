@@ -8,7 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cairn_wire::{Context, Emitter, State};
+use cairn_wire::key_groups::key_group;
+use cairn_wire::{
+    Context, Emitter, KeyGroupRange, OperatorStateMode, PackedBatch, Snapshot, keyed,
+};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use super::inputs::{Event, Inputs};
@@ -22,9 +25,10 @@ use crate::connectors::{
 };
 use crate::graph::Role;
 use crate::operator::{OperatorError, OperatorFactory, OperatorInstance};
-use crate::state::blob;
+use crate::rescale::{KeyedRestore, SubtaskRestore};
 use crate::state::metadata::{SnapshotStats, StateFile, SubtaskState};
-use crate::state::{StateError, state_file};
+use crate::state::operator_file::{self, Layout};
+use crate::state::{StateError, StateStore, blob, operator_state_file, state_file};
 
 /// How often a waiting source looks whether it should stop.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
@@ -44,8 +48,21 @@ pub(crate) struct Task {
     pub(crate) attempt: u32,
     pub(crate) checkpoints: Checkpointing,
     pub(crate) reports: Sender<Report>,
-    /// When resuming: this subtask's state, and its state file's stored bytes (verified).
-    pub(crate) restored: Option<(SubtaskState, Option<Bytes>)>,
+    /// Number of key groups.
+    pub(crate) max_parallelism: u32,
+    /// Per input edge: whether it is by key (its records' key groups go to the operator).
+    pub(crate) keyed_inputs: Vec<bool>,
+    /// When resuming: what this subtask restores.
+    pub(crate) restored: Option<Restored>,
+}
+
+/// What a resuming subtask restores, and from where.
+pub(crate) struct Restored {
+    pub(crate) plan: SubtaskRestore,
+    /// The checkpoint's folder.
+    pub(crate) folder: StateStore,
+    /// A whole-blob state file's stored bytes, verified before the job started.
+    pub(crate) blob: Option<Bytes>,
 }
 
 impl Task {
@@ -66,12 +83,8 @@ impl Task {
             Role::Source(source) => self.run_source(&source),
             Role::Operator { name, options } => {
                 let mut operator = self.operators.open(&self.context(options), &name)?;
-                if let Some(state) = self
-                    .restored_operator_state()
-                    .map_err(TaskError::restoring)?
-                {
-                    operator.restore(state).map_err(TaskError::restoring)?;
-                }
+                self.restore_operator(operator.as_mut())
+                    .map_err(TaskError::restoring)?;
                 self.run_operator(operator)
             }
             Role::Sink(sink) => {
@@ -88,7 +101,10 @@ impl Task {
     fn run_source(&mut self, source: &Configured<dyn SourceConnector>) -> Result<(), TaskError> {
         let connector = source.name;
         let position = match &self.restored {
-            Some((SubtaskState::Source { position, .. }, _)) => Some(position),
+            Some(Restored {
+                plan: SubtaskRestore::Source(position),
+                ..
+            }) => Some(position),
             _ => None,
         };
         let mut source = source
@@ -200,7 +216,8 @@ impl Task {
                     self.metrics
                         .records_in
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    let out = operator.process(input, batch)?;
+                    let key_groups = self.key_groups_of(input, &batch)?;
+                    let out = operator.process(input, batch, &key_groups)?;
                     self.emit(out)?;
                 }
                 Event::Barrier(barrier, alignment) => {
@@ -215,7 +232,7 @@ impl Task {
                         final_checkpoint = Some(barrier.checkpoint);
                     }
                     let started = Instant::now();
-                    let state = operator.snapshot(barrier.checkpoint)?;
+                    let snapshot = operator.snapshot(barrier.checkpoint)?;
                     let stats = SnapshotStats {
                         alignment_ms: millis(alignment),
                         sync_ms: millis(started.elapsed()),
@@ -223,10 +240,10 @@ impl Task {
                     };
                     // The barrier goes on at once; the upload happens off this thread.
                     self.output.barrier(barrier.clone())?;
-                    let swap_state = barrier.swap.is_some().then(|| state.clone());
-                    self.upload(&barrier, state, stats);
-                    if let (Some(swap), Some(state)) = (&barrier.swap, swap_state) {
-                        self.swap(&mut operator, swap, barrier.checkpoint, state)?;
+                    let snapshot = Arc::new(snapshot);
+                    self.upload(&barrier, snapshot.clone(), stats);
+                    if let Some(swap) = &barrier.swap {
+                        self.swap(&mut operator, swap, barrier.checkpoint, &snapshot)?;
                     }
                 }
                 Event::Complete(checkpoint) => {
@@ -250,9 +267,9 @@ impl Task {
         operator: &mut Box<dyn OperatorInstance>,
         swap: &CodeSwap,
         checkpoint: u64,
-        state: State,
+        snapshot: &Snapshot,
     ) -> Result<(), TaskError> {
-        let prepared = self.prepare_swap(swap, state);
+        let prepared = self.prepare_swap(swap, snapshot);
         let _ = self.reports.send(Report::SwapPrepared {
             checkpoint,
             task: self.index,
@@ -279,7 +296,7 @@ impl Task {
     fn prepare_swap(
         &self,
         swap: &CodeSwap,
-        state: State,
+        snapshot: &Snapshot,
     ) -> Result<Box<dyn OperatorInstance>, String> {
         let Some(Role::Operator { name, options }) = swap
             .graph
@@ -294,11 +311,24 @@ impl Task {
             .operators
             .open(&self.context(options.clone()), name)
             .map_err(|e| format!("cannot open operator '{name}' of the new code: {e}"))?;
-        if !state.data.is_empty() {
-            new.restore(state).map_err(|e| match e {
+        if !snapshot.is_empty() {
+            let message = |e: OperatorError| match e {
                 OperatorError::Failed(message) => message,
                 other => other.to_string(),
-            })?;
+            };
+            // The new code gets chunks as a restore would: sorted by key.
+            let mut chunks = snapshot.keyed.clone();
+            for chunk in &mut chunks {
+                chunk.entries = keyed::sort(&chunk.entries, false)
+                    .map_err(|e| e.to_string())?
+                    .chunk;
+            }
+            if !chunks.is_empty() {
+                new.restore_keyed(snapshot.version, chunks)
+                    .map_err(message)?;
+            }
+            new.restore(snapshot.version, snapshot.operator_state.clone())
+                .map_err(message)?;
         }
         Ok(new)
     }
@@ -312,7 +342,33 @@ impl Task {
             parallelism: self.id.parallelism,
             attempt: self.attempt,
             options,
+            max_parallelism: self.max_parallelism,
+            key_groups: self.key_groups(),
         }
+    }
+
+    /// The key groups this subtask owns.
+    fn key_groups(&self) -> KeyGroupRange {
+        KeyGroupRange::of_subtask(self.id.subtask, self.max_parallelism, self.id.parallelism)
+    }
+
+    /// Each record's key group, on a by-key input; nothing on others.
+    fn key_groups_of(&self, input: u32, batch: &PackedBatch) -> Result<Vec<u16>, TaskError> {
+        if !self
+            .keyed_inputs
+            .get(input as usize)
+            .copied()
+            .unwrap_or(false)
+        {
+            return Ok(Vec::new());
+        }
+        let records = batch
+            .records(input)
+            .map_err(|e| TaskError::MalformedBatch(e.to_string()))?;
+        // Below max-parallelism, which is at most 2^15.
+        Ok(records
+            .map(|r| key_group(r.key().unwrap_or_default(), self.max_parallelism) as u16)
+            .collect())
     }
 
     fn emit(&mut self, batch: cairn_wire::PackedBatch) -> Result<(), TaskError> {
@@ -324,7 +380,10 @@ impl Task {
 
     fn open_sink(&self, connector: &dyn SinkConnector) -> Result<Box<dyn SinkWriter>, TaskError> {
         let start = match &self.restored {
-            Some((SubtaskState::Sink { state, .. }, _)) => SinkStart::Restore(state),
+            Some(Restored {
+                plan: SubtaskRestore::Sink(states),
+                ..
+            }) => SinkStart::Restore(states),
             _ if self.attempt > 0 => SinkStart::Restart,
             _ => SinkStart::Fresh,
         };
@@ -398,27 +457,51 @@ impl Task {
 
     /// Compresses and uploads an operator's state into the barrier's folder, off the
     /// processing path, then acknowledges (or declines) the checkpoint.
-    fn upload(&self, barrier: &Barrier, state: State, mut stats: SnapshotStats) {
+    fn upload(&self, barrier: &Barrier, snapshot: Arc<Snapshot>, mut stats: SnapshotStats) {
         let checkpoint = barrier.checkpoint;
         let folder = match &barrier.folder {
-            Some(folder) if !state.data.is_empty() => folder.clone(),
+            Some(folder) if !snapshot.is_empty() => folder.clone(),
             _ => return self.ack(checkpoint, SubtaskState::Operator { file: None }, stats),
         };
-        let path = state_file(&self.id.uid, self.id.subtask);
         let reports = self.reports.clone();
         let task = self.index;
-        let version = state.version;
+        let (uid, subtask) = (&self.id.uid, self.id.subtask);
+        let whole = snapshot.mode == OperatorStateMode::Whole;
+        let path = if whole {
+            state_file(uid, subtask)
+        } else {
+            operator_state_file(uid, subtask)
+        };
+        let layout = Layout {
+            path: path.clone(),
+            key_groups: self.key_groups(),
+            max_parallelism: self.max_parallelism,
+        };
         self.checkpoints.runtime.spawn(async move {
             let started = Instant::now();
-            let report = match folder.put_blob(&path, Arc::new(state.data)).await {
-                Ok(info) => {
+            let stored = if whole {
+                let blob = Arc::new(snapshot.operator_state.concat());
+                folder
+                    .put_blob(&path, blob)
+                    .await
+                    .map(|info| SubtaskState::Operator {
+                        file: Some(StateFile::new(path, info, snapshot.version)),
+                    })
+            } else {
+                folder
+                    .put_stream(&path, move |sink| {
+                        operator_file::write(&snapshot, &layout, sink)
+                    })
+                    .await
+                    .map(|state| SubtaskState::KeyedOperator { state })
+            };
+            let report = match stored {
+                Ok(state) => {
                     stats.async_ms = millis(started.elapsed());
                     Report::Ack {
                         checkpoint,
                         task,
-                        state: SubtaskState::Operator {
-                            file: Some(StateFile::new(path, info, version)),
-                        },
+                        state,
                         stats,
                     }
                 }
@@ -432,20 +515,51 @@ impl Task {
         });
     }
 
-    /// Decompresses this operator subtask's restored state (verified again on the way).
-    fn restored_operator_state(&self) -> Result<Option<State>, TaskError> {
-        let Some((SubtaskState::Operator { file: Some(file) }, Some(stored))) = &self.restored
-        else {
-            return Ok(None);
+    /// Hands the operator the state this subtask restores: keyed chunks in batches, as they
+    /// are read (a large state never is in memory at once), then the operator-wide items.
+    fn restore_operator(&mut self, operator: &mut dyn OperatorInstance) -> Result<(), TaskError> {
+        let Some(restored) = self.restored.take() else {
+            return Ok(());
         };
-        let info = file.info().ok_or_else(|| StateError::Corrupt {
-            location: file.path.clone(),
-            message: "its checksum in _metadata is not valid hex".into(),
-        })?;
-        Ok(Some(State {
-            version: file.version,
-            data: blob::decode(stored, &info, &file.path)?,
-        }))
+        let runtime = &self.checkpoints.runtime;
+        let folder = &restored.folder;
+        match restored.plan {
+            SubtaskRestore::Whole(file) => {
+                let stored = restored.blob.ok_or_else(|| StateError::MissingStateFile {
+                    checkpoint: folder.url().to_owned(),
+                    file: file.path.clone(),
+                })?;
+                let info = file.info().ok_or_else(|| StateError::Corrupt {
+                    location: file.path.clone(),
+                    message: "its checksum in _metadata is not valid hex".into(),
+                })?;
+                let data = blob::decode(&stored, &info, &file.path)?;
+                operator.restore(file.version, vec![data])?;
+            }
+            SubtaskRestore::Keyed(KeyedRestore {
+                version,
+                items,
+                chunks,
+            }) => {
+                for (path, batch) in &chunks {
+                    let chunks =
+                        runtime.block_on(operator_file::read_chunks(folder, path, batch))?;
+                    operator.restore_keyed(version, chunks)?;
+                }
+                let mut all = Vec::new();
+                for (file, range) in &items {
+                    let read = runtime.block_on(operator_file::read_items(folder, file))?;
+                    all.extend(
+                        read.into_iter()
+                            .skip(range.start as usize)
+                            .take((range.end - range.start) as usize),
+                    );
+                }
+                operator.restore(version, all)?;
+            }
+            SubtaskRestore::Nothing | SubtaskRestore::Source(_) | SubtaskRestore::Sink(_) => {}
+        }
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
-//! One subtask's state bytes as stored: zstd-compressed, with an xxh3 checksum of the
-//! stored bytes verified before anything is decompressed or handed to a guest.
+//! State bytes as stored: zstd-compressed, with an xxh3 checksum of the stored bytes verified
+//! before anything is decompressed or handed to a guest. A whole blob ([`encode`], the state
+//! of a `cairn:job@0.2.0` operator) or one segment of a state file ([`encode_segment`]).
 
 use std::io::Read as _;
 use std::io::Write;
@@ -61,6 +62,21 @@ pub fn encode(
         stored_size: stored,
         checksum: hasher.digest(),
     })
+}
+
+/// Compresses one segment of a state file (a key group's chunk, operator-wide items) as a
+/// frame of its own, so that it can be read and checked without the rest of the file.
+pub fn encode_segment(raw: &[u8]) -> Result<(Vec<u8>, BlobInfo), StateError> {
+    let stored = zstd::bulk::compress(raw, LEVEL).map_err(|e| StateError::Corrupt {
+        location: "zstd".into(),
+        message: e.to_string(),
+    })?;
+    let info = BlobInfo {
+        raw_size: raw.len() as u64,
+        stored_size: stored.len() as u64,
+        checksum: xxhash_rust::xxh3::xxh3_64(&stored),
+    };
+    Ok((stored, info))
 }
 
 /// Checks a stored blob's size and checksum; `location` names it in errors.

@@ -11,6 +11,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use cairn_wire::KeyGroupRange;
+
 use super::StateError;
 use super::blob::BlobInfo;
 use crate::config::{CheckpointingMode, UPPER_MAX_PARALLELISM};
@@ -19,8 +21,9 @@ use crate::names::relative_path;
 pub const METADATA_FILE: &str = "_metadata";
 /// Bumped whenever the layout below changes incompatibly. Format 1 stored the built-in
 /// connectors' positions and the file sink's state as JSON of their own; 2 stores opaque
-/// connector bytes.
-pub const FORMAT_VERSION: u32 = 2;
+/// connector bytes; 3 adds the key groups (`max_parallelism`) and operator state split into
+/// segments by key group ([`SubtaskState::KeyedOperator`]). Formats 2 and 3 read alike.
+pub const FORMAT_VERSION: u32 = 3;
 const CHECKSUM_PREFIX: &str = "xxh3-64 ";
 /// The largest checkpoint id metadata may hold (Flink's ids are Java longs), so that the
 /// ids after it never overflow.
@@ -47,6 +50,10 @@ pub struct CheckpointMetadata {
     /// Milliseconds since the Unix epoch, when the checkpoint was triggered.
     pub timestamp_ms: u64,
     pub mode: CheckpointingMode,
+    /// `pipeline.max-parallelism`: the number of key groups, fixed for the life of a job.
+    /// Unknown in metadata before format 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallelism: Option<u32>,
     pub nodes: Vec<NodeState>,
 }
 
@@ -64,7 +71,9 @@ impl NodeState {
     pub fn has_state(&self) -> bool {
         self.subtasks.iter().any(|s| match &s.state {
             SubtaskState::Operator { file } => file.is_some(),
-            SubtaskState::Source { .. } | SubtaskState::Sink { .. } => true,
+            SubtaskState::KeyedOperator { .. }
+            | SubtaskState::Source { .. }
+            | SubtaskState::Sink { .. } => true,
         })
     }
 }
@@ -84,8 +93,12 @@ pub enum SubtaskState {
         connector: String,
         position: SourcePosition,
     },
-    /// An operator's state file; none when its snapshot was empty.
+    /// An operator's state as one opaque blob (a `cairn:job@0.2.0` component's, restored
+    /// only at the same parallelism); none when its snapshot was empty — of any component.
     Operator { file: Option<StateFile> },
+    /// An operator's state split by key group (a `cairn:job@0.3.0` component's).
+    #[serde(rename = "keyed-operator")]
+    KeyedOperator { state: OperatorStateFile },
     /// What a sink prepared for commit, from its `connector`.
     Sink { connector: String, state: SinkState },
 }
@@ -188,6 +201,168 @@ impl StateFile {
     }
 }
 
+/// The state file of a `cairn:job@0.3.0` operator subtask: independently compressed
+/// segments — its operator-wide items, then one chunk per key group in key-group order — so
+/// that a restore reads, by range, only the key groups a subtask owns now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorStateFile {
+    pub path: String,
+    /// The operator's state encoding version (`cairn:job` `snapshot.version`).
+    pub version: u32,
+    pub mode: ItemMode,
+    /// How the keyed values are encoded (`cairn:job` `value-encoding`), for `cairn state`.
+    pub value_encoding: String,
+    /// The key groups the subtask owned.
+    pub key_groups: KeyGroups,
+    /// The operator-wide items; none when there were none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_state: Option<ItemsSegment>,
+    /// One per key group with state, in key-group order.
+    pub chunks: Vec<ChunkSegment>,
+}
+
+/// How a subtask's operator-wide items are shared out on rescaling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemMode {
+    Split,
+    Union,
+}
+
+/// Key groups `first..=last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyGroups {
+    pub first: u32,
+    pub last: u32,
+}
+
+impl From<KeyGroups> for KeyGroupRange {
+    fn from(groups: KeyGroups) -> Self {
+        KeyGroupRange {
+            first: groups.first,
+            last: groups.last,
+        }
+    }
+}
+
+impl From<KeyGroupRange> for KeyGroups {
+    fn from(range: KeyGroupRange) -> Self {
+        KeyGroups {
+            first: range.first,
+            last: range.last,
+        }
+    }
+}
+
+/// A compressed segment of a state file: a zstd frame at `offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub offset: u64,
+    pub stored_size: u64,
+    pub raw_size: u64,
+    /// xxh3-64 of the stored bytes, 16 hex digits.
+    pub checksum: String,
+}
+
+impl Segment {
+    pub fn new(offset: u64, info: BlobInfo) -> Self {
+        Segment {
+            offset,
+            stored_size: info.stored_size,
+            raw_size: info.raw_size,
+            checksum: format!("{:016x}", info.checksum),
+        }
+    }
+
+    pub fn info(&self) -> Option<BlobInfo> {
+        Some(BlobInfo {
+            raw_size: self.raw_size,
+            stored_size: self.stored_size,
+            checksum: u64::from_str_radix(&self.checksum, 16).ok()?,
+        })
+    }
+
+    /// The byte range it has in its file.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        self.offset..self.offset + self.stored_size
+    }
+}
+
+/// The operator-wide items of a subtask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemsSegment {
+    pub items: u64,
+    #[serde(flatten)]
+    pub segment: Segment,
+}
+
+/// The keyed state of one key group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkSegment {
+    pub key_group: u32,
+    pub entries: u64,
+    #[serde(flatten)]
+    pub segment: Segment,
+}
+
+impl OperatorStateFile {
+    /// Every segment, in file order.
+    pub fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.operator_state
+            .iter()
+            .map(|items| &items.segment)
+            .chain(self.chunks.iter().map(|chunk| &chunk.segment))
+    }
+
+    /// The size the file has: where its last segment ends.
+    pub fn size(&self) -> u64 {
+        self.segments().map(|s| s.range().end).max().unwrap_or(0)
+    }
+
+    /// Checks what could make the host misread the file: a path leaving its folder, a
+    /// segment out of order or overlapping another, a chunk outside the key groups, sizes a
+    /// guest cannot hold.
+    fn validate(&self, max_parallelism: Option<u32>) -> Result<(), String> {
+        relative_path(&self.path)?;
+        if self.key_groups.first > self.key_groups.last
+            || max_parallelism.is_some_and(|max| self.key_groups.last >= max)
+        {
+            return Err(format!(
+                "key groups {}..={} are not a range of this job's",
+                self.key_groups.first, self.key_groups.last
+            ));
+        }
+        let mut end = 0;
+        for segment in self.segments() {
+            if segment.offset != end {
+                return Err(format!(
+                    "a segment at byte {} does not follow the previous one (at {end})",
+                    segment.offset
+                ));
+            }
+            if segment.raw_size > MAX_STATE_BYTES || segment.info().is_none() {
+                return Err(format!(
+                    "the segment at byte {} has {} bytes or checksum '{}'",
+                    segment.offset, segment.raw_size, segment.checksum
+                ));
+            }
+            end = segment.range().end;
+        }
+        let range = KeyGroupRange::from(self.key_groups);
+        let mut previous = None;
+        for chunk in &self.chunks {
+            if !range.contains(chunk.key_group) || previous >= Some(chunk.key_group) {
+                return Err(format!(
+                    "key group {} is out of order or outside {range}",
+                    chunk.key_group
+                ));
+            }
+            previous = Some(chunk.key_group);
+        }
+        Ok(())
+    }
+}
+
 /// How long a subtask's part of the checkpoint took, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotStats {
@@ -231,10 +406,11 @@ impl CheckpointMetadata {
             serde_json::from_slice(&bytes[..body_end]).map_err(not_metadata)?;
         match json.get("format").and_then(serde_json::Value::as_u64) {
             Some(1) => upgrade_format_1(&mut json).map_err(corrupt)?,
+            Some(2) => json["format"] = FORMAT_VERSION.into(),
             Some(format) if format == u64::from(FORMAT_VERSION) => {}
             other => {
                 return Err(corrupt(format!(
-                    "metadata format {} is not supported (this cairn reads formats 1 and \
+                    "metadata format {} is not supported (this cairn reads formats 1 to \
                      {FORMAT_VERSION})",
                     other.map_or_else(|| "(none)".to_owned(), |f| f.to_string())
                 )));
@@ -254,6 +430,13 @@ impl CheckpointMetadata {
             return Err(format!(
                 "checkpoint id {} is out of range (at most {MAX_CHECKPOINT_ID})",
                 self.checkpoint_id
+            ));
+        }
+        if let Some(max) = self.max_parallelism
+            && !(1..=UPPER_MAX_PARALLELISM).contains(&max)
+        {
+            return Err(format!(
+                "max parallelism {max} is outside 1..={UPPER_MAX_PARALLELISM}"
             ));
         }
         let mut uids = HashSet::new();
@@ -292,6 +475,9 @@ impl CheckpointMetadata {
                                 file.checksum
                             )));
                         }
+                    }
+                    SubtaskState::KeyedOperator { state } => {
+                        state.validate(self.max_parallelism).map_err(context)?;
                     }
                     SubtaskState::Source { connector, .. }
                     | SubtaskState::Sink { connector, .. }
@@ -398,6 +584,7 @@ mod tests {
             checkpoint_id: 7,
             timestamp_ms: 1_700_000_000_000,
             mode: CheckpointingMode::ExactlyOnce,
+            max_parallelism: Some(128),
             nodes: vec![NodeState {
                 uid: "count".into(),
                 parallelism: 1,
@@ -575,11 +762,11 @@ mod tests {
     #[test]
     fn refuses_formats_it_does_not_know() {
         let mut json = serde_json::to_value(sample()).unwrap();
-        json["format"] = 3.into();
+        json["format"] = 4.into();
         let bytes = seal(serde_json::to_vec_pretty(&json).unwrap());
         let err = CheckpointMetadata::from_bytes(&bytes, "m")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("metadata format 3 is not supported"), "{err}");
+        assert!(err.contains("metadata format 4 is not supported"), "{err}");
     }
 }

@@ -7,12 +7,14 @@
 //!
 //! ```text
 //! <dir>/<job-id>/chk-<N>/_metadata
-//! <dir>/<job-id>/chk-<N>/<operator-uid>/<subtask>.zst
+//! <dir>/<job-id>/chk-<N>/<operator-uid>/<subtask>.state   (cairn:job@0.3.0 operators)
+//! <dir>/<job-id>/chk-<N>/<operator-uid>/<subtask>.zst     (cairn:job@0.2.0 operators)
 //! ```
 
 pub mod blob;
 pub mod checkpoints;
 pub mod metadata;
+pub mod operator_file;
 mod store;
 
 pub use checkpoints::{CheckpointStore, delete_snapshot};
@@ -63,7 +65,14 @@ pub enum StateError {
     NoS3Credentials { location: String },
 }
 
-/// The state file of one operator subtask, relative to its checkpoint folder.
+/// The whole-blob state file of one operator subtask (a `cairn:job@0.2.0` component's),
+/// relative to its checkpoint folder.
 pub fn state_file(uid: &str, subtask: u32) -> String {
     format!("{uid}/{subtask}.zst")
+}
+
+/// The segmented state file of one operator subtask ([`operator_file`]), relative to its
+/// checkpoint folder.
+pub fn operator_state_file(uid: &str, subtask: u32) -> String {
+    format!("{uid}/{subtask}.state")
 }

@@ -221,13 +221,29 @@ impl StateStore {
     /// Compresses `raw` and uploads it to `rel` in parts: memory stays bounded by a part
     /// and a compression chunk, whatever the state's size.
     pub async fn put_blob(&self, rel: &str, raw: Arc<Vec<u8>>) -> Result<BlobInfo, StateError> {
+        self.put_stream(rel, move |sink| blob::encode(&raw, sink))
+            .await
+    }
+
+    /// Uploads to `rel` what `produce` passes to its sink, piece by piece, from a blocking
+    /// thread (compressing is CPU work), in parts: memory stays bounded by a part and the
+    /// pieces in flight. `produce` runs again if the upload is retried.
+    pub async fn put_stream<T: Send + 'static>(
+        &self,
+        rel: &str,
+        produce: impl Fn(&mut dyn FnMut(Bytes) -> Result<(), StateError>) -> Result<T, StateError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Result<T, StateError> {
         let path = self.path(rel);
         let location = self.url_of(rel);
+        let produce = Arc::new(produce);
         retry("write", &location, || async {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
-            let raw = raw.clone();
-            let encoder = tokio::task::spawn_blocking(move || {
-                blob::encode(&raw, |piece| {
+            let produce = produce.clone();
+            let producer = tokio::task::spawn_blocking(move || {
+                produce(&mut |piece| {
                     tx.blocking_send(piece).map_err(|_| StateError::Corrupt {
                         location: "upload".into(),
                         message: "the upload stopped".into(),
@@ -241,8 +257,8 @@ impl StateStore {
                     return Err(e.into());
                 }
             }
-            let info = match encoder.await {
-                Ok(Ok(info)) => info,
+            let produced = match producer.await {
+                Ok(Ok(produced)) => produced,
                 Ok(Err(e)) => return Err(Failure::Transient(e.to_string())),
                 Err(e) => return Err(Failure::Transient(format!("compression task failed: {e}"))),
             };
@@ -250,7 +266,33 @@ impl StateStore {
                 .shutdown()
                 .await
                 .map_err(|e| Failure::Transient(e.to_string()))?;
-            Ok(info)
+            Ok(produced)
+        })
+        .await
+    }
+
+    /// Bytes `range` of `rel`.
+    pub async fn get_range(
+        &self,
+        rel: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, StateError> {
+        let path = self.path(rel);
+        retry("read", &self.url_of(rel), || async {
+            Ok(self.store.get_range(&path, range.clone()).await?)
+        })
+        .await
+    }
+
+    /// The size of `rel`, or `None` when it does not exist.
+    pub async fn size(&self, rel: &str) -> Result<Option<u64>, StateError> {
+        let path = self.path(rel);
+        retry("read", &self.url_of(rel), || async {
+            match self.store.head(&path).await {
+                Ok(meta) => Ok(Some(meta.size)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
         })
         .await
     }

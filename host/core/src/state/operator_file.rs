@@ -1,0 +1,334 @@
+//! An operator subtask's state file ([`OperatorStateFile`] in `_metadata`): its snapshot as
+//! independently compressed segments — the operator-wide items, then one chunk per key group
+//! sorted by key — written in one pass off the processing path, and read back by range:
+//! a restore fetches only the key groups its subtask owns now.
+//!
+//! The items segment holds the items in the chunk encoding, as entries with empty keys.
+
+use bytes::Bytes;
+use cairn_wire::key_groups::key_group;
+use cairn_wire::{KeyGroupRange, KeyedChunk, OperatorStateMode, Snapshot, keyed};
+
+use super::blob;
+use super::metadata::{ChunkSegment, ItemMode, ItemsSegment, OperatorStateFile, Segment};
+use super::{StateError, StateStore};
+
+/// The most stored bytes one ranged read fetches: restores stream a large state in pieces.
+pub const READ_BATCH: u64 = 32 << 20;
+
+/// Where a snapshot's file goes and what it must satisfy.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Relative to the checkpoint folder.
+    pub path: String,
+    /// The key groups of the subtask: every chunk must be one of them.
+    pub key_groups: KeyGroupRange,
+    pub max_parallelism: u32,
+}
+
+/// Sorts, checks and compresses `snapshot` segment by segment, passing the stored bytes to
+/// `sink` in file order. A chunk outside the subtask's key groups, a key in the wrong key
+/// group's chunk, a key twice or a malformed chunk is refused: the guest's SDK is broken.
+pub fn write(
+    snapshot: &Snapshot,
+    layout: &Layout,
+    sink: &mut dyn FnMut(Bytes) -> Result<(), StateError>,
+) -> Result<OperatorStateFile, StateError> {
+    let refused = |message: String| StateError::Corrupt {
+        location: format!("the snapshot of {}", layout.path),
+        message,
+    };
+    let mode = match snapshot.mode {
+        OperatorStateMode::Split => ItemMode::Split,
+        OperatorStateMode::Union => ItemMode::Union,
+        OperatorStateMode::Whole => {
+            return Err(refused(
+                "a whole-blob state is stored as one file, not in segments".into(),
+            ));
+        }
+    };
+    let mut offset = 0;
+    let mut put = |raw: &[u8]| -> Result<Segment, StateError> {
+        let (stored, info) = blob::encode_segment(raw)?;
+        let segment = Segment::new(offset, info);
+        offset += info.stored_size;
+        sink(Bytes::from(stored))?;
+        Ok(segment)
+    };
+    let operator_state = if snapshot.operator_state.is_empty() {
+        None
+    } else {
+        let mut raw = Vec::new();
+        for item in &snapshot.operator_state {
+            keyed::put(&mut raw, b"", item);
+        }
+        Some(ItemsSegment {
+            items: snapshot.operator_state.len() as u64,
+            segment: put(&raw)?,
+        })
+    };
+    let mut order: Vec<&KeyedChunk> = snapshot.keyed.iter().collect();
+    order.sort_unstable_by_key(|chunk| chunk.key_group);
+    let mut chunks = Vec::with_capacity(order.len());
+    for (i, chunk) in order.iter().enumerate() {
+        let group = u32::from(chunk.key_group);
+        if !layout.key_groups.contains(group) {
+            return Err(refused(format!(
+                "it has key group {group}, outside the subtask's {}",
+                layout.key_groups
+            )));
+        }
+        if i > 0 && order[i - 1].key_group == chunk.key_group {
+            return Err(refused(format!("it has key group {group} twice")));
+        }
+        let sorted = keyed::sort(&chunk.entries, false)
+            .map_err(|e| refused(format!("key group {group}: {e}")))?;
+        for entry in keyed::entries(&sorted.chunk) {
+            let key = entry.map_err(|e| refused(e.to_string()))?.key;
+            let owner = key_group(key, layout.max_parallelism);
+            if owner != group {
+                return Err(refused(format!(
+                    "key {} is in key group {group}'s chunk, but belongs to key group {owner}",
+                    keyed::shown(key)
+                )));
+            }
+        }
+        if sorted.entries == 0 {
+            continue;
+        }
+        chunks.push(ChunkSegment {
+            key_group: group,
+            entries: sorted.entries,
+            segment: put(&sorted.chunk)?,
+        });
+    }
+    Ok(OperatorStateFile {
+        path: layout.path.clone(),
+        version: snapshot.version,
+        mode,
+        value_encoding: snapshot.value_encoding.name().to_owned(),
+        key_groups: layout.key_groups.into(),
+        operator_state,
+        chunks,
+    })
+}
+
+/// The operator-wide items of `file`.
+pub async fn read_items(
+    folder: &StateStore,
+    file: &OperatorStateFile,
+) -> Result<Vec<Vec<u8>>, StateError> {
+    let Some(items) = &file.operator_state else {
+        return Ok(Vec::new());
+    };
+    let stored = folder.get_range(&file.path, items.segment.range()).await?;
+    let raw = decode(folder, &file.path, &items.segment, &stored)?;
+    keyed::entries(&raw)
+        .map(|entry| {
+            entry
+                .map(|e| e.value.unwrap_or_default().to_vec())
+                .map_err(|e| StateError::Corrupt {
+                    location: folder.url_of(&file.path),
+                    message: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// The chunks of `file` whose key groups are in `range`, in batches of at most
+/// [`READ_BATCH`] stored bytes (one ranged read each): what a restore hands a subtask.
+pub fn batches(file: &OperatorStateFile, range: KeyGroupRange) -> Vec<Vec<ChunkSegment>> {
+    let mut batches: Vec<Vec<ChunkSegment>> = Vec::new();
+    let mut size = 0;
+    for chunk in file.chunks.iter().filter(|c| range.contains(c.key_group)) {
+        match batches.last_mut() {
+            Some(batch) if size + chunk.segment.stored_size <= READ_BATCH => {
+                size += chunk.segment.stored_size;
+                batch.push(chunk.clone());
+            }
+            _ => {
+                size = chunk.segment.stored_size;
+                batches.push(vec![chunk.clone()]);
+            }
+        }
+    }
+    batches
+}
+
+/// Reads one batch of [`batches`] (consecutive chunks of `path`) with one ranged read, each
+/// chunk verified and decompressed.
+pub async fn read_chunks(
+    folder: &StateStore,
+    path: &str,
+    batch: &[ChunkSegment],
+) -> Result<Vec<KeyedChunk>, StateError> {
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+        return Ok(Vec::new());
+    };
+    let start = first.segment.offset;
+    let stored = folder
+        .get_range(path, start..last.segment.range().end)
+        .await?;
+    batch
+        .iter()
+        .map(|chunk| {
+            let at = (chunk.segment.offset - start) as usize;
+            let bytes = stored
+                .get(at..at + chunk.segment.stored_size as usize)
+                .ok_or_else(|| StateError::Corrupt {
+                    location: folder.url_of(path),
+                    message: "the file is shorter than its segments".into(),
+                })?;
+            Ok(KeyedChunk {
+                // Validated: key groups are below max-parallelism (at most 2^15).
+                key_group: chunk.key_group as u16,
+                entries: decode(folder, path, &chunk.segment, bytes)?,
+            })
+        })
+        .collect()
+}
+
+fn decode(
+    folder: &StateStore,
+    path: &str,
+    segment: &Segment,
+    stored: &[u8],
+) -> Result<Vec<u8>, StateError> {
+    let location = format!("{} (bytes {:?})", folder.url_of(path), segment.range());
+    let info = segment.info().ok_or_else(|| StateError::Corrupt {
+        location: location.clone(),
+        message: "its checksum in _metadata is not valid hex".into(),
+    })?;
+    blob::decode(stored, &info, &location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_wire::ValueEncoding;
+
+    const MAX: u32 = 16;
+
+    /// A snapshot of `keys` (value: the key reversed) for the key groups of `range`.
+    fn snapshot(keys: &[&str], range: KeyGroupRange) -> Snapshot {
+        let mut chunks: Vec<KeyedChunk> = Vec::new();
+        for key in keys {
+            let group = key_group(key.as_bytes(), MAX) as u16;
+            if !range.contains(u32::from(group)) {
+                continue;
+            }
+            let index = match chunks.iter().position(|c| c.key_group == group) {
+                Some(i) => i,
+                None => {
+                    chunks.push(KeyedChunk {
+                        key_group: group,
+                        entries: Vec::new(),
+                    });
+                    chunks.len() - 1
+                }
+            };
+            let value: Vec<u8> = key.bytes().rev().collect();
+            keyed::put(&mut chunks[index].entries, key.as_bytes(), &value);
+        }
+        Snapshot {
+            version: 7,
+            operator_state: vec![b"offset=3".to_vec(), vec![]],
+            mode: OperatorStateMode::Union,
+            keyed: chunks,
+            value_encoding: ValueEncoding::Utf8,
+        }
+    }
+
+    fn stored(
+        snapshot: &Snapshot,
+        layout: &Layout,
+    ) -> Result<(Vec<u8>, OperatorStateFile), StateError> {
+        let mut bytes = Vec::new();
+        let file = write(snapshot, layout, &mut |piece| {
+            bytes.extend_from_slice(&piece);
+            Ok(())
+        })?;
+        Ok((bytes, file))
+    }
+
+    #[tokio::test]
+    async fn a_file_reads_back_by_key_group_range() {
+        let keys: Vec<String> = (0..200).map(|i| format!("key-{i}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let range = KeyGroupRange {
+            first: 0,
+            last: MAX - 1,
+        };
+        let layout = Layout {
+            path: "count/0.state".into(),
+            key_groups: range,
+            max_parallelism: MAX,
+        };
+        let snapshot = snapshot(&keys, range);
+        let (bytes, file) = stored(&snapshot, &layout).unwrap();
+        assert_eq!(file.size(), bytes.len() as u64);
+        assert_eq!(file.value_encoding, "utf8");
+        assert_eq!(file.chunks.iter().map(|c| c.entries).sum::<u64>(), 200);
+        let store = StateStore::open("memory://operator-file", &Default::default()).unwrap();
+        store
+            .put("count/0.state", Bytes::from(bytes))
+            .await
+            .unwrap();
+        assert_eq!(
+            read_items(&store, &file).await.unwrap(),
+            [b"offset=3".to_vec(), vec![]]
+        );
+        // Half the key groups, as a new subtask of parallelism 2 would read them.
+        let half = KeyGroupRange { first: 8, last: 15 };
+        let mut seen = Vec::new();
+        for batch in batches(&file, half) {
+            for chunk in read_chunks(&store, &file.path, &batch).await.unwrap() {
+                assert!(half.contains(u32::from(chunk.key_group)));
+                let entries: Vec<_> = keyed::entries(&chunk.entries).map(Result::unwrap).collect();
+                assert!(entries.windows(2).all(|w| w[0].key < w[1].key), "sorted");
+                for entry in entries {
+                    let key = std::str::from_utf8(entry.key).unwrap().to_owned();
+                    let value: Vec<u8> = key.bytes().rev().collect();
+                    assert_eq!(entry.value, Some(&value[..]));
+                    seen.push(key);
+                }
+            }
+        }
+        let mut expected: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| half.contains(key_group(k.as_bytes(), MAX)))
+            .collect();
+        expected.sort_unstable();
+        seen.sort_unstable();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_broken_snapshot_is_refused() {
+        let range = KeyGroupRange { first: 0, last: 7 };
+        let layout = Layout {
+            path: "count/0.state".into(),
+            key_groups: range,
+            max_parallelism: MAX,
+        };
+        // A key group the subtask does not own.
+        let all = KeyGroupRange {
+            first: 0,
+            last: MAX - 1,
+        };
+        let keys: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let err = stored(&snapshot(&keys, all), &layout).unwrap_err();
+        assert!(
+            err.to_string().contains("outside the subtask's 0..=7"),
+            "{err}"
+        );
+        // A key in another key group's chunk.
+        let mut wrong = snapshot(&keys, range);
+        let moved = wrong.keyed.pop().unwrap();
+        wrong.keyed[0].entries.extend_from_slice(&moved.entries);
+        let err = stored(&wrong, &layout).unwrap_err();
+        assert!(err.to_string().contains("belongs to key group"), "{err}");
+    }
+}

@@ -1,0 +1,189 @@
+//! Rescaling: word-count's keyed state moves between parallelisms across savepoints and
+//! retained checkpoints, with `kill -9` in between, and the committed output is exactly the
+//! oracle's; a changed max parallelism is refused, naming both values.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use cairn_tests::kill_loop::wait_for_checkpoint;
+use cairn_tests::path_str as path;
+use cairn_tests::{
+    Corpus, RunningJob, Scratch, Session, cairn, check_word_count, job, os, savepoint_path,
+    word_count_args,
+};
+
+/// Lines per second of the legs that are stopped or killed mid-stream.
+const RATE: &str = "3000";
+
+/// About 25k lines: eight seconds at [`RATE`].
+fn corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
+    CORPUS.get_or_init(|| Corpus::new("rescale-corpus", 1 << 20, 4_000, 21))
+}
+
+/// `cairn run word-count.wasm -p <p> --job-id <id>`, checkpointing every 100 ms into `chk`,
+/// with `extra` options; paced at [`RATE`] unless `to_the_end`.
+fn leg(
+    p: u32,
+    id: &str,
+    chk: &Path,
+    out: &Path,
+    extra: &[&str],
+    to_the_end: bool,
+) -> Vec<OsString> {
+    let mut args = os(&[
+        "run",
+        path(&job("word-count")),
+        "-p",
+        &p.to_string(),
+        "--job-id",
+        id,
+        "-D",
+        "execution.checkpointing.interval=100 ms",
+        "-D",
+        &format!("execution.checkpointing.dir={}", path(chk)),
+    ]);
+    args.extend(os(extra));
+    args.extend(word_count_args(
+        &corpus().path,
+        out,
+        (!to_the_end).then_some(RATE),
+    ));
+    args
+}
+
+/// Stops `job` with a savepoint into `folder`; returns the savepoint's path.
+fn stop(session: &Session, job: &mut RunningJob, folder: &Path) -> String {
+    let stop = session.cli(os(&["stop", "--savepoint-path", path(folder), &job.id]));
+    assert!(stop.success(), "{stop:?}");
+    assert_eq!(job.wait(), Some(0), "{}", job.stderr());
+    path(&savepoint_path(&stop.stdout)).to_owned()
+}
+
+/// Waits until `job` has read `lines` more and its folder has a checkpoint, then kills it.
+fn kill_after(job: &mut RunningJob, lines: u64, job_folder: &Path) {
+    job.wait_for_progress(lines);
+    wait_for_checkpoint(path(job_folder));
+    job.kill();
+}
+
+/// p=2 → savepoint → p=3, killed twice and resumed from the job's checkpoint folder →
+/// savepoint → p=1 to the end: exactly the oracle's output, and `cairn inspect` shows the
+/// key groups each leg's subtasks owned.
+#[test]
+fn word_count_rescales_across_savepoints_and_kills_exactly() {
+    let (session, scratch) = (Session::new("rescale"), Scratch::new("rescale"));
+    let (out, chk, sp) = (scratch.join("out"), scratch.join("chk"), scratch.join("sp"));
+    let (first, second, third) = ("1a".repeat(16), "1b".repeat(16), "1c".repeat(16));
+
+    let mut two = session.start(leg(2, &first, &chk, &out, &[], false));
+    two.wait_for_progress(2_000);
+    let at_two = stop(&session, &mut two, &sp);
+    let inspect = cairn(os(&["inspect", &at_two]), None, None);
+    assert!(inspect.success(), "{inspect:?}");
+    for range in ["key groups 0..=63", "key groups 64..=127"] {
+        assert!(inspect.stdout.contains(range), "{range}: {inspect:?}");
+    }
+
+    let mut three = session.start(leg(3, &second, &chk, &out, &["-s", &at_two], false));
+    let job_folder = chk.join(&second);
+    kill_after(&mut three, 1_500, &job_folder);
+    for _ in 0..2 {
+        let mut resumed = session.start(leg(
+            3,
+            &second,
+            &chk,
+            &out,
+            &["-s", path(&job_folder)],
+            false,
+        ));
+        kill_after(&mut resumed, 1_000, &job_folder);
+    }
+    let mut last_at_three = session.start(leg(
+        3,
+        &second,
+        &chk,
+        &out,
+        &["-s", path(&job_folder)],
+        false,
+    ));
+    last_at_three.wait_for_progress(500);
+    let at_three = stop(&session, &mut last_at_three, &sp);
+    let inspect = cairn(os(&["inspect", "--key-groups", &at_three]), None, None);
+    for range in [
+        "key groups 0..=42",
+        "key groups 43..=85",
+        "key groups 86..=127",
+    ] {
+        assert!(inspect.stdout.contains(range), "{range}: {inspect:?}");
+    }
+    assert!(inspect.stdout.contains("count/2.state"), "{inspect:?}");
+    let partial = check_word_count(&corpus().counts, &out).unwrap();
+    assert!(
+        partial.missing > 0 && partial.duplicated == 0,
+        "stopped mid-stream: {partial:?}"
+    );
+
+    let one = cairn(
+        leg(1, &third, &chk, &out, &["-s", &at_three], true),
+        None,
+        None,
+    );
+    assert!(
+        one.success() && one.last_line().contains("FINISHED"),
+        "{one:?}"
+    );
+    corpus().assert_exact(&out);
+}
+
+/// From retained checkpoints (kill -9 keeps them): up from p=2 to p=4, which is the max
+/// parallelism, then down to 1; a restore with another max parallelism is refused by name.
+#[test]
+fn rescaling_from_retained_checkpoints_up_to_max_parallelism_and_down() {
+    let (session, scratch) = (Session::new("rescale-chk"), Scratch::new("rescale-chk"));
+    let (out, chk) = (scratch.join("out"), scratch.join("chk"));
+    let id = "2d".repeat(16);
+    let job_folder = chk.join(&id);
+    let max = ["-D", "pipeline.max-parallelism=4"];
+    let resume = |extra: &[&str]| {
+        let mut all = vec!["-s", path(&job_folder)];
+        all.extend(extra);
+        all.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+
+    let mut two = session.start(leg(2, &id, &chk, &out, &max, false));
+    kill_after(&mut two, 2_000, &job_folder);
+    let args = resume(&max);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut four = session.start(leg(4, &id, &chk, &out, &args, false));
+    kill_after(&mut four, 2_000, &job_folder);
+
+    let inspect = cairn(os(&["inspect", path(&job_folder)]), None, None);
+    assert!(inspect.stdout.contains("key groups: 4"), "{inspect:?}");
+    let other_max = resume(&["-D", "pipeline.max-parallelism=8"]);
+    let other_max: Vec<&str> = other_max.iter().map(String::as_str).collect();
+    let refused = cairn(leg(2, &id, &chk, &out, &other_max, true), None, None);
+    assert!(!refused.success(), "{refused:?}");
+    assert!(
+        refused.stderr.contains(
+            "the checkpoint was taken with pipeline.max-parallelism 4, this job runs with 8"
+        ),
+        "{refused:?}"
+    );
+    let too_many = cairn(leg(5, &id, &chk, &out, &args, true), None, None);
+    assert!(
+        too_many.stderr.contains(
+            "invalid value '5' for parallelism.default (from -p): expected at most \
+                       pipeline.max-parallelism"
+        ),
+        "{too_many:?}"
+    );
+
+    let one = cairn(leg(1, &id, &chk, &out, &args, true), None, None);
+    assert!(
+        one.success() && one.last_line().contains("FINISHED"),
+        "{one:?}"
+    );
+    corpus().assert_exact(&out);
+}
