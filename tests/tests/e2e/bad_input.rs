@@ -76,8 +76,8 @@ fn component_of_another_world() {
     assert_eq!(
         line,
         format!(
-            "cairn: {} is not a Cairn job: it does not export `cairn:job/job@0.2.0` \
-             (its exports: wasi:cli/run@0.2.0)",
+            "cairn: {} is not a Cairn job: it exports neither `cairn:job/job@0.3.0` nor \
+             `cairn:job/job@0.2.0` (its exports: wasi:cli/run@0.2.0)",
             path.display()
         )
     );

@@ -145,7 +145,7 @@ fn crafted_metadata_cannot_reach_outside_the_output_folder() {
         untouched();
     }
     let mut metadata = original.clone();
-    node(&mut metadata, "count")["subtasks"][0]["state"]["file"]["path"] =
+    node(&mut metadata, "count")["subtasks"][0]["state"]["state"]["path"] =
         "../../../precious.txt".into();
     write_metadata(&checkpoint, &metadata);
     let run = resume(&corpus, &scratch, &checkpoint);

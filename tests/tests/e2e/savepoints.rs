@@ -342,7 +342,7 @@ fn flink_rest_client_cli_commands_and_disposal() {
     let savepoint = PathBuf::from(location.strip_prefix("file://").unwrap_or(&location));
     assert!(savepoint.starts_with(&target), "{done:?}");
     assert!(savepoint.join("_metadata").is_file());
-    assert!(savepoint.join("sum").join("0.zst").is_file());
+    assert!(savepoint.join("sum").join("0.state").is_file());
 
     // Flink's read-only endpoints.
     let jobs: JobIdsWithStatusOverview = running.get("/jobs");
@@ -458,7 +458,7 @@ fn flink_rest_client_cli_commands_and_disposal() {
         "{refused:?}"
     );
     assert!(
-        checkpoint.join("_metadata").is_file() && checkpoint.join("sum").join("0.zst").is_file()
+        checkpoint.join("_metadata").is_file() && checkpoint.join("sum").join("0.state").is_file()
     );
     let other = scratch.join("not-a-savepoint");
     std::fs::create_dir_all(&other).unwrap();

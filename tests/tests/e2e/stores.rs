@@ -278,7 +278,7 @@ fn a_missing_state_file_is_one_clear_error_without_retries() {
         .trim_end_matches(',')
         .to_owned();
     let checkpoint = job_folder.join(format!("chk-{checkpoint_id}"));
-    let state = files_ending(&checkpoint, ".zst");
+    let state = files_ending(&checkpoint, ".state");
     assert!(!state.is_empty(), "word-count's counter has state");
     std::fs::remove_file(&state[0]).unwrap();
     let file = state[0].strip_prefix(&checkpoint).unwrap();

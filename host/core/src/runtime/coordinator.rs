@@ -745,10 +745,7 @@ fn statistics(pending: &Pending, tasks: &[(TaskId, TaskKind)]) -> CompletedCheck
     for (((state, subtask), acked_ms), (task, _)) in
         acks.filter_map(|((ack, at), task)| Some(((ack.as_ref()?, at), task)))
     {
-        let (raw, stored) = match state {
-            SubtaskState::Operator { file: Some(file) } => (file.raw_size, file.stored_size),
-            _ => (0, 0),
-        };
+        let (raw, stored) = state.sizes();
         stats.raw_bytes += raw;
         stats.stored_bytes += stored;
         stats.subtasks.push(SubtaskCheckpoint {

@@ -78,6 +78,23 @@ impl NodeState {
     }
 }
 
+impl SubtaskState {
+    /// The bytes of its state files: `(raw, stored)`; none for sources and sinks.
+    pub fn sizes(&self) -> (u64, u64) {
+        match self {
+            SubtaskState::Operator { file: Some(file) } => (file.raw_size, file.stored_size),
+            SubtaskState::KeyedOperator { state } => {
+                state.segments().fold((0, 0), |(raw, stored), s| {
+                    (raw + s.raw_size, stored + s.stored_size)
+                })
+            }
+            SubtaskState::Operator { file: None }
+            | SubtaskState::Source { .. }
+            | SubtaskState::Sink { .. } => (0, 0),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubtaskSnapshot {
     pub state: SubtaskState,
