@@ -517,6 +517,34 @@ pub fn word_count_args(input: &Path, out: &Path, rate: Option<&str>) -> Vec<std:
     args
 }
 
+/// Checks keyed-sum's committed output in `out` for `records` records over `keys` keys,
+/// exactly once: one line per record, and per key the running sums of the values
+/// i ≡ k (mod keys), so that the largest is the key's total.
+pub fn check_keyed_sum(out: &Path, records: u64, keys: u64) {
+    let mut lines = 0u64;
+    let mut updates: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    for file in committed_files(out).expect("the output folder can be listed") {
+        let text = std::fs::read_to_string(&file).expect("a part file can be read");
+        for line in text.lines() {
+            lines += 1;
+            let (key, sum) = line.split_once('\t').expect("lines are key<TAB>sum");
+            updates
+                .entry(key.to_owned())
+                .or_default()
+                .push(sum.parse().expect("sums are numbers"));
+        }
+    }
+    assert_eq!(lines, records, "one line per record");
+    assert_eq!(updates.len() as u64, keys);
+    for k in 0..keys {
+        let sums = &updates[&format!("key-{k}")];
+        let values: Vec<u64> = (k..records).step_by(keys as usize).collect();
+        let total: u64 = values.iter().sum();
+        assert_eq!(sums.len(), values.len(), "key-{k}");
+        assert_eq!(sums.iter().max().copied(), Some(total), "key-{k}");
+    }
+}
+
 /// The `Path: <location>` a savepoint command printed.
 pub fn savepoint_path(stdout: &str) -> PathBuf {
     let location = stdout

@@ -8,8 +8,12 @@
 //!   item to every subtask;
 //! - a sink subtask takes over what old subtasks `k` with `k mod parallelism = i` prepared,
 //!   so that each is committed exactly once;
-//! - sources keep their splits at an unchanged parallelism; whole-blob operator state (of a
-//!   `cairn:job@0.2.0` component) only restores at an unchanged parallelism.
+//! - a source keeps its splits at an unchanged parallelism; at another, every new subtask
+//!   gets the positions of all old ones and takes its own splits' (Flink's union list
+//!   state) — for the sources whose splits do not depend on the parallelism (the caller
+//!   checks: [`SourceConnector::redistributes`](crate::connectors::SourceConnector));
+//! - whole-blob operator state (of a `cairn:job@0.2.0` component) only restores at an
+//!   unchanged parallelism.
 //!
 //! Pure: it plans from `_metadata` alone; the runtime reads what the plan names.
 
@@ -101,15 +105,16 @@ pub fn assign(
     // The parallelism changed: each kind of state moves by its own rule.
     let mut sinks: Vec<Vec<(u32, SinkState)>> = vec![Vec::new(); parallelism as usize];
     let mut files: Vec<&OperatorStateFile> = Vec::new();
+    let mut positions: Option<SourcePosition> = None;
     for (old, state) in states().enumerate() {
         match state {
-            SubtaskState::Source { connector, .. } => {
-                return Err(Refusal::Source {
-                    connector: connector.clone(),
-                    checkpointed: node.parallelism,
-                    now: parallelism,
-                });
-            }
+            SubtaskState::Source { position, .. } => match &mut positions {
+                None => positions = Some(position.clone()),
+                Some(all) if all.version == position.version => {
+                    all.splits.extend(position.splits.iter().cloned());
+                }
+                Some(all) => return Err(Refusal::Versions(all.version, position.version)),
+            },
             SubtaskState::Operator { file: Some(_) } => {
                 return Err(Refusal::Whole {
                     checkpointed: node.parallelism,
@@ -122,6 +127,9 @@ pub fn assign(
             }
             SubtaskState::KeyedOperator { state } => files.push(state),
         }
+    }
+    if let Some(all) = positions {
+        return Ok(vec![SubtaskRestore::Source(all); parallelism as usize]);
     }
     if files.is_empty() {
         return Ok(sinks
@@ -389,7 +397,34 @@ mod tests {
     }
 
     #[test]
-    fn whole_state_and_sources_keep_their_parallelism() {
+    fn sources_get_every_position_and_whole_state_keeps_its_parallelism() {
+        let source = |split: &str| SubtaskSnapshot {
+            state: SubtaskState::Source {
+                connector: "generator".into(),
+                position: SourcePosition {
+                    version: 2,
+                    splits: vec![crate::state::metadata::SplitPosition {
+                        split: split.into(),
+                        position: b"{}".to_vec(),
+                    }],
+                },
+            },
+            stats: SnapshotStats::default(),
+        };
+        let node = NodeState {
+            uid: "numbers".into(),
+            parallelism: 2,
+            subtasks: vec![source("0"), source("1")],
+        };
+        let plan = assign(&node, 3, MAX).unwrap();
+        assert_eq!(plan.len(), 3);
+        for restore in &plan {
+            let SubtaskRestore::Source(position) = restore else {
+                panic!("{restore:?}");
+            };
+            let splits: Vec<&str> = position.splits.iter().map(|s| s.split.as_str()).collect();
+            assert_eq!(splits, ["0", "1"]);
+        }
         let whole = NodeState {
             uid: "count".into(),
             parallelism: 2,

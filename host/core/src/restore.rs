@@ -273,14 +273,24 @@ pub fn check(
         let Some(current) = graph.nodes.iter().find(|n| n.uid == node.uid) else {
             continue;
         };
-        if let Err(refusal) = rescale::assign(node, current.parallelism, graph.max_parallelism) {
-            return Err(RestoreError::Rescale {
-                location: location.to_owned(),
-                uid: node.uid.clone(),
+        let rescale_refused = |refusal| RestoreError::Rescale {
+            location: location.to_owned(),
+            uid: node.uid.clone(),
+            now: current.parallelism,
+            refusal,
+        };
+        if let Role::Source(source) = &current.role
+            && node.parallelism != current.parallelism
+            && !source.connector.redistributes()
+        {
+            return Err(rescale_refused(Refusal::Source {
+                connector: source.name.to_owned(),
+                checkpointed: node.parallelism,
                 now: current.parallelism,
-                refusal,
-            });
+            }));
         }
+        rescale::assign(node, current.parallelism, graph.max_parallelism)
+            .map_err(rescale_refused)?;
         for (subtask, snapshot) in node.subtasks.iter().enumerate() {
             check_connector(&current.role, &snapshot.state, metadata.checkpoint_id).map_err(
                 |e| match e {

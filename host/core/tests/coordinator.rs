@@ -713,10 +713,17 @@ fn source_next(meta: &CheckpointMetadata, subtask: usize) -> u64 {
             connector,
             position,
         } if connector == "generator" => {
-            // The generator's position encoding: JSON `{"next": N}` of its one split.
-            let json: serde_json::Value =
-                serde_json::from_slice(&position.splits[0].position).unwrap();
-            json["next"].as_u64().unwrap()
+            // The generator's position encoding: per split s (producing s, s + 128, …) JSON
+            // `{"next": N}`; the records it produced are the splits' counts summed.
+            position
+                .splits
+                .iter()
+                .map(|split| {
+                    let json: serde_json::Value = serde_json::from_slice(&split.position).unwrap();
+                    let s: u64 = split.split.parse().unwrap();
+                    (json["next"].as_u64().unwrap() - s) / 128
+                })
+                .sum()
         }
         other => panic!("not a generator position: {other:?}"),
     }
@@ -729,6 +736,15 @@ fn sink_pending(meta: &CheckpointMetadata) -> Vec<PendingPart> {
         SubtaskState::Sink { state, .. } => FileSinkState::decode(state).unwrap().pending,
         other => panic!("not a sink state: {other:?}"),
     }
+}
+
+/// The numbers generator subtask `subtask` of `parallelism` produces from the start, in
+/// order: its contiguous range of the 128 splits (split s: s, s + 128, …), round robin.
+fn produced_by(subtask: u32, parallelism: u32, count: u64) -> impl Iterator<Item = u64> {
+    let splits = cairn_wire::KeyGroupRange::of_subtask(subtask, 128, parallelism);
+    (0..count.div_ceil(128))
+        .flat_map(move |round| splits.iter().map(move |s| round * 128 + u64::from(s)))
+        .filter(move |n| *n < count)
 }
 
 fn lines(tag: &str, numbers: impl Iterator<Item = u64>) -> Vec<String> {
@@ -1200,12 +1216,12 @@ fn the_final_checkpoint_commits_the_sinks_at_the_end_of_bounded_input() {
     let mut heard = s.knobs.completed.lock().unwrap().clone();
     heard.sort();
     assert_eq!(heard, [(0, 1), (1, 1)]);
-    // Generator subtask s of 2 produces s, s + 2, …: all of 0..5000 across the two.
+    // Each generator subtask produces its splits' numbers: all of 0..5000 across the two.
     assert_eq!(
         s.committed(2),
         [
-            lines("v1", (0..5000).step_by(2)),
-            lines("v1", (1..5000).step_by(2))
+            lines("v1", produced_by(0, 2, 5000)),
+            lines("v1", produced_by(1, 2, 5000))
         ]
     );
     let hidden: Vec<_> = std::fs::read_dir(&s.out)
@@ -1282,8 +1298,8 @@ fn a_swap_one_subtask_refuses_keeps_the_old_code_everywhere() {
     assert_eq!(
         s.committed(2),
         [
-            lines("v1", (0..200_000).step_by(2)),
-            lines("v1", (1..200_000).step_by(2))
+            lines("v1", produced_by(0, 2, 200_000)),
+            lines("v1", produced_by(1, 2, 200_000))
         ]
     );
     assert_eq!(s.knobs.finished.load(Ordering::Relaxed), 2);
@@ -1306,7 +1322,7 @@ fn a_swap_every_subtask_accepts_switches_all_at_the_barrier() {
     assert_eq!(old + new.processed.load(Ordering::Relaxed), 200_000);
     for (subtask, lines) in s.committed(2).iter().enumerate() {
         let (numbers, tags) = numbers_and_tags(lines);
-        let expected: Vec<u64> = (subtask as u64..200_000).step_by(2).collect();
+        let expected: Vec<u64> = produced_by(subtask as u32, 2, 200_000).collect();
         assert_eq!(numbers, expected, "subtask {subtask}");
         assert_eq!(tags, ["v1", "v2"], "subtask {subtask}");
     }

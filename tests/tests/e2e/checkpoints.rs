@@ -307,29 +307,6 @@ fn cancel_without_retention_deletes_the_checkpoints() {
 }
 
 #[test]
-fn restore_at_another_parallelism_is_refused() {
-    let scratch = Scratch::new("rescale");
-    let job_id = "e".repeat(32);
-    killed_job(scratch.path(), &job_id);
-    let mut args = keyed_sum(scratch.path(), &"fd".repeat(16), &[]);
-    args.splice(
-        2..2,
-        os(&["-p", "2", "-s"])
-            .into_iter()
-            .chain([scratch.join(&job_id).into()]),
-    );
-    let run = cairn(args, None, None);
-    assert_eq!(run.code, Some(1), "{run:?}");
-    assert!(
-        run.stderr.contains(
-            "cannot restore 'numbers' at parallelism 2: the generator source was checkpointed \
-             at parallelism 1 and cannot move its splits to parallelism 2"
-        ),
-        "{run:?}"
-    );
-}
-
-#[test]
 fn unreachable_store_fails_the_job_after_retries() {
     // Port 9 (discard) on loopback: nothing listens, every request is refused.
     let args = keyed_sum_to(
@@ -375,8 +352,15 @@ fn inspect_shows_a_table_and_json() {
     );
     assert!(run.stdout.contains("mode:     EXACTLY_ONCE"), "{run:?}");
     assert!(run.stdout.contains("numbers  1/1      source"), "{run:?}");
-    assert!(run.stdout.contains("generator next "), "{run:?}");
+    assert!(
+        run.stdout.contains("generator 128 split(s), next "),
+        "{run:?}"
+    );
     assert!(run.stdout.contains("sum      1/1      operator"), "{run:?}");
+    assert!(
+        run.stdout.contains("key groups 0..=127: 128 with state"),
+        "{run:?}"
+    );
     let json = cairn(
         ["inspect".as_ref(), folder.as_os_str(), "--json".as_ref()],
         None,

@@ -1,8 +1,6 @@
 //! Connectors end to end: generator → by-key → file sink (keyed-sum), stdin → stdout
 //! (word-count), and file sinks that never overwrite committed output.
 
-use std::collections::HashMap;
-
 use cairn_tests::{Scratch, cairn, committed_files, job};
 
 /// keyed-sum emits `key\tsum` for every record; per key the sums are the running totals of
@@ -34,27 +32,7 @@ fn keyed_sum_over_the_generator_is_exact_in_parallel() {
         "{run:?}"
     );
 
-    let mut lines = 0u64;
-    let mut updates: HashMap<String, Vec<u64>> = HashMap::new();
-    for file in committed_files(&output).unwrap() {
-        for line in std::fs::read_to_string(file).unwrap().lines() {
-            lines += 1;
-            let (key, sum) = line.split_once('\t').unwrap();
-            updates
-                .entry(key.to_owned())
-                .or_default()
-                .push(sum.parse().unwrap());
-        }
-    }
-    assert_eq!(lines, records);
-    assert_eq!(updates.len() as u64, keys);
-    for k in 0..keys {
-        let sums = &updates[&format!("key-{k}")];
-        let values: Vec<u64> = (k..records).step_by(keys as usize).collect();
-        let total: u64 = values.iter().sum();
-        assert_eq!(sums.len(), values.len(), "key-{k}");
-        assert_eq!(sums.iter().max().copied(), Some(total), "key-{k}");
-    }
+    cairn_tests::check_keyed_sum(&output, records, keys);
 }
 
 #[test]

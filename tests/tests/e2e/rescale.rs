@@ -1,6 +1,7 @@
 //! Rescaling: word-count's keyed state moves between parallelisms across savepoints and
 //! retained checkpoints, with `kill -9` in between, and the committed output is exactly the
-//! oracle's; a changed max parallelism is refused, naming both values.
+//! oracle's; keyed-sum's generator positions move with their splits; a changed max
+//! parallelism is refused, naming both values.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -186,4 +187,49 @@ fn rescaling_from_retained_checkpoints_up_to_max_parallelism_and_down() {
         "{one:?}"
     );
     corpus().assert_exact(&out);
+}
+
+/// keyed-sum over the generator, killed at p=2 and resumed from its checkpoint at p=3: the
+/// generator's split positions and the sums move to their new subtasks, and every record is
+/// summed and written exactly once.
+#[test]
+fn keyed_sum_rescales_its_source_and_state_exactly() {
+    let scratch = Scratch::new("rescale-sum");
+    let (out, chk) = (scratch.join("out"), scratch.join("chk"));
+    let (records, keys) = (300_000u64, 97u64);
+    let id = "3e".repeat(16);
+    let run = |p: u32, resume: bool, rate: u64| {
+        let mut args = os(&["run", path(&job("keyed-sum")), "-p", &p.to_string()]);
+        args.extend(os(&[
+            "--job-id",
+            &id,
+            "-D",
+            "execution.checkpointing.interval=100 ms",
+        ]));
+        args.extend(os(&[
+            "-D",
+            &format!("execution.checkpointing.dir={}", path(&chk)),
+        ]));
+        if resume {
+            args.extend(os(&["-s", path(&chk.join(&id))]));
+        }
+        args.extend(os(&[
+            "--",
+            &format!("--records={records}"),
+            &format!("--keys={keys}"),
+        ]));
+        args.extend(os(&["--rate", &rate.to_string(), "--output", path(&out)]));
+        args
+    };
+    let mut two = cairn_tests::spawn_cairn(run(2, false, 50_000));
+    wait_for_checkpoint(path(&chk.join(&id)));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    two.kill().unwrap();
+    two.wait().unwrap();
+    let three = cairn(run(3, true, 0), None, None);
+    assert!(
+        three.success() && three.last_line().contains("FINISHED"),
+        "{three:?}"
+    );
+    cairn_tests::check_keyed_sum(&out, records, keys);
 }

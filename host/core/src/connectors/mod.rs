@@ -86,6 +86,14 @@ pub trait SourceConnector: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Whether its splits are independent of the parallelism, so that a restore at another
+    /// parallelism can hand every subtask the positions of all old subtasks and each takes
+    /// its own splits' (as Flink's union list state). Sources whose one split is their
+    /// subtask cannot.
+    fn redistributes(&self) -> bool {
+        false
+    }
+
     /// Opens the reader of `subtask`: at the start of its splits, or at `restored`'s split
     /// positions. A position that cannot be resumed is a [`ConnectorError::Restore`].
     fn open(
@@ -467,7 +475,7 @@ mod tests {
     fn a_source_resumes_at_its_checkpointed_position() {
         let generator = source_kind("generator")
             .unwrap()
-            .configure(&options(&[("count", "10"), ("keys", "2")]))
+            .configure(&options(&[("count", "300"), ("keys", "2")]))
             .unwrap();
         let mut first = generator.connector.open(subtask(1, 2), None).unwrap();
         let mut out = Emitter::default();
@@ -475,13 +483,13 @@ mod tests {
         let end = first.position();
         assert_eq!(
             (generator.name, end.splits.len()),
-            ("generator", 1),
-            "{end:?}"
+            ("generator", 64),
+            "subtask 1 of 2 reads splits 64 to 127"
         );
         assert_eq!(
             (SOURCES[1].describe)(&end),
-            "generator next 11",
-            "subtask 1 of 2 produced 1, 3, 5, 7, 9"
+            "generator 64 split(s), next 320..=383",
+            "it produced 64 to 127 and 192 to 255"
         );
         let mut resumed = generator.connector.open(subtask(1, 2), Some(&end)).unwrap();
         assert!(drain(resumed.as_mut()).is_empty());
@@ -489,26 +497,27 @@ mod tests {
 
     #[test]
     fn a_position_that_is_not_the_subtasks_is_a_restore_error() {
-        let generator = source_kind("generator")
+        let path = std::env::temp_dir().join(format!("cairn-file-split-{}", std::process::id()));
+        std::fs::write(&path, "one\n").unwrap();
+        let file = source_kind("file")
             .unwrap()
-            .configure(&[])
+            .configure(&options(&[("path", path.to_str().unwrap())]))
             .unwrap()
             .connector;
-        let position = generator.open(subtask(0, 2), None).unwrap().position();
-        // Subtask 0's split is not subtask 1's; and subtask 1 produces only odd numbers.
-        let even = single_split(1, &serde_json::json!({"next": 4}));
-        for (wrong, position) in [(subtask(1, 2), &position), (subtask(1, 2), &even)] {
-            let err = generator.open(wrong, Some(position)).err().unwrap();
-            assert!(err.is_restore(), "{err}");
-        }
+        let position = file.open(subtask(0, 1), None).unwrap().position();
+        // A file source reads one split, named by its subtask: not another subtask's.
+        let other = single_split(1, &serde_json::json!({"offset": 0}));
+        let err = file.open(subtask(0, 1), Some(&other)).err().unwrap();
+        assert!(err.is_restore(), "{err}");
         let mut damaged = position.clone();
-        damaged.splits[0].position = b"{\"next\": -1}".to_vec();
-        let err = generator.open(subtask(0, 2), Some(&damaged)).err().unwrap();
+        damaged.splits[0].position = b"{\"offset\": -1}".to_vec();
+        let err = file.open(subtask(0, 1), Some(&damaged)).err().unwrap();
         assert!(err.to_string().contains("damaged"), "{err}");
         let mut newer = position;
         newer.version = 2;
-        let err = generator.open(subtask(0, 2), Some(&newer)).err().unwrap();
+        let err = file.open(subtask(0, 1), Some(&newer)).err().unwrap();
         assert!(err.to_string().contains("encoding version 2"), "{err}");
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
