@@ -30,6 +30,9 @@ pub enum Command {
     Swap(SwapArgs),
     /// Show a checkpoint's or savepoint's metadata.
     Inspect(InspectArgs),
+    /// Read the keyed state in a checkpoint or savepoint, without the job: per operator its
+    /// key groups, keys and sizes, then every key and its value.
+    State(StateArgs),
 }
 
 /// Where a running job's REST server is.
@@ -128,6 +131,37 @@ pub struct InspectArgs {
     /// chunk is in the state file.
     #[arg(long)]
     pub key_groups: bool,
+
+    /// Config file, for store settings such as s3.endpoint (default: ./cairn.yaml).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Set a config key.
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    pub definitions: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StateArgs {
+    /// A checkpoint folder, its _metadata, or a job's checkpoint folder (its latest).
+    #[arg(value_name = "PATH")]
+    pub path: String,
+
+    /// Only the operator with this uid.
+    #[arg(long, value_name = "UID")]
+    pub uid: Option<String>,
+
+    /// Only this key (UTF-8): reads just its key group.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// Only the summary, no keys.
+    #[arg(long)]
+    pub summary: bool,
+
+    /// JSON Lines: an object per operator, then one per key.
+    #[arg(long)]
+    pub json: bool,
 
     /// Config file, for store settings such as s3.endpoint (default: ./cairn.yaml).
     #[arg(short = 'c', long = "config", value_name = "FILE")]

@@ -1,5 +1,5 @@
 //! The `cairn` command: the CLI (`cli`: arguments; `run`: a job in this process; `jobs`
-//! and `client`: commands to running jobs over REST; `inspect`), and what a running job
+//! and `client`: commands to running jobs over REST; `inspect`; `state`), and what a running job
 //! serves: its control plane (`control`), the REST API and dashboard (`rest`), `/metrics`
 //! (`prometheus`), and its entry in the local job registry (`registry`).
 
@@ -13,6 +13,7 @@ mod prometheus;
 mod registry;
 mod rest;
 mod run;
+mod state;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stop(args) => jobs::stop(args),
         Command::Swap(args) => jobs::swap(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::State(args) => state::state(args),
     }
 }
 

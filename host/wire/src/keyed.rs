@@ -187,19 +187,30 @@ pub fn sort(chunk: &[u8], tombstones: bool) -> Result<Sorted> {
     })
 }
 
-/// A key for messages: as text when it is printable UTF-8, else as hex.
+/// A key for messages: quoted text when it is printable UTF-8, else `0x` and hex.
 pub fn shown(key: &[u8]) -> String {
-    match std::str::from_utf8(key) {
-        Ok(text) if !text.chars().any(char::is_control) => format!("'{text}'"),
-        _ => {
-            let mut hex = String::with_capacity(2 + 2 * key.len());
-            hex.push_str("0x");
-            for byte in key {
-                hex.push_str(&format!("{byte:02x}"));
-            }
-            hex
-        }
+    match printable(key) {
+        Some(text) => format!("'{text}'"),
+        None => hex(key),
     }
+}
+
+/// The bytes as text, if they are UTF-8 without control characters.
+pub fn printable(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|text| !text.chars().any(char::is_control))
+}
+
+/// `0x` and the bytes in lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(2 + 2 * bytes.len());
+    hex.push_str("0x");
+    for byte in bytes {
+        hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
+    }
+    hex
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Rescaling: word-count's keyed state moves between parallelisms across savepoints and
 //! retained checkpoints, with `kill -9` in between, and the committed output is exactly the
 //! oracle's; keyed-sum's generator positions move with their splits; a changed max
-//! parallelism is refused, naming both values.
+//! parallelism is refused, naming both values; `cairn state` reads a savepoint's keyed state
+//! without the job, exactly as the oracle predicts.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -232,4 +233,65 @@ fn keyed_sum_rescales_its_source_and_state_exactly() {
         "{three:?}"
     );
     cairn_tests::check_keyed_sum(&out, records, keys);
+}
+
+/// `cairn state` on a savepoint of word-count lists exactly the words and counts of the
+/// input prefix the savepoint's source had read (its offset says which), and `--key` reads
+/// one key's key group only.
+#[test]
+fn cairn_state_lists_exactly_the_counts_of_the_prefix_read() {
+    let (session, scratch) = (Session::new("state-tool"), Scratch::new("state-tool"));
+    let (out, chk, sp) = (scratch.join("out"), scratch.join("chk"), scratch.join("sp"));
+    let id = "4f".repeat(16);
+    let mut running = session.start(leg(2, &id, &chk, &out, &[], false));
+    running.wait_for_progress(2_000);
+    let savepoint = stop(&session, &mut running, &sp);
+
+    let inspect = cairn(os(&["inspect", &savepoint]), None, None);
+    let offset: usize = inspect
+        .stdout
+        .split("file offset ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no source offset: {inspect:?}"));
+    let text = std::fs::read(&corpus().path).unwrap();
+    let prefix = scratch.join("prefix.txt");
+    std::fs::write(&prefix, &text[..offset]).unwrap();
+    let expected = cairn_tests::word_counts(&prefix).unwrap();
+
+    let listed = cairn(os(&["state", &savepoint, "--uid", "count"]), None, None);
+    assert!(listed.success(), "{listed:?}");
+    let mut lines = listed.stdout.lines();
+    let summary = lines.next().unwrap();
+    assert!(
+        summary.starts_with("# count: parallelism 2, state version 3")
+            && summary.contains(&format!("{} key(s), values u64-le", expected.len())),
+        "{summary}"
+    );
+    let mut counts = std::collections::HashMap::new();
+    for line in lines {
+        let mut fields = line.split('\t');
+        assert_eq!(fields.next(), Some("count"), "{line}");
+        let word = fields.next().unwrap().to_owned();
+        let n: u64 = fields.next().unwrap().parse().unwrap();
+        assert!(counts.insert(word, n).is_none(), "each key once: {line}");
+    }
+    assert_eq!(counts, expected);
+
+    let (word, n) = expected.iter().next().unwrap();
+    let one = cairn(
+        os(&["state", &savepoint, "--key", word, "--json"]),
+        None,
+        None,
+    );
+    let entries: Vec<serde_json::Value> = one
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["type"] == "entry")
+        .collect();
+    assert_eq!(entries.len(), 1, "{one:?}");
+    assert_eq!(entries[0]["key"], word.as_str());
+    assert_eq!(entries[0]["value"], *n);
 }
