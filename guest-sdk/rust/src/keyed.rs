@@ -23,7 +23,6 @@
 //! ```
 
 use std::any::Any;
-use std::collections::HashMap;
 
 use cairn_wire::key_groups::key_group;
 use cairn_wire::{KeyGroupRange, KeyedChunk, ValueEncoding, keyed};
@@ -31,8 +30,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Error, Record, Result};
 
-/// The chunk encoding, for reading chunks of another encoding version in a migration.
-pub use cairn_wire::keyed::{Entry, entries};
+/// The chunk encoding: for reading chunks of another encoding version in a migration, and
+/// for a [`KeyedStore`] of your own.
+pub use cairn_wire::keyed::{Entry, entries, put, put_tombstone};
 
 /// A value kept in keyed state: how it is encoded in a checkpoint. Implemented for the
 /// integer, float, text and byte types; implement it for a type of your own (and say which
@@ -117,7 +117,8 @@ pub trait KeyedStore {
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-type Map<V> = HashMap<Box<[u8]>, V, foldhash::fast::RandomState>;
+/// hashbrown's map for its `entry_ref`: one lookup per record, the key copied only when new.
+type Map<V> = hashbrown::HashMap<Box<[u8]>, V, foldhash::fast::RandomState>;
 
 /// A value of type `V` per key, kept per key group. Records of a by-key input address the
 /// state of their key ([`get`](Self::get), [`get_or_default`](Self::get_or_default), …);
@@ -201,12 +202,7 @@ impl<V: StateValue> KeyedState<V> {
     {
         let group = Self::record_group(record)?;
         let key = record.key().unwrap_or_default();
-        let map = self.group_mut(group)?;
-        // Look up before inserting: the common case allocates no key.
-        if !map.contains_key(key) {
-            map.insert(key.into(), V::default());
-        }
-        Ok(map.get_mut(key).expect("inserted above"))
+        Ok(self.group_mut(group)?.entry_ref(key).or_default())
     }
 
     /// Sets the value of the record's key.
@@ -241,11 +237,11 @@ impl<V: StateValue> KeyedState<V> {
 
     /// The number of keys.
     pub fn len(&self) -> usize {
-        self.groups.iter().map(HashMap::len).sum()
+        self.groups.iter().map(Map::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.groups.iter().all(HashMap::is_empty)
+        self.groups.iter().all(Map::is_empty)
     }
 }
 

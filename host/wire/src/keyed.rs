@@ -27,10 +27,22 @@ pub struct Entry<'a> {
 
 /// Appends the entry `key` → `value` to `chunk`.
 pub fn put(chunk: &mut Vec<u8>, key: &[u8], value: &[u8]) {
-    put_varint(chunk, len32(key));
-    chunk.extend_from_slice(key);
-    put_varint(chunk, len32(value) + 1);
+    put_framing(chunk, key, value.len());
     chunk.extend_from_slice(value);
+}
+
+/// What comes before a value of `value_len` bytes in the entry of `key`: the key's length,
+/// the key and the tag. `framing(key, value.len())` then `value` is `put(key, value)`.
+pub fn framing(key: &[u8], value_len: usize) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(key.len() + 2 * MAX_VARINT);
+    put_framing(&mut frame, key, value_len);
+    frame
+}
+
+fn put_framing(out: &mut Vec<u8>, key: &[u8], value_len: usize) {
+    put_varint(out, len32(key));
+    out.extend_from_slice(key);
+    put_varint(out, len32_of(value_len) + 1);
 }
 
 /// Appends a tombstone for `key` to `chunk`.
@@ -41,8 +53,12 @@ pub fn put_tombstone(chunk: &mut Vec<u8>, key: &[u8]) {
 }
 
 fn len32(bytes: &[u8]) -> u32 {
+    len32_of(bytes.len())
+}
+
+fn len32_of(len: usize) -> u32 {
     // A key or value of 4 GiB cannot exist in a 32-bit guest's memory, nor fit a tag.
-    u32::try_from(bytes.len())
+    u32::try_from(len)
         .ok()
         .filter(|&n| n < u32::MAX)
         .expect("keyed state keys and values are below 4 GiB")
@@ -246,6 +262,16 @@ mod tests {
         // Lengths of 300 take two varint bytes: 0xad 0x02 (301 = 300 + 1).
         let tail = &chunk[chunk.len() - 303..chunk.len() - 300];
         assert_eq!(tail, [b'g', 0xad, 0x02]);
+    }
+
+    #[test]
+    fn framing_then_the_value_is_the_entry() {
+        let value = vec![9; 200];
+        let mut entry = framing(b"key", value.len());
+        entry.extend_from_slice(&value);
+        let mut put_entry = Vec::new();
+        put(&mut put_entry, b"key", &value);
+        assert_eq!(entry, put_entry);
     }
 
     #[test]

@@ -165,6 +165,8 @@ struct GeneratorSource {
     splits: Vec<(u32, u64)>,
     /// The split read next.
     turn: usize,
+    /// Splits that have numbers left.
+    live: usize,
     pace: Pace,
     key: Vec<u8>,
 }
@@ -178,21 +180,25 @@ impl GeneratorSource {
             .enumerate()
             .min_by_key(|(i, (_, next))| (*next, *i))
             .map_or(0, |(i, _)| i);
+        let live = splits
+            .iter()
+            .filter(|(_, next)| !generator.past_the_end(*next))
+            .count();
         GeneratorSource {
             pace: Pace::new(generator.rate as f64 / parallelism as f64),
             generator,
             splits,
             turn,
+            live,
             key: Vec::with_capacity(24),
         }
     }
+}
 
-    fn exhausted(&self) -> bool {
-        self.generator.count != 0
-            && self
-                .splits
-                .iter()
-                .all(|(_, next)| *next >= self.generator.count)
+impl Generator {
+    /// Whether sequence number `n` is beyond a bounded generator's end.
+    fn past_the_end(&self, n: u64) -> bool {
+        self.count != 0 && n >= self.count
     }
 }
 
@@ -204,17 +210,23 @@ impl SourceReader for GeneratorSource {
         };
         let mut produced = 0;
         while produced < limit && !batch_full(out) {
-            if self.exhausted() {
+            if self.live == 0 {
                 return Ok(Poll::End);
             }
-            let count = self.splits.len();
+            let splits = self.splits.len();
             let (_, next) = &mut self.splits[self.turn];
-            self.turn = (self.turn + 1) % count;
-            if self.generator.count != 0 && *next >= self.generator.count {
+            self.turn += 1;
+            if self.turn == splits {
+                self.turn = 0;
+            }
+            if self.generator.past_the_end(*next) {
                 continue;
             }
             let value = *next;
             *next += u64::from(SPLITS);
+            if self.generator.past_the_end(*next) {
+                self.live -= 1;
+            }
             self.key.clear();
             self.key.extend_from_slice(b"key-");
             self.key.extend_from_slice(
@@ -226,7 +238,7 @@ impl SourceReader for GeneratorSource {
             produced += 1;
         }
         self.pace.emitted(produced);
-        Ok(if self.exhausted() {
+        Ok(if self.live == 0 {
             Poll::End
         } else {
             Poll::Ready

@@ -1,6 +1,6 @@
 //! State bytes as stored: zstd-compressed, with an xxh3 checksum of the stored bytes verified
 //! before anything is decompressed or handed to a guest. A whole blob ([`encode`], the state
-//! of a `cairn:job@0.2.0` operator) or one segment of a state file ([`encode_segment`]).
+//! of a `cairn:job@0.2.0` operator) or one segment of a state file ([`encode_parts`]).
 
 use std::io::Read as _;
 use std::io::Write;
@@ -26,16 +26,29 @@ pub struct BlobInfo {
 /// Compresses `raw`, passing the compressed bytes to `sink` piece by piece.
 pub fn encode(
     raw: &[u8],
+    sink: impl FnMut(Bytes) -> Result<(), StateError>,
+) -> Result<BlobInfo, StateError> {
+    encode_parts([raw], sink)
+}
+
+/// Compresses the concatenation of `parts` as one zstd frame, passing the compressed bytes
+/// to `sink` piece by piece: a state file's segment (a key group's chunk, the operator-wide
+/// items with their framing) without first copying its parts together.
+pub fn encode_parts<'a>(
+    parts: impl IntoIterator<Item = &'a [u8]>,
     mut sink: impl FnMut(Bytes) -> Result<(), StateError>,
 ) -> Result<BlobInfo, StateError> {
     let corrupt = |e: std::io::Error| StateError::Corrupt {
         location: "zstd".into(),
         message: e.to_string(),
     };
+    let parts: Vec<&[u8]> = parts.into_iter().collect();
+    let raw_size: usize = parts.iter().map(|p| p.len()).sum();
     let mut encoder =
-        zstd::stream::write::Encoder::new(Vec::with_capacity(CHUNK), LEVEL).map_err(corrupt)?;
+        zstd::stream::write::Encoder::new(Vec::with_capacity(CHUNK.min(raw_size) + 64), LEVEL)
+            .map_err(corrupt)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    if raw.len() > 4 * CHUNK && threads > 1 {
+    if raw_size > 4 * CHUNK && threads > 1 {
         encoder.multithread(threads).map_err(corrupt)?;
     }
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
@@ -49,7 +62,7 @@ pub fn encode(
         stored += piece.len() as u64;
         sink(piece)
     };
-    for chunk in raw.chunks(CHUNK) {
+    for chunk in parts.iter().flat_map(|part| part.chunks(CHUNK)) {
         encoder.write_all(chunk).map_err(corrupt)?;
         if encoder.get_ref().len() >= CHUNK {
             emit(encoder.get_mut(), &mut sink)?;
@@ -58,25 +71,10 @@ pub fn encode(
     let mut rest = encoder.finish().map_err(corrupt)?;
     emit(&mut rest, &mut sink)?;
     Ok(BlobInfo {
-        raw_size: raw.len() as u64,
+        raw_size: raw_size as u64,
         stored_size: stored,
         checksum: hasher.digest(),
     })
-}
-
-/// Compresses one segment of a state file (a key group's chunk, operator-wide items) as a
-/// frame of its own, so that it can be read and checked without the rest of the file.
-pub fn encode_segment(raw: &[u8]) -> Result<(Vec<u8>, BlobInfo), StateError> {
-    let stored = zstd::bulk::compress(raw, LEVEL).map_err(|e| StateError::Corrupt {
-        location: "zstd".into(),
-        message: e.to_string(),
-    })?;
-    let info = BlobInfo {
-        raw_size: raw.len() as u64,
-        stored_size: stored.len() as u64,
-        checksum: xxhash_rust::xxh3::xxh3_64(&stored),
-    };
-    Ok((stored, info))
 }
 
 /// Checks a stored blob's size and checksum; `location` names it in errors.

@@ -48,23 +48,31 @@ pub fn write(
         }
     };
     let mut offset = 0;
-    let mut put = |raw: &[u8]| -> Result<Segment, StateError> {
-        let (stored, info) = blob::encode_segment(raw)?;
+    // Each segment is one zstd frame, streamed to `sink` in pieces: nothing is compressed
+    // whole in memory, however large an item or a chunk.
+    let mut put = |parts: &[&[u8]]| -> Result<Segment, StateError> {
+        let info = blob::encode_parts(parts.iter().copied(), &mut *sink)?;
         let segment = Segment::new(offset, info);
         offset += info.stored_size;
-        sink(Bytes::from(stored))?;
         Ok(segment)
     };
     let operator_state = if snapshot.operator_state.is_empty() {
         None
     } else {
-        let mut raw = Vec::new();
-        for item in &snapshot.operator_state {
-            keyed::put(&mut raw, b"", item);
-        }
+        // Items are entries with empty keys: each item's framing, then the item itself.
+        let framing: Vec<Vec<u8>> = snapshot
+            .operator_state
+            .iter()
+            .map(|item| keyed::framing(b"", item.len()))
+            .collect();
+        let parts: Vec<&[u8]> = framing
+            .iter()
+            .zip(&snapshot.operator_state)
+            .flat_map(|(frame, item)| [frame.as_slice(), item.as_slice()])
+            .collect();
         Some(ItemsSegment {
             items: snapshot.operator_state.len() as u64,
-            segment: put(&raw)?,
+            segment: put(&parts)?,
         })
     };
     let mut order: Vec<&KeyedChunk> = snapshot.keyed.iter().collect();
@@ -99,7 +107,7 @@ pub fn write(
         chunks.push(ChunkSegment {
             key_group: group,
             entries: sorted.entries,
-            segment: put(&sorted.chunk)?,
+            segment: put(&[&sorted.chunk])?,
         });
     }
     Ok(OperatorStateFile {
