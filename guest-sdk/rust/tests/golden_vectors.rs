@@ -5,11 +5,13 @@
 //! must encode and decode here as in every other SDK. The format is in
 //! `wit/vectors/README.md`.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use cairn_sdk::{Emitter, PackedBatch};
+use vectors_syntax::{bytes, hex};
+
+mod vectors_syntax;
 
 /// Marks "no timestamp" in a batch where other records have one.
 const NO_TIMESTAMP: i64 = i64::MIN;
@@ -174,14 +176,6 @@ fn decode(batch: &PackedBatch) -> cairn_sdk::Result<Vec<Rec>> {
         .collect())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    let mut text = String::from("x");
-    for b in bytes {
-        let _ = write!(text, "{b:02x}");
-    }
-    text
-}
-
 fn joined<T: ToString>(prefix: &str, items: &[T]) -> String {
     let mut line = prefix.to_owned();
     for item in items {
@@ -267,20 +261,6 @@ struct Vector {
     /// `None` for a malformed encoding.
     records: Option<Vec<Rec>>,
     encoded: PackedBatch,
-}
-
-fn bytes(token: &str) -> Vec<u8> {
-    let digits = token
-        .strip_prefix('x')
-        .expect("bytes are x followed by hex");
-    assert!(
-        digits.len().is_multiple_of(2),
-        "odd number of hex digits: {token}"
-    );
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("hex digits"))
-        .collect()
 }
 
 fn parse(text: &str) -> Vec<Vector> {

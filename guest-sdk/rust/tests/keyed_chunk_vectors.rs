@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use cairn_sdk::keyed::{entries, put, put_tombstone};
+use vectors_syntax::{bytes, hex};
+
+mod vectors_syntax;
 
 /// One entry: key, and value (`None`: a tombstone).
 type Entry = (Vec<u8>, Option<Vec<u8>>);
@@ -76,24 +79,6 @@ fn encode(entries: &[Entry]) -> Vec<u8> {
 fn decode(chunk: &[u8]) -> cairn_sdk::Result<Vec<Entry>> {
     entries(chunk)
         .map(|e| e.map(|e| (e.key.to_vec(), e.value.map(<[u8]>::to_vec))))
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut text = String::from("x");
-    for byte in bytes {
-        text.push_str(&format!("{byte:02x}"));
-    }
-    text
-}
-
-fn bytes(token: &str) -> Vec<u8> {
-    let digits = token
-        .strip_prefix('x')
-        .expect("bytes are x followed by hex");
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("hex digits"))
         .collect()
 }
 

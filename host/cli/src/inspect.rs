@@ -6,18 +6,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use cairn_core::connectors::{sink_kind, source_kind};
-use cairn_core::state::CheckpointMetadata;
 use cairn_core::state::metadata::SubtaskState;
+use cairn_core::state::{CheckpointMetadata, StateStore};
 
 use crate::cli::InspectArgs;
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let config = crate::cli::store_config(args.config.as_ref(), &args.definitions)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the I/O runtime")?;
-    let (folder, metadata) = runtime.block_on(cairn_core::restore::find(&args.path, &config.s3))?;
+    let (_, folder, metadata) = open(&args.path, args.config.as_ref(), &args.definitions)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&metadata)?);
     } else {
@@ -27,6 +22,22 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The checkpoint `path` names, with the store settings of the config file and `-D`s, and a
+/// runtime to read more of it with.
+pub fn open(
+    path: &str,
+    config: Option<&std::path::PathBuf>,
+    definitions: &[String],
+) -> anyhow::Result<(tokio::runtime::Runtime, StateStore, CheckpointMetadata)> {
+    let config = crate::cli::store_config(config, definitions)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let (folder, metadata) = runtime.block_on(cairn_core::restore::find(path, &config.s3))?;
+    Ok((runtime, folder, metadata))
 }
 
 fn table(m: &CheckpointMetadata, location: &str) -> String {

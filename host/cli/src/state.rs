@@ -17,12 +17,8 @@ use serde_json::{Value, json};
 use crate::cli::StateArgs;
 
 pub fn state(args: StateArgs) -> anyhow::Result<ExitCode> {
-    let config = crate::cli::store_config(args.config.as_ref(), &args.definitions)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the I/O runtime")?;
-    let (folder, metadata) = runtime.block_on(cairn_core::restore::find(&args.path, &config.s3))?;
+    let (runtime, folder, metadata) =
+        crate::inspect::open(&args.path, args.config.as_ref(), &args.definitions)?;
     if let Some(uid) = &args.uid
         && !metadata.nodes.iter().any(|n| &n.uid == uid)
     {

@@ -95,11 +95,6 @@ impl JobComponent {
         Ok(JobComponent { pre, limits })
     }
 
-    /// The version of the job contract the component was built against.
-    pub fn contract(&self) -> Contract {
-        self.pre.contract()
-    }
-
     /// Sets the sandbox limits of the instances made from now on.
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;

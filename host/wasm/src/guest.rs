@@ -54,13 +54,6 @@ impl Pre {
         })
     }
 
-    pub(crate) fn contract(&self) -> Contract {
-        match self {
-            Pre::V0_3(_) => Contract::V0_3,
-            Pre::V0_2(_) => Contract::V0_2,
-        }
-    }
-
     fn engine(&self) -> &wasmtime::Engine {
         match self {
             Pre::V0_3(pre) => pre.engine(),

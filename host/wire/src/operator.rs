@@ -89,15 +89,6 @@ pub enum ValueEncoding {
 }
 
 impl ValueEncoding {
-    pub const ALL: [ValueEncoding; 6] = [
-        ValueEncoding::Bytes,
-        ValueEncoding::Utf8,
-        ValueEncoding::U64Le,
-        ValueEncoding::S64Le,
-        ValueEncoding::F64Le,
-        ValueEncoding::Json,
-    ];
-
     /// Its name in the WIT and in `_metadata`.
     pub fn name(self) -> &'static str {
         match self {
