@@ -28,6 +28,7 @@ use cairn_wire::key_groups::key_group;
 use cairn_wire::{KeyGroupRange, KeyedChunk, ValueEncoding, keyed};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::key_map::KeyMap;
 use crate::{Error, Record, Result};
 
 /// The chunk encoding: for reading chunks of another encoding version in a migration, and
@@ -117,9 +118,6 @@ pub trait KeyedStore {
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-/// hashbrown's map for its `entry_ref`: one lookup per record, the key copied only when new.
-type Map<V> = hashbrown::HashMap<Box<[u8]>, V, foldhash::fast::RandomState>;
-
 /// A value of type `V` per key, kept per key group. Records of a by-key input address the
 /// state of their key ([`get`](Self::get), [`get_or_default`](Self::get_or_default), …);
 /// [`insert_key`](Self::insert_key) and [`iter`](Self::iter) address keys directly.
@@ -130,7 +128,7 @@ pub struct KeyedState<V> {
     first: u32,
     max_parallelism: u32,
     /// One map per owned key group, by `key_group - first`.
-    groups: Vec<Map<V>>,
+    groups: Vec<KeyMap<V>>,
 }
 
 impl<V> Default for KeyedState<V> {
@@ -158,11 +156,11 @@ impl<'de, V> Deserialize<'de> for KeyedState<V> {
 
 impl<V: StateValue> KeyedState<V> {
     /// The map of key group `group`, if this subtask owns it.
-    fn group(&self, group: u32) -> Option<&Map<V>> {
+    fn group(&self, group: u32) -> Option<&KeyMap<V>> {
         self.groups.get(group.checked_sub(self.first)? as usize)
     }
 
-    fn group_mut(&mut self, group: u32) -> Result<&mut Map<V>> {
+    fn group_mut(&mut self, group: u32) -> Result<&mut KeyMap<V>> {
         let (first, count) = (self.first, self.groups.len());
         group
             .checked_sub(first)
@@ -202,14 +200,14 @@ impl<V: StateValue> KeyedState<V> {
     {
         let group = Self::record_group(record)?;
         let key = record.key().unwrap_or_default();
-        Ok(self.group_mut(group)?.entry_ref(key).or_default())
+        Ok(self.group_mut(group)?.get_or_insert_with(key, V::default))
     }
 
     /// Sets the value of the record's key.
     pub fn insert(&mut self, record: &Record<'_>, value: V) -> Result<()> {
         let group = Self::record_group(record)?;
         let key = record.key().unwrap_or_default();
-        self.group_mut(group)?.insert(key.into(), value);
+        self.group_mut(group)?.insert(key, value);
         Ok(())
     }
 
@@ -224,24 +222,22 @@ impl<V: StateValue> KeyedState<V> {
     /// state kept otherwise by older code.
     pub fn insert_key(&mut self, key: &[u8], value: V) -> Result<()> {
         let group = key_group(key, self.max_parallelism.max(1));
-        self.group_mut(group)?.insert(key.into(), value);
+        self.group_mut(group)?.insert(key, value);
         Ok(())
     }
 
     /// Every key and its value, key group by key group.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
-        self.groups
-            .iter()
-            .flat_map(|map| map.iter().map(|(k, v)| (&**k, v)))
+        self.groups.iter().flat_map(|map| map.iter())
     }
 
     /// The number of keys.
     pub fn len(&self) -> usize {
-        self.groups.iter().map(Map::len).sum()
+        self.groups.iter().map(KeyMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.groups.iter().all(Map::is_empty)
+        self.groups.iter().all(KeyMap::is_empty)
     }
 }
 
@@ -250,7 +246,7 @@ impl<V: StateValue> KeyedStore for KeyedState<V> {
         self.first = key_groups.first;
         self.max_parallelism = max_parallelism;
         let count = key_groups.last + 1 - key_groups.first;
-        self.groups = (0..count).map(|_| Map::default()).collect();
+        self.groups = (0..count).map(|_| KeyMap::default()).collect();
     }
 
     fn snapshot(&self) -> Vec<KeyedChunk> {
@@ -260,8 +256,9 @@ impl<V: StateValue> KeyedStore for KeyedState<V> {
             if map.is_empty() {
                 continue;
             }
-            let mut entries = Vec::with_capacity(map.len() * 16);
-            for (key, v) in map {
+            // Keys, values and at most 10 bytes of lengths an entry: grown once at most.
+            let mut entries = Vec::with_capacity(map.key_bytes() + map.len() * 18);
+            for (key, v) in map.iter() {
                 value.clear();
                 v.encode(&mut value);
                 keyed::put(&mut entries, key, &value);
@@ -276,14 +273,15 @@ impl<V: StateValue> KeyedStore for KeyedState<V> {
     }
 
     fn restore(&mut self, chunk: &KeyedChunk) -> Result<()> {
-        // Count first, so that the map is allocated once, not rehashed as it grows.
+        // Count first, so that the map is allocated once, not rehashed as it grows; a chunk's
+        // keys are unique (the host hands each key group once, sorted), and new.
         let count = keyed::entries(&chunk.entries).count();
         let map = self.group_mut(u32::from(chunk.key_group))?;
-        map.reserve(count);
+        map.reserve(count, chunk.entries.len());
         for entry in keyed::entries(&chunk.entries) {
             let entry = entry?;
             if let Some(value) = entry.value {
-                map.insert(entry.key.into(), V::decode(value)?);
+                map.insert_new(entry.key, V::decode(value)?);
             }
         }
         Ok(())

@@ -36,6 +36,7 @@
 //! operators can be unit-tested and benchmarked natively.
 
 mod args;
+mod key_map;
 pub mod keyed;
 pub mod log;
 mod operator;
