@@ -5,7 +5,6 @@
 //! must encode and decode here as in every other SDK. The format is in
 //! `wit/vectors/README.md`.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use cairn_sdk::{Emitter, PackedBatch};
@@ -226,21 +225,11 @@ fn render() -> String {
     text
 }
 
-fn vectors_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../wit/vectors/packed-batch.txt")
-}
+const FILE: &str = "packed-batch.txt";
 
-/// The vectors file, after rewriting it first when `CAIRN_WRITE_VECTORS=1` (once, before any
-/// test reads it).
 fn vectors_file() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| {
-        let path = vectors_path();
-        if std::env::var_os("CAIRN_WRITE_VECTORS").is_some_and(|v| v == "1") {
-            std::fs::write(&path, render()).expect("cannot write the vectors file");
-        }
-        std::fs::read_to_string(&path).expect("cannot read wit/vectors/packed-batch.txt")
-    })
+    vectors_syntax::read(&TEXT, FILE, render)
 }
 
 #[test]
@@ -250,7 +239,7 @@ fn the_vectors_file_is_the_reference_encoding() {
         "{} is not the Rust SDK's encoding of the vectors in this test: regenerate it with \
          `CAIRN_WRITE_VECTORS=1 cargo test -p cairn-sdk --test golden_vectors` (and make every \
          SDK pass it), never by hand",
-        vectors_path().display()
+        vectors_syntax::path(FILE).display()
     );
 }
 

@@ -1,7 +1,30 @@
-//! The `BYTES` token of the golden vector files (`wit/vectors/README.md`): `x` followed by
-//! lowercase hex. Shared by the packed-batch and keyed-chunk vector tests.
+//! What the packed-batch and keyed-chunk vector tests share: the file in `wit/vectors/`
+//! (rewritten from the reference encoding on request) and its `BYTES` token, `x` followed
+//! by lowercase hex (`wit/vectors/README.md`).
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// `wit/vectors/<name>`.
+pub fn path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../wit/vectors")
+        .join(name)
+}
+
+/// The vectors file `name`, after rewriting it with `render()` first when
+/// `CAIRN_WRITE_VECTORS=1` — once, in `cell`, before any test reads it.
+pub fn read(cell: &'static OnceLock<String>, name: &str, render: fn() -> String) -> &'static str {
+    cell.get_or_init(|| {
+        let path = path(name);
+        if std::env::var_os("CAIRN_WRITE_VECTORS").is_some_and(|v| v == "1") {
+            std::fs::write(&path, render()).expect("cannot write the vectors file");
+        }
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    })
+}
 
 /// `bytes` as a `BYTES` token.
 pub fn hex(bytes: &[u8]) -> String {
