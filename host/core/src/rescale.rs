@@ -131,21 +131,15 @@ pub fn assign(
     if let Some(all) = positions {
         return Ok(vec![SubtaskRestore::Source(all); parallelism as usize]);
     }
+    if node
+        .subtasks
+        .iter()
+        .any(|s| matches!(s.state, SubtaskState::Sink { .. }))
+    {
+        return Ok(sinks.into_iter().map(SubtaskRestore::Sink).collect());
+    }
     if files.is_empty() {
-        return Ok(sinks
-            .into_iter()
-            .map(|states| {
-                if node
-                    .subtasks
-                    .iter()
-                    .any(|s| matches!(s.state, SubtaskState::Sink { .. }))
-                {
-                    SubtaskRestore::Sink(states)
-                } else {
-                    SubtaskRestore::Nothing
-                }
-            })
-            .collect());
+        return Ok(vec![SubtaskRestore::Nothing; parallelism as usize]);
     }
     let version = files[0].version;
     if let Some(other) = files.iter().find(|f| f.version != version) {
