@@ -19,8 +19,8 @@ use crate::config::CheckpointingMode;
 
 /// What a subtask does next.
 pub(crate) enum Event {
-    /// A batch from input `input`.
-    Batch(u32, PackedBatch),
+    /// A batch from input `input`, with its records' key groups on a by-key input.
+    Batch(u32, PackedBatch, Vec<u16>),
     /// Barrier `Barrier` arrived on every live channel, after this alignment time.
     Barrier(Barrier, Duration),
     /// A checkpoint completed.
@@ -134,8 +134,8 @@ impl Inputs {
             let received = operation.recv(&self.live[channel].rx);
             drop(select);
             match received {
-                Ok(Message::Batch(batch)) => {
-                    return Ok(Event::Batch(self.live[channel].input, batch));
+                Ok(Message::Batch(batch, key_groups)) => {
+                    return Ok(Event::Batch(self.live[channel].input, batch, key_groups));
                 }
                 Ok(Message::Barrier(barrier)) => self.on_barrier(channel, barrier),
                 Ok(Message::End) => {
@@ -204,7 +204,7 @@ mod tests {
     fn batch(value: &str) -> Message {
         let mut out = Emitter::default();
         out.emit(value);
-        Message::Batch(out.take())
+        Message::Batch(out.take(), Vec::new())
     }
 
     /// Two input channels, A and B, and the subtask's inputs.
@@ -222,7 +222,7 @@ mod tests {
             .next(&mut Output::new(Vec::new(), Arc::default()))
             .unwrap()
         {
-            Event::Batch(_, batch) => {
+            Event::Batch(_, batch, _) => {
                 let record = batch.records(0).unwrap().next().unwrap();
                 format!("b:{}", record.value_str().unwrap())
             }

@@ -47,7 +47,9 @@ pub(crate) type InputChannels = Vec<(u32, Receiver<Message>)>;
 
 /// What travels on a channel.
 pub(crate) enum Message {
-    Batch(PackedBatch),
+    /// A batch, and on a by-key edge its records' key groups (else empty): the router hashed
+    /// every key to route it, so the operator gets them without hashing again.
+    Batch(PackedBatch, Vec<u16>),
     /// Checkpoint barrier: everything before it belongs to the checkpoint.
     Barrier(Barrier),
     /// The upstream subtask has ended (bounded input, after the final checkpoint's barrier);
@@ -407,11 +409,6 @@ impl Job {
                     checkpoints: self.checkpoints.clone(),
                     reports: report_tx.clone(),
                     max_parallelism: graph.max_parallelism,
-                    keyed_inputs: node
-                        .inputs
-                        .iter()
-                        .map(|edge| edge.partitioning == Partitioning::ByKey)
-                        .collect(),
                     restored: self
                         .restore
                         .as_ref()

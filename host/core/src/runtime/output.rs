@@ -19,8 +19,8 @@ pub(crate) struct OutputEdge {
     /// For forward edges, the single channel to the same-numbered subtask.
     pub(crate) channels: Vec<Sender<Message>>,
     pub(crate) max_parallelism: u32,
-    /// By-key only: a batch being filled per downstream subtask.
-    pending: Vec<Emitter>,
+    /// By-key only: a batch being filled per downstream subtask, and its key groups.
+    pending: Vec<(Emitter, Vec<u16>)>,
     /// Rebalance only: the next channel in turn.
     next: usize,
 }
@@ -32,7 +32,7 @@ impl OutputEdge {
         max_parallelism: u32,
     ) -> Self {
         let pending = match partitioning {
-            Partitioning::ByKey => channels.iter().map(|_| Emitter::default()).collect(),
+            Partitioning::ByKey => channels.iter().map(|_| Default::default()).collect(),
             _ => Vec::new(),
         };
         OutputEdge {
@@ -47,15 +47,19 @@ impl OutputEdge {
     /// Routes a batch; waits on full channels go into `metrics`.
     fn send(&mut self, batch: PackedBatch, metrics: &TaskMetrics) -> Result<(), TaskError> {
         match self.partitioning {
-            Partitioning::Forward => send(&self.channels[0], Message::Batch(batch), metrics),
+            Partitioning::Forward => send(
+                &self.channels[0],
+                Message::Batch(batch, Vec::new()),
+                metrics,
+            ),
             Partitioning::Rebalance => {
                 let channel = &self.channels[self.next];
                 self.next = (self.next + 1) % self.channels.len();
-                send(channel, Message::Batch(batch), metrics)
+                send(channel, Message::Batch(batch, Vec::new()), metrics)
             }
             Partitioning::Broadcast => {
                 for channel in &self.channels {
-                    send(channel, Message::Batch(batch.clone()), metrics)?;
+                    send(channel, Message::Batch(batch.clone(), Vec::new()), metrics)?;
                 }
                 Ok(())
             }
@@ -68,14 +72,13 @@ impl OutputEdge {
                     let group = key_group(record.key().unwrap_or_default(), self.max_parallelism);
                     let target =
                         subtask_for_key_group(group, self.max_parallelism, parallelism) as usize;
-                    let pending = &mut self.pending[target];
+                    let (pending, groups) = &mut self.pending[target];
                     pending.push(&record);
+                    // Below max-parallelism, which is at most 2^15.
+                    groups.push(group as u16);
                     if batch_full(pending) {
-                        send(
-                            &self.channels[target],
-                            Message::Batch(pending.take()),
-                            metrics,
-                        )?;
+                        let message = Message::Batch(pending.take(), std::mem::take(groups));
+                        send(&self.channels[target], message, metrics)?;
                     }
                 }
                 Ok(())
@@ -84,9 +87,10 @@ impl OutputEdge {
     }
 
     fn flush(&mut self, metrics: &TaskMetrics) -> Result<(), TaskError> {
-        for (pending, channel) in self.pending.iter_mut().zip(&self.channels) {
+        for ((pending, groups), channel) in self.pending.iter_mut().zip(&self.channels) {
             if !pending.is_empty() {
-                send(channel, Message::Batch(pending.take()), metrics)?;
+                let message = Message::Batch(pending.take(), std::mem::take(groups));
+                send(channel, message, metrics)?;
             }
         }
         Ok(())
@@ -201,7 +205,7 @@ mod tests {
         let mut total = 0;
         for (subtask, rx) in rxs.iter().enumerate() {
             for message in rx.try_iter() {
-                let Message::Batch(b) = message else {
+                let Message::Batch(b, _) = message else {
                     continue;
                 };
                 for r in b.records(0).unwrap() {
@@ -238,7 +242,7 @@ mod tests {
             let mut delivered = vec![0u32; keys.len()];
             for (subtask, rx) in rxs.iter().enumerate() {
                 for message in rx.try_iter() {
-                    let Message::Batch(b) = message else {
+                    let Message::Batch(b, _) = message else {
                     continue;
                 };
                     for r in b.records(0).unwrap() {
@@ -268,7 +272,7 @@ mod tests {
         for rx in &rxs {
             let messages: Vec<_> = rx.try_iter().collect();
             assert_eq!(messages.len(), 2, "one batch and the end");
-            let Message::Batch(batch) = &messages[0] else {
+            let Message::Batch(batch, _) = &messages[0] else {
                 panic!("batch first")
             };
             assert_eq!(batch.len(), 2);
@@ -293,7 +297,7 @@ mod tests {
             .map(|rx| {
                 rx.try_iter()
                     .filter_map(|m| match m {
-                        Message::Batch(b) => Some(
+                        Message::Batch(b, _) => Some(
                             b.records(0)
                                 .unwrap()
                                 .next()

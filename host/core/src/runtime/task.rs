@@ -8,10 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cairn_wire::key_groups::key_group;
-use cairn_wire::{
-    Context, Emitter, KeyGroupRange, OperatorStateMode, PackedBatch, Snapshot, keyed,
-};
+use cairn_wire::{Context, Emitter, KeyGroupRange, OperatorStateMode, Snapshot, keyed};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use super::inputs::{Event, Inputs};
@@ -50,8 +47,6 @@ pub(crate) struct Task {
     pub(crate) reports: Sender<Report>,
     /// Number of key groups.
     pub(crate) max_parallelism: u32,
-    /// Per input edge: whether it is by key (its records' key groups go to the operator).
-    pub(crate) keyed_inputs: Vec<bool>,
     /// When resuming: what this subtask restores.
     pub(crate) restored: Option<Restored>,
 }
@@ -212,11 +207,10 @@ impl Task {
         let (mut ended, mut final_complete) = (false, false);
         while !(ended && final_complete) {
             match self.inputs.next(&mut self.output)? {
-                Event::Batch(input, batch) => {
+                Event::Batch(input, batch, key_groups) => {
                     self.metrics
                         .records_in
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    let key_groups = self.key_groups_of(input, &batch)?;
                     let out = operator.process(input, batch, &key_groups)?;
                     self.emit(out)?;
                 }
@@ -352,25 +346,6 @@ impl Task {
         KeyGroupRange::of_subtask(self.id.subtask, self.max_parallelism, self.id.parallelism)
     }
 
-    /// Each record's key group, on a by-key input; nothing on others.
-    fn key_groups_of(&self, input: u32, batch: &PackedBatch) -> Result<Vec<u16>, TaskError> {
-        if !self
-            .keyed_inputs
-            .get(input as usize)
-            .copied()
-            .unwrap_or(false)
-        {
-            return Ok(Vec::new());
-        }
-        let records = batch
-            .records(input)
-            .map_err(|e| TaskError::MalformedBatch(e.to_string()))?;
-        // Below max-parallelism, which is at most 2^15.
-        Ok(records
-            .map(|r| key_group(r.key().unwrap_or_default(), self.max_parallelism) as u16)
-            .collect())
-    }
-
     fn emit(&mut self, batch: cairn_wire::PackedBatch) -> Result<(), TaskError> {
         self.metrics
             .records_out
@@ -409,7 +384,7 @@ impl Task {
         let (mut ended, mut final_complete) = (false, false);
         while !(ended && final_complete) {
             match self.inputs.next(&mut self.output)? {
-                Event::Batch(_, batch) => {
+                Event::Batch(_, batch, _) => {
                     self.metrics
                         .records_in
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
