@@ -198,8 +198,17 @@ fn metrics_show_checkpoints_rising_and_restarts_counting_failures() {
         None,
     );
     assert_eq!(status, 404);
-    let pressure: JobVertexBackPressureInfo =
-        running.get(&format!("/jobs/{id}/vertices/{count}/backpressure"));
+    // Between two attempts (this job fails on purpose) no subtask runs, and none is
+    // sampled: read it while an attempt runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let pressure = loop {
+        let pressure: JobVertexBackPressureInfo =
+            running.get(&format!("/jobs/{id}/vertices/{count}/backpressure"));
+        if pressure.subtasks.len() == 2 || std::time::Instant::now() > deadline {
+            break pressure;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert_eq!(pressure.status, BackPressureStatus::Value, "{pressure:?}");
     assert_eq!(pressure.subtasks.len(), 2, "{pressure:?}");
     let metrics: Vec<Metric> = running.get(&format!(
