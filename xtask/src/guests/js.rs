@@ -11,6 +11,10 @@ use anyhow::Context;
 use super::{Fingerprint, Npm, files_under, install_job, npm_install};
 use crate::{run, target_dir};
 
+/// The WIT the JavaScript SDK builds against: the frozen `cairn:job@0.2.0`, which the host
+/// still runs, until it moves to `cairn:job@0.3.0` (`wit/`, as the Rust SDK has).
+const WIT: &str = "wit/v0.2.0";
+
 /// JavaScript jobs: (name, entry module).
 const JOBS: &[(&str, &str)] = &[("word-count-js", "example-jobs/word-count-js/job.js")];
 
@@ -31,7 +35,7 @@ pub(super) fn build() -> anyhow::Result<()> {
             .context("a job's entry module is in a folder")?;
         let mut inputs = files_under(folder, all)?;
         inputs.extend(files_under(&sdk.join("src"), all)?);
-        inputs.extend(files_under(&root.join(super::SDK_WIT), all)?);
+        inputs.extend(files_under(&root.join(WIT), all)?);
         inputs.extend([sdk.join("build.js"), sdk.join("package-lock.json")]);
         Fingerprint::of(&component, &inputs, "")?.build_unless_current(&component, || {
             run(Command::new("node")
@@ -40,7 +44,7 @@ pub(super) fn build() -> anyhow::Result<()> {
                 .arg("-o")
                 .arg(&component)
                 .arg("--wit")
-                .arg(root.join(super::SDK_WIT)))
+                .arg(root.join(WIT)))
             .with_context(|| format!("cannot build {}", entry.display()))
         })?;
         install_job(&component, "jobs", name)?;

@@ -17,11 +17,6 @@ use crate::{run, step, target_dir};
 
 pub(crate) use rust::{build_demo_job, ensure_guest_target, lint as lint_rust};
 
-/// The WIT the Python, JavaScript, C and Zig SDKs build against until they move to
-/// `cairn:job@0.3.0` (`wit/`, which the Rust SDK uses): the frozen `cairn:job@0.2.0`, which
-/// the host still runs.
-const SDK_WIT: &str = "wit/v0.2.0";
-
 /// A language jobs can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lang {

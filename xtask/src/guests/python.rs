@@ -9,6 +9,10 @@ use anyhow::Context;
 use super::{Fingerprint, files_under, install_job, python_venv};
 use crate::{run, target_dir};
 
+/// The WIT the Python SDK builds against: the frozen `cairn:job@0.2.0`, which the host
+/// still runs, until it moves to `cairn:job@0.3.0` (`wit/`, as the Rust SDK has).
+const WIT: &str = "wit/v0.2.0";
+
 /// The componentize-py release jobs are built with (it bundles CPython 3.14).
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
@@ -19,7 +23,7 @@ const JOBS: &[(&str, &str)] = &[("word-count-py", "word_count")];
 pub(super) fn build() -> anyhow::Result<()> {
     let bin = python_venv("componentize-py", &[COMPONENTIZE_PY])?;
     let root = crate::workspace_root();
-    let wit = root.join(super::SDK_WIT);
+    let wit = root.join(WIT);
     let sdk = root.join("guest-sdk").join("python").join("cairn_sdk");
     for (folder, module) in JOBS {
         let job = root.join("example-jobs").join(folder);

@@ -16,6 +16,10 @@ use anyhow::{Context, bail};
 use super::{python_venv, toolchain_dir};
 use crate::{run, target_dir};
 
+/// The WIT the C and Zig SDK builds against: the frozen `cairn:job@0.2.0`, which the host
+/// still runs, until it moves to `cairn:job@0.3.0` (`wit/`, as the Rust SDK has).
+const WIT: &str = "wit/v0.2.0";
+
 /// The Zig compiler (and, as `zig cc`, the C compiler), from PyPI.
 const ZIGLANG: &str = "ziglang==0.17.1";
 
@@ -184,7 +188,7 @@ fn bindings(dir: &Path) -> anyhow::Result<PathBuf> {
     let staged = build_dir().join("bindings.new");
     run(wit_tools()?
         .arg("c-bindings")
-        .arg(workspace_path(super::SDK_WIT))
+        .arg(workspace_path(WIT))
         .arg(WORLD)
         .arg(&staged))?;
     std::fs::create_dir_all(dir)?;
@@ -214,7 +218,7 @@ fn write_if_changed(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 pub(super) fn componentize(core: &Path, out: &Path) -> anyhow::Result<()> {
     run(wit_tools()?
         .arg("componentize")
-        .arg(workspace_path(super::SDK_WIT))
+        .arg(workspace_path(WIT))
         .arg(WORLD)
         .arg(core)
         .arg(out))
