@@ -21,6 +21,8 @@ commands:
           rust, py, js, c, zig) to target/jobs/<name>.wasm; --jobs-only skips cairn
   demo    build, then run word-count on a generated text and check its output
   test    build, then run the whole test suite
+  sdk-test [--lang LANG]...
+          run the guest SDKs' own unit tests (all when none), without building
   bench   build, then run the benchmarks (see BENCHMARKS.md)
   lint    cargo fmt --check and clippy on host and guests";
 
@@ -30,6 +32,7 @@ fn main() {
         Some("build") => build(&args[1..]),
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
+        Some("sdk-test") => sdk_test(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("lint") => lint(),
         _ => {
@@ -96,11 +99,9 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-/// `build [--lang LANG]... [--jobs-only]`: the host, then the jobs of the languages named
-/// (all when none).
-fn build(args: &[String]) -> anyhow::Result<()> {
-    let mut langs = Vec::new();
-    let mut host = true;
+/// The languages `--lang LANG`... names (all when none), and whether `flag` was given.
+fn langs(args: &[String], flag: Option<&str>) -> anyhow::Result<(Vec<Lang>, bool)> {
+    let (mut langs, mut flagged) = (Vec::new(), false);
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -108,13 +109,21 @@ fn build(args: &[String]) -> anyhow::Result<()> {
                 let name = args.next().context("--lang needs a language")?;
                 langs.push(Lang::parse(name)?);
             }
-            "--jobs-only" => host = false,
-            other => bail!("unknown build argument {other:?}\n\n{USAGE}"),
+            other if Some(other) == flag => flagged = true,
+            other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }
     }
     if langs.is_empty() {
         langs = Lang::ALL.to_vec();
     }
+    Ok((langs, flagged))
+}
+
+/// `build [--lang LANG]... [--jobs-only]`: the host, then the jobs of the languages named
+/// (all when none).
+fn build(args: &[String]) -> anyhow::Result<()> {
+    let (langs, jobs_only) = langs(args, Some("--jobs-only"))?;
+    let host = !jobs_only;
     let jobs = move || langs.into_iter().try_for_each(Lang::build);
     if host {
         build_beside(Host::All, "guest jobs", jobs)
@@ -275,6 +284,12 @@ fn show_top_words(output: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `sdk-test [--lang LANG]...`: the SDKs' unit tests, of the languages named (all when none).
+fn sdk_test(args: &[String]) -> anyhow::Result<()> {
+    let (langs, _) = langs(args, None)?;
+    langs.into_iter().try_for_each(Lang::unit_tests)
+}
+
 fn test(extra: &[String]) -> anyhow::Result<()> {
     build_beside(Host::All, "guest jobs and test tools", || {
         Lang::ALL.into_iter().try_for_each(Lang::build)?;
@@ -282,8 +297,8 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         ensure_schemathesis()?;
         ensure_browser()?;
         ensure_flink()?;
-        step("running the Python and JavaScript SDKs' unit tests");
-        guests::unit_tests()
+        step("running the guest SDKs' unit tests");
+        Lang::ALL.into_iter().try_for_each(Lang::unit_tests)
     })?;
     step("running the test suite");
     let mut command = cargo();
