@@ -7,16 +7,27 @@ input alone.
 paces reading the file.)
 
 Words are split on Unicode whitespace exactly as Rust's ``char::is_whitespace`` does, empty
-words dropped. The ``count`` operator's state is version 2 of word count's cross-language
-encoding (see ``example-jobs/word-count-v2``): UTF-8 text, one ``word<TAB>count<LF>`` line
-per word, sorted by word — so Rust's ``word-count-v2`` resumes from this job's checkpoints
-and savepoints, and this job from its.
+words dropped. The ``count`` operator keeps word count's cross-language state encodings (see
+``Count`` in ``example-jobs/word-count``), so the word counts of every language resume each
+other's checkpoints and savepoints, at any parallelism.
 """
 
 import re
 
 import cairn_sdk as cairn
-from cairn_sdk import Args, Error, JobGraph, Operator, Partitioning, Sink, Source
+from cairn_sdk import (
+    U64,
+    Args,
+    Error,
+    JobGraph,
+    KeyedState,
+    Operator,
+    Partitioning,
+    Sink,
+    Source,
+    log,
+)
+from cairn_sdk.keyed import entries
 
 # Rust's White_Space characters. Python's str.split() splits on these and on four more,
 # U+001C..U+001F (separators in Python, not whitespace in Rust).
@@ -49,54 +60,68 @@ class Split(Operator):
 
 
 class Count(Operator):
-    """Counts occurrences per word and emits the running count."""
+    """Counts occurrences per word and emits the running count.
 
-    #: UTF-8 text, one ``word<TAB>count<LF>`` line per word, sorted by word.
-    STATE_VERSION = 2
+    Its state is version 3 of word count's encodings: keyed state, key the word (UTF-8),
+    value its count (u64 little-endian). It reads versions 2 (operator-wide UTF-8 text, one
+    ``word<TAB>count<LF>`` line per word: what this job wrote before keyed state) and 4
+    (keyed, the count in decimal digits: Rust's ``word-count-v2``) too, moving them into keyed
+    state; version 1 (Rust's postcard) it refuses.
+    """
+
+    STATE_VERSION = 3
+    _READS = "versions 2, 3 and 4"
 
     def __init__(self):
-        # Word (UTF-8 bytes, as the key arrives) -> count.
-        self.counts = {}
-        # Every word: sorted as of the last snapshot, then the words new since. Not state
-        # (it starts with _): it only saves sorting all words at every checkpoint.
-        self._words = []
+        self.counts = KeyedState(U64)
+        # Counts migrated from an older encoding, and which: logged once restored.
+        self._migrated = None
+
+    def open(self, ctx):
+        if self._migrated is not None:
+            n, version = self._migrated
+            log.info("migrated %d word counts from state version %d", n, version)
+            self._migrated = None
 
     def process(self, record, out):
-        word = record.key
-        n = self.counts.get(word, 0) + 1
-        self.counts[word] = n
-        if n == 1:
-            self._words.append(word)
-        out.emit(b"%s\t%d" % (word, n))
-
-    def snapshot(self):
-        words = self._words
-        # A sorted run and a few new words: Python's sort merges them in about linear time.
-        # Sorting UTF-8 bytes sorts by code point, as Rust sorts its strings.
-        words.sort()
         counts = self.counts
-        return b"".join([b"%s\t%d\n" % (word, counts[word]) for word in words])
+        n = counts.get(record, 0) + 1
+        counts.set(record, n)
+        out.emit(b"%s\t%d" % (record.key, n))
 
     def restore(self, data, version):
         if version != 2:
-            raise Error(
-                f"unknown state version {version}: this count reads version 2 "
-                "(word<TAB>count lines, as word-count-v2 writes them)"
-            )
+            raise self._unknown(version)
         try:
             data.decode()
         except UnicodeDecodeError as e:
             raise Error(f"version 2 state is not UTF-8: {e}") from None
-        counts = {}
         for line in data.split(b"\n"):
             if not line:
                 continue
             word, tab, n = line.partition(b"\t")
             if not tab or not n.isdigit():
                 raise Error(f"version 2 state: bad line {line.decode()!r}")
-            counts[word] = int(n)
-        self.counts = counts
-        self._words = list(counts)
+            self._migrate(word, int(n), 2)
+
+    def restore_keyed(self, chunk, version):
+        if version == 3:
+            self.counts.restore(chunk)
+        elif version == 4:
+            for word, n in entries(chunk.entries):
+                if n is None or not n.isdigit():
+                    raise Error(f"version 4 state: the count of {word!r} is {n!r}, not digits")
+                self._migrate(word, int(n), 4)
+        else:
+            raise self._unknown(version)
+
+    def _migrate(self, word, n, version):
+        self.counts.set_key(word, n)
+        done = self._migrated[0] if self._migrated else 0
+        self._migrated = (done + 1, version)
+
+    def _unknown(self, version):
+        return Error(f"unknown state version {version}: this count reads {self._READS}")
 
 
 def input_source(args: Args) -> Source:

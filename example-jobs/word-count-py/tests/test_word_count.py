@@ -4,12 +4,15 @@ import os
 import random
 import sys
 import unittest
+import zlib
 
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "guest-sdk", "python"))
 
-from cairn_sdk import Args, Context, Emitter, Error, OperatorInstance, State  # noqa: E402
+from cairn_sdk import Args, Context, Emitter, Error, KeyedChunk, OperatorInstance  # noqa: E402
+from cairn_sdk import Snapshot, ValueEncoding  # noqa: E402
+from cairn_sdk.keyed import entries, put  # noqa: E402
 from word_count import WordCount, split_words  # noqa: E402
 
 # Rust's char::is_whitespace (the White_Space property).
@@ -39,11 +42,17 @@ def lines(*texts):
     return out.take()
 
 
+def key_group(key):
+    """A stand-in for the host's keys.key-group (xxh3): any fixed function of the key does."""
+    return zlib.crc32(key) % 128
+
+
 def words(*ws):
+    """A by-key batch of these words, and their key groups."""
     out = Emitter()
     for w in ws:
         out.emit(key=w)
-    return out.take()
+    return out.take(), [key_group(w.encode()) for w in ws]
 
 
 def values(batch):
@@ -51,7 +60,18 @@ def values(batch):
 
 
 def op(name):
-    return OperatorInstance.open(WordCount(), Context(operator_uid=name), name)
+    return OperatorInstance.open(
+        WordCount(), Context(operator_uid=name, key_group=key_group), name
+    )
+
+
+def counts_of(snapshot):
+    """Word -> count of a version 3 snapshot's keyed state."""
+    return {
+        word.decode(): int.from_bytes(n, "little")
+        for chunk in snapshot.keyed
+        for word, n in entries(chunk.entries)
+    }
 
 
 class SplitTest(unittest.TestCase):
@@ -71,7 +91,7 @@ class SplitTest(unittest.TestCase):
             [r.key_str() for r in out.records()], ["to", "be", "or", "not", "é\x1cé", "x"]
         )
         self.assertEqual({r.value for r in out.records()}, {b""})
-        self.assertEqual(op("split").snapshot(), State(1, b""), "split keeps no state")
+        self.assertEqual(op("split").snapshot(), Snapshot(1), "split keeps no state")
 
     def test_split_refuses_bad_utf8(self):
         with self.assertRaisesRegex(Error, "not UTF-8"):
@@ -79,31 +99,54 @@ class SplitTest(unittest.TestCase):
 
 
 class CountTest(unittest.TestCase):
-    def test_counts_and_state_version_2_is_word_count_v2s(self):
+    def test_counts_in_keyed_state_version_3(self):
         count = op("count")
-        out = count.process(0, words("b", "a", "b", "é"))
+        out = count.process(0, *words("b", "a", "b", "é"))
         self.assertEqual(values(out), ["b\t1", "a\t1", "b\t2", "é\t1"])
-        count.process(0, words("a", "b", "é", "c"))
+        count.process(0, *words("a", "b", "é", "c"))
         state = count.snapshot()
-        # The vector of word-count-v2's own test.
-        self.assertEqual(state, State(2, "a\t2\nb\t3\nc\t1\né\t2\n".encode()))
+        self.assertEqual((state.version, state.operator_state), (3, []))
+        self.assertEqual(state.value_encoding, ValueEncoding.U64_LE)
+        self.assertEqual(counts_of(state), {"a": 2, "b": 3, "c": 1, "é": 2})
+        self.assertEqual(
+            sorted(c.key_group for c in state.keyed),
+            sorted({key_group(w.encode()) for w in ["a", "b", "c", "é"]}),
+        )
 
         again = op("count")
-        again.restore(state)
-        self.assertEqual(values(again.process(0, words("c"))), ["c\t2"])
+        again.restore_keyed(state.version, state.keyed)
+        again.restore(state.version, state.operator_state)
+        self.assertEqual(values(again.process(0, *words("c"))), ["c\t2"])
+
+    def test_migrates_versions_2_and_4(self):
+        # Version 2: word-count-v2's own test vector, as 0.2.0 jobs wrote it.
+        count = op("count")
+        count.restore(2, ["a\t2\nb\t3\nc\t1\né\t2\n".encode()])
+        self.assertEqual(counts_of(count.snapshot()), {"a": 2, "b": 3, "c": 1, "é": 2})
+        self.assertEqual(values(count.process(0, *words("b"))), ["b\t4"])
+
+        parts = []
+        put(parts, b"x", b"41")
+        count = op("count")
+        count.restore_keyed(4, [KeyedChunk(key_group(b"x"), b"".join(parts))])
+        count.restore(4, [])
+        self.assertEqual(values(count.process(0, *words("x"))), ["x\t42"])
 
     def test_refuses_other_versions_and_damage(self):
         count = op("count")
         with self.assertRaises(Error) as caught:
-            count.restore(State(1, b"\x01\x01a\x01"))
+            count.restore(1, [b"\x01\x01a\x01"])
         self.assertEqual(
             str(caught.exception),
-            "unknown state version 1: this count reads version 2 "
-            "(word<TAB>count lines, as word-count-v2 writes them)",
+            "unknown state version 1: this count reads versions 2, 3 and 4",
         )
         for damaged in [b"a\tx\n", b"a\n", b"\xff\t1\n"]:
             with self.assertRaises(Error):
-                count.restore(State(2, damaged))
+                op("count").restore(2, [damaged])
+        parts = []
+        put(parts, b"x", b"4x")
+        with self.assertRaisesRegex(Error, "not digits"):
+            op("count").restore_keyed(4, [KeyedChunk(key_group(b"x"), b"".join(parts))])
 
 
 class GraphTest(unittest.TestCase):

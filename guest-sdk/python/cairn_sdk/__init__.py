@@ -9,11 +9,11 @@ the WIT plumbing and the packed batch encoding stay out of sight::
 
     class Count(cairn.Operator):
         def __init__(self):
-            self.counts = {}                      # state: pickled at every checkpoint
+            self.counts = cairn.KeyedState(cairn.U64)   # a value per key, by key group
 
         def process(self, record, out):
-            n = self.counts.get(record.key, 0) + 1
-            self.counts[record.key] = n
+            n = self.counts.get(record, 0) + 1
+            self.counts.set(record, n)
             out.emit(b"%s\\t%d" % (record.key, n))
 
     class Counter(cairn.Job):
@@ -38,27 +38,52 @@ from .args import Args
 from .batch import NO_TIMESTAMP, Emitter, PackedBatch, Record
 from .error import Error
 from .graph import Input, JobGraph, Node, Partitioning, Sink, Source, Stream
-from .operator import Context, Job, Operator, OperatorInstance, State
+from .keyed import (
+    BYTES,
+    F64,
+    JSON,
+    PICKLE,
+    S64,
+    U64,
+    UTF8,
+    Codec,
+    KeyedChunk,
+    KeyedState,
+    ValueEncoding,
+)
+from .operator import Context, Job, Operator, OperatorInstance, OperatorStateMode, Snapshot
 
 __all__ = [
     "Args",
+    "BYTES",
+    "Codec",
     "Context",
     "Emitter",
     "Error",
+    "F64",
     "Input",
+    "JSON",
     "Job",
     "JobGraph",
+    "KeyedChunk",
+    "KeyedState",
     "NO_TIMESTAMP",
     "Node",
     "Operator",
     "OperatorInstance",
+    "OperatorStateMode",
+    "PICKLE",
     "PackedBatch",
     "Partitioning",
     "Record",
+    "S64",
     "Sink",
+    "Snapshot",
     "Source",
-    "State",
     "Stream",
+    "U64",
+    "UTF8",
+    "ValueEncoding",
     "export_job",
     "log",
 ]

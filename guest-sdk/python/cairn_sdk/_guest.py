@@ -6,18 +6,20 @@ exception from job code becomes the call's ``err`` string (see :func:`error.desc
 a failure is reported, with its cause, instead of trapping the instance.
 """
 
-from typing import Any, Type
+from typing import Any, List, Type
 
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports import job as wit_job
+from wit_world.imports import keys as wit_keys
 from wit_world.imports import types as wit
 
 from . import log
 from .args import Args
 from .error import describe as describe_error
 from .graph import JobGraph, Partitioning
-from .operator import Context, Job, OperatorInstance, State
+from .keyed import KeyedChunk
+from .operator import Context, Job, OperatorInstance
 
 _PARTITIONING = {
     Partitioning.FORWARD: wit.Partitioning_Forward,
@@ -68,23 +70,40 @@ class _Operator(wit_job.Operator):
     def __init__(self, instance: OperatorInstance) -> None:
         self._instance = instance
 
-    def process(self, input: int, batch: wit.PackedBatch) -> wit.PackedBatch:
+    def process(
+        self, input: int, batch: wit.PackedBatch, key_groups: List[int]
+    ) -> wit.PackedBatch:
         try:
-            out = self._instance.process(input, batch)
+            out = self._instance.process(input, batch, key_groups)
         except BaseException as e:
             raise Err(describe_error(e)) from None
         return wit.PackedBatch(out.data, out.offsets, out.timestamps)
 
-    def snapshot(self, checkpoint_id: int) -> wit.State:
+    def snapshot(self, checkpoint_id: int) -> wit.Snapshot:
         try:
             state = self._instance.snapshot()
+            return wit.Snapshot(
+                state.version,
+                state.operator_state,
+                # The SDK's enums name their members as the WIT bindings' do.
+                wit.OperatorStateMode[state.mode.name],
+                [wit.KeyedChunk(c.key_group, c.entries) for c in state.keyed],
+                wit.ValueEncoding[state.value_encoding.name],
+            )
         except BaseException as e:
             raise Err(describe_error(e)) from None
-        return wit.State(state.version, state.data)
 
-    def restore(self, state: wit.State) -> None:
+    def restore_keyed(self, version: int, chunks: List[wit.KeyedChunk]) -> None:
         try:
-            self._instance.restore(State(state.version, state.data))
+            self._instance.restore_keyed(
+                version, [KeyedChunk(c.key_group, c.entries) for c in chunks]
+            )
+        except BaseException as e:
+            raise Err(describe_error(e)) from None
+
+    def restore(self, version: int, operator_state: List[bytes]) -> None:
+        try:
+            self._instance.restore(version, operator_state)
         except BaseException as e:
             raise Err(describe_error(e)) from None
 
@@ -125,6 +144,9 @@ def export(job_class: Type[Job]) -> type:
                     ctx.parallelism,
                     ctx.attempt,
                     ctx.options,
+                    ctx.max_parallelism,
+                    range(ctx.key_groups.first, ctx.key_groups.last + 1),
+                    wit_keys.key_group,
                 )
                 return _Operator(OperatorInstance.open(job, context, name))
             except BaseException as e:

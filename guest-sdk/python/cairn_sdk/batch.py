@@ -21,11 +21,12 @@ BytesOrStr = Union[bytes, bytearray, memoryview, str]
 
 class Record:
     """One record: ``key`` and ``value`` as ``bytes``, ``timestamp`` in milliseconds since the
-    Unix epoch or ``None``, and ``input``, the index (in the node's inputs) of the input it
-    arrived on. A record without a key has ``key == b""``.
+    Unix epoch or ``None``, ``input``, the index (in the node's inputs) of the input it
+    arrived on, and ``key_group``, its key's key group when that input is partitioned by key
+    (else ``None``). A record without a key has ``key == b""``.
     """
 
-    __slots__ = ("key", "value", "timestamp", "input")
+    __slots__ = ("key", "value", "timestamp", "input", "key_group")
 
     def __init__(
         self,
@@ -33,11 +34,13 @@ class Record:
         value: bytes,
         timestamp: Optional[int] = None,
         input: int = 0,
+        key_group: Optional[int] = None,
     ) -> None:
         self.key = key
         self.value = value
         self.timestamp = timestamp
         self.input = input
+        self.key_group = key_group
 
     def key_str(self) -> str:
         """The key as text (UTF-8); ``""`` for a record without a key."""
@@ -56,17 +59,19 @@ class Record:
     def __repr__(self) -> str:
         return (
             f"Record(key={self.key!r}, value={self.value!r}, "
-            f"timestamp={self.timestamp!r}, input={self.input!r})"
+            f"timestamp={self.timestamp!r}, input={self.input!r}, "
+            f"key_group={self.key_group!r})"
         )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Record):
             return NotImplemented
-        return (self.key, self.value, self.timestamp, self.input) == (
+        return (self.key, self.value, self.timestamp, self.input, self.key_group) == (
             other.key,
             other.value,
             other.timestamp,
             other.input,
+            other.key_group,
         )
 
 

@@ -1,18 +1,41 @@
 """Operators, jobs, and the per-subtask instance that drives an operator batch by batch."""
 
 import pickle
-from typing import ClassVar, Dict, List, Optional, Tuple, Type
+from enum import Enum
+from itertools import repeat
+from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Type
 
 from .args import Args
 from .batch import NO_TIMESTAMP, Emitter, PackedBatch, Record, check
 from .error import Error
 from .graph import JobGraph
+from .keyed import KeyedChunk, KeyedState, ValueEncoding, keyed_state_of, subtask_key_groups
+
+#: ``pipeline.max-parallelism``'s default: the number of key groups.
+DEFAULT_MAX_PARALLELISM = 128
+
+
+def _no_host_key_group(key: bytes) -> int:
+    raise Error(
+        "a key's key group comes from the host: outside a component, give the Context a "
+        "key_group function"
+    )
 
 
 class Context:
     """Where an operator instance runs."""
 
-    __slots__ = ("job_id", "operator_uid", "subtask", "parallelism", "attempt", "options")
+    __slots__ = (
+        "job_id",
+        "operator_uid",
+        "subtask",
+        "parallelism",
+        "attempt",
+        "options",
+        "max_parallelism",
+        "key_groups",
+        "key_group",
+    )
 
     def __init__(
         self,
@@ -22,6 +45,9 @@ class Context:
         parallelism: int = 1,
         attempt: int = 0,
         options: Optional[List[Tuple[str, str]]] = None,
+        max_parallelism: int = DEFAULT_MAX_PARALLELISM,
+        key_groups: Optional[range] = None,
+        key_group: Callable[[bytes], int] = _no_host_key_group,
     ) -> None:
         #: 32 lowercase hex characters.
         self.job_id = job_id
@@ -33,6 +59,18 @@ class Context:
         self.attempt = attempt
         #: The options of this operator's node, as the graph set them.
         self.options: List[Tuple[str, str]] = [] if options is None else list(options)
+        #: The number of key groups (``pipeline.max-parallelism``), fixed for a job's life.
+        self.max_parallelism = max_parallelism
+        #: The key groups this subtask owns (a ``range``): every record of a by-key input
+        #: has its key in one of them, and so must every key of its keyed state.
+        self.key_groups = (
+            subtask_key_groups(subtask, parallelism, max_parallelism)
+            if key_groups is None
+            else key_groups
+        )
+        #: ``key_group(key)``: the key group of a key in this job (the host computes it;
+        #: natively, tests pass a stand-in).
+        self.key_group = key_group
 
     def option(self, name: str, default: Optional[str] = None) -> Optional[str]:
         """The value of option ``name`` of this operator's node (the last one set wins)."""
@@ -45,44 +83,85 @@ class Context:
         return (
             f"Context(job_id={self.job_id!r}, operator_uid={self.operator_uid!r}, "
             f"subtask={self.subtask}, parallelism={self.parallelism}, "
-            f"attempt={self.attempt}, options={self.options!r})"
+            f"attempt={self.attempt}, options={self.options!r}, "
+            f"max_parallelism={self.max_parallelism}, key_groups={self.key_groups!r})"
         )
 
 
-class State:
-    """An operator's state as it is checkpointed: the bytes, and the version of their
-    encoding. Empty ``data`` means no state (nothing is stored, nothing restored)."""
+class OperatorStateMode(Enum):
+    """How operator-wide state is shared out when the parallelism changes (Flink's operator
+    state redistribution)."""
 
-    __slots__ = ("version", "data")
+    #: Each old subtask's state goes to one new subtask (in order, contiguous runs); some
+    #: subtasks get none (Flink's ``getListState``).
+    SPLIT = "split"
+    #: Every new subtask gets the state of every old subtask (Flink's ``getUnionListState``).
+    UNION = "union"
 
-    def __init__(self, version: int, data: bytes) -> None:
+
+class Snapshot:
+    """An operator subtask's state as it is checkpointed: ``version`` (of the encoding of
+    both parts), ``operator_state`` (operator-wide items: ``[]`` or the one
+    :meth:`Operator.snapshot` returned), ``mode`` (:class:`OperatorStateMode`), ``keyed``
+    (one :class:`KeyedChunk` per key group with keys) and ``value_encoding``. No items and
+    no chunks mean no state."""
+
+    __slots__ = ("version", "operator_state", "mode", "keyed", "value_encoding")
+
+    def __init__(
+        self,
+        version: int,
+        operator_state: Sequence[bytes] = (),
+        mode: OperatorStateMode = OperatorStateMode.SPLIT,
+        keyed: Sequence[KeyedChunk] = (),
+        value_encoding: ValueEncoding = ValueEncoding.BYTES,
+    ) -> None:
         self.version = version
-        self.data = data
+        self.operator_state = list(operator_state)
+        self.mode = mode
+        self.keyed = list(keyed)
+        self.value_encoding = value_encoding
+
+    def _fields(self) -> tuple:
+        return (self.version, self.operator_state, self.mode, self.keyed, self.value_encoding)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, State):
+        if not isinstance(other, Snapshot):
             return NotImplemented
-        return (self.version, self.data) == (other.version, other.data)
+        return self._fields() == other._fields()
 
     def __repr__(self) -> str:
-        return f"State(version={self.version}, data={self.data!r})"
+        return (
+            f"Snapshot(version={self.version}, operator_state={self.operator_state!r}, "
+            f"mode={self.mode}, keyed={self.keyed!r}, value_encoding={self.value_encoding})"
+        )
 
 
 class Operator:
     """A stream operator: subclass it and implement :meth:`process`.
 
-    One instance runs per subtask. By default its state is its attributes: those whose names
-    do not start with ``_``, pickled whenever the host takes a checkpoint. Keep what is not
-    state (caches, compiled patterns) in ``_private`` attributes, set in :meth:`open`. For a
-    state encoding of your own — one other code (or another language) can read — override
-    :meth:`snapshot` and :meth:`restore`, and number the encoding with
-    :attr:`STATE_VERSION`.
+    One instance runs per subtask. Its state has two parts:
+
+    - keyed state, a value per key: a :class:`~cairn_sdk.KeyedState` attribute (at most
+      one). The host stores it by key group, so the job can change parallelism across a
+      savepoint, and ``cairn state`` can show it.
+    - operator-wide state, small and not per key: by default the other attributes whose
+      names do not start with ``_``, pickled whenever the host takes a checkpoint. Keep what
+      is not state (caches, compiled patterns) in ``_private`` attributes, set in
+      :meth:`open`.
+
+    For an encoding of your own — one other code (or another language) can read — override
+    :meth:`snapshot` and :meth:`restore` (and :meth:`restore_keyed` to migrate keyed state),
+    and number the encoding with :attr:`STATE_VERSION`.
     """
 
-    #: The version of this operator's state encoding, stored with every snapshot and handed
-    #: back to :meth:`restore`. Raise it when the encoding changes, and teach ``restore`` to
-    #: read (migrate) the older versions.
+    #: The version of this operator's state encoding (both parts), stored with every
+    #: snapshot and handed back on restore. Raise it when an encoding changes, and teach
+    #: :meth:`restore` and :meth:`restore_keyed` to read (migrate) the older versions.
     STATE_VERSION = 1
+
+    #: How operator-wide state is shared out when the parallelism changes.
+    OPERATOR_STATE_MODE = OperatorStateMode.SPLIT
 
     def open(self, ctx: Context) -> None:
         """Called when the subtask starts, and again after its state was restored."""
@@ -95,28 +174,51 @@ class Operator:
         """All inputs have ended (bounded input): emit any last records."""
 
     def snapshot(self) -> bytes:
-        """The whole state. By default the public attributes, pickled; ``b""`` (no state)
-        when there are none."""
-        state = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """The operator-wide state. By default the public attributes but the keyed state,
+        pickled; ``b""`` (none) when there are none."""
+        state = {
+            k: v
+            for k, v in vars(self).items()
+            if not k.startswith("_") and not isinstance(v, KeyedState)
+        }
         if not state:
             return b""
         return pickle.dumps(state, protocol=4)
 
     def restore(self, data: bytes, version: int) -> None:
-        """Replaces the state with one from :meth:`snapshot` — possibly written by other
-        code, in encoding ``version``. By default only this operator's own
+        """Restores operator-wide state from :meth:`snapshot` — possibly written by other
+        code, in encoding ``version``; after a rescale, called once for each old subtask's
+        state this subtask gets (see :attr:`OPERATOR_STATE_MODE`), or not at all. Keyed
+        state is restored before. By default only this operator's own
         :attr:`STATE_VERSION` is accepted, and the pickled attributes are set back."""
-        if version != self.STATE_VERSION:
-            raise Error(
-                f"the state is in encoding version {version}, {type(self).__name__} reads "
-                f"version {self.STATE_VERSION}; override Operator.restore to migrate it"
-            )
+        self._check_version(version, "restore")
         state = pickle.loads(data)
         if not isinstance(state, dict):
             raise Error(
                 f"cannot decode state: expected pickled attributes, got {type(state).__name__}"
             )
         vars(self).update(state)
+
+    def restore_keyed(self, chunk: KeyedChunk, version: int) -> None:
+        """Restores one key group's keyed state, written in encoding ``version``, before
+        :meth:`restore`. By default the chunk goes to the operator's
+        :class:`~cairn_sdk.KeyedState` when ``version`` is its own
+        :attr:`STATE_VERSION`."""
+        self._check_version(version, "restore_keyed")
+        state = keyed_state_of(self)
+        if state is None:
+            raise Error(
+                f"the state has keyed state (key group {chunk.key_group}), but "
+                f"{type(self).__name__} has no KeyedState attribute to restore it into"
+            )
+        state.restore(chunk)
+
+    def _check_version(self, version: int, method: str) -> None:
+        if version != self.STATE_VERSION:
+            raise Error(
+                f"the state is in encoding version {version}, {type(self).__name__} reads "
+                f"version {self.STATE_VERSION}; override Operator.{method} to migrate it"
+            )
 
     def checkpoint_complete(self, checkpoint_id: int) -> None:
         """A checkpoint this operator's state belongs to is durable everywhere."""
@@ -147,14 +249,17 @@ class OperatorInstance:
     component export drives it, and so can tests, natively::
 
         op = OperatorInstance.open(WordCount(), Context(operator_uid="count"), "count")
-        out = op.process(0, PackedBatch.of([Record(b"a", b"")]))
+        out = op.process(0, PackedBatch.of([Record(b"a", b"")]), key_groups=[7])
     """
 
-    __slots__ = ("operator", "context", "_out", "_process")
+    __slots__ = ("operator", "context", "_keyed", "_out", "_process")
 
     def __init__(self, operator: Operator, context: Context) -> None:
         self.operator = operator
         self.context = context
+        self._keyed = keyed_state_of(operator)
+        if self._keyed is not None:
+            self._keyed.open(context.key_groups, context.key_group)
         self._out = Emitter()
         self._process = operator.process
 
@@ -164,56 +269,72 @@ class OperatorInstance:
         operator = job.operator(name)
         if operator is None:
             raise Error(f"this job has no operator named {name!r}")
+        instance = OperatorInstance(operator, context)
         operator.open(context)
-        return OperatorInstance(operator, context)
+        return instance
 
-    def process(self, input: int, batch: PackedBatch) -> PackedBatch:
+    def process(
+        self, input: int, batch: PackedBatch, key_groups: Sequence[int] = ()
+    ) -> PackedBatch:
         """Processes a batch (anything with ``data``, ``offsets`` and ``timestamps``) that
-        arrived on input ``input``; returns what the operator emitted."""
+        arrived on input ``input``; returns what the operator emitted. On a by-key input
+        ``key_groups`` has each record's key group (the host's ``keys.key-group``); on
+        others it is empty."""
         check(batch)
+        if key_groups and 2 * len(key_groups) != len(batch.offsets):
+            raise Error("malformed batch: key groups do not match records")
         data = batch.data
         offsets = iter(batch.offsets)
+        times = (
+            [None if t == NO_TIMESTAMP else t for t in batch.timestamps]
+            if batch.timestamps
+            else repeat(None)
+        )
+        groups = key_groups or repeat(None)
         process = self._process
         out = self._out
         start = 0
         # One loop per batch, no call per record but the operator's own.
-        if batch.timestamps:
-            for (key_end, value_end), t in zip(zip(offsets, offsets), batch.timestamps):
-                process(
-                    Record(
-                        data[start:key_end],
-                        data[key_end:value_end],
-                        None if t == NO_TIMESTAMP else t,
-                        input,
-                    ),
-                    out,
-                )
-                start = value_end
-        else:
-            for key_end, value_end in zip(offsets, offsets):
-                process(Record(data[start:key_end], data[key_end:value_end], None, input), out)
-                start = value_end
+        for (key_end, value_end), t, g in zip(zip(offsets, offsets), times, groups):
+            process(Record(data[start:key_end], data[key_end:value_end], t, input, g), out)
+            start = value_end
         return out.take()
 
     def finish(self) -> PackedBatch:
         self.operator.finish(self._out)
         return self._out.take()
 
-    def snapshot(self) -> State:
-        data = self.operator.snapshot()
+    def snapshot(self) -> Snapshot:
+        """Both parts of the state, as the host stores them."""
+        operator = self.operator
+        data = operator.snapshot()
         if data is None:
             data = b""
         elif type(data) is not bytes:
             if not isinstance(data, (bytearray, memoryview)):
                 raise Error(
-                    f"{type(self.operator).__name__}.snapshot returned "
+                    f"{type(operator).__name__}.snapshot returned "
                     f"{type(data).__name__}, not bytes"
                 )
             data = bytes(data)
-        return State(type(self.operator).STATE_VERSION, data)
+        keyed = self._keyed
+        return Snapshot(
+            type(operator).STATE_VERSION,
+            [data] if data else [],
+            type(operator).OPERATOR_STATE_MODE,
+            keyed.snapshot() if keyed is not None else [],
+            keyed.codec.encoding if keyed is not None else ValueEncoding.BYTES,
+        )
 
-    def restore(self, state: State) -> None:
-        self.operator.restore(state.data, state.version)
+    def restore_keyed(self, version: int, chunks: Sequence[KeyedChunk]) -> None:
+        """Adds keyed state, before :meth:`restore`."""
+        for chunk in chunks:
+            self.operator.restore_keyed(chunk, version)
+
+    def restore(self, version: int, operator_state: Sequence[bytes]) -> None:
+        """Restores operator-wide state, last, and opens the operator again."""
+        for item in operator_state:
+            self.operator.restore(item, version)
         self.operator.open(self.context)
 
     def checkpoint_complete(self, checkpoint_id: int) -> None:

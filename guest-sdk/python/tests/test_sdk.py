@@ -21,8 +21,8 @@ from cairn_sdk import (  # noqa: E402
     Partitioning,
     Record,
     Sink,
+    Snapshot,
     Source,
-    State,
 )
 from cairn_sdk.error import describe  # noqa: E402
 
@@ -157,10 +157,10 @@ class OperatorTest(unittest.TestCase):
         out = first.process(0, keyed(("a", "1"), ("b", "2"), ("a", "3")))
         self.assertEqual(values(out), ["a=1", "b=2", "a=4"])
         state = first.snapshot()
-        self.assertEqual(state.version, 1)
+        self.assertEqual((state.version, len(state.operator_state), state.keyed), (1, 1, []))
 
         second = OperatorInstance.open(SumJob(), ctx(), "sum")
-        second.restore(state)
+        second.restore(state.version, state.operator_state)
         self.assertEqual(second.operator._opened, 2, "open runs again after restore")
         self.assertEqual(values(second.process(0, keyed(("a", "10")))), ["a=14"])
 
@@ -168,7 +168,7 @@ class OperatorTest(unittest.TestCase):
         op = OperatorInstance.open(SumJob(), ctx(), "stateless")
         batch = keyed(("k", "v"))
         self.assertEqual(op.process(0, batch), batch)
-        self.assertEqual(op.snapshot(), State(1, b""))
+        self.assertEqual(op.snapshot(), Snapshot(1))
 
     def test_finish_and_checkpoint_complete(self):
         op = OperatorInstance.open(SumJob(), ctx(), "flush")
@@ -196,16 +196,15 @@ class OperatorTest(unittest.TestCase):
         )
         self.assertTrue(message.endswith(" in process)"), message)
 
-        newer = State(2, op.snapshot().data)
         with self.assertRaises(Error) as caught:
-            op.restore(newer)
+            op.restore(2, op.snapshot().operator_state)
         self.assertEqual(
             str(caught.exception),
             "the state is in encoding version 2, Sum reads version 1; "
             "override Operator.restore to migrate it",
         )
         with self.assertRaises(Exception):
-            op.restore(State(1, b"\xff\xff"))
+            op.restore(1, [b"\xff\xff"])
 
     def test_describe_has_no_location_for_sdk_errors(self):
         self.assertEqual(describe(Error("plain")), "plain")

@@ -24,9 +24,10 @@ fn corpus() -> &'static Corpus {
     CORPUS.get_or_init(|| Corpus::new("rescale-corpus", 1 << 20, 4_000, 21))
 }
 
-/// `cairn run word-count.wasm -p <p> --job-id <id>`, checkpointing every 100 ms into `chk`,
-/// with `extra` options; paced at [`RATE`] unless `to_the_end`.
+/// `cairn run <wasm> -p <p> --job-id <id>` (a word count), checkpointing every 100 ms into
+/// `chk`, with `extra` options; paced at [`RATE`] unless `to_the_end`.
 fn leg(
+    wasm: &Path,
     p: u32,
     id: &str,
     chk: &Path,
@@ -36,7 +37,7 @@ fn leg(
 ) -> Vec<OsString> {
     let mut args = os(&[
         "run",
-        path(&job("word-count")),
+        path(wasm),
         "-p",
         &p.to_string(),
         "--job-id",
@@ -70,16 +71,17 @@ fn kill_after(job: &mut RunningJob, lines: u64, job_folder: &Path) {
     job.kill();
 }
 
-/// p=2 → savepoint → p=3, killed twice and resumed from the job's checkpoint folder →
-/// savepoint → p=1 to the end: exactly the oracle's output, and `cairn inspect` shows the
-/// key groups each leg's subtasks owned.
-#[test]
-fn word_count_rescales_across_savepoints_and_kills_exactly() {
-    let (session, scratch) = (Session::new("rescale"), Scratch::new("rescale"));
+/// Rust's word-count at p=2 → savepoint → `middle` (a word count) at p=3, killed twice and
+/// resumed from the job's checkpoint folder → savepoint → Rust's at p=1 to the end: exactly
+/// the oracle's output, and `cairn inspect` shows the key groups each leg's subtasks owned.
+/// `ids` gives the legs' job ids (two hex digits each).
+fn rescales_across_savepoints_and_kills_exactly(name: &str, middle: &Path, ids: [&str; 3]) {
+    let (session, scratch) = (Session::new(name), Scratch::new(name));
     let (out, chk, sp) = (scratch.join("out"), scratch.join("chk"), scratch.join("sp"));
-    let (first, second, third) = ("1a".repeat(16), "1b".repeat(16), "1c".repeat(16));
+    let [first, second, third] = ids.map(|id| id.repeat(16));
+    let rust = job("word-count");
 
-    let mut two = session.start(leg(2, &first, &chk, &out, &[], false));
+    let mut two = session.start(leg(&rust, 2, &first, &chk, &out, &[], false));
     two.wait_for_progress(2_000);
     let at_two = stop(&session, &mut two, &sp);
     let inspect = cairn(os(&["inspect", &at_two]), None, None);
@@ -88,11 +90,12 @@ fn word_count_rescales_across_savepoints_and_kills_exactly() {
         assert!(inspect.stdout.contains(range), "{range}: {inspect:?}");
     }
 
-    let mut three = session.start(leg(3, &second, &chk, &out, &["-s", &at_two], false));
+    let mut three = session.start(leg(middle, 3, &second, &chk, &out, &["-s", &at_two], false));
     let job_folder = chk.join(&second);
     kill_after(&mut three, 1_500, &job_folder);
     for _ in 0..2 {
         let mut resumed = session.start(leg(
+            middle,
             3,
             &second,
             &chk,
@@ -103,6 +106,7 @@ fn word_count_rescales_across_savepoints_and_kills_exactly() {
         kill_after(&mut resumed, 1_000, &job_folder);
     }
     let mut last_at_three = session.start(leg(
+        middle,
         3,
         &second,
         &chk,
@@ -128,7 +132,7 @@ fn word_count_rescales_across_savepoints_and_kills_exactly() {
     );
 
     let one = cairn(
-        leg(1, &third, &chk, &out, &["-s", &at_three], true),
+        leg(&rust, 1, &third, &chk, &out, &["-s", &at_three], true),
         None,
         None,
     );
@@ -137,6 +141,22 @@ fn word_count_rescales_across_savepoints_and_kills_exactly() {
         "{one:?}"
     );
     corpus().assert_exact(&out);
+}
+
+#[test]
+fn word_count_rescales_across_savepoints_and_kills_exactly() {
+    rescales_across_savepoints_and_kills_exactly("rescale", &job("word-count"), ["1a", "1b", "1c"]);
+}
+
+/// The same with Python's word count in the middle: its keyed state (word count's version 3,
+/// as Rust's) splits and merges as Rust's does.
+#[test]
+fn python_in_the_middle_leg_rescales_exactly() {
+    rescales_across_savepoints_and_kills_exactly(
+        "rescale-py",
+        &job("word-count-py"),
+        ["d1", "d2", "d3"],
+    );
 }
 
 /// From retained checkpoints (kill -9 keeps them): up from p=2 to p=4, which is the max
@@ -154,18 +174,22 @@ fn rescaling_from_retained_checkpoints_up_to_max_parallelism_and_down() {
         all.into_iter().map(str::to_owned).collect::<Vec<_>>()
     };
 
-    let mut two = session.start(leg(2, &id, &chk, &out, &max, false));
+    let mut two = session.start(leg(&job("word-count"), 2, &id, &chk, &out, &max, false));
     kill_after(&mut two, 2_000, &job_folder);
     let args = resume(&max);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut four = session.start(leg(4, &id, &chk, &out, &args, false));
+    let mut four = session.start(leg(&job("word-count"), 4, &id, &chk, &out, &args, false));
     kill_after(&mut four, 2_000, &job_folder);
 
     let inspect = cairn(os(&["inspect", path(&job_folder)]), None, None);
     assert!(inspect.stdout.contains("key groups: 4"), "{inspect:?}");
     let other_max = resume(&["-D", "pipeline.max-parallelism=8"]);
     let other_max: Vec<&str> = other_max.iter().map(String::as_str).collect();
-    let refused = cairn(leg(2, &id, &chk, &out, &other_max, true), None, None);
+    let refused = cairn(
+        leg(&job("word-count"), 2, &id, &chk, &out, &other_max, true),
+        None,
+        None,
+    );
     assert!(!refused.success(), "{refused:?}");
     assert!(
         refused.stderr.contains(
@@ -173,7 +197,11 @@ fn rescaling_from_retained_checkpoints_up_to_max_parallelism_and_down() {
         ),
         "{refused:?}"
     );
-    let too_many = cairn(leg(5, &id, &chk, &out, &args, true), None, None);
+    let too_many = cairn(
+        leg(&job("word-count"), 5, &id, &chk, &out, &args, true),
+        None,
+        None,
+    );
     assert!(
         too_many.stderr.contains(
             "invalid value '5' for parallelism.default (from -p): expected at most \
@@ -182,7 +210,11 @@ fn rescaling_from_retained_checkpoints_up_to_max_parallelism_and_down() {
         "{too_many:?}"
     );
 
-    let one = cairn(leg(1, &id, &chk, &out, &args, true), None, None);
+    let one = cairn(
+        leg(&job("word-count"), 1, &id, &chk, &out, &args, true),
+        None,
+        None,
+    );
     assert!(
         one.success() && one.last_line().contains("FINISHED"),
         "{one:?}"
@@ -243,7 +275,7 @@ fn cairn_state_lists_exactly_the_counts_of_the_prefix_read() {
     let (session, scratch) = (Session::new("state-tool"), Scratch::new("state-tool"));
     let (out, chk, sp) = (scratch.join("out"), scratch.join("chk"), scratch.join("sp"));
     let id = "4f".repeat(16);
-    let mut running = session.start(leg(2, &id, &chk, &out, &[], false));
+    let mut running = session.start(leg(&job("word-count"), 2, &id, &chk, &out, &[], false));
     running.wait_for_progress(2_000);
     let savepoint = stop(&session, &mut running, &sp);
 
@@ -294,4 +326,67 @@ fn cairn_state_lists_exactly_the_counts_of_the_prefix_read() {
     assert_eq!(entries.len(), 1, "{one:?}");
     assert_eq!(entries[0]["key"], word.as_str());
     assert_eq!(entries[0]["value"], *n);
+}
+
+/// A `cairn:job@0.2.0` component (the C word count as it was built before the SDKs moved
+/// on, kept in `tests/fixtures/contract-0.2.0`) still runs, is killed and resumes at its own
+/// parallelism; its savepoint is refused at another one, naming the contract; Rust's
+/// `word-count-v2` migrates its state (version 2) into keyed state at the same parallelism,
+/// and from there the job rescales: exactly the oracle's output.
+#[test]
+fn a_contract_0_2_0_component_runs_and_hands_its_state_to_0_3_0() {
+    let (session, scratch) = (
+        Session::new("contract-0.2.0"),
+        Scratch::new("contract-0.2.0"),
+    );
+    let (out, chk, sp) = (scratch.join("out"), scratch.join("chk"), scratch.join("sp"));
+    let old = cairn_tests::workspace_root().join("tests/fixtures/contract-0.2.0/word-count-c.wasm");
+    let [first, second, third] = ["e1", "e2", "e3"].map(|id| id.repeat(16));
+
+    let job_folder = chk.join(&first);
+    let mut killed = session.start(leg(&old, 2, &first, &chk, &out, &[], false));
+    kill_after(&mut killed, 1_500, &job_folder);
+    let mut resumed = session.start(leg(
+        &old,
+        2,
+        &first,
+        &chk,
+        &out,
+        &["-s", path(&job_folder)],
+        false,
+    ));
+    resumed.wait_for_progress(1_000);
+    let savepoint = stop(&session, &mut resumed, &sp);
+
+    let refused = cairn(
+        leg(&old, 3, &first, &chk, &out, &["-s", &savepoint], true),
+        None,
+        None,
+    );
+    assert!(
+        !refused.success()
+            && refused.stderr.contains(
+                "cannot restore 'count' at parallelism 3: its state was written by a \
+                 cairn:job@0.2.0 component"
+            ),
+        "{refused:?}"
+    );
+
+    let v2 = job("word-count-v2");
+    let mut migrated = session.start(leg(&v2, 2, &second, &chk, &out, &["-s", &savepoint], false));
+    migrated.wait_for_progress(1_000);
+    let keyed = stop(&session, &mut migrated, &sp);
+    assert!(
+        migrated.stderr().contains("migrated")
+            && migrated.stderr().contains("from state version 2"),
+        "{}",
+        migrated.stderr()
+    );
+    let three = cairn(
+        leg(&v2, 3, &third, &chk, &out, &["-s", &keyed], true),
+        None,
+        None,
+    );
+    assert!(three.success(), "{three:?}");
+    corpus().assert_exact(&out);
 }

@@ -9,9 +9,8 @@ use anyhow::Context;
 use super::{Fingerprint, files_under, install_job, python_venv};
 use crate::{run, target_dir};
 
-/// The WIT the Python SDK builds against: the frozen `cairn:job@0.2.0`, which the host
-/// still runs, until it moves to `cairn:job@0.3.0` (`wit/`, as the Rust SDK has).
-const WIT: &str = "wit/v0.2.0";
+/// The WIT the Python SDK builds against.
+const WIT: &str = "wit";
 
 /// The componentize-py release jobs are built with (it bundles CPython 3.14).
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
