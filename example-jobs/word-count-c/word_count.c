@@ -1,18 +1,21 @@
 /*
  * Word count in C: the same job as the Rust `word-count` — same arguments, graph and
- * output (`word<TAB>n` for the n-th occurrence of each word) — with the `count` state in
- * encoding version 2 of `word-count-v2`, so that C, Zig and Rust word counts resume from
- * each other's checkpoints and savepoints.
+ * output (`word<TAB>n` for the n-th occurrence of each word) — and the same `count` state,
+ * so that C, Zig, Rust and the other languages' word counts resume from each other's
+ * checkpoints and savepoints, at any parallelism.
  *
  *   cairn run word-count-c.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]
  *
  * (`-` as input reads standard input; `-` as output writes to standard output; `--rate`
  * paces reading the file.)
  *
- * The `count` state, version 2: UTF-8 text, one `word<TAB>count<LF>` line per word, sorted
- * by word bytewise. Words never contain whitespace, so the format needs no escaping.
+ * The `count` state is version 3 of word count's shared encodings: keyed state, key the
+ * word (UTF-8), value its count, u64 little-endian; no operator-wide state. It also reads
+ * version 2 (operator-wide UTF-8 `word<TAB>count<LF>` lines, what the word counts on
+ * cairn:job@0.2.0 wrote) and version 4 (keyed, the count in decimal digits, what Rust's
+ * `word-count-v2` writes), moving their counts into its keyed state; version 1 (Rust's
+ * postcard, only in very old savepoints) is refused.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "cairn.h"
@@ -35,168 +38,118 @@ static const cairn_operator_t SPLIT = {
 };
 
 /* ---------------------------------------------------------------------------------------
- * count: a hash map word -> count, emitting the running count
+ * count: a counter per word in keyed state, emitting the running count
  * ------------------------------------------------------------------------------------- */
 
-typedef struct entry {
-    uint64_t hash;
-    uint64_t count;
-    /* The word is words.ptr[offset .. offset + len]. */
-    uint32_t offset;
-    uint32_t len; /* 0: a free slot (words are never empty) */
-} entry_t;
-
 typedef struct count {
-    entry_t *slots; /* open addressing, linear probing; a power of two of them */
-    size_t mask;    /* slots - 1 */
-    size_t used;
-    cairn_buffer_t words; /* every word once, back to back */
+    cairn_keyed_state_t *counts; /* u64 per word */
+    /* Counts migrated from an older encoding, and from which: reported once restored. */
+    size_t migrated;
+    uint32_t migrated_from;
 } count_t;
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    while (n >= 8) {
-        uint64_t chunk;
-        memcpy(&chunk, p, 8);
-        h = (h ^ chunk) * 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 31;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t tail = 0;
-    memcpy(&tail, p, n);
-    h = (h ^ tail) * 0x94D049BB133111EBull;
-    return h ^ (h >> 29);
-}
-
-static void grow(count_t *c) {
-    size_t slots = c->slots ? (c->mask + 1) * 2 : 1024;
-    entry_t *fresh = calloc(slots, sizeof *fresh);
-    if (fresh == NULL) abort();
-    for (size_t i = 0; c->slots && i <= c->mask; i++) {
-        entry_t *e = &c->slots[i];
-        if (e->len == 0) continue;
-        size_t j = e->hash & (slots - 1);
-        while (fresh[j].len) j = (j + 1) & (slots - 1);
-        fresh[j] = *e;
-    }
-    free(c->slots);
-    c->slots = fresh;
-    c->mask = slots - 1;
-}
-
-/* The entry of `word`, added with count 0 if new. */
-static entry_t *lookup(count_t *c, const uint8_t *word, size_t len) {
-    if (c->slots == NULL || (c->used + 1) * 4 > (c->mask + 1) * 3) grow(c);
-    uint64_t h = hash_bytes(word, len);
-    size_t i = h & c->mask;
-    for (;;) {
-        entry_t *e = &c->slots[i];
-        if (e->len == 0) {
-            e->hash = h;
-            e->count = 0;
-            e->offset = (uint32_t)c->words.len;
-            e->len = (uint32_t)len;
-            cairn_buffer_append(&c->words, word, len);
-            c->used++;
-            return e;
-        }
-        if (e->hash == h && e->len == len && memcmp(c->words.ptr + e->offset, word, len) == 0)
-            return e;
-        i = (i + 1) & c->mask;
-    }
-}
-
-static void count_clear(count_t *c) {
-    free(c->slots);
-    cairn_buffer_free(&c->words);
-    *c = (count_t){0};
+static int count_open(void *self, const cairn_context_t *ctx) {
+    ((count_t *)self)->counts = ctx->keyed_state;
+    return CAIRN_OK;
 }
 
 static int count_process(void *self, const cairn_record_t *record, cairn_emitter_t *out) {
     count_t *c = self;
-    if (record->key.len == 0) return cairn_error("count: a record without a key (a word)");
-    entry_t *e = lookup(c, record->key.ptr, record->key.len);
-    e->count++;
+    uint64_t *n;
+    if (cairn_keyed_get_or_insert(c->counts, record, (void **)&n) != CAIRN_OK) return CAIRN_ERROR;
+    ++*n;
     cairn_emit_begin(out, NULL, 0);
     cairn_emit_write(out, record->key.ptr, record->key.len);
     cairn_emit_byte(out, '\t');
-    cairn_emit_u64(out, e->count);
+    cairn_emit_u64(out, *n);
     cairn_emit_end(out);
     return CAIRN_OK;
 }
 
-/* qsort's comparison needs the words: the map being sorted. */
-static const uint8_t *sorting_words;
-
-static int by_word(const void *a, const void *b) {
-    const entry_t *x = *(entry_t *const *)a, *y = *(entry_t *const *)b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int order = memcmp(sorting_words + x->offset, sorting_words + y->offset, n);
-    if (order) return order;
-    return x->len < y->len ? -1 : x->len > y->len;
+static int unknown_version(uint32_t version) {
+    return cairn_error("unknown state version %u: this count reads versions 2, 3 and 4", version);
 }
 
-static int count_snapshot(void *self, cairn_buffer_t *state) {
-    count_t *c = self;
-    if (c->used == 0) return CAIRN_OK;
-    entry_t **sorted = malloc(c->used * sizeof *sorted);
-    if (sorted == NULL) abort();
-    size_t n = 0;
-    for (size_t i = 0; i <= c->mask; i++)
-        if (c->slots[i].len) sorted[n++] = &c->slots[i];
-    sorting_words = c->words.ptr;
-    qsort(sorted, n, sizeof *sorted, by_word);
-    for (size_t i = 0; i < n; i++) {
-        cairn_buffer_append(state, c->words.ptr + sorted[i]->offset, sorted[i]->len);
-        cairn_buffer_push(state, '\t');
-        cairn_buffer_append_u64(state, sorted[i]->count);
-        cairn_buffer_push(state, '\n');
+/* A count in decimal digits, as versions 2 and 4 write it. */
+static int parse_count(const uint8_t *digits, size_t len, uint64_t *n, uint32_t version) {
+    bool ok = len > 0;
+    uint64_t value = 0;
+    for (size_t i = 0; ok && i < len; i++) {
+        unsigned d = (unsigned)digits[i] - '0';
+        ok = d <= 9 && value <= (UINT64_MAX - d) / 10;
+        value = value * 10 + d;
     }
-    free(sorted);
+    if (!ok) return cairn_error("version %u state: a count is not a number", version);
+    *n = value;
     return CAIRN_OK;
 }
 
+static void migrated(count_t *c, uint32_t version) {
+    c->migrated++;
+    c->migrated_from = version;
+}
+
+/* Version 2: operator-wide `word<TAB>count<LF>` lines, each word moved into keyed state. */
 static int count_restore(void *self, const uint8_t *data, size_t len, uint32_t version) {
     count_t *c = self;
-    (void)version; /* the SDK hands over version 2 only (state_version) */
-    count_clear(c);
-    size_t pos = 0, line_no = 0;
-    while (pos < len) {
-        line_no++;
+    if (version != 2) return unknown_version(version);
+    for (size_t pos = 0, line_no = 1; pos < len; line_no++) {
         const uint8_t *line = data + pos;
         const uint8_t *end = memchr(line, '\n', len - pos);
         size_t line_len = end ? (size_t)(end - line) : len - pos;
         pos += line_len + (end != NULL);
         const uint8_t *tab = memchr(line, '\t', line_len);
-        if (tab == NULL || tab == line)
+        if (tab == NULL)
             return cairn_error("version 2 state: line %zu is not word<TAB>count", line_no);
         size_t word_len = (size_t)(tab - line);
-        uint64_t n = 0;
-        size_t digits = line_len - word_len - 1;
-        if (digits == 0 || digits > 19)
-            return cairn_error("version 2 state: bad count in line %zu", line_no);
-        for (size_t i = 0; i < digits; i++) {
-            uint8_t d = tab[1 + i];
-            if (d < '0' || d > '9')
-                return cairn_error("version 2 state: bad count in line %zu", line_no);
-            n = n * 10 + (d - '0');
-        }
-        lookup(c, line, word_len)->count = n;
+        uint64_t n;
+        if (parse_count(tab + 1, line_len - word_len - 1, &n, version) != CAIRN_OK ||
+            cairn_keyed_put_key(c->counts, line, word_len, &n) != CAIRN_OK)
+            return CAIRN_ERROR;
+        migrated(c, version);
     }
     return CAIRN_OK;
 }
 
-static void count_close(void *self) { count_clear(self); }
+/* Version 3 is this count's own; version 4's decimal counts are moved in one by one. */
+static int count_restore_keyed(void *self, const cairn_keyed_chunk_t *chunk, uint32_t version) {
+    count_t *c = self;
+    if (version == 3) return cairn_keyed_restore_chunk(c->counts, chunk);
+    if (version != 4) return unknown_version(version);
+    size_t pos = 0;
+    cairn_chunk_entry_t entry;
+    int more;
+    while ((more = cairn_chunk_next(chunk->entries, &pos, &entry)) == 1) {
+        uint64_t n;
+        if (entry.tombstone) continue;
+        if (parse_count(entry.value.ptr, entry.value.len, &n, version) != CAIRN_OK ||
+            cairn_keyed_put_key(c->counts, entry.key.ptr, entry.key.len, &n) != CAIRN_OK)
+            return CAIRN_ERROR;
+        migrated(c, version);
+    }
+    return more == 0 ? CAIRN_OK : CAIRN_ERROR;
+}
+
+static int count_restored(void *self) {
+    count_t *c = self;
+    if (c->migrated)
+        cairn_info("migrated %zu word counts from state version %u", c->migrated,
+                   c->migrated_from);
+    c->migrated = 0;
+    return CAIRN_OK;
+}
 
 static const cairn_operator_t COUNT = {
     .name = "count",
     .size = sizeof(count_t),
-    .state_version = 2,
+    .state_version = 3,
+    .restores_other_versions = true,
+    .keyed_values = &cairn_codec_u64,
+    .open = count_open,
     .process = count_process,
-    .snapshot = count_snapshot,
+    .restore_keyed = count_restore_keyed,
     .restore = count_restore,
-    .close = count_close,
+    .restored = count_restored,
 };
 
 /* ---------------------------------------------------------------------------------------

@@ -33,10 +33,10 @@
  *   - Out of memory traps (aborts the instance), as it does in the Rust SDK.
  *
  * Build: compile for `wasm32-wasi` with wasi-libc, linking this SDK's cairn.c and the C
- * bindings wit-bindgen generates for wit/ (`cargo xtask build --lang c` does all of it, see
- * docs/guides/c.md). Use libc's memory and string functions freely, but no I/O (stdio,
- * files, clocks): the component imports nothing but `cairn:job/log`, so log with
- * `cairn_log`.
+ * bindings wit-bindgen generates for wit/ (`cairn:job@0.3.0`; `cargo xtask build --lang c`
+ * does all of it, see docs/guides/c.md). Use libc's memory and string functions freely, but
+ * no I/O (stdio, files, clocks): the component imports nothing but `cairn:job/log` and
+ * `cairn:job/keys`, so log with `cairn_log`.
  */
 #ifndef CAIRN_H
 #define CAIRN_H
@@ -144,6 +144,10 @@ typedef struct cairn_record {
     bool has_timestamp;
     /* Milliseconds since the Unix epoch, when has_timestamp. */
     int64_t timestamp;
+    /* Whether the record arrived on a by-key input, and then its key's key group (the
+     * host's: xxh3-64 of the key mod max-parallelism). Keyed state needs it. */
+    bool has_key_group;
+    uint16_t key_group;
 } cairn_record_t;
 
 /* Collects the records an operator emits during one `process` (or `finish`) call into the
@@ -247,6 +251,138 @@ size_t cairn_whitespace_len(const uint8_t *text, size_t len);
 bool cairn_next_word(cairn_bytes_t text, size_t *pos, cairn_bytes_t *word);
 
 /* ---------------------------------------------------------------------------------------
+ * Keyed state: a value per key, as Flink's ValueState
+ *
+ * An operator that sets `keyed_values` (the codec of its values) gets one keyed state,
+ * `ctx->keyed_state`, that the SDK keeps per key group and checkpoints: the host stores it
+ * by key group, so the job can change parallelism across a restore, and `cairn state` shows
+ * it. Records of a by-key input address their key's value:
+ *
+ *     uint64_t *n;
+ *     if (cairn_keyed_get_or_insert(c->counts, record, (void **)&n) != CAIRN_OK)
+ *         return CAIRN_ERROR;
+ *     ++*n;
+ *
+ * Values live in the state, `codec->size` bytes each, and pointers to them are valid until
+ * the next insertion or removal. Keys are copied.
+ * ------------------------------------------------------------------------------------- */
+
+/* How keyed state values are encoded in a checkpoint, so that tools can show them. */
+typedef enum cairn_value_encoding {
+    /* Opaque bytes (shown as UTF-8 when they are, else as hex). */
+    CAIRN_ENCODING_BYTES = 0,
+    CAIRN_ENCODING_UTF8 = 1,
+    /* 8 bytes little-endian. */
+    CAIRN_ENCODING_U64_LE = 2,
+    CAIRN_ENCODING_S64_LE = 3,
+    CAIRN_ENCODING_F64_LE = 4,
+    /* A UTF-8 JSON document. */
+    CAIRN_ENCODING_JSON = 5,
+} cairn_value_encoding_t;
+
+/* A type of value kept in keyed state: its size in memory, and how it is encoded. A new
+ * value is `size` zero bytes. Write one for a type of your own. */
+typedef struct cairn_value_codec {
+    cairn_value_encoding_t encoding;
+    size_t size;
+    /* Appends the encoding of `*value` to `out`. */
+    void (*encode)(const void *value, cairn_buffer_t *out);
+    /* Sets `*value` (zeroed) from an encoding of `len` bytes; returns CAIRN_OK, or
+     * cairn_error(...) for bytes that are not one. */
+    int (*decode)(const uint8_t *bytes, size_t len, void *value);
+    /* Frees what a value owns; NULL: nothing. */
+    void (*drop)(void *value);
+} cairn_value_codec_t;
+
+/* uint64_t, int64_t and double, 8 bytes little-endian. */
+extern const cairn_value_codec_t cairn_codec_u64;
+extern const cairn_value_codec_t cairn_codec_s64;
+extern const cairn_value_codec_t cairn_codec_f64;
+/* A cairn_buffer_t the state owns (it frees it with the value), holding bytes, UTF-8 text
+ * or a JSON document: the encoding is what tools show; the bytes are not checked. */
+extern const cairn_value_codec_t cairn_codec_bytes;
+extern const cairn_value_codec_t cairn_codec_utf8;
+extern const cairn_value_codec_t cairn_codec_json;
+
+typedef struct cairn_keyed_state cairn_keyed_state_t;
+
+/* These fail (return CAIRN_ERROR, the message set) for a record that did not arrive on a
+ * by-key input, or a key not in this subtask's key groups. */
+
+/* Sets `*value` to the value of the record's key, or NULL when it has none. */
+int cairn_keyed_get(cairn_keyed_state_t *state, const cairn_record_t *record, void **value);
+
+/* Sets `*value` to the value of the record's key, inserted (zeroed) when it has none: one
+ * lookup. */
+int cairn_keyed_get_or_insert(cairn_keyed_state_t *state, const cairn_record_t *record,
+                              void **value);
+
+/* Sets the value of the record's key to a copy of the `codec->size` bytes at `value` (which
+ * the state owns from now on; an older value is dropped). */
+int cairn_keyed_put(cairn_keyed_state_t *state, const cairn_record_t *record, const void *value);
+
+/* Removes the record's key and drops its value, if it has one. */
+int cairn_keyed_remove(cairn_keyed_state_t *state, const cairn_record_t *record);
+
+/* Sets the value of `key`, whose key group (the host's `keys.key-group`) must be this
+ * subtask's: for migrating state an older encoding kept otherwise into keyed state. */
+int cairn_keyed_put_key(cairn_keyed_state_t *state, const void *key, size_t key_len,
+                        const void *value);
+
+/* The number of keys. */
+size_t cairn_keyed_count(const cairn_keyed_state_t *state);
+
+/* Iterates over every key and its value, key group by key group, in no order within one:
+ *
+ *     cairn_keyed_iter_t it = {0};
+ *     cairn_bytes_t key;
+ *     uint64_t *n;
+ *     while (cairn_keyed_next(state, &it, &key, (void **)&n)) ...
+ *
+ * The state must not change meanwhile. */
+typedef struct cairn_keyed_iter {
+    size_t group, slot;
+} cairn_keyed_iter_t;
+
+bool cairn_keyed_next(const cairn_keyed_state_t *state, cairn_keyed_iter_t *it,
+                      cairn_bytes_t *key, void **value);
+
+/* The keyed state of one key group, as a snapshot wrote it: `entries` in the chunk encoding
+ * of cairn:job/types.keyed-chunk (wit/cairn-job.wit). */
+typedef struct cairn_keyed_chunk {
+    uint16_t key_group;
+    cairn_bytes_t entries;
+} cairn_keyed_chunk_t;
+
+/* Adds a chunk written in this state's own encoding (its codec's) to the state. */
+int cairn_keyed_restore_chunk(cairn_keyed_state_t *state, const cairn_keyed_chunk_t *chunk);
+
+/* One entry of a chunk. */
+typedef struct cairn_chunk_entry {
+    cairn_bytes_t key;
+    /* A tombstone (the key was deleted) has no value. */
+    bool tombstone;
+    cairn_bytes_t value;
+} cairn_chunk_entry_t;
+
+/* Reads a chunk's entries one by one (to migrate chunks of another encoding):
+ *
+ *     size_t pos = 0;
+ *     cairn_chunk_entry_t entry;
+ *     int more;
+ *     while ((more = cairn_chunk_next(chunk->entries, &pos, &entry)) == 1) ...
+ *     if (more != 0) return CAIRN_ERROR;
+ *
+ * Returns 1 with the next entry, 0 at the end, or CAIRN_ERROR (the message set) when the
+ * bytes are not in the chunk encoding. */
+int cairn_chunk_next(cairn_bytes_t entries, size_t *pos, cairn_chunk_entry_t *entry);
+
+/* Appends an entry, or a tombstone, in the chunk encoding. */
+void cairn_chunk_put(cairn_buffer_t *entries, const void *key, size_t key_len, const void *value,
+                     size_t value_len);
+void cairn_chunk_put_tombstone(cairn_buffer_t *entries, const void *key, size_t key_len);
+
+/* ---------------------------------------------------------------------------------------
  * Operators
  * ------------------------------------------------------------------------------------- */
 
@@ -269,18 +405,41 @@ typedef struct cairn_context {
     /* The options of this operator's node, as the graph set them. */
     const cairn_option_t *options;
     size_t options_len;
+    /* The number of key groups (`pipeline.max-parallelism`), fixed for the life of a job. */
+    uint32_t max_parallelism;
+    /* The key groups this subtask owns, both included. */
+    uint32_t key_group_first, key_group_last;
+    /* The operator's keyed state, when its `keyed_values` is set; else NULL. */
+    cairn_keyed_state_t *keyed_state;
 } cairn_context_t;
 
 /* The value of option `name` of this operator's node (the last one set wins), or NULL. */
 const char *cairn_context_option(const cairn_context_t *ctx, const char *name);
 
+/* How operator-wide state is shared out when the parallelism changes. */
+typedef enum cairn_operator_state_mode {
+    /* The old subtasks' items, in subtask order, split into runs, one per new subtask (some
+     * may get none, others several). */
+    CAIRN_STATE_SPLIT = 0,
+    /* Every new subtask gets every old subtask's item. */
+    CAIRN_STATE_UNION = 1,
+} cairn_operator_state_mode_t;
+
 /* An operator: its name in the graph, the size of its state struct, and callbacks.
+ *
+ * Its state has two parts, under one `state_version`:
+ *   - keyed state, a value per key (see "Keyed state" above): set `keyed_values`;
+ *   - operator-wide state, small and not per key: what `snapshot` writes, one item per
+ *     subtask, shared out by `operator_state_mode` when the parallelism changes.
  *
  * For every subtask the SDK allocates `size` zeroed bytes (`self`) and calls, all from
  * one thread, in order:
  *
  *   open                 once, first (the context lives as long as the instance)
- *   restore              if the job resumes from a checkpoint or savepoint, before any record
+ *   restore_keyed        if the job resumes from a checkpoint or savepoint: once per chunk
+ *                        of keyed state (by default it goes into the keyed state)
+ *   restore              then once per item of operator-wide state (zero or more)
+ *   restored             then once: the restore is complete
  *   process              for every record
  *   snapshot             when a checkpoint is taken
  *   checkpoint_complete  when a checkpoint is durable everywhere
@@ -293,25 +452,37 @@ typedef struct cairn_operator {
     const char *name;
     /* Bytes of `self`, zeroed before `open`. 0: no state struct (`self` is NULL). */
     size_t size;
-    /* The version of the state encoding `snapshot` writes (0 means 1). Raise it when the
-     * encoding changes, and teach `restore` to read the older versions. */
+    /* The version of the state encoding (both parts; 0 means 1). Raise it when an encoding
+     * changes, and teach `restore_keyed` and `restore` to read the older versions. */
     uint32_t state_version;
     /* false (the default): the SDK refuses state of any version other than `state_version`,
-     * naming both, before `restore` sees it. true: `restore` gets every version, to migrate
-     * the older ones (and refuse the rest itself). */
+     * naming both, before a callback sees it. true: `restore_keyed` and `restore` get every
+     * version, to migrate the older ones (and refuse the rest themselves). */
     bool restores_other_versions;
+    /* The codec of the keyed state's values (&cairn_codec_u64, ...): the SDK then keeps a
+     * keyed state for the operator, `ctx->keyed_state`. NULL: no keyed state. */
+    const cairn_value_codec_t *keyed_values;
+    /* CAIRN_STATE_SPLIT (the default) or CAIRN_STATE_UNION. */
+    cairn_operator_state_mode_t operator_state_mode;
 
     int (*open)(void *self, const cairn_context_t *ctx);
     /* Processes one record, emitting any number of records to `out`. */
     int (*process)(void *self, const cairn_record_t *record, cairn_emitter_t *out);
     /* All inputs have ended: emit any last records. */
     int (*finish)(void *self, cairn_emitter_t *out);
-    /* Appends the whole state to `state` (empty buffer: no state, nothing is stored and
-     * restore is not called). NULL: the operator keeps no state. */
+    /* Appends the operator-wide state to `state` (empty: none). The keyed state is
+     * snapshotted by the SDK. NULL: no operator-wide state. */
     int (*snapshot)(void *self, cairn_buffer_t *state);
-    /* Replaces the state with `data` (`len` bytes, borrowed for the call), written by a
-     * `snapshot` — possibly of other code, in encoding `version`. */
+    /* Restores one chunk of keyed state, written in encoding `version`; to migrate chunks of
+     * an older version (cairn_chunk_next, cairn_keyed_put_key). NULL: chunks of
+     * `state_version` go into the keyed state (cairn_keyed_restore_chunk), others are
+     * refused. */
+    int (*restore_keyed)(void *self, const cairn_keyed_chunk_t *chunk, uint32_t version);
+    /* Restores one item of operator-wide state (`len` bytes, borrowed for the call), written
+     * by a `snapshot` — possibly of other code, in encoding `version`. */
     int (*restore)(void *self, const uint8_t *data, size_t len, uint32_t version);
+    /* The restore is complete (every chunk and item restored): to report a migration. */
+    int (*restored)(void *self);
     void (*checkpoint_complete)(void *self, uint64_t checkpoint_id);
     void (*close)(void *self);
 } cairn_operator_t;

@@ -305,6 +305,455 @@ bool cairn_next_word(cairn_bytes_t text, size_t *pos, cairn_bytes_t *word) {
 }
 
 /* ---------------------------------------------------------------------------------------
+ * The keyed chunk encoding: entry = varint(len key) key varint(tag) value, tag 0 for a
+ * tombstone and len(value) + 1 otherwise; varints are unsigned LEB128 below 2^32.
+ * ------------------------------------------------------------------------------------- */
+
+static void put_varint(cairn_buffer_t *out, uint32_t n) {
+    uint8_t *to = cairn_buffer_reserve(out, 5);
+    size_t i = 0;
+    for (; n >= 0x80; n >>= 7) to[i++] = (uint8_t)(n | 0x80);
+    to[i++] = (uint8_t)n;
+    out->len += i;
+}
+
+static int get_varint(cairn_bytes_t in, size_t *pos, uint32_t *n) {
+    uint64_t value = 0;
+    for (unsigned i = 0; i < 5; i++) {
+        if (*pos >= in.len) return cairn_error("malformed keyed chunk: a varint is cut short");
+        uint8_t byte = in.ptr[(*pos)++];
+        value |= (uint64_t)(byte & 0x7f) << (7 * i);
+        if (!(byte & 0x80)) {
+            if (value > UINT32_MAX)
+                return cairn_error("malformed keyed chunk: a varint over 32 bits");
+            *n = (uint32_t)value;
+            return CAIRN_OK;
+        }
+    }
+    return cairn_error("malformed keyed chunk: a varint longer than 5 bytes");
+}
+
+/* `len` bytes at `*pos`, which must be there. */
+static int get_bytes(cairn_bytes_t in, size_t *pos, uint32_t len, cairn_bytes_t *out) {
+    if (len > in.len - *pos)
+        return cairn_error("malformed keyed chunk: an entry runs past the end (%u bytes at "
+                           "byte %zu of %zu)", len, *pos, in.len);
+    *out = (cairn_bytes_t){in.ptr + *pos, len};
+    *pos += len;
+    return CAIRN_OK;
+}
+
+int cairn_chunk_next(cairn_bytes_t entries, size_t *pos, cairn_chunk_entry_t *entry) {
+    if (*pos >= entries.len) return 0;
+    uint32_t key_len, tag;
+    if (get_varint(entries, pos, &key_len) != CAIRN_OK ||
+        get_bytes(entries, pos, key_len, &entry->key) != CAIRN_OK ||
+        get_varint(entries, pos, &tag) != CAIRN_OK)
+        return CAIRN_ERROR;
+    entry->tombstone = tag == 0;
+    entry->value = (cairn_bytes_t){NULL, 0};
+    if (tag && get_bytes(entries, pos, tag - 1, &entry->value) != CAIRN_OK) return CAIRN_ERROR;
+    return 1;
+}
+
+/* Keys and values live in a 32-bit guest memory: their lengths (+ 1) fit a u32. */
+void cairn_chunk_put(cairn_buffer_t *entries, const void *key, size_t key_len, const void *value,
+                     size_t value_len) {
+    put_varint(entries, (uint32_t)key_len);
+    cairn_buffer_append(entries, key, key_len);
+    put_varint(entries, (uint32_t)value_len + 1);
+    cairn_buffer_append(entries, value, value_len);
+}
+
+void cairn_chunk_put_tombstone(cairn_buffer_t *entries, const void *key, size_t key_len) {
+    put_varint(entries, (uint32_t)key_len);
+    cairn_buffer_append(entries, key, key_len);
+    put_varint(entries, 0);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Value codecs
+ * ------------------------------------------------------------------------------------- */
+
+/* u64, s64 and f64 alike: their 8 bytes in memory, little-endian in the encoding. */
+static void encode_le8(const void *value, cairn_buffer_t *out) {
+    uint64_t n;
+    memcpy(&n, value, 8);
+    uint8_t *to = cairn_buffer_reserve(out, 8);
+    for (int i = 0; i < 8; i++) to[i] = (uint8_t)(n >> (8 * i));
+    out->len += 8;
+}
+
+static int decode_le8(const uint8_t *bytes, size_t len, void *value, const char *type) {
+    if (len != 8) return cairn_error("a %s state value has %zu bytes, not 8", type, len);
+    uint64_t n = 0;
+    for (int i = 0; i < 8; i++) n |= (uint64_t)bytes[i] << (8 * i);
+    memcpy(value, &n, 8);
+    return CAIRN_OK;
+}
+
+static int decode_u64(const uint8_t *bytes, size_t len, void *value) {
+    return decode_le8(bytes, len, value, "u64");
+}
+
+static int decode_s64(const uint8_t *bytes, size_t len, void *value) {
+    return decode_le8(bytes, len, value, "s64");
+}
+
+static int decode_f64(const uint8_t *bytes, size_t len, void *value) {
+    return decode_le8(bytes, len, value, "f64");
+}
+
+const cairn_value_codec_t cairn_codec_u64 = {CAIRN_ENCODING_U64_LE, sizeof(uint64_t),
+                                             encode_le8, decode_u64, NULL};
+const cairn_value_codec_t cairn_codec_s64 = {CAIRN_ENCODING_S64_LE, sizeof(int64_t),
+                                             encode_le8, decode_s64, NULL};
+const cairn_value_codec_t cairn_codec_f64 = {CAIRN_ENCODING_F64_LE, sizeof(double), encode_le8,
+                                             decode_f64, NULL};
+
+static void encode_buffer(const void *value, cairn_buffer_t *out) {
+    const cairn_buffer_t *buf = value;
+    cairn_buffer_append(out, buf->ptr, buf->len);
+}
+
+static int decode_buffer(const uint8_t *bytes, size_t len, void *value) {
+    cairn_buffer_append(value, bytes, len);
+    return CAIRN_OK;
+}
+
+static void drop_buffer(void *value) { cairn_buffer_free(value); }
+
+const cairn_value_codec_t cairn_codec_bytes = {CAIRN_ENCODING_BYTES, sizeof(cairn_buffer_t),
+                                               encode_buffer, decode_buffer, drop_buffer};
+const cairn_value_codec_t cairn_codec_utf8 = {CAIRN_ENCODING_UTF8, sizeof(cairn_buffer_t),
+                                              encode_buffer, decode_buffer, drop_buffer};
+const cairn_value_codec_t cairn_codec_json = {CAIRN_ENCODING_JSON, sizeof(cairn_buffer_t),
+                                              encode_buffer, decode_buffer, drop_buffer};
+
+/* ---------------------------------------------------------------------------------------
+ * Keyed state: per owned key group, a hash table (open addressing, linear probing) whose
+ * keys are copied back to back into one buffer: no allocation per key, and the value sits
+ * in the slot beside its key's hash.
+ * ------------------------------------------------------------------------------------- */
+
+/* A slot's header; its value (codec->size bytes) follows, 8-byte aligned. */
+typedef struct slot {
+    uint64_t hash;
+    uint32_t at;   /* the key is keys.ptr[at .. at + len1 - 1] */
+    uint32_t len1; /* the key's length + 1; 0: a free slot */
+} slot_t;
+
+typedef struct key_map {
+    uint8_t *slots; /* mask + 1 slots of `stride` bytes; NULL until the first key */
+    size_t mask;
+    size_t used;
+    cairn_buffer_t keys;
+    size_t garbage; /* bytes of `keys` whose key was removed */
+} key_map_t;
+
+struct cairn_keyed_state {
+    const cairn_value_codec_t *codec;
+    size_t stride;
+    uint32_t first;
+    /* One map per owned key group, by key group - first. */
+    key_map_t *groups;
+    size_t groups_len;
+    /* One value's encoding, while snapshotting. */
+    cairn_buffer_t scratch;
+};
+
+static uint64_t hash_key(const uint8_t *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t chunk;
+        memcpy(&chunk, p, 8);
+        h = (h ^ chunk) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+    }
+    uint64_t tail = 0;
+    if (n) memcpy(&tail, p, n);
+    h = (h ^ tail) * 0x94D049BB133111EBull;
+    return h ^ (h >> 29);
+}
+
+static slot_t *slot_at(const cairn_keyed_state_t *state, const key_map_t *map, size_t i) {
+    return (slot_t *)(map->slots + i * state->stride);
+}
+
+static void *value_of(slot_t *slot) { return slot + 1; }
+
+/* The slot holding `key`, or the free slot where it would go. */
+static slot_t *probe(const cairn_keyed_state_t *state, const key_map_t *map, const void *key,
+                     size_t len, uint64_t hash) {
+    for (size_t i = hash & map->mask;; i = (i + 1) & map->mask) {
+        slot_t *slot = slot_at(state, map, i);
+        if (slot->len1 == 0) return slot;
+        if (slot->hash == hash && slot->len1 - 1 == len &&
+            (len == 0 || memcmp(map->keys.ptr + slot->at, key, len) == 0))
+            return slot;
+    }
+}
+
+/* The slot of `key`, or NULL. */
+static slot_t *find(const cairn_keyed_state_t *state, const key_map_t *map, const void *key,
+                    size_t len) {
+    if (map->used == 0) return NULL;
+    slot_t *slot = probe(state, map, key, len, hash_key(key, len));
+    return slot->len1 ? slot : NULL;
+}
+
+/* Room for `more` keys at a load of at most 3/4. */
+static void reserve_slots(const cairn_keyed_state_t *state, key_map_t *map, size_t more) {
+    size_t capacity = map->slots ? map->mask + 1 : 0;
+    if ((map->used + more) * 4 <= capacity * 3) return;
+    size_t grown = capacity ? capacity : 16;
+    while ((map->used + more) * 4 > grown * 3) grown *= 2;
+    key_map_t fresh = {.slots = calloc(grown, state->stride), .mask = grown - 1};
+    if (fresh.slots == NULL) abort();
+    for (size_t i = 0; i < capacity; i++) {
+        slot_t *slot = slot_at(state, map, i);
+        if (slot->len1 == 0) continue;
+        size_t j = slot->hash & fresh.mask;
+        while (slot_at(state, &fresh, j)->len1) j = (j + 1) & fresh.mask;
+        memcpy(slot_at(state, &fresh, j), slot, state->stride);
+    }
+    free(map->slots);
+    map->slots = fresh.slots;
+    map->mask = fresh.mask;
+}
+
+/* The slot of `key`, added with a zeroed value if new (`*added` says which). */
+static slot_t *insert(cairn_keyed_state_t *state, key_map_t *map, const void *key, size_t len,
+                      bool *added) {
+    reserve_slots(state, map, 1);
+    uint64_t hash = hash_key(key, len);
+    slot_t *slot = probe(state, map, key, len, hash);
+    *added = slot->len1 == 0;
+    if (*added) {
+        /* A guest's memory is 32-bit: offsets into one buffer of it fit u32. */
+        *slot = (slot_t){hash, (uint32_t)map->keys.len, (uint32_t)len + 1};
+        cairn_buffer_append(&map->keys, key, len);
+        memset(value_of(slot), 0, state->codec->size);
+        map->used++;
+    }
+    return slot;
+}
+
+static void drop_value(const cairn_keyed_state_t *state, slot_t *slot) {
+    if (state->codec->drop) state->codec->drop(value_of(slot));
+}
+
+/* Moves every key to a fresh buffer, without the bytes of removed ones. */
+static void compact(const cairn_keyed_state_t *state, key_map_t *map) {
+    cairn_buffer_t keys = {0};
+    cairn_buffer_reserve(&keys, map->keys.len - map->garbage);
+    for (size_t i = 0; i <= map->mask; i++) {
+        slot_t *slot = slot_at(state, map, i);
+        if (slot->len1 == 0) continue;
+        uint32_t at = (uint32_t)keys.len;
+        cairn_buffer_append(&keys, map->keys.ptr + slot->at, slot->len1 - 1);
+        slot->at = at;
+    }
+    cairn_buffer_free(&map->keys);
+    map->keys = keys;
+    map->garbage = 0;
+}
+
+/* Removes a slot, shifting back the slots after it that probed past it (no tombstones). */
+static void remove_slot(const cairn_keyed_state_t *state, key_map_t *map, slot_t *slot) {
+    drop_value(state, slot);
+    map->garbage += slot->len1 - 1;
+    map->used--;
+    size_t hole = (size_t)((uint8_t *)slot - map->slots) / state->stride;
+    for (size_t i = (hole + 1) & map->mask;; i = (i + 1) & map->mask) {
+        slot_t *next = slot_at(state, map, i);
+        if (next->len1 == 0) break;
+        size_t home = next->hash & map->mask;
+        /* It may fill the hole unless its home lies cyclically in (hole, i]. */
+        bool stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
+        if (stays) continue;
+        memcpy(slot_at(state, map, hole), next, state->stride);
+        hole = i;
+    }
+    slot_at(state, map, hole)->len1 = 0;
+    if (map->garbage > map->keys.len / 2) compact(state, map);
+}
+
+static key_map_t *group_map(cairn_keyed_state_t *state, uint32_t group) {
+    if (group < state->first || group - state->first >= state->groups_len) {
+        cairn_error("key group %u is not this subtask's (it owns key groups %u to %zu): keyed "
+                    "state can only hold keys routed here by key",
+                    group, state->first, state->first + state->groups_len - 1);
+        return NULL;
+    }
+    return &state->groups[group - state->first];
+}
+
+static key_map_t *record_map(cairn_keyed_state_t *state, const cairn_record_t *record) {
+    if (!record->has_key_group) {
+        cairn_error("keyed state needs records of a by-key input; this one arrived on input "
+                    "%u, which is not partitioned by key",
+                    record->input);
+        return NULL;
+    }
+    return group_map(state, record->key_group);
+}
+
+int cairn_keyed_get(cairn_keyed_state_t *state, const cairn_record_t *record, void **value) {
+    key_map_t *map = record_map(state, record);
+    if (map == NULL) return CAIRN_ERROR;
+    slot_t *slot = find(state, map, record->key.ptr, record->key.len);
+    *value = slot ? value_of(slot) : NULL;
+    return CAIRN_OK;
+}
+
+int cairn_keyed_get_or_insert(cairn_keyed_state_t *state, const cairn_record_t *record,
+                              void **value) {
+    key_map_t *map = record_map(state, record);
+    if (map == NULL) return CAIRN_ERROR;
+    bool added;
+    *value = value_of(insert(state, map, record->key.ptr, record->key.len, &added));
+    return CAIRN_OK;
+}
+
+static void put(cairn_keyed_state_t *state, key_map_t *map, const void *key, size_t len,
+                const void *value) {
+    bool added;
+    slot_t *slot = insert(state, map, key, len, &added);
+    if (!added) drop_value(state, slot);
+    memcpy(value_of(slot), value, state->codec->size);
+}
+
+int cairn_keyed_put(cairn_keyed_state_t *state, const cairn_record_t *record, const void *value) {
+    key_map_t *map = record_map(state, record);
+    if (map == NULL) return CAIRN_ERROR;
+    put(state, map, record->key.ptr, record->key.len, value);
+    return CAIRN_OK;
+}
+
+int cairn_keyed_remove(cairn_keyed_state_t *state, const cairn_record_t *record) {
+    key_map_t *map = record_map(state, record);
+    if (map == NULL) return CAIRN_ERROR;
+    slot_t *slot = find(state, map, record->key.ptr, record->key.len);
+    if (slot) remove_slot(state, map, slot);
+    return CAIRN_OK;
+}
+
+int cairn_keyed_put_key(cairn_keyed_state_t *state, const void *key, size_t key_len,
+                        const void *value) {
+    cairn_job_list_u8_t wit_key = {(uint8_t *)key, key_len};
+    key_map_t *map = group_map(state, cairn_job_keys_key_group(&wit_key));
+    if (map == NULL) return CAIRN_ERROR;
+    put(state, map, key, key_len, value);
+    return CAIRN_OK;
+}
+
+size_t cairn_keyed_count(const cairn_keyed_state_t *state) {
+    size_t n = 0;
+    for (size_t i = 0; i < state->groups_len; i++) n += state->groups[i].used;
+    return n;
+}
+
+bool cairn_keyed_next(const cairn_keyed_state_t *state, cairn_keyed_iter_t *it,
+                      cairn_bytes_t *key, void **value) {
+    for (; it->group < state->groups_len; it->group++, it->slot = 0) {
+        const key_map_t *map = &state->groups[it->group];
+        for (; map->used && it->slot <= map->mask; it->slot++) {
+            slot_t *slot = slot_at(state, map, it->slot);
+            if (slot->len1 == 0) continue;
+            *key = (cairn_bytes_t){map->keys.ptr + slot->at, slot->len1 - 1};
+            *value = value_of(slot);
+            it->slot++;
+            return true;
+        }
+    }
+    return false;
+}
+
+int cairn_keyed_restore_chunk(cairn_keyed_state_t *state, const cairn_keyed_chunk_t *chunk) {
+    key_map_t *map = group_map(state, chunk->key_group);
+    if (map == NULL) return CAIRN_ERROR;
+    /* Count (and check) first, so that the table and the key buffer grow once. */
+    size_t pos = 0, count = 0;
+    cairn_chunk_entry_t entry;
+    int more;
+    while ((more = cairn_chunk_next(chunk->entries, &pos, &entry)) == 1) count++;
+    if (more != 0) return CAIRN_ERROR;
+    reserve_slots(state, map, count);
+    cairn_buffer_reserve(&map->keys, chunk->entries.len);
+    for (pos = 0; cairn_chunk_next(chunk->entries, &pos, &entry) == 1;) {
+        if (entry.tombstone) continue;
+        bool added;
+        slot_t *slot = insert(state, map, entry.key.ptr, entry.key.len, &added);
+        if (!added) {
+            drop_value(state, slot);
+            memset(value_of(slot), 0, state->codec->size);
+        }
+        if (state->codec->decode(entry.value.ptr, entry.value.len, value_of(slot)) != CAIRN_OK)
+            return CAIRN_ERROR;
+    }
+    return CAIRN_OK;
+}
+
+static cairn_keyed_state_t *keyed_state_new(const cairn_value_codec_t *codec,
+                                            const cairn_context_t *ctx) {
+    cairn_keyed_state_t *state = xrealloc(NULL, sizeof *state);
+    size_t groups = ctx->key_group_last + 1 - ctx->key_group_first;
+    *state = (cairn_keyed_state_t){
+        .codec = codec,
+        .stride = sizeof(slot_t) + ((codec->size + 7) & ~(size_t)7),
+        .first = ctx->key_group_first,
+        .groups = calloc(groups, sizeof(key_map_t)),
+        .groups_len = groups,
+    };
+    if (state->groups == NULL) abort();
+    return state;
+}
+
+static void keyed_state_free(cairn_keyed_state_t *state) {
+    for (size_t g = 0; g < state->groups_len; g++) {
+        key_map_t *map = &state->groups[g];
+        for (size_t i = 0; map->used && i <= map->mask; i++) {
+            slot_t *slot = slot_at(state, map, i);
+            if (slot->len1) drop_value(state, slot);
+        }
+        free(map->slots);
+        cairn_buffer_free(&map->keys);
+    }
+    free(state->groups);
+    cairn_buffer_free(&state->scratch);
+    free(state);
+}
+
+/* One chunk per key group that has keys, each written in one pass over its table. */
+static void keyed_snapshot(cairn_keyed_state_t *state, cairn_job_types_list_keyed_chunk_t *out) {
+    size_t chunks = 0;
+    for (size_t g = 0; g < state->groups_len; g++) chunks += state->groups[g].used != 0;
+    *out = (cairn_job_types_list_keyed_chunk_t){NULL, 0};
+    if (chunks == 0) return;
+    out->ptr = xrealloc(NULL, chunks * sizeof *out->ptr);
+    for (size_t g = 0; g < state->groups_len; g++) {
+        key_map_t *map = &state->groups[g];
+        if (map->used == 0) continue;
+        /* Keys, fixed-size values and 10 bytes of lengths an entry: grown once at most. */
+        cairn_buffer_t entries = {0};
+        cairn_buffer_reserve(&entries, map->keys.len - map->garbage +
+                                           map->used * (10 + state->codec->size));
+        for (size_t i = 0; i <= map->mask; i++) {
+            slot_t *slot = slot_at(state, map, i);
+            if (slot->len1 == 0) continue;
+            state->scratch.len = 0;
+            state->codec->encode(value_of(slot), &state->scratch);
+            cairn_chunk_put(&entries, map->keys.ptr + slot->at, slot->len1 - 1,
+                            state->scratch.ptr, state->scratch.len);
+        }
+        /* Key groups are below max-parallelism, at most 2^15. */
+        out->ptr[out->len++] = (cairn_job_types_keyed_chunk_t){
+            (uint16_t)(state->first + g), {entries.ptr, entries.len}};
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
  * Arguments
  * ------------------------------------------------------------------------------------- */
 
@@ -481,6 +930,8 @@ struct exports_cairn_job_job_operator_t {
     void *self;
     cairn_context_t ctx;
     cairn_emitter_t out;
+    /* The operator's keyed state, when it keeps one (ctx.keyed_state too). */
+    cairn_keyed_state_t *keyed;
 };
 
 static void context_free(cairn_context_t *ctx) {
@@ -502,6 +953,7 @@ const char *cairn_context_option(const cairn_context_t *ctx, const char *name) {
 static void instance_free(exports_cairn_job_job_operator_t *instance) {
     if (instance->op->close && instance->self) instance->op->close(instance->self);
     free(instance->self);
+    if (instance->keyed) keyed_state_free(instance->keyed);
     context_free(&instance->ctx);
     emitter_free(&instance->out);
     free(instance);
@@ -551,7 +1003,12 @@ bool exports_cairn_job_job_open(exports_cairn_job_job_context_t *wit_ctx,
     }
     ctx->options = options;
     ctx->options_len = n;
+    ctx->max_parallelism = wit_ctx->max_parallelism;
+    ctx->key_group_first = wit_ctx->key_groups.first;
+    ctx->key_group_last = wit_ctx->key_groups.last;
     cairn_job_types_context_free(wit_ctx);
+    if (op->keyed_values)
+        ctx->keyed_state = instance->keyed = keyed_state_new(op->keyed_values, ctx);
 
     if (op->size) {
         instance->self = xrealloc(NULL, op->size);
@@ -591,14 +1048,17 @@ static int check_batch(const cairn_job_types_packed_batch_t *batch) {
 }
 
 static int process_batch(exports_cairn_job_job_operator_t *instance, uint32_t input,
-                         const cairn_job_types_packed_batch_t *batch) {
+                         const cairn_job_types_packed_batch_t *batch,
+                         const cairn_job_list_u16_t *key_groups) {
     if (check_batch(batch) != CAIRN_OK) return CAIRN_ERROR;
+    if (key_groups->len != 0 && key_groups->len != batch->offsets.len / 2)
+        return cairn_error("malformed batch: key groups do not match records");
     const uint8_t *data = batch->data.ptr;
     const uint32_t *offsets = batch->offsets.ptr;
     const int64_t *timestamps = batch->timestamps.len ? batch->timestamps.ptr : NULL;
     size_t n = batch->offsets.len / 2;
     int (*process)(void *, const cairn_record_t *, cairn_emitter_t *) = instance->op->process;
-    cairn_record_t record = {.input = input};
+    cairn_record_t record = {.input = input, .has_key_group = key_groups->len != 0};
     uint32_t start = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t key_end = offsets[2 * i], value_end = offsets[2 * i + 1];
@@ -606,6 +1066,7 @@ static int process_batch(exports_cairn_job_job_operator_t *instance, uint32_t in
         record.value = (cairn_bytes_t){data + key_end, value_end - key_end};
         record.has_timestamp = timestamps && timestamps[i] != NO_TIMESTAMP;
         record.timestamp = record.has_timestamp ? timestamps[i] : 0;
+        if (record.has_key_group) record.key_group = key_groups->ptr[i];
         if (process(instance->self, &record, &instance->out) != CAIRN_OK) return CAIRN_ERROR;
         start = value_end;
     }
@@ -615,11 +1076,13 @@ static int process_batch(exports_cairn_job_job_operator_t *instance, uint32_t in
 bool exports_cairn_job_job_method_operator_process(exports_cairn_job_job_borrow_operator_t instance,
                                                    uint32_t input,
                                                    exports_cairn_job_job_packed_batch_t *batch,
+                                                   cairn_job_list_u16_t *key_groups,
                                                    exports_cairn_job_job_packed_batch_t *ret,
                                                    cairn_job_string_t *err) {
     clear_error();
-    int status = process_batch(instance, input, batch);
+    int status = process_batch(instance, input, batch, key_groups);
     cairn_job_types_packed_batch_free(batch);
+    cairn_job_list_u16_free(key_groups);
     if (status != CAIRN_OK) {
         emitter_clear(&instance->out);
         take_error(err, "process", instance->op->name);
@@ -648,49 +1111,103 @@ static uint32_t state_version(const cairn_operator_t *op) {
 
 bool exports_cairn_job_job_method_operator_snapshot(exports_cairn_job_job_borrow_operator_t instance,
                                                     uint64_t checkpoint_id,
-                                                    exports_cairn_job_job_state_t *ret,
+                                                    exports_cairn_job_job_snapshot_t *ret,
                                                     cairn_job_string_t *err) {
     (void)checkpoint_id;
     clear_error();
     const cairn_operator_t *op = instance->op;
-    *ret = (exports_cairn_job_job_state_t){.version = state_version(op)};
-    if (op->snapshot == NULL) return true;
-    cairn_buffer_t state = {0};
-    if (op->snapshot(instance->self, &state) != CAIRN_OK) {
-        cairn_buffer_free(&state);
-        take_error(err, "snapshot", op->name);
-        return false;
+    *ret = (exports_cairn_job_job_snapshot_t){
+        .version = state_version(op),
+        .operator_state_mode = (cairn_job_types_operator_state_mode_t)op->operator_state_mode,
+        .value_encoding = (cairn_job_types_value_encoding_t)(
+            op->keyed_values ? op->keyed_values->encoding : CAIRN_ENCODING_BYTES),
+    };
+    if (op->snapshot) {
+        cairn_buffer_t item = {0};
+        if (op->snapshot(instance->self, &item) != CAIRN_OK) {
+            cairn_buffer_free(&item);
+            take_error(err, "snapshot", op->name);
+            return false;
+        }
+        if (item.len) {
+            ret->operator_state.ptr = xrealloc(NULL, sizeof *ret->operator_state.ptr);
+            ret->operator_state.ptr[0] = (cairn_job_list_u8_t){item.ptr, item.len};
+            ret->operator_state.len = 1;
+        } else {
+            cairn_buffer_free(&item);
+        }
     }
-    if (state.len) {
-        ret->data = (cairn_job_list_u8_t){state.ptr, state.len};
-    } else {
-        cairn_buffer_free(&state);
+    if (instance->keyed) keyed_snapshot(instance->keyed, &ret->keyed);
+    return true;
+}
+
+static int refuse_version(const cairn_operator_t *op, uint32_t version) {
+    return cairn_error("the state is in encoding version %u, operator \"%s\" reads version %u; "
+                       "set restores_other_versions and handle version %u in restore_keyed and "
+                       "restore to migrate it",
+                       version, op->name, state_version(op), version);
+}
+
+static int restore_chunk(exports_cairn_job_job_operator_t *instance,
+                         const cairn_job_types_keyed_chunk_t *wit_chunk, uint32_t version) {
+    const cairn_operator_t *op = instance->op;
+    bool own = version == state_version(op);
+    if (!own && !op->restores_other_versions) return refuse_version(op, version);
+    cairn_keyed_chunk_t chunk = {wit_chunk->key_group,
+                                 {wit_chunk->entries.ptr, wit_chunk->entries.len}};
+    if (op->restore_keyed) return op->restore_keyed(instance->self, &chunk, version);
+    if (instance->keyed == NULL)
+        return cairn_error("the state has keyed state for operator \"%s\", which keeps none "
+                           "(its keyed_values is NULL)",
+                           op->name);
+    if (!own)
+        return cairn_error("the keyed state is in encoding version %u, operator \"%s\" reads "
+                           "version %u; set restore_keyed to migrate it",
+                           version, op->name, state_version(op));
+    return cairn_keyed_restore_chunk(instance->keyed, &chunk);
+}
+
+bool exports_cairn_job_job_method_operator_restore_keyed(
+    exports_cairn_job_job_borrow_operator_t instance, uint32_t version,
+    exports_cairn_job_job_list_keyed_chunk_t *chunks, cairn_job_string_t *err) {
+    clear_error();
+    int status = CAIRN_OK;
+    for (size_t i = 0; status == CAIRN_OK && i < chunks->len; i++)
+        status = restore_chunk(instance, &chunks->ptr[i], version);
+    exports_cairn_job_job_list_keyed_chunk_free(chunks);
+    if (status != CAIRN_OK) {
+        take_error(err, "restore_keyed", instance->op->name);
+        return false;
     }
     return true;
 }
 
+static int restore_items(exports_cairn_job_job_operator_t *instance, uint32_t version,
+                         const cairn_job_list_list_u8_t *items) {
+    const cairn_operator_t *op = instance->op;
+    for (size_t i = 0; i < items->len; i++) {
+        if (op->restore == NULL)
+            return cairn_error("operator \"%s\" keeps no operator-wide state (it has no "
+                               "restore), but was handed some, of encoding version %u",
+                               op->name, version);
+        if (version != state_version(op) && !op->restores_other_versions)
+            return refuse_version(op, version);
+        if (op->restore(instance->self, items->ptr[i].ptr, items->ptr[i].len, version) !=
+            CAIRN_OK)
+            return CAIRN_ERROR;
+    }
+    return op->restored ? op->restored(instance->self) : CAIRN_OK;
+}
+
 bool exports_cairn_job_job_method_operator_restore(exports_cairn_job_job_borrow_operator_t instance,
-                                                   exports_cairn_job_job_state_t *state,
+                                                   uint32_t version,
+                                                   cairn_job_list_list_u8_t *operator_state,
                                                    cairn_job_string_t *err) {
     clear_error();
-    const cairn_operator_t *op = instance->op;
-    uint32_t version = state->version, reads = state_version(op);
-    int status;
-    if (op->restore == NULL) {
-        status = cairn_error("operator \"%s\" keeps no state (it has no restore), but was "
-                             "handed state of encoding version %u",
-                             op->name, version);
-    } else if (version != reads && !op->restores_other_versions) {
-        status = cairn_error("the state is in encoding version %u, operator \"%s\" reads "
-                             "version %u; set restores_other_versions and handle version %u "
-                             "in restore to migrate it",
-                             version, op->name, reads, version);
-    } else {
-        status = op->restore(instance->self, state->data.ptr, state->data.len, version);
-    }
-    cairn_job_types_state_free(state);
+    int status = restore_items(instance, version, operator_state);
+    cairn_job_list_list_u8_free(operator_state);
     if (status != CAIRN_OK) {
-        take_error(err, "restore", op->name);
+        take_error(err, "restore", instance->op->name);
         return false;
     }
     return true;

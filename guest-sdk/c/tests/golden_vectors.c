@@ -1,9 +1,10 @@
 /*
- * The packed-batch golden vectors (wit/vectors/packed-batch.txt, written by the Rust SDK):
- * the C SDK encodes and decodes every vector exactly as the reference does, and refuses
- * every malformed encoding. Built natively with harness.c; `cargo xtask test` runs it as
+ * The golden vectors of the packed-batch and keyed-chunk encodings (wit/vectors, written by
+ * the Rust SDK): the C SDK encodes and decodes every vector exactly as the reference does,
+ * and refuses every malformed encoding. Built natively with harness.c; `cargo xtask sdk-test
+ * --lang c` runs it as
  *
- *     golden_vectors wit/vectors/packed-batch.txt
+ *     golden_vectors wit/vectors/packed-batch.txt wit/vectors/keyed-chunk.txt
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +114,7 @@ static void check_vector(const cairn_test_vector_t *v, void *copy) {
     /* Decoding, through the process export; the copy comes back as the same batch. */
     cairn_test_batch_t returned;
     char *error = NULL;
-    if (!cairn_test_process(copy, 2, &v->encoded, &returned, &error)) {
+    if (!cairn_test_process(copy, 2, &v->encoded, false, &returned, &error)) {
         printf("    process: %s\n", error);
         free(error);
         forget_seen();
@@ -141,7 +142,7 @@ static void check_vector(const cairn_test_vector_t *v, void *copy) {
 static void check_malformed(const cairn_test_vector_t *v, void *copy) {
     cairn_test_batch_t returned;
     char *error = NULL;
-    if (cairn_test_process(copy, 0, &v->encoded, &returned, &error)) {
+    if (cairn_test_process(copy, 0, &v->encoded, false, &returned, &error)) {
         cairn_test_batch_free(&returned);
         check(false, "process refuses it", v->name);
         return;
@@ -152,29 +153,87 @@ static void check_malformed(const cairn_test_vector_t *v, void *copy) {
     forget_seen();
 }
 
-int main(int argc, char **argv) {
+static bool same(cairn_bytes_t got, cairn_test_bytes_t expected) {
+    return same_bytes(got, expected.ptr, expected.len);
+}
+
+static void check_chunk_vector(const cairn_test_vector_t *v, void *unused) {
+    (void)unused;
+    cairn_buffer_t chunk = {0};
+    for (size_t i = 0; i < v->entries_len; i++) {
+        const cairn_test_entry_t *e = &v->entries[i];
+        if (e->tombstone)
+            cairn_chunk_put_tombstone(&chunk, e->key.ptr, e->key.len);
+        else
+            cairn_chunk_put(&chunk, e->key.ptr, e->key.len, e->value.ptr, e->value.len);
+    }
+    check(same((cairn_bytes_t){chunk.ptr, chunk.len}, v->chunk), "encoding gives the reference",
+          v->name);
+    cairn_buffer_free(&chunk);
+
+    cairn_bytes_t entries = {v->chunk.ptr, v->chunk.len};
+    size_t pos = 0, n = 0;
+    cairn_chunk_entry_t got;
+    bool match = true;
+    int more;
+    while ((more = cairn_chunk_next(entries, &pos, &got)) == 1) {
+        const cairn_test_entry_t *e = n < v->entries_len ? &v->entries[n] : NULL;
+        match = match && e && same(got.key, e->key) && got.tombstone == e->tombstone &&
+                (e->tombstone || same(got.value, e->value));
+        n++;
+    }
+    check(more == 0 && match && n == v->entries_len, "decoding gives the entries", v->name);
+}
+
+static void check_chunk_malformed(const cairn_test_vector_t *v, void *unused) {
+    (void)unused;
+    cairn_bytes_t entries = {v->chunk.ptr, v->chunk.len};
+    size_t pos = 0;
+    cairn_chunk_entry_t entry;
+    int more;
+    while ((more = cairn_chunk_next(entries, &pos, &entry)) == 1) continue;
+    check(more == CAIRN_ERROR, "decoding refuses it", v->name);
+}
+
+/* Checks every vector of `path` with `valid` or `malformed`; counts each kind. */
+static void check_file(const char *path, void (*valid)(const cairn_test_vector_t *, void *),
+                       void (*malformed)(const cairn_test_vector_t *, void *), void *arg,
+                       size_t *valid_count, size_t *malformed_count) {
     cairn_test_vector_t *vectors;
-    size_t n = cairn_test_read_vectors(argc > 1 ? argv[1] : NULL, &vectors);
+    size_t n = cairn_test_read_vectors(path, &vectors);
+    *valid_count = *malformed_count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (vectors[i].malformed) {
+            malformed(&vectors[i], arg);
+            ++*malformed_count;
+        } else {
+            valid(&vectors[i], arg);
+            ++*valid_count;
+        }
+    }
+    cairn_test_free_vectors(vectors, n);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: golden_vectors packed-batch.txt keyed-chunk.txt\n");
+        return 2;
+    }
     char *error = NULL;
     void *copy = cairn_test_open("copy", &error);
     if (copy == NULL) {
         printf("cannot open the copy operator: %s\n", error);
         return 1;
     }
-    size_t valid = 0, malformed = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (vectors[i].malformed) {
-            check_malformed(&vectors[i], copy);
-            malformed++;
-        } else {
-            check_vector(&vectors[i], copy);
-            valid++;
-        }
-    }
-    check(valid >= 10 && malformed >= 5, "the file has vectors", "packed-batch.txt");
+    size_t batches, bad_batches, chunks, bad_chunks;
+    check_file(argv[1], check_vector, check_malformed, copy, &batches, &bad_batches);
+    check(batches >= 10 && bad_batches >= 5, "the file has vectors", "packed-batch.txt");
+    check_file(argv[2], check_chunk_vector, check_chunk_malformed, NULL, &chunks, &bad_chunks);
+    check(chunks >= 5 && bad_chunks >= 5, "the file has vectors", "keyed-chunk.txt");
     cairn_test_close(copy);
-    cairn_test_free_vectors(vectors, n);
-    printf("C SDK, %zu vectors and %zu malformed encodings:\n", valid, malformed);
+    printf("C SDK, %zu packed batches and %zu malformed ones, %zu keyed chunks and %zu "
+           "malformed ones:\n",
+           batches, bad_batches, chunks, bad_chunks);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -17,6 +17,16 @@ void __wasm_import_cairn_job_log_log(int32_t level, uint8_t *message, size_t len
     fprintf(stderr, "    log(%d): %.*s\n", (int)level, (int)len, (const char *)message);
 }
 
+uint16_t cairn_test_key_group(const uint8_t *key, size_t len) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ key[i]) * 0x100000001b3ull;
+    return (uint16_t)(h % CAIRN_TEST_MAX_PARALLELISM);
+}
+
+int32_t __wasm_import_cairn_job_keys_key_group(uint8_t *key, size_t len) {
+    return cairn_test_key_group(key, len);
+}
+
 /* Handles of the operator resource: indexes into this table of instances. */
 static exports_cairn_job_job_operator_t *instances[64];
 
@@ -72,7 +82,7 @@ static char *take_string(cairn_job_string_t *s) {
     return text;
 }
 
-void *cairn_test_open(const char *name, char **error) {
+void *cairn_test_open_subtask(const char *name, uint32_t first, uint32_t last, char **error) {
     static const char job_id[] = "00000000000000000000000000000000";
     exports_cairn_job_job_context_t ctx = {
         .job_id = {copy_of(job_id, strlen(job_id)), strlen(job_id)},
@@ -80,6 +90,8 @@ void *cairn_test_open(const char *name, char **error) {
         .subtask = 0,
         .parallelism = 1,
         .attempt = 0,
+        .max_parallelism = CAIRN_TEST_MAX_PARALLELISM,
+        .key_groups = {first, last},
     };
     cairn_job_string_t wit_name = {copy_of(name, strlen(name)), strlen(name)};
     exports_cairn_job_job_own_operator_t handle;
@@ -91,8 +103,22 @@ void *cairn_test_open(const char *name, char **error) {
     return instances[handle.__handle];
 }
 
+void *cairn_test_open(const char *name, char **error) {
+    return cairn_test_open_subtask(name, 0, CAIRN_TEST_MAX_PARALLELISM - 1, error);
+}
+
+/* The key group of each record of `batch` (whose key ends where its previous value did). */
+static cairn_job_list_u16_t key_groups_of(const cairn_test_batch_t *batch) {
+    size_t n = batch->offsets_len / 2;
+    cairn_job_list_u16_t groups = {n ? malloc(n * sizeof(uint16_t)) : NULL, n};
+    if (n && groups.ptr == NULL) abort();
+    for (size_t i = 0, start = 0; i < n; start = batch->offsets[2 * i + 1], i++)
+        groups.ptr[i] = cairn_test_key_group(batch->data + start, batch->offsets[2 * i] - start);
+    return groups;
+}
+
 bool cairn_test_process(void *instance, uint32_t input, const cairn_test_batch_t *batch,
-                        cairn_test_batch_t *out, char **error) {
+                        bool by_key, cairn_test_batch_t *out, char **error) {
     exports_cairn_job_job_packed_batch_t in = {
         .data = {copy_of(batch->data, batch->data_len), batch->data_len},
         .offsets = {copy_of(batch->offsets, batch->offsets_len * sizeof(uint32_t)),
@@ -100,9 +126,11 @@ bool cairn_test_process(void *instance, uint32_t input, const cairn_test_batch_t
         .timestamps = {copy_of(batch->timestamps, batch->timestamps_len * sizeof(int64_t)),
                        batch->timestamps_len},
     };
+    cairn_job_list_u16_t key_groups = by_key ? key_groups_of(batch) : (cairn_job_list_u16_t){0};
     exports_cairn_job_job_packed_batch_t ret;
     cairn_job_string_t err = {0};
-    if (!exports_cairn_job_job_method_operator_process(instance, input, &in, &ret, &err)) {
+    if (!exports_cairn_job_job_method_operator_process(instance, input, &in, &key_groups, &ret,
+                                                       &err)) {
         *error = take_string(&err);
         return false;
     }
@@ -111,6 +139,116 @@ bool cairn_test_process(void *instance, uint32_t input, const cairn_test_batch_t
         ret.timestamps.ptr, ret.timestamps.len,
     };
     return true;
+}
+
+/* The WIT list<u8> and this harness's bytes have the same layout; copies, since exports
+ * own their arguments and the post-return functions free what they return. */
+static cairn_job_list_u8_t list_copy(cairn_test_bytes_t bytes) {
+    return (cairn_job_list_u8_t){copy_of(bytes.ptr, bytes.len), bytes.len};
+}
+
+bool cairn_test_snapshot(void *instance, cairn_test_snapshot_t *out, char **error) {
+    exports_cairn_job_job_snapshot_t ret;
+    cairn_job_string_t err = {0};
+    if (!exports_cairn_job_job_method_operator_snapshot(instance, 1, &ret, &err)) {
+        *error = take_string(&err);
+        return false;
+    }
+    *out = (cairn_test_snapshot_t){
+        .version = ret.version,
+        .items = (cairn_test_bytes_t *)ret.operator_state.ptr,
+        .items_len = ret.operator_state.len,
+        .mode = ret.operator_state_mode,
+        .chunks = (cairn_test_chunk_t *)ret.keyed.ptr,
+        .chunks_len = ret.keyed.len,
+        .value_encoding = ret.value_encoding,
+    };
+    return true;
+}
+
+void cairn_test_snapshot_free(cairn_test_snapshot_t *snapshot) {
+    for (size_t i = 0; i < snapshot->items_len; i++) free(snapshot->items[i].ptr);
+    for (size_t i = 0; i < snapshot->chunks_len; i++) free(snapshot->chunks[i].entries.ptr);
+    free(snapshot->items);
+    free(snapshot->chunks);
+    *snapshot = (cairn_test_snapshot_t){0};
+}
+
+bool cairn_test_restore_keyed(void *instance, uint32_t version, const cairn_test_chunk_t *chunks,
+                              size_t len, char **error) {
+    exports_cairn_job_job_list_keyed_chunk_t list = {
+        len ? malloc(len * sizeof *list.ptr) : NULL, len};
+    for (size_t i = 0; i < len; i++)
+        list.ptr[i] = (cairn_job_types_keyed_chunk_t){chunks[i].key_group,
+                                                      list_copy(chunks[i].entries)};
+    cairn_job_string_t err = {0};
+    if (!exports_cairn_job_job_method_operator_restore_keyed(instance, version, &list, &err)) {
+        *error = take_string(&err);
+        return false;
+    }
+    return true;
+}
+
+bool cairn_test_restore(void *instance, uint32_t version, const cairn_test_bytes_t *items,
+                        size_t len, char **error) {
+    cairn_job_list_list_u8_t list = {len ? malloc(len * sizeof *list.ptr) : NULL, len};
+    for (size_t i = 0; i < len; i++) list.ptr[i] = list_copy(items[i]);
+    cairn_job_string_t err = {0};
+    if (!exports_cairn_job_job_method_operator_restore(instance, version, &list, &err)) {
+        *error = take_string(&err);
+        return false;
+    }
+    return true;
+}
+
+/* Messages and results handed out as text, until the next call. */
+static char text[8192];
+
+static const char *error_text(char *error) {
+    snprintf(text, sizeof text, "error: %s", error);
+    free(error);
+    return text;
+}
+
+const char *cairn_test_process_keys(void *instance, uint32_t input, bool by_key,
+                                    const char *const *keys, size_t n, const char *value) {
+    size_t value_len = value ? strlen(value) : 0, len = 0;
+    for (size_t i = 0; i < n; i++) len += strlen(keys[i]) + value_len;
+    cairn_test_batch_t batch = {.data = malloc(len + 1),
+                                .offsets = malloc(2 * n * sizeof(uint32_t) + 1)};
+    if (batch.data == NULL || batch.offsets == NULL) abort();
+    for (size_t i = 0; i < n; i++) {
+        memcpy(batch.data + batch.data_len, keys[i], strlen(keys[i]));
+        batch.data_len += strlen(keys[i]);
+        batch.offsets[batch.offsets_len++] = (uint32_t)batch.data_len;
+        if (value_len) memcpy(batch.data + batch.data_len, value, value_len);
+        batch.data_len += value_len;
+        batch.offsets[batch.offsets_len++] = (uint32_t)batch.data_len;
+    }
+    cairn_test_batch_t out;
+    char *error = NULL;
+    bool ok = cairn_test_process(instance, input, &batch, by_key, &out, &error);
+    cairn_test_batch_free(&batch);
+    if (!ok) return error_text(error);
+    size_t at = 0;
+    text[0] = 0;
+    for (size_t i = 0; i < out.offsets_len / 2; i++) {
+        uint32_t key_end = out.offsets[2 * i], end = out.offsets[2 * i + 1];
+        at += (size_t)snprintf(text + at, sizeof text - at, "%s%.*s", i ? "," : "",
+                               (int)(end - key_end), (const char *)out.data + key_end);
+    }
+    cairn_test_batch_free(&out);
+    return text;
+}
+
+const char *cairn_test_restore_all(void *instance, uint32_t version,
+                                   const cairn_test_chunk_t *chunks, size_t chunks_len,
+                                   const cairn_test_bytes_t *items, size_t items_len) {
+    char *error = NULL;
+    if (!cairn_test_restore_keyed(instance, version, chunks, chunks_len, &error) ||
+        !cairn_test_restore(instance, version, items, items_len, &error))
+        return error_text(error);
+    return "";
 }
 
 void cairn_test_close(void *instance) {
@@ -203,11 +341,7 @@ static long long parse_integer(const char *token, long long min, long long max) 
 }
 
 size_t cairn_test_read_vectors(const char *path, cairn_test_vector_t **vectors) {
-    vectors_path = path ? path : getenv("CAIRN_VECTORS");
-    if (vectors_path == NULL) {
-        fprintf(stderr, "no vectors file: pass its path, or set CAIRN_VECTORS\n");
-        exit(2);
-    }
+    vectors_path = path;
     FILE *file = fopen(vectors_path, "r");
     if (file == NULL) {
         fprintf(stderr, "cannot open %s: %s\n", vectors_path, strerror(errno));
@@ -248,6 +382,17 @@ size_t cairn_test_read_vectors(const char *path, cairn_test_vector_t **vectors) 
             r->value = parse_bytes(value, &r->value_len);
             r->has_timestamp = strcmp(timestamp, "none") != 0;
             if (r->has_timestamp) r->timestamp = parse_integer(timestamp, INT64_MIN, INT64_MAX);
+        } else if (strcmp(directive, "entry") == 0) {
+            char *key = strtok_r(NULL, " ", &rest), *value = strtok_r(NULL, " ", &rest);
+            if (value == NULL || current->malformed) bad_line("an entry is key value");
+            current->entries = grow(current->entries, current->entries_len + 1,
+                                    sizeof *current->entries);
+            cairn_test_entry_t *e = &current->entries[current->entries_len++];
+            *e = (cairn_test_entry_t){.tombstone = strcmp(value, "tombstone") == 0};
+            e->key.ptr = parse_bytes(key, &e->key.len);
+            if (!e->tombstone) e->value.ptr = parse_bytes(value, &e->value.len);
+        } else if (strcmp(directive, "chunk") == 0) {
+            current->chunk.ptr = parse_bytes(strtok_r(NULL, " ", &rest), &current->chunk.len);
         } else if (strcmp(directive, "data") == 0) {
             encoded->data = parse_bytes(strtok_r(NULL, " ", &rest), &encoded->data_len);
         } else if (strcmp(directive, "offsets") == 0) {
@@ -286,6 +431,12 @@ void cairn_test_free_vectors(cairn_test_vector_t *vectors, size_t count) {
             free(v->records[j].value);
         }
         free(v->records);
+        for (size_t j = 0; j < v->entries_len; j++) {
+            free(v->entries[j].key.ptr);
+            free(v->entries[j].value.ptr);
+        }
+        free(v->entries);
+        free(v->chunk.ptr);
         free(v->name);
         cairn_test_batch_free(&v->encoded);
     }

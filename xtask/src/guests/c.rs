@@ -41,9 +41,10 @@ pub(super) fn build() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The C SDK's native tests: the packed-batch golden vectors (`wit/vectors`), through the
-/// SDK's emitter and its WIT exports, driven by guest-sdk/c/tests/harness.c as the host
-/// would. Built into `target/guest-c/native/` with `$CC` (default `cc`).
+/// The C SDK's native tests, and word-count-c's: the golden vectors (`wit/vectors`) through
+/// the SDK's emitter, chunk encoder and WIT exports, keyed state, and the word count's state
+/// versions — each a program driven by guest-sdk/c/tests/harness.c as the host would. Built
+/// into `target/guest-c/native/` with `$CC` (default `cc`).
 pub(super) fn unit_tests() -> anyhow::Result<()> {
     let bindings = generated_bindings()?;
     let dir = build_dir().join("native");
@@ -75,15 +76,38 @@ pub(super) fn unit_tests() -> anyhow::Result<()> {
             compiler.to_string_lossy()
         )
     })?;
-    let test = dir.join("golden_vectors");
-    run(cc()
-        .args(["-Wall", "-Wextra"])
-        .arg(tests.join("golden_vectors.c"))
-        .arg(tests.join("harness.c"))
-        .arg(workspace_path("guest-sdk/c/src/cairn.c"))
-        .arg(&bindings_object)
-        .arg("-o")
-        .arg(&test))?;
-    run(Command::new(&test).arg(workspace_path("wit/vectors/packed-batch.txt")))
-        .context("the C SDK's tests failed")
+    let vectors = workspace_path("wit/vectors");
+    let programs = [
+        (
+            "golden_vectors",
+            vec![tests.join("golden_vectors.c")],
+            vec![
+                vectors.join("packed-batch.txt"),
+                vectors.join("keyed-chunk.txt"),
+            ],
+        ),
+        ("keyed_state", vec![tests.join("keyed_state.c")], vec![]),
+        (
+            "word_count_test",
+            vec![
+                workspace_path("example-jobs/word-count-c/tests/word_count_test.c"),
+                workspace_path("example-jobs/word-count-c/word_count.c"),
+            ],
+            vec![],
+        ),
+    ];
+    for (name, sources, args) in programs {
+        let program = dir.join(name);
+        run(cc()
+            .args(["-Wall", "-Wextra"])
+            .args(&sources)
+            .arg(tests.join("harness.c"))
+            .arg(workspace_path("guest-sdk/c/src/cairn.c"))
+            .arg(&bindings_object)
+            .arg("-o")
+            .arg(&program))?;
+        run(Command::new(&program).args(&args))
+            .with_context(|| format!("the C SDK's test {name} failed"))?;
+    }
+    Ok(())
 }

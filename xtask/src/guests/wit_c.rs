@@ -16,9 +16,8 @@ use anyhow::{Context, bail};
 use super::{python_venv, toolchain_dir};
 use crate::{run, target_dir};
 
-/// The WIT the C and Zig SDK builds against: the frozen `cairn:job@0.2.0`, which the host
-/// still runs, until it moves to `cairn:job@0.3.0` (`wit/`, as the Rust SDK has).
-const WIT: &str = "wit/v0.2.0";
+/// The WIT the C and Zig SDKs build against: `cairn:job@0.3.0`.
+const WIT: &str = "wit";
 
 /// The Zig compiler (and, as `zig cc`, the C compiler), from PyPI.
 const ZIGLANG: &str = "ziglang==0.17.1";
