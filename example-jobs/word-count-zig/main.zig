@@ -1,15 +1,19 @@
 //! Word count in Zig: the same job as the Rust `word-count` — same arguments, graph and
-//! output (`word<TAB>n` for the n-th occurrence of each word) — with the `count` state in
-//! encoding version 2 of `word-count-v2`, so that Zig, C and Rust word counts resume from
-//! each other's checkpoints and savepoints.
+//! output (`word<TAB>n` for the n-th occurrence of each word) — and the same `count` state,
+//! so that Zig, C, Rust and the other languages' word counts resume from each other's
+//! checkpoints and savepoints, at any parallelism.
 //!
 //!   cairn run word-count-zig.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]
 //!
 //! (`-` as input reads standard input; `-` as output writes to standard output; `--rate`
 //! paces reading the file.)
 //!
-//! The `count` state, version 2: UTF-8 text, one `word<TAB>count<LF>` line per word, sorted
-//! by word bytewise. Words never contain whitespace, so the format needs no escaping.
+//! The `count` state is version 3 of word count's shared encodings: keyed state, key the
+//! word (UTF-8), value its count, u64 little-endian; no operator-wide state. It also reads
+//! version 2 (operator-wide UTF-8 `word<TAB>count<LF>` lines, what the word counts on
+//! cairn:job@0.2.0 wrote) and version 4 (keyed, the count in decimal digits, what Rust's
+//! `word-count-v2` writes), moving their counts into its keyed state; version 1 (Rust's
+//! postcard, only in very old savepoints) is refused.
 
 const std = @import("std");
 const cairn = @import("cairn");
@@ -22,56 +26,41 @@ const Split = struct {
     }
 };
 
-/// Counts occurrences per word and emits the running count.
+/// Counts occurrences per word (a counter per word in keyed state) and emits the running
+/// count.
 const Count = struct {
-    counts: std.StringHashMapUnmanaged(u64) = .empty,
+    counts: cairn.KeyedState(u64) = .{},
+    /// Counts migrated from an older encoding, and from which: reported once restored.
+    migrated: usize = 0,
+    migrated_from: u32 = 0,
 
-    pub const state_version: u32 = 2;
+    pub const state_version: u32 = 3;
+    pub const restores_other_versions = true;
 
     pub fn process(self: *Count, record: cairn.Record, out: *cairn.Emitter) !void {
-        const word = record.key;
-        if (word.len == 0) return cairn.fail("count: a record without a key (a word)", .{});
-        const n = try self.entry(word);
+        const n = try self.counts.getOrDefault(record);
         n.* += 1;
         out.begin("");
-        out.write(word);
+        out.write(record.key);
         out.writeByte('\t');
         out.writeInt(n.*);
         out.end();
     }
 
-    /// The count of `word`, added as 0 if new.
-    fn entry(self: *Count, word: []const u8) !*u64 {
-        const slot = try self.counts.getOrPut(cairn.allocator, word);
-        if (!slot.found_existing) {
-            slot.key_ptr.* = try cairn.allocator.dupe(u8, word);
-            slot.value_ptr.* = 0;
-        }
-        return slot.value_ptr;
-    }
-
-    pub fn snapshot(self: *Count, state: *cairn.Buffer) !void {
-        const sorted = try cairn.allocator.alloc([]const u8, self.counts.count());
-        defer cairn.allocator.free(sorted);
-        var keys = self.counts.keyIterator();
-        var i: usize = 0;
-        while (keys.next()) |key| : (i += 1) sorted[i] = key.*;
-        std.mem.sortUnstable([]const u8, sorted, {}, lessThan);
-        for (sorted) |word| {
-            state.append(word);
-            state.appendByte('\t');
-            state.appendInt(self.counts.get(word).?);
-            state.appendByte('\n');
+    /// Version 3 is this count's own; version 4's decimal counts are moved in one by one.
+    pub fn restoreKeyed(self: *Count, chunk: cairn.KeyedChunk, version: u32) !void {
+        if (version == 3) return self.counts.restoreChunk(chunk);
+        if (version != 4) return unknownVersion(version);
+        var entries = chunk.iterator();
+        while (try entries.next()) |entry| {
+            const digits = entry.value orelse continue;
+            try self.migrate(entry.key, try parseCount(digits, version), version);
         }
     }
 
-    fn lessThan(_: void, a: []const u8, b: []const u8) bool {
-        return std.mem.lessThan(u8, a, b);
-    }
-
-    /// Reads version 2 only: the SDK refuses other versions before this is called.
-    pub fn restore(self: *Count, data: []const u8, _: u32) !void {
-        self.clear();
+    /// Version 2: operator-wide `word<TAB>count<LF>` lines, each word moved into keyed state.
+    pub fn restore(self: *Count, data: []const u8, version: u32) !void {
+        if (version != 2) return unknownVersion(version);
         var lines = std.mem.splitScalar(u8, data, '\n');
         var line_no: usize = 0;
         while (lines.next()) |line| {
@@ -79,21 +68,29 @@ const Count = struct {
             if (line.len == 0 and lines.peek() == null) break; // after the last line feed
             const tab = std.mem.indexOfScalar(u8, line, '\t') orelse
                 return cairn.fail("version 2 state: line {d} is not word<TAB>count", .{line_no});
-            if (tab == 0) return cairn.fail("version 2 state: line {d} has no word", .{line_no});
-            const n = std.fmt.parseInt(u64, line[tab + 1 ..], 10) catch
-                return cairn.fail("version 2 state: bad count in line {d}", .{line_no});
-            (try self.entry(line[0..tab])).* = n;
+            try self.migrate(line[0..tab], try parseCount(line[tab + 1 ..], version), version);
         }
     }
 
-    fn clear(self: *Count) void {
-        var keys = self.counts.keyIterator();
-        while (keys.next()) |key| cairn.allocator.free(key.*);
-        self.counts.clearAndFree(cairn.allocator);
+    pub fn restored(self: *Count) !void {
+        if (self.migrated > 0)
+            cairn.log(.info, "migrated {d} word counts from state version {d}", .{ self.migrated, self.migrated_from });
+        self.migrated = 0;
     }
 
-    pub fn deinit(self: *Count) void {
-        self.clear();
+    fn migrate(self: *Count, word: []const u8, n: u64, version: u32) !void {
+        try self.counts.putKey(word, n);
+        self.migrated += 1;
+        self.migrated_from = version;
+    }
+
+    fn parseCount(digits: []const u8, version: u32) !u64 {
+        return std.fmt.parseUnsigned(u64, digits, 10) catch
+            return cairn.fail("version {d} state: a count is not a number", .{version});
+    }
+
+    fn unknownVersion(version: u32) cairn.Error {
+        return cairn.fail("unknown state version {d}: this count reads versions 2, 3 and 4", .{version});
     }
 };
 

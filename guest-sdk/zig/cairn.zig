@@ -37,23 +37,55 @@
 //! with some of these declarations, called for each subtask in this order:
 //!
 //! - `pub fn open(self: *T, ctx: cairn.Context) !void`: first, once.
-//! - `pub fn restore(self: *T, data: []const u8, version: u32) !void`: when the job resumes
-//!   from a checkpoint or savepoint, before any record. Only state of encoding
-//!   `state_version` reaches it, unless `pub const restores_other_versions = true;`.
+//! - `pub fn restoreKeyed(self: *T, chunk: cairn.KeyedChunk, version: u32) !void`: when the
+//!   job resumes from a checkpoint or savepoint, once per chunk of keyed state (one key
+//!   group's), to migrate chunks of older versions. Without it, chunks of `state_version` go
+//!   into the keyed state (`KeyedState.restoreChunk`) and others are refused.
+//! - `pub fn restore(self: *T, data: []const u8, version: u32) !void`: then once per item of
+//!   operator-wide state (zero or more).
+//! - `pub fn restored(self: *T) !void`: then once, the restore complete (to report a
+//!   migration).
 //! - `pub fn process(self: *T, record: cairn.Record, out: *cairn.Emitter) !void`: required.
-//! - `pub fn snapshot(self: *T, state: *cairn.Buffer) !void`: the whole state (nothing
-//!   written: no state). `pub const state_version: u32 = N;` (default 1) is stored with it.
+//! - `pub fn snapshot(self: *T, state: *cairn.Buffer) !void`: the operator-wide state
+//!   (nothing written: none).
 //! - `pub fn checkpointComplete(self: *T, checkpoint_id: u64) void`.
 //! - `pub fn finish(self: *T, out: *cairn.Emitter) !void`: all inputs have ended.
 //! - `pub fn deinit(self: *T) void`: the instance goes away.
+//!
+//! An operator's state has two parts, under one `pub const state_version: u32 = N;`
+//! (default 1), stored with both:
+//!
+//! - keyed state, a value per key (Flink's `ValueState`): a field of type
+//!   `cairn.KeyedState(V)` (at most one). The SDK keeps it per key group, snapshots and
+//!   restores it, so the job can change parallelism, and `cairn state` shows it. Records of a
+//!   by-key input address their key's value; one lookup a counter update:
+//!
+//!   ```zig
+//!   const Count = struct {
+//!       counts: cairn.KeyedState(u64) = .{},
+//!
+//!       pub fn process(self: *Count, record: cairn.Record, out: *cairn.Emitter) !void {
+//!           const n = try self.counts.getOrDefault(record);
+//!           n.* += 1;
+//!           ...
+//!       }
+//!   };
+//!   ```
+//!
+//! - operator-wide state, small and not per key: what `snapshot` writes, one item per
+//!   subtask, shared out on a rescale as `pub const operator_state_mode:
+//!   cairn.OperatorStateMode` says (`.split`, the default, or `.@"union"`).
+//!
+//! Only state of version `state_version` reaches `restoreKeyed` and `restore`, unless
+//! `pub const restores_other_versions = true;`: then they get every version, to migrate.
 //!
 //! Errors become the WIT `err` string: `return cairn.fail("bad value {d}", .{v});` sets the
 //! message, any other error is reported by its name. Allocate with `cairn.allocator`
 //! (libc's malloc, shared with the C SDK).
 //!
 //! This module is a thin layer over the C SDK (guest-sdk/c): `c` is its header, translated
-//! by `zig translate-c`, and a job links its cairn.c and the generated WIT bindings. See
-//! docs/guides/zig.md.
+//! by `zig translate-c`, and a job links its cairn.c and the WIT bindings generated for
+//! `cairn:job@0.3.0`. See docs/guides/zig.md.
 
 const std = @import("std");
 
@@ -75,6 +107,13 @@ pub fn fail(comptime format: []const u8, args: anytype) Error {
     const message = std.fmt.allocPrint(allocator, format, args) catch @panic("out of memory");
     defer allocator.free(message);
     _ = c.cairn_error_bytes(message.ptr, message.len);
+    failure_pending = true;
+    return error.CairnFailure;
+}
+
+/// A C SDK call's status as an error (the C SDK has set its message).
+fn check(status: c_int) Error!void {
+    if (status == c.CAIRN_OK) return;
     failure_pending = true;
     return error.CairnFailure;
 }
@@ -150,6 +189,18 @@ pub const Record = struct {
     value: []const u8,
     /// Milliseconds since the Unix epoch.
     timestamp: ?i64,
+    /// On a by-key input, the record's key group (the host's); keyed state needs it.
+    key_group: ?u16 = null,
+
+    /// The C SDK's view of the record, as its keyed state reads it (input, key, key group).
+    fn raw(self: Record) c.cairn_record_t {
+        return .{
+            .input = self.input,
+            .key = .{ .ptr = self.key.ptr, .len = self.key.len },
+            .has_key_group = self.key_group != null,
+            .key_group = self.key_group orelse 0,
+        };
+    }
 };
 
 fn bytes(slice: c.cairn_bytes_t) []const u8 {
@@ -263,6 +314,195 @@ pub const Buffer = opaque {
         const b = self.raw();
         return if (b.len == 0) &.{} else b.ptr[0..b.len];
     }
+
+    /// Appends an entry of a keyed chunk (`value` null: a tombstone), in the chunk encoding.
+    pub fn appendChunkEntry(self: *Buffer, key: []const u8, value: ?[]const u8) void {
+        if (value) |v|
+            c.cairn_chunk_put(self.raw(), key.ptr, key.len, v.ptr, v.len)
+        else
+            c.cairn_chunk_put_tombstone(self.raw(), key.ptr, key.len);
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Keyed state
+
+/// How keyed state values are encoded in a checkpoint, so that tools can show them.
+pub const ValueEncoding = enum(c_uint) {
+    bytes = c.CAIRN_ENCODING_BYTES,
+    utf8 = c.CAIRN_ENCODING_UTF8,
+    u64_le = c.CAIRN_ENCODING_U64_LE,
+    s64_le = c.CAIRN_ENCODING_S64_LE,
+    f64_le = c.CAIRN_ENCODING_F64_LE,
+    json = c.CAIRN_ENCODING_JSON,
+};
+
+/// How operator-wide state is shared out when the parallelism changes: `.split` (each old
+/// subtask's item to one new subtask; some get none, some several) or `.@"union"` (every
+/// new subtask gets every item).
+pub const OperatorStateMode = enum(c_uint) {
+    split = c.CAIRN_STATE_SPLIT,
+    @"union" = c.CAIRN_STATE_UNION,
+};
+
+/// A value of type `V` per key, kept per key group by the SDK (the C SDK's keyed state):
+/// a field of an operator struct, `counts: cairn.KeyedState(u64) = .{}`. `V` is `u64`,
+/// `i64` or `f64` (8 bytes little-endian), or a type of your own declaring
+///
+/// - `pub const encoding: cairn.ValueEncoding`,
+/// - `pub fn encode(self: *const V, out: *cairn.Buffer) void`,
+/// - `pub fn decode(bytes: []const u8) !V`,
+/// - and, if it owns memory, `pub fn deinit(self: *V) void`.
+///
+/// A new value is all zero bytes (0 for the numbers). Pointers to values are valid until the
+/// next insertion or removal. Records must come from a by-key input, keys be in this
+/// subtask's key groups: else the calls fail, saying so.
+pub fn KeyedState(comptime V: type) type {
+    if (@alignOf(V) > 8) @compileError("keyed state values are 8-byte aligned at most");
+    return struct {
+        const Self = @This();
+
+        /// Set by the SDK when the subtask opens.
+        raw: ?*c.cairn_keyed_state_t = null,
+
+        pub const is_cairn_keyed_state = true;
+        pub const codec: *const c.cairn_value_codec_t = codecOf(V);
+
+        /// The value of the record's key, if it has one.
+        pub fn get(self: Self, record: Record) Error!?*V {
+            const r = record.raw();
+            var value: ?*anyopaque = null;
+            try check(c.cairn_keyed_get(self.raw, &r, &value));
+            return @ptrCast(@alignCast(value));
+        }
+
+        /// The value of the record's key, inserted (zero) if it has none: one lookup.
+        pub fn getOrDefault(self: Self, record: Record) Error!*V {
+            const r = record.raw();
+            var value: ?*anyopaque = null;
+            try check(c.cairn_keyed_get_or_insert(self.raw, &r, &value));
+            return @ptrCast(@alignCast(value.?));
+        }
+
+        /// Sets the value of the record's key (an older value is deinitialised).
+        pub fn put(self: Self, record: Record, value: V) Error!void {
+            const r = record.raw();
+            try check(c.cairn_keyed_put(self.raw, &r, &value));
+        }
+
+        /// Removes the record's key, if it has a value.
+        pub fn remove(self: Self, record: Record) Error!void {
+            const r = record.raw();
+            try check(c.cairn_keyed_remove(self.raw, &r));
+        }
+
+        /// Sets the value of `key`, which must be in this subtask's key groups: for migrating
+        /// state an older encoding kept otherwise.
+        pub fn putKey(self: Self, key: []const u8, value: V) Error!void {
+            try check(c.cairn_keyed_put_key(self.raw, key.ptr, key.len, &value));
+        }
+
+        /// The number of keys.
+        pub fn count(self: Self) usize {
+            return c.cairn_keyed_count(self.raw);
+        }
+
+        /// Adds a chunk written in this state's own encoding (for `restoreKeyed`).
+        pub fn restoreChunk(self: Self, chunk: KeyedChunk) Error!void {
+            const raw_chunk: c.cairn_keyed_chunk_t = .{
+                .key_group = chunk.key_group,
+                .entries = .{ .ptr = chunk.entries.ptr, .len = chunk.entries.len },
+            };
+            try check(c.cairn_keyed_restore_chunk(self.raw, &raw_chunk));
+        }
+
+        pub const Entry = struct { key: []const u8, value: *V };
+
+        /// Every key and its value, key group by key group; the state must not change
+        /// meanwhile: `var it = state.iterator(); while (it.next()) |entry| ...`
+        pub fn iterator(self: Self) Iterator {
+            return .{ .raw = self.raw };
+        }
+
+        pub const Iterator = struct {
+            raw: ?*c.cairn_keyed_state_t,
+            at: c.cairn_keyed_iter_t = .{},
+
+            pub fn next(self: *Iterator) ?Entry {
+                var key: c.cairn_bytes_t = undefined;
+                var value: ?*anyopaque = null;
+                if (!c.cairn_keyed_next(self.raw, &self.at, &key, &value)) return null;
+                return .{ .key = bytes(key), .value = @ptrCast(@alignCast(value.?)) };
+            }
+        };
+    };
+}
+
+/// The C SDK's codec of values of type `V` (see `KeyedState`).
+fn codecOf(comptime V: type) *const c.cairn_value_codec_t {
+    return switch (V) {
+        u64 => &c.cairn_codec_u64,
+        i64 => &c.cairn_codec_s64,
+        f64 => &c.cairn_codec_f64,
+        else => &struct {
+            fn value(ptr: ?*anyopaque) *V {
+                return @ptrCast(@alignCast(ptr.?));
+            }
+
+            fn encode(ptr: ?*const anyopaque, out: [*c]c.cairn_buffer_t) callconv(.c) void {
+                V.encode(@ptrCast(@alignCast(ptr.?)), @ptrCast(out));
+            }
+
+            fn decode(data: [*c]const u8, len: usize, ptr: ?*anyopaque) callconv(.c) c_int {
+                value(ptr).* = V.decode(if (len == 0) &.{} else data[0..len]) catch |e|
+                    return failure(e, "decoding a " ++ @typeName(V) ++ " state value");
+                return c.CAIRN_OK;
+            }
+
+            fn drop(ptr: ?*anyopaque) callconv(.c) void {
+                value(ptr).deinit();
+            }
+
+            const codec: c.cairn_value_codec_t = .{
+                .encoding = @intFromEnum(@as(ValueEncoding, V.encoding)),
+                .size = @sizeOf(V),
+                .encode = encode,
+                .decode = decode,
+                .drop = if (@hasDecl(V, "deinit")) drop else null,
+            };
+        }.codec,
+    };
+}
+
+/// The keyed state of one key group, as a snapshot wrote it (in the chunk encoding).
+pub const KeyedChunk = struct {
+    key_group: u16,
+    entries: []const u8,
+
+    /// Its entries, one by one: `var it = chunk.iterator(); while (try it.next()) |e| ...`
+    pub fn iterator(self: KeyedChunk) ChunkIterator {
+        return .{ .entries = .{ .ptr = self.entries.ptr, .len = self.entries.len } };
+    }
+};
+
+pub const ChunkEntry = struct {
+    key: []const u8,
+    /// null: a tombstone (the key was deleted).
+    value: ?[]const u8,
+};
+
+pub const ChunkIterator = struct {
+    entries: c.cairn_bytes_t,
+    pos: usize = 0,
+
+    /// The next entry, null at the end, or a failure for bytes not in the chunk encoding.
+    pub fn next(self: *ChunkIterator) Error!?ChunkEntry {
+        var entry: c.cairn_chunk_entry_t = undefined;
+        const more = c.cairn_chunk_next(self.entries, &self.pos, &entry);
+        if (more == 0) return null;
+        if (more != 1) try check(more);
+        return .{ .key = bytes(entry.key), .value = if (entry.tombstone) null else bytes(entry.value) };
+    }
 };
 
 // ---------------------------------------------------------------------------------------
@@ -303,6 +543,10 @@ pub const Context = struct {
     parallelism: u32,
     /// 0 on the first run; counts up on every restart of the job.
     attempt: u32,
+    /// The number of key groups, fixed for the life of a job.
+    max_parallelism: u32,
+    /// The key groups this subtask owns, both included.
+    key_groups: struct { first: u32, last: u32 },
     raw: *const c.cairn_context_t,
 
     /// The value of option `name` of this operator's node (the last one set wins).
@@ -438,6 +682,7 @@ pub const Stream = struct {
 /// The C SDK's description of operator struct `T`, called `name` in the graph.
 pub fn operator(comptime name: [:0]const u8, comptime T: type) c.cairn_operator_t {
     if (!@hasDecl(T, "process")) @compileError("operator " ++ @typeName(T) ++ " has no process function");
+    const keyed = keyedField(T);
     const Adapter = struct {
         fn self(ptr: ?*anyopaque) *T {
             return @ptrCast(@alignCast(ptr.?));
@@ -446,6 +691,7 @@ pub fn operator(comptime name: [:0]const u8, comptime T: type) c.cairn_operator_
         fn open(ptr: ?*anyopaque, ctx: [*c]const c.cairn_context_t) callconv(.c) c_int {
             const s = self(ptr);
             s.* = .{};
+            if (keyed) |field| @field(s, field).raw = ctx.*.keyed_state;
             if (@hasDecl(T, "open")) {
                 const context = Context{
                     .job_id = std.mem.span(ctx.*.job_id),
@@ -453,6 +699,8 @@ pub fn operator(comptime name: [:0]const u8, comptime T: type) c.cairn_operator_
                     .subtask = ctx.*.subtask,
                     .parallelism = ctx.*.parallelism,
                     .attempt = ctx.*.attempt,
+                    .max_parallelism = ctx.*.max_parallelism,
+                    .key_groups = .{ .first = ctx.*.key_group_first, .last = ctx.*.key_group_last },
                     .raw = ctx,
                 };
                 s.open(context) catch |e| return failure(e, "open of " ++ name);
@@ -467,6 +715,7 @@ pub fn operator(comptime name: [:0]const u8, comptime T: type) c.cairn_operator_
                 .key = bytes(r.key),
                 .value = bytes(r.value),
                 .timestamp = if (r.has_timestamp) r.timestamp else null,
+                .key_group = if (r.has_key_group) r.key_group else null,
             }, @ptrCast(out)) catch |e| return failure(e, "process of " ++ name);
             return c.CAIRN_OK;
         }
@@ -487,6 +736,17 @@ pub fn operator(comptime name: [:0]const u8, comptime T: type) c.cairn_operator_
             return c.CAIRN_OK;
         }
 
+        fn restoreKeyed(ptr: ?*anyopaque, chunk: [*c]const c.cairn_keyed_chunk_t, version: u32) callconv(.c) c_int {
+            const keyed_chunk = KeyedChunk{ .key_group = chunk.*.key_group, .entries = bytes(chunk.*.entries) };
+            self(ptr).restoreKeyed(keyed_chunk, version) catch |e| return failure(e, "restoreKeyed of " ++ name);
+            return c.CAIRN_OK;
+        }
+
+        fn restored(ptr: ?*anyopaque) callconv(.c) c_int {
+            self(ptr).restored() catch |e| return failure(e, "restored of " ++ name);
+            return c.CAIRN_OK;
+        }
+
         fn checkpointComplete(ptr: ?*anyopaque, checkpoint_id: u64) callconv(.c) void {
             self(ptr).checkpointComplete(checkpoint_id);
         }
@@ -501,14 +761,30 @@ pub fn operator(comptime name: [:0]const u8, comptime T: type) c.cairn_operator_
         .size = @max(@sizeOf(T), 1),
         .state_version = if (@hasDecl(T, "state_version")) T.state_version else 1,
         .restores_other_versions = @hasDecl(T, "restores_other_versions") and T.restores_other_versions,
+        .keyed_values = if (keyed) |field| @FieldType(T, field).codec else null,
+        .operator_state_mode = @intFromEnum(@as(OperatorStateMode, if (@hasDecl(T, "operator_state_mode")) T.operator_state_mode else .split)),
         .open = Adapter.open,
         .process = Adapter.process,
         .finish = if (@hasDecl(T, "finish")) Adapter.finish else null,
         .snapshot = if (@hasDecl(T, "snapshot")) Adapter.snapshot else null,
+        .restore_keyed = if (@hasDecl(T, "restoreKeyed")) Adapter.restoreKeyed else null,
         .restore = if (@hasDecl(T, "restore")) Adapter.restore else null,
+        .restored = if (@hasDecl(T, "restored")) Adapter.restored else null,
         .checkpoint_complete = if (@hasDecl(T, "checkpointComplete")) Adapter.checkpointComplete else null,
         .close = if (@hasDecl(T, "deinit")) Adapter.close else null,
     };
+}
+
+/// The name of operator struct `T`'s `KeyedState` field, if it has one.
+fn keyedField(comptime T: type) ?[]const u8 {
+    var found: ?[]const u8 = null;
+    const info = @typeInfo(T).@"struct";
+    for (info.field_names, info.field_types) |name, Field| {
+        if (@typeInfo(Field) != .@"struct" or !@hasDecl(Field, "is_cairn_keyed_state")) continue;
+        if (found != null) @compileError("operator " ++ @typeName(T) ++ " has more than one KeyedState field");
+        found = name;
+    }
+    return found;
 }
 
 /// Exports the job: `comptime { cairn.exportJob(describe, .{ .split = Split, .count = Count }); }`

@@ -1,47 +1,21 @@
-//! The packed-batch golden vectors (wit/vectors/packed-batch.txt, written by the Rust SDK):
-//! the Zig SDK encodes and decodes every vector exactly as the reference does, and refuses
-//! every malformed encoding. `zig test` natively, linked with the C SDK and its test harness
-//! (guest-sdk/c/tests/harness.c, which reads the file named by CAIRN_VECTORS and drives the
-//! WIT exports as the host does); `cargo xtask test` runs it.
+//! The golden vectors of the packed-batch and keyed-chunk encodings (wit/vectors, written
+//! by the Rust SDK): the Zig SDK encodes and decodes every vector exactly as the reference
+//! does, and refuses every malformed encoding. `zig test` natively, linked with the C SDK and
+//! its test harness (guest-sdk/c/tests/harness.c, which reads the files named by
+//! CAIRN_VECTORS and CAIRN_KEYED_VECTORS and drives the WIT exports as the host does);
+//! `cargo xtask sdk-test --lang zig` runs it.
 
 const std = @import("std");
 const cairn = @import("cairn");
-
-// harness.h
-const Batch = extern struct {
-    data: ?[*]u8,
-    data_len: usize,
-    offsets: ?[*]u32,
-    offsets_len: usize,
-    timestamps: ?[*]i64,
-    timestamps_len: usize,
-};
-
-const VectorRecord = extern struct {
-    has_key: bool,
-    key: ?[*]u8,
-    key_len: usize,
-    value: ?[*]u8,
-    value_len: usize,
-    has_timestamp: bool,
-    timestamp: i64,
-};
-
-const Vector = extern struct {
-    name: [*:0]u8,
-    malformed: bool,
-    records: ?[*]VectorRecord,
-    records_len: usize,
-    encoded: Batch,
-};
-
-extern fn cairn_test_read_vectors(path: ?[*:0]const u8, vectors: *?[*]Vector) usize;
-extern fn cairn_test_free_vectors(vectors: ?[*]Vector, count: usize) void;
-extern fn cairn_test_open(name: [*:0]const u8, err: *?[*:0]u8) ?*anyopaque;
-extern fn cairn_test_process(instance: *anyopaque, input: u32, batch: *const Batch, out: *Batch, err: *?[*:0]u8) bool;
-extern fn cairn_test_close(instance: *anyopaque) void;
-extern fn cairn_test_batch_free(batch: *Batch) void;
-extern fn free(ptr: ?*anyopaque) void;
+const harness = @import("harness");
+const Batch = harness.Batch;
+const VectorRecord = harness.VectorRecord;
+const Vectors = harness.Vectors;
+const cairn_test_open = harness.cairn_test_open;
+const cairn_test_process = harness.cairn_test_process;
+const cairn_test_close = harness.cairn_test_close;
+const cairn_test_batch_free = harness.cairn_test_batch_free;
+const free = harness.free;
 
 fn slice(comptime T: type, ptr: ?[*]T, len: usize) []const T {
     return if (len == 0) &.{} else ptr.?[0..len];
@@ -50,21 +24,6 @@ fn slice(comptime T: type, ptr: ?[*]T, len: usize) []const T {
 fn cSlice(comptime T: type, ptr: [*c]T, len: usize) []const T {
     return if (len == 0) &.{} else ptr[0..len];
 }
-
-const Vectors = struct {
-    raw: ?[*]Vector,
-    list: []const Vector,
-
-    fn read() Vectors {
-        var raw: ?[*]Vector = null;
-        const n = cairn_test_read_vectors(null, &raw);
-        return .{ .raw = raw, .list = slice(Vector, raw, n) };
-    }
-
-    fn deinit(self: Vectors) void {
-        cairn_test_free_vectors(self.raw, self.list.len);
-    }
-};
 
 fn expectBatch(data: []const u8, offsets: []const u32, timestamps: []const i64, expected: Batch) !void {
     try std.testing.expectEqualSlices(u8, slice(u8, expected.data, expected.data_len), data);
@@ -133,7 +92,7 @@ fn value(r: VectorRecord) []const u8 {
 }
 
 test "the vectors file has vectors and malformed encodings" {
-    const vectors = Vectors.read();
+    const vectors = Vectors.read("CAIRN_VECTORS");
     defer vectors.deinit();
     var malformed: usize = 0;
     for (vectors.list) |v| malformed += @intFromBool(v.malformed);
@@ -142,7 +101,7 @@ test "the vectors file has vectors and malformed encodings" {
 }
 
 test "encoding every vector gives the reference bytes" {
-    const vectors = Vectors.read();
+    const vectors = Vectors.read("CAIRN_VECTORS");
     defer vectors.deinit();
     for (vectors.list) |v| {
         if (v.malformed) continue;
@@ -172,7 +131,7 @@ test "encoding every vector gives the reference bytes" {
 }
 
 test "decoding every vector gives its records, and passing them on the same batch" {
-    const vectors = Vectors.read();
+    const vectors = Vectors.read("CAIRN_VECTORS");
     defer vectors.deinit();
     var err: ?[*:0]u8 = null;
     const copy = cairn_test_open("copy", &err) orelse {
@@ -186,7 +145,7 @@ test "decoding every vector gives its records, and passing them on the same batc
         errdefer std.debug.print("vector {s}\n", .{v.name});
         forgetSeen();
         var returned: Batch = undefined;
-        if (!cairn_test_process(copy, 2, &v.encoded, &returned, &err)) {
+        if (!cairn_test_process(copy, 2, &v.encoded, false, &returned, &err)) {
             std.debug.print("process: {s}\n", .{err.?});
             free(err);
             return error.TestUnexpectedResult;
@@ -211,7 +170,7 @@ test "decoding every vector gives its records, and passing them on the same batc
 }
 
 test "every malformed encoding is refused before any record" {
-    const vectors = Vectors.read();
+    const vectors = Vectors.read("CAIRN_VECTORS");
     defer vectors.deinit();
     var err: ?[*:0]u8 = null;
     const copy = cairn_test_open("copy", &err) orelse return error.TestUnexpectedResult;
@@ -221,7 +180,7 @@ test "every malformed encoding is refused before any record" {
         errdefer std.debug.print("malformed {s}\n", .{v.name});
         forgetSeen();
         var returned: Batch = undefined;
-        if (cairn_test_process(copy, 0, &v.encoded, &returned, &err)) {
+        if (cairn_test_process(copy, 0, &v.encoded, false, &returned, &err)) {
             cairn_test_batch_free(&returned);
             return error.TestUnexpectedResult;
         }
@@ -229,4 +188,49 @@ test "every malformed encoding is refused before any record" {
         try std.testing.expect(std.mem.indexOf(u8, std.mem.span(err.?), "malformed batch") != null);
         try std.testing.expectEqual(@as(usize, 0), seen_len);
     }
+}
+
+test "the keyed-chunk vectors encode and decode as the reference's" {
+    const vectors = Vectors.read("CAIRN_KEYED_VECTORS");
+    defer vectors.deinit();
+    var valid: usize = 0;
+    for (vectors.list) |v| {
+        if (v.malformed) continue;
+        errdefer std.debug.print("vector {s}\n", .{v.name});
+        valid += 1;
+        const entries = if (v.entries_len == 0) &[_]harness.Entry{} else v.entries.?[0..v.entries_len];
+        var raw = std.mem.zeroes(cairn.c.cairn_buffer_t);
+        defer cairn.c.cairn_buffer_free(&raw);
+        const chunk: *cairn.Buffer = @ptrCast(&raw);
+        for (entries) |e| chunk.appendChunkEntry(e.key.slice(), if (e.tombstone) null else e.value.slice());
+        try std.testing.expectEqualSlices(u8, v.chunk.slice(), chunk.slice());
+
+        var it = (cairn.KeyedChunk{ .key_group = 0, .entries = v.chunk.slice() }).iterator();
+        for (entries) |e| {
+            const got = (try it.next()).?;
+            try std.testing.expectEqualSlices(u8, e.key.slice(), got.key);
+            try std.testing.expectEqual(e.tombstone, got.value == null);
+            if (got.value) |bytes| try std.testing.expectEqualSlices(u8, e.value.slice(), bytes);
+        }
+        try std.testing.expectEqual(null, try it.next());
+    }
+    try std.testing.expect(valid >= 5);
+}
+
+test "every malformed keyed chunk is refused" {
+    const vectors = Vectors.read("CAIRN_KEYED_VECTORS");
+    defer vectors.deinit();
+    var malformed: usize = 0;
+    for (vectors.list) |v| {
+        if (!v.malformed) continue;
+        errdefer std.debug.print("malformed {s}\n", .{v.name});
+        malformed += 1;
+        var it = (cairn.KeyedChunk{ .key_group = 0, .entries = v.chunk.slice() }).iterator();
+        const refused = while (true) {
+            const entry = it.next() catch break true;
+            if (entry == null) break false;
+        };
+        try std.testing.expect(refused);
+    }
+    try std.testing.expect(malformed >= 5);
 }

@@ -26,9 +26,10 @@ pub(super) fn build() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Zig SDK's native tests (guest-sdk/zig/tests, `zig test`): the packed-batch golden
-/// vectors, linked with the C SDK and its test harness compiled natively with `zig cc`
-/// (see the C SDK's tests), into `target/guest-c/native-zig/`.
+/// The Zig SDK's native tests (guest-sdk/zig/tests) and word-count-zig's (`zig test`): the
+/// golden vectors, keyed state, and the word count's state versions, linked with the C SDK
+/// and its test harness compiled natively with `zig cc` (see the C SDK's tests), into
+/// `target/guest-c/native-zig/`.
 pub(super) fn unit_tests() -> anyhow::Result<()> {
     let bindings = generated_bindings()?;
     let dir = build_dir().join("native-zig");
@@ -66,23 +67,36 @@ pub(super) fn unit_tests() -> anyhow::Result<()> {
         run(command.arg(&source).arg("-o").arg(&object))?;
         objects.push(object);
     }
-    run(zig("test")?
-        .arg("-lc")
-        .args(["--dep", "cairn"])
-        .arg(format!(
-            "-Mroot={}",
-            workspace_path("guest-sdk/zig/tests/golden_vectors.zig").display()
-        ))
-        .args(["--dep", "cairn_c"])
-        .arg(format!(
-            "-Mcairn={}",
-            workspace_path("guest-sdk/zig/cairn.zig").display()
-        ))
-        .arg(format!("-Mcairn_c={}", translated.display()))
-        .args(&objects)
-        .env(
-            "CAIRN_VECTORS",
-            workspace_path("wit/vectors/packed-batch.txt"),
-        ))
-    .context("the Zig SDK's tests failed")
+    let roots = [
+        "guest-sdk/zig/tests/golden_vectors.zig",
+        "guest-sdk/zig/tests/keyed_state.zig",
+        "example-jobs/word-count-zig/tests.zig",
+    ];
+    for root in roots {
+        run(zig("test")?
+            .arg("-lc")
+            .args(["--dep", "cairn", "--dep", "harness"])
+            .arg(format!("-Mroot={}", workspace_path(root).display()))
+            .args(["--dep", "cairn_c"])
+            .arg(format!(
+                "-Mcairn={}",
+                workspace_path("guest-sdk/zig/cairn.zig").display()
+            ))
+            .arg(format!("-Mcairn_c={}", translated.display()))
+            .arg(format!(
+                "-Mharness={}",
+                workspace_path("guest-sdk/zig/tests/harness.zig").display()
+            ))
+            .args(&objects)
+            .env(
+                "CAIRN_VECTORS",
+                workspace_path("wit/vectors/packed-batch.txt"),
+            )
+            .env(
+                "CAIRN_KEYED_VECTORS",
+                workspace_path("wit/vectors/keyed-chunk.txt"),
+            ))
+        .with_context(|| format!("the Zig tests of {root} failed"))?;
+    }
+    Ok(())
 }
