@@ -1,6 +1,6 @@
 // Word count in JavaScript: the same job, graph, arguments and output as the Rust
-// `word-count`, and the same `count` state as `word-count-v2` (state version 2), so that a
-// running job can be swapped between the Rust and the JavaScript code.
+// `word-count`, and the same `count` state (version 3, keyed), so that a running job can be
+// swapped between the Rust and the JavaScript code.
 //
 //   cairn run word-count-js.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]
 //
@@ -12,7 +12,19 @@
 // see the SDK's `bytesToBinary`), which QuickJS slices, hashes and compares natively, and
 // which sort by Unicode code point as Rust's strings do.
 
-import { JobGraph, Operator, Partitioning, Sink, Source, binaryToBytes, binaryToText, bytesToBinary, exportJob, log } from "cairn-sdk";
+import {
+  JobGraph,
+  KeyedState,
+  Operator,
+  Partitioning,
+  Sink,
+  Source,
+  binaryToText,
+  bytesToBinary,
+  codecs,
+  exportJob,
+  log,
+} from "cairn-sdk";
 
 /**
  * Splits lines into words on Unicode whitespace, exactly as Rust's `char::is_whitespace`
@@ -84,39 +96,63 @@ function whitespaceLength(data, p, first) {
 /**
  * Counts occurrences per word and emits the running count.
  *
- * State version 2 (shared with Rust's `word-count-v2`): UTF-8 text, one `word<TAB>count<LF>`
- * line per word, sorted by word (by code point, which is UTF-8 byte order).
+ * Its state encodings, the contract every language's word count shares (see Rust's
+ * `word_count::Count`), of which this one writes version 3 and reads 2 to 4:
+ *
+ * - version 2 (the word counts on `cairn:job@0.2.0`): operator-wide UTF-8 text, one
+ *   `word<TAB>count<LF>` line per word, sorted by word.
+ * - version 3 (this one, and Rust's `word-count`): keyed state — key: the word (UTF-8),
+ *   value: its count, u64 little-endian; no operator-wide state.
+ * - version 4 (Rust's `word-count-v2`): keyed state — key: the word, value: its count in
+ *   decimal UTF-8 digits.
+ *
+ * Versions 2 and 4 are migrated into version 3 on restore. Version 1 (postcard, only in very
+ * old Rust savepoints) is refused.
  */
 class Count extends Operator {
-  static STATE_VERSION = 2;
+  static STATE_VERSION = 3;
 
   /** Word (UTF-8 binary string) → count. */
-  counts = new Map();
+  counts = new KeyedState(codecs.u64);
+  /** Word counts migrated from an older encoding, and which: logged once restored. */
+  #migrated = { count: 0, version: 0 };
 
-  process(record, out) {
-    const word = record.keyBinary();
-    const n = (this.counts.get(word) ?? 0) + 1;
-    this.counts.set(word, n);
-    out.emitBinary("", word + "\t" + n);
+  open() {
+    const { count, version } = this.#migrated;
+    if (version !== 0) log.info(`migrated ${count} word counts from state version ${version}`);
+    this.#migrated = { count: 0, version: 0 };
   }
 
-  snapshot() {
-    const words = [...this.counts.keys()].sort();
-    const lines = new Array(words.length);
-    for (let i = 0; i < words.length; i++) lines[i] = words[i] + "\t" + this.counts.get(words[i]) + "\n";
-    return binaryToBytes(lines.join(""));
+  process(record, out) {
+    const n = this.counts.update(record, increment);
+    out.emitBinary("", record.keyBinary() + "\t" + n);
+  }
+
+  restoreKeyed(chunk, version) {
+    if (version === 3) this.counts.restore(chunk);
+    else if (version === 4) this.#migrate(this.counts.restore(chunk, (digits) => parseCount(digits, 4)), 4);
+    else throw unknownVersion(version);
   }
 
   restore(data, version) {
-    if (version !== 2) {
-      throw new Error(`unknown state version ${version}: this count reads version 2`);
-    }
-    this.counts = parseV2(bytesToBinary(data));
-    log.info(`restored ${this.counts.size} word counts from state version 2`);
+    if (version !== 2) throw unknownVersion(version);
+    const counts = parseV2(bytesToBinary(data));
+    for (const [word, n] of counts) this.counts.setKey(word, n);
+    this.#migrate(counts.size, 2);
+  }
+
+  #migrate(count, version) {
+    this.#migrated = { count: this.#migrated.count + count, version };
   }
 }
 
-/** Reads version 2 state (as a binary string), as strictly as Rust's `word-count-v2`. */
+const increment = (n = 0) => n + 1;
+
+function unknownVersion(version) {
+  return new Error(`unknown state version ${version}: this count reads versions 2, 3 and 4`);
+}
+
+/** Reads version 2 state (as a binary string), as strictly as Rust's word counts. */
 function parseV2(binary) {
   try {
     binaryToText(binary);
@@ -130,13 +166,17 @@ function parseV2(binary) {
     if (line.endsWith("\r")) line = line.slice(0, -1);
     const tab = line.indexOf("\t");
     if (tab < 0) throw new Error(`version 2 state: no tab in line ${JSON.stringify(binaryToText(line))}`);
-    const n = line.slice(tab + 1);
-    if (!/^\+?[0-9]+$/.test(n) || Number(n) > Number.MAX_SAFE_INTEGER) {
-      throw new Error(`version 2 state: invalid count ${JSON.stringify(binaryToText(n))}`);
-    }
-    counts.set(line.slice(0, tab), Number(n));
+    counts.set(line.slice(0, tab), parseCount(line.slice(tab + 1), 2));
   }
   return counts;
+}
+
+/** A count in decimal digits (a binary string), as Rust's `u64::from_str` reads it. */
+function parseCount(digits, version) {
+  if (!/^\+?[0-9]+$/.test(digits) || Number(digits) > Number.MAX_SAFE_INTEGER) {
+    throw new Error(`version ${version} state: invalid count ${JSON.stringify(digits)}`);
+  }
+  return Number(digits);
 }
 
 /** The graph: `--input PATH|-`, `--output DIR|-`, optional `--rate LINES_PER_S`. */

@@ -5,7 +5,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { batch, context, records, values } from "cairn-sdk/node/harness.js";
+import { chunkEntries, codecs, encodeChunk } from "cairn-sdk";
+import { batch, context, keyGroups, records, restore, values } from "cairn-sdk/node/harness.js";
+import { messages } from "cairn-sdk/node/log.js";
 import { job } from "./job.js";
 
 const textEncoder = new TextEncoder();
@@ -67,45 +69,100 @@ test("split refuses lines that are not UTF-8, as Rust's does", () => {
   assert.throws(() => op.process(0, { data, offsets: [0, 7, 7, 13], timestamps: [] }), (e) => e === "the record's value is not UTF-8");
 });
 
+/** Words as the count subtask gets them: keyed, on a by-key input. */
+function words(list) {
+  const packed = batch(list.map((w) => [w, ""]));
+  return [packed, keyGroups(packed)];
+}
+
+/** The counts in a snapshot's keyed state, decoded with `value`, sorted by word. */
+function keyedCounts(snapshot, value) {
+  const counts = snapshot.keyed.flatMap((chunk) => chunkEntries(chunk.entries).map(([word, n]) => [word, value(n)]));
+  return counts.sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+const groupOf = (word) => keyGroups(batch([[word, ""]]))[0];
+const u64 = (n) => Buffer.from(new BigUint64Array([BigInt(n)]).buffer).toString("latin1");
+const binary = (word) => Buffer.from(word).toString("latin1");
+
 test("count emits the running count per word, across batches", () => {
   const op = job.open(context({ operatorUid: "count" }), "count");
-  const words = (list) => batch(list.map((w) => [w, ""]));
-  assert.deepEqual(values(op.process(0, words(["b", "a", "b", "é"]))), ["b\t1", "a\t1", "b\t2", "é\t1"]);
-  assert.deepEqual(values(op.process(0, words(["a", "🚀"]))), ["a\t2", "🚀\t1"]);
+  assert.deepEqual(values(op.process(0, ...words(["b", "a", "b", "é"]))), ["b\t1", "a\t1", "b\t2", "é\t1"]);
+  assert.deepEqual(values(op.process(0, ...words(["a", "🚀"]))), ["a\t2", "🚀\t1"]);
   assert.deepEqual(values(op.finish()), []);
 });
 
-test("count's state is version 2: word<TAB>count lines sorted by code point", () => {
+test("count's state is version 3: keyed, the word and its count as u64 little-endian", () => {
   const op = job.open(context({ operatorUid: "count" }), "count");
-  // U+FFFF sorts before U+1F600 by code point (and in UTF-8), after it in UTF-16.
-  const list = ["b", "a", "b", "é", "\uffffb", "\u{1F600}a", "Ab", "ab", "c"];
-  op.process(0, batch(list.map((w) => [w, ""])));
+  op.process(0, ...words(["b", "a", "b", "é", "\u{1F600}a"]));
   const state = op.snapshot(7);
-  assert.equal(state.version, 2);
-  assert.equal(text(state.data), "Ab\t1\na\t1\nab\t1\nb\t2\nc\t1\né\t1\n\uffffb\t1\n\u{1F600}a\t1\n");
+  assert.equal(state.version, 3);
+  assert.equal(state.valueEncoding, "u64-le");
+  assert.deepEqual(state.operatorState, []);
+  for (const chunk of state.keyed) {
+    for (const [word] of chunkEntries(chunk.entries)) assert.equal(groupOf(text(Buffer.from(word, "latin1"))), chunk.keyGroup);
+  }
+  assert.deepEqual(keyedCounts(state, (n) => n), [["a", u64(1)], ["b", u64(2)], [binary("é"), u64(1)], [binary("\u{1F600}a"), u64(1)]]);
 
-  // What Rust's word-count-v2 writes reads back, and counting goes on from it.
   const again = job.open(context({ operatorUid: "count" }), "count");
-  again.restore({ version: 2, data: utf8("a\t2\nb\t3\nc\t1\né\t2\n") });
-  assert.deepEqual(values(again.process(0, batch([["a", ""], ["é", ""], ["d", ""]]))), ["a\t3", "é\t3", "d\t1"]);
-  assert.equal(text(again.snapshot(8).data), "a\t3\nb\t3\nc\t1\nd\t1\né\t3\n");
+  restore(again, [state]);
+  assert.deepEqual(values(again.process(0, ...words(["b", "é", "d"]))), ["b\t3", "é\t2", "d\t1"]);
+});
+
+test("count migrates version 2 (operator-wide word<TAB>count lines) into keyed state, and logs it once", () => {
+  const op = job.open(context({ operatorUid: "count" }), "count");
+  messages.length = 0;
+  op.restore(2, [utf8("a\t2\nb\t3\r\nc\t1\né\t+2\n")]);
+  assert.deepEqual(messages, [["info", "migrated 4 word counts from state version 2"]]);
+  assert.deepEqual(values(op.process(0, ...words(["a", "é", "d"]))), ["a\t3", "é\t3", "d\t1"]);
+  const state = op.snapshot(8);
+  assert.equal(state.version, 3);
+  assert.deepEqual(keyedCounts(state, codecs.u64.decode), [["a", 3], ["b", 3], ["c", 1], ["d", 1], [binary("é"), 3]]);
+  op.restore(3, []);
+  assert.equal(messages.length, 1, "logged once");
+});
+
+test("count migrates version 4 (keyed, decimal counts: Rust's word-count-v2) into version 3", () => {
+  const chunksOf = (counts) => {
+    const byGroup = new Map();
+    for (const [word, n] of counts) {
+      const group = groupOf(word);
+      byGroup.set(group, [...(byGroup.get(group) ?? []), [binary(word), String(n)]]);
+    }
+    return [...byGroup].map(([keyGroup, entries]) => ({ keyGroup, entries: encodeChunk(entries) }));
+  };
+  const op = job.open(context({ operatorUid: "count" }), "count");
+  messages.length = 0;
+  const chunks = chunksOf([["a", 2], ["é", 10], ["🚀", 1]]);
+  op.restoreKeyed(4, chunks.slice(0, 1));
+  op.restoreKeyed(4, chunks.slice(1));
+  op.restore(4, []);
+  assert.deepEqual(messages, [["info", "migrated 3 word counts from state version 4"]]);
+  assert.deepEqual(values(op.process(0, ...words(["a", "é", "🚀"]))), ["a\t3", "é\t11", "🚀\t2"]);
+  assert.deepEqual(keyedCounts(op.snapshot(1), codecs.u64.decode), [["a", 3], [binary("é"), 11], [binary("🚀"), 2]]);
+
+  assert.throws(
+    () => job.open(context({ operatorUid: "count" }), "count").restoreKeyed(4, chunksOf([["a", "x1"]])),
+    (e) => e === 'version 4 state: invalid count "x1"',
+  );
 });
 
 test("count refuses unknown state versions and damaged state", () => {
   const op = job.open(context({ operatorUid: "count" }), "count");
-  for (const version of [1, 3]) {
-    assert.throws(
-      () => op.restore({ version, data: new Uint8Array(0) }),
-      (e) => e === `unknown state version ${version}: this count reads version 2`,
-    );
+  for (const version of [1, 5]) {
+    const refused = (e) => e === `unknown state version ${version}: this count reads versions 2, 3 and 4`;
+    assert.throws(() => op.restore(version, [utf8("x")]), refused);
+    assert.throws(() => op.restoreKeyed(version, [{ keyGroup: 0, entries: new Uint8Array(0) }]), refused);
   }
-  assert.throws(() => op.restore({ version: 2, data: utf8("a\tx\n") }), (e) => e.startsWith("version 2 state: invalid count"));
-  assert.throws(() => op.restore({ version: 2, data: utf8("a 1\n") }), (e) => e === 'version 2 state: no tab in line "a 1"');
-  assert.throws(() => op.restore({ version: 2, data: new Uint8Array([0x61, 0x09, 0x31, 0x0a, 0xff]) }), (e) => e === "version 2 state is not UTF-8");
+  assert.throws(() => op.restore(2, [utf8("a\tx\n")]), (e) => e.startsWith("version 2 state: invalid count"));
+  assert.throws(() => op.restore(2, [utf8("a 1\n")]), (e) => e === 'version 2 state: no tab in line "a 1"');
+  assert.throws(() => op.restore(2, [new Uint8Array([0x61, 0x09, 0x31, 0x0a, 0xff])]), (e) => e === "version 2 state is not UTF-8");
+  assert.throws(() => op.restoreKeyed(3, [{ keyGroup: 0, entries: encodeChunk([["a", "\x01"]]) }]), (e) => e === "a u64 state value has 1 bytes, not 8");
 });
 
 test("split keeps no state", () => {
   const op = job.open(context({ operatorUid: "split" }), "split");
   op.process(0, batch([["", "a b"]]));
-  assert.equal(op.snapshot(1).data.length, 0);
+  const state = op.snapshot(1);
+  assert.deepEqual([state.operatorState, state.keyed], [[], []]);
 });

@@ -2,21 +2,61 @@
 // with `node --import cairn-sdk/node/register.js --test`).
 
 import { binaryToBytes, bytesToBinary, textToBinary } from "../src/bytes.js";
+import { MAX_PARALLELISM, keyGroup } from "./keys.js";
 
 /**
- * A WIT `context` for `job.open`.
+ * A WIT `context` for `job.open`: by default subtask 0 of 1. Its `keyGroups` are those the
+ * host gives `subtask` of `parallelism`, of `MAX_PARALLELISM` (128) key groups, the number
+ * the `cairn:job/keys` stand-in hashes for.
  * @param {Partial<import("../src/operator.js").WitContext>} [fields]
  */
 export function context(fields = {}) {
+  const { subtask = 0, parallelism = 1 } = fields;
+  // Subtask i owns the key groups g with g * p / max = i: from ceil(i * max / p).
+  const start = (i) => Math.ceil((i * MAX_PARALLELISM) / parallelism);
   return {
     jobId: "0".repeat(32),
     operatorUid: "op",
-    subtask: 0,
-    parallelism: 1,
+    subtask,
+    parallelism,
     attempt: 0,
     options: [],
+    maxParallelism: MAX_PARALLELISM,
+    keyGroups: { first: start(subtask), last: start(subtask + 1) - 1 },
     ...fields,
   };
+}
+
+/**
+ * The key groups of a packed batch's records, as the host hands them to an operator with
+ * the batch on a by-key input (with the stand-in's hash, see ./keys.js):
+ * `op.process(0, packed, keyGroups(packed))`.
+ * @param {{ data: Uint8Array, offsets: ArrayLike<number> }} packed
+ * @returns {number[]}
+ */
+export function keyGroups(packed) {
+  const groups = [];
+  let start = 0;
+  for (let i = 0; i < packed.offsets.length; i += 2) {
+    groups.push(keyGroup(packed.data.subarray(start, packed.offsets[i])));
+    start = packed.offsets[i + 1];
+  }
+  return groups;
+}
+
+/**
+ * Restores snapshots into an opened operator as the host does: the keyed chunks of its key
+ * groups, then every operator-wide item (as in union mode, or split onto this one subtask),
+ * in the version of the first snapshot.
+ * @param {{ ctx: { keyGroups: { first: number, last: number } }, restoreKeyed: Function, restore: Function }} op
+ * @param {{ version: number, operatorState: Uint8Array[], keyed: { keyGroup: number, entries: Uint8Array }[] }[]} snapshots
+ */
+export function restore(op, snapshots) {
+  const { first, last } = op.ctx.keyGroups;
+  const version = snapshots[0].version;
+  const chunks = snapshots.flatMap((s) => s.keyed).filter((c) => c.keyGroup >= first && c.keyGroup <= last);
+  if (chunks.length !== 0) op.restoreKeyed(version, chunks);
+  op.restore(version, snapshots.flatMap((s) => s.operatorState));
 }
 
 /**

@@ -2,6 +2,7 @@
 
 const root = new URL("../", import.meta.url);
 const log = new URL("./log.js", import.meta.url).href;
+const keys = new URL("./keys.js", import.meta.url).href;
 
 export async function resolve(specifier, context, nextResolve) {
   if (specifier === "cairn-sdk") return { url: new URL("src/index.js", root).href, shortCircuit: true };
@@ -9,5 +10,6 @@ export async function resolve(specifier, context, nextResolve) {
     return { url: new URL(specifier.slice("cairn-sdk/".length), root).href, shortCircuit: true };
   }
   if (specifier.startsWith("cairn:job/log@")) return { url: log, shortCircuit: true };
+  if (specifier.startsWith("cairn:job/keys@")) return { url: keys, shortCircuit: true };
   return nextResolve(specifier, context);
 }

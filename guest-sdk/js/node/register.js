@@ -1,10 +1,11 @@
 // Runs job modules in Node.js, for unit tests: `node --import <this file> --test`.
 //
-// Resolves `cairn-sdk` to this SDK and the component's `cairn:job/log` import to a stand-in
-// (./log.js) that keeps the messages, and adds what QuickJS has and older Node.js lacks
+// Resolves `cairn-sdk` to this SDK, the component's `cairn:job/log` import to a stand-in
+// (./log.js) that keeps the messages and `cairn:job/keys` to one that hashes keys into key
+// groups (./keys.js), and adds what QuickJS has and older Node.js lacks
 // (Uint8Array base64). Operators then run as in the component, minus the sandbox: call
 // `job.describe(args)` and `job.open(ctx, name)` on the module's `job` export, and
-// `process(input, batch)` etc. on the operator it returns (see ./harness.js).
+// `process(input, batch, keyGroups)` etc. on the operator it returns (see ./harness.js).
 
 import { register } from "node:module";
 

@@ -37,6 +37,8 @@ export class Batch {
     this.data = new Uint8Array(0);
     /** @internal */ this._offsets = /** @type {number[]} */ ([]);
     /** @internal */ this._timestamps = /** @type {number[]} */ ([]);
+    /** @internal Each record's key group on a by-key input; empty on others. */
+    this._keyGroups = /** @type {ArrayLike<number>} */ ([]);
     /** @internal */ this._binary = /** @type {string | null} */ (null);
     /** @internal */ this._nonAscii = /** @type {boolean | null} */ (null);
     /** @internal Every key and value as text, decoded at once (false: one by one). */
@@ -49,13 +51,17 @@ export class Batch {
    * that a record's ranges are always within `data`).
    * @param {number} input
    * @param {PackedBatch} batch
+   * @param {ArrayLike<number>} [keyGroups] Each record's key group on a by-key input, else empty.
    */
-  _reset(input, batch) {
+  _reset(input, batch, keyGroups = []) {
     const { data, offsets, timestamps } = batch;
     const n = offsets.length;
     if (n % 2 !== 0) throw new Error("malformed batch: odd number of offsets");
     if (timestamps.length !== 0 && timestamps.length * 2 !== n) {
       throw new Error("malformed batch: timestamps do not match records");
+    }
+    if (keyGroups.length !== 0 && keyGroups.length * 2 !== n) {
+      throw new Error("malformed batch: key groups do not match records");
     }
     let previous = 0;
     for (let i = 0; i < n; i++) {
@@ -68,6 +74,7 @@ export class Batch {
     this.data = data;
     this._offsets = offsets;
     this._timestamps = timestamps;
+    this._keyGroups = keyGroups;
     this._binary = null;
     this._nonAscii = null;
     this._texts = null;
@@ -88,6 +95,7 @@ export class Batch {
     const offsets = this._offsets;
     const r = this._cursor;
     r.index = index;
+    r._key = null;
     r.keyStart = index === 0 ? 0 : offsets[2 * index - 1];
     r.valueStart = offsets[2 * index];
     r.valueEnd = offsets[2 * index + 1];
@@ -169,11 +177,23 @@ export class Record {
     this.valueStart = 0;
     /** Where the value ends. @type {number} */
     this.valueEnd = 0;
+    /** @internal `keyBinary()`, once made for this record (keyed state and the operator both want it). */
+    this._key = /** @type {string | null} */ (null);
   }
 
   /** The index of the input (in the node's `inputs`) the record arrived on. */
   get input() {
     return this.batch.input;
+  }
+
+  /**
+   * The record's key group (`hash(key) mod max-parallelism`, one of the subtask's) when it
+   * arrived on a by-key input, else `null`.
+   * @returns {number | null}
+   */
+  get keyGroup() {
+    const keyGroups = this.batch._keyGroups;
+    return keyGroups.length === 0 ? null : keyGroups[this.index];
   }
 
   /**
@@ -226,8 +246,12 @@ export class Record {
    * @returns {string}
    */
   keyBinary() {
-    const batch = this.batch;
-    return (batch._binary ?? batch.binary()).substring(this.keyStart, this.valueStart);
+    let key = this._key;
+    if (key === null) {
+      const batch = this.batch;
+      key = this._key = (batch._binary ?? batch.binary()).substring(this.keyStart, this.valueStart);
+    }
+    return key;
   }
 
   /**

@@ -8,15 +8,13 @@
  * batch encoding stay out of sight.
  *
  * ```js
- * import { JobGraph, Operator, Partitioning, Sink, Source, exportJob } from "cairn-sdk";
+ * import { JobGraph, KeyedState, Operator, Partitioning, Sink, Source, codecs, exportJob } from "cairn-sdk";
  *
  * class Count extends Operator {
- *   counts = new Map();
+ *   counts = new KeyedState(codecs.u64); // a count per key, checkpointed by key group
  *   process(record, out) {
- *     const word = record.keyString();
- *     const n = (this.counts.get(word) ?? 0) + 1;
- *     this.counts.set(word, n);
- *     out.emit(`${word}\t${n}`);
+ *     const n = this.counts.update(record, (n = 0) => n + 1);
+ *     out.emit(`${record.keyString()}\t${n}`);
  *   }
  * }
  * ```
@@ -43,5 +41,6 @@ export {
   textToBinary,
 } from "./bytes.js";
 export { JobGraph, Partitioning, Sink, Source, Stream } from "./graph.js";
+export { KeyedState, chunkEntries, codecs, encodeChunk } from "./keyed.js";
 export { Context, Operator, exportJob } from "./operator.js";
 export { log };

@@ -4,6 +4,7 @@ import { Args } from "./args.js";
 import { Batch, Emitter, Record } from "./batch.js";
 import { decodeText, encodeText } from "./bytes.js";
 import { graphToWit } from "./graph.js";
+import { keyedStateOf } from "./keyed.js";
 
 /** Where an operator instance runs. */
 export class Context {
@@ -21,6 +22,14 @@ export class Context {
     this.attempt = ctx.attempt;
     /** The options of this operator's node, as the graph set them. @type {[string, string][]} */
     this.options = ctx.options;
+    /** The number of key groups (`pipeline.max-parallelism`), fixed for the life of a job. @type {number} */
+    this.maxParallelism = ctx.maxParallelism;
+    /**
+     * The key groups this subtask owns, `first` to `last` included: every record of a by-key
+     * input is in one of them, and so is every key of its keyed state.
+     * @type {{ first: number, last: number }}
+     */
+    this.keyGroups = ctx.keyGroups;
   }
 
   /**
@@ -45,24 +54,47 @@ export class Context {
  * @property {number} parallelism
  * @property {number} attempt
  * @property {[string, string][]} options
+ * @property {number} maxParallelism
+ * @property {{ first: number, last: number }} keyGroups
  */
 
 /**
- * A stream operator: extend this class and implement `process`.
+ * A keyed-state chunk: the entries of one key group, in the chunk encoding.
+ * @typedef {object} KeyedChunk
+ * @property {number} keyGroup
+ * @property {Uint8Array} entries
+ */
+
+/**
+ * A stream operator: extend this class and implement `process`. Its state has two parts:
  *
- * State: by default, the operator's own enumerable properties (`this.counts = new Map()`),
- * as JSON, with Maps, Sets, BigInts and Uint8Arrays kept as such. Private fields
- * (`#cache`) are not state: set them in `open`, which runs again after a restore. For an
- * encoding of your own, override `snapshot` and `restore` and set `static STATE_VERSION`.
+ * - keyed state, a value per key: a `KeyedState` field (at most one). The host stores it by
+ *   key group, so the job can change parallelism across a savepoint, and `cairn state` can
+ *   show it.
+ * - operator-wide state, small and not per key: by default the operator's other own
+ *   enumerable properties (`this.total = 0`), as JSON, with Maps, Sets, BigInts and
+ *   Uint8Arrays kept as such. Private fields (`#cache`) are not state: set them in `open`,
+ *   which runs again after a restore. For an encoding of your own, override `snapshot` and
+ *   `restore`.
+ *
+ * `static STATE_VERSION` covers both parts.
  */
 export class Operator {
   /**
-   * The version of this operator's state encoding, stored with every snapshot and handed
-   * back to `restore`. Raise it when the encoding changes, and teach `restore` to read
-   * (migrate) the older versions.
+   * The version of this operator's state encoding (both parts), stored with every snapshot
+   * and handed back on restore. Raise it when an encoding changes, and teach `restore` and
+   * `restoreKeyed` to read (migrate) the older versions.
    * @type {number}
    */
   static STATE_VERSION = 1;
+
+  /**
+   * How operator-wide state is shared out when the parallelism changes: `"split"` (each old
+   * subtask's state goes to one new subtask; some get none) or `"union"` (every new subtask
+   * gets every old subtask's state, one `restore` call each).
+   * @type {"split" | "union"}
+   */
+  static OPERATOR_STATE_MODE = "split";
 
   /**
    * Called when the subtask starts, and again after its state was restored.
@@ -93,6 +125,7 @@ export class Operator {
     let start = 0;
     for (let i = 0; i < n; i += 2) {
       record.index = i >> 1;
+      record._key = null;
       record.keyStart = start;
       record.valueStart = offsets[i];
       record.valueEnd = start = offsets[i + 1];
@@ -107,30 +140,26 @@ export class Operator {
   finish(out) {}
 
   /**
-   * The whole state. An empty result means "no state": nothing is stored and `restore` is
-   * not called. By default: the own enumerable properties as JSON (see the class comment).
+   * The operator-wide state. An empty result means none. By default: the own enumerable
+   * properties but the keyed state, as JSON (see the class comment); none if there are none.
    * @returns {Uint8Array | string} A string is stored as its UTF-8 bytes.
    */
   snapshot() {
-    if (Object.keys(this).length === 0) return new Uint8Array(0);
-    return encodeText(JSON.stringify(this, jsonReplacer));
+    const json = JSON.stringify(this, jsonReplacer);
+    return json === "{}" ? new Uint8Array(0) : encodeText(json);
   }
 
   /**
-   * Replaces the state with one from `snapshot` — possibly written by other code (an older
-   * version of this job, or another language), in encoding `version`. By default only the
-   * operator's own `STATE_VERSION` is accepted, decoded as the default `snapshot` encodes it.
+   * Restores operator-wide state from `snapshot` — possibly written by other code (an older
+   * version of this job, or another language), in encoding `version`. After a rescale it is
+   * called once for each old subtask's state this subtask gets (see `OPERATOR_STATE_MODE`),
+   * or not at all; keyed state is restored before. By default only the operator's own
+   * `STATE_VERSION` is accepted, decoded as the default `snapshot` encodes it.
    * @param {Uint8Array} data
    * @param {number} version
    */
   restore(data, version) {
-    const own = /** @type {typeof Operator} */ (this.constructor).STATE_VERSION;
-    if (version !== own) {
-      throw new Error(
-        `the state is in encoding version ${version}, this operator reads version ${own}; ` +
-          `implement restore(data, version) to migrate it`,
-      );
-    }
+    checkVersion(this, version);
     let state;
     try {
       state = JSON.parse(decodeText(data), jsonReviver);
@@ -141,10 +170,38 @@ export class Operator {
   }
 
   /**
+   * Restores one key group's keyed state, written in encoding `version`, before `restore`.
+   * By default the chunk goes to the `KeyedState` field when `version` is the operator's
+   * own; override it to migrate an older encoding (`chunkEntries` reads a chunk, and
+   * `keyedState.restore(chunk, decode)` takes it with a decoder of your own).
+   * @param {KeyedChunk} chunk
+   * @param {number} version
+   */
+  restoreKeyed(chunk, version) {
+    checkVersion(this, version);
+    const keyed = keyedStateOf(this);
+    if (keyed === null) {
+      throw new Error("the state has keyed state for this operator, which keeps none (it has no KeyedState field)");
+    }
+    keyed.restore(chunk);
+  }
+
+  /**
    * A checkpoint this operator's state belongs to is durable everywhere.
    * @param {number} checkpointId
    */
   checkpointComplete(checkpointId) {}
+}
+
+/** Refuses state in an encoding the operator does not know. */
+function checkVersion(operator, version) {
+  const own = /** @type {typeof Operator} */ (operator.constructor).STATE_VERSION;
+  if (version !== own) {
+    throw new Error(
+      `the state is in encoding version ${version}, this operator reads version ${own}; ` +
+        "implement restore(data, version) (and restoreKeyed(chunk, version)) to migrate it",
+    );
+  }
 }
 
 function jsonReplacer(key, value) {
@@ -221,6 +278,8 @@ class OperatorInstance {
   constructor(operator, ctx) {
     this.operator = operator;
     this.ctx = ctx;
+    this.keyed = keyedStateOf(operator);
+    this.keyed?._open(ctx.keyGroups);
     this.batch = new Batch();
     this.out = new Emitter();
   }
@@ -228,11 +287,12 @@ class OperatorInstance {
   /**
    * @param {number} input
    * @param {import("./batch.js").PackedBatch} packed
+   * @param {ArrayLike<number>} keyGroups Each record's key group on a by-key input, else empty.
    */
-  process(input, packed) {
+  process(input, packed, keyGroups) {
     const out = this.out;
     try {
-      this.batch._reset(input, packed);
+      this.batch._reset(input, packed, keyGroups);
       this.operator.processBatch(this.batch, out);
     } catch (e) {
       this.out = new Emitter();
@@ -243,28 +303,49 @@ class OperatorInstance {
 
   /** @param {number} checkpointId */
   snapshot(checkpointId) {
-    let data;
+    let item;
+    let keyed = [];
     try {
-      data = this.operator.snapshot();
-      if (typeof data === "string") data = encodeText(data);
-      else if (data === undefined || data === null) data = new Uint8Array(0);
-      else if (!(data instanceof Uint8Array)) {
-        throw new TypeError(`snapshot() must return a Uint8Array or a string, not ${typeof data}`);
+      item = this.operator.snapshot();
+      if (typeof item === "string") item = encodeText(item);
+      else if (item === undefined || item === null) item = new Uint8Array(0);
+      else if (!(item instanceof Uint8Array)) {
+        throw new TypeError(`snapshot() must return a Uint8Array or a string, not ${typeof item}`);
       }
+      if (this.keyed !== null) keyed = this.keyed._snapshot();
     } catch (e) {
       throw failure("snapshot: ", e);
     }
-    const version = /** @type {typeof Operator} */ (this.operator.constructor).STATE_VERSION ?? 1;
-    if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) {
-      throw `snapshot: STATE_VERSION must be an integer from 0 to 2^32-1, not ${version}`;
-    }
-    return { version, data };
+    const Class = /** @type {typeof Operator} */ (this.operator.constructor);
+    return {
+      version: Class.STATE_VERSION,
+      operatorState: item.length === 0 ? [] : [item],
+      operatorStateMode: Class.OPERATOR_STATE_MODE,
+      keyed,
+      valueEncoding: this.keyed?.codec.encoding ?? "bytes",
+    };
   }
 
-  /** @param {{ version: number, data: Uint8Array }} state */
-  restore(state) {
+  /**
+   * @param {number} version
+   * @param {KeyedChunk[]} chunks
+   */
+  restoreKeyed(version, chunks) {
     try {
-      this.operator.restore(state.data, state.version);
+      for (const chunk of chunks) this.operator.restoreKeyed(chunk, version);
+    } catch (e) {
+      throw failure("", e);
+    }
+  }
+
+  /**
+   * The restore is complete: operator-wide state last, then the operator opens again.
+   * @param {number} version
+   * @param {Uint8Array[]} items
+   */
+  restore(version, items) {
+    try {
+      for (const item of items) this.operator.restore(item, version);
       this.operator.open(this.ctx);
     } catch (e) {
       throw failure("", e);
@@ -345,8 +426,16 @@ export function exportJob(definition) {
         if (typeof operator.processBatch !== "function") {
           throw new TypeError(`operator ${JSON.stringify(name)} (${OperatorClass.name}) does not extend Operator`);
         }
+        const { STATE_VERSION: version, OPERATOR_STATE_MODE: mode } = OperatorClass;
+        if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) {
+          throw new TypeError(`${OperatorClass.name}.STATE_VERSION must be an integer from 0 to 2^32-1, not ${version}`);
+        }
+        if (mode !== "split" && mode !== "union") {
+          throw new TypeError(`${OperatorClass.name}.OPERATOR_STATE_MODE must be "split" or "union", not ${JSON.stringify(mode)}`);
+        }
+        const instance = new OperatorInstance(operator, ctx);
         operator.open(ctx);
-        return new OperatorInstance(operator, ctx);
+        return instance;
       } catch (e) {
         throw failure("open: ", e);
       }

@@ -1,5 +1,6 @@
 // The SDK under Node.js: the packed batch encoding, text and binary strings, arguments, the
-// graph builder, operators' default state and errors.
+// graph builder, operators' default operator-wide state and errors. Keyed state is in
+// keyed.test.js.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -198,9 +199,12 @@ test("the default state is the operator's own fields, and survives snapshot and 
   assert.deepEqual(values(first.process(0, batch([["a", "1"], ["b", "2"], ["a", "3"]]))), ["a=1", "b=2", "a=4"]);
   const state = first.snapshot(1);
   assert.equal(state.version, 1);
+  assert.equal(state.operatorStateMode, "split");
+  assert.equal(state.operatorState.length, 1, "one item: the JSON of the fields");
+  assert.deepEqual(state.keyed, []);
 
   const second = sumJob.open(sumContext, "sum");
-  second.restore(state);
+  second.restore(state.version, state.operatorState);
   assert.equal(second.operator.opened, 2, "open runs again after restore");
   assert.deepEqual(values(second.process(0, batch([["a", "10"]]))), ["a=14"]);
   assert.deepEqual([...second.operator.seen], ["a", "b"]);
@@ -214,11 +218,14 @@ test("errors name the problem", () => {
   assert.throws(() => op.process(0, batch([["a", "x"]])), (e) => e === "not a number: x");
   // The failed batch's partial output is dropped.
   assert.deepEqual(values(op.process(0, batch([["a", "1"]]))), ["a=1"]);
-  assert.throws(() => op.restore({ version: 1, data: new Uint8Array([0xff, 0xff]) }), (e) => e.startsWith("cannot decode state: "));
-  const newer = { version: 2, data: op.snapshot(1).data };
+  assert.throws(() => op.restore(1, [new Uint8Array([0xff, 0xff])]), (e) => e.startsWith("cannot decode state: "));
   assert.throws(
-    () => op.restore(newer),
-    (e) => e === "the state is in encoding version 2, this operator reads version 1; implement restore(data, version) to migrate it",
+    () => op.restore(2, op.snapshot(1).operatorState),
+    (e) => e === "the state is in encoding version 2, this operator reads version 1; implement restore(data, version) (and restoreKeyed(chunk, version)) to migrate it",
+  );
+  assert.throws(
+    () => op.restoreKeyed(1, [{ keyGroup: 0, entries: new Uint8Array(0) }]),
+    (e) => e === "the state has keyed state for this operator, which keeps none (it has no KeyedState field)",
   );
   const bug = exportJob({
     describe: () => null,
@@ -235,6 +242,34 @@ test("errors name the problem", () => {
   class NotAnOperator {}
   const plain = exportJob({ describe: () => new JobGraph("x"), operators: { plain: NotAnOperator } });
   assert.throws(() => plain.open(context(), "plain"), (e) => e.includes("does not extend Operator"));
+  class Sideways extends Operator {
+    static OPERATOR_STATE_MODE = "sideways";
+  }
+  class Negative extends Operator {
+    static STATE_VERSION = -1;
+  }
+  const misdeclared = exportJob({ describe: () => new JobGraph("x"), operators: { sideways: Sideways, negative: Negative } });
+  assert.throws(() => misdeclared.open(context(), "sideways"), (e) => e.startsWith('open: TypeError: Sideways.OPERATOR_STATE_MODE must be "split" or "union", not "sideways"'));
+  assert.throws(() => misdeclared.open(context(), "negative"), (e) => e.startsWith("open: TypeError: Negative.STATE_VERSION must be an integer from 0 to 2^32-1, not -1"));
+});
+
+test("operator-wide state is restored once per item, in union mode too", () => {
+  class Total extends Operator {
+    static OPERATOR_STATE_MODE = "union";
+    total = 0;
+    restore(data, version) {
+      this.total += Number(decodeText(data));
+    }
+    snapshot() {
+      return String(this.total);
+    }
+  }
+  const job = exportJob({ describe: () => new JobGraph("x"), operators: { total: Total } });
+  const op = job.open(context(), "total");
+  assert.equal(op.snapshot(1).operatorStateMode, "union");
+  op.restore(1, [encodeText("2"), encodeText("40")]);
+  assert.equal(op.operator.total, 42);
+  assert.deepEqual(op.snapshot(2).operatorState.map(decodeText), ["42"]);
 });
 
 test("an operator without state snapshots nothing", () => {
@@ -246,6 +281,6 @@ test("an operator without state snapshots nothing", () => {
   const job = exportJob({ describe: () => new JobGraph("x"), operators: { s: Stateless } });
   const op = job.open(context(), "s");
   assert.deepEqual(records(op.process(0, batch([{ key: "k", value: "v", timestamp: 5 }]))), [{ key: "k", value: "v", timestamp: 5 }]);
-  assert.equal(op.snapshot(1).data.length, 0);
+  assert.deepEqual(op.snapshot(1), { version: 1, operatorState: [], operatorStateMode: "split", keyed: [], valueEncoding: "bytes" });
   assert.deepEqual(values(op.finish()), []);
 });

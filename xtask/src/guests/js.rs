@@ -11,9 +11,8 @@ use anyhow::Context;
 use super::{Fingerprint, Npm, files_under, install_job, npm_install};
 use crate::{run, target_dir};
 
-/// The WIT the JavaScript SDK builds against: the frozen `cairn:job@0.2.0`, which the host
-/// still runs, until it moves to `cairn:job@0.3.0` (`wit/`, as the Rust SDK has).
-const WIT: &str = "wit/v0.2.0";
+/// The WIT the JavaScript SDK builds against: `cairn:job@0.3.0`, as the Rust SDK.
+const WIT: &str = "wit";
 
 /// JavaScript jobs: (name, entry module).
 const JOBS: &[(&str, &str)] = &[("word-count-js", "example-jobs/word-count-js/job.js")];
