@@ -24,7 +24,7 @@ impl Operator for Sum {
             .value()
             .try_into()
             .map_err(|_| Error::msg("keyed-sum expects 8-byte values"))?;
-        let sum = self.sums.get_or_default(&record)?;
+        let mut sum = self.sums.get_or_default(&record)?;
         *sum = sum.wrapping_add(u64::from_le_bytes(value));
         let sum = *sum;
         out.emit_parts(|v| {

@@ -63,7 +63,7 @@ impl Operator for Count {
     }
 
     fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()> {
-        let n = self.counts.get_or_default(&record)?;
+        let mut n = self.counts.get_or_default(&record)?;
         *n += 1;
         let n = *n;
         out.emit_parts(|v| {

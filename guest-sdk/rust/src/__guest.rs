@@ -79,7 +79,8 @@ impl WitGuestOperator for GuestOperator {
     }
 
     fn snapshot(&self, _checkpoint_id: u64) -> Result<wit::Snapshot, String> {
-        let snapshot = self.0.borrow_mut().snapshot()?;
+        // The result goes straight to the host: keyed state may be lent, not copied.
+        let snapshot = crate::lend::lending(|| self.0.borrow_mut().snapshot())?;
         Ok(wit::Snapshot {
             version: snapshot.version,
             operator_state: snapshot.operator_state,

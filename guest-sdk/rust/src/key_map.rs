@@ -1,46 +1,72 @@
-//! [`KeyMap`]: byte-string keys to values, the keys stored back to back in one buffer — no
-//! allocation per key, and a snapshot walks contiguous memory. One per key group of a
+//! [`KeyMap`]: byte-string keys to encoded values, every entry back to back in one buffer in
+//! the host's chunk encoding. No allocation per key, a small table (one offset per key), and
+//! a key group's snapshot is a copy of its buffer. One per key group of a
 //! [`KeyedState`](crate::KeyedState).
 
 use std::hash::BuildHasher;
+use std::ops::Range;
 
+use cairn_wire::keyed;
 use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
 
-/// Where a key is in the buffer, and its value.
-struct Slot<V> {
-    at: u32,
-    len: u32,
-    value: V,
-}
-
-impl<V> Slot<V> {
-    fn key<'a>(&self, keys: &'a [u8]) -> &'a [u8] {
-        &keys[self.at as usize..(self.at + self.len) as usize]
-    }
-}
-
-/// A map from byte strings to `V`.
-pub(crate) struct KeyMap<V> {
-    keys: Vec<u8>,
-    table: HashTable<Slot<V>>,
+/// A map from byte strings to byte strings.
+#[derive(Default)]
+pub(crate) struct KeyMap {
+    /// Entries in the chunk encoding (`varint key-len, key, varint value-len + 1, value`):
+    /// the live ones, and `garbage` bytes of replaced or removed ones.
+    entries: Vec<u8>,
+    /// Where each live entry starts in `entries`.
+    table: HashTable<usize>,
     hasher: foldhash::fast::RandomState,
-    /// Bytes of `keys` whose key was removed: compacted away when they are most of it.
     garbage: usize,
 }
 
-impl<V> Default for KeyMap<V> {
-    fn default() -> Self {
-        KeyMap {
-            keys: Vec::new(),
-            table: HashTable::new(),
-            hasher: Default::default(),
-            garbage: 0,
-        }
+/// Where an entry's key and value are in the buffer.
+struct Parts {
+    key: Range<usize>,
+    value: Range<usize>,
+}
+
+impl Parts {
+    fn end(&self) -> usize {
+        self.value.end
     }
 }
 
-impl<V> KeyMap<V> {
+/// A varint this map wrote, at `at`: its value and where the next field starts.
+fn varint(entries: &[u8], at: usize) -> (usize, usize) {
+    let first = entries[at];
+    if first < 0x80 {
+        return (usize::from(first), at + 1);
+    }
+    let (mut n, mut shift, mut i) = (0usize, 0, at);
+    loop {
+        let byte = entries[i];
+        n |= usize::from(byte & 0x7f) << shift;
+        i += 1;
+        if byte < 0x80 {
+            return (n, i);
+        }
+        shift += 7;
+    }
+}
+
+/// The parts of the entry at `at` (one this map wrote, so well formed and not a tombstone).
+fn parts(entries: &[u8], at: usize) -> Parts {
+    let (key_len, key_start) = varint(entries, at);
+    let key = key_start..key_start + key_len;
+    let (tag, value_start) = varint(entries, key.end);
+    Parts {
+        key,
+        value: value_start..value_start + tag - 1,
+    }
+}
+
+fn key_at(entries: &[u8], at: usize) -> &[u8] {
+    &entries[parts(entries, at).key]
+}
+
+impl KeyMap {
     pub(crate) fn len(&self) -> usize {
         self.table.len()
     }
@@ -49,123 +75,147 @@ impl<V> KeyMap<V> {
         self.table.is_empty()
     }
 
-    /// The bytes of all keys.
-    pub(crate) fn key_bytes(&self) -> usize {
-        self.keys.len() - self.garbage
-    }
-
-    pub(crate) fn get(&self, key: &[u8]) -> Option<&V> {
+    /// The value of `key`.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&[u8]> {
         let hash = self.hasher.hash_one(key);
-        self.table
-            .find(hash, |s| s.key(&self.keys) == key)
-            .map(|s| &s.value)
+        let at = *self
+            .table
+            .find(hash, |&at| key_at(&self.entries, at) == key)?;
+        Some(&self.entries[parts(&self.entries, at).value])
     }
 
-    /// The value of `key`, made with `make` if it has none.
-    pub(crate) fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
+    /// Where the entry of `key` starts, added with value `default()` if it has none.
+    pub(crate) fn find_or_insert<'v>(
+        &mut self,
+        key: &[u8],
+        default: impl FnOnce() -> &'v [u8],
+    ) -> usize {
         let hash = self.hasher.hash_one(key);
         let KeyMap {
-            keys,
+            entries,
             table,
             hasher,
             ..
         } = self;
         let entry = table.entry(
             hash,
-            |s| s.key(keys) == key,
-            |s| hasher.hash_one(s.key(keys)),
+            |&at| key_at(entries, at) == key,
+            |&at| hasher.hash_one(key_at(entries, at)),
         );
         match entry {
-            Entry::Occupied(slot) => &mut slot.into_mut().value,
-            Entry::Vacant(vacant) => {
-                let at = append(keys, key);
-                let slot = Slot {
-                    at,
-                    len: key.len() as u32,
-                    value: make(),
-                };
-                &mut vacant.insert(slot).into_mut().value
+            hashbrown::hash_table::Entry::Occupied(found) => *found.get(),
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                let at = entries.len();
+                keyed::put(entries, key, default());
+                vacant.insert(at);
+                at
             }
         }
     }
 
-    /// Sets the value of `key`.
-    pub(crate) fn insert(&mut self, key: &[u8], value: V) {
-        let mut value = Some(value);
-        let slot = self.get_or_insert_with(key, || value.take().expect("taken once"));
-        if let Some(value) = value {
-            *slot = value;
+    /// The value of the entry at `at` (from [`find_or_insert`](Self::find_or_insert)).
+    pub(crate) fn value_at(&self, at: usize) -> &[u8] {
+        &self.entries[parts(&self.entries, at).value]
+    }
+
+    /// Replaces the value of the entry at `at`: in place when it has the same length, else
+    /// by a new entry at the end (the old one becomes garbage).
+    pub(crate) fn set_at(&mut self, at: usize, value: &[u8]) {
+        let old = parts(&self.entries, at);
+        if old.value.len() == value.len() {
+            self.entries[old.value].copy_from_slice(value);
+            return;
         }
+        let key = old.key.clone();
+        let hash = self.hasher.hash_one(&self.entries[key.clone()]);
+        let moved = self.entries.len();
+        self.entries.extend_from_within(at..key.end);
+        keyed::put_value(&mut self.entries, value);
+        let slot = self
+            .table
+            .find_mut(hash, |&slot| slot == at)
+            .expect("an entry's offset is in the table");
+        *slot = moved;
+        self.collect(old.end() - at);
     }
 
-    /// Adds `key`, which the map does not have (a restored chunk's keys are unique).
-    pub(crate) fn insert_new(&mut self, key: &[u8], value: V) {
-        let hash = self.hasher.hash_one(key);
-        let at = append(&mut self.keys, key);
-        let KeyMap {
-            keys,
-            table,
-            hasher,
-            ..
-        } = self;
-        let slot = Slot {
-            at,
-            len: key.len() as u32,
-            value,
-        };
-        table.insert_unique(hash, slot, |s| hasher.hash_one(s.key(keys)));
+    /// Sets the value of `key`.
+    pub(crate) fn insert(&mut self, key: &[u8], value: &[u8]) {
+        let at = self.find_or_insert(key, || value);
+        self.set_at(at, value);
     }
 
-    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<V> {
+    /// Removes `key`; returns its value.
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Vec<u8>> {
         let hash = self.hasher.hash_one(key);
-        let keys = &self.keys;
-        let slot = match self.table.find_entry(hash, |s| s.key(keys) == key) {
+        let entries = &self.entries;
+        let at = match self
+            .table
+            .find_entry(hash, |&at| key_at(entries, at) == key)
+        {
             Ok(found) => found.remove().0,
             Err(_) => return None,
         };
-        self.garbage += slot.len as usize;
-        if self.garbage > self.keys.len() / 2 {
-            self.compact();
-        }
-        Some(slot.value)
+        let old = parts(&self.entries, at);
+        let value = self.entries[old.value.clone()].to_vec();
+        self.collect(old.end() - at);
+        Some(value)
     }
 
-    /// Room for `entries` more keys of `key_bytes` bytes in all.
-    pub(crate) fn reserve(&mut self, entries: usize, key_bytes: usize) {
-        self.keys.reserve(key_bytes);
+    /// Room for `entries` more entries of `bytes` bytes in all.
+    pub(crate) fn reserve(&mut self, entries: usize, bytes: usize) {
+        self.entries.reserve(bytes);
         let KeyMap {
-            keys,
+            entries: buffer,
             table,
             hasher,
             ..
         } = self;
-        table.reserve(entries, |s| hasher.hash_one(s.key(keys)));
+        table.reserve(entries, |&at| hasher.hash_one(key_at(buffer, at)));
     }
 
     /// Every key and its value, in no order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
-        self.table.iter().map(|s| (s.key(&self.keys), &s.value))
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.table.iter().map(|&at| {
+            let parts = parts(&self.entries, at);
+            (&self.entries[parts.key], &self.entries[parts.value])
+        })
     }
 
-    /// Drops the bytes of removed keys: moves every key to a fresh buffer.
-    fn compact(&mut self) {
-        let mut keys = Vec::with_capacity(self.key_bytes());
-        for slot in self.table.iter_mut() {
-            let at = keys.len() as u32;
-            keys.extend_from_slice(slot.key(&self.keys));
-            slot.at = at;
+    /// The live entries in the chunk encoding, in no order: when it has no garbage, the
+    /// buffer itself — lent, in a snapshot for the host, else copied.
+    pub(crate) fn chunk(&self) -> Vec<u8> {
+        if self.garbage == 0 {
+            #[cfg(target_arch = "wasm32")]
+            if crate::lend::is_lending() {
+                // SAFETY: the chunk goes to the host as the snapshot's result; nothing
+                // touches this map before the call's post-return has dropped it.
+                return unsafe { crate::lend::lend(&self.entries) };
+            }
+            return self.entries.clone();
         }
-        self.keys = keys;
-        self.garbage = 0;
+        let mut chunk = Vec::with_capacity(self.entries.len() - self.garbage);
+        for &at in &self.table {
+            chunk.extend_from_slice(&self.entries[at..parts(&self.entries, at).end()]);
+        }
+        chunk
     }
-}
 
-/// Appends `key` to `keys`; returns where it starts.
-fn append(keys: &mut Vec<u8>, key: &[u8]) -> u32 {
-    // A guest's memory is 32-bit: offsets into one buffer of it fit u32.
-    let at = keys.len() as u32;
-    keys.extend_from_slice(key);
-    at
+    /// Counts `bytes` more of garbage, and compacts when it is most of the buffer.
+    fn collect(&mut self, bytes: usize) {
+        self.garbage += bytes;
+        if self.garbage > self.entries.len() / 2 {
+            let mut entries = Vec::with_capacity(self.entries.len() - self.garbage);
+            for at in self.table.iter_mut() {
+                let end = parts(&self.entries, *at).end();
+                let moved = entries.len();
+                entries.extend_from_slice(&self.entries[*at..end]);
+                *at = moved;
+            }
+            self.entries = entries;
+            self.garbage = 0;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -177,32 +227,47 @@ mod tests {
     use super::*;
 
     proptest! {
-        /// Inserts, updates and removes agree with std's HashMap, compactions included.
+        /// Inserts, in-place and moving updates and removes agree with std's HashMap,
+        /// compactions included, and the chunk holds exactly the live entries.
         #[test]
         fn behaves_as_a_hash_map(ops in proptest::collection::vec(
-            (0u8..3, proptest::collection::vec(0u8..4, 0..4), any::<u32>()), 0..300)
+            (0u8..3, proptest::collection::vec(0u8..4, 0..4), proptest::collection::vec(any::<u8>(), 0..3)),
+            0..300)
         ) {
             let mut map = KeyMap::default();
-            let mut model: HashMap<Vec<u8>, u32> = HashMap::new();
+            let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
             for (op, key, value) in ops {
                 match op {
                     0 => {
-                        map.insert(&key, value);
+                        map.insert(&key, &value);
                         model.insert(key, value);
                     }
                     1 => {
-                        *map.get_or_insert_with(&key, || 0) += value % 7;
-                        *model.entry(key).or_insert(0) += value % 7;
+                        let at = map.find_or_insert(&key, || &[]);
+                        let mut grown = map.value_at(at).to_vec();
+                        grown.extend_from_slice(&value);
+                        map.set_at(at, &grown);
+                        model.entry(key).or_default().extend_from_slice(&value);
                     }
                     _ => prop_assert_eq!(map.remove(&key), model.remove(&key)),
                 }
             }
             prop_assert_eq!(map.len(), model.len());
-            let mut all: Vec<(Vec<u8>, u32)> = map.iter().map(|(k, v)| (k.to_vec(), *v)).collect();
+            for (key, value) in &model {
+                prop_assert_eq!(map.get(key), Some(value.as_slice()));
+            }
+            let mut all: Vec<(Vec<u8>, Vec<u8>)> =
+                map.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
             all.sort();
-            let mut expected: Vec<(Vec<u8>, u32)> = model.into_iter().collect();
+            let mut expected: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
             expected.sort();
-            prop_assert_eq!(all, expected);
+            let mut chunked: Vec<(Vec<u8>, Vec<u8>)> = keyed::entries(&map.chunk())
+                .map(|e| e.map(|e| (e.key.to_vec(), e.value.unwrap().to_vec())))
+                .collect::<Result<_, _>>()
+                .unwrap();
+            chunked.sort();
+            prop_assert_eq!(&all, &expected);
+            prop_assert_eq!(chunked, expected);
         }
     }
 }

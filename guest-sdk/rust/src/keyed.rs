@@ -14,7 +14,7 @@
 //!     }
 //!
 //!     fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()> {
-//!         let n = self.counts.get_or_default(&record)?;
+//!         let mut n = self.counts.get_or_default(&record)?;
 //!         *n += 1;
 //!         out.emit_fmt(format_args!("{}\t{n}", record.key_str()?));
 //!         Ok(())
@@ -23,6 +23,9 @@
 //! ```
 
 use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
 
 use cairn_wire::key_groups::key_group;
 use cairn_wire::{KeyGroupRange, KeyedChunk, ValueEncoding, keyed};
@@ -122,13 +125,18 @@ pub trait KeyedStore {
 /// state of their key ([`get`](Self::get), [`get_or_default`](Self::get_or_default), …);
 /// [`insert_key`](Self::insert_key) and [`iter`](Self::iter) address keys directly.
 ///
+/// Values are kept encoded (as [`StateValue::encode`] writes them), each key group's entries
+/// back to back in the host's chunk encoding: a snapshot copies them out, no per-entry work.
 /// It is checkpointed by the host, not with serde: as a field of an operator struct it
 /// serialises as nothing.
 pub struct KeyedState<V> {
     first: u32,
     max_parallelism: u32,
     /// One map per owned key group, by `key_group - first`.
-    groups: Vec<KeyMap<V>>,
+    groups: Vec<KeyMap>,
+    /// A value being encoded: reused, so that an update allocates nothing.
+    scratch: Vec<u8>,
+    values: PhantomData<fn() -> V>,
 }
 
 impl<V> Default for KeyedState<V> {
@@ -137,6 +145,8 @@ impl<V> Default for KeyedState<V> {
             first: 0,
             max_parallelism: 0,
             groups: Vec::new(),
+            scratch: Vec::new(),
+            values: PhantomData,
         }
     }
 }
@@ -154,17 +164,69 @@ impl<'de, V> Deserialize<'de> for KeyedState<V> {
     }
 }
 
+/// The value of one key, borrowed from a [`KeyedState`] for update: it derefs to the value,
+/// and writes it back when dropped.
+pub struct ValueMut<'a, V: StateValue> {
+    map: &'a mut KeyMap,
+    scratch: &'a mut Vec<u8>,
+    at: usize,
+    value: V,
+}
+
+impl<V: StateValue> Deref for ValueMut<'_, V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        &self.value
+    }
+}
+
+impl<V: StateValue> DerefMut for ValueMut<'_, V> {
+    fn deref_mut(&mut self) -> &mut V {
+        &mut self.value
+    }
+}
+
+impl<V: StateValue + fmt::Debug> fmt::Debug for ValueMut<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+impl<V: StateValue + fmt::Display> fmt::Display for ValueMut<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+impl<V: StateValue> Drop for ValueMut<'_, V> {
+    fn drop(&mut self) {
+        self.scratch.clear();
+        self.value.encode(self.scratch);
+        self.map.set_at(self.at, self.scratch);
+    }
+}
+
+/// Decodes a value this state stored: it was encoded by `V::encode`, or checked with
+/// `V::decode` when restored.
+fn stored<V: StateValue>(bytes: &[u8]) -> V {
+    V::decode(bytes).unwrap_or_else(|e| {
+        panic!("StateValue::decode refused a value its encode wrote or it accepted before: {e}")
+    })
+}
+
 impl<V: StateValue> KeyedState<V> {
     /// The map of key group `group`, if this subtask owns it.
-    fn group(&self, group: u32) -> Option<&KeyMap<V>> {
+    fn group(&self, group: u32) -> Option<&KeyMap> {
         self.groups.get(group.checked_sub(self.first)? as usize)
     }
 
-    fn group_mut(&mut self, group: u32) -> Result<&mut KeyMap<V>> {
+    /// The index in `groups` of key group `group`, which this subtask must own.
+    fn group_index(&self, group: u32) -> Result<usize> {
         let (first, count) = (self.first, self.groups.len());
         group
             .checked_sub(first)
-            .and_then(|i| self.groups.get_mut(i as usize))
+            .map(|i| i as usize)
+            .filter(|&i| i < count)
             .ok_or_else(|| {
                 Error::msg(format!(
                     "key group {group} is not this subtask's (it owns {first}..{}): keyed \
@@ -172,6 +234,11 @@ impl<V: StateValue> KeyedState<V> {
                     first as usize + count
                 ))
             })
+    }
+
+    fn group_mut(&mut self, group: u32) -> Result<&mut KeyMap> {
+        let i = self.group_index(group)?;
+        Ok(&mut self.groups[i])
     }
 
     /// The key group of a record, which must have arrived on a by-key input.
@@ -186,49 +253,71 @@ impl<V: StateValue> KeyedState<V> {
     }
 
     /// The value of the record's key.
-    pub fn get(&self, record: &Record<'_>) -> Result<Option<&V>> {
+    pub fn get(&self, record: &Record<'_>) -> Result<Option<V>> {
         let group = Self::record_group(record)?;
         Ok(self
             .group(group)
-            .and_then(|map| map.get(record.key().unwrap_or_default())))
+            .and_then(|map| map.get(record.key().unwrap_or_default()))
+            .map(stored))
     }
 
-    /// The value of the record's key, created with `V::default()` if it has none.
-    pub fn get_or_default(&mut self, record: &Record<'_>) -> Result<&mut V>
+    /// The value of the record's key, created with `V::default()` if it has none, for
+    /// update: `*state.get_or_default(&record)? += 1`.
+    pub fn get_or_default(&mut self, record: &Record<'_>) -> Result<ValueMut<'_, V>>
     where
         V: Default,
     {
-        let group = Self::record_group(record)?;
+        let i = self.group_index(Self::record_group(record)?)?;
         let key = record.key().unwrap_or_default();
-        Ok(self.group_mut(group)?.get_or_insert_with(key, V::default))
+        let (map, scratch) = (&mut self.groups[i], &mut self.scratch);
+        let at = map.find_or_insert(key, || {
+            scratch.clear();
+            V::default().encode(scratch);
+            scratch
+        });
+        let value = stored(map.value_at(at));
+        Ok(ValueMut {
+            map,
+            scratch,
+            at,
+            value,
+        })
     }
 
     /// Sets the value of the record's key.
     pub fn insert(&mut self, record: &Record<'_>, value: V) -> Result<()> {
         let group = Self::record_group(record)?;
-        let key = record.key().unwrap_or_default();
-        self.group_mut(group)?.insert(key, value);
-        Ok(())
+        self.insert_in(group, record.key().unwrap_or_default(), &value)
     }
 
     /// Removes the record's key's value.
     pub fn remove(&mut self, record: &Record<'_>) -> Result<Option<V>> {
         let group = Self::record_group(record)?;
         let key = record.key().unwrap_or_default();
-        Ok(self.group_mut(group)?.remove(key))
+        Ok(self.group_mut(group)?.remove(key).map(|v| stored(&v)))
     }
 
     /// Sets the value of `key`, which must be in this subtask's key groups: for migrating
     /// state kept otherwise by older code.
     pub fn insert_key(&mut self, key: &[u8], value: V) -> Result<()> {
         let group = key_group(key, self.max_parallelism.max(1));
-        self.group_mut(group)?.insert(key, value);
-        Ok(())
+        self.insert_in(group, key, &value)
+    }
+
+    fn insert_in(&mut self, group: u32, key: &[u8], value: &V) -> Result<()> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        value.encode(&mut scratch);
+        let inserted = self.group_mut(group).map(|map| map.insert(key, &scratch));
+        self.scratch = scratch;
+        inserted
     }
 
     /// Every key and its value, key group by key group.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
-        self.groups.iter().flat_map(|map| map.iter())
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], V)> {
+        self.groups
+            .iter()
+            .flat_map(|map| map.iter().map(|(k, v)| (k, stored(v))))
     }
 
     /// The number of keys.
@@ -250,43 +339,37 @@ impl<V: StateValue> KeyedStore for KeyedState<V> {
     }
 
     fn snapshot(&self) -> Vec<KeyedChunk> {
-        let mut chunks = Vec::new();
-        let mut value = Vec::new();
-        for (i, map) in self.groups.iter().enumerate() {
-            if map.is_empty() {
-                continue;
-            }
-            // Keys, values and at most 10 bytes of lengths an entry: grown once at most.
-            let mut entries = Vec::with_capacity(map.key_bytes() + map.len() * 18);
-            for (key, v) in map.iter() {
-                value.clear();
-                v.encode(&mut value);
-                keyed::put(&mut entries, key, &value);
-            }
-            chunks.push(KeyedChunk {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(_, map)| !map.is_empty())
+            .map(|(i, map)| KeyedChunk {
                 // Key groups are below max-parallelism, at most 2^15.
                 key_group: (self.first + i as u32) as u16,
-                entries,
-            });
-        }
-        chunks
+                entries: map.chunk(),
+            })
+            .collect()
     }
 
     fn restore(&mut self, chunk: &KeyedChunk) -> Result<()> {
-        // Count first, so that the map is allocated once, not rehashed as it grows; a chunk's
-        // keys are unique (the host hands each key group once, sorted), and new.
+        // Count first, so that the map is allocated once, not rehashed as it grows.
         let count = keyed::entries(&chunk.entries).count();
         let map = self.group_mut(u32::from(chunk.key_group))?;
         map.reserve(count, chunk.entries.len());
         for entry in keyed::entries(&chunk.entries) {
             let entry = entry?;
-            if let Some(value) = entry.value {
-                map.insert_new(entry.key, V::decode(value)?);
+            match entry.value {
+                Some(value) => {
+                    V::decode(value)?;
+                    map.insert(entry.key, value);
+                }
+                None => {
+                    map.remove(entry.key);
+                }
             }
         }
         Ok(())
     }
-
     fn value_encoding(&self) -> ValueEncoding {
         V::ENCODING
     }
@@ -355,7 +438,7 @@ mod tests {
         }
         let mut merged: Vec<(Vec<u8>, u64)> = two
             .iter()
-            .flat_map(|s| s.iter().map(|(k, v)| (k.to_vec(), *v)))
+            .flat_map(|s| s.iter().map(|(k, v)| (k.to_vec(), v)))
             .collect();
         merged.sort();
         assert_eq!(

@@ -17,7 +17,7 @@
 //!     }
 //!
 //!     fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()> {
-//!         let n = self.counts.get_or_default(&record)?;
+//!         let mut n = self.counts.get_or_default(&record)?;
 //!         *n += 1;
 //!         out.emit_fmt(format_args!("{}\t{n}", record.key_str()?));
 //!         Ok(())
@@ -38,12 +38,21 @@
 mod args;
 mod key_map;
 pub mod keyed;
+#[cfg(target_arch = "wasm32")]
+mod lend;
 pub mod log;
 mod operator;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __guest;
+
+/// A job's allocator in a component: the system one, except that it lets snapshots lend
+/// keyed state to the host without a copy (see `lend.rs`). A job that sets its own
+/// `#[global_allocator]` does not link.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lend::LendingAllocator = lend::LendingAllocator;
 
 pub use args::Args;
 // The wire types are the host's too (crate `cairn-wire`); the SDK re-exports them.
@@ -53,7 +62,7 @@ pub use cairn_wire::{
     OperatorStateMode, PackedBatch, Partitioning, Record, Records, Result, Sink, Snapshot, Source,
     Stream, ValueEncoding, ValueWriter,
 };
-pub use keyed::{KeyedState, KeyedStore, StateValue};
+pub use keyed::{KeyedState, KeyedStore, StateValue, ValueMut};
 pub use operator::{DynOperator, Job, Operator, OperatorInstance, operator};
 
 /// Everything a job author needs, in one `use`.

@@ -27,7 +27,20 @@ pub struct Entry<'a> {
 
 /// Appends the entry `key` → `value` to `chunk`.
 pub fn put(chunk: &mut Vec<u8>, key: &[u8], value: &[u8]) {
-    put_framing(chunk, key, value.len());
+    put_key(chunk, key);
+    put_value(chunk, value);
+}
+
+/// Appends the start of an entry: the key's length and the key. Its value ([`put_value`]) or
+/// tombstone follows.
+pub fn put_key(chunk: &mut Vec<u8>, key: &[u8]) {
+    put_varint(chunk, len32(key));
+    chunk.extend_from_slice(key);
+}
+
+/// Appends the end of an entry whose key [`put_key`] appended: the value's tag and bytes.
+pub fn put_value(chunk: &mut Vec<u8>, value: &[u8]) {
+    put_varint(chunk, len32(value) + 1);
     chunk.extend_from_slice(value);
 }
 
@@ -35,20 +48,14 @@ pub fn put(chunk: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 /// the key and the tag. `framing(key, value.len())` then `value` is `put(key, value)`.
 pub fn framing(key: &[u8], value_len: usize) -> Vec<u8> {
     let mut frame = Vec::with_capacity(key.len() + 2 * MAX_VARINT);
-    put_framing(&mut frame, key, value_len);
+    put_key(&mut frame, key);
+    put_varint(&mut frame, len32_of(value_len) + 1);
     frame
-}
-
-fn put_framing(out: &mut Vec<u8>, key: &[u8], value_len: usize) {
-    put_varint(out, len32(key));
-    out.extend_from_slice(key);
-    put_varint(out, len32_of(value_len) + 1);
 }
 
 /// Appends a tombstone for `key` to `chunk`.
 pub fn put_tombstone(chunk: &mut Vec<u8>, key: &[u8]) {
-    put_varint(chunk, len32(key));
-    chunk.extend_from_slice(key);
+    put_key(chunk, key);
     chunk.push(0);
 }
 
