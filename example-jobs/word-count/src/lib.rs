@@ -33,11 +33,11 @@ impl Operator for Split {
 /// - version 1 (`word-count` before keyed state): operator-wide, [postcard] of
 ///   `struct { counts: map<string, u64> }` — a varint entry count, then per entry a
 ///   varint-length UTF-8 word and a varint count.
-/// - version 2 (`word-count-v2` before keyed state, and the word counts of the SDKs still on
+/// - version 2 (`word-count-v2` before keyed state, and the other languages' word counts on
 ///   `cairn:job@0.2.0`): operator-wide UTF-8 text, one `word<TAB>count<LF>` line per word,
 ///   sorted by word.
-/// - version 3 (this one): keyed state — key: the word (UTF-8), value: its count, u64
-///   little-endian.
+/// - version 3 (this one, and the Python, JavaScript, C and Zig word counts): keyed state —
+///   key: the word (UTF-8), value: its count, u64 little-endian.
 /// - version 4 (`word-count-v2`): keyed state — key: the word, value: its count in decimal
 ///   UTF-8 digits.
 ///
