@@ -5,11 +5,12 @@
 //! and (`process`) the real binary's start-up time and peak memory.
 //!
 //! `cargo xtask bench [-- --runs N --text-mb MB --records N --keys K --state-keys K
-//! --overhead-records N --lang-text-mb MB --only SECTION,…]`; prints Markdown tables for BENCHMARKS.md. Sections:
-//! throughput, checkpoints, state, process, languages.
+//! --rescale-keys K --overhead-records N --lang-text-mb MB --only SECTION,…]`; prints Markdown tables for BENCHMARKS.md. Sections:
+//! throughput, checkpoints, state, rescale, process, languages.
 
 mod languages;
 mod process;
+mod rescale;
 mod state;
 
 use std::marker::PhantomData;
@@ -220,6 +221,8 @@ struct Options {
     keys: u64,
     /// Keys of the large-state runs.
     state_keys: u64,
+    /// Keys of the keyed state the rescale section moves from p=2 to p=3.
+    rescale_keys: u64,
     /// Records of the keyed-sum runs with and without checkpoints.
     overhead_records: u64,
     /// Size of the text the languages' word counts read.
@@ -229,7 +232,14 @@ struct Options {
 }
 
 /// The table groups of the benchmark, in order.
-const SECTIONS: [&str; 5] = ["throughput", "checkpoints", "state", "process", "languages"];
+const SECTIONS: [&str; 6] = [
+    "throughput",
+    "checkpoints",
+    "state",
+    "rescale",
+    "process",
+    "languages",
+];
 
 impl Options {
     fn runs_section(&self, section: &str) -> bool {
@@ -242,7 +252,8 @@ fn options() -> anyhow::Result<Options> {
     if args.as_slice().iter().any(|a| a == "--help" || a == "-h") {
         println!(
             "usage: cairn-bench [--runs N] [--text-mb MB] [--records N] [--keys K] \
-             [--state-keys K] [--overhead-records N] [--lang-text-mb MB] [--only SECTION,...]\n\
+             [--state-keys K] [--rescale-keys K] [--overhead-records N] [--lang-text-mb MB] \
+             [--only SECTION,...]\n\
              sections: {}",
             SECTIONS.join(", ")
         );
@@ -258,6 +269,8 @@ fn options() -> anyhow::Result<Options> {
         records: parse("--records", 10_000_000)?,
         keys: parse("--keys", 100_000)?,
         state_keys: parse("--state-keys", 5_000_000)?,
+        // About 22 bytes of keyed state a key: 1 GB.
+        rescale_keys: parse("--rescale-keys", 48_000_000)?,
         lang_text_mb: parse("--lang-text-mb", 8)?,
         overhead_records: parse("--overhead-records", 50_000_000)?,
         only: args
@@ -391,6 +404,9 @@ fn main() -> anyhow::Result<()> {
     }
     if options.runs_section("state") {
         state::state_transfer(&engine, &runtime, &scratch, options.state_keys)?;
+    }
+    if options.runs_section("rescale") {
+        rescale::rescale(&scratch, options.rescale_keys)?;
     }
     if options.runs_section("process") {
         process::startup_and_memory(options.runs.max(5), options.records, options.keys)?;

@@ -283,13 +283,22 @@ impl Corpus {
 /// `$XDG_RUNTIME_DIR`), so tests running in parallel see only their own jobs.
 pub struct Session {
     scratch: Scratch,
+    /// What `CAIRN_LOG` is for its commands (the default filter when `None`).
+    log: Option<String>,
 }
 
 impl Session {
     pub fn new(name: &str) -> Self {
         Session {
             scratch: Scratch::new(&format!("{name}-session")),
+            log: None,
         }
+    }
+
+    /// Sets `CAIRN_LOG` (what `cairn` logs) for this session's commands.
+    pub fn with_log(mut self, filter: &str) -> Self {
+        self.log = Some(filter.to_owned());
+        self
     }
 
     /// A `cairn` command in this session.
@@ -302,6 +311,9 @@ impl Session {
         command
             .args(args)
             .env("XDG_RUNTIME_DIR", self.scratch.path());
+        if let Some(filter) = &self.log {
+            command.env("CAIRN_LOG", filter);
+        }
         command
     }
 

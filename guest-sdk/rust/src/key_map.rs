@@ -66,6 +66,41 @@ fn key_at(entries: &[u8], at: usize) -> &[u8] {
     &entries[parts(entries, at).key]
 }
 
+/// Whether the entry at `at` has key `key`: the probe of every lookup, so keys under 128
+/// bytes (one length byte) are compared without parsing the entry.
+#[inline]
+fn has_key(entries: &[u8], at: usize, key: &[u8]) -> bool {
+    let first = entries[at];
+    if first < 0x80 {
+        let start = at + 1;
+        return usize::from(first) == key.len() && same(&entries[start..start + key.len()], key);
+    }
+    key_at(entries, at) == key
+}
+
+/// `a == b` for slices of the same length, keys of 8 to 16 bytes compared as two words: in
+/// a guest, `==` on slices is a call to a byte-by-byte `memcmp`.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if (8..=16).contains(&n) {
+        let word = |s: &[u8], at: usize| {
+            let mut word = [0; 8];
+            word.copy_from_slice(&s[at..at + 8]);
+            u64::from_ne_bytes(word)
+        };
+        // The two words overlap when the key is shorter than 16 bytes.
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    a == b
+}
+
+/// Where an entry is: its start, and its value's bytes.
+pub(crate) struct Slot {
+    entry: usize,
+    value: Range<usize>,
+}
+
 impl KeyMap {
     pub(crate) fn len(&self) -> usize {
         self.table.len()
@@ -80,16 +115,16 @@ impl KeyMap {
         let hash = self.hasher.hash_one(key);
         let at = *self
             .table
-            .find(hash, |&at| key_at(&self.entries, at) == key)?;
+            .find(hash, |&at| has_key(&self.entries, at, key))?;
         Some(&self.entries[parts(&self.entries, at).value])
     }
 
-    /// Where the entry of `key` starts, added with value `default()` if it has none.
+    /// The entry of `key`, added with value `default()` if it has none.
     pub(crate) fn find_or_insert<'v>(
         &mut self,
         key: &[u8],
         default: impl FnOnce() -> &'v [u8],
-    ) -> usize {
+    ) -> Slot {
         let hash = self.hasher.hash_one(key);
         let KeyMap {
             entries,
@@ -99,33 +134,44 @@ impl KeyMap {
         } = self;
         let entry = table.entry(
             hash,
-            |&at| key_at(entries, at) == key,
+            |&at| has_key(entries, at, key),
             |&at| hasher.hash_one(key_at(entries, at)),
         );
         match entry {
-            hashbrown::hash_table::Entry::Occupied(found) => *found.get(),
+            hashbrown::hash_table::Entry::Occupied(found) => {
+                let at = *found.get();
+                Slot {
+                    entry: at,
+                    value: parts(entries, at).value,
+                }
+            }
             hashbrown::hash_table::Entry::Vacant(vacant) => {
                 let at = entries.len();
-                keyed::put(entries, key, default());
+                let value = default();
+                keyed::put(entries, key, value);
                 vacant.insert(at);
-                at
+                Slot {
+                    entry: at,
+                    value: entries.len() - value.len()..entries.len(),
+                }
             }
         }
     }
 
-    /// The value of the entry at `at` (from [`find_or_insert`](Self::find_or_insert)).
-    pub(crate) fn value_at(&self, at: usize) -> &[u8] {
-        &self.entries[parts(&self.entries, at).value]
+    /// The value of an entry [`find_or_insert`](Self::find_or_insert) found.
+    pub(crate) fn value(&self, slot: &Slot) -> &[u8] {
+        &self.entries[slot.value.clone()]
     }
 
-    /// Replaces the value of the entry at `at`: in place when it has the same length, else
-    /// by a new entry at the end (the old one becomes garbage).
-    pub(crate) fn set_at(&mut self, at: usize, value: &[u8]) {
-        let old = parts(&self.entries, at);
-        if old.value.len() == value.len() {
-            self.entries[old.value].copy_from_slice(value);
+    /// Replaces the value of an entry [`find_or_insert`](Self::find_or_insert) found (the
+    /// map unchanged since): in place when it has the same length, else by a new entry at
+    /// the end (the old one becomes garbage).
+    pub(crate) fn set(&mut self, slot: &Slot, value: &[u8]) {
+        if slot.value.len() == value.len() {
+            self.entries[slot.value.clone()].copy_from_slice(value);
             return;
         }
+        let (at, old) = (slot.entry, parts(&self.entries, slot.entry));
         let key = old.key.clone();
         let hash = self.hasher.hash_one(&self.entries[key.clone()]);
         let moved = self.entries.len();
@@ -141,18 +187,15 @@ impl KeyMap {
 
     /// Sets the value of `key`.
     pub(crate) fn insert(&mut self, key: &[u8], value: &[u8]) {
-        let at = self.find_or_insert(key, || value);
-        self.set_at(at, value);
+        let slot = self.find_or_insert(key, || value);
+        self.set(&slot, value);
     }
 
     /// Removes `key`; returns its value.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Vec<u8>> {
         let hash = self.hasher.hash_one(key);
         let entries = &self.entries;
-        let at = match self
-            .table
-            .find_entry(hash, |&at| key_at(entries, at) == key)
-        {
+        let at = match self.table.find_entry(hash, |&at| has_key(entries, at, key)) {
             Ok(found) => found.remove().0,
             Err(_) => return None,
         };
@@ -226,6 +269,19 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn short_keys_compare_as_words() {
+        for n in 0..20 {
+            let a: Vec<u8> = (0..n as u8).collect();
+            assert!(same(&a, &a.clone()));
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 1;
+                assert!(!same(&a, &b), "{n} bytes, byte {i} differs");
+            }
+        }
+    }
+
     proptest! {
         /// Inserts, in-place and moving updates and removes agree with std's HashMap,
         /// compactions included, and the chunk holds exactly the live entries.
@@ -243,10 +299,10 @@ mod tests {
                         model.insert(key, value);
                     }
                     1 => {
-                        let at = map.find_or_insert(&key, || &[]);
-                        let mut grown = map.value_at(at).to_vec();
+                        let slot = map.find_or_insert(&key, || &[]);
+                        let mut grown = map.value(&slot).to_vec();
                         grown.extend_from_slice(&value);
-                        map.set_at(at, &grown);
+                        map.set(&slot, &grown);
                         model.entry(key).or_default().extend_from_slice(&value);
                     }
                     _ => prop_assert_eq!(map.remove(&key), model.remove(&key)),

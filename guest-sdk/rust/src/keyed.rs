@@ -31,7 +31,7 @@ use cairn_wire::key_groups::key_group;
 use cairn_wire::{KeyGroupRange, KeyedChunk, ValueEncoding, keyed};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::key_map::KeyMap;
+use crate::key_map::{KeyMap, Slot};
 use crate::{Error, Record, Result};
 
 /// The chunk encoding: for reading chunks of another encoding version in a migration, and
@@ -47,6 +47,7 @@ pub trait StateValue: Sized + 'static {
     fn decode(bytes: &[u8]) -> Result<Self>;
 }
 
+#[inline]
 fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N]> {
     bytes.try_into().map_err(|_| {
         Error::msg(format!(
@@ -58,9 +59,11 @@ fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N]> {
 
 impl StateValue for u64 {
     const ENCODING: ValueEncoding = ValueEncoding::U64Le;
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
+    #[inline]
     fn decode(bytes: &[u8]) -> Result<Self> {
         Ok(u64::from_le_bytes(fixed(bytes, "u64")?))
     }
@@ -68,9 +71,11 @@ impl StateValue for u64 {
 
 impl StateValue for i64 {
     const ENCODING: ValueEncoding = ValueEncoding::S64Le;
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
+    #[inline]
     fn decode(bytes: &[u8]) -> Result<Self> {
         Ok(i64::from_le_bytes(fixed(bytes, "i64")?))
     }
@@ -78,9 +83,11 @@ impl StateValue for i64 {
 
 impl StateValue for f64 {
     const ENCODING: ValueEncoding = ValueEncoding::F64Le;
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
+    #[inline]
     fn decode(bytes: &[u8]) -> Result<Self> {
         Ok(f64::from_le_bytes(fixed(bytes, "f64")?))
     }
@@ -169,7 +176,7 @@ impl<'de, V> Deserialize<'de> for KeyedState<V> {
 pub struct ValueMut<'a, V: StateValue> {
     map: &'a mut KeyMap,
     scratch: &'a mut Vec<u8>,
-    at: usize,
+    slot: Slot,
     value: V,
 }
 
@@ -202,7 +209,7 @@ impl<V: StateValue> Drop for ValueMut<'_, V> {
     fn drop(&mut self) {
         self.scratch.clear();
         self.value.encode(self.scratch);
-        self.map.set_at(self.at, self.scratch);
+        self.map.set(&self.slot, self.scratch);
     }
 }
 
@@ -270,16 +277,16 @@ impl<V: StateValue> KeyedState<V> {
         let i = self.group_index(Self::record_group(record)?)?;
         let key = record.key().unwrap_or_default();
         let (map, scratch) = (&mut self.groups[i], &mut self.scratch);
-        let at = map.find_or_insert(key, || {
+        let slot = map.find_or_insert(key, || {
             scratch.clear();
             V::default().encode(scratch);
             scratch
         });
-        let value = stored(map.value_at(at));
+        let value = stored(map.value(&slot));
         Ok(ValueMut {
             map,
             scratch,
-            at,
+            slot,
             value,
         })
     }

@@ -516,21 +516,41 @@ impl Task {
                 items,
                 chunks,
             }) => {
+                let started = Instant::now();
+                let (mut key_groups, mut entries, mut bytes_read) = (0, 0, 0);
                 for (path, batch) in &chunks {
                     let chunks =
                         runtime.block_on(operator_file::read_chunks(folder, path, batch))?;
+                    key_groups += batch.len();
+                    entries += batch.iter().map(|c| c.entries).sum::<u64>();
+                    bytes_read += batch.iter().map(|c| c.segment.stored_size).sum::<u64>();
                     operator.restore_keyed(version, chunks)?;
                 }
                 let mut all = Vec::new();
                 for (file, range) in &items {
                     let read = runtime.block_on(operator_file::read_items(folder, file))?;
+                    bytes_read += file
+                        .operator_state
+                        .as_ref()
+                        .map_or(0, |i| i.segment.stored_size);
                     all.extend(
                         read.into_iter()
                             .skip(range.start as usize)
                             .take((range.end - range.start) as usize),
                     );
                 }
+                let items = all.len();
                 operator.restore(version, all)?;
+                tracing::info!(
+                    operator = %self.id.uid,
+                    subtask = self.id.subtask,
+                    key_groups,
+                    entries,
+                    items,
+                    bytes_read,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "state restored"
+                );
             }
             SubtaskRestore::Nothing | SubtaskRestore::Source(_) | SubtaskRestore::Sink(_) => {}
         }
