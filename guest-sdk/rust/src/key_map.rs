@@ -9,6 +9,8 @@ use std::ops::Range;
 use cairn_wire::keyed;
 use hashbrown::HashTable;
 
+use crate::Result;
+
 /// A map from byte strings to byte strings.
 #[derive(Default)]
 pub(crate) struct KeyMap {
@@ -205,6 +207,51 @@ impl KeyMap {
         Some(value)
     }
 
+    /// Restores a chunk into this map if it is empty and the chunk is as the host hands
+    /// chunks back — sorted by key, no tombstones: the chunk becomes the map's buffer and
+    /// each entry is indexed once, without a probe. `check` validates each value. Returns
+    /// `false`, the map untouched, for any other chunk.
+    pub(crate) fn adopt(
+        &mut self,
+        chunk: &[u8],
+        mut check: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<bool> {
+        if !self.is_empty() {
+            return Ok(false);
+        }
+        let mut starts = Vec::new();
+        let mut entries = keyed::entries(chunk);
+        let mut previous: Option<&[u8]> = None;
+        loop {
+            let at = entries.position();
+            let Some(entry) = entries.next() else { break };
+            let entry = entry?;
+            let Some(value) = entry.value else {
+                return Ok(false);
+            };
+            if previous.is_some_and(|previous| previous >= entry.key) {
+                return Ok(false);
+            }
+            check(value)?;
+            previous = Some(entry.key);
+            starts.push(at);
+        }
+        self.entries = chunk.to_vec();
+        self.garbage = 0;
+        let KeyMap {
+            entries,
+            table,
+            hasher,
+            ..
+        } = self;
+        *table = HashTable::with_capacity(starts.len());
+        for at in starts {
+            let hash = hasher.hash_one(key_at(entries, at));
+            table.insert_unique(hash, at, |&at| hasher.hash_one(key_at(entries, at)));
+        }
+        Ok(true)
+    }
+
     /// Room for `entries` more entries of `bytes` bytes in all.
     pub(crate) fn reserve(&mut self, entries: usize, bytes: usize) {
         self.entries.reserve(bytes);
@@ -268,6 +315,34 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn a_sorted_chunk_is_adopted_and_any_other_is_not() {
+        let mut chunk = Vec::new();
+        for (key, value) in [(&b"a"[..], &b"1"[..]), (b"b", b"22"), (b"c", b"")] {
+            keyed::put(&mut chunk, key, value);
+        }
+        let mut map = KeyMap::default();
+        assert!(map.adopt(&chunk, |_| Ok(())).unwrap());
+        assert_eq!((map.len(), map.get(b"b")), (3, Some(&b"22"[..])));
+        assert!(
+            !map.adopt(&chunk, |_| Ok(())).unwrap(),
+            "not into a map with keys"
+        );
+
+        let mut unsorted = Vec::new();
+        keyed::put(&mut unsorted, b"b", b"");
+        keyed::put(&mut unsorted, b"a", b"");
+        let mut tombstone = Vec::new();
+        keyed::put_tombstone(&mut tombstone, b"a");
+        for chunk in [unsorted, tombstone] {
+            let mut map = KeyMap::default();
+            assert!(!map.adopt(&chunk, |_| Ok(())).unwrap());
+            assert!(map.is_empty());
+        }
+        let refused = KeyMap::default().adopt(&chunk, |_| Err(crate::Error::msg("bad value")));
+        assert_eq!(refused.unwrap_err().message(), "bad value");
+    }
 
     #[test]
     fn short_keys_compare_as_words() {

@@ -359,9 +359,13 @@ impl<V: StateValue> KeyedStore for KeyedState<V> {
     }
 
     fn restore(&mut self, chunk: &KeyedChunk) -> Result<()> {
-        // Count first, so that the map is allocated once, not rehashed as it grows.
-        let count = keyed::entries(&chunk.entries).count();
         let map = self.group_mut(u32::from(chunk.key_group))?;
+        if map.adopt(&chunk.entries, |value| V::decode(value).map(drop))? {
+            return Ok(());
+        }
+        // Not a chunk as the host hands them back (a delta, or more state for a key group
+        // that has some): entry by entry. Counted first, so that the map is allocated once.
+        let count = keyed::entries(&chunk.entries).count();
         map.reserve(count, chunk.entries.len());
         for entry in keyed::entries(&chunk.entries) {
             let entry = entry?;

@@ -118,6 +118,11 @@ pub struct Entries<'a> {
 }
 
 impl<'a> Entries<'a> {
+    /// Where the next entry starts in the chunk (its length once all are read).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     fn entry(&mut self) -> Result<Entry<'a>> {
         let key = self.bytes()?;
         let tag = varint(self.data, &mut self.pos)?;

@@ -226,7 +226,13 @@ impl Task {
                         final_checkpoint = Some(barrier.checkpoint);
                     }
                     let started = Instant::now();
-                    let snapshot = operator.snapshot(barrier.checkpoint)?;
+                    // A snapshot neither stored (checkpointing off) nor swapped is not
+                    // taken: a large state would be copied out of the guest for nothing.
+                    let snapshot = if barrier.folder.is_some() || barrier.swap.is_some() {
+                        Some(Arc::new(operator.snapshot(barrier.checkpoint)?))
+                    } else {
+                        None
+                    };
                     let stats = SnapshotStats {
                         alignment_ms: millis(alignment),
                         sync_ms: millis(started.elapsed()),
@@ -234,10 +240,17 @@ impl Task {
                     };
                     // The barrier goes on at once; the upload happens off this thread.
                     self.output.barrier(barrier.clone())?;
-                    let snapshot = Arc::new(snapshot);
-                    self.upload(&barrier, snapshot.clone(), stats);
-                    if let Some(swap) = &barrier.swap {
-                        self.swap(&mut operator, swap, barrier.checkpoint, &snapshot)?;
+                    match snapshot {
+                        Some(snapshot) => {
+                            self.upload(&barrier, snapshot.clone(), stats);
+                            if let Some(swap) = &barrier.swap {
+                                self.swap(&mut operator, swap, barrier.checkpoint, &snapshot)?;
+                            }
+                        }
+                        None => {
+                            let none = SubtaskState::Operator { file: None };
+                            self.ack(barrier.checkpoint, none, stats);
+                        }
                     }
                 }
                 Event::Complete(checkpoint) => {
