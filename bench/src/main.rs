@@ -295,6 +295,9 @@ fn options() -> anyhow::Result<Options> {
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the cairn binary does, so that memory figures are the same process's.
+    // SAFETY: first thing in main, before any other thread exists.
+    unsafe { cairn_core::runtime::return_large_frees_at_once() };
     let options = options()?;
     let engine = Engine::new()?;
     let runtime = tokio::runtime::Runtime::new()?;

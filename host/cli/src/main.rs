@@ -22,21 +22,9 @@ use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
 
-/// Fixes glibc malloc's mmap threshold at 256 KiB. It adapts upwards by default, and then
-/// keeps freed buffers of up to 32 MiB in its per-thread arenas: a snapshot of large keyed
-/// state arrives as hundreds of ~1 MB chunks on the subtask's thread and is freed on the
-/// uploader's, and the process stayed larger by about a snapshot's size for good. Mapped
-/// buffers go back to the system when freed. (Batches, at most 64 KiB, are not affected.)
-fn return_large_frees_at_once() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: called first thing in main, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-    }
-}
-
 fn main() -> ExitCode {
-    return_large_frees_at_once();
+    // SAFETY: first thing in main, before any other thread exists.
+    unsafe { cairn_core::runtime::return_large_frees_at_once() };
     let args = Cli::parse();
     init_logging();
     cairn_core::state::install_tls_provider();
