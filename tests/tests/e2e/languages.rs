@@ -1,8 +1,8 @@
-//! Jobs in every guest language. Python, JavaScript, C and Zig each have a word-count with
-//! Rust's args and output contract: each gives the oracle's output at parallelism 1 and 4,
-//! splits words exactly as Rust does, and survives the kill loop exactly; and their state
+//! Jobs in every guest language. Python, JavaScript, C, Zig and Go each have a word-count
+//! with Rust's args and output contract: each gives the oracle's output at parallelism 1 and
+//! 4, splits words exactly as Rust does, and survives the kill loop exactly; and their state
 //! (word-count's documented keyed encoding, version 3) carries over to Rust's word-count across a
-//! savepoint (Python) and a hot swap (JavaScript).
+//! savepoint (Python, Go) and a hot swap (JavaScript).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -149,6 +149,11 @@ fn zig() {
     language("zig", 24);
 }
 
+#[test]
+fn go() {
+    language("go", 25);
+}
+
 /// Lines per second of the paced runs the upgrades happen in.
 const RATE: &str = "4000";
 
@@ -172,16 +177,30 @@ fn paced(wasm: &Path, id: &str, chk: &Path, out: &Path) -> Vec<OsString> {
 /// reads the shared version 3 encoding) resumes from it at p=3: exactly the oracle's output.
 #[test]
 fn python_to_rust_across_a_savepoint() {
-    let (session, scratch) = (Session::new("py-to-rust"), Scratch::new("py-to-rust"));
-    let (id, out) = ("9e".repeat(16), scratch.join("out"));
-    let mut python = session.start(paced(&word_count("py"), &id, &scratch.join("chk"), &out));
-    python.wait_for_progress(3_000);
+    to_rust_across_a_savepoint("py", "9e", "9f");
+}
+
+/// The same from Go's word-count.
+#[test]
+fn go_to_rust_across_a_savepoint() {
+    to_rust_across_a_savepoint("go", "6e", "6f");
+}
+
+/// `lang`'s word-count stops with a savepoint mid-stream at p=2 (job id `from` repeated);
+/// Rust's word-count-v2 resumes from it at p=3 (job id `to` repeated): exactly the oracle's
+/// output.
+fn to_rust_across_a_savepoint(lang: &str, from: &str, to: &str) {
+    let name = format!("{lang}-to-rust");
+    let (session, scratch) = (Session::new(&name), Scratch::new(&name));
+    let (id, out) = (from.repeat(16), scratch.join("out"));
+    let mut guest = session.start(paced(&word_count(lang), &id, &scratch.join("chk"), &out));
+    guest.wait_for_progress(3_000);
 
     let sp = scratch.join("savepoints");
     let stop = session.cli(os(&["stop", "--savepoint-path", path(&sp), &id]));
     assert!(stop.success(), "{stop:?}");
     let savepoint = savepoint_path(&stop.stdout);
-    assert_eq!(python.wait(), Some(0), "{}", python.stderr());
+    assert_eq!(guest.wait(), Some(0), "{}", guest.stderr());
     let partial = check_word_count(&corpus().counts, &out).unwrap();
     assert!(
         partial.missing > 0 && partial.duplicated == 0,
@@ -189,7 +208,7 @@ fn python_to_rust_across_a_savepoint() {
     );
 
     // At another parallelism: the keyed state splits by key group.
-    let extra = ["--job-id", &"9f".repeat(16), "-s", path(&savepoint)];
+    let extra = ["--job-id", &to.repeat(16), "-s", path(&savepoint)];
     let rust = cairn(
         run_args(&job("word-count-v2"), 3, &extra, &corpus().path, &out),
         None,

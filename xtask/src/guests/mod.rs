@@ -2,6 +2,7 @@
 //! `target/jobs/`, installing its toolchain into a project-local folder on first use.
 
 mod c;
+mod go;
 mod js;
 mod python;
 mod rust;
@@ -25,10 +26,18 @@ pub(crate) enum Lang {
     Js,
     C,
     Zig,
+    Go,
 }
 
 impl Lang {
-    pub(crate) const ALL: [Lang; 5] = [Lang::Rust, Lang::Python, Lang::Js, Lang::C, Lang::Zig];
+    pub(crate) const ALL: [Lang; 6] = [
+        Lang::Rust,
+        Lang::Python,
+        Lang::Js,
+        Lang::C,
+        Lang::Zig,
+        Lang::Go,
+    ];
 
     /// The name `--lang` takes and job files carry (`word-count-<name>.wasm`).
     pub(crate) fn name(self) -> &'static str {
@@ -38,6 +47,7 @@ impl Lang {
             Lang::Js => "js",
             Lang::C => "c",
             Lang::Zig => "zig",
+            Lang::Go => "go",
         }
     }
 
@@ -65,6 +75,7 @@ impl Lang {
             Lang::Js => js::build(),
             Lang::C => c::build(),
             Lang::Zig => zig::build(),
+            Lang::Go => go::build(),
         }
         .with_context(|| {
             format!(
@@ -79,8 +90,8 @@ impl Lang {
 impl Lang {
     /// Runs this language's SDK unit tests natively, and its example jobs' own: Python's
     /// unittest and Node's test runner against the SDKs' stand-ins for the host; C's and
-    /// Zig's golden vectors (`wit/vectors`, which every SDK checks). The Rust SDK's are cargo
-    /// tests, run with the workspace's.
+    /// Zig's golden vectors (`wit/vectors`, which every SDK checks); Go's `go test`. The Rust
+    /// SDK's are cargo tests, run with the workspace's.
     pub(crate) fn unit_tests(self) -> anyhow::Result<()> {
         let root = crate::workspace_root();
         match self {
@@ -110,6 +121,7 @@ impl Lang {
             }
             Lang::C => c::unit_tests(),
             Lang::Zig => zig::unit_tests(),
+            Lang::Go => go::unit_tests(),
         }
     }
 }

@@ -215,8 +215,18 @@ fn write_if_changed(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 /// and carrying its component type) into the job component `out`; a module importing WASI
 /// is refused, saying why.
 pub(super) fn componentize(core: &Path, out: &Path) -> anyhow::Result<()> {
+    componentize_as("componentize", core, out)
+}
+
+/// Wraps a Go core module (`GOOS=wasip1`) into a component, through the WASI preview 1
+/// adapter its runtime needs (see `cairn-wit-tools componentize-go`).
+pub(super) fn componentize_go(core: &Path, out: &Path) -> anyhow::Result<()> {
+    componentize_as("componentize-go", core, out)
+}
+
+fn componentize_as(subcommand: &str, core: &Path, out: &Path) -> anyhow::Result<()> {
     run(wit_tools()?
-        .arg("componentize")
+        .arg(subcommand)
         .arg(workspace_path(WIT))
         .arg(WORLD)
         .arg(core)

@@ -1,0 +1,198 @@
+// Word count in Go: the same job as the Rust `word-count` — same arguments, graph and
+// output (`word<TAB>n` for the n-th occurrence of each word) — and the same `count` state,
+// so that Go, Rust and the other languages' word counts resume from each other's
+// checkpoints and savepoints, at any parallelism.
+//
+//	cairn run word-count-go.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]
+//
+// (`-` as input reads standard input; `-` as output writes to standard output; `--rate`
+// paces reading the file.)
+//
+// The `count` state is version 3 of word count's shared encodings: keyed state, key the
+// word (UTF-8), value its count, u64 little-endian; no operator-wide state. It also reads
+// version 2 (operator-wide UTF-8 `word<TAB>count<LF>` lines, what the word counts on
+// cairn:job@0.2.0 wrote) and version 4 (keyed, the count in decimal digits, what Rust's
+// `word-count-v2` writes), moving their counts into its keyed state; version 1 (Rust's
+// postcard, only in very old savepoints) is refused.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+
+	"cairn/sdk"
+)
+
+func init() {
+	cairn.Register(describe,
+		cairn.Def{Name: "split", New: func(*cairn.Context) (cairn.Operator, error) { return split{}, nil }},
+		cairn.Def{Name: "count", New: newCount, StateVersion: 3},
+	)
+}
+
+// A component has no main to run: the host calls the job's exports.
+func main() {}
+
+func describe(args cairn.Args) (*cairn.Graph, error) {
+	input, err := args.Required("--input")
+	if err != nil {
+		return nil, err
+	}
+	output, err := args.Required("--output")
+	if err != nil {
+		return nil, err
+	}
+	g := cairn.NewGraph("word-count")
+	var lines *cairn.Node
+	if input == "-" {
+		lines = g.StdinSource("lines")
+	} else {
+		lines = g.FileSource("lines", input)
+		if rate, ok := args.Value("--rate"); ok {
+			lines.Option("rate", rate)
+		}
+	}
+	counts := lines.Parallelism(1).
+		Operator("split", "split", cairn.Rebalance).
+		Operator("count", "count", cairn.ByKey)
+	if output == "-" {
+		counts.StdoutSink("out", cairn.Forward)
+	} else {
+		counts.FileSink("out", output, cairn.Forward)
+	}
+	return g, nil
+}
+
+// split: lines to words, keyed by the word.
+type split struct{}
+
+func (split) Process(line *cairn.Record, out *cairn.Emitter) error {
+	for rest := line.Value; ; {
+		word, after, found := nextWord(rest)
+		if !found {
+			return nil
+		}
+		out.Emit(word, nil)
+		rest = after
+	}
+}
+
+// nextWord finds the first word of text: its bytes between Unicode whitespace, exactly as
+// Rust's `char::is_whitespace` (the White_Space property, which unicode.IsSpace is).
+func nextWord(text []byte) (word, rest []byte, found bool) {
+	start := -1
+	for i := 0; i < len(text); {
+		c, size := rune(text[i]), 1
+		if c >= utf8.RuneSelf {
+			c, size = utf8.DecodeRune(text[i:])
+		}
+		if unicode.IsSpace(c) {
+			if start >= 0 {
+				return text[start:i], text[i:], true
+			}
+		} else if start < 0 {
+			start = i
+		}
+		i += size
+	}
+	if start >= 0 {
+		return text[start:], nil, true
+	}
+	return nil, nil, false
+}
+
+// count: a counter per word in keyed state, emitting the running count.
+type count struct {
+	counts *cairn.KeyedState[uint64]
+	line   []byte
+	// Counts migrated from an older encoding, and from which: logged once restored.
+	migrated     int
+	migratedFrom uint32
+}
+
+func newCount(ctx *cairn.Context) (cairn.Operator, error) {
+	return &count{counts: cairn.NewKeyedState(ctx, cairn.U64)}, nil
+}
+
+func (c *count) Process(r *cairn.Record, out *cairn.Emitter) error {
+	n, err := c.counts.Entry(r)
+	if err != nil {
+		return err
+	}
+	*n++
+	c.line = append(append(append(c.line[:0], r.Key...), '\t'), strconv.FormatUint(*n, 10)...)
+	out.Emit(nil, c.line)
+	return nil
+}
+
+// RestoreKeyed: version 3 is this count's own; version 4's decimal counts move in one by one.
+func (c *count) RestoreKeyed(chunk cairn.Chunk, version uint32) error {
+	switch version {
+	case 3:
+		return c.counts.Restore(chunk)
+	case 4:
+		n, err := c.counts.RestoreWith(chunk, func(digits []byte) (uint64, error) {
+			return parseCount(digits, 4)
+		})
+		c.migrate(n, 4)
+		return err
+	}
+	return unknownVersion(version)
+}
+
+// RestoreState: version 2, operator-wide `word<TAB>count<LF>` lines, each word moved into
+// keyed state.
+func (c *count) RestoreState(data []byte, version uint32) error {
+	if version != 2 {
+		return unknownVersion(version)
+	}
+	for lineNo := 1; len(data) > 0; lineNo++ {
+		line, rest, _ := bytes.Cut(data, []byte{'\n'})
+		data = rest
+		word, digits, ok := bytes.Cut(line, []byte{'\t'})
+		if !ok {
+			return errors.New("version 2 state: line " + strconv.Itoa(lineNo) + " is not word<TAB>count")
+		}
+		n, err := parseCount(digits, 2)
+		if err != nil {
+			return err
+		}
+		if err := c.counts.SetKey(word, n); err != nil {
+			return err
+		}
+		c.migrate(1, 2)
+	}
+	return nil
+}
+
+func (c *count) migrate(n int, version uint32) {
+	c.migrated += n
+	c.migratedFrom = version
+}
+
+// Open runs after a restore: it reports a migration.
+func (c *count) Open(*cairn.Context) error {
+	if c.migrated != 0 {
+		cairn.Info("migrated " + strconv.Itoa(c.migrated) + " word counts from state version " +
+			strconv.FormatUint(uint64(c.migratedFrom), 10))
+	}
+	c.migrated = 0
+	return nil
+}
+
+// parseCount reads a count in decimal digits, as versions 2 and 4 write it.
+func parseCount(digits []byte, version uint32) (uint64, error) {
+	n, err := strconv.ParseUint(string(digits), 10, 64)
+	if err != nil {
+		return 0, errors.New("version " + strconv.FormatUint(uint64(version), 10) + " state: a count is not a number")
+	}
+	return n, nil
+}
+
+func unknownVersion(version uint32) error {
+	return errors.New("unknown state version " + strconv.FormatUint(uint64(version), 10) +
+		": this count reads versions 2, 3 and 4")
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"cairn/sdk"
+)
+
+func newTestCount(t *testing.T) *count {
+	t.Helper()
+	op, err := newCount(&cairn.Context{MaxParallelism: 1, FirstKeyGroup: 0, LastKeyGroup: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op.(*count)
+}
+
+func countsOf(c *count) map[string]uint64 {
+	m := map[string]uint64{}
+	for word, n := range c.counts.All() {
+		m[word] = n
+	}
+	return m
+}
+
+func entry(chunk []byte, key, value string) []byte {
+	chunk = append(chunk, byte(len(key)))
+	chunk = append(chunk, key...)
+	chunk = append(chunk, byte(len(value)+1))
+	return append(chunk, value...)
+}
+
+func TestSplitsOnUnicodeWhitespaceAsRust(t *testing.T) {
+	text := "a\tb\u000bc\u000cd\re f\u0085g\u00a0h\u1680i\u2000j\u200ak\u2028l\u2029m\u202fn\u205fo\u3000p" +
+		" x\u001cy z\ufeffw q\u200bv u\u180et  naïve 🚀rocket "
+	var words []string
+	for rest := []byte(text); ; {
+		word, after, found := nextWord(rest)
+		if !found {
+			break
+		}
+		words = append(words, string(word))
+		rest = after
+	}
+	want := "a b c d e f g h i j k l m n o p x\u001cy z\ufeffw q\u200bv u\u180et naïve 🚀rocket"
+	if got := strings.Join(words, " "); got != want {
+		t.Fatalf("words %q, want %q", got, want)
+	}
+}
+
+func TestRestoresVersion3(t *testing.T) {
+	var chunk []byte
+	chunk = entry(chunk, "hello", string(binary.LittleEndian.AppendUint64(nil, 42)))
+	c := newTestCount(t)
+	if err := c.RestoreKeyed(cairn.Chunk{Entries: chunk}, 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := countsOf(c); got["hello"] != 42 || len(got) != 1 {
+		t.Fatalf("%v", got)
+	}
+}
+
+func TestMigratesVersion4(t *testing.T) {
+	chunk := entry(entry(nil, "hello", "42"), "world", "7")
+	c := newTestCount(t)
+	if err := c.RestoreKeyed(cairn.Chunk{Entries: chunk}, 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := countsOf(c); got["hello"] != 42 || got["world"] != 7 || len(got) != 2 {
+		t.Fatalf("%v", got)
+	}
+	if c.migrated != 2 || c.migratedFrom != 4 {
+		t.Fatalf("migrated %d from %d", c.migrated, c.migratedFrom)
+	}
+	if err := c.RestoreKeyed(cairn.Chunk{Entries: entry(nil, "bad", "4x")}, 4); err == nil ||
+		err.Error() != "version 4 state: a count is not a number" {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestMigratesVersion2(t *testing.T) {
+	c := newTestCount(t)
+	if err := c.RestoreState([]byte("hello\t42\nnaïve\t3\n"), 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := countsOf(c); got["hello"] != 42 || got["naïve"] != 3 || len(got) != 2 {
+		t.Fatalf("%v", got)
+	}
+	if c.migrated != 2 || c.migratedFrom != 2 {
+		t.Fatalf("migrated %d from %d", c.migrated, c.migratedFrom)
+	}
+	if err := c.RestoreState([]byte("hello 42\n"), 2); err == nil ||
+		err.Error() != "version 2 state: line 1 is not word<TAB>count" {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestRefusesVersion1(t *testing.T) {
+	c := newTestCount(t)
+	want := "unknown state version 1: this count reads versions 2, 3 and 4"
+	if err := c.RestoreState([]byte("x"), 1); err == nil || err.Error() != want {
+		t.Fatalf("error %v", err)
+	}
+	if err := c.RestoreKeyed(cairn.Chunk{}, 1); err == nil || err.Error() != want {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	if _, err := describe(cairn.Args{"--output", "-"}); err == nil ||
+		err.Error() != "missing required argument --input" {
+		t.Fatalf("error %v", err)
+	}
+	if _, err := describe(cairn.Args{"--input", "-", "--output=out"}); err != nil {
+		t.Fatal(err)
+	}
+}

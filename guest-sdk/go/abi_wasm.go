@@ -1,0 +1,292 @@
+//go:build wasip1
+
+// The canonical ABI of the cairn-job world, by hand: mainline Go's //go:wasmexport takes
+// and returns only numbers and pointers, which the generated bindings of wit-bindgen-go
+// (written for TinyGo) exceed. Every export takes flat i32/i64 parameters and returns the
+// address of a return area, laid out as the component model lays out its result.
+
+package cairn
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+//go:wasmimport cairn:job/log@0.3.0 log
+func wasmLog(level, ptr, len uint32)
+
+//go:wasmimport cairn:job/keys@0.3.0 key-group
+func wasmKeyGroup(ptr, len uint32) uint32
+
+//go:wasmimport [export]cairn:job/job@0.3.0 [resource-new]operator
+func wasmResourceNew(rep uint32) uint32
+
+func hostLog(level Level, message string) {
+	wasmLog(uint32(level), addrOf(unsafe.StringData(message)), uint32(len(message)))
+	runtime.KeepAlive(message)
+}
+
+func hostKeyGroup(key []byte) uint16 {
+	g := wasmKeyGroup(addrOf(unsafe.SliceData(key)), uint32(len(key)))
+	runtime.KeepAlive(key)
+	return uint16(g)
+}
+
+func addrOf[T any](p *T) uint32 { return uint32(uintptr(unsafe.Pointer(p))) }
+
+func at[T any](addr uint32) *T { return (*T)(unsafe.Pointer(uintptr(addr))) }
+
+func sliceAt[T any](addr, n uint32) []T {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice(at[T](addr), n)
+}
+
+func stringAt(addr, n uint32) string { return string(sliceAt[byte](addr, n)) }
+
+// allocations are the buffers the host wrote an export's arguments into, kept alive until
+// the export returns (the Go collector does not move objects).
+var allocations [][]uint64
+
+// cabiRealloc allocates the exports' arguments; it is `cabi_export_realloc` because the
+// build gives the WASI adapter a `cabi_realloc` of its own (arena_wasm.go).
+//
+//go:wasmexport cabi_export_realloc
+func cabiRealloc(old, oldSize, align, size uint32) uint32 {
+	if size == 0 {
+		return align
+	}
+	buf := make([]uint64, (size+7)/8) // 8-aligned, the largest alignment of the contract
+	if old != 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), size), sliceAt[byte](old, min(oldSize, size)))
+	}
+	allocations = append(allocations, buf)
+	return addrOf(&buf[0])
+}
+
+// retArea is the return area of every export; retained keeps what it points to alive until
+// the next call (the host copies it out before then).
+var (
+	retArea  [8]uint32
+	retained []any
+)
+
+// begin starts an export: the previous one's results are no longer needed.
+func begin() {
+	clear(retained)
+	retained = retained[:0]
+}
+
+// end finishes an export: its arguments are no longer needed.
+func end() {
+	clear(allocations)
+	allocations = allocations[:0]
+	collectIfDue()
+}
+
+func keep(v any) { retained = append(retained, v) }
+
+func str(s string) (uint32, uint32) {
+	keep(s)
+	return addrOf(unsafe.StringData(s)), uint32(len(s))
+}
+
+func list[T any](s []T) (uint32, uint32) {
+	keep(s)
+	return addrOf(unsafe.SliceData(s)), uint32(len(s))
+}
+
+// ret returns an ok result (its payload words from offset 4) or an err string.
+func ret(err error, ok ...uint32) uint32 {
+	retArea = [8]uint32{}
+	if err != nil {
+		retArea[0] = 1
+		retArea[1], retArea[2] = str(err.Error())
+	} else {
+		copy(retArea[1:], ok)
+	}
+	return addrOf(&retArea[0])
+}
+
+// recovered turns a panic into the export's error.
+func recovered(result *uint32) {
+	if p := recover(); p != nil {
+		*result = ret(panicError(p))
+	}
+	end()
+}
+
+func retBatch(b packed, err error) uint32 {
+	data, dataLen := list(b.data)
+	offsets, offsetsLen := list(b.offsets)
+	timestamps, timestampsLen := list(b.timestamps)
+	return ret(err, data, dataLen, offsets, offsetsLen, timestamps, timestampsLen)
+}
+
+// instances are the open operators; a resource's rep is its index + 1.
+var (
+	instances []*instance
+	free      []uint32
+)
+
+func self(rep uint32) *instance { return instances[rep-1] }
+
+//go:wasmexport cairn:job/job@0.3.0#describe
+func exportDescribe(argsPtr, argsLen uint32) (result uint32) {
+	begin()
+	defer recovered(&result)
+	words := sliceAt[[2]uint32](argsPtr, argsLen)
+	args := make(Args, len(words))
+	for i, w := range words {
+		args[i] = stringAt(w[0], w[1])
+	}
+	if job.describe == nil {
+		return ret(errNoJob)
+	}
+	g, err := job.describe(args)
+	if err != nil {
+		return ret(err)
+	}
+	nodes := make([][11]uint32, len(g.nodes))
+	for i, n := range g.nodes {
+		inputs := make([][3]uint32, len(n.inputs))
+		for j, in := range n.inputs {
+			inputs[j][0], inputs[j][1] = str(in.upstream)
+			inputs[j][2] = uint32(in.partitioning)
+		}
+		w := &nodes[i]
+		w[0], w[1] = str(n.uid)
+		w[2] = uint32(n.kind)
+		w[3], w[4] = str(n.name)
+		w[5], w[6] = list(inputs)
+		if n.parallelism != 0 {
+			w[7], w[8] = 1, n.parallelism
+		}
+		w[9], w[10] = pairs(n.options)
+	}
+	name, nameLen := str(g.name)
+	nodesPtr, nodesLen := list(nodes)
+	config, configLen := pairs(g.config)
+	return ret(nil, name, nameLen, nodesPtr, nodesLen, config, configLen)
+}
+
+func pairs(kv [][2]string) (uint32, uint32) {
+	words := make([][4]uint32, len(kv))
+	for i, p := range kv {
+		words[i][0], words[i][1] = str(p[0])
+		words[i][2], words[i][3] = str(p[1])
+	}
+	return list(words)
+}
+
+//go:wasmexport cairn:job/job@0.3.0#open
+func exportOpen(jobID, jobIDLen, uid, uidLen, subtask, parallelism, attempt, options, optionsLen,
+	maxParallelism, first, last, name, nameLen uint32) (result uint32) {
+	begin()
+	defer recovered(&result)
+	ctx := Context{
+		JobID:          stringAt(jobID, jobIDLen),
+		OperatorUID:    stringAt(uid, uidLen),
+		Subtask:        subtask,
+		Parallelism:    parallelism,
+		Attempt:        attempt,
+		MaxParallelism: maxParallelism,
+		FirstKeyGroup:  first,
+		LastKeyGroup:   last,
+	}
+	for _, w := range sliceAt[[4]uint32](options, optionsLen) {
+		ctx.Options = append(ctx.Options, [2]string{stringAt(w[0], w[1]), stringAt(w[2], w[3])})
+	}
+	inst, err := open(ctx, stringAt(name, nameLen))
+	if err != nil {
+		return ret(err)
+	}
+	var rep uint32
+	if n := len(free); n > 0 {
+		rep, free = free[n-1], free[:n-1]
+		instances[rep-1] = inst
+	} else {
+		instances = append(instances, inst)
+		rep = uint32(len(instances))
+	}
+	return ret(nil, wasmResourceNew(rep))
+}
+
+//go:wasmexport cairn:job/job@0.3.0#[dtor]operator
+func exportDrop(rep uint32) {
+	instances[rep-1] = nil
+	free = append(free, rep)
+}
+
+//go:wasmexport cairn:job/job@0.3.0#[method]operator.process
+func exportProcess(rep, input, data, dataLen, offsets, offsetsLen, timestamps, timestampsLen,
+	keyGroups, keyGroupsLen uint32) (result uint32) {
+	begin()
+	defer recovered(&result)
+	batch := packed{sliceAt[byte](data, dataLen), sliceAt[uint32](offsets, offsetsLen),
+		sliceAt[int64](timestamps, timestampsLen)}
+	return retBatch(self(rep).process(input, batch, sliceAt[uint16](keyGroups, keyGroupsLen)))
+}
+
+//go:wasmexport cairn:job/job@0.3.0#[method]operator.finish
+func exportFinish(rep uint32) (result uint32) {
+	begin()
+	defer recovered(&result)
+	return retBatch(self(rep).finish())
+}
+
+//go:wasmexport cairn:job/job@0.3.0#[method]operator.snapshot
+func exportSnapshot(rep uint32, checkpointID uint64) (result uint32) {
+	begin()
+	defer recovered(&result)
+	s, err := self(rep).snapshot()
+	if err != nil {
+		return ret(err)
+	}
+	items := make([][2]uint32, len(s.items))
+	for i, item := range s.items {
+		items[i][0], items[i][1] = list(item)
+	}
+	chunks := make([][3]uint32, len(s.keyed))
+	for i, c := range s.keyed {
+		chunks[i][0] = uint32(c.KeyGroup)
+		chunks[i][1], chunks[i][2] = list(c.Entries)
+	}
+	var mode uint32
+	if s.union {
+		mode = 1
+	}
+	itemsPtr, itemsLen := list(items)
+	chunksPtr, chunksLen := list(chunks)
+	return ret(nil, s.version, itemsPtr, itemsLen, mode, chunksPtr, chunksLen, uint32(s.encoding))
+}
+
+//go:wasmexport cairn:job/job@0.3.0#[method]operator.restore-keyed
+func exportRestoreKeyed(rep, version, chunksPtr, chunksLen uint32) (result uint32) {
+	begin()
+	defer recovered(&result)
+	words := sliceAt[[3]uint32](chunksPtr, chunksLen)
+	chunks := make([]Chunk, len(words))
+	for i, w := range words {
+		chunks[i] = Chunk{uint16(w[0]), sliceAt[byte](w[1], w[2])}
+	}
+	return ret(self(rep).restoreKeyed(version, chunks))
+}
+
+//go:wasmexport cairn:job/job@0.3.0#[method]operator.restore
+func exportRestore(rep, version, itemsPtr, itemsLen uint32) (result uint32) {
+	begin()
+	defer recovered(&result)
+	words := sliceAt[[2]uint32](itemsPtr, itemsLen)
+	items := make([][]byte, len(words))
+	for i, w := range words {
+		items[i] = sliceAt[byte](w[0], w[1])
+	}
+	return ret(self(rep).restore(version, items))
+}
+
+//go:wasmexport cairn:job/job@0.3.0#[method]operator.checkpoint-complete
+func exportCheckpointComplete(rep uint32, checkpointID uint64) {
+	self(rep).checkpointComplete(checkpointID)
+}

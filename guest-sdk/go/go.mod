@@ -1,0 +1,3 @@
+module cairn/sdk
+
+go 1.24
