@@ -123,7 +123,7 @@ func (c *count) Process(r *cairn.Record, out *cairn.Emitter) error {
 		return err
 	}
 	*n++
-	c.line = append(append(append(c.line[:0], r.Key...), '\t'), strconv.FormatUint(*n, 10)...)
+	c.line = strconv.AppendUint(append(append(c.line[:0], r.Key...), '\t'), *n, 10)
 	out.Emit(nil, c.line)
 	return nil
 }
