@@ -85,11 +85,13 @@ func (split) Process(line *cairn.Record, out *cairn.Emitter) error {
 func nextWord(text []byte) (word, rest []byte, found bool) {
 	start := -1
 	for i := 0; i < len(text); {
-		c, size := rune(text[i]), 1
-		if c >= utf8.RuneSelf {
+		space, size := asciiSpace[text[i]], 1
+		if text[i] >= utf8.RuneSelf {
+			var c rune
 			c, size = utf8.DecodeRune(text[i:])
+			space = unicode.IsSpace(c)
 		}
-		if unicode.IsSpace(c) {
+		if space {
 			if start >= 0 {
 				return text[start:i], text[i:], true
 			}
@@ -103,6 +105,10 @@ func nextWord(text []byte) (word, rest []byte, found bool) {
 	}
 	return nil, nil, false
 }
+
+// asciiSpace marks the ASCII whitespace bytes: tab, line feed, vertical tab, form feed,
+// carriage return and space.
+var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 // count: a counter per word in keyed state, emitting the running count.
 type count struct {
