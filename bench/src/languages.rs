@@ -12,12 +12,13 @@ use crate::process::{cairn, peak_memory};
 use crate::{Checkpointing, Code, measure, path, remove_dir, strings};
 
 /// (language, job) in the order of the table; Rust first, the baseline.
-const JOBS: [(&str, &str); 5] = [
+const JOBS: [(&str, &str); 6] = [
     ("Rust", "word-count"),
     ("Python", "word-count-py"),
     ("JavaScript", "word-count-js"),
     ("C", "word-count-c"),
     ("Zig", "word-count-zig"),
+    ("Go", "word-count-go"),
 ];
 
 /// Instantiations averaged for the instantiate time.
