@@ -24,6 +24,9 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Stop a running job with a savepoint: its sinks commit, and it finishes.
     Stop(StopArgs),
+    /// Change a running job's parallelism: it stops with a savepoint and resumes from it in
+    /// the same process, its keyed state and sources' positions shared out anew.
+    Rescale(RescaleArgs),
     /// Replace a running job's operator code in place, keeping its state (and its sources
     /// and sinks running). Operators restore from a snapshot taken at a barrier; if any
     /// cannot, all keep the old code.
@@ -98,6 +101,24 @@ pub struct StopArgs {
     /// ending a job for good rather than resuming it.
     #[arg(short = 'd', long)]
     pub drain: bool,
+
+    #[command(flatten)]
+    pub address: JobAddress,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RescaleArgs {
+    /// The running job.
+    #[arg(value_name = "JOB_ID")]
+    pub job: String,
+
+    /// The new parallelism of the nodes without one of their own (as `cairn run -p`).
+    #[arg(value_name = "PARALLELISM")]
+    pub parallelism: u32,
+
+    /// Where the savepoint goes (default: execution.checkpointing.savepoint-dir of the job).
+    #[arg(short = 'p', long, value_name = "DIR")]
+    pub savepoint_path: Option<String>,
 
     #[command(flatten)]
     pub address: JobAddress,

@@ -1,11 +1,12 @@
 //! The control plane of one running job: its status across restarts, its current code, its
-//! failures, and the asynchronous operations (savepoints, stops, swaps, disposals) that the
-//! REST API triggers and polls by id, as Flink's does.
+//! failures, and the asynchronous operations (savepoints, stops, swaps, rescales,
+//! disposals) that the REST API triggers and polls by id, as Flink's does.
 
 use cairn_core::clock::now_ms;
 use cairn_core::supervisor::Restored;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use tokio::sync::oneshot;
@@ -13,10 +14,12 @@ use tokio::sync::oneshot;
 use cairn_core::config::Config;
 use cairn_core::graph::Graph;
 use cairn_core::operator::OperatorFactory;
+use cairn_core::runtime::footprint::{self, Footprint};
 use cairn_core::runtime::{
     AfterSavepoint, CancelHandle, CheckpointStats, JobFailure, JobMetrics, Request,
 };
 use cairn_wasm::swap::Swapper;
+use cairn_wire::JobGraph;
 
 pub use cairn_api::JobStatus;
 
@@ -45,6 +48,8 @@ pub enum OperationKind {
     /// A savepoint, alone or before a cancel or a stop.
     Savepoint,
     Swap,
+    /// A stop with a savepoint, then the job resumed from it at another parallelism.
+    Rescale,
     Disposal,
 }
 
@@ -79,6 +84,8 @@ pub struct JobControl {
     /// Held from a swap's upload to its end: one swap at a time, so that swaps take effect
     /// in order and concurrent uploads cannot pile up.
     swapping: Arc<tokio::sync::Mutex<()>>,
+    /// Signalled when a rescale's savepoint has been taken (or has failed).
+    rescaled: Condvar,
 }
 
 /// The right to swap the job's code, from [`JobControl::reserve_swap`] until dropped.
@@ -93,6 +100,11 @@ struct State {
     attempt: Option<Attempt>,
     graph: Graph,
     operators: Arc<dyn OperatorFactory>,
+    /// What the code's `describe` returned, and the parallelism of the nodes without one of
+    /// their own: a rescale makes `graph` again from them.
+    description: JobGraph,
+    default_parallelism: u32,
+    rescale: Option<Rescale>,
     /// The latest `web.exception-history-size` failures, oldest first.
     exceptions: VecDeque<Exception>,
     /// Whether older failures were dropped from `exceptions`.
@@ -106,6 +118,21 @@ struct State {
     /// How many attempts started from a checkpoint or savepoint, and the latest such.
     restores: u64,
     restored: Option<Restored>,
+}
+
+/// What a job runs: its graph, the description it was made from, its operators' code.
+pub struct JobCode {
+    pub graph: Graph,
+    /// What the code's `describe` returned: a rescale makes the graph again from it.
+    pub description: JobGraph,
+    pub operators: Arc<dyn OperatorFactory>,
+}
+
+/// A rescale under way: its stop-with-savepoint is being taken, then the job resumes from it.
+enum Rescale {
+    Stopping,
+    /// The savepoint to resume from (at the new parallelism if it fits, else the old one).
+    Resume(String),
 }
 
 /// The running attempt: where requests go, and its counters.
@@ -137,12 +164,17 @@ impl JobControl {
         config: Config,
         settings: Vec<(String, String)>,
         cancel: CancelHandle,
-        graph: Graph,
-        operators: Arc<dyn OperatorFactory>,
+        code: JobCode,
         swapper: Swapper,
     ) -> Arc<Self> {
+        let JobCode {
+            graph,
+            description,
+            operators,
+        } = code;
         let start_ms = now_ms();
         let history_size = config.checkpoints.history_size;
+        let default_parallelism = config.default_parallelism;
         Arc::new(JobControl {
             id,
             name: graph.name.clone(),
@@ -157,6 +189,9 @@ impl JobControl {
                 attempt: None,
                 graph,
                 operators,
+                description,
+                default_parallelism,
+                rescale: None,
                 exceptions: VecDeque::new(),
                 exceptions_truncated: false,
                 operations: HashMap::new(),
@@ -166,12 +201,19 @@ impl JobControl {
                 restored: None,
             }),
             swapping: Arc::new(tokio::sync::Mutex::new(())),
+            rescaled: Condvar::new(),
         })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The parallelism of nodes without one of their own (`parallelism.default`, or what a
+    /// rescale set).
+    pub fn default_parallelism(&self) -> u32 {
+        self.state().default_parallelism
     }
 
     /// The code the next attempt runs: the latest swapped-in, else the original.
@@ -301,6 +343,23 @@ impl JobControl {
         target: Option<&str>,
         then: AfterSavepoint,
     ) -> Result<String, ControlError> {
+        let (trigger, outcome) = self.start_savepoint(target, then, OperationKind::Savepoint)?;
+        let control = self.clone();
+        let id = trigger.clone();
+        tokio::spawn(async move {
+            control.complete(&id, outcome.await.map(Some));
+        });
+        Ok(trigger)
+    }
+
+    /// Sends a savepoint request (see [`trigger_savepoint`](Self::trigger_savepoint)) as
+    /// an operation of `kind`: its trigger id, and its location when it completes.
+    fn start_savepoint(
+        self: &Arc<Self>,
+        target: Option<&str>,
+        then: AfterSavepoint,
+        kind: OperationKind,
+    ) -> Result<(String, impl Future<Output = Result<String, String>> + use<>), ControlError> {
         let target = target.filter(|t| !t.is_empty());
         if let Some(relative) =
             target.filter(|t| !t.contains("://") && !std::path::Path::new(t).is_absolute())
@@ -322,16 +381,114 @@ impl JobControl {
             then,
             reply,
         })?;
-        let trigger = self.new_operation(OperationKind::Savepoint);
+        let outcome = async {
+            result
+                .await
+                .unwrap_or_else(|_| Err("the job stopped before the savepoint completed".into()))
+        };
+        Ok((self.new_operation(kind), outcome))
+    }
+
+    /// Stops the job with a savepoint (into `target`, else the configured savepoint folder)
+    /// and resumes it from that savepoint with `parallelism` for the nodes without one of
+    /// their own, as `cairn run -p` would: Flink's rescaling. Returns the trigger id to poll.
+    /// If the savepoint does not fit the new parallelism (a `cairn:job@0.2.0` operator's
+    /// state), the job resumes at the old one and the operation reports why.
+    pub fn trigger_rescale(
+        self: &Arc<Self>,
+        parallelism: u32,
+        target: Option<&str>,
+    ) -> Result<String, ControlError> {
+        let max = self.config.max_parallelism;
+        if parallelism == 0 || parallelism > max {
+            return Err(ControlError::Invalid(format!(
+                "cannot rescale to parallelism {parallelism}: it must be between 1 and \
+                 pipeline.max-parallelism ({max})"
+            )));
+        }
+        let (graph, old) = {
+            let state = self.state();
+            if state.rescale.is_some() {
+                return Err(ControlError::Invalid(format!(
+                    "job {} is being rescaled already: retry when that has completed",
+                    self.id
+                )));
+            }
+            let graph = Graph::new(&state.description, parallelism, max)
+                .map_err(|e| ControlError::Invalid(format!("cannot rescale: {e}")))?;
+            if graph == state.graph {
+                return Err(ControlError::Invalid(format!(
+                    "job {} runs at parallelism {parallelism} already",
+                    self.id
+                )));
+            }
+            (graph, state.default_parallelism)
+        };
+        let memory = footprint::physical_memory().unwrap_or(u64::MAX);
+        Footprint::of(&graph)
+            .check(memory)
+            .map_err(|e| ControlError::Invalid(format!("cannot rescale: {e}")))?;
+        let (trigger, outcome) = self.start_savepoint(
+            target,
+            AfterSavepoint::Stop { drain: false },
+            OperationKind::Rescale,
+        )?;
+        self.state().rescale = Some(Rescale::Stopping);
         let control = self.clone();
         let id = trigger.clone();
         tokio::spawn(async move {
-            let outcome = result
-                .await
-                .unwrap_or_else(|_| Err("the job stopped before the savepoint completed".into()));
-            control.complete(&id, outcome.map(Some));
+            let result = match outcome.await {
+                Ok(savepoint) => {
+                    let fits = fits(&savepoint, &graph, &control.config).await;
+                    let mut state = control.state();
+                    if fits.is_ok() {
+                        state.graph = graph;
+                        state.default_parallelism = parallelism;
+                    }
+                    state.rescale = Some(Rescale::Resume(savepoint.clone()));
+                    fits.map(|()| Some(savepoint.clone())).map_err(|e| {
+                        format!("{e}; the job resumes at parallelism {old} from {savepoint}")
+                    })
+                }
+                // The stop did not happen: the job runs on as it was.
+                Err(e) => {
+                    control.state().rescale = None;
+                    Err(e)
+                }
+            };
+            control.rescaled.notify_all();
+            control.complete(&id, result);
         });
         Ok(trigger)
+    }
+
+    /// The attempt finished: the savepoint to resume from if a rescale stopped it (waiting
+    /// until the rescale has checked it), else `None` — the job has ended.
+    pub fn resume_after_finish(&self) -> Option<String> {
+        let mut state = self.state();
+        let deadline = std::time::Instant::now() + RESCALE_CHECK_TIMEOUT;
+        loop {
+            match state.rescale.take() {
+                None => return None,
+                Some(Rescale::Resume(savepoint)) => {
+                    end_attempt(&mut state);
+                    return Some(savepoint);
+                }
+                Some(Rescale::Stopping) => {
+                    state.rescale = Some(Rescale::Stopping);
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        state.rescale = None;
+                        return None;
+                    }
+                    state = self
+                        .rescaled
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
     }
 
     /// Reserves the one swap the job may run at a time, before its component is uploaded;
@@ -371,6 +528,7 @@ impl JobControl {
         component: tempfile::TempPath,
     ) -> Result<(), String> {
         let (running, _) = self.code();
+        let default_parallelism = self.state().default_parallelism;
         let control = self.clone();
         // Reading and compiling are blocking, CPU-heavy work (seconds for big components):
         // off the reactor.
@@ -379,11 +537,12 @@ impl JobControl {
                 .map_err(|e| format!("cannot read the uploaded {label}: {e}"))?;
             control
                 .swapper
-                .prepare(&label, &bytes, &running)
+                .prepare(&label, &bytes, &running, default_parallelism)
                 .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| format!("preparing the swap panicked: {e}"))??;
+        let (swap, description) = swap;
         let swap = Arc::new(swap);
         let (reply, result) = oneshot::channel();
         self.send(Request::Swap {
@@ -398,6 +557,7 @@ impl JobControl {
         let mut state = self.state();
         state.graph = swap.graph.clone();
         state.operators = swap.operators.clone();
+        state.description = description;
         Ok(())
     }
 
@@ -443,6 +603,20 @@ impl JobControl {
             *operation = Operation::Completed(outcome);
         }
     }
+}
+
+/// Longest a finished attempt waits for its rescale's check of the savepoint: reading
+/// `_metadata`, which a store answers in far less.
+const RESCALE_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether the savepoint at `location` restores into `graph`: the checks of `cairn run -s`.
+async fn fits(location: &str, graph: &Graph, config: &Config) -> Result<(), String> {
+    let (folder, metadata) = cairn_core::restore::find(location, &config.s3)
+        .await
+        .map_err(|e| e.to_string())?;
+    cairn_core::restore::check(graph, &metadata, folder.url(), false)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// The running attempt is over: keep its checkpoints' statistics.

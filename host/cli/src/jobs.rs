@@ -11,7 +11,7 @@ use cairn_api::{
 };
 use reqwest::Method;
 
-use crate::cli::{CancelArgs, SavepointArgs, StopArgs, SwapArgs};
+use crate::cli::{CancelArgs, RescaleArgs, SavepointArgs, StopArgs, SwapArgs};
 use crate::client::{Body, Client};
 
 fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
@@ -161,6 +161,32 @@ pub fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("stop with savepoint failed")?;
         println!("Savepoint completed. Path: {location}");
+        Ok(ExitCode::SUCCESS)
+    })?
+}
+
+pub fn rescale(args: RescaleArgs) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let client = Client::connect(&args.job, args.address.jobmanager.as_deref()).await?;
+        let (id, parallelism) = (client.job().to_owned(), args.parallelism);
+        println!("Rescaling job {id} to parallelism {parallelism} through a savepoint.");
+        let mut path = format!(
+            "{}?parallelism={parallelism}",
+            client.job_path("/rescaling")
+        );
+        if let Some(dir) = args.savepoint_path.as_deref().map(absolute) {
+            let dir: String = url::form_urlencoded::byte_serialize(dir.as_bytes()).collect();
+            path.push_str(&format!("&target-directory={dir}"));
+        }
+        let triggered: TriggerResponse = client.request(Method::PATCH, &path, None).await?;
+        let location = client
+            .wait_for(&client.job_path(&format!("/rescaling/{}", triggered.request_id)))
+            .await
+            .context("rescale failed")?;
+        let location = location.unwrap_or_default();
+        println!(
+            "Rescaled: job {id} runs at parallelism {parallelism} now (savepoint {location})."
+        );
         Ok(ExitCode::SUCCESS)
     })?
 }

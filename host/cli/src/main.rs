@@ -45,6 +45,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Savepoint(args) => jobs::savepoint(args),
         Command::Cancel(args) => jobs::cancel(args),
         Command::Stop(args) => jobs::stop(args),
+        Command::Rescale(args) => jobs::rescale(args),
         Command::Swap(args) => jobs::swap(args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::State(args) => state::state(args),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::control::{JobControl, JobStatus, Snapshot};
+use crate::control::{JobCode, JobControl, JobStatus, Snapshot};
 use crate::registry::{self, Registration};
 use anyhow::{Context as _, bail};
 use cairn_core::clock::now_ms;
@@ -134,7 +134,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args: args.job_args.clone(),
         limits: limits(&config),
         use_cache: config.compilation_cache,
-        default_parallelism: config.default_parallelism,
         max_parallelism: config.max_parallelism,
     };
     let settings = layers
@@ -147,8 +146,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config.clone(),
         settings,
         cancel.clone(),
-        graph.clone(),
-        operators,
+        JobCode {
+            graph: graph.clone(),
+            description: job_graph,
+            operators,
+        },
         swapper,
     );
     let (address, _registration) = serve_rest(&runtime, &control)?;
@@ -212,7 +214,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     control.ended(match &ended.end {
         End::Finished => JobStatus::Finished,
         End::Canceled => JobStatus::Canceled,
-        End::Failed(_) | End::GaveUp { .. } => JobStatus::Failed,
+        End::Failed(_) | End::GaveUp { .. } | End::NotResumed { .. } => JobStatus::Failed,
     });
     // The REST server outlives the job a little, for clients still polling an operation.
     control.wait_until_fetched(OPERATION_LINGER);
@@ -231,6 +233,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         End::GaveUp { reason, failure } => {
             println!("Job {job_id} FAILED after {elapsed:.2} s: {reason}; last failure: {failure}");
+            Ok(ExitCode::FAILURE)
+        }
+        End::NotResumed { savepoint, reason } => {
+            println!(
+                "Job {job_id} FAILED after {elapsed:.2} s: stopped to be rescaled, it cannot \
+                 resume from {savepoint}: {reason}"
+            );
             Ok(ExitCode::FAILURE)
         }
     }
@@ -302,6 +311,10 @@ impl Watcher for Watching {
 
     fn attempt_failed(&self, failure: &JobFailure, restarting: bool) {
         self.control.attempt_failed(failure, restarting);
+    }
+
+    fn resume_after_finish(&self) -> Option<String> {
+        self.control.resume_after_finish()
     }
 }
 

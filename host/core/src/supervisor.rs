@@ -43,6 +43,11 @@ pub trait Watcher {
     fn attempt_ended(&self) {}
     /// The attempt failed; another follows when `restarting`.
     fn attempt_failed(&self, failure: &JobFailure, restarting: bool);
+    /// The attempt finished: the savepoint the job resumes from instead of ending, when it
+    /// was stopped to be rescaled (`code` then has the new parallelism). `None`: it ends.
+    fn resume_after_finish(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The checkpoint or savepoint an attempt started from.
@@ -100,6 +105,11 @@ pub enum End {
         reason: String,
         failure: Box<JobFailure>,
     },
+    /// Stopped to be rescaled, the job could not resume from its savepoint.
+    NotResumed {
+        savepoint: String,
+        reason: String,
+    },
 }
 
 impl Supervisor {
@@ -142,7 +152,30 @@ impl Supervisor {
                 // A cancel wins over the failure it raced with, as in Flink: canceling a
                 // failing or restarting job ends it CANCELED.
                 Outcome::Failed(_) | Outcome::Canceled => break End::Canceled,
-                Outcome::Finished => break End::Finished,
+                Outcome::Finished => match watcher.resume_after_finish() {
+                    // A rescale: not a restart, and nothing failed.
+                    Some(savepoint) => {
+                        first_id = metrics.next_checkpoint_id();
+                        let graph = watcher.code().0;
+                        let resumed = self.checkpoints.runtime.block_on(async {
+                            let (folder, metadata) =
+                                crate::restore::find(&savepoint, &self.s3).await?;
+                            crate::restore::load(folder, metadata, &graph).await
+                        });
+                        match resumed {
+                            Ok(resumed) => {
+                                tracing::info!("resuming from {savepoint}, rescaled");
+                                restore = Some(resumed);
+                                continue;
+                            }
+                            Err(e) => {
+                                let reason = e.to_string();
+                                break End::NotResumed { savepoint, reason };
+                            }
+                        }
+                    }
+                    None => break End::Finished,
+                },
             };
             let attempt = restarts.count() + 1;
             let decision = if failure.error.is_permanent() {

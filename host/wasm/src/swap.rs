@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::{DescribeError, Engine, JobComponent, Limits, LoadError};
 use cairn_core::graph::{Graph, GraphError};
 use cairn_core::runtime::CodeSwap;
+use cairn_wire::JobGraph;
 
 /// Why new code cannot replace a running job's.
 #[derive(Debug, thiserror::Error)]
@@ -33,19 +34,21 @@ pub struct Swapper {
     pub args: Vec<String>,
     pub limits: Limits,
     pub use_cache: bool,
-    pub default_parallelism: u32,
     pub max_parallelism: u32,
 }
 
 impl Swapper {
     /// Compiles `bytes` (named `label` in messages) and checks it against `running`: the
-    /// same shape, and every operator opens. CPU-heavy for large components.
+    /// same shape (nodes without a parallelism of their own at `default_parallelism`), and
+    /// every operator opens. Returns the swap and what the new code describes. CPU-heavy
+    /// for large components.
     pub fn prepare(
         &self,
         label: &str,
         bytes: &[u8],
         running: &Graph,
-    ) -> Result<CodeSwap, SwapError> {
+        default_parallelism: u32,
+    ) -> Result<(CodeSwap, JobGraph), SwapError> {
         let component = JobComponent::from_bytes(
             &self.engine,
             Path::new(label),
@@ -63,7 +66,7 @@ impl Swapper {
             label: label.to_owned(),
             cause: Box::new(cause),
         };
-        let graph = Graph::new(&described, self.default_parallelism, self.max_parallelism)
+        let graph = Graph::new(&described, default_parallelism, self.max_parallelism)
             .map_err(graph_error)?;
         if let Some(difference) = running.shape_difference(&graph) {
             return Err(SwapError::Shape {
@@ -74,9 +77,10 @@ impl Swapper {
         graph
             .check_operators(&component, &self.job_id)
             .map_err(graph_error)?;
-        Ok(CodeSwap {
+        let swap = CodeSwap {
             operators: Arc::new(component),
             graph,
-        })
+        };
+        Ok((swap, described))
     }
 }

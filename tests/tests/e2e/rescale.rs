@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use cairn_api::JobDetailsInfo;
 use cairn_tests::kill_loop::wait_for_checkpoint;
 use cairn_tests::path_str as path;
 use cairn_tests::{
@@ -356,6 +357,19 @@ fn a_contract_0_2_0_component_runs_and_hands_its_state_to_0_3_0() {
         false,
     ));
     resumed.wait_for_progress(1_000);
+    // Rescaled in place, it stops with a savepoint that cannot be split, and resumes from
+    // it at its own parallelism.
+    let rescale = session.cli(os(&["rescale", &first, "3", "-p", path(&sp)]));
+    assert!(
+        !rescale.success()
+            && rescale.stderr.contains("cairn:job@0.2.0")
+            && rescale
+                .stderr
+                .contains("the job resumes at parallelism 2 from"),
+        "{rescale:?}"
+    );
+    assert_eq!(parallelisms(&resumed), [1, 2, 2, 2]);
+    resumed.wait_for_progress(1_500);
     let savepoint = stop(&session, &mut resumed, &sp);
 
     let refused = cairn(
@@ -388,5 +402,55 @@ fn a_contract_0_2_0_component_runs_and_hands_its_state_to_0_3_0() {
         None,
     );
     assert!(three.success(), "{three:?}");
+    corpus().assert_exact(&out);
+}
+
+/// The parallelism of each of a running job's vertices, in graph order.
+fn parallelisms(job: &RunningJob) -> Vec<u32> {
+    let details: JobDetailsInfo = job.get(&format!("/jobs/{}", job.id));
+    details.vertices.iter().map(|v| v.parallelism).collect()
+}
+
+/// `cairn rescale` changes a running job's parallelism in place (Flink's rescaling: a stop
+/// with a savepoint, then a resume from it in the same process), up and down, with
+/// checkpoints before and after: the output is exactly the oracle's. A parallelism over
+/// the max and the one it runs at are refused, and the job runs on.
+#[test]
+fn a_running_job_rescales_in_place() {
+    let (session, scratch) = (
+        Session::new("rescale-in-place"),
+        Scratch::new("rescale-in-place"),
+    );
+    let (out, chk, sp) = (scratch.join("out"), scratch.join("chk"), scratch.join("sp"));
+    let id = "f1".repeat(16);
+    let mut running = session.start(leg(&job("word-count"), 2, &id, &chk, &out, &[], false));
+    running.wait_for_progress(2_000);
+
+    for (p, shape) in [("3", [1, 3, 3, 3]), ("1", [1, 1, 1, 1])] {
+        let rescale = session.cli(os(&["rescale", &id, p, "-p", path(&sp)]));
+        assert!(
+            rescale.success()
+                && rescale.stdout.contains(&format!(
+                    "Rescaled: job {id} runs at parallelism {p} now (savepoint file://"
+                )),
+            "{rescale:?}"
+        );
+        assert_eq!(parallelisms(&running), shape);
+        running.wait_for_progress(1_000);
+    }
+    for (p, refusal) in [
+        (
+            "129",
+            "it must be between 1 and pipeline.max-parallelism (128)",
+        ),
+        ("1", "runs at parallelism 1 already"),
+    ] {
+        let refused = session.cli(os(&["rescale", &id, p, "-p", path(&sp)]));
+        assert!(
+            !refused.success() && refused.stderr.contains(refusal),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(running.wait(), Some(0), "{}", running.stderr());
     corpus().assert_exact(&out);
 }

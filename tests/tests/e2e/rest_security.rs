@@ -490,6 +490,7 @@ fn the_openapi_document_matches_the_server() {
         .args(
             [
                 "cancelJob",
+                "rescaleJob",
                 "stopWithSavepoint",
                 "triggerSavepoint",
                 "triggerSavepointDisposal",

@@ -284,7 +284,7 @@ pub(super) async fn job_config(
         execution_config: ExecutionConfig {
             execution_mode: Default::default(),
             restart_strategy: format!("{:?}", control.config.restart),
-            job_parallelism: control.config.default_parallelism,
+            job_parallelism: control.default_parallelism(),
             object_reuse_mode: false,
             user_config,
         },

@@ -4,8 +4,8 @@
 //! declared once, with its OpenAPI description (`#[utoipa::path]` on its handler), and
 //! `docs/rest-api.yaml` is generated from those declarations (see [`openapi`]).
 //!
-//! Savepoints, stops, swaps and disposals are asynchronous as in Flink: a `POST` answers
-//! `202 {"request-id": …}` at once, and `GET …/<request-id>` reports `IN_PROGRESS` until the
+//! Savepoints, stops, rescales, swaps and disposals are asynchronous as in Flink: a `POST`
+//! (a `PATCH` for rescales) answers `202 {"request-id": …}` at once, and `GET …/<request-id>` reports `IN_PROGRESS` until the
 //! operation is `COMPLETED` with its `operation` (a location, or a `failure-cause`).
 
 mod checkpoints;
@@ -63,6 +63,8 @@ fn api() -> OpenApiRouter<Arc<JobControl>> {
         .routes(routes!(operations::trigger_savepoint))
         .routes(routes!(operations::savepoint_status))
         .routes(routes!(operations::stop))
+        .routes(routes!(operations::rescale))
+        .routes(routes!(operations::rescale_status))
         .routes(routes!(jobs::exceptions))
         .routes(routes!(metrics::job_metrics))
         .routes(routes!(metrics::backpressure))

@@ -1,5 +1,5 @@
-//! Asynchronous operations, as in Flink: savepoints, stop-with-savepoint, swaps (Cairn's
-//! own) and savepoint disposals. A `POST` answers `202` with a trigger id at once; its
+//! Asynchronous operations, as in Flink: savepoints, stop-with-savepoint, rescaling, swaps
+//! (Cairn's own) and savepoint disposals. A `POST` answers `202` with a trigger id at once; its
 //! status route reports the outcome.
 
 use std::io::Write;
@@ -163,6 +163,86 @@ pub(super) async fn stop(
             )
             .map_err(refused)?,
     )
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RescaleQuery {
+    /// The new parallelism of the nodes without one of their own (as `cairn run -p`), at
+    /// most `pipeline.max-parallelism`.
+    #[param(example = 3, minimum = 1)]
+    parallelism: u32,
+    /// Where the savepoint goes (Cairn only; default: the configured savepoint folder). An
+    /// absolute path or a URL.
+    #[serde(rename = "target-directory")]
+    #[param(rename = "target-directory", example = "/backups/savepoints")]
+    target_directory: Option<String>,
+}
+
+/// Rescale the job
+///
+/// Mirrors Flink's `PATCH /jobs/:jobid/rescaling`: the job stops with a savepoint (into
+/// `target-directory`, else the configured savepoint folder; sinks commit their output up
+/// to it) and resumes from it in the same process with `parallelism` for every node
+/// without a parallelism of its own; keyed state moves by key group, sources' positions by
+/// split. If the savepoint cannot be restored at the new parallelism (state of a
+/// `cairn:job@0.2.0` operator), the job resumes at the old one and the operation reports
+/// why. Poll `GET /jobs/{jobid}/rescaling/{triggerid}`; its `location` is the savepoint.
+/// Requires a RUNNING job.
+#[utoipa::path(
+    patch,
+    path = "/jobs/{jobid}/rescaling",
+    tag = "savepoints",
+    operation_id = "rescaleJob",
+    params(JobId, RescaleQuery),
+    responses(
+        (status = 202, response = Triggered),
+        (status = 400, description = "No such parallelism (0, or over `pipeline.max-parallelism`), the job runs at it already, or no savepoint folder.",
+            body = ErrorBody,
+            example = json!({"errors": ["cannot rescale to parallelism 500: it must be between 1 and pipeline.max-parallelism (128)"]})),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = JobNotFound),
+        (status = 409, response = NotRunning),
+    )
+)]
+pub(super) async fn rescale(
+    State(control): State<Arc<JobControl>>,
+    Path(id): Path<String>,
+    Query(query): Query<RescaleQuery>,
+) -> Triggering {
+    let control = job(&control, &id)?;
+    triggered(
+        control
+            .trigger_rescale(query.parallelism, query.target_directory.as_deref())
+            .map_err(refused)?,
+    )
+}
+
+/// Status of a rescale
+///
+/// Mirrors Flink's `GET /jobs/:jobid/rescaling/:triggerid`. `COMPLETED` with
+/// `operation.location` (the savepoint) means the job resumed at the new parallelism; with
+/// `operation.failure-cause`, that it did not (it runs as before, or resumed at its old
+/// parallelism, as the cause says).
+#[utoipa::path(
+    get,
+    path = "/jobs/{jobid}/rescaling/{triggerid}",
+    tag = "savepoints",
+    operation_id = "rescaleStatus",
+    params(JobId, TriggerId),
+    responses(
+        (status = 200, description = "In progress, or completed with the savepoint's location or a failure cause.",
+            body = AsynchronousOperationResult),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(super) async fn rescale_status(
+    State(control): State<Arc<JobControl>>,
+    Path((id, trigger)): Path<(String, String)>,
+    flink: Option<Extension<FlinkClient>>,
+) -> Reply<AsynchronousOperationResult> {
+    status_of(job(&control, &id)?, &trigger, OperationKind::Rescale, flink)
 }
 
 #[derive(Deserialize, IntoParams)]
