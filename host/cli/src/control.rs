@@ -407,7 +407,7 @@ impl JobControl {
             )));
         }
         let (graph, old) = {
-            let state = self.state();
+            let mut state = self.state();
             if state.rescale.is_some() {
                 return Err(ControlError::Invalid(format!(
                     "job {} is being rescaled already: retry when that has completed",
@@ -422,18 +422,27 @@ impl JobControl {
                     self.id
                 )));
             }
+            let memory = footprint::physical_memory().unwrap_or(u64::MAX);
+            Footprint::of(&graph)
+                .check(memory)
+                .map_err(|e| ControlError::Invalid(format!("cannot rescale: {e}")))?;
+            // Marked before the stop is sent (and under the same lock as the check above):
+            // the attempt may finish as soon as it is, and must then wait for this rescale
+            // rather than end the job.
+            state.rescale = Some(Rescale::Stopping);
             (graph, state.default_parallelism)
         };
-        let memory = footprint::physical_memory().unwrap_or(u64::MAX);
-        Footprint::of(&graph)
-            .check(memory)
-            .map_err(|e| ControlError::Invalid(format!("cannot rescale: {e}")))?;
-        let (trigger, outcome) = self.start_savepoint(
+        let (trigger, outcome) = match self.start_savepoint(
             target,
             AfterSavepoint::Stop { drain: false },
             OperationKind::Rescale,
-        )?;
-        self.state().rescale = Some(Rescale::Stopping);
+        ) {
+            Ok(started) => started,
+            Err(e) => {
+                self.state().rescale = None;
+                return Err(e);
+            }
+        };
         let control = self.clone();
         let id = trigger.clone();
         tokio::spawn(async move {
