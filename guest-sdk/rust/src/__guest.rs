@@ -79,8 +79,9 @@ impl WitGuestOperator for GuestOperator {
     }
 
     fn snapshot(&self, _checkpoint_id: u64) -> Result<wit::Snapshot, String> {
-        // The result goes straight to the host: keyed state may be lent, not copied.
-        let snapshot = crate::lend::lending(|| self.0.borrow_mut().snapshot())?;
+        // SAFETY: the snapshot goes straight to the host as this call's result, and nothing
+        // runs in this instance before the call's post-return has dropped it.
+        let snapshot = unsafe { self.0.borrow_mut().snapshot_for_host() }?;
         Ok(wit::Snapshot {
             version: snapshot.version,
             operator_state: snapshot.operator_state,

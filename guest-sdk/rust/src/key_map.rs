@@ -272,16 +272,25 @@ impl KeyMap {
         })
     }
 
-    /// The live entries in the chunk encoding, in no order: when it has no garbage, the
-    /// buffer itself — lent, in a snapshot for the host, else copied.
+    /// The live entries in the chunk encoding without a copy: the buffer itself, lent
+    /// (see [`lend`](crate::lend::lend)), when it has no garbage; else a compacted copy.
+    ///
+    /// # Safety
+    ///
+    /// Until the returned `Vec` is dropped, this map must not change, and the `Vec` must not
+    /// be grown, shrunk or written to.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) unsafe fn lend(&self) -> Vec<u8> {
+        if self.garbage == 0 {
+            // SAFETY: the caller's promise.
+            return unsafe { crate::lend::lend(&self.entries) };
+        }
+        self.chunk()
+    }
+
+    /// The live entries in the chunk encoding, in no order.
     pub(crate) fn chunk(&self) -> Vec<u8> {
         if self.garbage == 0 {
-            #[cfg(target_arch = "wasm32")]
-            if crate::lend::is_lending() {
-                // SAFETY: the chunk goes to the host as the snapshot's result; nothing
-                // touches this map before the call's post-return has dropped it.
-                return unsafe { crate::lend::lend(&self.entries) };
-            }
             return self.entries.clone();
         }
         let mut chunk = Vec::with_capacity(self.entries.len() - self.garbage);

@@ -120,6 +120,18 @@ pub trait KeyedStore {
     fn open(&mut self, key_groups: KeyGroupRange, max_parallelism: u32);
     /// One chunk per key group that has state.
     fn snapshot(&self) -> Vec<KeyedChunk>;
+    /// [`snapshot`](Self::snapshot) without a copy, where the store can: the chunks' buffers
+    /// are the store's own, lent (in a component, the SDK hands them straight to the host).
+    /// `None`: it cannot, and the SDK calls `snapshot`.
+    ///
+    /// # Safety
+    ///
+    /// Until every chunk is dropped, the store must not change, and no chunk may be grown,
+    /// shrunk or written to.
+    #[doc(hidden)]
+    unsafe fn lend(&self) -> Option<Vec<KeyedChunk>> {
+        None
+    }
     /// Adds a chunk of a snapshot in this store's own value encoding.
     fn restore(&mut self, chunk: &KeyedChunk) -> Result<()>;
     fn value_encoding(&self) -> ValueEncoding;
@@ -327,6 +339,20 @@ impl<V: StateValue> KeyedState<V> {
             .flat_map(|map| map.iter().map(|(k, v)| (k, stored(v))))
     }
 
+    /// One chunk per key group that has state, its entries by `entries`.
+    fn chunks(&self, entries: impl Fn(&KeyMap) -> Vec<u8>) -> Vec<KeyedChunk> {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(_, map)| !map.is_empty())
+            .map(|(i, map)| KeyedChunk {
+                // Key groups are below max-parallelism, at most 2^15.
+                key_group: (self.first + i as u32) as u16,
+                entries: entries(map),
+            })
+            .collect()
+    }
+
     /// The number of keys.
     pub fn len(&self) -> usize {
         self.groups.iter().map(KeyMap::len).sum()
@@ -346,16 +372,13 @@ impl<V: StateValue> KeyedStore for KeyedState<V> {
     }
 
     fn snapshot(&self) -> Vec<KeyedChunk> {
-        self.groups
-            .iter()
-            .enumerate()
-            .filter(|(_, map)| !map.is_empty())
-            .map(|(i, map)| KeyedChunk {
-                // Key groups are below max-parallelism, at most 2^15.
-                key_group: (self.first + i as u32) as u16,
-                entries: map.chunk(),
-            })
-            .collect()
+        self.chunks(KeyMap::chunk)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    unsafe fn lend(&self) -> Option<Vec<KeyedChunk>> {
+        // SAFETY: the caller's promise is `KeyMap::lend`'s.
+        Some(self.chunks(|map| unsafe { map.lend() }))
     }
 
     fn restore(&mut self, chunk: &KeyedChunk) -> Result<()> {

@@ -12,7 +12,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The system allocator, except that it does not free lent buffers.
 pub struct LendingAllocator;
@@ -21,23 +20,6 @@ pub struct LendingAllocator;
 /// frees memory (a push grows the `Vec` by `realloc`, which does not take it), so that
 /// `dealloc` can take it.
 static LENT: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-
-/// Whether a snapshot for the host is being taken: only then do buffers go out on loan.
-static LENDING: AtomicBool = AtomicBool::new(false);
-
-/// Runs `snapshot`, a snapshot whose result goes straight to the host, lending it keyed
-/// state (see [`lend`]).
-pub(crate) fn lending<R>(snapshot: impl FnOnce() -> R) -> R {
-    LENDING.store(true, Ordering::Relaxed);
-    let result = snapshot();
-    LENDING.store(false, Ordering::Relaxed);
-    result
-}
-
-/// Whether [`lending`] runs.
-pub(crate) fn is_lending() -> bool {
-    LENDING.load(Ordering::Relaxed)
-}
 
 /// A `Vec` over `bytes` without copying them, to return to the host from a component
 /// export. Its drop frees nothing: it is a loan, over when the `Vec` is dropped (by the

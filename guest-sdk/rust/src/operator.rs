@@ -119,6 +119,15 @@ pub trait DynOperator {
     fn keyed_store(&mut self) -> Option<&mut dyn KeyedStore>;
     /// Both parts of the state, as the host stores them.
     fn snapshot_state(&mut self) -> Result<Snapshot>;
+    /// [`snapshot_state`](Self::snapshot_state) for the host, the keyed state lent where
+    /// its store can (see [`KeyedStore::lend`]).
+    ///
+    /// # Safety
+    ///
+    /// As [`KeyedStore::lend`]: the snapshot goes straight to the host, and the operator is
+    /// not touched before it is dropped.
+    #[doc(hidden)]
+    unsafe fn snapshot_for_host(&mut self) -> Result<Snapshot>;
     fn restore_keyed_chunks(&mut self, version: u32, chunks: &[KeyedChunk]) -> Result<()>;
     fn restore_items(&mut self, version: u32, items: &[Vec<u8>]) -> Result<()>;
     fn checkpoint_complete(&mut self, checkpoint_id: u64);
@@ -151,21 +160,13 @@ impl<T: Operator> DynOperator for T {
     }
 
     fn snapshot_state(&mut self) -> Result<Snapshot> {
-        let item = Operator::snapshot(self)?;
-        let (keyed, value_encoding) = match self.keyed_state() {
-            Some(store) => (store.snapshot(), store.value_encoding()),
-            None => (Vec::new(), Default::default()),
-        };
-        Ok(Snapshot {
-            version: T::STATE_VERSION,
-            operator_state: if item.is_empty() {
-                Vec::new()
-            } else {
-                vec![item]
-            },
-            mode: T::OPERATOR_STATE_MODE,
-            keyed,
-            value_encoding,
+        snapshot_with(self, |store| store.snapshot())
+    }
+
+    unsafe fn snapshot_for_host(&mut self) -> Result<Snapshot> {
+        // SAFETY: the caller's promise is `lend`'s.
+        snapshot_with(self, |store| {
+            unsafe { store.lend() }.unwrap_or_else(|| store.snapshot())
         })
     }
 
@@ -184,6 +185,29 @@ impl<T: Operator> DynOperator for T {
     fn checkpoint_complete(&mut self, checkpoint_id: u64) {
         Operator::checkpoint_complete(self, checkpoint_id)
     }
+}
+
+/// Both parts of `operator`'s state, its keyed state's chunks taken by `chunks`.
+fn snapshot_with<T: Operator>(
+    operator: &mut T,
+    chunks: impl FnOnce(&dyn KeyedStore) -> Vec<KeyedChunk>,
+) -> Result<Snapshot> {
+    let item = Operator::snapshot(operator)?;
+    let (keyed, value_encoding) = match operator.keyed_state() {
+        Some(store) => (chunks(store), store.value_encoding()),
+        None => (Vec::new(), Default::default()),
+    };
+    Ok(Snapshot {
+        version: T::STATE_VERSION,
+        operator_state: if item.is_empty() {
+            Vec::new()
+        } else {
+            vec![item]
+        },
+        mode: T::OPERATOR_STATE_MODE,
+        keyed,
+        value_encoding,
+    })
 }
 
 /// A new, boxed instance of operator `T`, for [`Job::operator`].
@@ -249,6 +273,18 @@ impl OperatorInstance {
 
     pub fn snapshot(&mut self) -> Result<Snapshot> {
         self.operator.snapshot_state()
+    }
+
+    /// [`snapshot`](Self::snapshot) for the host: keyed state lent, not copied.
+    ///
+    /// # Safety
+    ///
+    /// As [`KeyedStore::lend`]: the snapshot goes straight to the host, and this instance
+    /// is not touched before it is dropped.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) unsafe fn snapshot_for_host(&mut self) -> Result<Snapshot> {
+        // SAFETY: the caller's promise.
+        unsafe { self.operator.snapshot_for_host() }
     }
 
     /// Adds keyed state, before [`restore`](Self::restore).

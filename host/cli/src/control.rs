@@ -35,10 +35,7 @@ pub enum ControlError {
     NoSavepointDir,
     #[error("{0}")]
     Invalid(String),
-    #[error(
-        "another swap of job {id} is under way (its upload or its preparation): retry when \
-         it has completed"
-    )]
+    #[error("another swap or a rescale of job {id} is under way: retry when it has completed")]
     SwapUnderWay { id: String },
 }
 
@@ -81,8 +78,8 @@ pub struct JobControl {
     cancel: CancelHandle,
     swapper: Swapper,
     state: Mutex<State>,
-    /// Held from a swap's upload to its end: one swap at a time, so that swaps take effect
-    /// in order and concurrent uploads cannot pile up.
+    /// Held from a swap's upload to its end, and for a whole rescale: one code change at a
+    /// time, so that they take effect in order and concurrent uploads cannot pile up.
     swapping: Arc<tokio::sync::Mutex<()>>,
     /// Signalled when a rescale's savepoint has been taken (or has failed).
     rescaled: Condvar,
@@ -105,6 +102,7 @@ struct State {
     description: JobGraph,
     default_parallelism: u32,
     rescale: Option<Rescale>,
+    rescales: u64,
     /// The latest `web.exception-history-size` failures, oldest first.
     exceptions: VecDeque<Exception>,
     /// Whether older failures were dropped from `exceptions`.
@@ -130,7 +128,9 @@ pub struct JobCode {
 
 /// A rescale under way: its stop-with-savepoint is being taken, then the job resumes from it.
 enum Rescale {
-    Stopping,
+    /// The `n`-th rescale of the job (a failure of the stopping attempt ends it, and its
+    /// savepoint must then not revive it).
+    Stopping(u64),
     /// The savepoint to resume from (at the new parallelism if it fits, else the old one).
     Resume(String),
 }
@@ -192,6 +192,7 @@ impl JobControl {
                 description,
                 default_parallelism,
                 rescale: None,
+                rescales: 0,
                 exceptions: VecDeque::new(),
                 exceptions_truncated: false,
                 operations: HashMap::new(),
@@ -254,6 +255,10 @@ impl JobControl {
         while state.exceptions.len() > self.config.exception_history_size {
             state.exceptions.pop_front();
             state.exceptions_truncated = true;
+        }
+        // A rescale whose stop failed is over: the job restarts, or ends, as it would.
+        if state.rescale.take().is_some() {
+            self.rescaled.notify_all();
         }
         if restarting {
             state.restarts += 1;
@@ -406,14 +411,10 @@ impl JobControl {
                  pipeline.max-parallelism ({max})"
             )));
         }
-        let (graph, old) = {
+        // One code change at a time: no swap, and no other rescale, until this one is over.
+        let slot = self.reserve_swap()?;
+        let (graph, old, n) = {
             let mut state = self.state();
-            if state.rescale.is_some() {
-                return Err(ControlError::Invalid(format!(
-                    "job {} is being rescaled already: retry when that has completed",
-                    self.id
-                )));
-            }
             let graph = Graph::new(&state.description, parallelism, max)
                 .map_err(|e| ControlError::Invalid(format!("cannot rescale: {e}")))?;
             if graph == state.graph {
@@ -429,8 +430,9 @@ impl JobControl {
             // Marked before the stop is sent (and under the same lock as the check above):
             // the attempt may finish as soon as it is, and must then wait for this rescale
             // rather than end the job.
-            state.rescale = Some(Rescale::Stopping);
-            (graph, state.default_parallelism)
+            state.rescales += 1;
+            state.rescale = Some(Rescale::Stopping(state.rescales));
+            (graph, state.default_parallelism, state.rescales)
         };
         let (trigger, outcome) = match self.start_savepoint(
             target,
@@ -440,6 +442,7 @@ impl JobControl {
             Ok(started) => started,
             Err(e) => {
                 self.state().rescale = None;
+                self.rescaled.notify_all();
                 return Err(e);
             }
         };
@@ -450,14 +453,24 @@ impl JobControl {
                 Ok(savepoint) => {
                     let fits = fits(&savepoint, &graph, &control.config).await;
                     let mut state = control.state();
-                    if fits.is_ok() {
-                        state.graph = graph;
-                        state.default_parallelism = parallelism;
+                    if !matches!(state.rescale, Some(Rescale::Stopping(m)) if m == n) {
+                        Err(format!(
+                            "the job failed while it stopped at savepoint {savepoint}; it \
+                             restarts as its restart strategy says, at parallelism {old}"
+                        ))
+                    } else {
+                        state.rescale = Some(Rescale::Resume(savepoint.clone()));
+                        match fits {
+                            Ok(()) => {
+                                state.graph = graph;
+                                state.default_parallelism = parallelism;
+                                Ok(Some(savepoint))
+                            }
+                            Err(e) => Err(format!(
+                                "{e}; the job resumes at parallelism {old} from {savepoint}"
+                            )),
+                        }
                     }
-                    state.rescale = Some(Rescale::Resume(savepoint.clone()));
-                    fits.map(|()| Some(savepoint.clone())).map_err(|e| {
-                        format!("{e}; the job resumes at parallelism {old} from {savepoint}")
-                    })
                 }
                 // The stop did not happen: the job runs on as it was.
                 Err(e) => {
@@ -467,6 +480,7 @@ impl JobControl {
             };
             control.rescaled.notify_all();
             control.complete(&id, result);
+            drop(slot);
         });
         Ok(trigger)
     }
@@ -483,8 +497,8 @@ impl JobControl {
                     end_attempt(&mut state);
                     return Some(savepoint);
                 }
-                Some(Rescale::Stopping) => {
-                    state.rescale = Some(Rescale::Stopping);
+                Some(Rescale::Stopping(n)) => {
+                    state.rescale = Some(Rescale::Stopping(n));
                     let left = deadline.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         state.rescale = None;

@@ -163,9 +163,12 @@ impl Supervisor {
                             crate::restore::load(folder, metadata, &graph).await
                         });
                         match resumed {
+                            // Canceled meanwhile: no attempt starts.
+                            Ok(_) if self.cancel.is_canceled() => break End::Canceled,
                             Ok(resumed) => {
                                 tracing::info!("resuming from {savepoint}, rescaled");
                                 restore = Some(resumed);
+                                self.restore_path = Some(savepoint);
                                 continue;
                             }
                             Err(e) => {
@@ -245,28 +248,42 @@ impl Supervisor {
         })
     }
 
-    /// What a restart resumes from: the job's latest completed checkpoint, else what the
-    /// first attempt restored, else nothing. Incomplete checkpoints of the failed attempt
-    /// are removed.
+    /// What a restart resumes from: the newer of the job's latest completed checkpoint and
+    /// what the job last resumed from (the first attempt's restore, or a rescale's
+    /// savepoint), else nothing. Incomplete checkpoints of the failed attempt are removed.
     async fn restore_for_restart(
         &self,
         watcher: &dyn Watcher,
     ) -> Result<Option<Restore>, RestoreError> {
         let graph = watcher.code().0;
+        let mut newest = None;
         if let Some(storage) = &self.checkpoints.storage {
             storage.remove_incomplete().await?;
             match storage.latest().await {
-                Ok(folder) => {
-                    let (folder, metadata) = crate::restore::read(folder).await?;
-                    return Ok(Some(crate::restore::load(folder, metadata, &graph).await?));
-                }
+                Ok(folder) => newest = Some(crate::restore::read(folder).await?),
                 Err(StateError::NoCheckpoint(_) | StateError::NotACheckpoint(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        match &self.restore_path {
-            Some(path) => {
-                let (folder, metadata) = crate::restore::find(path, &self.s3).await?;
+        if let Some(path) = &self.restore_path {
+            match crate::restore::find(path, &self.s3).await {
+                // A rescale's savepoint is newer than the checkpoints before it: output up
+                // to it is committed, so a restart must not go back past it.
+                Ok(resumed)
+                    if newest.as_ref().is_none_or(|(_, latest)| {
+                        latest.checkpoint_id < resumed.1.checkpoint_id
+                    }) =>
+                {
+                    newest = Some(resumed)
+                }
+                Ok(_) => {}
+                // Gone since (disposed), but a newer checkpoint is there.
+                Err(_) if newest.is_some() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match newest {
+            Some((folder, metadata)) => {
                 Ok(Some(crate::restore::load(folder, metadata, &graph).await?))
             }
             None => Ok(None),

@@ -454,3 +454,46 @@ fn a_running_job_rescales_in_place() {
     assert_eq!(running.wait(), Some(0), "{}", running.stderr());
     corpus().assert_exact(&out);
 }
+
+/// A failure after an in-place rescale, before any checkpoint of the rescaled job, restarts
+/// from the rescale's savepoint — not from before it, whose output is committed — and the
+/// output is exactly the oracle's.
+#[test]
+fn a_failure_after_a_rescale_restarts_from_its_savepoint() {
+    let (session, scratch) = (
+        Session::new("rescale-restart"),
+        Scratch::new("rescale-restart"),
+    );
+    let (out, chk, sp) = (scratch.join("out"), scratch.join("chk"), scratch.join("sp"));
+    let id = "f2".repeat(16);
+    let mut args = leg(
+        &job("flaky"),
+        2,
+        &id,
+        &chk,
+        &out,
+        // No checkpoint but the rescale's savepoint: a restart has only that to go back to.
+        &["-D", "execution.checkpointing.interval=1 h"],
+        false,
+    );
+    // Each counter fails at its 3000th record after the rescale, on the first attempt.
+    args.extend(os(&[
+        "--fail-mode",
+        "error",
+        "--fail-at",
+        "3000",
+        "--fail-attempts",
+        "1",
+    ]));
+    let mut running = session.start(args);
+    running.wait_for_progress(500);
+    let rescale = session.cli(os(&["rescale", &id, "3", "-p", path(&sp)]));
+    assert!(rescale.success(), "{rescale:?}");
+    assert_eq!(running.wait(), Some(0), "{}", running.stderr());
+    assert!(
+        running.stdout().contains("1 restart"),
+        "{}",
+        running.stdout()
+    );
+    corpus().assert_exact(&out);
+}

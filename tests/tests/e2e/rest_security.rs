@@ -235,7 +235,7 @@ fn concurrent_swap_uploads_are_refused_and_never_held_in_memory() {
     let (_, refusal) = answers.iter().find(|(s, _)| *s == 409).unwrap();
     let refusal: ErrorBody = serde_json::from_str(refusal).unwrap();
     assert!(
-        refusal.errors[0].contains("another swap of job"),
+        refusal.errors[0].contains("another swap or a rescale of job"),
         "{refusal:?}"
     );
     let (_, accepted) = answers.iter().find(|(s, _)| *s == 202).unwrap();

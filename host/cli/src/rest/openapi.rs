@@ -29,7 +29,7 @@ Where Apache Flink's REST API has the same endpoint, the path, method, request b
 
 **Lingering.** When the job ends, its server keeps answering until every operation has completed and its result was fetched, but at most 10 s, so that e.g. a client that stopped the job can still fetch the savepoint's location.
 
-**Errors** use Flink's body `{"errors": ["..."]}`: `404` for an unknown path, job id, checkpoint id, vertex id or trigger id, `400` for a bad request body, `401` without the required token, `409` when an operation needs a RUNNING job or another swap is under way, `413` for a component over 256 MiB, `500` when `/metrics` cannot be encoded. (A known path with an unsupported method gets the HTTP server's plain `405`; a JSON request body over 2 MiB gets a plain-text `413`.)"#;
+**Errors** use Flink's body `{"errors": ["..."]}`: `404` for an unknown path, job id, checkpoint id, vertex id or trigger id, `400` for a bad request body, `401` without the required token, `409` when an operation needs a RUNNING job or another swap or rescale is under way, `413` for a component over 256 MiB, `500` when `/metrics` cannot be encoded. (A known path with an unsupported method gets the HTTP server's plain `405`; a JSON request body over 2 MiB gets a plain-text `413`.)"#;
 
 #[derive(OpenApi)]
 #[openapi(

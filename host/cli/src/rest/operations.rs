@@ -202,7 +202,9 @@ pub(super) struct RescaleQuery {
             example = json!({"errors": ["cannot rescale to parallelism 500: it must be between 1 and pipeline.max-parallelism (128)"]})),
         (status = 401, response = Unauthorized),
         (status = 404, response = JobNotFound),
-        (status = 409, response = NotRunning),
+        (status = 409, description = "The job is not RUNNING, or a swap or another rescale of it is under way.",
+            body = ErrorBody,
+            example = json!({"errors": ["another swap or a rescale of job 3f1c0a9be2d44e6f8a1b2c3d4e5f6a7b is under way: retry when it has completed"]})),
     )
 )]
 pub(super) async fn rescale(
@@ -263,8 +265,8 @@ pub(super) struct SwapQuery {
 /// if every subtask succeeds do they all switch; if any restore fails, all roll back and
 /// the old code keeps running. Once swapped, restarts also run the new code.
 ///
-/// One swap runs at a time: while another one is under way, its upload included, the
-/// request is refused with `409`. The body is streamed to a temporary file (in
+/// One swap runs at a time: while another one is under way, its upload included, or a
+/// rescale, the request is refused with `409`. The body is streamed to a temporary file (in
 /// `$TMPDIR`, removed when the swap ends), never held in memory. Once the body is
 /// received the request is accepted (`202`); every later refusal, including a job that
 /// is not RUNNING, a file that is not a component, a component of another shape, a job
@@ -287,9 +289,9 @@ pub(super) struct SwapQuery {
             example = json!({"errors": ["the request body must be the new component's bytes; it is empty"]})),
         (status = 401, response = Unauthorized),
         (status = 404, response = JobNotFound),
-        (status = 409, description = "Another swap of the job is under way (its upload or its preparation).",
+        (status = 409, description = "Another swap of the job (its upload or its preparation), or a rescale, is under way.",
             body = ErrorBody,
-            example = json!({"errors": ["another swap of job 3f1c0a9be2d44e6f8a1b2c3d4e5f6a7b is under way (its upload or its preparation): retry when it has completed"]})),
+            example = json!({"errors": ["another swap or a rescale of job 3f1c0a9be2d44e6f8a1b2c3d4e5f6a7b is under way: retry when it has completed"]})),
         (status = 413, description = "The body exceeds the 256 MiB limit of a component.", body = ErrorBody,
             example = json!({"errors": ["the component exceeds the 256 MiB limit of a swap"]})),
         (status = 500, description = "The body could not be stored in a temporary file (e.g. a full disk).",
