@@ -3,7 +3,6 @@
 // and operators keeping it across snapshots, restores and rescales.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { Batch } from "../src/batch.js";
@@ -12,6 +11,7 @@ import { JobGraph } from "../src/graph.js";
 import { KeyedState, chunkEntries, codecs, encodeChunk } from "../src/keyed.js";
 import { Operator, exportJob } from "../src/operator.js";
 import { batch, context, keyGroups, restore, values } from "../node/harness.js";
+import { readVectorFile } from "../node/vector-file.js";
 import { MAX_PARALLELISM } from "../node/keys.js";
 
 const VECTORS = new URL("../../../wit/vectors/keyed-chunk.txt", import.meta.url);
@@ -24,27 +24,20 @@ function parseBytes(token) {
 
 /** The vectors: `{ name, entries (null for a malformed one), chunk }`, bytes as binary strings. */
 function readVectors() {
-  const vectors = [];
-  let current = null;
-  for (const line of readFileSync(VECTORS, "ascii").split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const [directive, ...rest] = line.split(" ");
-    if (directive === "vector" || directive === "malformed") {
-      assert.equal(current, null, `${line}: the previous vector has no end`);
-      current = { name: rest.join(" "), entries: directive === "vector" ? [] : null, chunk: "" };
-    } else if (directive === "entry") {
-      current.entries.push([parseBytes(rest[0]), rest[1] === "tombstone" ? null : parseBytes(rest[1])]);
-    } else if (directive === "chunk") {
-      current.chunk = parseBytes(rest[0]);
-    } else if (directive === "end") {
-      vectors.push(current);
-      current = null;
-    } else {
-      assert.fail(`unknown line ${line}`);
-    }
-  }
-  assert.equal(current, null, "the last vector has no end");
-  return vectors;
+  return readVectorFile(
+    VECTORS,
+    (name, malformed) => ({ name, entries: malformed ? null : [], chunk: "" }),
+    (current, directive, rest) => {
+      if (directive === "entry") {
+        current.entries.push([parseBytes(rest[0]), rest[1] === "tombstone" ? null : parseBytes(rest[1])]);
+      } else if (directive === "chunk") {
+        current.chunk = parseBytes(rest[0]);
+      } else {
+        return false;
+      }
+      return true;
+    },
+  );
 }
 
 const vectors = readVectors();

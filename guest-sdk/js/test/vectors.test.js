@@ -7,12 +7,12 @@
 // and its timestamps are skipped (its bytes and offsets are still checked).
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { Batch, Emitter, NO_TIMESTAMP } from "../src/batch.js";
 import { Operator, exportJob } from "../src/operator.js";
 import { context } from "../node/harness.js";
+import { readVectorFile } from "../node/vector-file.js";
 
 const VECTORS = new URL("../../../wit/vectors/packed-batch.txt", import.meta.url);
 
@@ -33,37 +33,35 @@ function parseS64(token) {
  * records as `{ key (null: none), value, timestamp (null: none, else parseS64) }`.
  */
 function readVectors() {
-  const vectors = [];
-  let current = null;
-  for (const line of readFileSync(VECTORS, "ascii").split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const [directive, ...rest] = line.split(" ");
-    if (directive === "vector" || directive === "malformed") {
-      assert.equal(current, null, `${line}: the previous vector has no end`);
-      const records = directive === "vector" ? [] : null;
-      current = { name: rest.join(" "), records, data: new Uint8Array(0), offsets: [], timestamps: [] };
-    } else if (directive === "record") {
-      const [key, value, timestamp] = rest;
-      current.records.push({
-        key: key === "none" ? null : parseBytes(key),
-        value: parseBytes(value),
-        timestamp: timestamp === "none" ? null : parseS64(timestamp),
-      });
-    } else if (directive === "data") {
-      current.data = parseBytes(rest[0]);
-    } else if (directive === "offsets") {
-      current.offsets = rest.map(Number);
-    } else if (directive === "timestamps") {
-      current.timestamps = rest.map(parseS64);
-    } else if (directive === "end") {
-      vectors.push(current);
-      current = null;
-    } else {
-      assert.fail(`unknown line ${line}`);
-    }
-  }
-  assert.equal(current, null, "the last vector has no end");
-  return vectors;
+  return readVectorFile(
+    VECTORS,
+    (name, malformed) => ({
+      name,
+      records: malformed ? null : [],
+      data: new Uint8Array(0),
+      offsets: [],
+      timestamps: [],
+    }),
+    (current, directive, rest) => {
+      if (directive === "record") {
+        const [key, value, timestamp] = rest;
+        current.records.push({
+          key: key === "none" ? null : parseBytes(key),
+          value: parseBytes(value),
+          timestamp: timestamp === "none" ? null : parseS64(timestamp),
+        });
+      } else if (directive === "data") {
+        current.data = parseBytes(rest[0]);
+      } else if (directive === "offsets") {
+        current.offsets = rest.map(Number);
+      } else if (directive === "timestamps") {
+        current.timestamps = rest.map(parseS64);
+      } else {
+        return false;
+      }
+      return true;
+    },
+  );
 }
 
 const vectors = readVectors();

@@ -27,6 +27,7 @@ from cairn_sdk import (  # noqa: E402
     ValueEncoding,
 )
 from cairn_sdk.keyed import entries, put, put_tombstone  # noqa: E402
+from vector_file import parse_bytes, read_vector_file  # noqa: E402
 
 VECTORS = os.path.join(
     os.path.dirname(__file__), "..", "..", "..", "wit", "vectors", "keyed-chunk.txt"
@@ -42,26 +43,22 @@ def key_group(key):
 
 def read_vectors(path=VECTORS):
     """(name, entries or None for a malformed chunk, chunk bytes) for every vector."""
-    vectors, current = [], None
-    with open(path, encoding="ascii") as f:
-        for line in f.read().split("\n"):
-            if not line or line.startswith("#"):
-                continue
-            directive, *rest = line.split(" ")
-            if directive in ("vector", "malformed"):
-                current = [rest[0], [] if directive == "vector" else None, None]
-            elif directive == "entry":
-                key, value = rest
-                current[1].append(
-                    (bytes.fromhex(key[1:]), None if value == "tombstone" else bytes.fromhex(value[1:]))
-                )
-            elif directive == "chunk":
-                current[2] = bytes.fromhex(rest[0][1:])
-            elif directive == "end":
-                vectors.append(tuple(current))
-            else:
-                raise ValueError(f"unknown line {line!r}")
-    return vectors
+
+    def directive(current, name, rest):
+        if name == "entry":
+            key, value = rest
+            value = None if value == "tombstone" else parse_bytes(value)
+            current[1].append((parse_bytes(key), value))
+        elif name == "chunk":
+            current[2] = parse_bytes(rest[0])
+        else:
+            return False
+        return True
+
+    def start(name, malformed):
+        return [name, None if malformed else [], None]
+
+    return [tuple(item) for item in read_vector_file(path, start, directive)]
 
 
 class ChunkVectorsTest(unittest.TestCase):
@@ -154,13 +151,16 @@ class KeyedStateTest(unittest.TestCase):
         count = open_count()
         batch, groups = by_key("a", "b", "a", "é")
         out = count.process(0, batch, groups)
-        self.assertEqual([r.value for r in out.records()], [b"a=1", b"b=1", b"a=2", "é=1".encode()])
+        self.assertEqual(
+            [r.value for r in out.records()], [b"a=1", b"b=1", b"a=2", "é=1".encode()]
+        )
 
         state = count.snapshot()
         self.assertEqual((state.version, state.value_encoding), (7, ValueEncoding.U64_LE))
         self.assertEqual(len(state.operator_state), 1, "batches is operator-wide state")
         self.assertEqual(
-            sorted(c.key_group for c in state.keyed), sorted({key_group(k) for k in [b"a", b"b", "é".encode()]})
+            sorted(c.key_group for c in state.keyed),
+            sorted({key_group(k) for k in [b"a", b"b", "é".encode()]}),
         )
         a = next(c for c in state.keyed if c.key_group == key_group(b"a"))
         self.assertIn((b"a", (2).to_bytes(8, "little")), list(entries(a.entries)))
@@ -202,7 +202,8 @@ class KeyedStateTest(unittest.TestCase):
         count.process(0, *by_key("x", value=b"forget"))
         self.assertEqual(dict(count.operator.counts.items()), {b"y": 1})
         self.assertEqual(len(count.operator.counts), 1)
-        for codec, value in [(U64, 2**64 - 1), (S64, -5), (F64, 0.25), (UTF8, "é"), (JSON, {"a": [1]})]:
+        values = [(U64, 2**64 - 1), (S64, -5), (F64, 0.25), (UTF8, "é"), (JSON, {"a": [1]})]
+        for codec, value in values:
             with self.subTest(codec.name):
                 self.assertEqual(codec.decode(codec.encode(value)), value)
         with self.assertRaisesRegex(Error, "as a u64 state value"):
@@ -235,7 +236,8 @@ class KeyedStateTest(unittest.TestCase):
         for key in mine:
             count.operator.counts.set_key(key, 9)
         self.assertEqual(
-            sorted(c.key_group for c in count.snapshot().keyed), sorted({key_group(k) for k in mine})
+            sorted(c.key_group for c in count.snapshot().keyed),
+            sorted({key_group(k) for k in mine}),
         )
         with self.assertRaisesRegex(Error, "is not this subtask's"):
             count.operator.counts.set_key(other, 1)

@@ -9,58 +9,40 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from cairn_sdk import NO_TIMESTAMP, Emitter, Error, PackedBatch, Record  # noqa: E402
+from vector_file import parse_bytes, read_vector_file  # noqa: E402
 
 VECTORS = os.path.join(
     os.path.dirname(__file__), "..", "..", "..", "wit", "vectors", "packed-batch.txt"
 )
 
 
-def parse_bytes(token):
-    if not token.startswith("x"):
-        raise ValueError(f"bytes are x followed by hex, not {token!r}")
-    return bytes.fromhex(token[1:])
-
-
 def read_vectors(path=VECTORS):
     """The vectors as dicts: name, records (None for a malformed one: (key or None, value,
     timestamp or None) tuples), data, offsets, timestamps."""
-    vectors, current = [], None
-    with open(path, encoding="ascii") as f:
-        for line in f.read().split("\n"):
-            if not line or line.startswith("#"):
-                continue
-            directive, *rest = line.split(" ")
-            if directive in ("vector", "malformed"):
-                assert current is None, f"{line}: the previous vector has no end"
-                current = {
-                    "name": " ".join(rest),
-                    "records": [] if directive == "vector" else None,
-                    "data": b"",
-                    "offsets": [],
-                    "timestamps": [],
-                }
-            elif directive == "record":
-                key, value, timestamp = rest
-                current["records"].append(
-                    (
-                        None if key == "none" else parse_bytes(key),
-                        parse_bytes(value),
-                        None if timestamp == "none" else int(timestamp),
-                    )
+
+    def start(name, malformed):
+        records = None if malformed else []
+        return {"name": name, "records": records, "data": b"", "offsets": [], "timestamps": []}
+
+    def directive(current, name, rest):
+        if name == "record":
+            key, value, timestamp = rest
+            current["records"].append(
+                (
+                    None if key == "none" else parse_bytes(key),
+                    parse_bytes(value),
+                    None if timestamp == "none" else int(timestamp),
                 )
-            elif directive == "data":
-                current["data"] = parse_bytes(rest[0])
-            elif directive == "offsets":
-                current["offsets"] = [int(t) for t in rest]
-            elif directive == "timestamps":
-                current["timestamps"] = [int(t) for t in rest]
-            elif directive == "end":
-                vectors.append(current)
-                current = None
-            else:
-                raise ValueError(f"unknown line {line!r}")
-    assert current is None, "the last vector has no end"
-    return vectors
+            )
+        elif name == "data":
+            current["data"] = parse_bytes(rest[0])
+        elif name in ("offsets", "timestamps"):
+            current[name] = [int(t) for t in rest]
+        else:
+            return False
+        return True
+
+    return read_vector_file(path, start, directive)
 
 
 def is_utf8(b):
