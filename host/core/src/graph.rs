@@ -494,10 +494,10 @@ mod tests {
         );
 
         let mut job = word_count(this_file());
-        job.nodes[3].kind = NodeKind::Sink("kafka".into());
+        job.nodes[3].kind = NodeKind::Sink("pulsar".into());
         assert_eq!(
             error(&job),
-            "node 'out' uses unknown sink connector 'kafka' (known: file, stdout, blackhole)"
+            "node 'out' uses unknown sink connector 'pulsar' (known: file, stdout, blackhole, kafka)"
         );
 
         let mut job = word_count("/no/such/input.txt");

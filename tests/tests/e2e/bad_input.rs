@@ -150,7 +150,7 @@ fn graph_with_duplicate_uid() {
 fn graph_with_unknown_connector() {
     assert_eq!(
         bad_graph("unknown-connector"),
-        "node 'out' uses unknown sink connector 'kafka' (known: file, stdout, blackhole)"
+        "node 'out' uses unknown sink connector 'pulsar' (known: file, stdout, blackhole, kafka)"
     );
 }
 

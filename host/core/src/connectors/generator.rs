@@ -291,6 +291,7 @@ mod tests {
         restored: Option<&SourcePosition>,
     ) -> Box<dyn SourceReader> {
         let subtask = Subtask {
+            job_id: "job",
             uid: "numbers",
             index,
             parallelism,
@@ -373,6 +374,7 @@ mod tests {
         };
         let (_, mut position) = partly(&generator, 2, 10);
         let subtask = Subtask {
+            job_id: "job",
             uid: "numbers",
             index: 0,
             parallelism: 2,

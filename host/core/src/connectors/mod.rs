@@ -19,6 +19,7 @@
 mod blackhole;
 mod file;
 mod generator;
+mod kafka;
 mod options;
 mod pace;
 mod stdio;
@@ -37,9 +38,9 @@ pub use file::{FileSinkState, PendingPart};
 pub use options::Options;
 
 /// Every source connector, by the name graphs use (`source("file")`).
-pub const SOURCES: &[SourceKind] = &[file::SOURCE, generator::SOURCE, stdio::STDIN];
+pub const SOURCES: &[SourceKind] = &[file::SOURCE, generator::SOURCE, stdio::STDIN, kafka::SOURCE];
 /// Every sink connector, by the name graphs use (`sink("stdout")`).
-pub const SINKS: &[SinkKind] = &[file::SINK, stdio::STDOUT, blackhole::SINK];
+pub const SINKS: &[SinkKind] = &[file::SINK, stdio::STDOUT, blackhole::SINK, kafka::SINK];
 
 /// A kind of source: its name, options, and how a node's options configure it.
 pub struct SourceKind {
@@ -73,6 +74,8 @@ pub fn sink_kind(name: &str) -> Option<&'static SinkKind> {
 /// One subtask of a connector's node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subtask<'a> {
+    /// The job's id (the same across restarts and resumes from its checkpoints).
+    pub job_id: &'a str,
     /// The node's uid.
     pub uid: &'a str,
     pub index: u32,
@@ -120,6 +123,9 @@ pub trait SourceReader: Send {
     fn poll(&mut self, out: &mut Emitter) -> Result<Poll, ConnectorError>;
     /// The position after the records returned so far, as checkpointed at a barrier.
     fn position(&self) -> SourcePosition;
+    /// The checkpoint that stored `position` (this reader's) is complete: a source that
+    /// reports progress elsewhere (a Kafka consumer group's offsets) does it now.
+    fn checkpoint_complete(&mut self, _position: &SourcePosition) {}
 }
 
 /// A sink as one graph node configured it; shared by the node's subtasks.
@@ -136,6 +142,12 @@ pub trait SinkConnector: Send + Sync + fmt::Debug {
     /// one that cannot be restored is refused before anything runs.
     fn check(&self, _state: &SinkState, _checkpoint: u64) -> Result<(), ConnectorError> {
         Ok(())
+    }
+
+    /// A warning about running with checkpoints every `interval` (a Kafka sink whose
+    /// transactions would time out first), given once when the job starts.
+    fn checkpointing_warning(&self, _interval: Duration) -> Option<String> {
+        None
     }
 
     /// A local folder this sink writes, which no other run may write at the same time.
@@ -286,6 +298,9 @@ pub enum ConnectorError {
     NotUtf8 { path: PathBuf, offset: u64 },
     #[error("standard input/output: {0}")]
     Stdio(std::io::Error),
+    /// A Kafka call failed; what was being done, and the client's or broker's error.
+    #[error("kafka: {0}")]
+    Kafka(String),
     #[error("received a malformed batch: {0}")]
     Malformed(String),
     /// The restored state can never be resumed: retrying would fail the same way.
@@ -413,6 +428,7 @@ mod tests {
 
     fn subtask(index: u32, parallelism: u32) -> Subtask<'static> {
         Subtask {
+            job_id: "job",
             uid: "node",
             index,
             parallelism,

@@ -10,14 +10,16 @@ pub struct Options<'a> {
 }
 
 impl<'a> Options<'a> {
-    /// `options` of a `role` (source, sink) of `connector`, which takes the options `known`.
+    /// `options` of a `role` (source, sink) of `connector`, which takes the options `known`
+    /// (a known option ending in `.*` stands for every option with that prefix, as Flink's
+    /// Kafka connector passes `properties.*` to its client).
     pub(super) fn new(
         connector: &'static str,
         role: &'static str,
         options: &'a [(String, String)],
         known: &'static [&'static str],
     ) -> Result<Self, ConnectorError> {
-        if let Some((option, _)) = options.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        if let Some((option, _)) = options.iter().find(|(k, _)| !is_known(k, known)) {
             return Err(ConnectorError::UnknownOption {
                 connector,
                 role,
@@ -39,6 +41,13 @@ impl<'a> Options<'a> {
             .rev()
             .find(|(k, _)| k == option)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every option starting with `prefix`, without it, in the order given.
+    pub fn prefixed(&self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.options
+            .iter()
+            .filter_map(move |(k, v)| Some((k.strip_prefix(prefix)?, v.as_str())))
     }
 
     pub fn required(&self, option: &'static str) -> Result<&'a str, ConnectorError> {
@@ -70,4 +79,12 @@ impl<'a> Options<'a> {
             reason,
         }
     }
+}
+
+/// Whether `option` is one of `known`, or has the prefix of a `prefix.*` among them.
+fn is_known(option: &str, known: &[&str]) -> bool {
+    known.iter().any(|known| match known.strip_suffix('*') {
+        Some(prefix) => option.starts_with(prefix) && option.len() > prefix.len(),
+        None => *known == option,
+    })
 }

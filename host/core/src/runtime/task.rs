@@ -2,6 +2,7 @@
 //! barriers and report positions, operators snapshot their guest, sinks pre-commit; every
 //! subtask acknowledges to the coordinator and acts on completed checkpoints.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,7 +19,7 @@ use super::{
 };
 use crate::connectors::{
     Configured, ConnectorError, Poll, SinkConnector, SinkStart, SinkWriter, SourceConnector,
-    SourceReader, Subtask,
+    SourcePosition, SourceReader, Subtask,
 };
 use crate::graph::Role;
 use crate::operator::{OperatorError, OperatorFactory, OperatorInstance};
@@ -29,6 +30,20 @@ use crate::state::{StateError, StateStore, blob, operator_state_file, state_file
 
 /// How often a waiting source looks whether it should stop.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
+
+/// The most positions a source keeps for checkpoints not yet complete: beyond any number
+/// in flight; more are older attempts that will never complete.
+const MAX_ACKED: usize = 64;
+
+/// A source subtask's reader, as it runs.
+struct RunningSource {
+    connector: &'static str,
+    reader: Box<dyn SourceReader>,
+    /// Set once the stream has ended: the checkpoint whose completion ends this subtask.
+    final_checkpoint: Option<u64>,
+    /// The positions of checkpoints acknowledged and not yet complete, oldest first.
+    acked: VecDeque<(u64, SourcePosition)>,
+}
 
 /// Everything one subtask owns.
 pub(crate) struct Task {
@@ -94,7 +109,6 @@ impl Task {
     }
 
     fn run_source(&mut self, source: &Configured<dyn SourceConnector>) -> Result<(), TaskError> {
-        let connector = source.name;
         let position = match &self.restored {
             Some(Restored {
                 plan: SubtaskRestore::Source(position),
@@ -102,33 +116,32 @@ impl Task {
             }) => Some(position),
             _ => None,
         };
-        let mut source = source
+        let reader = source
             .connector
             .open(self.subtask(), position)
             .map_err(opening)?;
+        let mut source = RunningSource {
+            connector: source.name,
+            reader,
+            final_checkpoint: None,
+            acked: VecDeque::new(),
+        };
         let mut batch = Emitter::default();
-        // Set once the stream has ended: the checkpoint whose completion ends this subtask.
-        let mut final_checkpoint = None;
         let mut exhausted = false;
         loop {
             while let Ok(control) = self.inputs.control().try_recv() {
-                if self.source_control(control, connector, &*source, &mut final_checkpoint)? {
+                if self.source_control(control, &mut source)? {
                     return Ok(());
                 }
             }
             if self.stop.requested() {
                 return Err(TaskError::Canceled);
             }
-            if exhausted || final_checkpoint.is_some() {
+            if exhausted || source.final_checkpoint.is_some() {
                 // Nothing more to read: take part in checkpoints until the last one.
                 match self.inputs.control().recv_timeout(CANCEL_POLL) {
                     Ok(control) => {
-                        if self.source_control(
-                            control,
-                            connector,
-                            &*source,
-                            &mut final_checkpoint,
-                        )? {
+                        if self.source_control(control, &mut source)? {
                             return Ok(());
                         }
                     }
@@ -137,7 +150,7 @@ impl Task {
                 }
                 continue;
             }
-            let poll = source.poll(&mut batch)?;
+            let poll = source.reader.poll(&mut batch)?;
             let records = batch.take();
             self.metrics
                 .records_out
@@ -149,12 +162,7 @@ impl Task {
                     self.output.flush()?;
                     // Wait for the rate limit, or less if the coordinator calls.
                     if let Ok(control) = self.inputs.control().recv_timeout(wait)
-                        && self.source_control(
-                            control,
-                            connector,
-                            &*source,
-                            &mut final_checkpoint,
-                        )?
+                        && self.source_control(control, &mut source)?
                     {
                         return Ok(());
                     }
@@ -174,30 +182,49 @@ impl Task {
     fn source_control(
         &mut self,
         control: Control,
-        connector: &'static str,
-        source: &dyn SourceReader,
-        final_checkpoint: &mut Option<u64>,
+        source: &mut RunningSource,
     ) -> Result<bool, TaskError> {
         match control {
             Control::Trigger(barrier) => {
                 let ends_stream = barrier.ends_stream;
                 let checkpoint = barrier.checkpoint;
+                let position = source.reader.position();
+                if source.acked.len() == MAX_ACKED {
+                    source.acked.pop_front();
+                }
+                source.acked.push_back((checkpoint, position.clone()));
                 self.ack(
                     checkpoint,
                     SubtaskState::Source {
-                        connector: connector.to_owned(),
-                        position: source.position(),
+                        connector: source.connector.to_owned(),
+                        position,
                     },
                     SnapshotStats::default(),
                 );
                 self.output.barrier(barrier)?;
                 if ends_stream {
                     self.output.end()?;
-                    *final_checkpoint = Some(checkpoint);
+                    source.final_checkpoint = Some(checkpoint);
                 }
                 Ok(false)
             }
-            Control::Complete(checkpoint) => Ok(Some(checkpoint) == *final_checkpoint),
+            Control::Complete(checkpoint) => {
+                // Checkpoints complete in order; older ones that did not are subsumed.
+                let mut completed = None;
+                while source
+                    .acked
+                    .front()
+                    .is_some_and(|(id, _)| *id <= checkpoint)
+                {
+                    completed = source.acked.pop_front();
+                }
+                if let Some((id, position)) = completed
+                    && id == checkpoint
+                {
+                    source.reader.checkpoint_complete(&position);
+                }
+                Ok(Some(checkpoint) == source.final_checkpoint)
+            }
             Control::SwapDecision { .. } => Ok(false),
         }
     }
@@ -381,6 +408,7 @@ impl Task {
     /// This subtask, as its connector sees it.
     fn subtask(&self) -> Subtask<'_> {
         Subtask {
+            job_id: &self.job_id,
             uid: &self.id.uid,
             index: self.id.subtask,
             parallelism: self.id.parallelism,

@@ -1,0 +1,299 @@
+//! The transaction requests a restore needs and librdkafka has no call for, spoken over a
+//! plain connection: find a transactional id's coordinator, describe its transaction, end a
+//! transaction of a known producer id and epoch (what Flink does by reflection into the Java
+//! producer), and fence an id (which aborts its open transaction).
+//!
+//! Blocking, one request at a time, retried while the coordinator moves or loads, within
+//! [`API_TIMEOUT`](super::API_TIMEOUT). Only `PLAINTEXT` listeners: the sink refuses
+//! exactly-once over another security protocol up front.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, DescribeTransactionsRequest, EndTxnRequest, FindCoordinatorRequest,
+    InitProducerIdRequest, ProducerId, RequestHeader, ResponseHeader, TransactionalId,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+/// Request versions: flexible ones every Kafka since 3.0 serves, with the transaction
+/// protocol librdkafka's producers use (EndTxn before KIP-890's version 5).
+const FIND_COORDINATOR: i16 = 3;
+const DESCRIBE_TRANSACTIONS: i16 = 0;
+const END_TXN: i16 = 3;
+const INIT_PRODUCER_ID: i16 = 4;
+/// FindCoordinator's key type for transactional ids.
+const TRANSACTION: i8 = 1;
+/// The longest response accepted (a describe or an end is tiny).
+const MAX_RESPONSE: usize = 16 << 20;
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// A transactional id's transaction, as its coordinator describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Described {
+    /// Kafka's state name: `Empty`, `Ongoing`, `PrepareCommit`, `PrepareAbort`,
+    /// `CompleteCommit`, `CompleteAbort`, `Dead`, `PrepareEpochFence`.
+    pub state: String,
+    pub producer_id: i64,
+    pub epoch: i16,
+}
+
+/// A request failed.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ProtocolError {
+    #[error("cannot reach {addr}: {cause}")]
+    Io { addr: String, cause: std::io::Error },
+    #[error("malformed response from {addr}: {reason}")]
+    Malformed { addr: String, reason: String },
+    /// The broker answered with an error code.
+    #[error("{0:?} ({0})")]
+    Broker(ResponseError),
+    #[error("gave up after {0:?}: {1}")]
+    Timeout(Duration, Box<ProtocolError>),
+}
+
+impl ProtocolError {
+    /// Whether the same request may succeed later (the coordinator moves, loads, or is
+    /// busy finishing the transaction).
+    fn is_retriable(&self) -> bool {
+        match self {
+            ProtocolError::Io { .. } => true,
+            ProtocolError::Broker(e) => {
+                e.is_retriable() || matches!(e, ResponseError::ConcurrentTransactions)
+            }
+            ProtocolError::Malformed { .. } | ProtocolError::Timeout(..) => false,
+        }
+    }
+}
+
+/// Talks to the transaction coordinators of one cluster.
+pub(super) struct Coordinators {
+    bootstrap: Vec<String>,
+    timeout: Duration,
+}
+
+impl Coordinators {
+    pub(super) fn new(bootstrap: Vec<String>, timeout: Duration) -> Self {
+        Coordinators { bootstrap, timeout }
+    }
+
+    /// The transaction of `id`; `None` when the cluster does not know the id.
+    pub(super) fn describe(&self, id: &str) -> Result<Option<Described>, ProtocolError> {
+        let request = DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![TransactionalId(StrBytes::from_string(id.into()))]);
+        let result = self.with_coordinator(id, |connection| {
+            let response = connection.call(DESCRIBE_TRANSACTIONS, &request)?;
+            let state = response
+                .transaction_states
+                .into_iter()
+                .next()
+                .ok_or_else(|| connection.malformed("no transaction state"))?;
+            check(state.error_code)?;
+            Ok(Described {
+                state: state.transaction_state.to_string(),
+                producer_id: state.producer_id.0,
+                epoch: state.producer_epoch,
+            })
+        });
+        match result {
+            Ok(described) => Ok(Some(described)),
+            Err(ProtocolError::Broker(ResponseError::TransactionalIdNotFound)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Commits (or aborts) the transaction `id` holds under producer `producer_id` and
+    /// `epoch`. Committing one already committed succeeds (the coordinator treats it as a
+    /// retry).
+    pub(super) fn end(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<(), ProtocolError> {
+        let request = EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(StrBytes::from_string(id.into())))
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(epoch)
+            .with_committed(commit);
+        self.with_coordinator(id, |connection| {
+            check(connection.call(END_TXN, &request)?.error_code)
+        })
+    }
+
+    /// Fences `id`: a new epoch for it, which aborts its open transaction and makes any
+    /// producer still using the old one fail.
+    pub(super) fn fence(&self, id: &str, transaction_timeout_ms: i32) -> Result<(), ProtocolError> {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(StrBytes::from_string(id.into()))))
+            .with_transaction_timeout_ms(transaction_timeout_ms)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        self.with_coordinator(id, |connection| {
+            check(connection.call(INIT_PRODUCER_ID, &request)?.error_code)
+        })
+    }
+
+    /// Runs `call` against the coordinator of `id`, finding it again and retrying while the
+    /// error is retriable, until the timeout.
+    fn with_coordinator<T>(
+        &self,
+        id: &str,
+        mut call: impl FnMut(&mut Connection) -> Result<T, ProtocolError>,
+    ) -> Result<T, ProtocolError> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let result = self
+                .coordinator(id)
+                .and_then(|addr| Connection::open(&addr, self.timeout))
+                .and_then(|mut connection| call(&mut connection));
+            match result {
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    tracing::debug!("transaction coordinator of {id}: {e}; retrying");
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                Err(e) if e.is_retriable() => {
+                    return Err(ProtocolError::Timeout(self.timeout, Box::new(e)));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `host:port` of the coordinator of transactional id `id`, asked of the first
+    /// bootstrap server that answers.
+    fn coordinator(&self, id: &str) -> Result<String, ProtocolError> {
+        let request = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(id.into()))
+            .with_key_type(TRANSACTION);
+        let mut last = None;
+        for server in &self.bootstrap {
+            let answer = Connection::open(server, self.timeout).and_then(|mut connection| {
+                let response = connection.call(FIND_COORDINATOR, &request)?;
+                check(response.error_code)?;
+                Ok(format!("{}:{}", response.host, response.port))
+            });
+            match answer {
+                Ok(addr) => return Ok(addr),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ProtocolError::Io {
+            addr: "bootstrap servers".into(),
+            cause: std::io::Error::other("none given"),
+        }))
+    }
+}
+
+/// An error code as a result.
+fn check(code: i16) -> Result<(), ProtocolError> {
+    match ResponseError::try_from_code(code) {
+        None => Ok(()),
+        Some(e) => Err(ProtocolError::Broker(e)),
+    }
+}
+
+/// One connection to a broker.
+struct Connection {
+    addr: String,
+    stream: TcpStream,
+    correlation: i32,
+}
+
+impl Connection {
+    fn open(addr: &str, timeout: Duration) -> Result<Self, ProtocolError> {
+        let io = |cause| ProtocolError::Io {
+            addr: addr.to_owned(),
+            cause,
+        };
+        let socket = addr
+            .to_socket_addrs()
+            .map_err(io)?
+            .next()
+            .ok_or_else(|| io(std::io::Error::other("no address")))?;
+        let stream = TcpStream::connect_timeout(&socket, timeout).map_err(io)?;
+        stream.set_read_timeout(Some(timeout)).map_err(io)?;
+        stream.set_write_timeout(Some(timeout)).map_err(io)?;
+        stream.set_nodelay(true).map_err(io)?;
+        Ok(Connection {
+            addr: addr.to_owned(),
+            stream,
+            correlation: 0,
+        })
+    }
+
+    fn malformed(&self, reason: impl std::fmt::Display) -> ProtocolError {
+        ProtocolError::Malformed {
+            addr: self.addr.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Sends `request` at `version` and reads its response.
+    fn call<R: Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+    ) -> Result<R::Response, ProtocolError> {
+        self.correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation)
+            .with_client_id(Some(StrBytes::from_static_str("cairn")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, R::header_version(version))
+            .and_then(|()| request.encode(&mut body, version))
+            .map_err(|e| self.malformed(format!("cannot encode {:?}: {e}", api(R::KEY))))?;
+        let mut frame = BytesMut::with_capacity(body.len() + 4);
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        let io = |addr: &str, cause| ProtocolError::Io {
+            addr: addr.to_owned(),
+            cause,
+        };
+        self.stream
+            .write_all(&frame)
+            .map_err(|e| io(&self.addr, e))?;
+        let mut size = [0; 4];
+        self.stream
+            .read_exact(&mut size)
+            .map_err(|e| io(&self.addr, e))?;
+        let size = i32::from_be_bytes(size);
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|s| *s <= MAX_RESPONSE)
+            .ok_or_else(|| self.malformed(format!("response size {size}")))?;
+        let mut response = vec![0; size];
+        self.stream
+            .read_exact(&mut response)
+            .map_err(|e| io(&self.addr, e))?;
+        let mut response = Bytes::from(response);
+        let header = ResponseHeader::decode(&mut response, R::Response::header_version(version))
+            .map_err(|e| self.malformed(e))?;
+        if header.correlation_id != self.correlation {
+            return Err(self.malformed(format!(
+                "correlation id {} for request {}",
+                header.correlation_id, self.correlation
+            )));
+        }
+        let decoded = R::Response::decode(&mut response, version).map_err(|e| self.malformed(e))?;
+        if response.has_remaining() {
+            tracing::debug!(
+                "{} bytes after a {:?} response",
+                response.remaining(),
+                api(R::KEY)
+            );
+        }
+        Ok(decoded)
+    }
+}
+
+fn api(key: i16) -> Option<ApiKey> {
+    ApiKey::try_from(key).ok()
+}

@@ -1,0 +1,572 @@
+//! The Kafka sink: one topic, with Flink's `sink.delivery-guarantee`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_wire::PackedBatch;
+use rdkafka::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::protocol::Coordinators;
+use super::transactions::{
+    Prepared, Recovery, SinkTransactions, is_open, recovery, subtask_prefix, transactional_id,
+};
+use super::{
+    API_TIMEOUT, ClientLogs, bootstrap_servers, client_config, kafka_error, security_protocol,
+    topics,
+};
+use crate::connectors::{
+    ConnectorError, Options, SinkConnector, SinkKind, SinkStart, SinkState, SinkWriter, Subtask,
+    decode, encode,
+};
+
+pub(crate) const SINK: SinkKind = SinkKind {
+    name: "kafka",
+    options: &[
+        "topic",
+        "properties.*",
+        "sink.delivery-guarantee",
+        "sink.transactional-id-prefix",
+    ],
+    from_options,
+    describe,
+};
+
+/// The encoding of [`SinkTransactions`].
+const STATE_VERSION: u32 = 1;
+/// The producers' `transaction.timeout.ms` unless `properties.transaction.timeout.ms` says
+/// otherwise: the broker's default `transaction.max.timeout.ms` (15 minutes), so that a
+/// checkpoint prepared before a crash can still be committed by a restore that long after
+/// (librdkafka's own default, one minute, loses it sooner).
+const TRANSACTION_TIMEOUT_MS: u32 = 900_000;
+
+/// Flink's `sink.delivery-guarantee`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guarantee {
+    /// A transaction per subtask and checkpoint, committed when the checkpoint completes.
+    ExactlyOnce,
+    /// Everything written is flushed (acknowledged by the brokers) at each barrier.
+    AtLeastOnce,
+    /// Records are sent and not waited for.
+    None,
+}
+
+fn from_options(options: &Options) -> Result<Arc<dyn SinkConnector>, ConnectorError> {
+    let mut config = client_config(options)?;
+    let topic = match topics(options)?.as_slice() {
+        [topic] => topic.clone(),
+        _ => {
+            return Err(options.invalid(
+                "topic",
+                options.get("topic").unwrap_or_default(),
+                "a Kafka sink writes exactly one topic".into(),
+            ));
+        }
+    };
+    let guarantee = match options
+        .get("sink.delivery-guarantee")
+        .unwrap_or("at-least-once")
+    {
+        "exactly-once" => Guarantee::ExactlyOnce,
+        "at-least-once" => Guarantee::AtLeastOnce,
+        "none" => Guarantee::None,
+        other => {
+            return Err(options.invalid(
+                "sink.delivery-guarantee",
+                other,
+                "known: exactly-once, at-least-once, none".into(),
+            ));
+        }
+    };
+    // The partitioner Java clients use, so that a key lands where a Java producer puts it.
+    if config.get("partitioner").is_none() {
+        config.set("partitioner", "murmur2_random");
+    }
+    let transaction_timeout_ms = match config.get("transaction.timeout.ms") {
+        Some(raw) => raw.trim().parse().map_err(|e: std::num::ParseIntError| {
+            options.invalid("properties.*", raw, format!("transaction.timeout.ms: {e}"))
+        })?,
+        None => TRANSACTION_TIMEOUT_MS,
+    };
+    if guarantee == Guarantee::ExactlyOnce {
+        let protocol = security_protocol(&config);
+        if protocol != "PLAINTEXT" {
+            return Err(options.invalid(
+                "sink.delivery-guarantee",
+                "exactly-once",
+                format!(
+                    "a restore commits transactions over PLAINTEXT listeners only in this \
+                     version, and properties.security.protocol is {protocol}: use \
+                     at-least-once there"
+                ),
+            ));
+        }
+        config.set("transaction.timeout.ms", transaction_timeout_ms.to_string());
+    }
+    let prefix = options
+        .get("sink.transactional-id-prefix")
+        .map(str::to_owned);
+    if let Some(prefix) = &prefix
+        && prefix.is_empty()
+    {
+        return Err(options.invalid("sink.transactional-id-prefix", "", "empty".into()));
+    }
+    Ok(Arc::new(KafkaSink {
+        coordinators: bootstrap_servers(&config),
+        config,
+        topic,
+        guarantee,
+        prefix,
+        transaction_timeout: Duration::from_millis(u64::from(transaction_timeout_ms)),
+    }))
+}
+
+fn describe(state: &SinkState) -> String {
+    match SinkTransactions::decode(state) {
+        Ok(None) => "kafka, nothing pending".to_owned(),
+        Ok(Some(state)) if state.pending.is_empty() => {
+            format!(
+                "kafka, no transaction pending, next id {}",
+                transactional_id(&state.prefix, state.next)
+            )
+        }
+        Ok(Some(state)) => format!(
+            "kafka, pending transaction(s) {}",
+            state
+                .pending
+                .iter()
+                .map(|p| format!("{} (checkpoint {})", p.transactional_id, p.checkpoint))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(e) => e.to_string(),
+    }
+}
+
+impl SinkTransactions {
+    /// Reads a checkpointed state; `None` for a sink that held nothing back (at-least-once).
+    fn decode(state: &SinkState) -> Result<Option<Self>, ConnectorError> {
+        if state.data.is_empty() {
+            return Ok(None);
+        }
+        decode("kafka sink", &state.data, state.version, STATE_VERSION).map(Some)
+    }
+
+    fn encode(&self) -> SinkState {
+        SinkState {
+            version: STATE_VERSION,
+            data: encode(self),
+        }
+    }
+}
+
+/// A Kafka sink node's settings.
+#[derive(Debug)]
+struct KafkaSink {
+    config: ClientConfig,
+    topic: String,
+    guarantee: Guarantee,
+    /// `sink.transactional-id-prefix`; by default `cairn-<job id>-<node uid>`.
+    prefix: Option<String>,
+    /// The bootstrap servers, for the transaction calls librdkafka does not make.
+    coordinators: Vec<String>,
+    transaction_timeout: Duration,
+}
+
+impl SinkConnector for KafkaSink {
+    fn open(
+        &self,
+        subtask: Subtask,
+        start: SinkStart,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        let mut config = self.config.clone();
+        config.set(
+            "client.id",
+            format!("cairn-{}-{}", subtask.uid, subtask.index),
+        );
+        let mode = match self.guarantee {
+            Guarantee::ExactlyOnce => {
+                Mode::Transactional(Box::new(self.open_transactional(&config, subtask, start)?))
+            }
+            guarantee => Mode::Plain {
+                producer: create(&config)?,
+                flush: guarantee == Guarantee::AtLeastOnce,
+            },
+        };
+        Ok(Box::new(KafkaWriter {
+            topic: self.topic.clone(),
+            mode,
+        }))
+    }
+
+    fn check(&self, state: &SinkState, _checkpoint: u64) -> Result<(), ConnectorError> {
+        SinkTransactions::decode(state).map(drop)
+    }
+
+    fn checkpointing_warning(&self, interval: Duration) -> Option<String> {
+        (self.guarantee == Guarantee::ExactlyOnce && interval * 2 > self.transaction_timeout).then(|| {
+            format!(
+                "the Kafka sink's transactions time out after {:?} (transaction.timeout.ms) and \
+                 the checkpoint interval is {interval:?}: a transaction must outlive its \
+                 checkpoint and the restore after a crash, or its records are lost; raise \
+                 properties.transaction.timeout.ms (up to the broker's \
+                 transaction.max.timeout.ms) or checkpoint more often",
+                self.transaction_timeout
+            )
+        })
+    }
+}
+
+impl KafkaSink {
+    /// Opens an exactly-once writer: restoring, it first commits what the restored
+    /// checkpoint prepared; always, it fences what earlier attempts left open.
+    fn open_transactional(
+        &self,
+        config: &ClientConfig,
+        subtask: Subtask,
+        start: SinkStart,
+    ) -> Result<Transactional, ConnectorError> {
+        let coordinators = Coordinators::new(self.coordinators.clone(), API_TIMEOUT);
+        let default_prefix = format!("cairn-{}-{}", subtask.job_id, subtask.uid);
+        let prefix = self.prefix.as_deref().unwrap_or(&default_prefix);
+        let own_prefix = subtask_prefix(prefix, subtask.index);
+        // (id prefix, first number an attempt after the checkpoint may have used)
+        let mut to_fence = Vec::new();
+        let mut own_next = 0;
+        if let SinkStart::Restore(states) = start {
+            for (old, state) in states {
+                let restored = SinkTransactions::decode(state)?;
+                let (old_prefix, next) = match &restored {
+                    Some(restored) => {
+                        recover(&coordinators, restored)?;
+                        (restored.prefix.clone(), restored.next)
+                    }
+                    None => (subtask_prefix(prefix, *old), 0),
+                };
+                if old_prefix == own_prefix {
+                    own_next = next;
+                }
+                to_fence.push((old_prefix, next));
+            }
+        }
+        if !to_fence.iter().any(|(p, _)| *p == own_prefix) {
+            to_fence.push((own_prefix.clone(), own_next));
+        }
+        for (id_prefix, from) in to_fence {
+            let end = fence_open(&coordinators, &id_prefix, from, self.transaction_timeout)?;
+            if id_prefix == own_prefix {
+                own_next = own_next.max(end);
+            }
+        }
+        Ok(Transactional {
+            config: config.clone(),
+            coordinators,
+            state: SinkTransactions {
+                prefix: own_prefix,
+                next: own_next,
+                pending: Vec::new(),
+            },
+            current: None,
+            prepared: Vec::new(),
+        })
+    }
+}
+
+/// Commits again every transaction `restored` prepared; one the broker no longer holds is
+/// reported (its records are lost) and skipped, since no retry can bring it back.
+fn recover(coordinators: &Coordinators, restored: &SinkTransactions) -> Result<(), ConnectorError> {
+    for prepared in &restored.pending {
+        let id = &prepared.transactional_id;
+        let now = coordinators
+            .describe(id)
+            .map_err(|e| ConnectorError::Kafka(format!("cannot describe transaction {id}: {e}")))?;
+        let outcome = match recovery(prepared, now.as_ref()) {
+            Recovery::Commit => coordinators
+                .end(id, prepared.producer_id, prepared.epoch, true)
+                .map(|()| "committed it")
+                .map_err(|e| e.to_string()),
+            Recovery::Committed => Ok("it was committed already"),
+            Recovery::Lost(why) => Err(why),
+        };
+        match outcome {
+            Ok(what) => tracing::info!(
+                "restore: Kafka transaction {id} of checkpoint {}: {what}",
+                prepared.checkpoint
+            ),
+            Err(why) => tracing::error!(
+                "restore: Kafka transaction {id} of checkpoint {} cannot be committed, and the \
+                 records it held are lost: {why}",
+                prepared.checkpoint
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Fences (aborts) every open transaction among ids `<prefix><from>`, `<prefix><from+1>`, …
+/// up to the first id the cluster does not know, whose number it returns.
+fn fence_open(
+    coordinators: &Coordinators,
+    prefix: &str,
+    from: u64,
+    timeout: Duration,
+) -> Result<u64, ConnectorError> {
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let mut n = from;
+    loop {
+        let id = transactional_id(prefix, n);
+        let described = coordinators
+            .describe(&id)
+            .map_err(|e| ConnectorError::Kafka(format!("cannot describe transaction {id}: {e}")))?;
+        let Some(described) = described else {
+            return Ok(n);
+        };
+        if is_open(&described) {
+            coordinators.fence(&id, timeout_ms).map_err(|e| {
+                ConnectorError::Kafka(format!("cannot abort transaction {id}: {e}"))
+            })?;
+            tracing::info!("aborted Kafka transaction {id}, left open by an earlier attempt");
+        }
+        n += 1;
+    }
+}
+
+/// librdkafka's producer, with the first delivery error it reported.
+type KafkaProducer = ThreadedProducer<DeliveryErrors>;
+
+/// Keeps the first failed delivery, reported at the next flush.
+#[derive(Default)]
+struct DeliveryErrors {
+    first: Mutex<Option<KafkaError>>,
+}
+
+impl rdkafka::ClientContext for DeliveryErrors {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        ClientLogs.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        ClientLogs.error(error, reason);
+    }
+}
+
+impl ProducerContext for DeliveryErrors {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, _)) = result {
+            let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+            first.get_or_insert_with(|| error.clone());
+        }
+    }
+}
+
+impl DeliveryErrors {
+    fn check(&self) -> Result<(), ConnectorError> {
+        let first = self.first.lock().unwrap_or_else(|e| e.into_inner()).take();
+        first.map_or(Ok(()), |e| {
+            Err(ConnectorError::Kafka(format!(
+                "cannot deliver a record: {e}"
+            )))
+        })
+    }
+}
+
+fn create(config: &ClientConfig) -> Result<KafkaProducer, ConnectorError> {
+    config
+        .create_with_context(DeliveryErrors::default())
+        .map_err(kafka_error("cannot create the Kafka producer"))
+}
+
+/// How a writer produces.
+enum Mode {
+    Plain {
+        producer: KafkaProducer,
+        flush: bool,
+    },
+    Transactional(Box<Transactional>),
+}
+
+/// An exactly-once writer's transactions.
+struct Transactional {
+    config: ClientConfig,
+    coordinators: Coordinators,
+    state: SinkTransactions,
+    /// The open transaction: its id, its producer, and whether anything was written.
+    current: Option<(String, KafkaProducer, bool)>,
+    /// Producers of the pre-committed transactions (`state.pending`), to commit with.
+    prepared: Vec<KafkaProducer>,
+}
+
+impl Transactional {
+    /// The open transaction's producer, beginning a transaction under the next id if none
+    /// is open.
+    fn producer(&mut self) -> Result<&KafkaProducer, ConnectorError> {
+        if self.current.is_none() {
+            let id = transactional_id(&self.state.prefix, self.state.next);
+            let mut config = self.config.clone();
+            config.set("transactional.id", &id);
+            let producer = create(&config)?;
+            producer
+                .init_transactions(API_TIMEOUT)
+                .map_err(kafka_error(format_args!(
+                    "cannot start transactions as {id}"
+                )))?;
+            producer
+                .begin_transaction()
+                .map_err(kafka_error(format_args!("cannot begin transaction {id}")))?;
+            self.state.next += 1;
+            self.current = Some((id, producer, false));
+        }
+        let (_, producer, written) = self.current.as_mut().expect("opened above");
+        *written = true;
+        Ok(producer)
+    }
+
+    /// Flushes the open transaction and records it as pre-committed for `checkpoint`.
+    fn prepare(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError> {
+        if let Some((id, producer, true)) = self.current.take() {
+            flush(&producer)?;
+            let described = self
+                .coordinators
+                .describe(&id)
+                .map_err(|e| {
+                    ConnectorError::Kafka(format!("cannot describe transaction {id}: {e}"))
+                })?
+                .filter(|d| d.state == "Ongoing")
+                .ok_or_else(|| {
+                    ConnectorError::Kafka(format!(
+                        "transaction {id} is not open after its records were delivered"
+                    ))
+                })?;
+            self.state.pending.push(Prepared {
+                checkpoint,
+                transactional_id: id,
+                producer_id: described.producer_id,
+                epoch: described.epoch,
+            });
+            self.prepared.push(producer);
+        }
+        Ok(self.state.encode())
+    }
+
+    /// Commits the transactions pre-committed up to `checkpoint`.
+    fn commit(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
+        let due = self
+            .state
+            .pending
+            .iter()
+            .take_while(|p| p.checkpoint <= checkpoint)
+            .count();
+        for (prepared, producer) in self
+            .state
+            .pending
+            .drain(..due)
+            .zip(self.prepared.drain(..due))
+        {
+            producer
+                .commit_transaction(API_TIMEOUT)
+                .map_err(kafka_error(format_args!(
+                    "cannot commit transaction {} of checkpoint {}",
+                    prepared.transactional_id, prepared.checkpoint
+                )))?;
+        }
+        Ok(())
+    }
+}
+
+/// Waits until everything sent is acknowledged, and reports a failed delivery.
+fn flush(producer: &KafkaProducer) -> Result<(), ConnectorError> {
+    producer
+        .flush(API_TIMEOUT)
+        .map_err(kafka_error("cannot flush records to Kafka"))?;
+    producer.context().check()
+}
+
+/// One subtask of a Kafka sink.
+struct KafkaWriter {
+    topic: String,
+    mode: Mode,
+}
+
+impl SinkWriter for KafkaWriter {
+    fn write(&mut self, batch: &PackedBatch) -> Result<(), ConnectorError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let records = batch
+            .records(0)
+            .map_err(|e| ConnectorError::Malformed(e.to_string()))?;
+        let producer = match &mut self.mode {
+            Mode::Plain { producer, .. } => {
+                producer.context().check()?;
+                &*producer
+            }
+            Mode::Transactional(transactional) => transactional.producer()?,
+        };
+        for record in records {
+            let mut message = BaseRecord::to(&self.topic).payload(record.value());
+            if let Some(key) = record.key().filter(|k| !k.is_empty()) {
+                message = message.key(key);
+            }
+            if let Some(ts) = record.timestamp() {
+                message = message.timestamp(ts);
+            }
+            send(producer, message)?;
+        }
+        Ok(())
+    }
+
+    fn prepare(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError> {
+        match &mut self.mode {
+            Mode::Plain {
+                producer,
+                flush: true,
+            } => {
+                flush(producer)?;
+                Ok(SinkState::empty())
+            }
+            Mode::Plain { producer, .. } => {
+                producer.context().check()?;
+                Ok(SinkState::empty())
+            }
+            Mode::Transactional(transactional) => transactional.prepare(checkpoint),
+        }
+    }
+
+    fn commit(&mut self, checkpoint: u64) -> Result<(), ConnectorError> {
+        match &mut self.mode {
+            Mode::Plain { .. } => Ok(()),
+            Mode::Transactional(transactional) => transactional.commit(checkpoint),
+        }
+    }
+
+    /// Aborts the open transaction; pre-committed ones stay for the restore to commit.
+    fn abort(&mut self) {
+        if let Mode::Transactional(transactional) = &mut self.mode
+            && let Some((id, producer, _)) = &transactional.current
+            && let Err(e) = producer.abort_transaction(Duration::from_secs(5))
+        {
+            tracing::debug!("cannot abort transaction {id} (a restore fences it): {e}");
+        }
+    }
+}
+
+/// Sends one record, waiting while librdkafka's queue is full (backpressure).
+fn send(
+    producer: &KafkaProducer,
+    mut message: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), ConnectorError> {
+    loop {
+        match producer.send(message) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                message = returned;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(ConnectorError::Kafka(format!("cannot send a record: {e}"))),
+        }
+    }
+}
