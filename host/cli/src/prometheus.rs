@@ -23,6 +23,8 @@ type TaskLabels = Vec<(&'static str, String)>;
 type TaskGauges = Family<TaskLabels, Gauge<f64, AtomicU64>>;
 /// Reads one metric's value off a subtask's sample.
 type SampleValue = fn(&cairn_core::runtime::TaskSample) -> f64;
+/// A partition metric's value, if known.
+type PartitionValue = fn(&cairn_core::connectors::PartitionProgress) -> Option<i64>;
 
 /// A job-scope metric: Flink's name, what it means, its value now.
 pub struct JobMetric {
@@ -128,6 +130,28 @@ pub const TASK_METRICS: [(&str, &str, SampleValue); 6] = [
     ),
 ];
 
+/// The metrics of a source's partitions (Kafka): the names Flink's Kafka source reader
+/// registers (its consumer's `records-lag`, with Prometheus' `_` for `-`), and how to read
+/// each off a partition's progress (`None`: not known yet).
+pub const PARTITION_METRICS: [(&str, &str, PartitionValue); 3] = [
+    (
+        "KafkaSourceReader_currentOffset",
+        "The offset of the next record the subtask reads from the partition",
+        |p| Some(p.current_offset),
+    ),
+    (
+        "KafkaSourceReader_committedOffset",
+        "The offset last committed to the consumer group when a checkpoint completed",
+        |p| p.committed_offset,
+    ),
+    (
+        "KafkaSourceReader_records_lag",
+        "Records between the subtask's offset and the partition's end (last stable offset \
+         for read_committed)",
+        |p| p.lag,
+    ),
+];
+
 /// The job-scope metrics, from a snapshot of the job.
 pub fn job_metrics(control: &JobControl, snapshot: &Snapshot) -> Vec<JobMetric> {
     JOB_METRICS
@@ -170,6 +194,25 @@ pub fn render(control: &JobControl) -> Result<String, std::fmt::Error> {
                 ("subtask_index", sample.task.subtask.to_string()),
             ];
             family.get_or_create(&labels).set(value(sample));
+        }
+        task.register(name, help, family);
+    }
+
+    for (name, help, value) in PARTITION_METRICS {
+        let family = TaskGauges::default();
+        for sample in &samples {
+            for progress in &sample.partitions {
+                let Some(value) = value(progress) else {
+                    continue;
+                };
+                let labels = vec![
+                    ("task_name", sample.task.uid.clone()),
+                    ("subtask_index", sample.task.subtask.to_string()),
+                    ("topic", progress.topic.clone()),
+                    ("partition", progress.partition.to_string()),
+                ];
+                family.get_or_create(&labels).set(value as f64);
+            }
         }
         task.register(name, help, family);
     }

@@ -126,6 +126,26 @@ pub trait SourceReader: Send {
     /// The checkpoint that stored `position` (this reader's) is complete: a source that
     /// reports progress elsewhere (a Kafka consumer group's offsets) does it now.
     fn checkpoint_complete(&mut self, _position: &SourcePosition) {}
+    /// Where it is in each partition of a log it reads, for metrics (empty for sources
+    /// without partitions).
+    fn partitions(&self) -> Vec<PartitionProgress> {
+        Vec::new()
+    }
+}
+
+/// Where a source subtask is in one partition of a log (a Kafka partition): Flink's
+/// `currentOffset` and `committedOffset`, and the consumer's `records-lag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionProgress {
+    pub topic: String,
+    pub partition: i32,
+    /// The offset of the next record to read.
+    pub current_offset: i64,
+    /// The offset last committed to the consumer group, if any.
+    pub committed_offset: Option<i64>,
+    /// Records between the current offset and the partition's end (its last stable offset
+    /// for `read_committed`), as of the client's last statistics.
+    pub lag: Option<i64>,
 }
 
 /// A sink as one graph node configured it; shared by the node's subtasks.

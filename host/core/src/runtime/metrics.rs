@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::TaskId;
+use crate::connectors::PartitionProgress;
 use crate::state::metadata::SnapshotStats;
 
 /// Rates are over at least this long: readers asking sooner get the last sample again.
@@ -26,6 +27,8 @@ pub struct TaskMetrics {
     pub blocked_since_ns: AtomicU64,
     /// The last barrier alignment, in nanoseconds.
     pub alignment_ns: AtomicU64,
+    /// A source's progress per partition of the log it reads, as it last reported it.
+    pub partitions: Mutex<Vec<PartitionProgress>>,
 }
 
 /// Nanoseconds on a process-wide monotonic clock, never 0.
@@ -46,6 +49,7 @@ pub struct TaskSample {
     /// Flink's `backPressuredTimeMsPerSecond`: 0 (never blocked) to 1000 (always).
     pub back_pressured_ms_per_second: f64,
     pub alignment: Duration,
+    pub partitions: Vec<PartitionProgress>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +316,11 @@ impl JobMetrics {
                     records_out_per_second: rate(1),
                     back_pressured_ms_per_second: (rate(2) / 1e6).min(1000.0),
                     alignment: Duration::from_nanos(m.alignment_ns.load(Ordering::Relaxed)),
+                    partitions: m
+                        .partitions
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
                 }
             })
             .collect();

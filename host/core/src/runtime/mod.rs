@@ -6,6 +6,7 @@
 //! stays on these threads, never on an async reactor.
 
 mod coordinator;
+pub mod crash;
 pub mod footprint;
 mod inputs;
 mod metrics;

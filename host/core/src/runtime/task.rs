@@ -43,7 +43,12 @@ struct RunningSource {
     final_checkpoint: Option<u64>,
     /// The positions of checkpoints acknowledged and not yet complete, oldest first.
     acked: VecDeque<(u64, SourcePosition)>,
+    /// When its partitions' progress is next copied into its metrics.
+    progress_due: Instant,
 }
+
+/// How often a source's progress per partition is copied into its metrics.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Everything one subtask owns.
 pub(crate) struct Task {
@@ -125,6 +130,7 @@ impl Task {
             reader,
             final_checkpoint: None,
             acked: VecDeque::new(),
+            progress_due: Instant::now(),
         };
         let mut batch = Emitter::default();
         let mut exhausted = false;
@@ -151,6 +157,14 @@ impl Task {
                 continue;
             }
             let poll = source.reader.poll(&mut batch)?;
+            if source.progress_due <= Instant::now() {
+                source.progress_due = Instant::now() + PROGRESS_EVERY;
+                *self
+                    .metrics
+                    .partitions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = source.reader.partitions();
+            }
             let records = batch.take();
             self.metrics
                 .records_out
@@ -453,6 +467,7 @@ impl Task {
                     }
                 }
                 Event::Complete(checkpoint) => {
+                    super::crash::before_commit(checkpoint);
                     sink.commit(checkpoint)?;
                     final_complete |= Some(checkpoint) == final_checkpoint;
                 }

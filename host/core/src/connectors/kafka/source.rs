@@ -1,12 +1,15 @@
 //! The Kafka source: partitions as splits, offsets as positions.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cairn_wire::Emitter;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -15,8 +18,8 @@ use super::{API_TIMEOUT, ClientLogs, assign, client_config, kafka_error, topics}
 use crate::batch::batch_full;
 use crate::config::parse_duration;
 use crate::connectors::{
-    ConnectorError, Options, Poll, SourceConnector, SourceKind, SourcePosition, SourceReader,
-    SplitPosition, Subtask, decode, encode,
+    ConnectorError, Options, PartitionProgress, Poll, SourceConnector, SourceKind, SourcePosition,
+    SourceReader, SplitPosition, Subtask, decode, encode,
 };
 
 pub(crate) const SOURCE: SourceKind = SourceKind {
@@ -86,6 +89,47 @@ fn from_options(options: &Options) -> Result<Arc<dyn SourceConnector>, Connector
     }))
 }
 
+/// The consumer's context: librdkafka's log, and each partition's end from its statistics
+/// (for the lag).
+struct SourceContext {
+    /// Whether the consumer reads committed records only: then a partition ends at its last
+    /// stable offset, not its high watermark.
+    read_committed: bool,
+    ends: Mutex<HashMap<(String, i32), i64>>,
+}
+
+impl rdkafka::ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        ClientLogs.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        ClientLogs.error(error, reason);
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        for (topic, stats) in statistics.topics {
+            for partition in stats.partitions.values().filter(|p| p.partition >= 0) {
+                let end = if self.read_committed {
+                    partition.ls_offset
+                } else {
+                    partition.hi_offset
+                };
+                if end >= 0 {
+                    ends.insert((topic.clone(), partition.partition), end);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
+/// How often librdkafka reports statistics (the partitions' ends, for the lag), unless
+/// `properties.statistics.interval.ms` says otherwise.
+const STATISTICS_INTERVAL_MS: &str = "1000";
+
 /// A Kafka source node's settings.
 #[derive(Debug)]
 struct KafkaSource {
@@ -116,6 +160,8 @@ struct Split {
     topic: String,
     partition: i32,
     position: Position,
+    /// The offset last committed to the consumer group.
+    committed: Option<i64>,
 }
 
 impl Split {
@@ -199,8 +245,15 @@ impl SourceConnector for KafkaSource {
                 format!("cairn-{}-{}", subtask.job_id, subtask.uid),
             );
         }
-        let consumer: BaseConsumer<ClientLogs> = config
-            .create_with_context(ClientLogs)
+        if config.get("statistics.interval.ms").is_none() {
+            config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+        }
+        let context = SourceContext {
+            read_committed: config.get("isolation.level") == Some("read_committed"),
+            ends: Mutex::default(),
+        };
+        let consumer: BaseConsumer<SourceContext> = config
+            .create_with_context(context)
             .map_err(kafka_error("cannot create the Kafka consumer"))?;
         let restored = restored.map(positions).transpose()?;
         let mut reader = KafkaReader {
@@ -238,7 +291,7 @@ struct SourceSettings {
 
 /// One subtask of a Kafka source.
 struct KafkaReader {
-    consumer: BaseConsumer<ClientLogs>,
+    consumer: BaseConsumer<SourceContext>,
     source: SourceSettings,
     index: u32,
     parallelism: u32,
@@ -278,6 +331,7 @@ impl KafkaReader {
                     topic: topic.clone(),
                     partition: p,
                     position: *position,
+                    committed: None,
                 });
             }
             added.extend(self.start(&topic, &unknown)?);
@@ -340,6 +394,7 @@ impl KafkaReader {
                 topic: topic.to_owned(),
                 partition,
                 position: Position { next, stop },
+                committed: None,
             })
             .collect())
     }
@@ -558,7 +613,40 @@ impl SourceReader for KafkaReader {
         }
         if let Err(e) = self.consumer.commit(&offsets, CommitMode::Async) {
             tracing::warn!("cannot commit offsets to the consumer group: {e}");
+            return;
         }
+        for split in &mut self.splits {
+            if let Some((_, _, p)) = splits
+                .iter()
+                .find(|(t, partition, _)| *t == split.topic && *partition == split.partition)
+            {
+                split.committed = Some(p.next);
+            }
+        }
+    }
+
+    fn partitions(&self) -> Vec<PartitionProgress> {
+        let ends = self
+            .consumer
+            .context()
+            .ends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.splits
+            .iter()
+            .map(|split| {
+                let end = ends
+                    .get(&(split.topic.clone(), split.partition))
+                    .map(|&end| split.position.stop.map_or(end, |stop| end.min(stop)));
+                PartitionProgress {
+                    topic: split.topic.clone(),
+                    partition: split.partition,
+                    current_offset: split.position.next,
+                    committed_offset: split.committed,
+                    lag: end.map(|end| (end - split.position.next).max(0)),
+                }
+            })
+            .collect()
     }
 }
 
