@@ -7,7 +7,10 @@
  *   cairn run word-count-c.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]
  *
  * (`-` as input reads standard input; `-` as output writes to standard output; `--rate`
- * paces reading the file.)
+ * paces reading the file.) `kafka://HOST:PORT/TOPIC` as input reads the topic from its
+ * earliest offset to the end it had when the job first started, then ends, as a file does;
+ * as output it writes the topic exactly-once. Each output record is keyed by its word (a
+ * Kafka output topic is keyed by word; files hold the values).
  *
  * The `count` state is version 3 of word count's shared encodings: keyed state, key the
  * word (UTF-8), value its count, u64 little-endian; no operator-wide state. It also reads
@@ -58,7 +61,7 @@ static int count_process(void *self, const cairn_record_t *record, cairn_emitter
     uint64_t *n;
     if (cairn_keyed_get_or_insert(c->counts, record, (void **)&n) != CAIRN_OK) return CAIRN_ERROR;
     ++*n;
-    cairn_emit_begin(out, NULL, 0);
+    cairn_emit_begin(out, record->key.ptr, record->key.len);
     cairn_emit_write(out, record->key.ptr, record->key.len);
     cairn_emit_byte(out, '\t');
     cairn_emit_u64(out, *n);
@@ -156,16 +159,37 @@ static const cairn_operator_t COUNT = {
  * The graph
  * ------------------------------------------------------------------------------------- */
 
-static int describe(const cairn_args_t *args, cairn_graph_t *job) {
-    const char *input = cairn_args_required(args, "--input");
-    if (input == NULL) return CAIRN_ERROR;
-    const char *output = cairn_args_required(args, "--output");
-    if (output == NULL) return CAIRN_ERROR;
-    const char *rate = cairn_args_value(args, "--rate");
+/* A `kafka://HOST:PORT/TOPIC` argument: its bootstrap servers (NUL-terminated) and topic. */
+typedef struct kafka_url {
+    cairn_buffer_t servers;
+    const char *topic; /* NULL: the argument is not a Kafka URL */
+} kafka_url_t;
 
+static const char KAFKA_SCHEME[] = "kafka://";
+
+/* Reads argument `name`'s value into `*url` if it is a Kafka URL (free url->servers);
+ * CAIRN_ERROR when it is a malformed one. */
+static int parse_kafka_url(const char *name, const char *value, kafka_url_t *url) {
+    if (strncmp(value, KAFKA_SCHEME, strlen(KAFKA_SCHEME)) != 0) return CAIRN_OK;
+    const char *servers = value + strlen(KAFKA_SCHEME);
+    const char *slash = strchr(servers, '/');
+    if (slash == NULL || slash == servers || slash[1] == 0 || strchr(slash + 1, '/') != NULL)
+        return cairn_error("invalid %s %s: expected kafka://HOST:PORT/TOPIC", name, value);
+    cairn_buffer_append(&url->servers, servers, (size_t)(slash - servers));
+    cairn_buffer_push(&url->servers, 0);
+    url->topic = slash + 1;
+    return CAIRN_OK;
+}
+
+/* The graph, its arguments checked. */
+static void build_graph(cairn_graph_t *job, const char *input, const kafka_url_t *from,
+                        const char *rate, const char *output, const kafka_url_t *to) {
     cairn_graph_name(job, "word-count");
     cairn_stream_t lines;
-    if (strcmp(input, "-") == 0) {
+    if (from->topic) {
+        lines = cairn_source_kafka(job, "lines", (const char *)from->servers.ptr, from->topic);
+        cairn_stream_option(lines, "scan.bounded.mode", "latest-offset");
+    } else if (strcmp(input, "-") == 0) {
         lines = cairn_source_stdin(job, "lines");
     } else {
         lines = cairn_source_file(job, "lines", input);
@@ -174,11 +198,32 @@ static int describe(const cairn_args_t *args, cairn_graph_t *job) {
     cairn_stream_parallelism(lines, 1);
     cairn_stream_t words = cairn_stream_operator(lines, "split", "split", CAIRN_REBALANCE);
     cairn_stream_t counts = cairn_stream_operator(words, "count", "count", CAIRN_BY_KEY);
-    if (strcmp(output, "-") == 0)
+    if (to->topic)
+        cairn_stream_option(cairn_sink_kafka(counts, "out", (const char *)to->servers.ptr,
+                                             to->topic, CAIRN_FORWARD),
+                            "sink.delivery-guarantee", "exactly-once");
+    else if (strcmp(output, "-") == 0)
         cairn_sink_stdout(counts, "out", CAIRN_FORWARD);
     else
         cairn_sink_file(counts, "out", output, CAIRN_FORWARD);
-    return CAIRN_OK;
+}
+
+static int describe(const cairn_args_t *args, cairn_graph_t *job) {
+    const char *input = cairn_args_required(args, "--input");
+    if (input == NULL) return CAIRN_ERROR;
+    const char *output = cairn_args_required(args, "--output");
+    if (output == NULL) return CAIRN_ERROR;
+    const char *rate = cairn_args_value(args, "--rate");
+
+    kafka_url_t from = {0}, to = {0};
+    int status = parse_kafka_url("--input", input, &from);
+    if (status == CAIRN_OK && from.topic && rate)
+        status = cairn_error("--rate paces a file input; it does not apply to %s", input);
+    if (status == CAIRN_OK) status = parse_kafka_url("--output", output, &to);
+    if (status == CAIRN_OK) build_graph(job, input, &from, rate, output, &to);
+    cairn_buffer_free(&from.servers);
+    cairn_buffer_free(&to.servers);
+    return status;
 }
 
 CAIRN_JOB(describe, &SPLIT, &COUNT);

@@ -6,7 +6,10 @@
 //	cairn run word-count-go.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]
 //
 // (`-` as input reads standard input; `-` as output writes to standard output; `--rate`
-// paces reading the file.)
+// paces reading the file.) `kafka://HOST:PORT/TOPIC` as input reads the topic from its
+// earliest offset to the end it had when the job first started, then ends, as a file does;
+// as output it writes the topic exactly-once. Each output record is keyed by its word (a
+// Kafka output topic is keyed by word; files hold the values).
 //
 // The `count` state is version 3 of word count's shared encodings: keyed state, key the
 // word (UTF-8), value its count, u64 little-endian; no operator-wide state. It also reads
@@ -20,6 +23,7 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -45,25 +49,60 @@ func describe(args cairn.Args) (*cairn.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	rate, paced := args.Value("--rate")
+	from, err := parseKafkaURL("--input", input)
+	if err != nil {
+		return nil, err
+	}
+	if from != nil && paced {
+		return nil, errors.New("--rate paces a file input; it does not apply to " + input)
+	}
+	to, err := parseKafkaURL("--output", output)
+	if err != nil {
+		return nil, err
+	}
+
 	g := cairn.NewGraph("word-count")
 	var lines *cairn.Node
-	if input == "-" {
+	switch {
+	case from != nil:
+		lines = g.KafkaSource("lines", from.servers, from.topic).Option("scan.bounded.mode", "latest-offset")
+	case input == "-":
 		lines = g.StdinSource("lines")
-	} else {
+	case paced:
+		lines = g.FileSource("lines", input).Option("rate", rate)
+	default:
 		lines = g.FileSource("lines", input)
-		if rate, ok := args.Value("--rate"); ok {
-			lines.Option("rate", rate)
-		}
 	}
 	counts := lines.Parallelism(1).
 		Operator("split", "split", cairn.Rebalance).
 		Operator("count", "count", cairn.ByKey)
-	if output == "-" {
+	switch {
+	case to != nil:
+		counts.KafkaSink("out", to.servers, to.topic, cairn.Forward).Option("sink.delivery-guarantee", "exactly-once")
+	case output == "-":
 		counts.StdoutSink("out", cairn.Forward)
-	} else {
+	default:
 		counts.FileSink("out", output, cairn.Forward)
 	}
 	return g, nil
+}
+
+// kafkaURL is a `kafka://HOST:PORT/TOPIC` argument: its bootstrap servers and topic.
+type kafkaURL struct{ servers, topic string }
+
+// parseKafkaURL reads argument `name`'s value as a Kafka URL: nil if it is not one, an error
+// if it is a malformed one.
+func parseKafkaURL(name, value string) (*kafkaURL, error) {
+	address, ok := strings.CutPrefix(value, "kafka://")
+	if !ok {
+		return nil, nil
+	}
+	servers, topic, _ := strings.Cut(address, "/")
+	if servers == "" || topic == "" || strings.Contains(topic, "/") {
+		return nil, errors.New("invalid " + name + " " + value + ": expected kafka://HOST:PORT/TOPIC")
+	}
+	return &kafkaURL{servers, topic}, nil
 }
 
 // split: lines to words, keyed by the word.
@@ -130,7 +169,7 @@ func (c *count) Process(r *cairn.Record, out *cairn.Emitter) error {
 	}
 	*n++
 	c.line = strconv.AppendUint(append(append(c.line[:0], r.Key...), '\t'), *n, 10)
-	out.Emit(nil, c.line)
+	out.Emit(r.Key, c.line)
 	return nil
 }
 

@@ -116,4 +116,20 @@ func TestDescribe(t *testing.T) {
 	if _, err := describe(cairn.Args{"--input", "-", "--output=out"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := describe(cairn.Args{"--input", "kafka://h:9092/lines", "--output=kafka://a:1,b:2/counts"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{"kafka://host:9092", "kafka://host:9092/", "kafka:///t", "kafka://h:1/t/u"} {
+		for _, arg := range [][2]string{{"--input", "--output"}, {"--output", "--input"}} {
+			want := "invalid " + arg[0] + " " + url + ": expected kafka://HOST:PORT/TOPIC"
+			if _, err := describe(cairn.Args{arg[0], url, arg[1], "-"}); err == nil || err.Error() != want {
+				t.Errorf("%s %s: error %v", arg[0], url, err)
+			}
+		}
+	}
+	want := "--rate paces a file input; it does not apply to kafka://h:1/t"
+	if _, err := describe(cairn.Args{"--input", "kafka://h:1/t", "--rate", "5", "--output", "-"}); err == nil ||
+		err.Error() != want {
+		t.Fatalf("error %v", err)
+	}
 }

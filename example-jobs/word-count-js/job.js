@@ -5,8 +5,11 @@
 //   cairn run word-count-js.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]
 //
 // Emits `word<TAB>n` for the n-th occurrence of each word, so that the complete output is
-// known from the input alone. `-` as input reads standard input; `-` as output writes to
-// standard output; `--rate` paces reading the file, for watching a job run.
+// known from the input alone, keyed by the word (a Kafka output topic is keyed by word; files
+// hold the values). `-` as input reads standard input; `-` as output writes to standard
+// output; `--rate` paces reading the file, for watching a job run. `kafka://HOST:PORT/TOPIC`
+// as input reads the topic from its earliest offset to the end it had when the job first
+// started, then ends, as a file does; as output it writes the topic exactly-once.
 //
 // Words never leave UTF-8: both operators work on binary strings (one character per byte,
 // see the SDK's `bytesToBinary`), which QuickJS slices, hashes and compares natively, and
@@ -125,7 +128,8 @@ class Count extends Operator {
 
   process(record, out) {
     const n = this.counts.update(record, increment);
-    out.emitBinary("", record.keyBinary() + "\t" + n);
+    const word = record.keyBinary();
+    out.emitBinary(word, word + "\t" + n);
   }
 
   restoreKeyed(chunk, version) {
@@ -179,26 +183,58 @@ function parseCount(digits, version) {
   return Number(digits);
 }
 
-/** The graph: `--input PATH|-`, `--output DIR|-`, optional `--rate LINES_PER_S`. */
+/**
+ * The graph: `--input PATH|-|kafka://HOST:PORT/TOPIC`, `--output DIR|-|kafka://HOST:PORT/TOPIC`,
+ * optional `--rate LINES_PER_S`.
+ */
 function describe(args) {
-  const input = args.required("--input");
-  const output = args.required("--output");
-  const rate = args.value("--rate");
-  let source = Source.stdin();
-  if (input !== "-") {
-    source = Source.file(input);
-    if (rate !== undefined) source.option("rate", rate);
-  }
-  const sink = output === "-" ? Sink.stdout() : Sink.file(output);
-
   const job = new JobGraph("word-count");
   job
-    .source("lines", source)
+    .source("lines", inputSource(args))
     .parallelism(1)
     .operator("split", "split", Partitioning.REBALANCE)
     .operator("count", "count", Partitioning.BY_KEY)
-    .sink("out", sink, Partitioning.FORWARD);
+    .sink("out", outputSink(args), Partitioning.FORWARD);
   return job;
+}
+
+/** The source `--input` and `--rate` name. */
+function inputSource(args) {
+  const input = args.required("--input");
+  const rate = args.value("--rate");
+  const kafka = kafkaAddress("--input", input);
+  if (kafka !== null) {
+    if (rate !== undefined) throw new Error(`--rate paces a file input; it does not apply to ${input}`);
+    return Source.kafka(...kafka).option("scan.bounded.mode", "latest-offset");
+  }
+  if (input === "-") return Source.stdin();
+  const source = Source.file(input);
+  if (rate !== undefined) source.option("rate", rate);
+  return source;
+}
+
+/** The sink `--output` names. */
+function outputSink(args) {
+  const output = args.required("--output");
+  const kafka = kafkaAddress("--output", output);
+  if (kafka !== null) return Sink.kafka(...kafka).option("sink.delivery-guarantee", "exactly-once");
+  return output === "-" ? Sink.stdout() : Sink.file(output);
+}
+
+/**
+ * The bootstrap servers and topic of argument `name`'s value if it is a
+ * `kafka://HOST:PORT/TOPIC` URL, `null` if it is not one; throws if it is malformed.
+ * @returns {[string, string] | null}
+ */
+function kafkaAddress(name, value) {
+  if (!value.startsWith("kafka://")) return null;
+  const address = value.slice("kafka://".length);
+  const slash = address.indexOf("/");
+  const topic = address.slice(slash + 1);
+  if (slash <= 0 || topic === "" || topic.includes("/")) {
+    throw new Error(`invalid ${name} ${value}: expected kafka://HOST:PORT/TOPIC`);
+  }
+  return [address.slice(0, slash), topic];
 }
 
 export const job = exportJob({ describe, operators: { split: Split, count: Count } });

@@ -41,6 +41,32 @@ test("describe builds Rust's word-count graph", () => {
   assert.throws(() => job.describe(["--output", "out"]), (e) => e === "missing required argument --input");
 });
 
+test("describe reads and writes kafka:// topics, and refuses malformed ones", () => {
+  const graph = job.describe(["--input", "kafka://localhost:9092/lines", "--output=kafka://a:1,b:2/counts"]);
+  const [source, sink] = [graph.nodes[0], graph.nodes[3]];
+  assert.deepEqual([source.kind, sink.kind], [{ tag: "source", val: "kafka" }, { tag: "sink", val: "kafka" }]);
+  assert.deepEqual(source.options, [
+    ["properties.bootstrap.servers", "localhost:9092"],
+    ["topic", "lines"],
+    ["scan.bounded.mode", "latest-offset"],
+  ]);
+  assert.deepEqual(sink.options, [
+    ["properties.bootstrap.servers", "a:1,b:2"],
+    ["topic", "counts"],
+    ["sink.delivery-guarantee", "exactly-once"],
+  ]);
+  for (const url of ["kafka://host:9092", "kafka://host:9092/", "kafka:///t", "kafka://h:1/t/u"]) {
+    for (const [arg, other] of [["--input", "--output"], ["--output", "--input"]]) {
+      const expected = `invalid ${arg} ${url}: expected kafka://HOST:PORT/TOPIC`;
+      assert.throws(() => job.describe([arg, url, other, "-"]), (e) => e === expected);
+    }
+  }
+  assert.throws(
+    () => job.describe(["--input", "kafka://h:1/t", "--rate", "5", "--output", "-"]),
+    (e) => e === "--rate paces a file input; it does not apply to kafka://h:1/t",
+  );
+});
+
 test("split separates words at Unicode whitespace, as Rust's char::is_whitespace", () => {
   const whitespace = [
     "\t", "\n", "\v", "\f", "\r", " ", "\u0085", "\u00a0", "\u1680", "\u2000", "\u2005", "\u200a",
@@ -88,7 +114,8 @@ const binary = (word) => Buffer.from(word).toString("latin1");
 test("count emits the running count per word, across batches", () => {
   const op = job.open(context({ operatorUid: "count" }), "count");
   assert.deepEqual(values(op.process(0, ...words(["b", "a", "b", "é"]))), ["b\t1", "a\t1", "b\t2", "é\t1"]);
-  assert.deepEqual(values(op.process(0, ...words(["a", "🚀"]))), ["a\t2", "🚀\t1"]);
+  const keyed = records(op.process(0, ...words(["a", "🚀"])));
+  assert.deepEqual(keyed.map((r) => [r.key, r.value]), [["a", "a\t2"], ["🚀", "🚀\t1"]]);
   assert.deepEqual(values(op.finish()), []);
 });
 

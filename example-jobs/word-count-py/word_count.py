@@ -4,7 +4,10 @@ input alone.
 
 ``cairn run word-count-py.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]``
 (``-`` as input reads standard input; ``-`` as output writes to standard output; ``--rate``
-paces reading the file.)
+paces reading the file.) ``kafka://HOST:PORT/TOPIC`` as input reads the topic from its
+earliest offset to the end it had when the job first started, then ends, as a file does; as
+output it writes the topic exactly-once. Each output record is keyed by its word (a Kafka
+output topic is keyed by word; files hold the values).
 
 Words are split on Unicode whitespace exactly as Rust's ``char::is_whitespace`` does, empty
 words dropped. The ``count`` operator keeps word count's cross-language state encodings (see
@@ -13,6 +16,7 @@ other's checkpoints and savepoints, at any parallelism.
 """
 
 import re
+from typing import Optional, Tuple
 
 import cairn_sdk as cairn
 from cairn_sdk import (
@@ -87,7 +91,7 @@ class Count(Operator):
         counts = self.counts
         n = counts.get(record, 0) + 1
         counts.set(record, n)
-        out.emit(b"%s\t%d" % (record.key, n))
+        out.emit(b"%s\t%d" % (record.key, n), key=record.key)
 
     def restore(self, data, version):
         if version != 2:
@@ -125,21 +129,41 @@ class Count(Operator):
 
 
 def input_source(args: Args) -> Source:
-    """The source ``--input PATH|-`` and ``--rate LINES_PER_S`` name."""
+    """The source ``--input PATH|-|kafka://HOST:PORT/TOPIC`` and ``--rate LINES_PER_S``
+    name."""
     path = args.required("--input")
+    rate = args.value("--rate")
+    kafka = kafka_address("--input", path)
+    if kafka is not None:
+        if rate is not None:
+            raise Error(f"--rate paces a file input; it does not apply to {path}")
+        return Source.kafka(*kafka).option("scan.bounded.mode", "latest-offset")
     if path == "-":
         return Source.stdin()
     source = Source.file(path)
-    rate = args.value("--rate")
     if rate is not None:
         source.option("rate", rate)
     return source
 
 
 def output_sink(args: Args) -> Sink:
-    """The sink ``--output DIR|-`` names."""
+    """The sink ``--output DIR|-|kafka://HOST:PORT/TOPIC`` names."""
     path = args.required("--output")
+    kafka = kafka_address("--output", path)
+    if kafka is not None:
+        return Sink.kafka(*kafka).option("sink.delivery-guarantee", "exactly-once")
     return Sink.stdout() if path == "-" else Sink.file(path)
+
+
+def kafka_address(name: str, value: str) -> Optional[Tuple[str, str]]:
+    """The bootstrap servers and topic of argument ``name``'s value if it is a
+    ``kafka://HOST:PORT/TOPIC`` URL, ``None`` if it is not one; an error if it is malformed."""
+    if not value.startswith("kafka://"):
+        return None
+    servers, _, topic = value[len("kafka://") :].partition("/")
+    if not servers or not topic or "/" in topic:
+        raise Error(f"invalid {name} {value}: expected kafka://HOST:PORT/TOPIC")
+    return servers, topic
 
 
 class WordCount(cairn.Job):

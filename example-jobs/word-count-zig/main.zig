@@ -6,7 +6,10 @@
 //!   cairn run word-count-zig.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]
 //!
 //! (`-` as input reads standard input; `-` as output writes to standard output; `--rate`
-//! paces reading the file.)
+//! paces reading the file.) `kafka://HOST:PORT/TOPIC` as input reads the topic from its
+//! earliest offset to the end it had when the job first started, then ends, as a file does;
+//! as output it writes the topic exactly-once. Each output record is keyed by its word (a
+//! Kafka output topic is keyed by word; files hold the values).
 //!
 //! The `count` state is version 3 of word count's shared encodings: keyed state, key the
 //! word (UTF-8), value its count, u64 little-endian; no operator-wide state. It also reads
@@ -40,7 +43,7 @@ const Count = struct {
     pub fn process(self: *Count, record: cairn.Record, out: *cairn.Emitter) !void {
         const n = try self.counts.getOrDefault(record);
         n.* += 1;
-        out.begin("");
+        out.begin(record.key);
         out.write(record.key);
         out.writeByte('\t');
         out.writeInt(n.*);
@@ -97,22 +100,58 @@ const Count = struct {
 fn describe(args: cairn.Args, job: *cairn.Graph) !void {
     const input = try args.required("--input");
     const output = try args.required("--output");
+    const rate = args.value("--rate");
+    const from = try KafkaUrl.parse("--input", input);
+    defer if (from) |url| url.deinit();
+    if (from != null and rate != null)
+        return cairn.fail("--rate paces a file input; it does not apply to {s}", .{input});
+    const to = try KafkaUrl.parse("--output", output);
+    defer if (to) |url| url.deinit();
+
     job.name("word-count");
-    var lines = if (std.mem.eql(u8, input, "-"))
+    const lines = if (from) |url|
+        job.sourceKafka("lines", url.servers, url.topic).option("scan.bounded.mode", "latest-offset")
+    else if (std.mem.eql(u8, input, "-"))
         job.sourceStdin("lines")
+    else if (rate) |lines_per_s|
+        job.sourceFile("lines", input).option("rate", lines_per_s)
     else
         job.sourceFile("lines", input);
-    if (args.value("--rate")) |rate| {
-        if (!std.mem.eql(u8, input, "-")) lines = lines.option("rate", rate);
-    }
     const counts = lines.parallelism(1)
         .operator("split", "split", .rebalance)
         .operator("count", "count", .by_key);
-    if (std.mem.eql(u8, output, "-"))
+    if (to) |url|
+        _ = counts.sinkKafka("out", url.servers, url.topic, .forward).option("sink.delivery-guarantee", "exactly-once")
+    else if (std.mem.eql(u8, output, "-"))
         _ = counts.sinkStdout("out", .forward)
     else
         _ = counts.sinkFile("out", output, .forward);
 }
+
+/// A `kafka://HOST:PORT/TOPIC` argument: its bootstrap servers and topic.
+const KafkaUrl = struct {
+    /// Allocated: free with `deinit`.
+    servers: [:0]const u8,
+    topic: [:0]const u8,
+
+    /// Argument `name`'s value as a Kafka URL; null if it is not one, an error if it is a
+    /// malformed one.
+    fn parse(name: []const u8, value: [:0]const u8) !?KafkaUrl {
+        const scheme = "kafka://";
+        if (!std.mem.startsWith(u8, value, scheme)) return null;
+        const address = value[scheme.len..];
+        if (std.mem.indexOfScalar(u8, address, '/')) |slash| {
+            const topic = address[slash + 1 ..];
+            if (slash > 0 and topic.len > 0 and std.mem.indexOfScalar(u8, topic, '/') == null)
+                return .{ .servers = try cairn.allocator.dupeSentinel(u8, address[0..slash], 0), .topic = topic };
+        }
+        return cairn.fail("invalid {s} {s}: expected kafka://HOST:PORT/TOPIC", .{ name, value });
+    }
+
+    fn deinit(self: KafkaUrl) void {
+        cairn.allocator.free(self.servers);
+    }
+};
 
 comptime {
     cairn.exportJob(describe, .{ .split = Split, .count = Count });

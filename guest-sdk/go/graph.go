@@ -54,7 +54,7 @@ func (g *Graph) Config(key, value string) *Graph {
 	return g
 }
 
-// Source adds a source node of host connector `connector` (file, generator, stdin).
+// Source adds a source node of host connector `connector` (file, generator, stdin, kafka).
 func (g *Graph) Source(uid, connector string) *Node {
 	n := &Node{graph: g, uid: uid, kind: kindSource, name: connector}
 	g.nodes = append(g.nodes, n)
@@ -69,12 +69,23 @@ func (g *Graph) FileSource(uid, path string) *Node {
 // StdinSource reads the lines of standard input.
 func (g *Graph) StdinSource(uid string) *Node { return g.Source(uid, "stdin") }
 
+// KafkaSource reads the messages of Kafka topic `topic` (each one's key and value), with the
+// option names of Flink's Kafka SQL connector: bootstrapServers is
+// `properties.bootstrap.servers` (`host:port`, comma-separated). Other options, set with
+// Option: `scan.startup.mode` (earliest-offset (default), latest-offset, group-offsets,
+// timestamp, specific-offsets), `scan.bounded.mode` (unbounded (default), latest-offset,
+// group-offsets, timestamp, specific-offsets), `properties.group.id`, and any other Kafka
+// consumer property as `properties.*`.
+func (g *Graph) KafkaSource(uid, bootstrapServers, topic string) *Node {
+	return g.Source(uid, "kafka").kafka(bootstrapServers, topic)
+}
+
 // Operator adds a node running this job's operator `name`, reading this node.
 func (n *Node) Operator(uid, name string, p Partitioning) *Node {
 	return n.add(uid, kindOperator, name, p)
 }
 
-// Sink adds a sink node of host connector `connector` (file, stdout, blackhole).
+// Sink adds a sink node of host connector `connector` (file, stdout, blackhole, kafka).
 func (n *Node) Sink(uid, connector string, p Partitioning) *Node {
 	return n.add(uid, kindSink, connector, p)
 }
@@ -86,6 +97,20 @@ func (n *Node) FileSink(uid, dir string, p Partitioning) *Node {
 
 // StdoutSink writes to standard output.
 func (n *Node) StdoutSink(uid string, p Partitioning) *Node { return n.Sink(uid, "stdout", p) }
+
+// KafkaSink writes messages (each record's key and value) into Kafka topic `topic`, with the
+// option names of Flink's Kafka SQL connector: bootstrapServers is
+// `properties.bootstrap.servers` (`host:port`, comma-separated). Other options, set with
+// Option: `sink.delivery-guarantee` (at-least-once (default, as Flink's), exactly-once, none),
+// `sink.transactional-id-prefix`, and any other Kafka producer property as `properties.*`.
+func (n *Node) KafkaSink(uid, bootstrapServers, topic string, p Partitioning) *Node {
+	return n.Sink(uid, "kafka", p).kafka(bootstrapServers, topic)
+}
+
+// kafka sets the connection options the Kafka source and sink share.
+func (n *Node) kafka(bootstrapServers, topic string) *Node {
+	return n.Option("properties.bootstrap.servers", bootstrapServers).Option("topic", topic)
+}
 
 func (n *Node) add(uid string, kind nodeKind, name string, p Partitioning) *Node {
 	node := &Node{graph: n.graph, uid: uid, kind: kind, name: name, inputs: []input{{n.uid, p}}}

@@ -620,7 +620,8 @@ pub const Graph = opaque {
         c.cairn_graph_config(self.raw(), key.ptr, val.ptr);
     }
 
-    /// Adds a source node reading host connector `connector` (`file`, `generator`, `stdin`).
+    /// Adds a source node reading host connector `connector` (`file`, `generator`, `stdin`,
+    /// `kafka`).
     pub fn source(self: *Graph, uid: [:0]const u8, connector: [:0]const u8) Stream {
         return .{ .raw = c.cairn_graph_source(self.raw(), uid.ptr, connector.ptr) };
     }
@@ -634,6 +635,17 @@ pub const Graph = opaque {
     pub fn sourceStdin(self: *Graph, uid: [:0]const u8) Stream {
         return .{ .raw = c.cairn_source_stdin(self.raw(), uid.ptr) };
     }
+
+    /// The messages of Kafka topic `topic` (each one's key and value), with the option names
+    /// of Flink's Kafka SQL connector: `bootstrap_servers` is `properties.bootstrap.servers`
+    /// (`host:port`, comma-separated). Other options, set with `option`: `scan.startup.mode`
+    /// (`earliest-offset` (default), `latest-offset`, `group-offsets`, `timestamp`,
+    /// `specific-offsets`), `scan.bounded.mode` (`unbounded` (default), `latest-offset`,
+    /// `group-offsets`, `timestamp`, `specific-offsets`), `properties.group.id`, and any
+    /// other Kafka consumer property as `properties.*`.
+    pub fn sourceKafka(self: *Graph, uid: [:0]const u8, bootstrap_servers: [:0]const u8, topic: [:0]const u8) Stream {
+        return .{ .raw = c.cairn_source_kafka(self.raw(), uid.ptr, bootstrap_servers.ptr, topic.ptr) };
+    }
 };
 
 /// A node of the graph, to chain further nodes onto.
@@ -645,7 +657,8 @@ pub const Stream = struct {
         return .{ .raw = c.cairn_stream_operator(self.raw, uid.ptr, op.ptr, @intFromEnum(partitioning)) };
     }
 
-    /// Adds a sink writing to host connector `connector` (`file`, `stdout`, `blackhole`).
+    /// Adds a sink writing to host connector `connector` (`file`, `stdout`, `blackhole`,
+    /// `kafka`).
     pub fn sink(self: Stream, uid: [:0]const u8, connector: [:0]const u8, partitioning: Partitioning) Stream {
         return .{ .raw = c.cairn_stream_sink(self.raw, uid.ptr, connector.ptr, @intFromEnum(partitioning)) };
     }
@@ -658,6 +671,16 @@ pub const Stream = struct {
     /// The host's standard output.
     pub fn sinkStdout(self: Stream, uid: [:0]const u8, partitioning: Partitioning) Stream {
         return .{ .raw = c.cairn_sink_stdout(self.raw, uid.ptr, @intFromEnum(partitioning)) };
+    }
+
+    /// Messages (each record's key and value) into Kafka topic `topic`, with the option
+    /// names of Flink's Kafka SQL connector: `bootstrap_servers` is
+    /// `properties.bootstrap.servers` (`host:port`, comma-separated). Other options, set with
+    /// `option`: `sink.delivery-guarantee` (`at-least-once` (default, as Flink's),
+    /// `exactly-once`, `none`), `sink.transactional-id-prefix`, and any other Kafka producer
+    /// property as `properties.*`.
+    pub fn sinkKafka(self: Stream, uid: [:0]const u8, bootstrap_servers: [:0]const u8, topic: [:0]const u8, partitioning: Partitioning) Stream {
+        return .{ .raw = c.cairn_sink_kafka(self.raw, uid.ptr, bootstrap_servers.ptr, topic.ptr, @intFromEnum(partitioning)) };
     }
 
     /// Adds one more input to this node (joins and other non-pipeline graphs).

@@ -103,6 +103,7 @@ class CountTest(unittest.TestCase):
         count = op("count")
         out = count.process(0, *words("b", "a", "b", "é"))
         self.assertEqual(values(out), ["b\t1", "a\t1", "b\t2", "é\t1"])
+        self.assertEqual([r.key_str() for r in out.records()], ["b", "a", "b", "é"])
         count.process(0, *words("a", "b", "é", "c"))
         state = count.snapshot()
         self.assertEqual((state.version, state.operator_state), (3, []))
@@ -171,6 +172,41 @@ class GraphTest(unittest.TestCase):
         self.assertEqual([std.nodes[0].name, std.nodes[3].name], ["stdin", "stdout"])
         with self.assertRaisesRegex(Error, "missing required argument --output"):
             WordCount().describe(Args(["--input", "x"]))
+
+    def test_kafka_urls(self):
+        job = WordCount().describe(
+            Args(["--input", "kafka://localhost:9092/lines", "--output=kafka://a:1,b:2/counts"])
+        )
+        source, sink = job.nodes[0], job.nodes[3]
+        self.assertEqual((source.name, sink.name), ("kafka", "kafka"))
+        self.assertEqual(
+            source.options,
+            [
+                ("properties.bootstrap.servers", "localhost:9092"),
+                ("topic", "lines"),
+                ("scan.bounded.mode", "latest-offset"),
+            ],
+        )
+        self.assertEqual(
+            sink.options,
+            [
+                ("properties.bootstrap.servers", "a:1,b:2"),
+                ("topic", "counts"),
+                ("sink.delivery-guarantee", "exactly-once"),
+            ],
+        )
+        for url in ["kafka://host:9092", "kafka://host:9092/", "kafka:///t", "kafka://h:1/t/u"]:
+            for arg, other in [("--input", "--output"), ("--output", "--input")]:
+                with self.assertRaises(Error) as caught:
+                    WordCount().describe(Args([arg, url, other, "-"]))
+                self.assertEqual(
+                    str(caught.exception), f"invalid {arg} {url}: expected kafka://HOST:PORT/TOPIC"
+                )
+        with self.assertRaises(Error) as caught:
+            WordCount().describe(Args(["--input", "kafka://h:1/t", "--rate", "5", "--output", "-"]))
+        self.assertEqual(
+            str(caught.exception), "--rate paces a file input; it does not apply to kafka://h:1/t"
+        )
 
 
 if __name__ == "__main__":

@@ -54,9 +54,9 @@ impl Operator for Count {
     fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()> {
         let mut n = self.counts.get_or_default(&record)?;
         n.0 += 1;
-        let n = n.0;
-        out.emit_parts(|v| {
-            v.bytes(record.key().unwrap_or_default()).byte(b'\t').u64(n);
+        let (word, n) = (record.key().unwrap_or_default(), n.0);
+        out.emit_keyed_parts(word, |v| {
+            v.bytes(word).byte(b'\t').u64(n);
         });
         Ok(())
     }

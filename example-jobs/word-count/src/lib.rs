@@ -1,9 +1,14 @@
 //! Word count, the oracle job: emits `word<TAB>n` for the n-th occurrence of each word, so
-//! its complete output is known from the input alone.
+//! its complete output is known from the input alone. Each output record is keyed by its
+//! word (a Kafka output topic is keyed by word; files hold the values).
 //!
 //! `cairn run word-count.wasm -p 4 -- --input text.txt --output out/ [--rate LINES_PER_S]`
 //! (`-` as input reads standard input; `-` as output writes to standard output; `--rate`
 //! paces reading the file, for watching a job run.)
+//!
+//! `kafka://HOST:PORT/TOPIC` as input reads the topic from its earliest offset to the end it
+//! had when the job first started, then ends, as a file does; as output it writes the topic
+//! exactly-once (in Kafka transactions committed with each checkpoint).
 
 use std::collections::HashMap;
 
@@ -65,9 +70,9 @@ impl Operator for Count {
     fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()> {
         let mut n = self.counts.get_or_default(&record)?;
         *n += 1;
-        let n = *n;
-        out.emit_parts(|v| {
-            v.bytes(record.key().unwrap_or_default()).byte(b'\t').u64(n);
+        let (word, n) = (record.key().unwrap_or_default(), *n);
+        out.emit_keyed_parts(word, |v| {
+            v.bytes(word).byte(b'\t').u64(n);
         });
         Ok(())
     }
@@ -147,21 +152,52 @@ pub fn unknown_version(version: u32, reads: &str) -> Error {
     ))
 }
 
-/// The source `--input PATH|-` and `--rate LINES_PER_S` name.
+/// The source `--input PATH|-|kafka://HOST:PORT/TOPIC` and `--rate LINES_PER_S` name.
 pub fn input(args: &Args) -> Result<Source> {
-    Ok(match (args.required("--input")?, args.value("--rate")) {
+    let (input, rate) = (args.required("--input")?, args.value("--rate"));
+    if let Some((servers, topic)) = kafka_address("--input", input)? {
+        if rate.is_some() {
+            return Err(Error::msg(format!(
+                "--rate paces a file input; it does not apply to {input}"
+            )));
+        }
+        return Ok(Source::kafka(servers, topic).option("scan.bounded.mode", "latest-offset"));
+    }
+    Ok(match (input, rate) {
         ("-", _) => Source::stdin(),
         (path, None) => Source::file(path),
         (path, Some(rate)) => Source::file(path).option("rate", rate),
     })
 }
 
-/// The sink `--output DIR|-` names.
+/// The sink `--output DIR|-|kafka://HOST:PORT/TOPIC` names.
 pub fn output(args: &Args) -> Result<Sink> {
-    Ok(match args.required("--output")? {
+    let output = args.required("--output")?;
+    if let Some((servers, topic)) = kafka_address("--output", output)? {
+        return Ok(Sink::kafka(servers, topic).option("sink.delivery-guarantee", "exactly-once"));
+    }
+    Ok(match output {
         "-" => Sink::stdout(),
         dir => Sink::file(dir),
     })
+}
+
+/// The bootstrap servers and topic of argument `name`'s value if it is a
+/// `kafka://HOST:PORT/TOPIC` URL, `None` if it is not one, or an error if it is malformed.
+fn kafka_address<'a>(name: &str, value: &'a str) -> Result<Option<(&'a str, &'a str)>> {
+    let Some(address) = value.strip_prefix("kafka://") else {
+        return Ok(None);
+    };
+    match address.split_once('/') {
+        Some((servers, topic))
+            if !servers.is_empty() && !topic.is_empty() && !topic.contains('/') =>
+        {
+            Ok(Some((servers, topic)))
+        }
+        _ => Err(Error::msg(format!(
+            "invalid {name} {value}: expected kafka://HOST:PORT/TOPIC"
+        ))),
+    }
 }
 
 pub struct WordCount;
@@ -189,3 +225,65 @@ impl Job for WordCount {
 
 #[cfg(feature = "component")]
 cairn_sdk::export_job!(WordCount);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Args {
+        Args::new(list.iter().map(|a| a.to_string()).collect())
+    }
+
+    #[test]
+    fn paths_and_dashes_are_files_and_standard_streams() {
+        let paths = args(&["--input", "in.txt", "--rate", "5", "--output", "out"]);
+        assert_eq!(
+            input(&paths).unwrap(),
+            Source::file("in.txt").option("rate", "5")
+        );
+        assert_eq!(output(&paths).unwrap(), Sink::file("out"));
+        let dashes = args(&["--input", "-", "--output", "-"]);
+        assert_eq!(input(&dashes).unwrap(), Source::stdin());
+        assert_eq!(output(&dashes).unwrap(), Sink::stdout());
+    }
+
+    #[test]
+    fn kafka_urls_are_bounded_sources_and_exactly_once_sinks() {
+        let kafka = args(&[
+            "--input",
+            "kafka://localhost:9092/lines",
+            "--output=kafka://a:9092,b:9092/counts",
+        ]);
+        assert_eq!(
+            input(&kafka).unwrap(),
+            Source::kafka("localhost:9092", "lines").option("scan.bounded.mode", "latest-offset")
+        );
+        assert_eq!(
+            output(&kafka).unwrap(),
+            Sink::kafka("a:9092,b:9092", "counts")
+                .option("sink.delivery-guarantee", "exactly-once")
+        );
+    }
+
+    #[test]
+    fn malformed_kafka_urls_and_a_rate_on_kafka_are_refused() {
+        for url in [
+            "kafka://host:9092",
+            "kafka://host:9092/",
+            "kafka:///t",
+            "kafka://h:1/t/u",
+        ] {
+            let error = input(&args(&["--input", url])).unwrap_err().to_string();
+            assert_eq!(
+                error,
+                format!("invalid --input {url}: expected kafka://HOST:PORT/TOPIC")
+            );
+            assert!(output(&args(&["--output", url])).is_err());
+        }
+        let rated = args(&["--input", "kafka://h:1/t", "--rate", "5"]);
+        assert_eq!(
+            input(&rated).unwrap_err().to_string(),
+            "--rate paces a file input; it does not apply to kafka://h:1/t"
+        );
+    }
+}

@@ -542,7 +542,8 @@ void cairn_graph_name(cairn_graph_t *graph, const char *name);
  * "execution.checkpointing.interval"). Overrides the config file; `-D` overrides it. */
 void cairn_graph_config(cairn_graph_t *graph, const char *key, const char *value);
 
-/* Adds a source node reading host connector `connector` ("file", "generator", "stdin"). */
+/* Adds a source node reading host connector `connector` ("file", "generator", "stdin",
+ * "kafka"). */
 cairn_stream_t cairn_graph_source(cairn_graph_t *graph, const char *uid, const char *connector);
 
 /* A file source: lines of UTF-8 text file `path`, one record per line. */
@@ -551,12 +552,22 @@ cairn_stream_t cairn_source_file(cairn_graph_t *graph, const char *uid, const ch
 /* The host's standard input, line by line (not replayable). */
 cairn_stream_t cairn_source_stdin(cairn_graph_t *graph, const char *uid);
 
+/* The messages of Kafka topic `topic` (each one's key and value), with the option names of
+ * Flink's Kafka SQL connector: `bootstrap_servers` is "properties.bootstrap.servers"
+ * ("host:port", comma-separated). Other options, set with cairn_stream_option:
+ * "scan.startup.mode" ("earliest-offset" (default), "latest-offset", "group-offsets",
+ * "timestamp", "specific-offsets"), "scan.bounded.mode" ("unbounded" (default),
+ * "latest-offset", "group-offsets", "timestamp", "specific-offsets"), "properties.group.id",
+ * and any other Kafka consumer property as "properties.*". */
+cairn_stream_t cairn_source_kafka(cairn_graph_t *graph, const char *uid,
+                                  const char *bootstrap_servers, const char *topic);
+
 /* Adds operator `name` (a `cairn_operator_t.name` of this job) reading `upstream`. */
 cairn_stream_t cairn_stream_operator(cairn_stream_t upstream, const char *uid, const char *name,
                                      cairn_partitioning_t partitioning);
 
-/* Adds a sink node writing to host connector `connector` ("file", "stdout", "blackhole"),
- * reading `upstream`. */
+/* Adds a sink node writing to host connector `connector` ("file", "stdout", "blackhole",
+ * "kafka"), reading `upstream`. */
 cairn_stream_t cairn_stream_sink(cairn_stream_t upstream, const char *uid, const char *connector,
                                  cairn_partitioning_t partitioning);
 
@@ -567,6 +578,15 @@ cairn_stream_t cairn_sink_file(cairn_stream_t upstream, const char *uid, const c
 /* The host's standard output. */
 cairn_stream_t cairn_sink_stdout(cairn_stream_t upstream, const char *uid,
                                  cairn_partitioning_t partitioning);
+
+/* Messages (each record's key and value) into Kafka topic `topic`, with the option names of
+ * Flink's Kafka SQL connector: `bootstrap_servers` is "properties.bootstrap.servers"
+ * ("host:port", comma-separated). Other options, set with cairn_stream_option:
+ * "sink.delivery-guarantee" ("at-least-once" (default, as Flink's), "exactly-once", "none"),
+ * "sink.transactional-id-prefix", and any other Kafka producer property as "properties.*". */
+cairn_stream_t cairn_sink_kafka(cairn_stream_t upstream, const char *uid,
+                                const char *bootstrap_servers, const char *topic,
+                                cairn_partitioning_t partitioning);
 
 /* Adds one more input to a node (for graphs that are not a straight pipeline, such as
  * joins: the operator sees it as input index 1, 2, ...). */

@@ -848,6 +848,18 @@ cairn_stream_t cairn_source_stdin(cairn_graph_t *graph, const char *uid) {
     return cairn_graph_source(graph, uid, "stdin");
 }
 
+/* The connection options the Kafka source and sink share. */
+static cairn_stream_t kafka_options(cairn_stream_t node, const char *bootstrap_servers,
+                                    const char *topic) {
+    cairn_stream_option(node, "properties.bootstrap.servers", bootstrap_servers);
+    return cairn_stream_option(node, "topic", topic);
+}
+
+cairn_stream_t cairn_source_kafka(cairn_graph_t *graph, const char *uid,
+                                  const char *bootstrap_servers, const char *topic) {
+    return kafka_options(cairn_graph_source(graph, uid, "kafka"), bootstrap_servers, topic);
+}
+
 cairn_stream_t cairn_stream_input(cairn_stream_t node, cairn_stream_t upstream,
                                   cairn_partitioning_t partitioning) {
     cairn_job_types_node_t *to = node_of(node);
@@ -883,6 +895,13 @@ cairn_stream_t cairn_sink_file(cairn_stream_t upstream, const char *uid, const c
 cairn_stream_t cairn_sink_stdout(cairn_stream_t upstream, const char *uid,
                                  cairn_partitioning_t partitioning) {
     return cairn_stream_sink(upstream, uid, "stdout", partitioning);
+}
+
+cairn_stream_t cairn_sink_kafka(cairn_stream_t upstream, const char *uid,
+                                const char *bootstrap_servers, const char *topic,
+                                cairn_partitioning_t partitioning) {
+    return kafka_options(cairn_stream_sink(upstream, uid, "kafka", partitioning),
+                         bootstrap_servers, topic);
 }
 
 cairn_stream_t cairn_stream_parallelism(cairn_stream_t node, uint32_t parallelism) {

@@ -74,6 +74,21 @@ export class Source {
   }
 
   /**
+   * The messages of Kafka topic `topic` (each one's key and value), with the option names of
+   * Flink's Kafka SQL connector: `bootstrapServers` is `properties.bootstrap.servers`
+   * (`host:port`, comma-separated). Other options, set with `option`: `scan.startup.mode`
+   * (`earliest-offset` (default), `latest-offset`, `group-offsets`, `timestamp`,
+   * `specific-offsets`), `scan.bounded.mode` (`unbounded` (default), `latest-offset`,
+   * `group-offsets`, `timestamp`, `specific-offsets`), `properties.group.id`, and any other
+   * Kafka consumer property as `properties.*`.
+   * @param {string} bootstrapServers
+   * @param {string} topic
+   */
+  static kafka(bootstrapServers, topic) {
+    return new Source("kafka").option("properties.bootstrap.servers", bootstrapServers).option("topic", topic);
+  }
+
+  /**
    * Sets a connector option, for example the file source's `rate` in lines per second.
    * @param {string} key
    * @param {string | number} value
@@ -85,7 +100,10 @@ export class Source {
   }
 }
 
-/** A host connector writing records (their values, one per line), with its options. */
+/**
+ * A host connector writing records, with its options (the file and standard output sinks
+ * write each record's value as a line).
+ */
 export class Sink {
   /**
    * Any host connector by name.
@@ -117,7 +135,20 @@ export class Sink {
   }
 
   /**
-   * Sets a connector option.
+   * Messages (each record's key and value) into Kafka topic `topic`, with the option names of
+   * Flink's Kafka SQL connector: `bootstrapServers` is `properties.bootstrap.servers`
+   * (`host:port`, comma-separated). Other options, set with `option`:
+   * `sink.delivery-guarantee` (`at-least-once` (default, as Flink's), `exactly-once`, `none`),
+   * `sink.transactional-id-prefix`, and any other Kafka producer property as `properties.*`.
+   * @param {string} bootstrapServers
+   * @param {string} topic
+   */
+  static kafka(bootstrapServers, topic) {
+    return new Sink("kafka").option("properties.bootstrap.servers", bootstrapServers).option("topic", topic);
+  }
+
+  /**
+   * Sets a connector option, for example the Kafka sink's `sink.delivery-guarantee`.
    * @param {string} key
    * @param {string | number} value
    * @returns {this}

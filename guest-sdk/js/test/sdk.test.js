@@ -164,6 +164,25 @@ test("the graph builder chains inputs", () => {
   assert.throws(() => graphToWit(bad), /node "o": partitioning must be one of forward, rebalance, by-key, broadcast, not "sideways"/);
 });
 
+test("Kafka nodes carry the option names of Flink's Kafka connector", () => {
+  const job = new JobGraph("k");
+  job
+    .source("in", Source.kafka("a:9092,b:9092", "lines").option("scan.bounded.mode", "latest-offset"))
+    .sink("out", Sink.kafka("a:9092", "counts"), Partitioning.FORWARD);
+  const [source, sink] = graphToWit(job).nodes;
+  assert.deepEqual(source.kind, { tag: "source", val: "kafka" });
+  assert.deepEqual(source.options, [
+    ["properties.bootstrap.servers", "a:9092,b:9092"],
+    ["topic", "lines"],
+    ["scan.bounded.mode", "latest-offset"],
+  ]);
+  assert.deepEqual(sink.kind, { tag: "sink", val: "kafka" });
+  assert.deepEqual(sink.options, [
+    ["properties.bootstrap.servers", "a:9092"],
+    ["topic", "counts"],
+  ]);
+});
+
 class Sum extends Operator {
   sums = new Map();
   seen = new Set();

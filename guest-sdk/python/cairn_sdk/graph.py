@@ -106,9 +106,26 @@ class Source:
         """Lines of the host's standard input (not replayable)."""
         return Source("stdin")
 
+    @staticmethod
+    def kafka(bootstrap_servers: str, topic: str) -> "Source":
+        """The messages of Kafka topic ``topic`` (each one's key and value), with the option
+        names of Flink's Kafka SQL connector: ``bootstrap_servers`` is
+        ``properties.bootstrap.servers`` (``host:port``, comma-separated). Other options, set
+        with :meth:`option`: ``scan.startup.mode`` (``earliest-offset`` (default),
+        ``latest-offset``, ``group-offsets``, ``timestamp``, ``specific-offsets``),
+        ``scan.bounded.mode`` (``unbounded`` (default), ``latest-offset``, ``group-offsets``,
+        ``timestamp``, ``specific-offsets``), ``properties.group.id``, and any other Kafka
+        consumer property as ``properties.*``."""
+        return (
+            Source("kafka")
+            .option("properties.bootstrap.servers", bootstrap_servers)
+            .option("topic", topic)
+        )
+
 
 class Sink:
-    """A host connector writing records (their values, one per line), with its options."""
+    """A host connector writing records, with its options (the file and standard output
+    sinks write each record's value as a line)."""
 
     def __init__(self, connector: str) -> None:
         """Any host connector, by name."""
@@ -116,6 +133,8 @@ class Sink:
         self.options: Options = []
 
     def option(self, key: str, value: object) -> "Sink":
+        """Sets a connector option (for example the Kafka sink's
+        ``sink.delivery-guarantee``)."""
         self.options.append((key, str(value)))
         return self
 
@@ -133,6 +152,20 @@ class Sink:
     def blackhole() -> "Sink":
         """Discards everything."""
         return Sink("blackhole")
+
+    @staticmethod
+    def kafka(bootstrap_servers: str, topic: str) -> "Sink":
+        """Messages (each record's key and value) into Kafka topic ``topic``, with the option
+        names of Flink's Kafka SQL connector: ``bootstrap_servers`` is
+        ``properties.bootstrap.servers`` (``host:port``, comma-separated). Other options, set
+        with :meth:`option`: ``sink.delivery-guarantee`` (``at-least-once`` (default, as
+        Flink's), ``exactly-once``, ``none``), ``sink.transactional-id-prefix``, and any other
+        Kafka producer property as ``properties.*``."""
+        return (
+            Sink("kafka")
+            .option("properties.bootstrap.servers", bootstrap_servers)
+            .option("topic", topic)
+        )
 
 
 class JobGraph:

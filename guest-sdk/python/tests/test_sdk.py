@@ -235,6 +235,25 @@ class GraphTest(unittest.TestCase):
         gen = Source.generator(10, 3).option("rate", 5)
         self.assertEqual(gen.options, [("count", "10"), ("keys", "3"), ("rate", "5")])
 
+    def test_kafka_nodes_carry_flink_option_names(self):
+        job = JobGraph("k")
+        bounded = Source.kafka("a:9092,b:9092", "lines").option("scan.bounded.mode", "latest-offset")
+        job.source("in", bounded).sink("out", Sink.kafka("a:9092", "counts"), Partitioning.FORWARD)
+        source, sink = job.nodes
+        self.assertEqual((source.kind, source.name), ("source", "kafka"))
+        self.assertEqual(
+            source.options,
+            [
+                ("properties.bootstrap.servers", "a:9092,b:9092"),
+                ("topic", "lines"),
+                ("scan.bounded.mode", "latest-offset"),
+            ],
+        )
+        self.assertEqual((sink.kind, sink.name), ("sink", "kafka"))
+        self.assertEqual(
+            sink.options, [("properties.bootstrap.servers", "a:9092"), ("topic", "counts")]
+        )
+
 
 class ArgsTest(unittest.TestCase):
     def test_both_option_forms_and_last_wins(self):

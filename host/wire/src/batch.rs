@@ -192,7 +192,18 @@ impl Emitter {
     /// faster than [`emit_fmt`](Self::emit_fmt) where `core::fmt`'s machinery dominates
     /// (text and integers): `out.emit_parts(|v| { v.str(word).byte(b'\t').u64(n); })`.
     pub fn emit_parts(&mut self, write: impl FnOnce(&mut ValueWriter<'_>)) {
-        self.push_key(&[]);
+        self.emit_keyed_parts([], write);
+    }
+
+    /// Emits a keyed record whose value is written in pieces, as
+    /// [`emit_parts`](Self::emit_parts) does:
+    /// `out.emit_keyed_parts(word, |v| { v.str(word).byte(b'\t').u64(n); })`.
+    pub fn emit_keyed_parts(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        write: impl FnOnce(&mut ValueWriter<'_>),
+    ) {
+        self.push_key(key.as_ref());
         write(&mut ValueWriter(&mut self.batch.data));
         self.end_value(None);
     }
@@ -324,10 +335,13 @@ mod tests {
             v.str("w").byte(b'\t').u64(3).bytes(b" ").i64(-4);
         });
         out.emit_keyed("", "");
+        out.emit_keyed_parts("w", |v| {
+            v.str("w").byte(b'\t').u64(4);
+        });
         let batch = out.take();
         assert!(out.is_empty());
         let records: Vec<_> = batch.records(2).unwrap().collect();
-        assert_eq!(records.len(), 5);
+        assert_eq!(records.len(), 6);
         assert_eq!(records[0].key(), Some(&b"k1"[..]));
         assert_eq!(records[0].value_str().unwrap(), "v1");
         assert_eq!(records[1].key(), None);
@@ -335,6 +349,8 @@ mod tests {
         assert_eq!(records[3].value(), b"w\t3 -4");
         assert_eq!(records[3].key(), None);
         assert_eq!(records[4].value(), b"");
+        assert_eq!(records[5].key(), Some(&b"w"[..]));
+        assert_eq!(records[5].value(), b"w\t4");
         assert!(
             records
                 .iter()

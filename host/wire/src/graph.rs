@@ -72,6 +72,23 @@ impl Source {
         Source::new("stdin")
     }
 
+    /// The messages of Kafka topic `topic` (each one's key and value), with the option names of
+    /// Flink's Kafka SQL connector: `bootstrap_servers` is `properties.bootstrap.servers`
+    /// (`host:port`, comma-separated). Other options, set with [`option`](Self::option):
+    ///
+    /// - `scan.startup.mode`: where reading starts — `earliest-offset` (default),
+    ///   `latest-offset`, `group-offsets`, `timestamp` or `specific-offsets`.
+    /// - `scan.bounded.mode`: where it ends — `unbounded` (default), `latest-offset` (the
+    ///   end of each partition when the job first starts), `group-offsets`, `timestamp` or
+    ///   `specific-offsets`.
+    /// - `properties.group.id`: the consumer group.
+    /// - `properties.*`: any other Kafka consumer property.
+    pub fn kafka(bootstrap_servers: impl Into<String>, topic: impl Into<String>) -> Self {
+        Source::new("kafka")
+            .option("properties.bootstrap.servers", bootstrap_servers)
+            .option("topic", topic)
+    }
+
     /// Any host connector by name.
     pub fn new(connector: &'static str) -> Self {
         Source {
@@ -87,7 +104,8 @@ impl Source {
     }
 }
 
-/// A host connector writing records (their values, one per line), with its options.
+/// A host connector writing records, with its options (the file and standard output sinks
+/// write each record's value as a line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sink {
     connector: &'static str,
@@ -110,6 +128,21 @@ impl Sink {
         Sink::new("blackhole")
     }
 
+    /// Messages (each record's key and value) into Kafka topic `topic`, with the option names of Flink's
+    /// Kafka SQL connector: `bootstrap_servers` is `properties.bootstrap.servers`
+    /// (`host:port`, comma-separated). Other options, set with [`option`](Self::option):
+    ///
+    /// - `sink.delivery-guarantee`: `at-least-once` (default, as Flink's), `exactly-once`
+    ///   (Kafka transactions committed with each checkpoint) or `none`.
+    /// - `sink.transactional-id-prefix`: the prefix of the transactional ids `exactly-once`
+    ///   uses.
+    /// - `properties.*`: any other Kafka producer property.
+    pub fn kafka(bootstrap_servers: impl Into<String>, topic: impl Into<String>) -> Self {
+        Sink::new("kafka")
+            .option("properties.bootstrap.servers", bootstrap_servers)
+            .option("topic", topic)
+    }
+
     /// Any host connector by name.
     pub fn new(connector: &'static str) -> Self {
         Sink {
@@ -118,6 +151,7 @@ impl Sink {
         }
     }
 
+    /// Sets a connector option, for example the Kafka sink's `sink.delivery-guarantee`.
     pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.options.push((key.into(), value.into()));
         self
@@ -263,5 +297,39 @@ mod tests {
         );
         assert_eq!(job.nodes[3].kind, NodeKind::Sink("file".into()));
         assert_eq!(job.config, [("parallelism.default".into(), "2".into())]);
+    }
+
+    #[test]
+    fn kafka_nodes_carry_flink_option_names() {
+        let mut job = JobGraph::new("k");
+        job.source(
+            "in",
+            Source::kafka("a:9092,b:9092", "lines").option("scan.bounded.mode", "latest-offset"),
+        )
+        .sink(
+            "out",
+            Sink::kafka("a:9092", "counts"),
+            Partitioning::Forward,
+        );
+        let options = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect()
+        };
+        assert_eq!(job.nodes[0].kind, NodeKind::Source("kafka".into()));
+        assert_eq!(
+            job.nodes[0].options,
+            options(&[
+                ("properties.bootstrap.servers", "a:9092,b:9092"),
+                ("topic", "lines"),
+                ("scan.bounded.mode", "latest-offset"),
+            ])
+        );
+        assert_eq!(job.nodes[1].kind, NodeKind::Sink("kafka".into()));
+        assert_eq!(
+            job.nodes[1].options,
+            options(&[
+                ("properties.bootstrap.servers", "a:9092"),
+                ("topic", "counts"),
+            ])
+        );
     }
 }
