@@ -11,6 +11,7 @@ use std::time::Duration;
 use cairn_api::JobDetailsInfo;
 use serde::de::DeserializeOwned;
 
+pub mod kafka;
 pub mod kill_loop;
 
 pub use cairn_oracle::{

@@ -1,4 +1,4 @@
-//! `cargo xtask build | demo | test | bench | lint`: the project's entry points.
+//! `cargo xtask build | demo | test | bench | lint | kafka`: the project's entry points.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 mod background;
 mod guests;
+mod kafka;
 mod modules;
 
 use background::Background;
@@ -24,7 +25,16 @@ commands:
   sdk-test [--lang LANG]...
           run the guest SDKs' own unit tests (all when none), without building
   bench   build, then run the benchmarks (see BENCHMARKS.md)
-  lint    cargo fmt --check and clippy on host and guests";
+  lint    cargo fmt --check and clippy on host and guests
+  kafka install | start | stop | produce ... | consume ...
+          a single-node Apache Kafka broker on loopback (docs/guides/kafka.md):
+          install   fetch Kafka's jars from Maven Central (start does it on first use)
+          start     start a broker, print its bootstrap address, run until Ctrl-C or stop
+          stop      stop the broker `start` runs
+          produce --bootstrap HOST:PORT --topic T [--partitions N] FILE
+                    a file's lines into a topic (created with N partitions if missing)
+          consume --bootstrap HOST:PORT --topic T OUT_FILE
+                    a topic's committed values, one per line, up to its end offsets";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +45,7 @@ fn main() {
         Some("sdk-test") => sdk_test(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("lint") => lint(),
+        Some("kafka") => kafka::kafka(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -297,6 +308,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         ensure_schemathesis()?;
         ensure_browser()?;
         ensure_flink()?;
+        kafka::ensure_kafka()?;
         step("running the guest SDKs' unit tests");
         Lang::ALL.into_iter().try_for_each(Lang::unit_tests)
     })?;
