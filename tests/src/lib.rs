@@ -15,7 +15,8 @@ pub mod kafka;
 pub mod kill_loop;
 
 pub use cairn_oracle::{
-    OracleReport, SplitMix, check_word_count, committed_files, word_counts, write_text,
+    OracleReport, SplitMix, WordCountCheck, check_word_count, committed_files, word_counts,
+    write_text,
 };
 
 /// The longest one `cairn` command may take in a test before it is killed.

@@ -8,7 +8,8 @@
 //!
 //! `kafka://HOST:PORT/TOPIC` as input reads the topic from its earliest offset to the end it
 //! had when the job first started, then ends, as a file does; as output it writes the topic
-//! exactly-once (in Kafka transactions committed with each checkpoint).
+//! exactly-once (in Kafka transactions committed with each checkpoint). Connector options
+//! after `?` override those defaults: `kafka://HOST:PORT/TOPIC?scan.bounded.mode=unbounded`.
 
 use std::collections::HashMap;
 
@@ -155,13 +156,18 @@ pub fn unknown_version(version: u32, reads: &str) -> Error {
 /// The source `--input PATH|-|kafka://HOST:PORT/TOPIC` and `--rate LINES_PER_S` name.
 pub fn input(args: &Args) -> Result<Source> {
     let (input, rate) = (args.required("--input")?, args.value("--rate"));
-    if let Some((servers, topic)) = kafka_address("--input", input)? {
+    if let Some(kafka) = KafkaAddress::parse("--input", input)? {
         if rate.is_some() {
             return Err(Error::msg(format!(
                 "--rate paces a file input; it does not apply to {input}"
             )));
         }
-        return Ok(Source::kafka(servers, topic).option("scan.bounded.mode", "latest-offset"));
+        let source =
+            Source::kafka(kafka.servers, kafka.topic).option("scan.bounded.mode", "latest-offset");
+        return Ok(kafka
+            .options
+            .into_iter()
+            .fold(source, |source, (k, v)| source.option(k, v)));
     }
     Ok(match (input, rate) {
         ("-", _) => Source::stdin(),
@@ -173,8 +179,13 @@ pub fn input(args: &Args) -> Result<Source> {
 /// The sink `--output DIR|-|kafka://HOST:PORT/TOPIC` names.
 pub fn output(args: &Args) -> Result<Sink> {
     let output = args.required("--output")?;
-    if let Some((servers, topic)) = kafka_address("--output", output)? {
-        return Ok(Sink::kafka(servers, topic).option("sink.delivery-guarantee", "exactly-once"));
+    if let Some(kafka) = KafkaAddress::parse("--output", output)? {
+        let sink = Sink::kafka(kafka.servers, kafka.topic)
+            .option("sink.delivery-guarantee", "exactly-once");
+        return Ok(kafka
+            .options
+            .into_iter()
+            .fold(sink, |sink, (k, v)| sink.option(k, v)));
     }
     Ok(match output {
         "-" => Sink::stdout(),
@@ -182,21 +193,46 @@ pub fn output(args: &Args) -> Result<Sink> {
     })
 }
 
-/// The bootstrap servers and topic of argument `name`'s value if it is a
-/// `kafka://HOST:PORT/TOPIC` URL, `None` if it is not one, or an error if it is malformed.
-fn kafka_address<'a>(name: &str, value: &'a str) -> Result<Option<(&'a str, &'a str)>> {
-    let Some(address) = value.strip_prefix("kafka://") else {
-        return Ok(None);
-    };
-    match address.split_once('/') {
-        Some((servers, topic))
-            if !servers.is_empty() && !topic.is_empty() && !topic.contains('/') =>
-        {
-            Ok(Some((servers, topic)))
-        }
-        _ => Err(Error::msg(format!(
-            "invalid {name} {value}: expected kafka://HOST:PORT/TOPIC"
-        ))),
+/// A `kafka://HOST:PORT/TOPIC[?OPTION=VALUE&...]` argument: the bootstrap servers, the
+/// topic, and connector options that override word-count's defaults (for example
+/// `scan.bounded.mode=unbounded`, `sink.delivery-guarantee=at-least-once`,
+/// `properties.group.id=counts`).
+struct KafkaAddress<'a> {
+    servers: &'a str,
+    topic: &'a str,
+    options: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> KafkaAddress<'a> {
+    /// Argument `name`'s `value` if it is a `kafka://` URL, `None` if it is not one, or an
+    /// error if it is malformed.
+    fn parse(name: &str, value: &'a str) -> Result<Option<Self>> {
+        let Some(address) = value.strip_prefix("kafka://") else {
+            return Ok(None);
+        };
+        let malformed = || {
+            Error::msg(format!(
+                "invalid {name} {value}: expected kafka://HOST:PORT/TOPIC[?OPTION=VALUE&...]"
+            ))
+        };
+        let (address, query) = address.split_once('?').unwrap_or((address, ""));
+        let (servers, topic) = address
+            .split_once('/')
+            .filter(|(servers, topic)| {
+                !servers.is_empty() && !topic.is_empty() && !topic.contains('/')
+            })
+            .ok_or_else(malformed)?;
+        let options = query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split_once('=').filter(|(k, _)| !k.is_empty()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(malformed)?;
+        Ok(Some(KafkaAddress {
+            servers,
+            topic,
+            options,
+        }))
     }
 }
 
@@ -266,17 +302,43 @@ mod tests {
     }
 
     #[test]
+    fn kafka_url_options_override_the_defaults() {
+        let kafka = args(&[
+            "--input",
+            "kafka://h:1/in?scan.bounded.mode=unbounded&properties.group.id=g",
+            "--output",
+            "kafka://h:1/out?sink.delivery-guarantee=at-least-once",
+        ]);
+        assert_eq!(
+            input(&kafka).unwrap(),
+            Source::kafka("h:1", "in")
+                .option("scan.bounded.mode", "latest-offset")
+                .option("scan.bounded.mode", "unbounded")
+                .option("properties.group.id", "g")
+        );
+        assert_eq!(
+            output(&kafka).unwrap(),
+            Sink::kafka("h:1", "out")
+                .option("sink.delivery-guarantee", "exactly-once")
+                .option("sink.delivery-guarantee", "at-least-once")
+        );
+    }
+
+    #[test]
     fn malformed_kafka_urls_and_a_rate_on_kafka_are_refused() {
         for url in [
             "kafka://host:9092",
             "kafka://host:9092/",
             "kafka:///t",
             "kafka://h:1/t/u",
+            "kafka://h:1/t?novalue",
         ] {
             let error = input(&args(&["--input", url])).unwrap_err().to_string();
             assert_eq!(
                 error,
-                format!("invalid --input {url}: expected kafka://HOST:PORT/TOPIC")
+                format!(
+                    "invalid --input {url}: expected kafka://HOST:PORT/TOPIC[?OPTION=VALUE&...]"
+                )
             );
             assert!(output(&args(&["--output", url])).is_err());
         }

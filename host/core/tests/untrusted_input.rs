@@ -147,7 +147,7 @@ fn use_as_restore(metadata: &CheckpointMetadata, dir: &Path) {
         assert_eq!(plan.len(), current.parallelism as usize);
         for (index, restore) in plan.iter().enumerate() {
             let subtask = Subtask {
-                job_id: "job",
+                job_name: "job",
                 uid: &node.uid,
                 index: index as u32,
                 parallelism: current.parallelism,

@@ -134,40 +134,67 @@ pub fn committed_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
 /// Checks word-count output in `dir` against `counts`: it must hold every `w\tn` for
 /// n = 1..=count(w), each exactly once, and nothing else.
 pub fn check_word_count(counts: &HashMap<String, u64>, dir: &Path) -> io::Result<OracleReport> {
-    let mut seen: HashMap<&str, Vec<bool>> = HashMap::with_capacity(counts.len());
-    let mut report = OracleReport::default();
+    let mut check = WordCountCheck::new(counts);
     for file in committed_files(dir)? {
         for line in BufReader::new(std::fs::File::open(&file)?).lines() {
-            let line = line?;
-            report.lines += 1;
-            let parsed = line
-                .rsplit_once('\t')
-                .and_then(|(word, n)| Some((word, n.parse::<u64>().ok()?)));
-            let Some((word, n)) = parsed else {
-                report.unexpected += 1;
-                continue;
-            };
-            let Some((known, &count)) = counts.get_key_value(word) else {
-                report.unexpected += 1;
-                continue;
-            };
-            if n == 0 || n > count {
-                report.unexpected += 1;
-                continue;
-            }
-            let marks = seen
-                .entry(known.as_str())
-                .or_insert_with(|| vec![false; count as usize]);
-            if std::mem::replace(&mut marks[n as usize - 1], true) {
-                report.duplicated += 1;
-            }
+            check.line(&line?);
         }
     }
-    for (word, &count) in counts {
-        report.missing += match seen.get(word.as_str()) {
-            Some(marks) => marks.iter().filter(|m| !**m).count() as u64,
-            None => count,
-        };
+    Ok(check.report())
+}
+
+/// The word-count oracle over output lines from anywhere (files, a Kafka topic): every
+/// `w\tn` for n = 1..=count(w), each exactly once, and nothing else.
+pub struct WordCountCheck<'a> {
+    counts: &'a HashMap<String, u64>,
+    seen: HashMap<&'a str, Vec<bool>>,
+    report: OracleReport,
+}
+
+impl<'a> WordCountCheck<'a> {
+    pub fn new(counts: &'a HashMap<String, u64>) -> Self {
+        WordCountCheck {
+            counts,
+            seen: HashMap::with_capacity(counts.len()),
+            report: OracleReport::default(),
+        }
     }
-    Ok(report)
+
+    /// Takes one output line.
+    pub fn line(&mut self, line: &str) {
+        self.report.lines += 1;
+        let parsed = line
+            .rsplit_once('\t')
+            .and_then(|(word, n)| Some((word, n.parse::<u64>().ok()?)));
+        let Some((word, n)) = parsed else {
+            self.report.unexpected += 1;
+            return;
+        };
+        let Some((known, &count)) = self.counts.get_key_value(word) else {
+            self.report.unexpected += 1;
+            return;
+        };
+        if n == 0 || n > count {
+            self.report.unexpected += 1;
+            return;
+        }
+        let marks = self
+            .seen
+            .entry(known.as_str())
+            .or_insert_with(|| vec![false; count as usize]);
+        if std::mem::replace(&mut marks[n as usize - 1], true) {
+            self.report.duplicated += 1;
+        }
+    }
+
+    /// The verdict on every line taken.
+    pub fn report(mut self) -> OracleReport {
+        for (word, &count) in self.counts {
+            self.report.missing += match self.seen.get(word.as_str()) {
+                Some(marks) => marks.iter().filter(|m| !**m).count() as u64,
+                None => count,
+            };
+        }
+        self.report
+    }
 }

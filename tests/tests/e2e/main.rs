@@ -13,6 +13,7 @@ mod bad_input;
 mod checkpoints;
 mod connectors;
 mod flink_cli;
+mod kafka;
 mod languages;
 mod observability;
 mod reliability;

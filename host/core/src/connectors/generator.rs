@@ -291,7 +291,7 @@ mod tests {
         restored: Option<&SourcePosition>,
     ) -> Box<dyn SourceReader> {
         let subtask = Subtask {
-            job_id: "job",
+            job_name: "job",
             uid: "numbers",
             index,
             parallelism,
@@ -374,7 +374,7 @@ mod tests {
         };
         let (_, mut position) = partly(&generator, 2, 10);
         let subtask = Subtask {
-            job_id: "job",
+            job_name: "job",
             uid: "numbers",
             index: 0,
             parallelism: 2,

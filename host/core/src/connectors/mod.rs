@@ -74,8 +74,9 @@ pub fn sink_kind(name: &str) -> Option<&'static SinkKind> {
 /// One subtask of a connector's node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subtask<'a> {
-    /// The job's id (the same across restarts and resumes from its checkpoints).
-    pub job_id: &'a str,
+    /// The job's name (its graph's): the same across its runs, restarts and resumes,
+    /// whatever their job ids.
+    pub job_name: &'a str,
     /// The node's uid.
     pub uid: &'a str,
     pub index: u32,
@@ -448,7 +449,7 @@ mod tests {
 
     fn subtask(index: u32, parallelism: u32) -> Subtask<'static> {
         Subtask {
-            job_id: "job",
+            job_name: "job",
             uid: "node",
             index,
             parallelism,

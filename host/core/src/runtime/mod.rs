@@ -398,6 +398,7 @@ impl Job {
                 let index = tasks.len();
                 let task = Task {
                     job_id: self.id.clone(),
+                    job_name: graph.name.clone(),
                     index,
                     id: id.clone(),
                     role: node.role.clone(),

@@ -53,6 +53,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// Everything one subtask owns.
 pub(crate) struct Task {
     pub(crate) job_id: String,
+    /// The job graph's name.
+    pub(crate) job_name: String,
     /// Position among all subtasks of the job, as the coordinator counts them.
     pub(crate) index: usize,
     pub(crate) id: TaskId,
@@ -422,7 +424,7 @@ impl Task {
     /// This subtask, as its connector sees it.
     fn subtask(&self) -> Subtask<'_> {
         Subtask {
-            job_id: &self.job_id,
+            job_name: &self.job_name,
             uid: &self.id.uid,
             index: self.id.subtask,
             parallelism: self.id.parallelism,

@@ -34,20 +34,42 @@ use super::{ConnectorError, Options};
 pub(super) use sink::SINK;
 pub(super) use source::SOURCE;
 
-/// How long one call to the cluster (metadata, offsets, a transaction's coordinator) may
-/// take before the subtask fails with the error (the restart strategy then decides);
-/// Flink's `default.api.timeout.ms` default.
+/// How long one call to the cluster (metadata, offsets, a flush, a transaction's
+/// coordinator) may take before the subtask fails with the error (the restart strategy then
+/// decides): `properties.default.api.timeout.ms`, as the Java client Flink uses calls it,
+/// with its default.
 const API_TIMEOUT: Duration = Duration::from_secs(60);
+const API_TIMEOUT_PROPERTY: &str = "default.api.timeout.ms";
+
+/// A node's Kafka client: librdkafka's settings, and the timeout of one call.
+#[derive(Debug, Clone)]
+struct Client {
+    config: ClientConfig,
+    timeout: Duration,
+}
 
 /// The Kafka client settings a node's options give: `properties.bootstrap.servers`
-/// (required) and every other `properties.*`, as librdkafka takes them.
-fn client_config(options: &Options) -> Result<ClientConfig, ConnectorError> {
+/// (required) and every other `properties.*`, as librdkafka takes them, but for
+/// `properties.default.api.timeout.ms`, which is Cairn's.
+fn client(options: &Options) -> Result<Client, ConnectorError> {
     options.required("properties.bootstrap.servers")?;
     let mut config = ClientConfig::new();
+    let mut timeout = API_TIMEOUT;
     for (key, value) in options.prefixed("properties.") {
-        config.set(key, value);
+        if key == API_TIMEOUT_PROPERTY {
+            let ms: u64 = value.trim().parse().map_err(|e: std::num::ParseIntError| {
+                options.invalid(
+                    "properties.*",
+                    value,
+                    format!("{API_TIMEOUT_PROPERTY}: {e}"),
+                )
+            })?;
+            timeout = Duration::from_millis(ms);
+        } else {
+            config.set(key, value);
+        }
     }
-    Ok(config)
+    Ok(Client { config, timeout })
 }
 
 /// librdkafka's log lines and client-wide errors (a broker away, which it reconnects to),

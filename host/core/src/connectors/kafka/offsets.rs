@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{API_TIMEOUT, ConnectorError, Options, kafka_error};
+use std::time::Duration;
+
+use super::{ConnectorError, Options, kafka_error};
 
 /// A way to pick one offset per partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +146,8 @@ pub(super) struct Resolve<'a> {
     /// Whether a partition `Specific` does not list falls back to the earliest offset
     /// (startup) or is an error (bounded).
     pub unlisted_earliest: bool,
+    /// How long one call may take.
+    pub timeout: Duration,
 }
 
 impl Resolve<'_> {
@@ -156,7 +160,7 @@ impl Resolve<'_> {
     ) -> Result<Vec<i64>, ConnectorError> {
         let watermarks = |partition: i32| {
             consumer
-                .fetch_watermarks(topic, partition, API_TIMEOUT)
+                .fetch_watermarks(topic, partition, self.timeout)
                 .map_err(kafka_error(format_args!(
                     "cannot read the offsets of {topic}-{partition}"
                 )))
@@ -182,11 +186,12 @@ impl Resolve<'_> {
                         .add_partition_offset(topic, p, Offset::Offset(*ts))
                         .map_err(kafka_error("cannot ask for offsets by time"))?;
                 }
-                let found = consumer
-                    .offsets_for_times(query, API_TIMEOUT)
-                    .map_err(kafka_error(format_args!(
-                        "cannot look up offsets of {topic} by timestamp {ts}"
-                    )))?;
+                let found =
+                    consumer
+                        .offsets_for_times(query, self.timeout)
+                        .map_err(kafka_error(format_args!(
+                            "cannot look up offsets of {topic} by timestamp {ts}"
+                        )))?;
                 partitions
                     .iter()
                     .map(
@@ -210,7 +215,7 @@ impl Resolve<'_> {
                 }
                 let committed =
                     consumer
-                        .committed_offsets(query, API_TIMEOUT)
+                        .committed_offsets(query, self.timeout)
                         .map_err(kafka_error(format_args!(
                             "cannot read group {group}'s committed offsets of {topic}"
                         )))?;

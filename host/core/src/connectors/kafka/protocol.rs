@@ -1,10 +1,11 @@
 //! The transaction requests a restore needs and librdkafka has no call for, spoken over a
 //! plain connection: find a transactional id's coordinator, describe its transaction, end a
 //! transaction of a known producer id and epoch (what Flink does by reflection into the Java
-//! producer), and fence an id (which aborts its open transaction).
+//! producer), list the open transactions, and fence an id (which aborts its open
+//! transaction).
 //!
 //! Blocking, one request at a time, retried while the coordinator moves or loads, within
-//! [`API_TIMEOUT`](super::API_TIMEOUT). Only `PLAINTEXT` listeners: the sink refuses
+//! the client's timeout. Only `PLAINTEXT` listeners: the sink refuses
 //! exactly-once over another security protocol up front.
 
 use std::io::{Read, Write};
@@ -15,7 +16,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, DescribeTransactionsRequest, EndTxnRequest, FindCoordinatorRequest,
-    InitProducerIdRequest, ProducerId, RequestHeader, ResponseHeader, TransactionalId,
+    InitProducerIdRequest, ListTransactionsRequest, MetadataRequest, ProducerId, RequestHeader,
+    ResponseHeader, TransactionalId,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -25,6 +27,8 @@ const FIND_COORDINATOR: i16 = 3;
 const DESCRIBE_TRANSACTIONS: i16 = 0;
 const END_TXN: i16 = 3;
 const INIT_PRODUCER_ID: i16 = 4;
+const LIST_TRANSACTIONS: i16 = 0;
+const METADATA: i16 = 12;
 /// FindCoordinator's key type for transactional ids.
 const TRANSACTION: i8 = 1;
 /// The longest response accepted (a describe or an end is tiny).
@@ -125,6 +129,39 @@ impl Coordinators {
         })
     }
 
+    /// The ids of the transactions open now (`Ongoing`), asked of every broker (each
+    /// coordinates some of them).
+    pub(super) fn open_transactions(&self) -> Result<Vec<String>, ProtocolError> {
+        let request = ListTransactionsRequest::default()
+            .with_state_filters(vec![StrBytes::from_static_str("Ongoing")]);
+        let mut open = Vec::new();
+        for broker in self.brokers()? {
+            let mut connection = Connection::open(&broker, self.timeout)?;
+            let response = connection.call(LIST_TRANSACTIONS, &request)?;
+            check(response.error_code)?;
+            open.extend(
+                response
+                    .transaction_states
+                    .into_iter()
+                    .map(|state| state.transactional_id.0.to_string()),
+            );
+        }
+        Ok(open)
+    }
+
+    /// `host:port` of every broker, from the first bootstrap server that answers.
+    fn brokers(&self) -> Result<Vec<String>, ProtocolError> {
+        let request = MetadataRequest::default().with_topics(Some(Vec::new()));
+        self.ask_bootstrap(|connection| {
+            let response = connection.call(METADATA, &request)?;
+            Ok(response
+                .brokers
+                .iter()
+                .map(|broker| format!("{}:{}", broker.host, broker.port))
+                .collect())
+        })
+    }
+
     /// Fences `id`: a new epoch for it, which aborts its open transaction and makes any
     /// producer still using the old one fail.
     pub(super) fn fence(&self, id: &str, transaction_timeout_ms: i32) -> Result<(), ProtocolError> {
@@ -170,15 +207,22 @@ impl Coordinators {
         let request = FindCoordinatorRequest::default()
             .with_key(StrBytes::from_string(id.into()))
             .with_key_type(TRANSACTION);
+        self.ask_bootstrap(|connection| {
+            let response = connection.call(FIND_COORDINATOR, &request)?;
+            check(response.error_code)?;
+            Ok(format!("{}:{}", response.host, response.port))
+        })
+    }
+
+    /// Runs `call` on the first bootstrap server that answers it.
+    fn ask_bootstrap<T>(
+        &self,
+        call: impl Fn(&mut Connection) -> Result<T, ProtocolError>,
+    ) -> Result<T, ProtocolError> {
         let mut last = None;
         for server in &self.bootstrap {
-            let answer = Connection::open(server, self.timeout).and_then(|mut connection| {
-                let response = connection.call(FIND_COORDINATOR, &request)?;
-                check(response.error_code)?;
-                Ok(format!("{}:{}", response.host, response.port))
-            });
-            match answer {
-                Ok(addr) => return Ok(addr),
+            match Connection::open(server, self.timeout).and_then(|mut c| call(&mut c)) {
+                Ok(answer) => return Ok(answer),
                 Err(e) => last = Some(e),
             }
         }

@@ -11,12 +11,9 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::protocol::Coordinators;
 use super::transactions::{
-    Prepared, Recovery, SinkTransactions, is_open, recovery, subtask_prefix, transactional_id,
+    Prepared, Recovery, SinkTransactions, answers_for, recovery, subtask_prefix, transactional_id,
 };
-use super::{
-    API_TIMEOUT, ClientLogs, bootstrap_servers, client_config, kafka_error, security_protocol,
-    topics,
-};
+use super::{ClientLogs, bootstrap_servers, client, kafka_error, security_protocol, topics};
 use crate::connectors::{
     ConnectorError, Options, SinkConnector, SinkKind, SinkStart, SinkState, SinkWriter, Subtask,
     decode, encode,
@@ -54,7 +51,8 @@ enum Guarantee {
 }
 
 fn from_options(options: &Options) -> Result<Arc<dyn SinkConnector>, ConnectorError> {
-    let mut config = client_config(options)?;
+    let client = client(options)?;
+    let mut config = client.config;
     let topic = match topics(options)?.as_slice() {
         [topic] => topic.clone(),
         _ => {
@@ -115,6 +113,7 @@ fn from_options(options: &Options) -> Result<Arc<dyn SinkConnector>, ConnectorEr
     }
     Ok(Arc::new(KafkaSink {
         coordinators: bootstrap_servers(&config),
+        timeout: client.timeout,
         config,
         topic,
         guarantee,
@@ -168,10 +167,13 @@ struct KafkaSink {
     config: ClientConfig,
     topic: String,
     guarantee: Guarantee,
-    /// `sink.transactional-id-prefix`; by default `cairn-<job id>-<node uid>`.
+    /// `sink.transactional-id-prefix`; by default `cairn-<job name>-<node uid>`, the same
+    /// for every run of the job, so that a run fences what an earlier one left open.
     prefix: Option<String>,
     /// The bootstrap servers, for the transaction calls librdkafka does not make.
     coordinators: Vec<String>,
+    /// How long one call to the cluster may take.
+    timeout: Duration,
     transaction_timeout: Duration,
 }
 
@@ -198,6 +200,7 @@ impl SinkConnector for KafkaSink {
         Ok(Box::new(KafkaWriter {
             topic: self.topic.clone(),
             mode,
+            timeout: self.timeout,
         }))
     }
 
@@ -228,44 +231,46 @@ impl KafkaSink {
         subtask: Subtask,
         start: SinkStart,
     ) -> Result<Transactional, ConnectorError> {
-        let coordinators = Coordinators::new(self.coordinators.clone(), API_TIMEOUT);
-        let default_prefix = format!("cairn-{}-{}", subtask.job_id, subtask.uid);
+        let coordinators = Coordinators::new(self.coordinators.clone(), self.timeout);
+        let default_prefix = format!("cairn-{}-{}", subtask.job_name, subtask.uid);
         let prefix = self.prefix.as_deref().unwrap_or(&default_prefix);
         let own_prefix = subtask_prefix(prefix, subtask.index);
-        // (id prefix, first number an attempt after the checkpoint may have used)
-        let mut to_fence = Vec::new();
-        let mut own_next = 0;
+        let mut next = 0;
+        // Subtask prefixes of restored states under another prefix (the option changed).
+        let mut others = Vec::new();
         if let SinkStart::Restore(states) = start {
-            for (old, state) in states {
-                let restored = SinkTransactions::decode(state)?;
-                let (old_prefix, next) = match &restored {
-                    Some(restored) => {
-                        recover(&coordinators, restored)?;
-                        (restored.prefix.clone(), restored.next)
-                    }
-                    None => (subtask_prefix(prefix, *old), 0),
+            for (_, state) in states {
+                let Some(restored) = SinkTransactions::decode(state)? else {
+                    continue;
                 };
-                if old_prefix == own_prefix {
-                    own_next = next;
+                recover(&coordinators, &restored)?;
+                if restored.prefix == own_prefix {
+                    next = restored.next;
+                } else if !restored.prefix.starts_with(&format!("{prefix}-")) {
+                    others.push(restored.prefix);
                 }
-                to_fence.push((old_prefix, next));
             }
         }
-        if !to_fence.iter().any(|(p, _)| *p == own_prefix) {
-            to_fence.push((own_prefix.clone(), own_next));
-        }
-        for (id_prefix, from) in to_fence {
-            let end = fence_open(&coordinators, &id_prefix, from, self.transaction_timeout)?;
-            if id_prefix == own_prefix {
-                own_next = own_next.max(end);
-            }
+        let open = coordinators
+            .open_transactions()
+            .map_err(|e| ConnectorError::Kafka(format!("cannot list open transactions: {e}")))?;
+        let timeout_ms = i32::try_from(self.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
+        for id in open.iter().filter(|id| {
+            answers_for(id, prefix, subtask.index, subtask.parallelism)
+                || others.iter().any(|other| id.starts_with(other.as_str()))
+        }) {
+            coordinators.fence(id, timeout_ms).map_err(|e| {
+                ConnectorError::Kafka(format!("cannot abort transaction {id}: {e}"))
+            })?;
+            tracing::info!("aborted Kafka transaction {id}, left open by an earlier attempt");
         }
         Ok(Transactional {
             config: config.clone(),
+            timeout: self.timeout,
             coordinators,
             state: SinkTransactions {
                 prefix: own_prefix,
-                next: own_next,
+                next,
                 pending: Vec::new(),
             },
             current: None,
@@ -303,34 +308,6 @@ fn recover(coordinators: &Coordinators, restored: &SinkTransactions) -> Result<(
         }
     }
     Ok(())
-}
-
-/// Fences (aborts) every open transaction among ids `<prefix><from>`, `<prefix><from+1>`, …
-/// up to the first id the cluster does not know, whose number it returns.
-fn fence_open(
-    coordinators: &Coordinators,
-    prefix: &str,
-    from: u64,
-    timeout: Duration,
-) -> Result<u64, ConnectorError> {
-    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    let mut n = from;
-    loop {
-        let id = transactional_id(prefix, n);
-        let described = coordinators
-            .describe(&id)
-            .map_err(|e| ConnectorError::Kafka(format!("cannot describe transaction {id}: {e}")))?;
-        let Some(described) = described else {
-            return Ok(n);
-        };
-        if is_open(&described) {
-            coordinators.fence(&id, timeout_ms).map_err(|e| {
-                ConnectorError::Kafka(format!("cannot abort transaction {id}: {e}"))
-            })?;
-            tracing::info!("aborted Kafka transaction {id}, left open by an earlier attempt");
-        }
-        n += 1;
-    }
 }
 
 /// librdkafka's producer, with the first delivery error it reported.
@@ -392,6 +369,8 @@ enum Mode {
 /// An exactly-once writer's transactions.
 struct Transactional {
     config: ClientConfig,
+    /// How long one call may take.
+    timeout: Duration,
     coordinators: Coordinators,
     state: SinkTransactions,
     /// The open transaction: its id, its producer, and whether anything was written.
@@ -410,7 +389,7 @@ impl Transactional {
             config.set("transactional.id", &id);
             let producer = create(&config)?;
             producer
-                .init_transactions(API_TIMEOUT)
+                .init_transactions(self.timeout)
                 .map_err(kafka_error(format_args!(
                     "cannot start transactions as {id}"
                 )))?;
@@ -428,7 +407,7 @@ impl Transactional {
     /// Flushes the open transaction and records it as pre-committed for `checkpoint`.
     fn prepare(&mut self, checkpoint: u64) -> Result<SinkState, ConnectorError> {
         if let Some((id, producer, true)) = self.current.take() {
-            flush(&producer)?;
+            flush(&producer, self.timeout)?;
             let described = self
                 .coordinators
                 .describe(&id)
@@ -467,7 +446,7 @@ impl Transactional {
             .zip(self.prepared.drain(..due))
         {
             producer
-                .commit_transaction(API_TIMEOUT)
+                .commit_transaction(self.timeout)
                 .map_err(kafka_error(format_args!(
                     "cannot commit transaction {} of checkpoint {}",
                     prepared.transactional_id, prepared.checkpoint
@@ -478,9 +457,9 @@ impl Transactional {
 }
 
 /// Waits until everything sent is acknowledged, and reports a failed delivery.
-fn flush(producer: &KafkaProducer) -> Result<(), ConnectorError> {
+fn flush(producer: &KafkaProducer, timeout: Duration) -> Result<(), ConnectorError> {
     producer
-        .flush(API_TIMEOUT)
+        .flush(timeout)
         .map_err(kafka_error("cannot flush records to Kafka"))?;
     producer.context().check()
 }
@@ -489,6 +468,8 @@ fn flush(producer: &KafkaProducer) -> Result<(), ConnectorError> {
 struct KafkaWriter {
     topic: String,
     mode: Mode,
+    /// How long a flush may take.
+    timeout: Duration,
 }
 
 impl SinkWriter for KafkaWriter {
@@ -525,7 +506,7 @@ impl SinkWriter for KafkaWriter {
                 producer,
                 flush: true,
             } => {
-                flush(producer)?;
+                flush(producer, self.timeout)?;
                 Ok(SinkState::empty())
             }
             Mode::Plain { producer, .. } => {

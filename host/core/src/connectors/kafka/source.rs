@@ -14,7 +14,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::offsets::{self, OffsetSpec, Resolve};
-use super::{API_TIMEOUT, ClientLogs, assign, client_config, kafka_error, topics};
+use super::{ClientLogs, assign, client, kafka_error, topics};
 use crate::batch::batch_full;
 use crate::config::parse_duration;
 use crate::connectors::{
@@ -47,7 +47,8 @@ const DISCOVERY_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const IDLE: Duration = Duration::from_millis(10);
 
 fn from_options(options: &Options) -> Result<Arc<dyn SourceConnector>, ConnectorError> {
-    let mut config = client_config(options)?;
+    let client = client(options)?;
+    let mut config = client.config;
     let group = config.get("group.id").map(str::to_owned);
     let auto_offset_reset = config.get("auto.offset.reset").map(str::to_owned);
     // Cairn assigns partitions and keeps offsets in checkpoints: no group membership, no
@@ -80,6 +81,7 @@ fn from_options(options: &Options) -> Result<Arc<dyn SourceConnector>, Connector
     };
     Ok(Arc::new(KafkaSource {
         config,
+        timeout: client.timeout,
         topics: topics(options)?,
         startup: offsets::startup(options)?,
         bounded,
@@ -134,6 +136,8 @@ const STATISTICS_INTERVAL_MS: &str = "1000";
 #[derive(Debug)]
 struct KafkaSource {
     config: ClientConfig,
+    /// How long one call to the cluster may take.
+    timeout: Duration,
     topics: Vec<String>,
     startup: OffsetSpec,
     /// Where each partition stops; `None`: unbounded.
@@ -242,7 +246,7 @@ impl SourceConnector for KafkaSource {
         if self.group.is_none() {
             config.set(
                 "group.id",
-                format!("cairn-{}-{}", subtask.job_id, subtask.uid),
+                format!("cairn-{}-{}", subtask.job_name, subtask.uid),
             );
         }
         if config.get("statistics.interval.ms").is_none() {
@@ -265,6 +269,7 @@ impl SourceConnector for KafkaSource {
                 group: self.group.clone(),
                 auto_offset_reset: self.auto_offset_reset.clone(),
                 started: restored.is_some(),
+                timeout: self.timeout,
             },
             index: subtask.index,
             parallelism: subtask.parallelism,
@@ -287,6 +292,7 @@ struct SourceSettings {
     /// Whether partitions found now are new since the job started (found by a restore or a
     /// discovery): they start at their earliest offset, as Flink starts them.
     started: bool,
+    timeout: Duration,
 }
 
 /// One subtask of a Kafka source.
@@ -377,6 +383,7 @@ impl KafkaReader {
             auto_offset_reset: settings.auto_offset_reset.as_deref(),
             group: settings.group.as_deref(),
             unlisted_earliest,
+            timeout: settings.timeout,
         };
         let starts = resolve(startup, true).offsets(&self.consumer, topic, partitions)?;
         let stops = match &settings.bounded {
@@ -403,7 +410,7 @@ impl KafkaReader {
     fn partitions(&self, topic: &str) -> Result<Vec<i32>, ConnectorError> {
         let metadata = self
             .consumer
-            .fetch_metadata(Some(topic), API_TIMEOUT)
+            .fetch_metadata(Some(topic), self.source.timeout)
             .map_err(kafka_error(format_args!(
                 "cannot read the metadata of topic {topic}"
             )))?;

@@ -1,16 +1,18 @@
 //! The exactly-once sink's two-phase commit over Kafka transactions, as pure decisions.
 //!
-//! Each sink subtask writes each checkpoint's records in a transaction of its own, under a
-//! transactional id used for that transaction only: `<prefix>-<subtask>-<n>`, `n` counting
-//! up across the job's life (checkpointed). A new producer for an id bumps its epoch, so
-//! the triple (id, producer id, epoch) names exactly one transaction, and a checkpoint
-//! records that triple for every transaction it pre-committed ([`Prepared`]).
+//! Each sink subtask writes each checkpoint's records in a transaction of its own, under
+//! transactional id `<prefix>-<subtask>-<n>`, `n` counting up from the restored checkpoint's
+//! (from 0 in a fresh run). A new producer for an id bumps its epoch, so even where an id
+//! comes back in a later run, the triple (id, producer id, epoch) names exactly one
+//! transaction, and a checkpoint records that triple for every transaction it
+//! pre-committed ([`Prepared`]).
 //!
 //! Restoring, a subtask ([`recovery`]) commits again every transaction the checkpoint
 //! prepared — its process may have died after `_metadata` and before the commit — which
-//! the broker treats as a retry when it was committed already; and it fences every later id
-//! a failed attempt may have left open ([`is_open`]), so that no stale transaction holds
-//! back `read_committed` readers until it times out.
+//! the broker treats as a retry when it was committed already. Then, restoring or not, it
+//! fences every transaction still open under the ids it answers for ([`answers_for`]): those
+//! of failed attempts, so that no stale transaction holds back `read_committed` readers
+//! until it times out.
 
 use serde::{Deserialize, Serialize};
 
@@ -82,13 +84,17 @@ pub(super) fn recovery(prepared: &Prepared, now: Option<&Described>) -> Recovery
     }
 }
 
-/// Whether a transaction left by an attempt after the restored checkpoint is open, and so
-/// must be fenced (aborted).
-pub(super) fn is_open(now: &Described) -> bool {
-    matches!(
-        now.state.as_str(),
-        "Ongoing" | "PrepareAbort" | "PrepareEpochFence"
-    )
+/// Whether subtask `index` of `parallelism` answers for transactional id `id` of a sink with
+/// id prefix `prefix`: ids `<prefix>-<j>-<n>` of every subtask `j` it would take over in a
+/// restore (`j mod parallelism = index`), whatever parallelism earlier attempts ran at.
+pub(super) fn answers_for(id: &str, prefix: &str, index: u32, parallelism: u32) -> bool {
+    let subtask = id
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|rest| rest.split_once('-'))
+        .filter(|(_, n)| n.parse::<u64>().is_ok())
+        .and_then(|(j, _)| j.parse::<u32>().ok());
+    subtask.is_some_and(|j| j % parallelism.max(1) == index)
 }
 
 #[cfg(test)]
@@ -145,10 +151,15 @@ mod tests {
     }
 
     #[test]
-    fn only_open_transactions_are_fenced() {
-        assert!(is_open(&described("Ongoing", 1, 0)));
-        assert!(!is_open(&described("CompleteCommit", 1, 0)));
-        assert!(!is_open(&described("Empty", 1, 0)));
+    fn a_subtask_answers_for_the_ids_of_the_subtasks_it_takes_over() {
+        assert!(answers_for("job-out-0-7", "job-out", 0, 2));
+        assert!(answers_for("job-out-2-0", "job-out", 0, 2));
+        assert!(!answers_for("job-out-1-7", "job-out", 0, 2));
+        assert!(answers_for("job-out-5-1", "job-out", 2, 3));
+        // Another sink's ids, or not ours at all.
+        assert!(!answers_for("job-out-x-0-1", "job-out", 0, 1));
+        assert!(!answers_for("job-outer-0-1", "job-out", 0, 1));
+        assert!(!answers_for("job-out-0-", "job-out", 0, 1));
     }
 
     #[test]

@@ -1,0 +1,406 @@
+//! Kafka in and out, against a real Apache Kafka broker (4.1, KRaft, on loopback: each test
+//! starts its own, see `cairn_tests::kafka`): the word-count oracle through topics, read
+//! back with `read_committed` — uninterrupted at two parallelisms, through a `kill -9` loop,
+//! across a crash between `_metadata` and the transactions' commit, a broker restart and an
+//! in-place rescale — an at-least-once sink without gaps, and clear errors.
+
+use std::ffi::OsString;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cairn_tests::kafka::{KafkaBroker, KafkaRecord};
+use cairn_tests::kill_loop::KillLoop;
+use cairn_tests::{
+    Corpus, OracleReport, Scratch, Session, WordCountCheck, finish, http_text, job, os, path_str,
+};
+
+/// About 50k words over 3,000 distinct ones.
+fn corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
+    CORPUS.get_or_init(|| Corpus::new("kafka-corpus", 300 << 10, 3_000, 15))
+}
+
+/// A bigger text for the kill loop: the attempts read unpaced, so it takes long enough to
+/// be killed ten times.
+fn big_corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
+    CORPUS.get_or_init(|| Corpus::new("kafka-big-corpus", 3 << 20, 20_000, 16))
+}
+
+/// A broker of the test's own, or `None` when Kafka could not be installed here (outside
+/// CI, where that fails the test).
+fn broker() -> Option<KafkaBroker> {
+    KafkaBroker::available()
+        .unwrap()
+        .then(|| KafkaBroker::start().unwrap())
+}
+
+fn lines(corpus: &Corpus) -> Vec<String> {
+    std::fs::read_to_string(&corpus.path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Creates `topic` with 3 partitions and produces `corpus` into it.
+fn produce(broker: &KafkaBroker, topic: &str, corpus: &Corpus) {
+    broker.create_topic(topic, 3).unwrap();
+    broker.produce_lines(topic, &lines(corpus)).unwrap();
+}
+
+/// `kafka://<broker>/<topic>[?<query>]`
+fn url(broker: &KafkaBroker, topic: &str, query: &str) -> String {
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("kafka://{}/{topic}{query}", broker.bootstrap())
+}
+
+/// The oracle's verdict on word-count output records; each must be keyed by its word.
+fn check(records: &[KafkaRecord], corpus: &Corpus) -> OracleReport {
+    let mut check = WordCountCheck::new(&corpus.counts);
+    for record in records {
+        let value = String::from_utf8(record.value.clone().unwrap_or_default()).unwrap();
+        let word = value.rsplit_once('\t').map(|(word, _)| word.as_bytes());
+        assert_eq!(
+            record.key.as_deref(),
+            word,
+            "{value:?} is keyed by its word"
+        );
+        check.line(&value);
+    }
+    check.report()
+}
+
+/// Asserts that `topic` holds, committed, exactly the word count of `corpus`.
+fn assert_exact(broker: &KafkaBroker, topic: &str, corpus: &Corpus) {
+    let report = check(&broker.read_committed(topic).unwrap(), corpus);
+    assert!(report.is_exact(), "{report:?}");
+    assert_eq!(report.lines, corpus.words());
+}
+
+/// `cairn run word-count -p <p> --job-id <id>`, checkpointing every 100 ms into `chk`, with
+/// `extra` options before the job's `--input <input> --output <output>`.
+fn run_args(
+    p: u32,
+    id: &str,
+    chk: &std::path::Path,
+    extra: &[&str],
+    input: &str,
+    output: &str,
+) -> Vec<OsString> {
+    let mut args = os(&[
+        "run",
+        path_str(&job("word-count")),
+        "-p",
+        &p.to_string(),
+        "--job-id",
+        id,
+        "-D",
+        "execution.checkpointing.interval=100 ms",
+        "-D",
+        &format!("execution.checkpointing.dir={}", path_str(chk)),
+    ]);
+    args.extend(os(extra));
+    args.extend(os(&["--", "--input", input, "--output", output]));
+    args
+}
+
+/// Waits, at most a minute, until `topic` holds `records` committed records.
+fn wait_for_committed(broker: &KafkaBroker, topic: &str, records: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let committed = broker.read_committed(topic).unwrap().len() as u64;
+        if committed >= records {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic} has {committed} of {records} records committed after a minute"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The oracle with three input partitions, at parallelism 2 and 3: the output topic read
+/// with read_committed is exactly the oracle, keyed by word.
+#[test]
+fn the_oracle_runs_through_topics() {
+    let Some(broker) = broker() else { return };
+    let scratch = Scratch::new("kafka-oracle");
+    produce(&broker, "in", corpus());
+    for (p, id) in [(2, "c1".repeat(16)), (3, "c2".repeat(16))] {
+        let out = format!("out-{p}");
+        broker.create_topic(&out, 2).unwrap();
+        let run = cairn_tests::cairn(
+            run_args(
+                p,
+                &id,
+                &scratch.join(&format!("chk-{p}")),
+                &[],
+                &url(&broker, "in", ""),
+                &url(&broker, &out, ""),
+            ),
+            None,
+            None,
+        );
+        assert!(
+            run.success() && run.last_line().contains(" FINISHED "),
+            "{run:?}"
+        );
+        assert_exact(&broker, &out, corpus());
+    }
+}
+
+/// `kill -9` ten times with exactly-once checkpoints, each attempt resumed from the job's
+/// checkpoint folder: read_committed output is exactly the oracle.
+#[test]
+fn a_kill_loop_through_topics_is_exact() {
+    let Some(broker) = broker() else { return };
+    let scratch = Scratch::new("kafka-kill-loop");
+    produce(&broker, "in", big_corpus());
+    broker.create_topic("out", 3).unwrap();
+    let chk = scratch.join("chk");
+    let kills = KillLoop {
+        name: "kafka-kill-loop",
+        job: &job("word-count"),
+        corpus: big_corpus(),
+        parallelism: 2,
+        mode: "EXACTLY_ONCE",
+        dir: path_str(&chk),
+        store: &[],
+        seed: 0x4b61,
+        kill_after: 300..900,
+        killed_rate: 0,
+    }
+    .run_through(&url(&broker, "in", ""), &url(&broker, "out", ""));
+    assert!(
+        kills >= 3,
+        "only {kills} attempts were killed before the input ended"
+    );
+    let uncommitted = broker.read_uncommitted("out").unwrap().len() as u64;
+    assert!(
+        uncommitted > big_corpus().words(),
+        "the killed attempts left records of aborted transactions ({uncommitted})"
+    );
+    assert_exact(&broker, "out", big_corpus());
+}
+
+/// The process dies after checkpoint 3's `_metadata` is written and before its Kafka
+/// transactions are committed (the test hook): those records are invisible to
+/// read_committed readers until the restore commits them; then the output is exact.
+#[test]
+fn a_crash_between_metadata_and_commit_is_committed_by_the_restore() {
+    let Some(broker) = broker() else { return };
+    let (session, scratch) = (
+        Session::new("kafka-commit-gap"),
+        Scratch::new("kafka-commit-gap"),
+    );
+    broker.create_topic("out", 2).unwrap();
+    let chk = scratch.join("chk");
+    let id = "c3".repeat(16);
+    let input = path_str(&corpus().path).to_owned();
+    let output = url(&broker, "out", "");
+    let mut args = run_args(2, &id, &chk, &[], &input, &output);
+    args.extend(os(&["--rate", "5000"]));
+    let mut crashing = session.command(&args);
+    crashing.env("CAIRN_TEST_CRASH_BEFORE_COMMIT", "3");
+    let crashed = finish(crashing, None);
+    assert!(
+        !crashed.success()
+            && crashed
+                .stderr
+                .contains("aborting before committing checkpoint 3"),
+        "{crashed:?}"
+    );
+    let committed = broker.read_committed("out").unwrap().len();
+    let written = broker.read_uncommitted("out").unwrap().len();
+    assert!(
+        committed < written,
+        "checkpoint 3's records wait for a commit: {committed} committed of {written}"
+    );
+    let folder = chk.join(&id);
+    let resumed = cairn_tests::cairn(
+        run_args(
+            2,
+            &"c4".repeat(16),
+            &chk,
+            &["-s", path_str(&folder)],
+            &input,
+            &output,
+        ),
+        None,
+        None,
+    );
+    assert!(
+        resumed.success() && resumed.last_line().contains(" FINISHED "),
+        "{resumed:?}"
+    );
+    assert_exact(&broker, "out", corpus());
+}
+
+/// An at-least-once sink through a kill loop (with exactly-once checkpoints, so that the
+/// counts themselves are exact): every record of the oracle is there (duplicates allowed,
+/// nothing missing, nothing else).
+#[test]
+fn an_at_least_once_sink_leaves_no_gap() {
+    let Some(broker) = broker() else { return };
+    let scratch = Scratch::new("kafka-at-least-once");
+    produce(&broker, "in", big_corpus());
+    broker.create_topic("out", 3).unwrap();
+    let chk = scratch.join("chk");
+    KillLoop {
+        name: "kafka-at-least-once",
+        job: &job("word-count"),
+        corpus: big_corpus(),
+        parallelism: 2,
+        mode: "EXACTLY_ONCE",
+        dir: path_str(&chk),
+        store: &[],
+        seed: 0x4b62,
+        kill_after: 300..900,
+        killed_rate: 0,
+    }
+    .run_through(
+        &url(&broker, "in", ""),
+        &url(&broker, "out", "sink.delivery-guarantee=at-least-once"),
+    );
+    let report = check(&broker.read_committed("out").unwrap(), big_corpus());
+    assert_eq!((report.missing, report.unexpected), (0, 0), "{report:?}");
+}
+
+/// The broker is killed and restarted while a job writes to it: the job rides it out or
+/// restarts (restart strategy), and the output stays exact.
+#[test]
+fn a_broker_restart_mid_run_stays_exact() {
+    let Some(mut broker) = broker() else { return };
+    let (session, scratch) = (
+        Session::new("kafka-broker-restart"),
+        Scratch::new("kafka-broker-restart"),
+    );
+    broker.create_topic("out", 2).unwrap();
+    let chk = scratch.join("chk");
+    let id = "c5".repeat(16);
+    let input = path_str(&corpus().path).to_owned();
+    let mut args = run_args(
+        2,
+        &id,
+        &chk,
+        &["-D", "restart-strategy.fixed-delay.delay=1 s"],
+        &input,
+        &url(&broker, "out", ""),
+    );
+    args.extend(os(&["--rate", "4000"]));
+    let mut running = session.start(&args);
+    running.wait_for_progress(2_000);
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    broker.restart().unwrap();
+    assert_eq!(running.wait(), Some(0), "{}", running.stderr());
+    assert_exact(&broker, "out", corpus());
+}
+
+/// An unbounded Kafka source rescaled in place from 2 to 3 while records keep arriving:
+/// every partition resumes after its checkpointed offset at the new parallelism, and the
+/// output is exact. The partitions' offsets and lag are in `/metrics` meanwhile.
+#[test]
+fn an_unbounded_source_rescales_in_place_exactly() {
+    let Some(broker) = broker() else { return };
+    let (session, scratch) = (Session::new("kafka-rescale"), Scratch::new("kafka-rescale"));
+    let lines = lines(corpus());
+    let (first, second) = lines.split_at(lines.len() / 2);
+    broker.create_topic("in", 3).unwrap();
+    broker.create_topic("out", 3).unwrap();
+    broker.produce_lines("in", first).unwrap();
+    let id = "c6".repeat(16);
+    let mut running = session.start(run_args(
+        2,
+        &id,
+        &scratch.join("chk"),
+        &[],
+        &url(
+            &broker,
+            "in",
+            "scan.bounded.mode=unbounded&properties.group.id=wc",
+        ),
+        &url(&broker, "out", ""),
+    ));
+    running.wait_for_progress(first.len() as u64 / 2);
+
+    let (status, metrics) = http_text(&running.address, "GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    for partition in 0..3 {
+        assert!(
+            metrics.lines().any(
+                |l| l.starts_with("cairn_task_KafkaSourceReader_currentOffset{")
+                    && l.contains("topic=\"in\"")
+                    && l.contains(&format!("partition=\"{partition}\""))
+            ),
+            "{metrics}"
+        );
+    }
+
+    let savepoints = scratch.join("sp");
+    let rescale = session.cli(os(&["rescale", &id, "3", "-p", path_str(&savepoints)]));
+    assert!(rescale.success(), "{rescale:?}");
+    broker.produce_lines("in", second).unwrap();
+    wait_for_committed(&broker, "out", corpus().words());
+    let stop = session.cli(os(&[
+        "stop",
+        "--savepoint-path",
+        path_str(&savepoints),
+        &id,
+    ]));
+    assert!(stop.success(), "{stop:?}");
+    assert_eq!(running.wait(), Some(0), "{}", running.stderr());
+    assert_exact(&broker, "out", corpus());
+}
+
+/// What cannot work fails the job with a clear error: an unknown topic, an unreachable
+/// broker (within the client timeout), an unknown client property, a bad option.
+#[test]
+fn kafka_errors_are_clear() {
+    let Some(broker) = broker() else { return };
+    let scratch = Scratch::new("kafka-errors");
+    let out = scratch.join("out");
+    let out = path_str(&out);
+    for (input, error) in [
+        (
+            url(&broker, "nope", ""),
+            "kafka: topic nope does not exist".to_owned(),
+        ),
+        (
+            "kafka://127.0.0.1:1/in?properties.default.api.timeout.ms=2000".to_owned(),
+            "kafka: cannot read the metadata of topic in".to_owned(),
+        ),
+        (
+            url(&broker, "in", "properties.no.such.setting=1"),
+            "No such configuration property: \"no.such.setting\"".to_owned(),
+        ),
+        (
+            url(&broker, "in", "scan.startup.mode=newest"),
+            "invalid value 'newest' for option 'scan.startup.mode'".to_owned(),
+        ),
+    ] {
+        let run = cairn_tests::cairn(
+            os(&[
+                "run",
+                path_str(&job("word-count")),
+                "--",
+                "--input",
+                &input,
+                "--output",
+                out,
+            ]),
+            None,
+            None,
+        );
+        assert!(
+            !run.success() && format!("{}{}", run.stdout, run.stderr).contains(&error),
+            "{error}: {run:?}"
+        );
+    }
+}
