@@ -1,6 +1,7 @@
 // The dashboard of one running Cairn job: polls the job's REST API (Flink's shapes) every
-// second and renders its graph with per-operator rates and backpressure, its checkpoint
-// history (table and chart), its failures and restarts, and its configuration.
+// second and renders its graph with per-operator rates and backpressure, the Kafka
+// partitions its sources read (offsets and lag), its checkpoint history (table and chart),
+// its failures and restarts, and its configuration.
 
 import { h, render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -21,17 +22,42 @@ async function get(path) {
   return response.json();
 }
 
+// The id Flink's vertex metrics give a Kafka source reader's metric of one partition,
+// e.g. `0.KafkaSourceReader.topic.words.partition.2.records-lag` (subtask 0).
+const PARTITION_METRIC =
+  /^(\d+)\.KafkaSourceReader\.topic\.(.+)\.partition\.(\d+)\.(currentOffset|committedOffset|records-lag)$/;
+
+/** The Kafka partitions a source vertex's subtasks read, one row per partition and subtask
+ *  (none for a source that reads no Kafka topic). */
+async function partitions(id, vertex) {
+  const path = `/jobs/${id}/vertices/${vertex}/metrics`;
+  const ids = (await get(path)).map((m) => m.id).filter((m) => PARTITION_METRIC.test(m));
+  if (ids.length === 0) return [];
+  const rows = {};
+  for (const { id: metric, value } of await get(`${path}?get=${ids.join(",")}`)) {
+    const [, subtask, topic, partition, name] = metric.match(PARTITION_METRIC);
+    const row = rows[`${subtask}.${topic}.${partition}`] ??=
+      { topic, partition: Number(partition), subtask: Number(subtask) };
+    row[name] = Number(value);
+  }
+  return Object.values(rows).sort((a, b) =>
+    a.topic.localeCompare(b.topic) || a.partition - b.partition || a.subtask - b.subtask);
+}
+
 /** Everything the page shows, fetched in one round. */
 async function poll(previous) {
   const { jobs } = await get("/jobs");
   const id = jobs[0].id;
   const details = await get(`/jobs/${id}`);
-  const [checkpoints, exceptions, config, metrics, backpressure] = await Promise.all([
+  // Sources are the vertices without inputs.
+  const sources = details.plan.nodes.filter((n) => !n.inputs?.length).map((n) => n.id);
+  const [checkpoints, exceptions, config, metrics, backpressure, read] = await Promise.all([
     get(`/jobs/${id}/checkpoints`),
     get(`/jobs/${id}/exceptions`),
     get(`/jobs/${id}/config`),
     get(`/jobs/${id}/metrics?get=numRestarts,uptime`),
     Promise.all(details.vertices.map((v) => get(`/jobs/${id}/vertices/${v.id}/backpressure`))),
+    Promise.all(sources.map((v) => partitions(id, v))),
   ]);
   const now = Date.now();
   // Records per second in and out, from the change in each vertex's counts since the last
@@ -53,6 +79,7 @@ async function poll(previous) {
   return {
     at: now, counts, rates, details, checkpoints, exceptions, config, restarts,
     backpressure: Object.fromEntries(details.vertices.map((v, i) => [v.id, backpressure[i]])),
+    partitions: Object.fromEntries(sources.map((v, i) => [v, read[i]])),
   };
 }
 
@@ -138,6 +165,30 @@ function JobGraph({ data }) {
         })}
       </div>
     </section>`;
+}
+
+/** One table per source vertex that reads Kafka partitions. */
+function Partitions({ data }) {
+  const names = Object.fromEntries(data.details.vertices.map((v) => [v.id, v.name]));
+  const offset = (n) => n ?? "–";
+  return Object.entries(data.partitions).filter(([, rows]) => rows.length > 0).map(([vertex, rows]) => html`
+    <section class="wide" data-testid="partitions">
+      <h2>Kafka partitions of ${names[vertex]}</h2>
+      <table>
+        <thead><tr><th>topic</th><th>partition</th><th>subtask</th><th>current offset</th><th>committed offset</th><th>lag</th></tr></thead>
+        <tbody>
+          ${rows.map((r) => html`
+            <tr data-testid="partition-row">
+              <td>${r.topic}</td>
+              <td>${r.partition}</td>
+              <td>${r.subtask}</td>
+              <td>${offset(r.currentOffset)}</td>
+              <td>${offset(r.committedOffset)}</td>
+              <td>${offset(r["records-lag"])}</td>
+            </tr>`)}
+        </tbody>
+      </table>
+    </section>`);
 }
 
 function CheckpointChart({ history }) {
@@ -257,6 +308,7 @@ function App() {
     ${error && html`<p class="error">${error} (showing the last data)</p>`}
     <main>
       <${JobGraph} data=${data} />
+      <${Partitions} data=${data} />
       <${Checkpoints} data=${data} />
       <${Exceptions} data=${data} />
       <${Config} data=${data} />

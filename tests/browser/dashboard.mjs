@@ -1,5 +1,6 @@
 // Opens a running job's dashboard in headless Chromium and checks, as a user would see it,
-// that the checkpoint history grows and that a restart appears; keeps a screenshot.
+// that the checkpoint history grows and that a restart appears; counts the Kafka partition
+// tables (none for a job that reads no Kafka topic); keeps a screenshot.
 //
 // node dashboard.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
 // (Chromium: $CHROMIUM, else /usr/bin/chromium, Debian's package.)
@@ -40,11 +41,12 @@ try {
   const nodes = await page.getByTestId("node").count();
   const rows = await page.getByTestId("checkpoint-row").count();
   const chart = await page.locator("[data-testid=checkpoint-chart] canvas").count();
+  const partitions = await page.getByTestId("partitions").count();
   // Let a refresh after the restart draw, then keep what the user saw.
   await page.waitForTimeout(1500);
   await page.screenshot({ path: screenshot, fullPage: true });
   if (errors.length) throw new Error(`the page threw: ${errors.join("; ")}`);
-  console.log(JSON.stringify({ first, later, restarts, exception, nodes, rows, chart }));
+  console.log(JSON.stringify({ first, later, restarts, exception, nodes, rows, chart, partitions }));
 } finally {
   await browser.close();
 }

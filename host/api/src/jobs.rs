@@ -373,11 +373,14 @@ pub struct ExecutionConfig {
     pub user_config: BTreeMap<String, String>,
 }
 
-/// A job-scope metric, as in Flink: its name, and its current value when `get` asked for it.
+/// A metric of the job or of a vertex, as in Flink (an entry of its
+/// `MetricCollectionResponseBody`): its id, and its current value when `get` asked for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Metric {
-    /// The metric's Flink name (the description of `GET /jobs/{jobid}/metrics` lists them,
-    /// that of `GET /metrics` says what each means).
+    /// The metric's Flink id: a job metric's name, or a vertex metric's subtask-scoped id
+    /// (the descriptions of `GET /jobs/{jobid}/metrics` and
+    /// `GET /jobs/{jobid}/vertices/{vertexid}/metrics` list them, that of `GET /metrics` says
+    /// what each means).
     pub id: String,
     /// The number in decimal, without a fraction when whole (e.g. `"3"`, `"-1"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

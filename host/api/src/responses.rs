@@ -24,6 +24,18 @@ pub struct Unauthorized(pub ErrorBody);
 }))]
 pub struct JobNotFound(pub ErrorBody);
 
+/// Unknown job id, or the job has no vertex with this id.
+#[derive(ToResponse)]
+#[response(examples(
+    ("unknownJob" = (value = json!({
+        "errors": ["Job 00000000000000000000000000000000 not found: this server runs job 3f1c0a9be2d44e6f8a1b2c3d4e5f6a7b"]
+    }))),
+    ("unknownVertex" = (value = json!({
+        "errors": ["Job 3f1c0a9be2d44e6f8a1b2c3d4e5f6a7b has no vertex 0123456789abcdef0123456789abcdef."]
+    }))),
+))]
+pub struct VertexNotFound(pub ErrorBody);
+
 /// No operation has this trigger id.
 #[derive(ToResponse)]
 #[response(example = json!({

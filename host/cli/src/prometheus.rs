@@ -3,8 +3,13 @@
 //! Names are Flink's metric names, as Flink's Prometheus reporter exposes them but with the
 //! `cairn_` prefix: job scope `cairn_job_<name>` labelled `job_id` and `job_name`, subtask
 //! scope `cairn_task_<name>` also labelled `task_name` (the node's uid) and
-//! `subtask_index`. Like Flink's reporter, counters are exposed as gauges, so the names stay
+//! `subtask_index`, and a source's partition metrics (Kafka) also labelled `topic` and
+//! `partition`. Like Flink's reporter, counters are exposed as gauges, so the names stay
 //! exactly Flink's (no `_total` suffix).
+//!
+//! The tables of metrics here ([`JOB_METRICS`], [`TASK_METRICS`], [`PARTITION_METRICS`])
+//! are the only place their names and values are defined: the REST API's metric endpoints
+//! and its document read them too.
 
 use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
@@ -15,6 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::control::{JobControl, Snapshot};
+use cairn_core::runtime::TaskSample;
 
 /// The content type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -22,7 +28,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 type TaskLabels = Vec<(&'static str, String)>;
 type TaskGauges = Family<TaskLabels, Gauge<f64, AtomicU64>>;
 /// Reads one metric's value off a subtask's sample.
-type SampleValue = fn(&cairn_core::runtime::TaskSample) -> f64;
+type SampleValue = fn(&TaskSample) -> f64;
 /// A partition metric's value, if known.
 type PartitionValue = fn(&cairn_core::connectors::PartitionProgress) -> Option<i64>;
 
@@ -100,7 +106,7 @@ fn latest(snapshot: &Snapshot) -> Option<&cairn_core::runtime::CompletedCheckpoi
 }
 
 /// The subtask-scope metrics: Flink's name, what it means (`# HELP`), how to read it off a
-/// subtask's sample.
+/// subtask's sample (see [`task_metrics`] for their ids in Flink's vertex metrics).
 pub const TASK_METRICS: [(&str, &str, SampleValue); 6] = [
     ("numRecordsIn", "Records the subtask has taken in", |s| {
         s.records_in as f64
@@ -130,27 +136,83 @@ pub const TASK_METRICS: [(&str, &str, SampleValue); 6] = [
     ),
 ];
 
+/// The metric group Flink's Kafka source reader registers each partition's metrics under,
+/// as `KafkaSourceReader.topic.<topic>.partition.<partition>.<name>`.
+const KAFKA_SOURCE_READER: &str = "KafkaSourceReader";
+
 /// The metrics of a source's partitions (Kafka): the names Flink's Kafka source reader
-/// registers (its consumer's `records-lag`, with Prometheus' `_` for `-`), and how to read
-/// each off a partition's progress (`None`: not known yet).
+/// registers (and its consumer's `records-lag`), what each means (`# HELP`), and how to read
+/// it off a partition's progress (`None`: not known yet). [`partition_metric_name`] is a
+/// name's Prometheus form, [`task_metrics`] its id in Flink's vertex metrics.
 pub const PARTITION_METRICS: [(&str, &str, PartitionValue); 3] = [
     (
-        "KafkaSourceReader_currentOffset",
+        "currentOffset",
         "The offset of the next record the subtask reads from the partition",
         |p| Some(p.current_offset),
     ),
     (
-        "KafkaSourceReader_committedOffset",
+        "committedOffset",
         "The offset last committed to the consumer group when a checkpoint completed",
         |p| p.committed_offset,
     ),
     (
-        "KafkaSourceReader_records_lag",
+        "records-lag",
         "Records between the subtask's offset and the partition's end (last stable offset \
          for read_committed)",
         |p| p.lag,
     ),
 ];
+
+/// A [`PARTITION_METRICS`] name as `/metrics` exposes it below `cairn_task_`, the way
+/// Flink's Prometheus reporter writes it: the reader's group and the name joined by `_`,
+/// with `_` for `-` (`KafkaSourceReader_records_lag`); topic and partition are labels.
+pub fn partition_metric_name(name: &str) -> String {
+    format!("{KAFKA_SOURCE_READER}_{}", name.replace('-', "_"))
+}
+
+/// A subtask-scope metric under its id in Flink's vertex metrics, and its value now.
+pub struct TaskMetric {
+    pub id: String,
+    pub value: f64,
+}
+
+/// One subtask's metrics under the ids Flink's `GET /jobs/:jobid/vertices/:vertexid/metrics`
+/// gives them: `<subtask>.<name>` for each of [`TASK_METRICS`], then, for each partition the
+/// subtask reads, `<subtask>.KafkaSourceReader.topic.<topic>.partition.<partition>.<name>`
+/// for each of [`PARTITION_METRICS`] whose value is known.
+pub fn task_metrics(sample: &TaskSample) -> impl Iterator<Item = TaskMetric> + '_ {
+    let subtask = sample.task.subtask;
+    let task = TASK_METRICS
+        .iter()
+        .map(move |&(name, _, value)| TaskMetric {
+            id: format!("{subtask}.{name}"),
+            value: value(sample),
+        });
+    let partitions = sample.partitions.iter().flat_map(move |progress| {
+        PARTITION_METRICS
+            .iter()
+            .filter_map(move |&(name, _, value)| {
+                Some(TaskMetric {
+                    id: format!(
+                        "{subtask}.{KAFKA_SOURCE_READER}.topic.{}.partition.{}.{name}",
+                        progress.topic, progress.partition
+                    ),
+                    value: value(progress)? as f64,
+                })
+            })
+    });
+    task.chain(partitions)
+}
+
+/// A sample of every subtask of the running attempt (none while no attempt runs), shared
+/// with every other reader within a second (see `JobMetrics::sample`).
+pub fn task_samples(control: &JobControl, snapshot: &Snapshot) -> Vec<TaskSample> {
+    snapshot
+        .metrics
+        .as_ref()
+        .map(|m| m.sample(control.attempt_start_time()))
+        .unwrap_or_default()
+}
 
 /// The job-scope metrics, from a snapshot of the job.
 pub fn job_metrics(control: &JobControl, snapshot: &Snapshot) -> Vec<JobMetric> {
@@ -181,11 +243,7 @@ pub fn render(control: &JobControl) -> Result<String, std::fmt::Error> {
     }
 
     let task = registry.sub_registry_with_prefix("task");
-    let samples = snapshot
-        .metrics
-        .as_ref()
-        .map(|m| m.sample(control.attempt_start_time()))
-        .unwrap_or_default();
+    let samples = task_samples(control, &snapshot);
     for (name, help, value) in TASK_METRICS {
         let family = TaskGauges::default();
         for sample in &samples {
@@ -214,10 +272,77 @@ pub fn render(control: &JobControl) -> Result<String, std::fmt::Error> {
                 family.get_or_create(&labels).set(value as f64);
             }
         }
-        task.register(name, help, family);
+        task.register(partition_metric_name(name), help, family);
     }
 
     let mut text = String::new();
     encode(&mut text, &registry)?;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use cairn_core::connectors::PartitionProgress;
+    use cairn_core::runtime::{TaskId, TaskKind, TaskSample};
+
+    use super::{partition_metric_name, task_metrics};
+
+    /// A Kafka source subtask's ids are Flink's: `<subtask>.<name>` for the task metrics,
+    /// `<subtask>.KafkaSourceReader.topic.<t>.partition.<p>.<name>` for each partition's
+    /// known values.
+    #[test]
+    fn task_metric_ids_are_flinks() {
+        let sample = TaskSample {
+            task: TaskId {
+                uid: "lines".into(),
+                subtask: 1,
+                parallelism: 2,
+            },
+            kind: TaskKind::Source,
+            records_in: 0,
+            records_out: 7,
+            records_in_per_second: 0.0,
+            records_out_per_second: 3.5,
+            back_pressured_ms_per_second: 0.0,
+            alignment: Duration::ZERO,
+            partitions: vec![PartitionProgress {
+                topic: "word.lines".into(),
+                partition: 2,
+                current_offset: 40,
+                committed_offset: None,
+                lag: Some(12),
+            }],
+        };
+        let metrics: Vec<_> = task_metrics(&sample)
+            .map(|m| (m.id, m.value))
+            .filter(|(id, _)| {
+                [
+                    "numRecordsOut",
+                    "numRecordsOutPerSecond",
+                    "KafkaSourceReader",
+                ]
+                .iter()
+                .any(|name| id.starts_with(&format!("1.{name}")))
+            })
+            .collect();
+        let expected = [
+            ("1.numRecordsOut", 7.0),
+            ("1.numRecordsOutPerSecond", 3.5),
+            (
+                "1.KafkaSourceReader.topic.word.lines.partition.2.currentOffset",
+                40.0,
+            ),
+            (
+                "1.KafkaSourceReader.topic.word.lines.partition.2.records-lag",
+                12.0,
+            ),
+        ];
+        assert_eq!(metrics, expected.map(|(id, v)| (id.to_owned(), v)));
+        assert_eq!(
+            partition_metric_name("records-lag"),
+            "KafkaSourceReader_records_lag"
+        );
+    }
 }

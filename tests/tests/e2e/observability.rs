@@ -1,6 +1,6 @@
 //! Observability end to end: Prometheus metrics and Flink's checkpoint statistics from a
-//! running job while it checkpoints and restarts after injected failures, and the web
-//! dashboard watched in a real browser.
+//! running job while it checkpoints and restarts after injected failures, Flink's vertex
+//! metrics, and the web dashboard watched in a real browser.
 
 use std::ffi::OsString;
 use std::process::Command;
@@ -230,6 +230,115 @@ fn metrics_show_checkpoints_rising_and_restarts_counting_failures() {
     );
 }
 
+/// Flink's vertex metrics of a job that reads a file: each subtask's metrics listed under
+/// Flink's subtask-scoped ids (and no Kafka partition's), values for the ids asked for
+/// (unknown ones left out), `404` for an unknown vertex.
+#[test]
+fn vertex_metrics_list_and_get_each_subtasks_metrics() {
+    let session = Session::new("vertex-metrics");
+    let scratch = Scratch::new("vertex-metrics");
+    let corpus = Corpus::new("vertex-metrics-corpus", 2 << 20, 5_000, 17);
+    let id = "7e".repeat(16);
+    let mut running = Flaky {
+        interval: "1 s",
+        history: "3",
+        attempts: "0",
+        delay: "1 s",
+        rate: "2000",
+        // Attempt 0 is not below 0: the counters never fail.
+        fault: &["--fail-mode", "error", "--fail-attempts", "0"],
+        token: None,
+    }
+    .start(&session, &scratch, &corpus, &id);
+    let details: JobDetailsInfo = running.get(&format!("/jobs/{id}"));
+    let count = &details
+        .vertices
+        .iter()
+        .find(|v| v.name == "count")
+        .unwrap()
+        .id;
+    let path = format!("/jobs/{id}/vertices/{count}/metrics");
+
+    // Listed once the attempt runs and its subtasks are sampled.
+    let listed = eventually("the count subtasks' metrics listed", || {
+        let listed: Vec<Metric> = running.get(&path);
+        (!listed.is_empty()).then_some(listed)
+    });
+    let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
+    for subtask in 0..2 {
+        for name in [
+            "numRecordsIn",
+            "numRecordsOut",
+            "numRecordsInPerSecond",
+            "numRecordsOutPerSecond",
+            "backPressuredTimeMsPerSecond",
+            "checkpointAlignmentTime",
+        ] {
+            let id = format!("{subtask}.{name}");
+            assert!(ids.contains(&id.as_str()), "{id} in {ids:?}");
+        }
+    }
+    assert_eq!(
+        ids.len(),
+        12,
+        "no partition metrics for a file source: {ids:?}"
+    );
+    assert!(listed.iter().all(|m| m.value.is_none()), "{listed:?}");
+
+    // Values, in the order asked for (whitespace around an id ignored, an unknown id left
+    // out), once both counter subtasks have taken records in.
+    let asked = format!(
+        "{path}?get=1.numRecordsIn,%200.numRecordsIn,0.noSuchMetric,0.checkpointAlignmentTime"
+    );
+    let values = eventually("records counted by both subtasks", || {
+        let metrics: Vec<Metric> = running.get(&asked);
+        let counted = |i: usize| {
+            metrics
+                .get(i)
+                .and_then(|m| m.value.as_deref()?.parse::<f64>().ok())
+                .is_some_and(|n| n > 0.0)
+        };
+        (counted(0) && counted(1)).then_some(metrics)
+    });
+    assert_eq!(
+        values.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        [
+            "1.numRecordsIn",
+            "0.numRecordsIn",
+            "0.checkpointAlignmentTime"
+        ],
+        "{values:?}"
+    );
+    assert!(values[2].value.as_deref().unwrap().parse::<f64>().unwrap() >= 0.0);
+
+    let (status, body) = running.http(
+        "GET",
+        &format!("/jobs/{id}/vertices/{}/metrics", "0".repeat(32)),
+        None,
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("has no vertex"),
+        "{body}"
+    );
+    running.kill();
+}
+
+/// Calls `check` until it answers, for up to a minute.
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "never {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The web dashboard end to end: a real browser (Debian's headless Chromium, driven by
 /// Playwright from `tests/browser/`) opens a running job's dashboard and watches the
 /// checkpoint history grow and a restart appear. The screenshot it takes is kept as
@@ -292,6 +401,8 @@ fn the_dashboard_shows_checkpoints_growing_and_a_restart() {
     let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(seen["nodes"], 4, "{seen}");
     assert_eq!(seen["chart"], 1, "{seen}");
+    // Its source reads a file: no Kafka partitions to show.
+    assert_eq!(seen["partitions"], 0, "{seen}");
     assert!(
         seen["later"].as_u64() >= Some(seen["first"].as_u64().unwrap() + 2),
         "{seen}"

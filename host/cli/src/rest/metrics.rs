@@ -1,4 +1,5 @@
-//! Metrics: Prometheus' `/metrics`, and Flink's job metrics and vertex backpressure.
+//! Metrics: Prometheus' `/metrics`, and Flink's job metrics, vertex metrics and vertex
+//! backpressure.
 
 use std::sync::Arc;
 
@@ -10,14 +11,17 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{ApiError, Reply, error, flink_id, job};
-use crate::control::JobControl;
-use crate::prometheus::{JOB_METRICS, TASK_METRICS};
+use crate::control::{JobControl, Snapshot};
+use crate::prometheus::{
+    JOB_METRICS, PARTITION_METRICS, TASK_METRICS, partition_metric_name, task_metrics, task_samples,
+};
 use cairn_api::params::{JobId, VertexId};
-use cairn_api::responses::{JobNotFound, Unauthorized};
+use cairn_api::responses::{JobNotFound, Unauthorized, VertexNotFound};
 use cairn_api::{
     BackPressureLevel, ErrorBody, JobVertexBackPressureInfo, Metric, SubtaskBackPressureInfo,
 };
 use cairn_core::clock::now_ms;
+use cairn_core::graph::GraphNode;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -55,24 +59,105 @@ pub(super) async fn job_metrics(
 ) -> Reply<Vec<Metric>> {
     let control = job(&control, &id)?;
     let metrics = crate::prometheus::job_metrics(control, &control.snapshot());
-    let answer = match query.get {
+    Ok(Json(collection(
+        metrics.iter().map(|m| (m.name, m.value)),
+        query.get.as_deref(),
+    )))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct VertexMetricsQuery {
+    /// Comma-separated metric ids (whitespace around each id is ignored).
+    #[param(example = "0.numRecordsIn,0.numRecordsOut")]
+    get: Option<String>,
+}
+
+/// Metrics of a vertex's subtasks
+///
+/// Flink's `GET /jobs/:jobid/vertices/:vertexid/metrics` (the description is
+/// [`vertex_metrics_description`]).
+#[utoipa::path(
+    get,
+    path = "/jobs/{jobid}/vertices/{vertexid}/metrics",
+    tag = "metrics",
+    operation_id = "vertexMetrics",
+    description = vertex_metrics_description(),
+    params(JobId, VertexId, VertexMetricsQuery),
+    responses(
+        (status = 200, description = "The metric ids, or the requested metrics with their values.", body = Vec<Metric>, examples(
+            ("ids" = (value = json!([
+                {"id": "0.numRecordsIn"},
+                {"id": "0.numRecordsOut"},
+                {"id": "0.KafkaSourceReader.topic.lines.partition.0.currentOffset"},
+            ]))),
+            ("values" = (value = json!([
+                {"id": "0.numRecordsIn", "value": "52311"},
+                {"id": "0.KafkaSourceReader.topic.lines.partition.0.records-lag", "value": "1200"},
+            ]))),
+        )),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = VertexNotFound),
+    )
+)]
+pub(super) async fn vertex_metrics(
+    State(control): State<Arc<JobControl>>,
+    Path((id, vertex_id)): Path<(String, String)>,
+    Query(query): Query<VertexMetricsQuery>,
+) -> Reply<Vec<Metric>> {
+    let control = job(&control, &id)?;
+    let snapshot = control.snapshot();
+    let node = vertex(&snapshot, &id, &vertex_id)?;
+    let samples = task_samples(control, &snapshot);
+    let metrics: Vec<_> = samples
+        .iter()
+        .filter(|s| s.task.uid == node.uid)
+        .flat_map(task_metrics)
+        .collect();
+    Ok(Json(collection(
+        metrics.iter().map(|m| (m.id.as_str(), m.value)),
+        query.get.as_deref(),
+    )))
+}
+
+/// Flink's `MetricCollectionResponseBody` of `metrics` (id, value): without `get`, every
+/// id; with `get` (comma-separated ids), the value of each id asked for that is known, in
+/// the order asked for.
+fn collection<'a>(
+    metrics: impl Iterator<Item = (&'a str, f64)> + Clone,
+    get: Option<&str>,
+) -> Vec<Metric> {
+    match get {
         None => metrics
-            .iter()
-            .map(|m| Metric {
-                id: m.name.to_owned(),
+            .map(|(id, _)| Metric {
+                id: id.to_owned(),
                 value: None,
             })
             .collect(),
-        Some(names) => names
+        Some(ids) => ids
             .split(',')
-            .filter_map(|name| metrics.iter().find(|m| m.name == name.trim()))
-            .map(|m| Metric {
-                id: m.name.to_owned(),
-                value: Some(m.value.to_string()),
+            .filter_map(|asked| metrics.clone().find(|&(id, _)| id == asked.trim()))
+            .map(|(id, value)| Metric {
+                id: id.to_owned(),
+                value: Some(value.to_string()),
             })
             .collect(),
-    };
-    Ok(Json(answer))
+    }
+}
+
+/// The graph node whose Flink vertex id is `vertex`, or `404`.
+fn vertex<'a>(snapshot: &'a Snapshot, job: &str, vertex: &str) -> Result<&'a GraphNode, ApiError> {
+    snapshot
+        .graph
+        .nodes
+        .iter()
+        .find(|n| flink_id(&n.uid) == vertex)
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                format!("Job {job} has no vertex {vertex}."),
+            )
+        })
 }
 
 /// Backpressure of a vertex
@@ -94,34 +179,17 @@ pub(super) async fn job_metrics(
     responses(
         (status = 200, description = "The vertex's backpressure.", body = JobVertexBackPressureInfo),
         (status = 401, response = Unauthorized),
-        (status = 404, description = "Unknown job id, or the job has no vertex with this id.", body = ErrorBody, examples(
-            ("unknownJob" = (value = json!({"errors": ["Job 00000000000000000000000000000000 not found: this server runs job 3f1c0a9be2d44e6f8a1b2c3d4e5f6a7b"]}))),
-            ("unknownVertex" = (value = json!({"errors": ["Job 3f1c0a9be2d44e6f8a1b2c3d4e5f6a7b has no vertex 0123456789abcdef0123456789abcdef."]}))),
-        )),
+        (status = 404, response = VertexNotFound),
     )
 )]
 pub(super) async fn backpressure(
     State(control): State<Arc<JobControl>>,
-    Path((id, vertex)): Path<(String, String)>,
+    Path((id, vertex_id)): Path<(String, String)>,
 ) -> Reply<JobVertexBackPressureInfo> {
     let control = job(&control, &id)?;
     let snapshot = control.snapshot();
-    let Some(node) = snapshot
-        .graph
-        .nodes
-        .iter()
-        .find(|n| flink_id(&n.uid) == vertex)
-    else {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            format!("Job {id} has no vertex {vertex}."),
-        ));
-    };
-    let samples = snapshot
-        .metrics
-        .as_ref()
-        .map(|m| m.sample(control.attempt_start_time()))
-        .unwrap_or_default();
+    let node = vertex(&snapshot, &id, &vertex_id)?;
+    let samples = task_samples(control, &snapshot);
     let subtasks: Vec<SubtaskBackPressureInfo> = samples
         .iter()
         .filter(|s| s.task.uid == node.uid)
@@ -181,10 +249,6 @@ pub(super) async fn prometheus(
 
 /// `GET /jobs/{jobid}/metrics`'s description, naming the metrics `/metrics` declares.
 fn job_metrics_description() -> String {
-    let names: Vec<String> = JOB_METRICS
-        .iter()
-        .map(|(name, ..)| format!("`{name}`"))
-        .collect();
     format!(
         "Mirrors Flink's `GET /jobs/:jobid/metrics`. The job-scope metrics are those `/metrics` \
          exposes as `cairn_job_<name>`, here under their Flink names: {} (see `GET /metrics` \
@@ -192,16 +256,47 @@ fn job_metrics_description() -> String {
          Without `get`, the answer lists every metric's name (`[{{\"id\": ...}}]`). With `get`, \
          it lists the value of each named metric, in the order asked for (`[{{\"id\": ..., \
          \"value\": ...}}]`); unknown names are left out.",
-        names.join(", ")
+        names(&JOB_METRICS.map(|(name, ..)| name))
+    )
+}
+
+/// Metric names as a description lists them: quoted as code, separated by commas.
+fn names(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `GET /jobs/{jobid}/vertices/{vertexid}/metrics`' description, naming the metrics it
+/// declares.
+fn vertex_metrics_description() -> String {
+    format!(
+        "Mirrors Flink's `GET /jobs/:jobid/vertices/:vertexid/metrics`: the metrics of the \
+         vertex's subtasks in the running attempt (none while no attempt runs), under the ids \
+         Flink gives them, prefixed with the subtask's index:\n\n\
+         - `<subtask>.<name>` for each subtask: {} (exposed by `/metrics` as \
+         `cairn_task_<name>`; see `GET /metrics` for their meaning).\n\
+         - `<subtask>.KafkaSourceReader.topic.<topic>.partition.<partition>.<name>` for each \
+         Kafka partition a source subtask reads, as Flink's Kafka source reader names them: \
+         {} (exposed by `/metrics` as `cairn_task_KafkaSourceReader_<name>` with `_` for \
+         `-`, labelled `topic` and `partition`), each only once its value is known (e.g. \
+         `committedOffset` after the first checkpoint that committed offsets).\n\n\
+         Without `get`, the answer lists every metric's id (`[{{\"id\": ...}}]`). With `get`, \
+         it lists the value of each named metric, in the order asked for (`[{{\"id\": ..., \
+         \"value\": ...}}]`); unknown ids are left out.",
+        names(&TASK_METRICS.map(|(name, ..)| name)),
+        names(&PARTITION_METRICS.map(|(name, ..)| name)),
     )
 }
 
 /// `GET /metrics`' description, listing each metric `/metrics` declares with its meaning.
 fn prometheus_description() -> String {
-    let listed = |scope: &str, metrics: Vec<(&str, &str)>| -> String {
+    let listed = |metrics: Vec<(String, &str)>| -> String {
         metrics
             .iter()
-            .map(|(name, help)| format!("- `cairn_{scope}_{name}`: {help}."))
+            .map(|(name, help)| format!("- `{name}`: {help}."))
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -211,7 +306,8 @@ fn prometheus_description() -> String {
          Prometheus reporter exposes them, prefixed `cairn_`. Every metric is a gauge with a \
          `# HELP` line (its meaning as listed below, without the final period) and a `# TYPE` \
          line; like Flink's reporter, counters are gauges too, so the names have no `_total` \
-         suffix. Values are the same as `GET /jobs/{{jobid}}/metrics` reports.\n\n\
+         suffix. Values are the same as `GET /jobs/{{jobid}}/metrics` and \
+         `GET /jobs/{{jobid}}/vertices/{{vertexid}}/metrics` report.\n\n\
          Job scope, `cairn_job_<name>`, labelled `job_id` and `job_name`:\n{}\n\n\
          The counts cover every attempt; the four `last*` metrics are -1 before the first \
          completed checkpoint (savepoints do not count).\n\n\
@@ -220,13 +316,29 @@ fn prometheus_description() -> String {
          while no attempt runs):\n{}\n\n\
          Record counts are the current attempt's. The per-second metrics are over the last \
          second or more: they come from samples taken at most once a second and shared by \
-         every reader (this endpoint, the backpressure endpoint, the dashboard), so a reader \
-         asking within a second of the latest sample gets that sample again (the first sample \
-         of an attempt covers the time since the attempt started).",
-        listed("job", JOB_METRICS.iter().map(|&(n, h, _)| (n, h)).collect()),
+         every reader (this endpoint, the vertex metrics and backpressure endpoints, the \
+         dashboard), so a reader asking within a second of the latest sample gets that sample \
+         again (the first sample of an attempt covers the time since the attempt started).\n\n\
+         Kafka partitions (Flink's Kafka source reader's metrics), labelled as the subtask \
+         scope and also `topic` and `partition`, one sample per partition a source subtask \
+         reads, each once its value is known:\n{}",
         listed(
-            "task",
-            TASK_METRICS.iter().map(|&(n, h, _)| (n, h)).collect()
+            JOB_METRICS
+                .iter()
+                .map(|&(n, h, _)| (format!("cairn_job_{n}"), h))
+                .collect()
+        ),
+        listed(
+            TASK_METRICS
+                .iter()
+                .map(|&(n, h, _)| (format!("cairn_task_{n}"), h))
+                .collect()
+        ),
+        listed(
+            PARTITION_METRICS
+                .iter()
+                .map(|&(n, h, _)| (format!("cairn_task_{}", partition_metric_name(n)), h))
+                .collect()
         ),
     )
 }

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use cairn_api::responses::{
     BadRequestBody, BadSavepointRequest, JobNotFound, NotFound, NotRunning, TriggerNotFound,
-    Triggered, Unauthorized,
+    Triggered, Unauthorized, VertexNotFound,
 };
 use cairn_api::{
     ErrorBody, SavepointTriggerRequestBody, StopWithSavepointRequestBody, TriggerResponse,
@@ -53,7 +53,7 @@ Where Apache Flink's REST API has the same endpoint, the path, method, request b
         (name = "checkpoints", description = "Checkpoint statistics and configuration (Flink-compatible)."),
         (name = "savepoints", description = "Savepoints, stop-with-savepoint and savepoint disposal (Flink-compatible)."),
         (name = "swap", description = "Replacing the running job's operator code in place (Cairn only)."),
-        (name = "metrics", description = "Prometheus metrics (Cairn only), and Flink's job metrics and vertex backpressure endpoints (Flink-compatible)."),
+        (name = "metrics", description = "Prometheus metrics (Cairn only), and Flink's job metrics, vertex metrics and vertex backpressure endpoints (Flink-compatible)."),
         (name = "dashboard", description = "The bundled web dashboard (Cairn only)."),
     ),
     components(
@@ -61,8 +61,8 @@ Where Apache Flink's REST API has the same endpoint, the path, method, request b
             ErrorBody, TriggerResponse, SavepointTriggerRequestBody, StopWithSavepointRequestBody,
         ),
         responses(
-            Triggered, Unauthorized, JobNotFound, TriggerNotFound, NotFound, BadRequestBody,
-            BadSavepointRequest, NotRunning,
+            Triggered, Unauthorized, JobNotFound, VertexNotFound, TriggerNotFound, NotFound,
+            BadRequestBody, BadSavepointRequest, NotRunning,
         ),
     ),
     modifiers(&BearerAuth),
