@@ -5,9 +5,11 @@
 //! and (`process`) the real binary's start-up time and peak memory.
 //!
 //! `cargo xtask bench [-- --runs N --text-mb MB --records N --keys K --state-keys K
-//! --rescale-keys K --overhead-records N --lang-text-mb MB --only SECTION,…]`; prints Markdown tables for BENCHMARKS.md. Sections:
-//! throughput, checkpoints, state, rescale, process, languages.
+//! --rescale-keys K --overhead-records N --lang-text-mb MB --kafka-records N --only SECTION,…]`;
+//! prints Markdown tables for BENCHMARKS.md. Sections: throughput, checkpoints, state,
+//! rescale, process, languages, kafka.
 
+mod kafka;
 mod languages;
 mod process;
 mod rescale;
@@ -227,18 +229,21 @@ struct Options {
     overhead_records: u64,
     /// Size of the text the languages' word counts read.
     lang_text_mb: u64,
+    /// Records of the Kafka → keyed-sum → Kafka runs.
+    kafka_records: u64,
     /// The sections to run (`--only a,b`); all when empty.
     only: Vec<String>,
 }
 
 /// The table groups of the benchmark, in order.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "throughput",
     "checkpoints",
     "state",
     "rescale",
     "process",
     "languages",
+    "kafka",
 ];
 
 impl Options {
@@ -253,7 +258,7 @@ fn options() -> anyhow::Result<Options> {
         println!(
             "usage: cairn-bench [--runs N] [--text-mb MB] [--records N] [--keys K] \
              [--state-keys K] [--rescale-keys K] [--overhead-records N] [--lang-text-mb MB] \
-             [--only SECTION,...]\n\
+             [--kafka-records N] [--only SECTION,...]\n\
              sections: {}",
             SECTIONS.join(", ")
         );
@@ -273,6 +278,7 @@ fn options() -> anyhow::Result<Options> {
         rescale_keys: parse("--rescale-keys", 48_000_000)?,
         lang_text_mb: parse("--lang-text-mb", 8)?,
         overhead_records: parse("--overhead-records", 50_000_000)?,
+        kafka_records: parse("--kafka-records", 2_000_000)?,
         only: args
             .value("--only")
             .map(|only| only.split(',').map(str::to_owned).collect())
@@ -416,6 +422,9 @@ fn main() -> anyhow::Result<()> {
     }
     if options.runs_section("languages") {
         languages::languages(&engine, &no_checkpoints, options.lang_text_mb, options.runs)?;
+    }
+    if options.runs_section("kafka") {
+        kafka::kafka(options.kafka_records, options.keys)?;
     }
     Ok(())
 }

@@ -1,7 +1,11 @@
-//! Keyed running sum over the generator source: emits `key<TAB>sum` for every record.
+//! Keyed running sum: emits `key<TAB>sum` for every record, keyed by its key.
 //!
 //! `cairn run keyed-sum.wasm -- --records 10000000 --keys 100000 [--rate R] [--output DIR]`
-//! (`--records 0` runs unbounded; without `--output` results go to the blackhole sink.)
+//! sums the generator source (`--records 0` runs unbounded; without `--output` results go
+//! to the blackhole sink). `--input kafka://HOST:PORT/TOPIC` sums a topic's records instead
+//! (keyed, 8-byte little-endian values; up to the end it had at the start, as word-count
+//! reads one), and `--output kafka://HOST:PORT/TOPIC` writes a topic exactly-once; options
+//! after `?` override those defaults.
 
 use cairn_sdk::prelude::*;
 
@@ -27,10 +31,9 @@ impl Operator for Sum {
         let mut sum = self.sums.get_or_default(&record)?;
         *sum = sum.wrapping_add(u64::from_le_bytes(value));
         let sum = *sum;
-        out.emit_parts(|v| {
-            v.bytes(record.key().unwrap_or_default())
-                .byte(b'\t')
-                .u64(sum);
+        let key = record.key().unwrap_or_default();
+        out.emit_keyed_parts(key, |v| {
+            v.bytes(key).byte(b'\t').u64(sum);
         });
         Ok(())
     }
@@ -43,17 +46,25 @@ impl Job for KeyedSum {
         let records = args.parse_or("--records", 10_000_000u64)?;
         let keys = args.parse_or("--keys", 100_000u64)?;
         let rate = args.parse_or("--rate", 0u64)?;
-        let sink = match args.value("--output") {
-            Some(dir) => Sink::file(dir),
-            None => Sink::blackhole(),
+        let sink = match (args.kafka("--output")?, args.value("--output")) {
+            (Some(kafka), _) => kafka.sink(&[("sink.delivery-guarantee", "exactly-once")]),
+            (None, Some(dir)) => Sink::file(dir),
+            (None, None) => Sink::blackhole(),
+        };
+        let source = match (args.kafka("--input")?, args.value("--input")) {
+            (Some(kafka), _) => kafka.source(&[("scan.bounded.mode", "latest-offset")]),
+            (None, Some(other)) => {
+                return Err(Error::msg(format!(
+                    "--input {other}: keyed-sum reads a kafka://HOST:PORT/TOPIC address (or the \
+                     generator, without --input)"
+                )));
+            }
+            (None, None) => Source::generator(records, keys).option("rate", rate.to_string()),
         };
         let mut job = JobGraph::new("keyed-sum");
-        job.source(
-            "numbers",
-            Source::generator(records, keys).option("rate", rate.to_string()),
-        )
-        .operator("sum", "sum", Partitioning::ByKey)
-        .sink("out", sink, Partitioning::Forward);
+        job.source("numbers", source)
+            .operator("sum", "sum", Partitioning::ByKey)
+            .sink("out", sink, Partitioning::Forward);
         Ok(job)
     }
 

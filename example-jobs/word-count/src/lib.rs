@@ -153,21 +153,17 @@ pub fn unknown_version(version: u32, reads: &str) -> Error {
     ))
 }
 
-/// The source `--input PATH|-|kafka://HOST:PORT/TOPIC` and `--rate LINES_PER_S` name.
+/// The source `--input PATH|-|kafka://HOST:PORT/TOPIC[?OPTION=VALUE&...]` and
+/// `--rate LINES_PER_S` name.
 pub fn input(args: &Args) -> Result<Source> {
     let (input, rate) = (args.required("--input")?, args.value("--rate"));
-    if let Some(kafka) = KafkaAddress::parse("--input", input)? {
+    if let Some(kafka) = args.kafka("--input")? {
         if rate.is_some() {
             return Err(Error::msg(format!(
                 "--rate paces a file input; it does not apply to {input}"
             )));
         }
-        let source =
-            Source::kafka(kafka.servers, kafka.topic).option("scan.bounded.mode", "latest-offset");
-        return Ok(kafka
-            .options
-            .into_iter()
-            .fold(source, |source, (k, v)| source.option(k, v)));
+        return Ok(kafka.source(&[("scan.bounded.mode", "latest-offset")]));
     }
     Ok(match (input, rate) {
         ("-", _) => Source::stdin(),
@@ -176,64 +172,16 @@ pub fn input(args: &Args) -> Result<Source> {
     })
 }
 
-/// The sink `--output DIR|-|kafka://HOST:PORT/TOPIC` names.
+/// The sink `--output DIR|-|kafka://HOST:PORT/TOPIC[?OPTION=VALUE&...]` names.
 pub fn output(args: &Args) -> Result<Sink> {
     let output = args.required("--output")?;
-    if let Some(kafka) = KafkaAddress::parse("--output", output)? {
-        let sink = Sink::kafka(kafka.servers, kafka.topic)
-            .option("sink.delivery-guarantee", "exactly-once");
-        return Ok(kafka
-            .options
-            .into_iter()
-            .fold(sink, |sink, (k, v)| sink.option(k, v)));
+    if let Some(kafka) = args.kafka("--output")? {
+        return Ok(kafka.sink(&[("sink.delivery-guarantee", "exactly-once")]));
     }
     Ok(match output {
         "-" => Sink::stdout(),
         dir => Sink::file(dir),
     })
-}
-
-/// A `kafka://HOST:PORT/TOPIC[?OPTION=VALUE&...]` argument: the bootstrap servers, the
-/// topic, and connector options that override word-count's defaults (for example
-/// `scan.bounded.mode=unbounded`, `sink.delivery-guarantee=at-least-once`,
-/// `properties.group.id=counts`).
-struct KafkaAddress<'a> {
-    servers: &'a str,
-    topic: &'a str,
-    options: Vec<(&'a str, &'a str)>,
-}
-
-impl<'a> KafkaAddress<'a> {
-    /// Argument `name`'s `value` if it is a `kafka://` URL, `None` if it is not one, or an
-    /// error if it is malformed.
-    fn parse(name: &str, value: &'a str) -> Result<Option<Self>> {
-        let Some(address) = value.strip_prefix("kafka://") else {
-            return Ok(None);
-        };
-        let malformed = || {
-            Error::msg(format!(
-                "invalid {name} {value}: expected kafka://HOST:PORT/TOPIC[?OPTION=VALUE&...]"
-            ))
-        };
-        let (address, query) = address.split_once('?').unwrap_or((address, ""));
-        let (servers, topic) = address
-            .split_once('/')
-            .filter(|(servers, topic)| {
-                !servers.is_empty() && !topic.is_empty() && !topic.contains('/')
-            })
-            .ok_or_else(malformed)?;
-        let options = query
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| pair.split_once('=').filter(|(k, _)| !k.is_empty()))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(malformed)?;
-        Ok(Some(KafkaAddress {
-            servers,
-            topic,
-            options,
-        }))
-    }
 }
 
 pub struct WordCount;

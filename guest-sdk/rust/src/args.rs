@@ -1,6 +1,6 @@
 use std::str::FromStr;
 
-use crate::{Error, Result};
+use crate::{Error, KafkaUrl, Result};
 
 /// The job's arguments: everything after `--` on `cairn run`.
 ///
@@ -52,6 +52,16 @@ impl Args {
     pub fn required(&self, name: &str) -> Result<&str> {
         self.value(name)
             .ok_or_else(|| Error::msg(format!("missing required argument {name}")))
+    }
+
+    /// The value of option `name` as a `kafka://HOST:PORT/TOPIC[?OPTION=VALUE&...]` address:
+    /// `None` when the option is absent or not such an address, an error naming the option
+    /// when it is a malformed one.
+    pub fn kafka(&self, name: &str) -> Result<Option<KafkaUrl>> {
+        let Some(value) = self.value(name) else {
+            return Ok(None);
+        };
+        KafkaUrl::parse(value).map_err(|e| Error::msg(format!("invalid {name} {value}: {e}")))
     }
 
     /// The value of option `name` parsed as `T`, or `default` when it is absent.

@@ -58,7 +58,7 @@ pub use args::Args;
 // The wire types are the host's too (crate `cairn-wire`); the SDK re-exports them.
 pub use cairn_wire::key_groups;
 pub use cairn_wire::{
-    Context, Emitter, Error, Input, JobGraph, KeyGroupRange, KeyedChunk, Node, NodeKind,
+    Context, Emitter, Error, Input, JobGraph, KafkaUrl, KeyGroupRange, KeyedChunk, Node, NodeKind,
     OperatorStateMode, PackedBatch, Partitioning, Record, Records, Result, Sink, Snapshot, Source,
     Stream, ValueEncoding, ValueWriter,
 };

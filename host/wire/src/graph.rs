@@ -158,6 +158,80 @@ impl Sink {
     }
 }
 
+/// A `kafka://HOST:PORT/TOPIC[?OPTION=VALUE&...]` address, as the example jobs take for
+/// `--input` and `--output`: the bootstrap servers, the topic, and connector options (which
+/// override the job's defaults), for example
+/// `kafka://127.0.0.1:9092/words?scan.bounded.mode=unbounded&properties.group.id=wc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaUrl {
+    pub servers: String,
+    pub topic: String,
+    pub options: Vec<(String, String)>,
+}
+
+impl KafkaUrl {
+    /// `value` as a Kafka address: `None` when it is not a `kafka://` one, an error saying
+    /// what one looks like when it is malformed.
+    pub fn parse(value: &str) -> Result<Option<Self>, String> {
+        let Some(address) = value.strip_prefix("kafka://") else {
+            return Ok(None);
+        };
+        let malformed = || "expected kafka://HOST:PORT/TOPIC[?OPTION=VALUE&...]".to_owned();
+        let (address, query) = address.split_once('?').unwrap_or((address, ""));
+        let (servers, topic) = address
+            .split_once('/')
+            .filter(|(servers, topic)| {
+                !servers.is_empty() && !topic.is_empty() && !topic.contains('/')
+            })
+            .ok_or_else(malformed)?;
+        let options = query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                pair.split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(malformed)?;
+        Ok(Some(KafkaUrl {
+            servers: servers.to_owned(),
+            topic: topic.to_owned(),
+            options,
+        }))
+    }
+
+    /// The source reading the topic: `defaults`, then the address's own options.
+    pub fn source(&self, defaults: &[(&str, &str)]) -> Source {
+        self.with_options(
+            Source::kafka(&self.servers, &self.topic),
+            defaults,
+            Source::option,
+        )
+    }
+
+    /// The sink writing the topic: `defaults`, then the address's own options.
+    pub fn sink(&self, defaults: &[(&str, &str)]) -> Sink {
+        self.with_options(
+            Sink::kafka(&self.servers, &self.topic),
+            defaults,
+            Sink::option,
+        )
+    }
+
+    fn with_options<T>(
+        &self,
+        node: T,
+        defaults: &[(&str, &str)],
+        option: fn(T, String, String) -> T,
+    ) -> T {
+        let defaults = defaults.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        defaults
+            .chain(self.options.iter().cloned())
+            .fold(node, |node, (k, v)| option(node, k, v))
+    }
+}
+
 impl JobGraph {
     pub fn new(name: impl Into<String>) -> Self {
         JobGraph {

@@ -20,6 +20,6 @@ pub mod operator;
 
 pub use batch::{Emitter, PackedBatch, Record, Records, ValueWriter};
 pub use error::{Error, Result};
-pub use graph::{Input, JobGraph, Node, NodeKind, Partitioning, Sink, Source, Stream};
+pub use graph::{Input, JobGraph, KafkaUrl, Node, NodeKind, Partitioning, Sink, Source, Stream};
 pub use key_groups::KeyGroupRange;
 pub use operator::{Context, KeyedChunk, OperatorStateMode, Snapshot, ValueEncoding};

@@ -156,37 +156,41 @@ fn the_oracle_runs_through_topics() {
 }
 
 /// `kill -9` ten times with exactly-once checkpoints, each attempt resumed from the job's
-/// checkpoint folder: read_committed output is exactly the oracle.
+/// checkpoint folder, at parallelism 2 and 3 over three input partitions: read_committed
+/// output is exactly the oracle.
 #[test]
 fn a_kill_loop_through_topics_is_exact() {
     let Some(broker) = broker() else { return };
     let scratch = Scratch::new("kafka-kill-loop");
     produce(&broker, "in", big_corpus());
-    broker.create_topic("out", 3).unwrap();
-    let chk = scratch.join("chk");
-    let kills = KillLoop {
-        name: "kafka-kill-loop",
-        job: &job("word-count"),
-        corpus: big_corpus(),
-        parallelism: 2,
-        mode: "EXACTLY_ONCE",
-        dir: path_str(&chk),
-        store: &[],
-        seed: 0x4b61,
-        kill_after: 300..900,
-        killed_rate: 0,
+    for (p, seed) in [(2, 0x4b61), (3, 0x4b63)] {
+        let out = format!("out-{p}");
+        broker.create_topic(&out, 3).unwrap();
+        let chk = scratch.join(&format!("chk-{p}"));
+        let kills = KillLoop {
+            name: "kafka-kill-loop",
+            job: &job("word-count"),
+            corpus: big_corpus(),
+            parallelism: p,
+            mode: "EXACTLY_ONCE",
+            dir: path_str(&chk),
+            store: &[],
+            seed,
+            kill_after: 300..900,
+            killed_rate: 0,
+        }
+        .run_through(&url(&broker, "in", ""), &url(&broker, &out, ""));
+        assert!(
+            kills >= 3,
+            "p={p}: only {kills} attempts were killed before the input ended"
+        );
+        let uncommitted = broker.read_uncommitted(&out).unwrap().len() as u64;
+        assert!(
+            uncommitted > big_corpus().words(),
+            "p={p}: the killed attempts left records of aborted transactions ({uncommitted})"
+        );
+        assert_exact(&broker, &out, big_corpus());
     }
-    .run_through(&url(&broker, "in", ""), &url(&broker, "out", ""));
-    assert!(
-        kills >= 3,
-        "only {kills} attempts were killed before the input ended"
-    );
-    let uncommitted = broker.read_uncommitted("out").unwrap().len() as u64;
-    assert!(
-        uncommitted > big_corpus().words(),
-        "the killed attempts left records of aborted transactions ({uncommitted})"
-    );
-    assert_exact(&broker, "out", big_corpus());
 }
 
 /// The process dies after checkpoint 3's `_metadata` is written and before its Kafka
@@ -343,6 +347,28 @@ fn an_unbounded_source_rescales_in_place_exactly() {
         );
     }
 
+    // Flink's vertex metrics: the source vertex's partitions, by Flink's Kafka reader ids.
+    let (status, body) = running.http(
+        "GET",
+        &format!("/jobs/{id}/vertices/{}/metrics", source_vertex(&running)),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    for partition in 0..3 {
+        assert!(
+            ids.iter().any(|id| id.ends_with(&format!(
+                ".KafkaSourceReader.topic.in.partition.{partition}.currentOffset"
+            ))),
+            "{ids:?}"
+        );
+    }
+
     let savepoints = scratch.join("sp");
     let rescale = session.cli(os(&["rescale", &id, "3", "-p", path_str(&savepoints)]));
     assert!(rescale.success(), "{rescale:?}");
@@ -357,6 +383,12 @@ fn an_unbounded_source_rescales_in_place_exactly() {
     assert!(stop.success(), "{stop:?}");
     assert_eq!(running.wait(), Some(0), "{}", running.stderr());
     assert_exact(&broker, "out", corpus());
+}
+
+/// The id of a running job's first vertex (its source).
+fn source_vertex(job: &cairn_tests::RunningJob) -> String {
+    let details: cairn_api::JobDetailsInfo = job.get(&format!("/jobs/{}", job.id));
+    details.vertices[0].id.clone()
 }
 
 /// What cannot work fails the job with a clear error: an unknown topic, an unreachable

@@ -551,3 +551,79 @@ fn send(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::sink_kind;
+
+    fn sink(options: &[(&str, &str)]) -> Arc<dyn SinkConnector> {
+        let options: Vec<(String, String)> = [
+            ("properties.bootstrap.servers", "127.0.0.1:9092"),
+            ("topic", "out"),
+        ]
+        .iter()
+        .chain(options)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        sink_kind("kafka")
+            .unwrap()
+            .configure(&options)
+            .unwrap()
+            .connector
+    }
+
+    #[test]
+    fn a_checkpoint_interval_near_the_transaction_timeout_is_warned_of() {
+        let exactly_once = sink(&[
+            ("sink.delivery-guarantee", "exactly-once"),
+            ("properties.transaction.timeout.ms", "60000"),
+        ]);
+        assert!(
+            exactly_once
+                .checkpointing_warning(Duration::from_secs(10))
+                .is_none()
+        );
+        let warning = exactly_once
+            .checkpointing_warning(Duration::from_secs(40))
+            .unwrap();
+        assert!(warning.contains("transaction.timeout.ms"), "{warning}");
+        // Nothing waits for a checkpoint without transactions.
+        assert!(
+            sink(&[])
+                .checkpointing_warning(Duration::from_secs(3600))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn exactly_once_needs_a_plaintext_listener_and_one_topic() {
+        let options = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+            [("properties.bootstrap.servers", "h:1"), ("topic", "a")]
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let kind = sink_kind("kafka").unwrap();
+        let err = kind
+            .configure(&options(&[
+                ("sink.delivery-guarantee", "exactly-once"),
+                ("properties.security.protocol", "SASL_SSL"),
+            ]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("PLAINTEXT"), "{err}");
+        let err = kind.configure(&options(&[("topic", "a;b")])).err().unwrap();
+        assert!(err.to_string().contains("exactly one topic"), "{err}");
+        let err = kind
+            .configure(&options(&[("sink.delivery-guarantee", "twice")]))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("exactly-once, at-least-once, none"),
+            "{err}"
+        );
+    }
+}
