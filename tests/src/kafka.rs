@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use base64::Engine;
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
@@ -150,6 +150,11 @@ impl KafkaBroker {
     /// partition has its leader.
     pub fn create_topic(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
         self.client().create_topic(topic, partitions)
+    }
+
+    /// Grows `topic` to `partitions` partitions.
+    pub fn add_partitions(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        self.client().add_partitions(topic, partitions)
     }
 
     /// Lines as record values (no key), line i to partition i mod partitions (so every
@@ -507,6 +512,32 @@ impl KafkaClient {
                 bail!("cannot create topic {name:?}: {code}");
             }
         }
+        self.wait_for_leaders(topic, partitions)
+    }
+
+    /// Grows `topic` to `partitions` partitions and waits until every one has its leader.
+    pub fn add_partitions(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .config()
+            .create()
+            .context("cannot create a Kafka admin client")?;
+        let total = usize::try_from(partitions).context("a partition count")?;
+        let new_partitions = NewPartitions::new(topic, total);
+        let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
+        let results =
+            futures::executor::block_on(admin.create_partitions([&new_partitions], &options))
+                .with_context(|| format!("cannot add partitions to topic {topic:?}"))?;
+        for result in results {
+            if let Err((name, code)) = result {
+                bail!("cannot add partitions to topic {name:?}: {code}");
+            }
+        }
+        self.wait_for_leaders(topic, partitions)
+    }
+
+    /// Waits until `topic` has `partitions` partitions, each with its leader (so that
+    /// producing to them at once succeeds).
+    fn wait_for_leaders(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
         let consumer = self.consumer(&[])?;
         let deadline = Instant::now() + CLIENT_TIMEOUT;
         loop {
@@ -526,7 +557,7 @@ impl KafkaClient {
             }
             ensure!(
                 Instant::now() < deadline,
-                "topic {topic:?}'s partitions have no leader {CLIENT_TIMEOUT:?} after its creation"
+                "topic {topic:?}'s {partitions} partitions have no leader after {CLIENT_TIMEOUT:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

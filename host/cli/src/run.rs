@@ -174,12 +174,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             config.checkpoints.mode,
             storage.url()
         );
-        for node in &graph.nodes {
-            if let Role::Sink(sink) = &node.role
-                && let Some(warning) = sink.connector.checkpointing_warning(interval)
-            {
-                tracing::warn!("sink '{}': {warning}", node.uid);
-            }
+    }
+    for node in &graph.nodes {
+        if let Role::Sink(sink) = &node.role
+            && let Some(warning) = sink
+                .connector
+                .checkpointing_warning(config.checkpoints.interval)
+        {
+            tracing::warn!("sink '{}': {warning}", node.uid);
         }
     }
     if let Some(restore) = &restore {

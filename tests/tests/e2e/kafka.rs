@@ -385,6 +385,158 @@ fn an_unbounded_source_rescales_in_place_exactly() {
     assert_exact(&broker, "out", corpus());
 }
 
+/// Each `scan.startup.mode` starts where Flink's does: earliest, latest, at a timestamp, at
+/// given offsets (unlisted partitions at their earliest), and at the consumer group's
+/// offsets, which a finished run with that group committed. Each input line is one word, so
+/// the output says which lines were read.
+#[test]
+fn startup_modes_start_where_flinks_do() {
+    let Some(broker) = broker() else { return };
+    let scratch = Scratch::new("kafka-startup");
+    let batch = |name: &str| (0..30).map(|i| format!("{name}{i}")).collect::<Vec<_>>();
+    broker.create_topic("in", 3).unwrap();
+    broker.produce_lines("in", &batch("a")).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let between = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    std::thread::sleep(Duration::from_millis(50));
+    broker.produce_lines("in", &batch("b")).unwrap();
+    // Words read by a run of word-count over `in` with `query` options, sorted.
+    let run = |name: &str, query: &str| -> Vec<String> {
+        let out = scratch.join(name);
+        let run = cairn_tests::cairn(
+            os(&[
+                "run",
+                path_str(&job("word-count")),
+                "-D",
+                "execution.checkpointing.interval=100 ms",
+                "-D",
+                &format!(
+                    "execution.checkpointing.dir={}",
+                    path_str(&scratch.join("chk"))
+                ),
+                "--",
+                "--input",
+                &url(&broker, "in", query),
+                "--output",
+                path_str(&out),
+            ]),
+            None,
+            None,
+        );
+        assert!(run.success(), "{name}: {run:?}");
+        let mut words: Vec<String> = cairn_tests::committed_files(&out)
+            .unwrap()
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .map(|l| l.split('\t').next().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        words.sort();
+        words
+    };
+    let sorted = |mut words: Vec<String>| {
+        words.sort();
+        words
+    };
+    let all = sorted([batch("a"), batch("b")].concat());
+    assert_eq!(run("earliest", ""), all);
+    assert!(run("latest", "scan.startup.mode=latest-offset").is_empty());
+    assert_eq!(
+        run(
+            "timestamp",
+            &format!("scan.startup.mode=timestamp&scan.startup.timestamp-millis={between}")
+        ),
+        sorted(batch("b"))
+    );
+    // Partition p holds lines p, p+3, …: a0 a3 … a27 at offsets 0-9, then b0 b3 … b27.
+    let specific = run(
+        "specific",
+        "scan.startup.mode=specific-offsets\
+         &scan.startup.specific-offsets=partition:0,offset:15;partition:1,offset:5",
+    );
+    let expected: Vec<String> = all
+        .iter()
+        .filter(|word| {
+            let (batch, i) = word.split_at(1);
+            let i: usize = i.parse().unwrap();
+            let offset = i / 3 + if batch == "b" { 10 } else { 0 };
+            match i % 3 {
+                0 => offset >= 15,
+                1 => offset >= 5,
+                _ => true,
+            }
+        })
+        .cloned()
+        .collect();
+    assert_eq!(specific, expected);
+
+    assert_eq!(run("group-1", "properties.group.id=g"), all);
+    assert!(
+        run(
+            "group-2",
+            "scan.startup.mode=group-offsets&properties.group.id=g"
+        )
+        .is_empty()
+    );
+    broker.produce_lines("in", &batch("c")).unwrap();
+    assert_eq!(
+        run(
+            "group-3",
+            "scan.startup.mode=group-offsets&properties.group.id=g"
+        ),
+        sorted(batch("c"))
+    );
+}
+
+/// An unbounded source finds partitions added while it runs
+/// (`scan.topic-partition-discovery.interval`) and reads them from their start.
+#[test]
+fn partitions_added_while_running_are_read() {
+    let Some(broker) = broker() else { return };
+    let (session, scratch) = (
+        Session::new("kafka-discovery"),
+        Scratch::new("kafka-discovery"),
+    );
+    let lines = lines(corpus());
+    let (first, second) = lines.split_at(lines.len() / 2);
+    broker.create_topic("in", 1).unwrap();
+    broker.create_topic("out", 2).unwrap();
+    broker.produce_lines("in", first).unwrap();
+    let id = "c7".repeat(16);
+    let mut running = session.start(run_args(
+        2,
+        &id,
+        &scratch.join("chk"),
+        &[],
+        &url(
+            &broker,
+            "in",
+            "scan.bounded.mode=unbounded&scan.topic-partition-discovery.interval=1 s",
+        ),
+        &url(&broker, "out", ""),
+    ));
+    running.wait_for_progress(first.len() as u64);
+    broker.add_partitions("in", 3).unwrap();
+    broker.produce_lines("in", second).unwrap();
+    wait_for_committed(&broker, "out", corpus().words());
+    let stop = session.cli(os(&[
+        "stop",
+        "--savepoint-path",
+        path_str(&scratch.join("sp")),
+        &id,
+    ]));
+    assert!(stop.success(), "{stop:?}");
+    assert_eq!(running.wait(), Some(0), "{}", running.stderr());
+    assert_exact(&broker, "out", corpus());
+}
+
 /// The id of a running job's first vertex (its source).
 fn source_vertex(job: &cairn_tests::RunningJob) -> String {
     let details: cairn_api::JobDetailsInfo = job.get(&format!("/jobs/{}", job.id));

@@ -165,9 +165,10 @@ pub trait SinkConnector: Send + Sync + fmt::Debug {
         Ok(())
     }
 
-    /// A warning about running with checkpoints every `interval` (a Kafka sink whose
-    /// transactions would time out first), given once when the job starts.
-    fn checkpointing_warning(&self, _interval: Duration) -> Option<String> {
+    /// A warning about running with checkpoints every `interval` (`None`: checkpointing
+    /// off) — a Kafka sink whose transactions would time out first, or never commit —
+    /// given once when the job starts.
+    fn checkpointing_warning(&self, _interval: Option<Duration>) -> Option<String> {
         None
     }
 

@@ -146,6 +146,7 @@ impl Task {
                 return Err(TaskError::Canceled);
             }
             if exhausted || source.final_checkpoint.is_some() {
+                self.report_progress(&mut source);
                 // Nothing more to read: take part in checkpoints until the last one.
                 match self.inputs.control().recv_timeout(CANCEL_POLL) {
                     Ok(control) => {
@@ -159,14 +160,7 @@ impl Task {
                 continue;
             }
             let poll = source.reader.poll(&mut batch)?;
-            if source.progress_due <= Instant::now() {
-                source.progress_due = Instant::now() + PROGRESS_EVERY;
-                *self
-                    .metrics
-                    .partitions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = source.reader.partitions();
-            }
+            self.report_progress(&mut source);
             let records = batch.take();
             self.metrics
                 .records_out
@@ -190,6 +184,18 @@ impl Task {
                     let _ = self.reports.send(Report::SourceFinished);
                 }
             }
+        }
+    }
+
+    /// Copies the source's progress per partition into its metrics, when due.
+    fn report_progress(&self, source: &mut RunningSource) {
+        if source.progress_due <= Instant::now() {
+            source.progress_due = Instant::now() + PROGRESS_EVERY;
+            *self
+                .metrics
+                .partitions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = source.reader.partitions();
         }
     }
 

@@ -60,6 +60,15 @@ pub(super) enum ProtocolError {
 }
 
 impl ProtocolError {
+    /// The broker's error code, if it answered with one.
+    pub(super) fn broker(&self) -> Option<&ResponseError> {
+        match self {
+            ProtocolError::Broker(e) => Some(e),
+            ProtocolError::Timeout(_, e) => e.broker(),
+            _ => None,
+        }
+    }
+
     /// Whether the same request may succeed later (the coordinator moves, loads, or is
     /// busy finishing the transaction).
     fn is_retriable(&self) -> bool {
@@ -135,13 +144,15 @@ impl Coordinators {
         let request = ListTransactionsRequest::default()
             .with_state_filters(vec![StrBytes::from_static_str("Ongoing")]);
         let mut open = Vec::new();
-        for broker in self.brokers()? {
-            let mut connection = Connection::open(&broker, self.timeout)?;
-            let response = connection.call(LIST_TRANSACTIONS, &request)?;
-            check(response.error_code)?;
+        for broker in self.retrying(|| self.brokers())? {
+            let states = self.retrying(|| {
+                let mut connection = Connection::open(&broker, self.timeout)?;
+                let response = connection.call(LIST_TRANSACTIONS, &request)?;
+                check(response.error_code)?;
+                Ok(response.transaction_states)
+            })?;
             open.extend(
-                response
-                    .transaction_states
+                states
                     .into_iter()
                     .map(|state| state.transactional_id.0.to_string()),
             );
@@ -182,15 +193,22 @@ impl Coordinators {
         id: &str,
         mut call: impl FnMut(&mut Connection) -> Result<T, ProtocolError>,
     ) -> Result<T, ProtocolError> {
+        self.retrying(|| {
+            let addr = self.coordinator(id)?;
+            call(&mut Connection::open(&addr, self.timeout)?)
+        })
+        .inspect_err(|e| tracing::debug!("transaction coordinator of {id}: {e}"))
+    }
+
+    /// Runs `call` again while its error is retriable, until the timeout.
+    fn retrying<T>(
+        &self,
+        mut call: impl FnMut() -> Result<T, ProtocolError>,
+    ) -> Result<T, ProtocolError> {
         let deadline = Instant::now() + self.timeout;
         loop {
-            let result = self
-                .coordinator(id)
-                .and_then(|addr| Connection::open(&addr, self.timeout))
-                .and_then(|mut connection| call(&mut connection));
-            match result {
+            match call() {
                 Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    tracing::debug!("transaction coordinator of {id}: {e}; retrying");
                     std::thread::sleep(RETRY_PAUSE);
                 }
                 Err(e) if e.is_retriable() => {

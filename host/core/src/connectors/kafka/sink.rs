@@ -11,7 +11,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::protocol::Coordinators;
 use super::transactions::{
-    Prepared, Recovery, SinkTransactions, answers_for, recovery, subtask_prefix, transactional_id,
+    Prepared, Recovery, SinkTransactions, answers_for, is_fenced, recovery, subtask_prefix,
 };
 use super::{ClientLogs, bootstrap_servers, client, kafka_error, security_protocol, topics};
 use crate::connectors::{
@@ -126,10 +126,7 @@ fn describe(state: &SinkState) -> String {
     match SinkTransactions::decode(state) {
         Ok(None) => "kafka, nothing pending".to_owned(),
         Ok(Some(state)) if state.pending.is_empty() => {
-            format!(
-                "kafka, no transaction pending, next id {}",
-                transactional_id(&state.prefix, state.next)
-            )
+            format!("kafka, no transaction pending (ids {}<n>)", state.prefix)
         }
         Ok(Some(state)) => format!(
             "kafka, pending transaction(s) {}",
@@ -167,8 +164,8 @@ struct KafkaSink {
     config: ClientConfig,
     topic: String,
     guarantee: Guarantee,
-    /// `sink.transactional-id-prefix`; by default `cairn-<job name>-<node uid>`, the same
-    /// for every run of the job, so that a run fences what an earlier one left open.
+    /// `sink.transactional-id-prefix`; by default `cairn/<job name>/<node uid>/<topic>`, the
+    /// same for every run of the job, so that a run fences what an earlier one left open.
     prefix: Option<String>,
     /// The bootstrap servers, for the transaction calls librdkafka does not make.
     coordinators: Vec<String>,
@@ -208,8 +205,19 @@ impl SinkConnector for KafkaSink {
         SinkTransactions::decode(state).map(drop)
     }
 
-    fn checkpointing_warning(&self, interval: Duration) -> Option<String> {
-        (self.guarantee == Guarantee::ExactlyOnce && interval * 2 > self.transaction_timeout).then(|| {
+    fn checkpointing_warning(&self, interval: Option<Duration>) -> Option<String> {
+        if self.guarantee != Guarantee::ExactlyOnce {
+            return None;
+        }
+        let Some(interval) = interval else {
+            return Some(
+                "the exactly-once Kafka sink commits its transactions when checkpoints \
+                 complete, and checkpointing is off: read_committed readers see its output \
+                 only when a bounded job ends; set execution.checkpointing.interval"
+                    .to_owned(),
+            );
+        };
+        (interval * 2 > self.transaction_timeout).then(|| {
             format!(
                 "the Kafka sink's transactions time out after {:?} (transaction.timeout.ms) and \
                  the checkpoint interval is {interval:?}: a transaction must outlive its \
@@ -232,21 +240,19 @@ impl KafkaSink {
         start: SinkStart,
     ) -> Result<Transactional, ConnectorError> {
         let coordinators = Coordinators::new(self.coordinators.clone(), self.timeout);
-        let default_prefix = format!("cairn-{}-{}", subtask.job_name, subtask.uid);
+        let default_prefix = format!("cairn/{}/{}/{}", subtask.job_name, subtask.uid, self.topic);
         let prefix = self.prefix.as_deref().unwrap_or(&default_prefix);
-        let own_prefix = subtask_prefix(prefix, subtask.index);
-        let mut next = 0;
-        // Subtask prefixes of restored states under another prefix (the option changed).
-        let mut others = Vec::new();
+        // Subtask prefixes of restored states under another prefix (the option changed),
+        // and the ids the restore committed (never to be fenced, whatever they look like).
+        let (mut others, mut committed) = (Vec::new(), Vec::new());
         if let SinkStart::Restore(states) = start {
             for (_, state) in states {
                 let Some(restored) = SinkTransactions::decode(state)? else {
                     continue;
                 };
                 recover(&coordinators, &restored)?;
-                if restored.prefix == own_prefix {
-                    next = restored.next;
-                } else if !restored.prefix.starts_with(&format!("{prefix}-")) {
+                committed.extend(restored.pending.iter().map(|p| p.transactional_id.clone()));
+                if !restored.prefix.starts_with(&format!("{prefix}-")) {
                     others.push(restored.prefix);
                 }
             }
@@ -256,8 +262,9 @@ impl KafkaSink {
             .map_err(|e| ConnectorError::Kafka(format!("cannot list open transactions: {e}")))?;
         let timeout_ms = i32::try_from(self.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
         for id in open.iter().filter(|id| {
-            answers_for(id, prefix, subtask.index, subtask.parallelism)
-                || others.iter().any(|other| id.starts_with(other.as_str()))
+            !committed.contains(id)
+                && (answers_for(id, prefix, subtask.index, subtask.parallelism)
+                    || others.iter().any(|other| id.starts_with(other.as_str())))
         }) {
             coordinators.fence(id, timeout_ms).map_err(|e| {
                 ConnectorError::Kafka(format!("cannot abort transaction {id}: {e}"))
@@ -269,8 +276,7 @@ impl KafkaSink {
             timeout: self.timeout,
             coordinators,
             state: SinkTransactions {
-                prefix: own_prefix,
-                next,
+                prefix: subtask_prefix(prefix, subtask.index),
                 pending: Vec::new(),
             },
             current: None,
@@ -279,8 +285,9 @@ impl KafkaSink {
     }
 }
 
-/// Commits again every transaction `restored` prepared; one the broker no longer holds is
-/// reported (its records are lost) and skipped, since no retry can bring it back.
+/// Commits again every transaction `restored` prepared. One the broker no longer holds as
+/// it was prepared is reported (its records are lost) and skipped, since no retry can
+/// bring it back; any other failure fails the open, to be retried by a restart.
 fn recover(coordinators: &Coordinators, restored: &SinkTransactions) -> Result<(), ConnectorError> {
     for prepared in &restored.pending {
         let id = &prepared.transactional_id;
@@ -288,10 +295,18 @@ fn recover(coordinators: &Coordinators, restored: &SinkTransactions) -> Result<(
             .describe(id)
             .map_err(|e| ConnectorError::Kafka(format!("cannot describe transaction {id}: {e}")))?;
         let outcome = match recovery(prepared, now.as_ref()) {
-            Recovery::Commit => coordinators
-                .end(id, prepared.producer_id, prepared.epoch, true)
-                .map(|()| "committed it")
-                .map_err(|e| e.to_string()),
+            Recovery::Commit => {
+                match coordinators.end(id, prepared.producer_id, prepared.epoch, true) {
+                    Ok(()) => Ok("committed it"),
+                    Err(e) if e.broker().is_some_and(is_fenced) => Err(e.to_string()),
+                    Err(e) => {
+                        return Err(ConnectorError::Kafka(format!(
+                            "cannot commit transaction {id} of checkpoint {}: {e}",
+                            prepared.checkpoint
+                        )));
+                    }
+                }
+            }
             Recovery::Committed => Ok("it was committed already"),
             Recovery::Lost(why) => Err(why),
         };
@@ -384,7 +399,7 @@ impl Transactional {
     /// is open.
     fn producer(&mut self) -> Result<&KafkaProducer, ConnectorError> {
         if self.current.is_none() {
-            let id = transactional_id(&self.state.prefix, self.state.next);
+            let id = self.state.free_id();
             let mut config = self.config.clone();
             config.set("transactional.id", &id);
             let producer = create(&config)?;
@@ -396,7 +411,6 @@ impl Transactional {
             producer
                 .begin_transaction()
                 .map_err(kafka_error(format_args!("cannot begin transaction {id}")))?;
-            self.state.next += 1;
             self.current = Some((id, producer, false));
         }
         let (_, producer, written) = self.current.as_mut().expect("opened above");
@@ -495,7 +509,7 @@ impl SinkWriter for KafkaWriter {
             if let Some(ts) = record.timestamp() {
                 message = message.timestamp(ts);
             }
-            send(producer, message)?;
+            send(producer, message, self.timeout)?;
         }
         Ok(())
     }
@@ -535,22 +549,31 @@ impl SinkWriter for KafkaWriter {
     }
 }
 
-/// Sends one record, waiting while librdkafka's queue is full (backpressure).
+/// Sends one record, waiting while librdkafka's queue is full (backpressure), but not
+/// longer than `timeout` at a stretch: a cluster that takes nothing fails the subtask.
 fn send(
     producer: &KafkaProducer,
     mut message: BaseRecord<'_, [u8], [u8]>,
+    timeout: Duration,
 ) -> Result<(), ConnectorError> {
+    let mut waited = Duration::ZERO;
     loop {
         match producer.send(message) {
             Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned))
+                if waited < timeout =>
+            {
                 message = returned;
-                std::thread::sleep(Duration::from_millis(1));
+                std::thread::sleep(QUEUE_FULL_PAUSE);
+                waited += QUEUE_FULL_PAUSE;
             }
             Err((e, _)) => return Err(ConnectorError::Kafka(format!("cannot send a record: {e}"))),
         }
     }
 }
+
+/// How long a send waits for room in a full queue before it tries again.
+const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(1);
 
 #[cfg(test)]
 mod tests {
@@ -579,21 +602,18 @@ mod tests {
             ("sink.delivery-guarantee", "exactly-once"),
             ("properties.transaction.timeout.ms", "60000"),
         ]);
-        assert!(
-            exactly_once
-                .checkpointing_warning(Duration::from_secs(10))
-                .is_none()
-        );
-        let warning = exactly_once
-            .checkpointing_warning(Duration::from_secs(40))
-            .unwrap();
-        assert!(warning.contains("transaction.timeout.ms"), "{warning}");
+        let warn = |sink: &Arc<dyn SinkConnector>, seconds: Option<u64>| {
+            sink.checkpointing_warning(seconds.map(Duration::from_secs))
+        };
+        assert!(warn(&exactly_once, Some(10)).is_none());
+        let near = warn(&exactly_once, Some(40)).unwrap();
+        assert!(near.contains("transaction.timeout.ms"), "{near}");
+        let off = warn(&exactly_once, None).unwrap();
+        assert!(off.contains("checkpointing is off"), "{off}");
         // Nothing waits for a checkpoint without transactions.
-        assert!(
-            sink(&[])
-                .checkpointing_warning(Duration::from_secs(3600))
-                .is_none()
-        );
+        let at_least_once = sink(&[]);
+        assert!(warn(&at_least_once, Some(3600)).is_none());
+        assert!(warn(&at_least_once, None).is_none());
     }
 
     #[test]

@@ -63,6 +63,12 @@ fn from_options(options: &Options) -> Result<Arc<dyn SourceConnector>, Connector
     if config.get("isolation.level").is_none() {
         config.set("isolation.level", "read_committed");
     }
+    // An offset retention has deleted since (a restored one, after a long outage) resumes
+    // at the earliest record left, not at the end: what is gone is gone, what is left is
+    // read (librdkafka's own default would skip to the end).
+    if auto_offset_reset.is_none() {
+        config.set("auto.offset.reset", "earliest");
+    }
     let bounded = offsets::bounded(options)?;
     let discovery = match options.get("scan.topic-partition-discovery.interval") {
         _ if bounded.is_some() => None,
@@ -483,7 +489,14 @@ impl KafkaReader {
         self.discovery = Some((every, Instant::now() + every));
         let before = self.splits.len();
         self.source.started = true;
-        self.add_splits(&[])?;
+        // The next look may succeed: a failed one is not a reason to stop reading.
+        if let Err(e) = self.add_splits(&[]) {
+            tracing::warn!(
+                "kafka source subtask {}: cannot look for new partitions: {e}",
+                self.index
+            );
+            return Ok(());
+        }
         if self.splits.len() > before {
             tracing::info!(
                 "kafka source subtask {} discovered {} new partition(s)",
@@ -633,6 +646,11 @@ impl SourceReader for KafkaReader {
     }
 
     fn partitions(&self) -> Vec<PartitionProgress> {
+        if self.source.bounded.is_some() && self.splits.iter().all(Split::done) {
+            // Ended: nothing reads the consumer's queue any more but this, and librdkafka
+            // keeps queueing its statistics there.
+            while self.consumer.poll(Duration::ZERO).is_some() {}
+        }
         let ends = self
             .consumer
             .context()

@@ -1,9 +1,10 @@
 //! The exactly-once sink's two-phase commit over Kafka transactions, as pure decisions.
 //!
 //! Each sink subtask writes each checkpoint's records in a transaction of its own, under
-//! transactional id `<prefix>-<subtask>-<n>`, `n` counting up from the restored checkpoint's
-//! (from 0 in a fresh run). A new producer for an id bumps its epoch, so even where an id
-//! comes back in a later run, the triple (id, producer id, epoch) names exactly one
+//! transactional id `<prefix>-<subtask>-<n>`, `n` the smallest number no pending
+//! transaction of the subtask uses: a small pool of ids, reused as transactions commit, so
+//! the broker keeps state for a few ids per subtask, not one per checkpoint. A new producer
+//! for an id bumps its epoch, so the triple (id, producer id, epoch) names exactly one
 //! transaction, and a checkpoint records that triple for every transaction it
 //! pre-committed ([`Prepared`]).
 //!
@@ -15,6 +16,8 @@
 //! until it times out.
 
 use serde::{Deserialize, Serialize};
+
+use kafka_protocol::error::ResponseError;
 
 use super::protocol::Described;
 
@@ -32,10 +35,18 @@ pub(super) struct Prepared {
 pub(super) struct SinkTransactions {
     /// `<prefix>-<subtask>-`: the ids of this subtask's transactions start so.
     pub prefix: String,
-    /// The number of the next transactional id.
-    pub next: u64,
     /// Transactions pre-committed and not yet known to be committed, oldest first.
     pub pending: Vec<Prepared>,
+}
+
+impl SinkTransactions {
+    /// The id for a new transaction: the lowest-numbered one no pending transaction holds.
+    pub(super) fn free_id(&self) -> String {
+        (0u64..)
+            .map(|n| transactional_id(&self.prefix, n))
+            .find(|id| !self.pending.iter().any(|p| p.transactional_id == *id))
+            .expect("fewer pending transactions than numbers")
+    }
 }
 
 /// The transactional id number `n` of a subtask with id prefix `prefix`.
@@ -51,7 +62,9 @@ pub(super) fn subtask_prefix(prefix: &str, subtask: u32) -> String {
 /// What a restore does with a transaction its checkpoint prepared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Recovery {
-    /// Still open under the checkpoint's producer and epoch: commit it.
+    /// Still open under the checkpoint's producer and epoch: commit it (an error ending it
+    /// is [`Lost`](Recovery::Lost) only when the broker says the producer or its
+    /// transaction is no longer that one: [`is_fenced`]).
     Commit,
     /// Committed already (or committing): nothing to do.
     Committed,
@@ -82,6 +95,19 @@ pub(super) fn recovery(prepared: &Prepared, now: Option<&Described>) -> Recovery
         "PrepareCommit" | "CompleteCommit" => Recovery::Committed,
         state => Recovery::Lost(format!("the broker has it in state {state}, not committed")),
     }
+}
+
+/// Whether a broker error ending a transaction means it is not the restored one any more
+/// (its producer fenced, its epoch stale, its state moved on); any other error may pass,
+/// and the restore must fail and be retried rather than give the transaction up.
+pub(super) fn is_fenced(error: &ResponseError) -> bool {
+    matches!(
+        error,
+        ResponseError::ProducerFenced
+            | ResponseError::InvalidProducerEpoch
+            | ResponseError::InvalidTxnState
+            | ResponseError::InvalidProducerIdMapping
+    )
 }
 
 /// Whether subtask `index` of `parallelism` answers for transactional id `id` of a sink with
@@ -160,6 +186,34 @@ mod tests {
         assert!(!answers_for("job-out-x-0-1", "job-out", 0, 1));
         assert!(!answers_for("job-outer-0-1", "job-out", 0, 1));
         assert!(!answers_for("job-out-0-", "job-out", 0, 1));
+    }
+
+    #[test]
+    fn new_transactions_take_the_lowest_id_no_pending_one_holds() {
+        let mut state = SinkTransactions {
+            prefix: subtask_prefix("p", 0),
+            pending: Vec::new(),
+        };
+        assert_eq!(state.free_id(), "p-0-0");
+        for (checkpoint, n) in [(1, 0), (2, 2)] {
+            state.pending.push(Prepared {
+                checkpoint,
+                transactional_id: transactional_id(&state.prefix, n),
+                producer_id: 1,
+                epoch: 0,
+            });
+        }
+        assert_eq!(state.free_id(), "p-0-1");
+        state.pending.remove(0);
+        assert_eq!(state.free_id(), "p-0-0");
+    }
+
+    #[test]
+    fn only_a_broker_saying_the_transaction_moved_on_gives_it_up() {
+        assert!(is_fenced(&ResponseError::ProducerFenced));
+        assert!(is_fenced(&ResponseError::InvalidTxnState));
+        assert!(!is_fenced(&ResponseError::CoordinatorNotAvailable));
+        assert!(!is_fenced(&ResponseError::RequestTimedOut));
     }
 
     #[test]
