@@ -1,14 +1,17 @@
 //! Kafka → keyed-sum → Kafka with exactly-once 1 s checkpoints, next to what the same client
 //! (librdkafka) does on the same broker without Cairn: producing the input, consuming it
 //! (read_committed), and copying it topic to topic (consume and produce at once: the
-//! broker's own end-to-end rate, the limit of any job that reads and writes Kafka).
+//! broker's own end-to-end rate, the limit of any job that reads and writes Kafka) — and
+//! next to the same job in Flink with Flink's Kafka connector (`bench/flink/`, a local Flink
+//! cluster in one JVM), when Maven and a JDK are at hand.
 //! A real broker on loopback (`cairn_tests::kafka`), as the tests start one.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use cairn_tests::kafka::KafkaBroker;
-use cairn_tests::{Session, job, os};
+use cairn_tests::{Session, job, os, target_dir, workspace_root};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -28,7 +31,7 @@ pub fn kafka(records: u64, keys: u64) -> anyhow::Result<()> {
     }
     let broker = KafkaBroker::start()?;
     let bootstrap = broker.bootstrap();
-    for topic in ["in", "copy", "out-1", "out-2"] {
+    for topic in ["in", "copy", "out-1", "out-2", "flink-1", "flink-2"] {
         broker.create_topic(topic, PARTITIONS)?;
     }
     let mut rows = Vec::new();
@@ -75,6 +78,38 @@ pub fn kafka(records: u64, keys: u64) -> anyhow::Result<()> {
         cairn.push((p, Duration::from_secs_f64(seconds)));
     }
 
+    let mut flink = Vec::new();
+    match flink_job() {
+        Ok(command) => {
+            for p in [1u32, 2] {
+                let output = format!("flink-{p}");
+                let run = Command::new("java")
+                    .args(&command)
+                    .args([bootstrap.as_str(), "in", &output, &p.to_string()])
+                    .output()
+                    .context("cannot run java")?;
+                let stdout = String::from_utf8_lossy(&run.stdout);
+                let seconds = stdout
+                    .lines()
+                    .find_map(|l| l.strip_prefix("FLINK_SECONDS "))
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .with_context(|| {
+                        format!(
+                            "the Flink job failed: {stdout}{}",
+                            String::from_utf8_lossy(&run.stderr)
+                        )
+                    })?;
+                let written = broker.read_committed(&output)?.len() as u64;
+                ensure!(
+                    written == records,
+                    "Flink at p={p} committed {written} records of {records}"
+                );
+                flink.push((p, Duration::from_secs_f64(seconds)));
+            }
+        }
+        Err(e) => eprintln!("    the Flink comparison is skipped: {e:#}"),
+    }
+
     println!(
         "\n### Kafka → keyed-sum → Kafka ({records} records, {keys} keys, {PARTITIONS} \
          partitions, broker on loopback)\n"
@@ -98,7 +133,52 @@ pub fn kafka(records: u64, keys: u64) -> anyhow::Result<()> {
             rate(*took) / rate(limit)
         );
     }
+    for (p, took) in &flink {
+        println!(
+            "| Flink 2.2 KafkaSource → keyed sum → KafkaSink p={p}, exactly-once, 1 s \
+             checkpoints | {:.2} | {:.0} | {:.2}× |",
+            took.as_secs_f64(),
+            rate(*took),
+            rate(*took) / rate(limit)
+        );
+    }
     Ok(())
+}
+
+/// The `java` arguments that run `bench/flink`'s job: its jars resolved from Maven Central
+/// into `target/toolchains/flink-kafka-bench/libs` (once) and its class compiled beside them.
+fn flink_job() -> anyhow::Result<Vec<String>> {
+    let project = workspace_root().join("bench").join("flink");
+    let dir = target_dir().join("toolchains").join("flink-kafka-bench");
+    let (libs, classes) = (dir.join("libs"), dir.join("classes"));
+    let resolved = dir.join("resolved");
+    if !resolved.exists() {
+        let status = Command::new("mvn")
+            .args(["-q", "-B", "-f"])
+            .arg(project.join("pom.xml"))
+            .arg("dependency:copy-dependencies")
+            .arg(format!("-DoutputDirectory={}", libs.display()))
+            .status()
+            .context("cannot run mvn (Maven)")?;
+        ensure!(
+            status.success(),
+            "mvn could not resolve Flink's jars ({status})"
+        );
+        std::fs::write(&resolved, "")?;
+    }
+    let classpath = format!("{}/*", libs.display());
+    let status = Command::new("javac")
+        .args(["-cp", &classpath, "-d"])
+        .arg(&classes)
+        .arg(project.join("src/main/java/cairn/bench/KafkaSum.java"))
+        .status()
+        .context("cannot run javac")?;
+    ensure!(status.success(), "javac failed ({status})");
+    Ok(vec![
+        "-cp".into(),
+        format!("{}:{classpath}", classes.display()),
+        "cairn.bench.KafkaSum".into(),
+    ])
 }
 
 /// `records` records `key-<i mod keys>` → `i` (8 bytes, little endian), round robin over

@@ -252,7 +252,7 @@ fn failed_swaps_leave_the_old_code_running_and_the_output_exact() {
         "{refused:?}"
     );
     // Another graph: refused before anything is touched.
-    let other = session.cli(os(&["swap", &id, path(&job("keyed-sum"))]));
+    let other = session.cli(os(&["swap", &id, path(&test_job("big-state"))]));
     assert_eq!(other.code, Some(1), "{other:?}");
     assert!(
         other
