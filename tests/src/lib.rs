@@ -635,6 +635,19 @@ pub fn split_response(response: &str) -> Option<(u16, String)> {
     Some((status, body.to_owned()))
 }
 
+/// Calls `check` until it answers, for up to a minute; fails the test saying what never
+/// happened.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "never {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

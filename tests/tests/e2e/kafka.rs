@@ -6,12 +6,13 @@
 
 use std::ffi::OsString;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_tests::kafka::{KafkaBroker, KafkaRecord};
 use cairn_tests::kill_loop::KillLoop;
 use cairn_tests::{
-    Corpus, OracleReport, Scratch, Session, WordCountCheck, finish, http_text, job, os, path_str,
+    Corpus, OracleReport, Scratch, Session, WordCountCheck, eventually, finish, http_text, job, os,
+    path_str,
 };
 
 /// About 50k words over 3,000 distinct ones.
@@ -111,18 +112,42 @@ fn run_args(
 
 /// Waits, at most a minute, until `topic` holds `records` committed records.
 fn wait_for_committed(broker: &KafkaBroker, topic: &str, records: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let committed = broker.read_committed(topic).unwrap().len() as u64;
-        if committed >= records {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{topic} has {committed} of {records} records committed after a minute"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually(&format!("{records} records committed in {topic}"), || {
+        (broker.read_committed(topic).unwrap().len() as u64 >= records).then_some(())
+    });
+}
+
+/// Starts word-count at p=2 on an unbounded source over topic `in` (`partitions`
+/// partitions, holding the first half of the corpus; `query`: more source options) into
+/// topic `out`, and waits until it read `progress` records. Returns the job and the second
+/// half of the corpus.
+fn start_unbounded(
+    broker: &KafkaBroker,
+    session: &Session,
+    scratch: &Scratch,
+    id: &str,
+    partitions: i32,
+    query: &str,
+) -> (cairn_tests::RunningJob, Vec<String>) {
+    let mut lines = lines(corpus());
+    let second = lines.split_off(lines.len() / 2);
+    broker.create_topic("in", partitions).unwrap();
+    broker.create_topic("out", 3).unwrap();
+    broker.produce_lines("in", &lines).unwrap();
+    let running = session.start(run_args(
+        2,
+        id,
+        &scratch.join("chk"),
+        &[],
+        &url(
+            broker,
+            "in",
+            &format!("scan.bounded.mode=unbounded&{query}"),
+        ),
+        &url(broker, "out", ""),
+    ));
+    running.wait_for_progress(lines.len() as u64 / 2);
+    (running, second)
 }
 
 /// The oracle with three input partitions, at parallelism 2 and 3: the output topic read
@@ -314,25 +339,15 @@ fn a_broker_restart_mid_run_stays_exact() {
 fn an_unbounded_source_rescales_in_place_exactly() {
     let Some(broker) = broker() else { return };
     let (session, scratch) = (Session::new("kafka-rescale"), Scratch::new("kafka-rescale"));
-    let lines = lines(corpus());
-    let (first, second) = lines.split_at(lines.len() / 2);
-    broker.create_topic("in", 3).unwrap();
-    broker.create_topic("out", 3).unwrap();
-    broker.produce_lines("in", first).unwrap();
     let id = "c6".repeat(16);
-    let mut running = session.start(run_args(
-        2,
+    let (mut running, second) = start_unbounded(
+        &broker,
+        &session,
+        &scratch,
         &id,
-        &scratch.join("chk"),
-        &[],
-        &url(
-            &broker,
-            "in",
-            "scan.bounded.mode=unbounded&properties.group.id=wc",
-        ),
-        &url(&broker, "out", ""),
-    ));
-    running.wait_for_progress(first.len() as u64 / 2);
+        3,
+        "properties.group.id=wc",
+    );
 
     let (status, metrics) = http_text(&running.address, "GET", "/metrics", None, None);
     assert_eq!(status, 200);
@@ -372,7 +387,7 @@ fn an_unbounded_source_rescales_in_place_exactly() {
     let savepoints = scratch.join("sp");
     let rescale = session.cli(os(&["rescale", &id, "3", "-p", path_str(&savepoints)]));
     assert!(rescale.success(), "{rescale:?}");
-    broker.produce_lines("in", second).unwrap();
+    broker.produce_lines("in", &second).unwrap();
     wait_for_committed(&broker, "out", corpus().words());
     let stop = session.cli(os(&[
         "stop",
@@ -504,27 +519,17 @@ fn partitions_added_while_running_are_read() {
         Session::new("kafka-discovery"),
         Scratch::new("kafka-discovery"),
     );
-    let lines = lines(corpus());
-    let (first, second) = lines.split_at(lines.len() / 2);
-    broker.create_topic("in", 1).unwrap();
-    broker.create_topic("out", 2).unwrap();
-    broker.produce_lines("in", first).unwrap();
     let id = "c7".repeat(16);
-    let mut running = session.start(run_args(
-        2,
+    let (mut running, second) = start_unbounded(
+        &broker,
+        &session,
+        &scratch,
         &id,
-        &scratch.join("chk"),
-        &[],
-        &url(
-            &broker,
-            "in",
-            "scan.bounded.mode=unbounded&scan.topic-partition-discovery.interval=1 s",
-        ),
-        &url(&broker, "out", ""),
-    ));
-    running.wait_for_progress(first.len() as u64);
+        1,
+        "scan.topic-partition-discovery.interval=1 s",
+    );
     broker.add_partitions("in", 3).unwrap();
-    broker.produce_lines("in", second).unwrap();
+    broker.produce_lines("in", &second).unwrap();
     wait_for_committed(&broker, "out", corpus().words());
     let stop = session.cli(os(&[
         "stop",

@@ -10,7 +10,9 @@ use cairn_api::{
     BackPressureStatus, CheckpointDetails, CheckpointingStatistics, JobDetailsInfo,
     JobVertexBackPressureInfo, Metric, TaskCheckpointStatisticsWithSubtaskDetails,
 };
-use cairn_tests::{Corpus, RunningJob, Scratch, Session, http_text, job, read, workspace_root};
+use cairn_tests::{
+    Corpus, RunningJob, Scratch, Session, eventually, http_text, job, read, workspace_root,
+};
 
 /// The value of `metric` (its full name) with all of `labels`, from a scrape.
 fn value(scrape: &str, metric: &str, labels: &[&str]) -> Option<f64> {
@@ -325,18 +327,6 @@ fn vertex_metrics_list_and_get_each_subtasks_metrics() {
         "{body}"
     );
     running.kill();
-}
-
-/// Calls `check` until it answers, for up to a minute.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "never {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The web dashboard end to end: a real browser (Debian's headless Chromium, driven by

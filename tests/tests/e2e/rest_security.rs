@@ -18,8 +18,8 @@ use cairn_api::{
 };
 use cairn_tests::path_str as path;
 use cairn_tests::{
-    Corpus, RunningJob, Scratch, Session, cairn, http, job, os, read, target_dir, word_count_args,
-    workspace_root,
+    Corpus, RunningJob, Scratch, Session, cairn, eventually, http, job, os, read, target_dir,
+    word_count_args, workspace_root,
 };
 
 /// Long enough to read for minutes at 200 lines/s: the job keeps running through a test.
@@ -41,18 +41,6 @@ fn word_count(session: &Session, scratch: &Scratch, id: &str, options: &[&str]) 
     let mut options = options.to_vec();
     options.extend(["--job-id", id]);
     session.start(word_count_run(&options, &scratch.join("out")))
-}
-
-/// Polls `check` for up to 60 s.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "never {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// One request with the given extra header lines; returns the status, the response's
