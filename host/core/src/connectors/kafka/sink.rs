@@ -281,6 +281,7 @@ impl KafkaSink {
             },
             current: None,
             prepared: Vec::new(),
+            spare: None,
         })
     }
 }
@@ -392,6 +393,28 @@ struct Transactional {
     current: Option<(String, KafkaProducer, bool)>,
     /// Producers of the pre-committed transactions (`state.pending`), to commit with.
     prepared: Vec<KafkaProducer>,
+    /// The next transaction's producer, readied off the sink's thread since the last
+    /// barrier (a new client connects and initialises its id: tens of milliseconds).
+    spare: Option<std::thread::JoinHandle<Result<(String, KafkaProducer), ConnectorError>>>,
+}
+
+/// A producer for transactional id `id` with a transaction begun.
+fn ready(
+    mut config: ClientConfig,
+    id: String,
+    timeout: Duration,
+) -> Result<(String, KafkaProducer), ConnectorError> {
+    config.set("transactional.id", &id);
+    let producer = create(&config)?;
+    producer
+        .init_transactions(timeout)
+        .map_err(kafka_error(format_args!(
+            "cannot start transactions as {id}"
+        )))?;
+    producer
+        .begin_transaction()
+        .map_err(kafka_error(format_args!("cannot begin transaction {id}")))?;
+    Ok((id, producer))
 }
 
 impl Transactional {
@@ -399,18 +422,12 @@ impl Transactional {
     /// is open.
     fn producer(&mut self) -> Result<&KafkaProducer, ConnectorError> {
         if self.current.is_none() {
-            let id = self.state.free_id();
-            let mut config = self.config.clone();
-            config.set("transactional.id", &id);
-            let producer = create(&config)?;
-            producer
-                .init_transactions(self.timeout)
-                .map_err(kafka_error(format_args!(
-                    "cannot start transactions as {id}"
-                )))?;
-            producer
-                .begin_transaction()
-                .map_err(kafka_error(format_args!("cannot begin transaction {id}")))?;
+            let (id, producer) = match self.spare.take() {
+                Some(spare) => spare.join().map_err(|_| {
+                    ConnectorError::Kafka("the thread readying a producer panicked".into())
+                })??,
+                None => ready(self.config.clone(), self.state.free_id(), self.timeout)?,
+            };
             self.current = Some((id, producer, false));
         }
         let (_, producer, written) = self.current.as_mut().expect("opened above");
@@ -441,6 +458,8 @@ impl Transactional {
                 epoch: described.epoch,
             });
             self.prepared.push(producer);
+            let (config, id, timeout) = (self.config.clone(), self.state.free_id(), self.timeout);
+            self.spare = Some(std::thread::spawn(move || ready(config, id, timeout)));
         }
         Ok(self.state.encode())
     }
