@@ -508,10 +508,16 @@ pub fn job_id_for(path: &Path) -> String {
     )
 }
 
-/// `run <wasm> -p 2 --job-id <id>`, checkpointing every 100 ms into `chk`: how the tests
-/// that drive a job mid-stream start it (options and the job's arguments follow).
-pub fn run_checkpointed(wasm: &Path, id: &str, chk: &Path) -> Vec<std::ffi::OsString> {
-    let mut args = os(&["run", path_str(wasm), "-p", "2", "--job-id", id]);
+/// `run <wasm> -p <parallelism> --job-id <id>`, checkpointing every 100 ms into `chk`: how
+/// the tests that drive a job mid-stream start it (options and the job's arguments follow).
+pub fn run_checkpointed(
+    wasm: &Path,
+    parallelism: u32,
+    id: &str,
+    chk: &Path,
+) -> Vec<std::ffi::OsString> {
+    let p = parallelism.to_string();
+    let mut args = os(&["run", path_str(wasm), "-p", &p, "--job-id", id]);
     args.extend(os(&[
         "-D",
         "execution.checkpointing.interval=100 ms",

@@ -89,7 +89,7 @@ fn word_count(
     paced: bool,
     extra: &[&str],
 ) -> Vec<OsString> {
-    let mut args = run_checkpointed(&job("word-count"), id, &scratch.join("chk"));
+    let mut args = run_checkpointed(&job("word-count"), 2, id, &scratch.join("chk"));
     args.extend(os(extra));
     args.extend(word_count_args(&corpus().path, out, paced.then_some(RATE)));
     args

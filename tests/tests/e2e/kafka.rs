@@ -12,7 +12,7 @@ use cairn_tests::kafka::{KafkaBroker, KafkaRecord};
 use cairn_tests::kill_loop::KillLoop;
 use cairn_tests::{
     Corpus, OracleReport, Scratch, Session, WordCountCheck, eventually, finish, http_text, job, os,
-    path_str,
+    path_str, run_checkpointed,
 };
 
 /// About 50k words over 3,000 distinct ones.
@@ -93,18 +93,7 @@ fn run_args(
     input: &str,
     output: &str,
 ) -> Vec<OsString> {
-    let mut args = os(&[
-        "run",
-        path_str(&job("word-count")),
-        "-p",
-        &p.to_string(),
-        "--job-id",
-        id,
-        "-D",
-        "execution.checkpointing.interval=100 ms",
-        "-D",
-        &format!("execution.checkpointing.dir={}", path_str(chk)),
-    ]);
+    let mut args = run_checkpointed(&job("word-count"), p, id, chk);
     args.extend(os(extra));
     args.extend(os(&["--", "--input", input, "--output", output]));
     args
@@ -442,16 +431,9 @@ fn startup_modes_start_where_flinks_do() {
             None,
         );
         assert!(run.success(), "{name}: {run:?}");
-        let mut words: Vec<String> = cairn_tests::committed_files(&out)
-            .unwrap()
+        let mut words: Vec<String> = crate::savepoints::committed_lines(&out)
             .iter()
-            .flat_map(|f| {
-                std::fs::read_to_string(f)
-                    .unwrap()
-                    .lines()
-                    .map(|l| l.split('\t').next().unwrap().to_owned())
-                    .collect::<Vec<_>>()
-            })
+            .map(|l| l.split('\t').next().unwrap().to_owned())
             .collect();
         words.sort();
         words

@@ -12,8 +12,8 @@ use cairn_api::JobDetailsInfo;
 use cairn_tests::kill_loop::wait_for_checkpoint;
 use cairn_tests::path_str as path;
 use cairn_tests::{
-    Corpus, RunningJob, Scratch, Session, cairn, check_word_count, job, os, savepoint_path,
-    word_count_args,
+    Corpus, RunningJob, Scratch, Session, cairn, check_word_count, job, os, run_checkpointed,
+    savepoint_path, word_count_args,
 };
 
 /// Lines per second of the legs that are stopped or killed mid-stream.
@@ -36,18 +36,7 @@ fn leg(
     extra: &[&str],
     to_the_end: bool,
 ) -> Vec<OsString> {
-    let mut args = os(&[
-        "run",
-        path(wasm),
-        "-p",
-        &p.to_string(),
-        "--job-id",
-        id,
-        "-D",
-        "execution.checkpointing.interval=100 ms",
-        "-D",
-        &format!("execution.checkpointing.dir={}", path(chk)),
-    ]);
+    let mut args = run_checkpointed(wasm, p, id, chk);
     args.extend(os(extra));
     args.extend(word_count_args(
         &corpus().path,

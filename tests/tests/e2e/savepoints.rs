@@ -38,7 +38,7 @@ fn word_count(
     paced: bool,
     extra: &[&str],
 ) -> Vec<OsString> {
-    let mut args = run_checkpointed(wasm, id, chk);
+    let mut args = run_checkpointed(wasm, 2, id, chk);
     args.extend(os(extra));
     args.extend(job_args(out, paced));
     args
