@@ -13,11 +13,14 @@
 //! Both use librdkafka (the `rdkafka` crate); `properties.*` options go to it as they are,
 //! which is where security settings belong. librdkafka has no call to commit a
 //! transaction another process prepared, which a restore needs: [`protocol`] speaks those
-//! few requests itself.
+//! few requests itself, secured as the same properties say ([`security`]: TLS, SASL PLAIN
+//! and [`scram`]).
 
 mod assign;
 mod offsets;
 mod protocol;
+mod scram;
+mod security;
 mod sink;
 mod source;
 mod transactions;
@@ -149,14 +152,6 @@ fn is_topic_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// The security protocol the client settings ask for (`PLAINTEXT` when unset).
-fn security_protocol(config: &ClientConfig) -> String {
-    config
-        .get("security.protocol")
-        .unwrap_or("plaintext")
-        .to_ascii_uppercase()
 }
 
 #[cfg(test)]

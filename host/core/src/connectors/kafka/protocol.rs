@@ -5,11 +5,12 @@
 //! transaction).
 //!
 //! Blocking, one request at a time, retried while the coordinator moves or loads, within
-//! the client's timeout. Only `PLAINTEXT` listeners: the sink refuses
-//! exactly-once over another security protocol up front.
+//! the client's timeout. Connections are secured as the client settings say
+//! ([`Security`]): TLS, then SASL (`PLAIN`, or SCRAM through [`ScramClient`]).
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -17,9 +18,13 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, DescribeTransactionsRequest, EndTxnRequest, FindCoordinatorRequest,
     InitProducerIdRequest, ListTransactionsRequest, MetadataRequest, ProducerId, RequestHeader,
-    ResponseHeader, TransactionalId,
+    ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, TransactionalId,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use rustls::pki_types::ServerName;
+
+use super::scram::{ScramClient, ScramError};
+use super::security::{Mechanism, Sasl, Security};
 
 /// Request versions: flexible ones every Kafka since 3.0 serves, with the transaction
 /// protocol librdkafka's producers use (EndTxn before KIP-890's version 5).
@@ -29,6 +34,8 @@ const END_TXN: i16 = 3;
 const INIT_PRODUCER_ID: i16 = 4;
 const LIST_TRANSACTIONS: i16 = 0;
 const METADATA: i16 = 12;
+const SASL_HANDSHAKE: i16 = 1;
+const SASL_AUTHENTICATE: i16 = 2;
 /// FindCoordinator's key type for transactional ids.
 const TRANSACTION: i8 = 1;
 /// The longest response accepted (a describe or an end is tiny).
@@ -50,6 +57,15 @@ pub(super) struct Described {
 pub(super) enum ProtocolError {
     #[error("cannot reach {addr}: {cause}")]
     Io { addr: String, cause: std::io::Error },
+    /// The TLS handshake failed for a reason a retry does not mend (a certificate).
+    #[error("TLS with {addr}: {cause}")]
+    Tls { addr: String, cause: std::io::Error },
+    #[error("SASL {mechanism} authentication with {addr} failed: {reason}")]
+    Authentication {
+        addr: String,
+        mechanism: &'static str,
+        reason: String,
+    },
     #[error("malformed response from {addr}: {reason}")]
     Malformed { addr: String, reason: String },
     /// The broker answered with an error code.
@@ -77,7 +93,10 @@ impl ProtocolError {
             ProtocolError::Broker(e) => {
                 e.is_retriable() || matches!(e, ResponseError::ConcurrentTransactions)
             }
-            ProtocolError::Malformed { .. } | ProtocolError::Timeout(..) => false,
+            ProtocolError::Malformed { .. }
+            | ProtocolError::Tls { .. }
+            | ProtocolError::Authentication { .. }
+            | ProtocolError::Timeout(..) => false,
         }
     }
 }
@@ -86,11 +105,20 @@ impl ProtocolError {
 pub(super) struct Coordinators {
     bootstrap: Vec<String>,
     timeout: Duration,
+    security: Security,
 }
 
 impl Coordinators {
-    pub(super) fn new(bootstrap: Vec<String>, timeout: Duration) -> Self {
-        Coordinators { bootstrap, timeout }
+    pub(super) fn new(bootstrap: Vec<String>, timeout: Duration, security: Security) -> Self {
+        Coordinators {
+            bootstrap,
+            timeout,
+            security,
+        }
+    }
+
+    fn connect(&self, addr: &str) -> Result<Connection, ProtocolError> {
+        Connection::open(addr, self.timeout, &self.security)
     }
 
     /// The transaction of `id`; `None` when the cluster does not know the id.
@@ -146,7 +174,7 @@ impl Coordinators {
         let mut open = Vec::new();
         for broker in self.retrying(|| self.brokers())? {
             let states = self.retrying(|| {
-                let mut connection = Connection::open(&broker, self.timeout)?;
+                let mut connection = self.connect(&broker)?;
                 let response = connection.call(LIST_TRANSACTIONS, &request)?;
                 check(response.error_code)?;
                 Ok(response.transaction_states)
@@ -195,7 +223,7 @@ impl Coordinators {
     ) -> Result<T, ProtocolError> {
         self.retrying(|| {
             let addr = self.coordinator(id)?;
-            call(&mut Connection::open(&addr, self.timeout)?)
+            call(&mut self.connect(&addr)?)
         })
         .inspect_err(|e| tracing::debug!("transaction coordinator of {id}: {e}"))
     }
@@ -239,7 +267,7 @@ impl Coordinators {
     ) -> Result<T, ProtocolError> {
         let mut last = None;
         for server in &self.bootstrap {
-            match Connection::open(server, self.timeout).and_then(|mut c| call(&mut c)) {
+            match self.connect(server).and_then(|mut c| call(&mut c)) {
                 Ok(answer) => return Ok(answer),
                 Err(e) => last = Some(e),
             }
@@ -262,12 +290,44 @@ fn check(code: i16) -> Result<(), ProtocolError> {
 /// One connection to a broker.
 struct Connection {
     addr: String,
-    stream: TcpStream,
+    stream: Stream,
     correlation: i32,
 }
 
+/// A connection's bytes: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
 impl Connection {
-    fn open(addr: &str, timeout: Duration) -> Result<Self, ProtocolError> {
+    /// Connects to `addr` (`host:port`), with TLS and SASL when `security` asks for them.
+    fn open(addr: &str, timeout: Duration, security: &Security) -> Result<Self, ProtocolError> {
         let io = |cause| ProtocolError::Io {
             addr: addr.to_owned(),
             cause,
@@ -277,15 +337,107 @@ impl Connection {
             .map_err(io)?
             .next()
             .ok_or_else(|| io(std::io::Error::other("no address")))?;
-        let stream = TcpStream::connect_timeout(&socket, timeout).map_err(io)?;
-        stream.set_read_timeout(Some(timeout)).map_err(io)?;
-        stream.set_write_timeout(Some(timeout)).map_err(io)?;
-        stream.set_nodelay(true).map_err(io)?;
-        Ok(Connection {
+        let mut tcp = TcpStream::connect_timeout(&socket, timeout).map_err(io)?;
+        tcp.set_read_timeout(Some(timeout)).map_err(io)?;
+        tcp.set_write_timeout(Some(timeout)).map_err(io)?;
+        tcp.set_nodelay(true).map_err(io)?;
+        let stream = match &security.tls {
+            None => Stream::Plain(tcp),
+            Some(tls) => {
+                let tls_error = |cause| ProtocolError::Tls {
+                    addr: addr.to_owned(),
+                    cause,
+                };
+                let mut client = rustls::ClientConnection::new(Arc::clone(tls), server_name(addr)?)
+                    .map_err(|e| tls_error(std::io::Error::other(e)))?;
+                // The handshake now, so that a certificate refused is told apart from a
+                // connection lost (rustls reports the former as invalid data).
+                while client.is_handshaking() {
+                    client.complete_io(&mut tcp).map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::InvalidData {
+                            tls_error(e)
+                        } else {
+                            io(e)
+                        }
+                    })?;
+                }
+                Stream::Tls(Box::new(rustls::StreamOwned::new(client, tcp)))
+            }
+        };
+        let mut connection = Connection {
             addr: addr.to_owned(),
             stream,
             correlation: 0,
-        })
+        };
+        if let Some(sasl) = &security.sasl {
+            connection.authenticate(sasl)?;
+        }
+        Ok(connection)
+    }
+
+    /// SASL: the handshake naming the mechanism, then its exchange.
+    fn authenticate(&mut self, sasl: &Sasl) -> Result<(), ProtocolError> {
+        let mechanism = sasl.mechanism.name();
+        let handshake = self.call(
+            SASL_HANDSHAKE,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
+        )?;
+        if let Some(e) = ResponseError::try_from_code(handshake.error_code) {
+            let offered: Vec<&str> = handshake.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(self.refused(
+                mechanism,
+                format!("{e} (the broker offers {})", offered.join(", ")),
+            ));
+        }
+        match sasl.mechanism {
+            Mechanism::Plain => {
+                let message = format!("\0{}\0{}", sasl.username, sasl.password);
+                self.sasl_round(mechanism, message)?;
+            }
+            Mechanism::Scram(hash) => {
+                let scram = |this: &Self, e: ScramError| this.refused(mechanism, e.to_string());
+                let client = ScramClient::new(
+                    hash,
+                    &sasl.username,
+                    &sasl.password,
+                    ScramClient::random_nonce(),
+                );
+                let server_first = self.sasl_round(mechanism, client.first())?;
+                let last = client.last(&server_first).map_err(|e| scram(self, e))?;
+                let server_final = self.sasl_round(mechanism, last.message.clone())?;
+                last.verify(&server_final).map_err(|e| scram(self, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one SASL message and returns the server's answer.
+    fn sasl_round(
+        &mut self,
+        mechanism: &'static str,
+        message: String,
+    ) -> Result<String, ProtocolError> {
+        let response = self.call(
+            SASL_AUTHENTICATE,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(message)),
+        )?;
+        if let Some(e) = ResponseError::try_from_code(response.error_code) {
+            let reason = match response.error_message {
+                Some(message) => format!("{e}: {message}"),
+                None => e.to_string(),
+            };
+            return Err(self.refused(mechanism, reason));
+        }
+        String::from_utf8(response.auth_bytes.to_vec())
+            .map_err(|_| self.malformed("a SASL answer that is not UTF-8"))
+    }
+
+    fn refused(&self, mechanism: &'static str, reason: String) -> ProtocolError {
+        ProtocolError::Authentication {
+            addr: self.addr.clone(),
+            mechanism,
+            reason,
+        }
     }
 
     fn malformed(&self, reason: impl std::fmt::Display) -> ProtocolError {
@@ -353,6 +505,19 @@ impl Connection {
             );
         }
         Ok(decoded)
+    }
+}
+
+/// The name a TLS connection to `addr` verifies: its host, a name or an IP address.
+fn server_name(addr: &str) -> Result<ServerName<'static>, ProtocolError> {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) => Ok(ServerName::IpAddress(ip.into())),
+        Err(_) => ServerName::try_from(host.to_owned()).map_err(|e| ProtocolError::Tls {
+            addr: addr.to_owned(),
+            cause: std::io::Error::other(e),
+        }),
     }
 }
 

@@ -10,10 +10,11 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::protocol::Coordinators;
+use super::security::Security;
 use super::transactions::{
     Prepared, Recovery, SinkTransactions, answers_for, is_fenced, recovery, subtask_prefix,
 };
-use super::{ClientLogs, bootstrap_servers, client, kafka_error, security_protocol, topics};
+use super::{ClientLogs, bootstrap_servers, client, kafka_error, topics};
 use crate::connectors::{
     ConnectorError, Options, SinkConnector, SinkKind, SinkStart, SinkState, SinkWriter, Subtask,
     decode, encode,
@@ -40,10 +41,11 @@ const STATE_VERSION: u32 = 1;
 const TRANSACTION_TIMEOUT_MS: u32 = 900_000;
 
 /// Flink's `sink.delivery-guarantee`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Guarantee {
-    /// A transaction per subtask and checkpoint, committed when the checkpoint completes.
-    ExactlyOnce,
+    /// A transaction per subtask and checkpoint, committed when the checkpoint completes;
+    /// a restore reaches the transaction coordinators secured as this says.
+    ExactlyOnce(Security),
     /// Everything written is flushed (acknowledged by the brokers) at each barrier.
     AtLeastOnce,
     /// Records are sent and not waited for.
@@ -67,7 +69,20 @@ fn from_options(options: &Options) -> Result<Arc<dyn SinkConnector>, ConnectorEr
         .get("sink.delivery-guarantee")
         .unwrap_or("at-least-once")
     {
-        "exactly-once" => Guarantee::ExactlyOnce,
+        // A restore speaks to the transaction coordinators itself, secured as the client
+        // settings say: refused up front when it cannot.
+        "exactly-once" => {
+            Guarantee::ExactlyOnce(Security::from_config(&config).map_err(|reason| {
+                options.invalid(
+                    "sink.delivery-guarantee",
+                    "exactly-once",
+                    format!(
+                        "a restore commits transactions over connections of its own, which \
+                         cannot follow these properties: {reason} (at-least-once can)"
+                    ),
+                )
+            })?)
+        }
         "at-least-once" => Guarantee::AtLeastOnce,
         "none" => Guarantee::None,
         other => {
@@ -88,19 +103,7 @@ fn from_options(options: &Options) -> Result<Arc<dyn SinkConnector>, ConnectorEr
         })?,
         None => TRANSACTION_TIMEOUT_MS,
     };
-    if guarantee == Guarantee::ExactlyOnce {
-        let protocol = security_protocol(&config);
-        if protocol != "PLAINTEXT" {
-            return Err(options.invalid(
-                "sink.delivery-guarantee",
-                "exactly-once",
-                format!(
-                    "a restore commits transactions over PLAINTEXT listeners only in this \
-                     version, and properties.security.protocol is {protocol}: use \
-                     at-least-once there"
-                ),
-            ));
-        }
+    if matches!(guarantee, Guarantee::ExactlyOnce(_)) {
         config.set("transaction.timeout.ms", transaction_timeout_ms.to_string());
     }
     let prefix = options
@@ -112,7 +115,6 @@ fn from_options(options: &Options) -> Result<Arc<dyn SinkConnector>, ConnectorEr
         return Err(options.invalid("sink.transactional-id-prefix", "", "empty".into()));
     }
     Ok(Arc::new(KafkaSink {
-        coordinators: bootstrap_servers(&config),
         timeout: client.timeout,
         config,
         topic,
@@ -167,8 +169,6 @@ struct KafkaSink {
     /// `sink.transactional-id-prefix`; by default `cairn/<job name>/<node uid>/<topic>`, the
     /// same for every run of the job, so that a run fences what an earlier one left open.
     prefix: Option<String>,
-    /// The bootstrap servers, for the transaction calls librdkafka does not make.
-    coordinators: Vec<String>,
     /// How long one call to the cluster may take.
     timeout: Duration,
     transaction_timeout: Duration,
@@ -185,13 +185,13 @@ impl SinkConnector for KafkaSink {
             "client.id",
             format!("cairn-{}-{}", subtask.uid, subtask.index),
         );
-        let mode = match self.guarantee {
-            Guarantee::ExactlyOnce => {
-                Mode::Transactional(Box::new(self.open_transactional(&config, subtask, start)?))
-            }
+        let mode = match &self.guarantee {
+            Guarantee::ExactlyOnce(security) => Mode::Transactional(Box::new(
+                self.open_transactional(&config, security, subtask, start)?,
+            )),
             guarantee => Mode::Plain {
                 producer: create(&config)?,
-                flush: guarantee == Guarantee::AtLeastOnce,
+                flush: matches!(guarantee, Guarantee::AtLeastOnce),
             },
         };
         Ok(Box::new(KafkaWriter {
@@ -206,7 +206,7 @@ impl SinkConnector for KafkaSink {
     }
 
     fn checkpointing_warning(&self, interval: Option<Duration>) -> Option<String> {
-        if self.guarantee != Guarantee::ExactlyOnce {
+        if !matches!(self.guarantee, Guarantee::ExactlyOnce(_)) {
             return None;
         }
         let Some(interval) = interval else {
@@ -236,10 +236,12 @@ impl KafkaSink {
     fn open_transactional(
         &self,
         config: &ClientConfig,
+        security: &Security,
         subtask: Subtask,
         start: SinkStart,
     ) -> Result<Transactional, ConnectorError> {
-        let coordinators = Coordinators::new(self.coordinators.clone(), self.timeout);
+        let coordinators =
+            Coordinators::new(bootstrap_servers(config), self.timeout, security.clone());
         let default_prefix = format!("cairn/{}/{}/{}", subtask.job_name, subtask.uid, self.topic);
         let prefix = self.prefix.as_deref().unwrap_or(&default_prefix);
         // Subtask prefixes of restored states under another prefix (the option changed),
@@ -636,7 +638,7 @@ mod tests {
     }
 
     #[test]
-    fn exactly_once_needs_a_plaintext_listener_and_one_topic() {
+    fn exactly_once_needs_security_a_restore_can_speak_and_one_topic() {
         let options = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
             [("properties.bootstrap.servers", "h:1"), ("topic", "a")]
                 .iter()
@@ -649,10 +651,11 @@ mod tests {
             .configure(&options(&[
                 ("sink.delivery-guarantee", "exactly-once"),
                 ("properties.security.protocol", "SASL_SSL"),
+                ("properties.sasl.mechanism", "OAUTHBEARER"),
             ]))
             .err()
             .unwrap();
-        assert!(err.to_string().contains("PLAINTEXT"), "{err}");
+        assert!(err.to_string().contains("OAUTHBEARER is not one"), "{err}");
         let err = kind.configure(&options(&[("topic", "a;b")])).err().unwrap();
         assert!(err.to_string().contains("exactly one topic"), "{err}");
         let err = kind
