@@ -10,6 +10,8 @@
 //!   [`Snapshot`].
 //! - [`key_groups`]: how keys map to key groups and key groups to subtasks.
 //! - [`keyed`]: the keyed-state chunk encoding, shared by the SDKs and the host.
+//! - [`timers`]: timers per key ([`TimerQueue`]), fired in order and checkpointed per key
+//!   group in the keyed-state chunk encoding.
 
 pub mod batch;
 mod error;
@@ -17,9 +19,11 @@ pub mod graph;
 pub mod key_groups;
 pub mod keyed;
 pub mod operator;
+pub mod timers;
 
 pub use batch::{Emitter, PackedBatch, Record, Records, ValueWriter};
 pub use error::{Error, Result};
 pub use graph::{Input, JobGraph, KafkaUrl, Node, NodeKind, Partitioning, Sink, Source, Stream};
 pub use key_groups::KeyGroupRange;
 pub use operator::{Context, KeyedChunk, OperatorStateMode, Snapshot, ValueEncoding};
+pub use timers::{TimeDomain, Timer, TimerQueue};
