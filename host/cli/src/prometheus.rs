@@ -107,7 +107,7 @@ fn latest(snapshot: &Snapshot) -> Option<&cairn_core::runtime::CompletedCheckpoi
 
 /// The subtask-scope metrics: Flink's name, what it means (`# HELP`), how to read it off a
 /// subtask's sample (see [`task_metrics`] for their ids in Flink's vertex metrics).
-pub const TASK_METRICS: [(&str, &str, SampleValue); 6] = [
+pub const TASK_METRICS: [(&str, &str, SampleValue); 8] = [
     ("numRecordsIn", "Records the subtask has taken in", |s| {
         s.records_in as f64
     }),
@@ -133,6 +133,17 @@ pub const TASK_METRICS: [(&str, &str, SampleValue); 6] = [
         "checkpointAlignmentTime",
         "The subtask's last checkpoint barrier alignment, in nanoseconds",
         |s| s.alignment.as_nanos() as f64,
+    ),
+    (
+        "currentInputWatermark",
+        "The subtask's input watermark, in milliseconds since the epoch (-2^63: none yet)",
+        |s| s.input_watermark as f64,
+    ),
+    (
+        "currentOutputWatermark",
+        "The last watermark the subtask sent on, in milliseconds since the epoch (-2^63: \
+         none yet)",
+        |s| s.output_watermark as f64,
     ),
 ];
 
@@ -307,6 +318,8 @@ mod tests {
             records_out_per_second: 3.5,
             back_pressured_ms_per_second: 0.0,
             alignment: Duration::ZERO,
+            input_watermark: i64::MIN,
+            output_watermark: 1_000,
             partitions: vec![PartitionProgress {
                 topic: "word.lines".into(),
                 partition: 2,

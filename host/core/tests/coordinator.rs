@@ -21,7 +21,7 @@ use cairn_core::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use cairn_core::restart::RestartStrategy;
 use cairn_core::runtime::{
     CancelHandle, CheckpointStats, Checkpointing, CodeSwap, CoordinatorError, Job, JobFailure,
-    JobMetrics, Outcome, Request, Restore, RunningJob, TaskError,
+    JobMetrics, Outcome, Request, Restore, RunningJob, TaskError, TaskKind,
 };
 use cairn_core::state::metadata::{CheckpointKind, SubtaskState};
 use cairn_core::state::{CheckpointMetadata, CheckpointStore, METADATA_FILE, StateStore, blob};
@@ -1213,6 +1213,16 @@ fn the_final_checkpoint_commits_the_sinks_at_the_end_of_bounded_input() {
     assert_eq!(stats.failed, 0);
     assert_eq!(s.faults.puts_of(&metadata_file(1)), [true]);
     assert_eq!(s.knobs.finished.load(Ordering::Relaxed), 2);
+    // Event time ended with the input: every subtask passed the end of time on (sources
+    // send it before reporting the end, so it precedes the final barrier everywhere).
+    for sample in metrics.sample(Instant::now()) {
+        let (input, output) = (sample.input_watermark, sample.output_watermark);
+        match sample.kind {
+            TaskKind::Source => assert_eq!((input, output), (i64::MIN, i64::MAX)),
+            TaskKind::Operator => assert_eq!((input, output), (i64::MAX, i64::MAX)),
+            TaskKind::Sink => assert_eq!((input, output), (i64::MAX, i64::MIN)),
+        }
+    }
     let mut heard = s.knobs.completed.lock().unwrap().clone();
     heard.sort();
     assert_eq!(heard, [(0, 1), (1, 1)]);

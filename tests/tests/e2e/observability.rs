@@ -275,6 +275,8 @@ fn vertex_metrics_list_and_get_each_subtasks_metrics() {
             "numRecordsOutPerSecond",
             "backPressuredTimeMsPerSecond",
             "checkpointAlignmentTime",
+            "currentInputWatermark",
+            "currentOutputWatermark",
         ] {
             let id = format!("{subtask}.{name}");
             assert!(ids.contains(&id.as_str()), "{id} in {ids:?}");
@@ -282,8 +284,22 @@ fn vertex_metrics_list_and_get_each_subtasks_metrics() {
     }
     assert_eq!(
         ids.len(),
-        12,
+        16,
         "no partition metrics for a file source: {ids:?}"
+    );
+    // Flink's watermarks route: each subtask's input watermark (none yet: the job assigns
+    // no event time, and its input has not ended).
+    let watermarks: Vec<Metric> = running.get(&format!("/jobs/{id}/vertices/{count}/watermarks"));
+    let watermarks: Vec<(&str, Option<&str>)> = watermarks
+        .iter()
+        .map(|m| (m.id.as_str(), m.value.as_deref()))
+        .collect();
+    assert_eq!(
+        watermarks,
+        [
+            ("0.currentInputWatermark", Some("-9223372036854775808")),
+            ("1.currentInputWatermark", Some("-9223372036854775808")),
+        ]
     );
     assert!(listed.iter().all(|m| m.value.is_none()), "{listed:?}");
 

@@ -120,6 +120,47 @@ pub(super) async fn vertex_metrics(
     )))
 }
 
+/// Watermarks of a vertex's subtasks
+///
+/// Flink's `GET /jobs/:jobid/vertices/:vertexid/watermarks`: each subtask's
+/// `currentInputWatermark` under the id `<subtask>.currentInputWatermark`, in milliseconds
+/// since the epoch (`-9223372036854775808`: no watermark yet). Empty while no attempt runs.
+#[utoipa::path(
+    get,
+    path = "/jobs/{jobid}/vertices/{vertexid}/watermarks",
+    tag = "metrics",
+    operation_id = "vertexWatermarks",
+    params(JobId, VertexId),
+    responses(
+        (status = 200, description = "Each subtask's input watermark.", body = Vec<Metric>, examples(
+            ("watermarks" = (value = json!([
+                {"id": "0.currentInputWatermark", "value": "1765112400000"},
+                {"id": "1.currentInputWatermark", "value": "1765112399800"},
+            ]))),
+        )),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = VertexNotFound),
+    )
+)]
+pub(super) async fn vertex_watermarks(
+    State(control): State<Arc<JobControl>>,
+    Path((id, vertex_id)): Path<(String, String)>,
+) -> Reply<Vec<Metric>> {
+    let control = job(&control, &id)?;
+    let snapshot = control.snapshot();
+    let node = vertex(&snapshot, &id, &vertex_id)?;
+    Ok(Json(
+        task_samples(control, &snapshot)
+            .iter()
+            .filter(|s| s.task.uid == node.uid)
+            .map(|s| Metric {
+                id: format!("{}.currentInputWatermark", s.task.subtask),
+                value: Some(s.input_watermark.to_string()),
+            })
+            .collect(),
+    ))
+}
+
 /// Flink's `MetricCollectionResponseBody` of `metrics` (id, value): without `get`, every
 /// id; with `get` (comma-separated ids), the value of each id asked for that is known, in
 /// the order asked for.

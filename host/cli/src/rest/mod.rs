@@ -68,6 +68,7 @@ fn api() -> OpenApiRouter<Arc<JobControl>> {
         .routes(routes!(jobs::exceptions))
         .routes(routes!(metrics::job_metrics))
         .routes(routes!(metrics::vertex_metrics))
+        .routes(routes!(metrics::vertex_watermarks))
         .routes(routes!(metrics::backpressure))
         .routes(routes!(operations::swap))
         .routes(routes!(operations::swap_status))

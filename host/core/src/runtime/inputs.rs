@@ -6,14 +6,20 @@
 //! AT_LEAST_ONCE does not hold channels: records after N on a fast channel are processed
 //! before the snapshot and will be replayed after a restore, duplicated but never lost.
 //! A code swap's barrier aligns in both modes.
+//!
+//! Watermarks and watermark statuses are not aligned: they combine into the subtask's input
+//! watermark ([`WatermarkValve`]) as they arrive. A channel held at a barrier keeps its
+//! watermark in the minimum, so nothing after a barrier moves event time before the
+//! snapshot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use cairn_wire::PackedBatch;
 use crossbeam_channel::{Receiver, Select};
 
 use super::output::Output;
+use super::valve::{Change, NO_WATERMARK, WatermarkStatus, WatermarkValve};
 use super::{Barrier, Control, InputChannels, Message, TaskError};
 use crate::config::CheckpointingMode;
 
@@ -25,6 +31,10 @@ pub(crate) enum Event {
     Barrier(Barrier, Duration),
     /// A checkpoint completed.
     Complete(u64),
+    /// The input watermark rose to this.
+    Watermark(i64),
+    /// Every input turned idle, or one turned active again.
+    Status(WatermarkStatus),
     /// Every input has ended (reported once).
     End,
 }
@@ -49,6 +59,10 @@ pub(crate) struct Inputs {
     /// At-least-once: barriers some channels delivered, which ones, and since when.
     seen: BTreeMap<u64, (Barrier, Vec<usize>, Instant)>,
     end_reported: bool,
+    /// The input watermark, over channels by `id`.
+    valve: WatermarkValve,
+    /// Watermark changes not yet returned (one message may make two).
+    changes: VecDeque<Change>,
 }
 
 impl Inputs {
@@ -58,6 +72,8 @@ impl Inputs {
         control: Receiver<Control>,
     ) -> Self {
         Inputs {
+            valve: WatermarkValve::new(channels.len(), NO_WATERMARK),
+            changes: VecDeque::new(),
             live: channels
                 .into_iter()
                 .enumerate()
@@ -86,6 +102,12 @@ impl Inputs {
     /// that records never wait idle.
     pub(crate) fn next(&mut self, output: &mut Output) -> Result<Event, TaskError> {
         loop {
+            if let Some(change) = self.changes.pop_front() {
+                return Ok(match change {
+                    Change::Watermark(watermark) => Event::Watermark(watermark),
+                    Change::Status(status) => Event::Status(status),
+                });
+            }
             if let Some(event) = self.completed_barrier() {
                 return Ok(event);
             }
@@ -138,6 +160,14 @@ impl Inputs {
                     return Ok(Event::Batch(self.live[channel].input, batch, key_groups));
                 }
                 Ok(Message::Barrier(barrier)) => self.on_barrier(channel, barrier),
+                Ok(Message::Watermark(watermark)) => {
+                    let id = self.live[channel].id;
+                    self.changes.extend(self.valve.on_watermark(id, watermark));
+                }
+                Ok(Message::Status(status)) => {
+                    let id = self.live[channel].id;
+                    self.changes.extend(self.valve.on_status(id, status));
+                }
                 Ok(Message::End) => {
                     self.live.swap_remove(channel);
                 }
@@ -228,8 +258,36 @@ mod tests {
             }
             Event::Barrier(barrier, _) => format!("barrier {}", barrier.checkpoint),
             Event::Complete(n) => format!("complete {n}"),
+            Event::Watermark(w) => format!("watermark {w}"),
+            Event::Status(status) => format!("{status:?}"),
             Event::End => "end".into(),
         }
+    }
+
+    #[test]
+    fn watermarks_combine_and_a_channel_held_at_a_barrier_holds_event_time() {
+        let (a, b, mut inputs) = inputs(CheckpointingMode::ExactlyOnce);
+        a.send(Message::Watermark(10)).unwrap();
+        b.send(Message::Watermark(20)).unwrap();
+        assert_eq!(next(&mut inputs), "watermark 10");
+        // A is held at barrier 1: its watermark after the barrier is not read, so B's
+        // cannot raise event time past A's last one before the snapshot.
+        a.send(Message::Barrier(barrier(1))).unwrap();
+        a.send(Message::Watermark(30)).unwrap();
+        b.send(Message::Watermark(40)).unwrap();
+        b.send(batch("b")).unwrap();
+        assert_eq!(next(&mut inputs), "b:b");
+        b.send(Message::Barrier(barrier(1))).unwrap();
+        assert_eq!(next(&mut inputs), "barrier 1");
+        assert_eq!(next(&mut inputs), "watermark 30");
+        // An idle channel leaves event time to the other; all idle, the input is idle.
+        a.send(Message::Status(WatermarkStatus::Idle)).unwrap();
+        assert_eq!(next(&mut inputs), "watermark 40");
+        b.send(Message::Status(WatermarkStatus::Idle)).unwrap();
+        assert_eq!(next(&mut inputs), "Idle");
+        a.send(Message::Watermark(50)).unwrap();
+        assert_eq!(next(&mut inputs), "Active");
+        assert_eq!(next(&mut inputs), "watermark 50");
     }
 
     #[test]

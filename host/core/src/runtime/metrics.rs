@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::TaskId;
@@ -15,7 +15,7 @@ use crate::state::metadata::SnapshotStats;
 const SAMPLE_WINDOW: Duration = Duration::from_secs(1);
 
 /// Counters of one subtask.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TaskMetrics {
     pub records_in: AtomicU64,
     pub records_out: AtomicU64,
@@ -29,6 +29,25 @@ pub struct TaskMetrics {
     pub alignment_ns: AtomicU64,
     /// A source's progress per partition of the log it reads, as it last reported it.
     pub partitions: Mutex<Vec<PartitionProgress>>,
+    /// Flink's `currentInputWatermark` (operators and sinks) and `currentOutputWatermark`
+    /// (sources and operators), in milliseconds; `i64::MIN` before the first.
+    pub input_watermark: AtomicI64,
+    pub output_watermark: AtomicI64,
+}
+
+impl Default for TaskMetrics {
+    fn default() -> Self {
+        TaskMetrics {
+            records_in: AtomicU64::default(),
+            records_out: AtomicU64::default(),
+            back_pressured_ns: AtomicU64::default(),
+            blocked_since_ns: AtomicU64::default(),
+            alignment_ns: AtomicU64::default(),
+            partitions: Mutex::default(),
+            input_watermark: AtomicI64::new(i64::MIN),
+            output_watermark: AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 /// Nanoseconds on a process-wide monotonic clock, never 0.
@@ -50,6 +69,9 @@ pub struct TaskSample {
     pub back_pressured_ms_per_second: f64,
     pub alignment: Duration,
     pub partitions: Vec<PartitionProgress>,
+    /// Flink's `currentInputWatermark` and `currentOutputWatermark` (`i64::MIN`: none yet).
+    pub input_watermark: i64,
+    pub output_watermark: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,6 +343,8 @@ impl JobMetrics {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .clone(),
+                    input_watermark: m.input_watermark.load(Ordering::Relaxed),
+                    output_watermark: m.output_watermark.load(Ordering::Relaxed),
                 }
             })
             .collect();

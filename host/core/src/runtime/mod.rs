@@ -12,6 +12,7 @@ mod inputs;
 mod metrics;
 mod output;
 mod task;
+mod valve;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -39,6 +40,7 @@ pub use metrics::{
 };
 use output::{Output, OutputEdge};
 use task::{Restored, Task};
+use valve::WatermarkStatus;
 
 /// Batches a channel holds before its sender blocks (backpressure).
 const CHANNEL_CAPACITY: usize = 8;
@@ -53,6 +55,11 @@ pub(crate) enum Message {
     Batch(PackedBatch, Vec<u16>),
     /// Checkpoint barrier: everything before it belongs to the checkpoint.
     Barrier(Barrier),
+    /// Event time on this channel reached this: no record with an earlier or equal
+    /// timestamp follows.
+    Watermark(i64),
+    /// The sender turned idle (its watermark holds nothing back) or active again.
+    Status(WatermarkStatus),
     /// The upstream subtask has ended (bounded input, after the final checkpoint's barrier);
     /// nothing follows.
     End,

@@ -10,6 +10,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use super::metrics::clock_ns;
 use cairn_wire::key_groups::{key_group, subtask_for_key_group};
 
+use super::valve::{NO_WATERMARK, WatermarkStatus};
 use super::{Barrier, Message, TaskError, TaskMetrics};
 use crate::batch::batch_full;
 
@@ -136,11 +137,20 @@ fn send(
 pub(crate) struct Output {
     edges: Vec<OutputEdge>,
     metrics: Arc<TaskMetrics>,
+    /// The last watermark sent: one sent is never sent again, nor a lower one.
+    watermark: i64,
+    /// The last status sent.
+    idle: bool,
 }
 
 impl Output {
     pub(crate) fn new(edges: Vec<OutputEdge>, metrics: Arc<TaskMetrics>) -> Self {
-        Output { edges, metrics }
+        Output {
+            edges,
+            metrics,
+            watermark: NO_WATERMARK,
+            idle: false,
+        }
     }
 
     /// Routes a batch to every output edge.
@@ -175,6 +185,35 @@ impl Output {
             .try_for_each(|edge| edge.broadcast(|| Message::Barrier(barrier.clone()), metrics))
     }
 
+    /// Flushes, then sends watermark `watermark` to every downstream subtask, if it is above
+    /// the last one sent: records emitted before it precede it on every channel.
+    pub(crate) fn watermark(&mut self, watermark: i64) -> Result<(), TaskError> {
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = watermark;
+        self.metrics
+            .output_watermark
+            .store(watermark, Ordering::Relaxed);
+        let metrics = &*self.metrics;
+        self.edges
+            .iter_mut()
+            .try_for_each(|edge| edge.broadcast(|| Message::Watermark(watermark), metrics))
+    }
+
+    /// Tells every downstream subtask that this one turned idle or active, if that changed.
+    pub(crate) fn status(&mut self, status: WatermarkStatus) -> Result<(), TaskError> {
+        let idle = status == WatermarkStatus::Idle;
+        if idle == self.idle {
+            return Ok(());
+        }
+        self.idle = idle;
+        let metrics = &*self.metrics;
+        self.edges
+            .iter_mut()
+            .try_for_each(|edge| edge.broadcast(|| Message::Status(status), metrics))
+    }
+
     /// Flushes, then tells every downstream subtask that this one has ended.
     pub(crate) fn end(&mut self) -> Result<(), TaskError> {
         let metrics = &*self.metrics;
@@ -187,6 +226,37 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A watermark follows every record emitted before it on every channel (by-key
+    /// records waiting in a partial batch are flushed first), and is sent once.
+    #[test]
+    fn a_watermark_follows_the_records_before_it() {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..2).map(|_| crossbeam_channel::unbounded()).unzip();
+        let mut output = Output::new(
+            vec![OutputEdge::new(Partitioning::ByKey, txs, 128)],
+            Arc::default(),
+        );
+        let mut batch = Emitter::default();
+        for i in 0..20 {
+            batch.emit_keyed(format!("k{i}"), "v");
+        }
+        output.emit(batch.take()).unwrap();
+        output.watermark(5).unwrap();
+        output.watermark(5).unwrap();
+        output.watermark(3).unwrap();
+        output.status(WatermarkStatus::Active).unwrap();
+        output.status(WatermarkStatus::Idle).unwrap();
+        for rx in rxs {
+            let messages: Vec<Message> = rx.try_iter().collect();
+            assert!(matches!(messages[0], Message::Batch(..)));
+            assert!(matches!(messages[1], Message::Watermark(5)));
+            assert!(matches!(
+                messages[2],
+                Message::Status(WatermarkStatus::Idle)
+            ));
+            assert_eq!(messages.len(), 3);
+        }
+    }
 
     #[test]
     fn by_key_sends_each_key_to_one_subtask() {

@@ -14,6 +14,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use super::inputs::{Event, Inputs};
 use super::output::Output;
+use super::valve::END_OF_TIME;
 use super::{
     Barrier, Checkpointing, CodeSwap, Control, Report, Stop, TaskError, TaskId, TaskMetrics,
 };
@@ -178,8 +179,10 @@ impl Task {
                     }
                 }
                 Poll::End => {
-                    // The input has ended: the coordinator takes the final checkpoint once
-                    // every source has.
+                    // The input has ended: event time ends with it, which fires everything
+                    // pending downstream before the final checkpoint; the coordinator takes
+                    // that once every source has ended.
+                    self.output.watermark(END_OF_TIME)?;
                     exhausted = true;
                     let _ = self.reports.send(Report::SourceFinished);
                 }
@@ -215,6 +218,10 @@ impl Task {
                     source.acked.pop_front();
                 }
                 source.acked.push_back((checkpoint, position.clone()));
+                if barrier.drain {
+                    // `stop --drain`: everything pending fires into the savepoint.
+                    self.output.watermark(END_OF_TIME)?;
+                }
                 self.ack(
                     checkpoint,
                     SubtaskState::Source {
@@ -302,6 +309,13 @@ impl Task {
                         }
                     }
                 }
+                Event::Watermark(watermark) => {
+                    self.metrics
+                        .input_watermark
+                        .store(watermark, Ordering::Relaxed);
+                    self.output.watermark(watermark)?;
+                }
+                Event::Status(status) => self.output.status(status)?,
                 Event::Complete(checkpoint) => {
                     operator.checkpoint_complete(checkpoint)?;
                     final_complete |= Some(checkpoint) == final_checkpoint;
@@ -474,6 +488,12 @@ impl Task {
                         final_checkpoint = Some(barrier.checkpoint);
                     }
                 }
+                Event::Watermark(watermark) => {
+                    self.metrics
+                        .input_watermark
+                        .store(watermark, Ordering::Relaxed);
+                }
+                Event::Status(_) => {}
                 Event::Complete(checkpoint) => {
                     super::crash::before_commit(checkpoint);
                     sink.commit(checkpoint)?;
