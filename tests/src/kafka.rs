@@ -8,6 +8,25 @@
 //! Every broker has its own ports and folder, so brokers of concurrent tests do not collide,
 //! and its JVM dies with the process that started it, however that ends: dropped, after a
 //! panic, or killed.
+//!
+//! A secured broker ([`KafkaBroker::start_secured`]) has a second client listener,
+//! `SASL_SSL` ([`KafkaBroker::secure_bootstrap`]), next to the `PLAINTEXT` one the harness's
+//! own calls keep using:
+//!
+//! - TLS: a test CA and a broker certificate it signs (for `127.0.0.1` and `localhost`),
+//!   made with Java's `keytool` in the broker's folder; clients trust the CA's PEM
+//!   ([`KafkaBroker::ca_pem`], librdkafka's `ssl.ca.location`).
+//! - SASL: `PLAIN`, `SCRAM-SHA-256` and `SCRAM-SHA-512` ([`SaslMechanism`]), each knowing
+//!   the same users ([`KafkaUser`]); the SCRAM credentials are written when the storage is
+//!   formatted.
+//! - ACLs: Kafka's `StandardAuthorizer`, with `User:ANONYMOUS` (the `PLAINTEXT` and
+//!   controller listeners' principal: the harness and the controller) and
+//!   [`KafkaUser::ADMIN`] as super users, and no ACL at all: every other user
+//!   ([`KafkaUser::MALLORY`]) is refused every operation on a topic
+//!   (`TOPIC_AUTHORIZATION_FAILED`).
+//!
+//! [`KafkaBroker::sasl_ssl_properties`] gives the librdkafka settings of a client of that
+//! listener.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -55,6 +74,8 @@ pub struct KafkaBroker {
     temporary: bool,
     /// The client listener's port (the bootstrap address's).
     port: u16,
+    /// The `SASL_SSL` listener of a secured broker.
+    secured: Option<Secured>,
     /// The running JVM, `None` after [`stop`](Self::stop).
     process: Option<Broker>,
 }
@@ -64,6 +85,66 @@ struct Broker {
     child: Child,
     /// The [`WATCHDOG`]'s standard input (kept out of `child`, whose `wait` would close it).
     pipe: ChildStdin,
+}
+
+/// A secured broker's `SASL_SSL` listener.
+struct Secured {
+    /// Its port.
+    port: u16,
+    /// The test CA's certificate (PEM), which signed the listener's.
+    ca_pem: PathBuf,
+}
+
+/// A user of a secured broker's `SASL_SSL` listener, with the same password for every
+/// mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KafkaUser {
+    pub name: &'static str,
+    pub password: &'static str,
+}
+
+impl KafkaUser {
+    /// A super user: every operation on every resource.
+    pub const ADMIN: KafkaUser = KafkaUser {
+        name: "admin",
+        password: "admin-secret",
+    };
+
+    /// A user who authenticates but has no ACL: every operation on a topic is refused.
+    pub const MALLORY: KafkaUser = KafkaUser {
+        name: "mallory",
+        password: "mallory-secret",
+    };
+
+    /// Every user a secured broker knows.
+    pub const ALL: [KafkaUser; 2] = [KafkaUser::ADMIN, KafkaUser::MALLORY];
+
+    /// The same user with another password (one the broker refuses, unless it is theirs).
+    pub fn with_password(self, password: &'static str) -> KafkaUser {
+        KafkaUser { password, ..self }
+    }
+}
+
+/// A SASL mechanism of a secured broker's `SASL_SSL` listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The SCRAM mechanisms, whose credentials are stored in the cluster's metadata.
+    const SCRAM: [SaslMechanism; 2] = [SaslMechanism::ScramSha256, SaslMechanism::ScramSha512];
+
+    /// Its name, as `sasl.mechanism` and the broker's configuration say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
 }
 
 /// One record read back from a topic.
@@ -79,18 +160,20 @@ impl KafkaBroker {
     /// Starts a broker in a folder of its own under `target/test-scratch/`, removed when the
     /// broker is dropped, and waits until it serves metadata.
     pub fn start() -> anyhow::Result<KafkaBroker> {
-        static STARTED: AtomicU32 = AtomicU32::new(0);
-        let n = STARTED.fetch_add(1, Ordering::Relaxed);
-        let dir = target_dir()
-            .join("test-scratch")
-            .join(format!("kafka-{}-{n}", std::process::id()));
-        Self::launch(dir, true)
+        Self::launch(scratch_dir(), true, false)
+    }
+
+    /// Starts a secured broker (see the module's documentation: a `SASL_SSL` listener with
+    /// TLS, SASL and ACLs next to the `PLAINTEXT` one) as [`start`](Self::start) starts one,
+    /// its certificates made first (a few seconds more).
+    pub fn start_secured() -> anyhow::Result<KafkaBroker> {
+        Self::launch(scratch_dir(), true, true)
     }
 
     /// Starts a broker in `dir` (emptied first, kept when the broker is dropped: its log
     /// stays there), and waits until it serves metadata.
     pub fn start_in(dir: &Path) -> anyhow::Result<KafkaBroker> {
-        Self::launch(dir.to_owned(), false)
+        Self::launch(dir.to_owned(), false, false)
     }
 
     /// Whether Kafka's jars are installed, so that Kafka tests can run. When xtask could not
@@ -111,8 +194,9 @@ impl KafkaBroker {
     }
 
     /// Formats storage in `dir` (emptied first) and starts a broker on new ports, again with
-    /// other ports when another process took one first.
-    fn launch(dir: PathBuf, temporary: bool) -> anyhow::Result<KafkaBroker> {
+    /// other ports when another process took one first; `secured`, with a `SASL_SSL`
+    /// listener too, whose certificates are made first.
+    fn launch(dir: PathBuf, temporary: bool, secured: bool) -> anyhow::Result<KafkaBroker> {
         let mut attempt = 1;
         loop {
             if dir.exists() {
@@ -121,11 +205,21 @@ impl KafkaBroker {
             }
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            let [port, controller] = free_ports()?;
+            let ([port, controller], secured) = if secured {
+                let [port, controller, secure] = free_ports()?;
+                let secured = Secured {
+                    port: secure,
+                    ca_pem: make_certificates(&dir)?,
+                };
+                ([port, controller], Some(secured))
+            } else {
+                (free_ports()?, None)
+            };
             let mut broker = KafkaBroker {
                 dir: dir.clone(),
                 temporary,
                 port,
+                secured,
                 process: None,
             };
             broker.configure(controller)?;
@@ -144,6 +238,48 @@ impl KafkaBroker {
     /// The bootstrap address: `127.0.0.1:PORT`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The `SASL_SSL` listener's bootstrap address: `127.0.0.1:PORT`.
+    ///
+    /// Panics when the broker was not started with [`start_secured`](Self::start_secured).
+    pub fn secure_bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.secure().port)
+    }
+
+    /// The test CA's certificate (PEM), which signed the `SASL_SSL` listener's: what its
+    /// clients trust (librdkafka's `ssl.ca.location`).
+    ///
+    /// Panics when the broker was not started with [`start_secured`](Self::start_secured).
+    pub fn ca_pem(&self) -> &Path {
+        &self.secure().ca_pem
+    }
+
+    /// The librdkafka settings of a client of the `SASL_SSL` listener authenticating as
+    /// `user` with `mechanism` (trusting [`ca_pem`](Self::ca_pem)), not the bootstrap
+    /// servers: `security.protocol`, `sasl.mechanism`, `sasl.username`, `sasl.password` and
+    /// `ssl.ca.location`.
+    ///
+    /// Panics when the broker was not started with [`start_secured`](Self::start_secured).
+    pub fn sasl_ssl_properties(
+        &self,
+        user: KafkaUser,
+        mechanism: SaslMechanism,
+    ) -> Vec<(&'static str, String)> {
+        vec![
+            ("security.protocol", "SASL_SSL".to_owned()),
+            ("sasl.mechanism", mechanism.name().to_owned()),
+            ("sasl.username", user.name.to_owned()),
+            ("sasl.password", user.password.to_owned()),
+            ("ssl.ca.location", self.ca_pem().display().to_string()),
+        ]
+    }
+
+    /// The `SASL_SSL` listener, which only a secured broker has.
+    fn secure(&self) -> &Secured {
+        self.secured
+            .as_ref()
+            .expect("a broker started with KafkaBroker::start_secured")
     }
 
     /// Creates `topic` with `partitions` partitions (replication 1) and waits until every
@@ -238,18 +374,39 @@ impl KafkaBroker {
     /// Writes the broker's and its logging's configuration. Internal topics are small (one
     /// replica, few partitions); the broker's session with its controller expires after 4 s
     /// instead of 9, since a restart after SIGKILL waits for the killed incarnation's session
-    /// to expire before the broker can register again.
+    /// to expire before the broker can register again. A secured broker's `SASL_SSL`
+    /// listener, its users and its authorizer are [`security`]'s.
     fn configure(&self, controller: u16) -> anyhow::Result<()> {
         let port = self.port;
         let data = self.dir.join("data");
+        let (listeners, advertised, protocols, security) = match &self.secured {
+            None => (
+                format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}"),
+                format!("PLAINTEXT://127.0.0.1:{port}"),
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                String::new(),
+            ),
+            Some(secured) => {
+                let secure = secured.port;
+                (
+                    format!(
+                        "PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{secure},\
+                         CONTROLLER://127.0.0.1:{controller}"
+                    ),
+                    format!("PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{secure}"),
+                    "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+                    security(&self.dir.join(KEYSTORE)),
+                )
+            }
+        };
         let properties = format!(
             "process.roles=broker,controller\n\
              node.id=1\n\
              controller.quorum.voters=1@127.0.0.1:{controller}\n\
-             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             listeners={listeners}\n\
+             advertised.listeners={advertised}\n\
              controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             listener.security.protocol.map={protocols}\n\
              inter.broker.listener.name=PLAINTEXT\n\
              log.dirs={}\n\
              num.partitions=1\n\
@@ -262,7 +419,8 @@ impl KafkaBroker {
              share.coordinator.state.topic.min.isr=1\n\
              group.initial.rebalance.delay.ms=0\n\
              broker.session.timeout.ms=4000\n\
-             broker.heartbeat.interval.ms=1000\n",
+             broker.heartbeat.interval.ms=1000\n\
+             {security}",
             data.display()
         );
         let logging = "status = warn\n\
@@ -280,13 +438,27 @@ impl KafkaBroker {
         Ok(())
     }
 
-    /// Formats the broker's storage with a random cluster id (Kafka's `StorageTool`).
+    /// Formats the broker's storage with a random cluster id (Kafka's `StorageTool`), and
+    /// a secured broker's users' SCRAM credentials.
     fn format(&self) -> anyhow::Result<()> {
         let cluster_id = cluster_id();
-        let output = self
-            .java(Command::new("java"))?
+        let mut command = self.java(Command::new("java"))?;
+        command
             .args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
-            .arg(self.dir.join(PROPERTIES))
+            .arg(self.dir.join(PROPERTIES));
+        if self.secured.is_some() {
+            for user in KafkaUser::ALL {
+                for mechanism in SaslMechanism::SCRAM {
+                    command.arg("--add-scram").arg(format!(
+                        "{}=[name={},password={}]",
+                        mechanism.name(),
+                        user.name,
+                        user.password
+                    ));
+                }
+            }
+        }
+        let output = command
             .stdin(Stdio::null())
             .output()
             .context("cannot run java (Java 17 is needed)")?;
@@ -388,6 +560,186 @@ impl Drop for KafkaBroker {
 const PROPERTIES: &str = "server.properties";
 const LOG4J: &str = "log4j2.properties";
 const LOG: &str = "broker.log";
+
+/// A secured broker's files in its folder: its key and certificate chain (PKCS12), and the
+/// test CA's certificate (PEM) clients trust. The CA's own key (`ca.p12`), the broker's
+/// certificate request and signed certificate are there too.
+const KEYSTORE: &str = "broker.p12";
+const CA_PEM: &str = "ca.pem";
+
+/// The password of both keystores (the CA's and the broker's).
+const KEYSTORE_PASSWORD: &str = "cairn-test";
+
+/// The names the broker's certificate is valid for (`keytool`'s `-ext`).
+const BROKER_NAMES: &str = "SAN=ip:127.0.0.1,dns:localhost";
+
+/// How long the test certificates are valid, in days.
+const VALIDITY_DAYS: &str = "3650";
+
+/// Makes a secured broker's certificates in `dir` with `keytool`: a test CA (a key pair with
+/// a self-signed certificate, `bc:c`), the broker's key pair, its certificate signed by the
+/// CA for [`BROKER_NAMES`] and installed with the CA's in the broker's PKCS12 keystore
+/// ([`KEYSTORE`]), and the CA's certificate as PEM ([`CA_PEM`]), whose path it returns.
+fn make_certificates(dir: &Path) -> anyhow::Result<PathBuf> {
+    let keystore = |file: &'static str| {
+        [
+            "-keystore",
+            file,
+            "-storetype",
+            "PKCS12",
+            "-storepass",
+            KEYSTORE_PASSWORD,
+        ]
+    };
+    let key_pair = |alias: &'static str, name: &'static str, extension: &'static str| {
+        [
+            "-genkeypair",
+            "-alias",
+            alias,
+            "-dname",
+            name,
+            "-keyalg",
+            "RSA",
+            "-keysize",
+            "2048",
+            "-validity",
+            VALIDITY_DAYS,
+            "-ext",
+            extension,
+        ]
+    };
+    keytool(
+        dir,
+        &[
+            &key_pair("ca", "CN=cairn-test-ca", "bc:c"),
+            &keystore("ca.p12"),
+        ],
+    )?;
+    keytool(
+        dir,
+        &[
+            &key_pair("broker", "CN=localhost", BROKER_NAMES),
+            &keystore(KEYSTORE),
+        ],
+    )?;
+    keytool(
+        dir,
+        &[
+            &["-certreq", "-alias", "broker", "-file", "broker.csr"],
+            &keystore(KEYSTORE),
+        ],
+    )?;
+    keytool(
+        dir,
+        &[
+            &[
+                "-gencert",
+                "-alias",
+                "ca",
+                "-infile",
+                "broker.csr",
+                "-outfile",
+                "broker.pem",
+                "-rfc",
+                "-validity",
+                VALIDITY_DAYS,
+                "-ext",
+                BROKER_NAMES,
+            ],
+            &keystore("ca.p12"),
+        ],
+    )?;
+    keytool(
+        dir,
+        &[
+            &["-exportcert", "-alias", "ca", "-rfc", "-file", CA_PEM],
+            &keystore("ca.p12"),
+        ],
+    )?;
+    // The certificate reply: the broker's certificate and then the CA's, its whole chain.
+    let read = |file: &str| {
+        std::fs::read_to_string(dir.join(file))
+            .with_context(|| format!("cannot read {}", dir.join(file).display()))
+    };
+    let chain = dir.join("chain.pem");
+    std::fs::write(&chain, read("broker.pem")? + &read(CA_PEM)?)
+        .with_context(|| format!("cannot write {}", chain.display()))?;
+    keytool(
+        dir,
+        &[
+            &[
+                "-importcert",
+                "-alias",
+                "broker",
+                "-file",
+                "chain.pem",
+                "-noprompt",
+            ],
+            &keystore(KEYSTORE),
+        ],
+    )?;
+    Ok(dir.join(CA_PEM))
+}
+
+/// Runs Java's `keytool` in `dir` with the concatenated `args` (its JVM started for a short
+/// run), failing with its output when it fails.
+fn keytool(dir: &Path, args: &[&[&str]]) -> anyhow::Result<()> {
+    let args = args.concat();
+    let output = Command::new("keytool")
+        .args(["-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC"])
+        .args(&args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run keytool (Java 17 is needed)")?;
+    ensure!(
+        output.status.success(),
+        "keytool {} failed in {} ({}): {}{}",
+        args.join(" "),
+        dir.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+/// A secured broker's configuration beyond the listeners: the `SASL_SSL` listener's keystore
+/// (`keystore`), its SASL mechanisms and users ([`KafkaUser::ALL`]: PLAIN's in its JAAS
+/// configuration, SCRAM's in the cluster's metadata, see [`KafkaBroker::format`]), and the
+/// authorizer, whose super users are `User:ANONYMOUS` (the `PLAINTEXT` and controller
+/// listeners' principal) and [`KafkaUser::ADMIN`].
+fn security(keystore: &Path) -> String {
+    let plain_users: String = KafkaUser::ALL
+        .iter()
+        .map(|user| format!(" user_{}=\"{}\"", user.name, user.password))
+        .collect();
+    let mechanisms = [
+        SaslMechanism::Plain,
+        SaslMechanism::ScramSha256,
+        SaslMechanism::ScramSha512,
+    ]
+    .map(SaslMechanism::name)
+    .join(",");
+    format!(
+        "sasl.enabled.mechanisms={mechanisms}\n\
+         listener.name.sasl_ssl.sasl.enabled.mechanisms={mechanisms}\n\
+         listener.name.sasl_ssl.ssl.keystore.type=PKCS12\n\
+         listener.name.sasl_ssl.ssl.keystore.location={}\n\
+         listener.name.sasl_ssl.ssl.keystore.password={KEYSTORE_PASSWORD}\n\
+         listener.name.sasl_ssl.ssl.key.password={KEYSTORE_PASSWORD}\n\
+         listener.name.sasl_ssl.plain.sasl.jaas.config=\
+         org.apache.kafka.common.security.plain.PlainLoginModule required{plain_users};\n\
+         listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=\
+         org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+         listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=\
+         org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+         authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+         super.users=User:ANONYMOUS;User:{}\n",
+        keystore.display(),
+        KafkaUser::ADMIN.name,
+    )
+}
 
 /// What the broker logs when a port it should listen on is taken.
 const PORT_TAKEN: &str = "Address already in use";
@@ -745,11 +1097,11 @@ impl ProducerContext for Deliveries {
     }
 }
 
-/// Two free loopback ports for a broker's listeners (clients', controller's), picked at
-/// random below the kernel's ephemeral port range: no outgoing connection can take one as
-/// its own port while the broker is down between [`KafkaBroker::stop`] and
-/// [`KafkaBroker::restart`].
-fn free_ports() -> anyhow::Result<[u16; 2]> {
+/// `N` distinct free loopback ports for a broker's listeners (clients', controller's, and a
+/// secured broker's `SASL_SSL`), picked at random below the kernel's ephemeral port range:
+/// no outgoing connection can take one as its own port while the broker is down between
+/// [`KafkaBroker::stop`] and [`KafkaBroker::restart`].
+fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
     let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
@@ -758,21 +1110,33 @@ fn free_ports() -> anyhow::Result<[u16; 2]> {
         ephemeral > LOWEST_PORT + 1_000,
         "the ephemeral port range starts at {ephemeral}: no ports below it for a broker"
     );
-    let first = free_port(ephemeral, None)?;
-    Ok([first, free_port(ephemeral, Some(first))?])
+    let mut ports = [0; N];
+    for i in 0..N {
+        ports[i] = free_port(ephemeral, &ports[..i])?;
+    }
+    Ok(ports)
 }
 
-/// A free loopback port from 10000 up to `ephemeral` (exclusive), other than `except`.
-fn free_port(ephemeral: u16, except: Option<u16>) -> anyhow::Result<u16> {
+/// A free loopback port from 10000 up to `ephemeral` (exclusive), none of `except`.
+fn free_port(ephemeral: u16, except: &[u16]) -> anyhow::Result<u16> {
     for _ in 0..1_000 {
         let bytes = random_bytes();
         let port =
             LOWEST_PORT + u16::from_le_bytes([bytes[0], bytes[1]]) % (ephemeral - LOWEST_PORT);
-        if Some(port) != except && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+        if !except.contains(&port) && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
             return Ok(port);
         }
     }
     bail!("no free loopback port from {LOWEST_PORT} to {ephemeral}")
+}
+
+/// A new broker's own folder under `target/test-scratch/`.
+fn scratch_dir() -> PathBuf {
+    static STARTED: AtomicU32 = AtomicU32::new(0);
+    let n = STARTED.fetch_add(1, Ordering::Relaxed);
+    target_dir()
+        .join("test-scratch")
+        .join(format!("kafka-{}-{n}", std::process::id()))
 }
 
 /// The lowest port a broker listens on.
@@ -879,6 +1243,84 @@ mod tests {
             restarted.elapsed()
         );
         assert_eq!(values(&broker.read_committed("lines")?, 3), expected);
+        Ok(())
+    }
+
+    /// What a client of a secured broker's `SASL_SSL` listener, as `user` with
+    /// `mechanism`, learns of topic `topic`'s metadata: `None` when it may describe it, the
+    /// topic's error otherwise.
+    fn secure_metadata(
+        broker: &KafkaBroker,
+        user: KafkaUser,
+        mechanism: SaslMechanism,
+        topic: &str,
+    ) -> anyhow::Result<Option<rdkafka::types::RDKafkaErrorCode>> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", broker.secure_bootstrap());
+        for (key, value) in broker.sasl_ssl_properties(user, mechanism) {
+            config.set(key, value);
+        }
+        let consumer: BaseConsumer = config.create()?;
+        let metadata = consumer.fetch_metadata(Some(topic), CLIENT_TIMEOUT)?;
+        let found = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .context("the topic is described")?;
+        Ok(found.error().map(rdkafka::types::RDKafkaErrorCode::from))
+    }
+
+    /// A secured broker: the harness's calls (over `PLAINTEXT`) work; over `SASL_SSL`
+    /// trusting the test CA, the admin describes a topic with every mechanism, and mallory,
+    /// authenticated, is refused it; the same after a restart.
+    #[test]
+    fn a_secured_broker_authenticates_and_authorizes() -> anyhow::Result<()> {
+        if !KafkaBroker::available()? {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut broker = KafkaBroker::start_secured()?;
+        eprintln!(
+            "the secured broker served metadata {:?} after start",
+            started.elapsed()
+        );
+        broker.create_topic("lines", 2)?;
+        let lines: Vec<String> = (0..4).map(|i| format!("line {i}")).collect();
+        broker.produce_lines("lines", &lines)?;
+        assert_eq!(
+            values(&broker.read_committed("lines")?, 2),
+            by_partition(&lines, 2)
+        );
+        let refused = Some(rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed);
+        for mechanism in [
+            SaslMechanism::Plain,
+            SaslMechanism::ScramSha256,
+            SaslMechanism::ScramSha512,
+        ] {
+            assert_eq!(
+                secure_metadata(&broker, KafkaUser::ADMIN, mechanism, "lines")?,
+                None,
+                "{mechanism:?}"
+            );
+            assert_eq!(
+                secure_metadata(&broker, KafkaUser::MALLORY, mechanism, "lines")?,
+                refused,
+                "{mechanism:?}"
+            );
+        }
+        broker.stop();
+        broker.restart()?;
+        let admin = secure_metadata(
+            &broker,
+            KafkaUser::ADMIN,
+            SaslMechanism::ScramSha512,
+            "lines",
+        );
+        assert_eq!(admin?, None);
+        assert_eq!(
+            values(&broker.read_committed("lines")?, 2),
+            by_partition(&lines, 2)
+        );
         Ok(())
     }
 }

@@ -2,13 +2,16 @@
 //! starts its own, see `cairn_tests::kafka`): the word-count oracle through topics, read
 //! back with `read_committed` — uninterrupted at two parallelisms, through a `kill -9` loop,
 //! across a crash between `_metadata` and the transactions' commit, a broker restart and an
-//! in-place rescale — an at-least-once sink without gaps, and clear errors.
+//! in-place rescale — an at-least-once sink without gaps, and clear errors. Over a secured
+//! broker's `SASL_SSL` listener (TLS, SASL PLAIN and SCRAM, ACLs): the crash between
+//! `_metadata` and commit, and clear errors for a wrong password, a user without ACLs and an
+//! untrusted certificate.
 
 use std::ffi::OsString;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use cairn_tests::kafka::{KafkaBroker, KafkaRecord};
+use cairn_tests::kafka::{KafkaBroker, KafkaRecord, KafkaUser, SaslMechanism};
 use cairn_tests::kill_loop::KillLoop;
 use cairn_tests::{
     Corpus, OracleReport, Scratch, Session, WordCountCheck, eventually, finish, http_text, job, os,
@@ -36,6 +39,14 @@ fn broker() -> Option<KafkaBroker> {
         .then(|| KafkaBroker::start().unwrap())
 }
 
+/// A secured broker of the test's own (`SASL_SSL` next to `PLAINTEXT`), or `None` as
+/// [`broker`] says.
+fn secured_broker() -> Option<KafkaBroker> {
+    KafkaBroker::available()
+        .unwrap()
+        .then(|| KafkaBroker::start_secured().unwrap())
+}
+
 fn lines(corpus: &Corpus) -> Vec<String> {
     std::fs::read_to_string(&corpus.path)
         .unwrap()
@@ -58,6 +69,35 @@ fn url(broker: &KafkaBroker, topic: &str, query: &str) -> String {
         format!("?{query}")
     };
     format!("kafka://{}/{topic}{query}", broker.bootstrap())
+}
+
+/// `kafka://<broker's SASL_SSL listener>/<topic>?<properties>[&<query>]`: the client
+/// `properties` (as [`KafkaBroker::sasl_ssl_properties`] gives them) as `properties.*`
+/// options. A `kafka://` address's query is not percent-decoded (a value runs to the next
+/// `&`, `/` and `=` included), so a value must not hold a `&`.
+fn secure_url<K: AsRef<str>>(
+    broker: &KafkaBroker,
+    topic: &str,
+    properties: &[(K, String)],
+    query: &str,
+) -> String {
+    let mut options: Vec<String> = properties
+        .iter()
+        .map(|(key, value)| {
+            let key = key.as_ref();
+            assert!(
+                !value.contains('&'),
+                "{key}={value:?} cannot be a kafka:// address's option"
+            );
+            format!("properties.{key}={value}")
+        })
+        .collect();
+    options.extend((!query.is_empty()).then(|| query.to_owned()));
+    format!(
+        "kafka://{}/{topic}?{}",
+        broker.secure_bootstrap(),
+        options.join("&")
+    )
 }
 
 /// The oracle's verdict on word-count output records; each must be keyed by its word.
@@ -574,4 +614,163 @@ fn kafka_errors_are_clear() {
             "{error}: {run:?}"
         );
     }
+}
+
+/// Over a secured broker's `SASL_SSL` listener, trusting its CA (`ssl.ca.location` in the
+/// address): word-count at p=2 reads topic `in` (unbounded; the corpus arrives over 8 s) as
+/// the admin with SCRAM-SHA-512 and writes topic `out` exactly-once with SCRAM-SHA-256,
+/// checkpointing every second (so that checkpoint 3 comes after the clients' TLS and SASL
+/// handshakes, while records flow). The process dies after checkpoint 3's `_metadata` and
+/// before its transactions' commit (the test hook); the restore commits them over TLS and
+/// SASL, the rest follows, and the output is exact.
+#[test]
+fn kafka_over_sasl_ssl() {
+    let Some(broker) = secured_broker() else {
+        return;
+    };
+    let (session, scratch) = (
+        Session::new("kafka-sasl-ssl"),
+        Scratch::new("kafka-sasl-ssl"),
+    );
+    broker.create_topic("in", 3).unwrap();
+    broker.create_topic("out", 2).unwrap();
+    let input = secure_url(
+        &broker,
+        "in",
+        &broker.sasl_ssl_properties(KafkaUser::ADMIN, SaslMechanism::ScramSha512),
+        "scan.bounded.mode=unbounded",
+    );
+    let output = secure_url(
+        &broker,
+        "out",
+        &broker.sasl_ssl_properties(KafkaUser::ADMIN, SaslMechanism::ScramSha256),
+        "sink.delivery-guarantee=exactly-once",
+    );
+    let chk = scratch.join("chk");
+    let id = "c8".repeat(16);
+    let lines = lines(corpus());
+    let crashed = std::thread::scope(|scope| {
+        let feeder = scope.spawn(|| {
+            for chunk in lines.chunks(lines.len().div_ceil(16)) {
+                broker.produce_lines("in", chunk).unwrap();
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        let mut crashing = session.command(run_args(
+            2,
+            &id,
+            &chk,
+            &["-D", "execution.checkpointing.interval=1 s"],
+            &input,
+            &output,
+        ));
+        crashing.env("CAIRN_TEST_CRASH_BEFORE_COMMIT", "3");
+        let crashed = finish(crashing, None);
+        feeder.join().unwrap();
+        crashed
+    });
+    assert!(
+        !crashed.success()
+            && crashed
+                .stderr
+                .contains("aborting before committing checkpoint 3"),
+        "{crashed:?}"
+    );
+    let committed = broker.read_committed("out").unwrap().len();
+    let written = broker.read_uncommitted("out").unwrap().len();
+    assert!(
+        committed < written,
+        "checkpoint 3's records wait for a commit: {committed} committed of {written}"
+    );
+    let folder = chk.join(&id);
+    let resumed_id = "c9".repeat(16);
+    let mut resumed = session.start(run_args(
+        2,
+        &resumed_id,
+        &chk,
+        &["-s", path_str(&folder)],
+        &input,
+        &output,
+    ));
+    wait_for_committed(&broker, "out", corpus().words());
+    let stop = session.cli(os(&[
+        "stop",
+        "--savepoint-path",
+        path_str(&scratch.join("sp")),
+        &resumed_id,
+    ]));
+    assert!(stop.success(), "{stop:?}");
+    assert_eq!(resumed.wait(), Some(0), "{}", resumed.stderr());
+    assert_exact(&broker, "out", corpus());
+}
+
+/// Over a secured broker's `SASL_SSL` listener, what cannot work fails the job within
+/// seconds (`properties.default.api.timeout.ms=5000`) with an error saying why in the job's
+/// failure: a wrong password (authentication), a user without ACLs (authorization), and no
+/// `ssl.ca.location` (the broker's certificate is not trusted). The job's failure, not
+/// librdkafka's warnings in the log, which a failing client may not have served yet.
+#[test]
+fn kafka_security_errors_are_clear() {
+    let Some(broker) = secured_broker() else {
+        return;
+    };
+    let scratch = Scratch::new("kafka-security-errors");
+    broker.create_topic("in", 1).unwrap();
+    broker.produce_lines("in", &["a b".to_owned()]).unwrap();
+    let out = scratch.join("out");
+    let out = path_str(&out);
+    let properties = |user, mechanism| broker.sasl_ssl_properties(user, mechanism);
+    let untrusting: Vec<_> = properties(KafkaUser::ADMIN, SaslMechanism::ScramSha512)
+        .into_iter()
+        .filter(|(key, _)| *key != "ssl.ca.location")
+        .collect();
+    let bounded = "properties.default.api.timeout.ms=5000";
+    let mut unclear = Vec::new();
+    for (case, properties, error) in [
+        (
+            "a wrong password",
+            properties(
+                KafkaUser::ADMIN.with_password("wrong"),
+                SaslMechanism::ScramSha256,
+            ),
+            "authentication",
+        ),
+        (
+            "a user without ACLs",
+            properties(KafkaUser::MALLORY, SaslMechanism::ScramSha512),
+            "authoriz",
+        ),
+        ("no CA", untrusting, "certificate verify failed"),
+    ] {
+        let started = Instant::now();
+        let run = cairn_tests::cairn(
+            os(&[
+                "run",
+                path_str(&job("word-count")),
+                "--",
+                "--input",
+                &secure_url(&broker, "in", &properties, bounded),
+                "--output",
+                out,
+            ]),
+            None,
+            None,
+        );
+        let elapsed = started.elapsed();
+        let failure = run.last_line();
+        if run.success()
+            || !failure.contains(" FAILED ")
+            || !failure.to_lowercase().contains(error)
+            || elapsed > Duration::from_secs(30)
+        {
+            let log: Vec<&str> = run.stderr.lines().take(6).collect();
+            unclear.push(format!(
+                "{case}: expected a failure naming {error:?} within 30 s; exit {:?} after \
+                 {elapsed:?}: {failure}\nthe start of stderr:\n{}",
+                run.code,
+                log.join("\n")
+            ));
+        }
+    }
+    assert!(unclear.is_empty(), "{}", unclear.join("\n\n"));
 }
