@@ -25,12 +25,13 @@ mod sink;
 mod source;
 mod transactions;
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 
 use super::{ConnectorError, Options};
 
@@ -76,9 +77,27 @@ fn client(options: &Options) -> Result<Client, ConnectorError> {
 }
 
 /// librdkafka's log lines and client-wide errors (a broker away, which it reconnects to),
-/// into Cairn's log.
-#[derive(Debug, Default, Clone, Copy)]
-struct ClientLogs;
+/// into Cairn's log; the last such error is kept, since a call that then fails says only
+/// that it timed out or could not reach a broker, not why.
+#[derive(Debug, Default)]
+struct ClientLogs {
+    cause: Mutex<Option<String>>,
+}
+
+impl ClientLogs {
+    /// `error` (a failed call's) with the client-wide error librdkafka reported last, the
+    /// likely cause of a call that timed out: authentication refused, a certificate not
+    /// verified, brokers away.
+    fn with_cause(&self, error: ConnectorError) -> ConnectorError {
+        let cause = self.cause.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match (error, cause) {
+            (ConnectorError::Kafka(message), Some(cause)) => {
+                ConnectorError::Kafka(format!("{message} (librdkafka reports: {cause})"))
+            }
+            (error, _) => error,
+        }
+    }
+}
 
 impl rdkafka::ClientContext for ClientLogs {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -97,10 +116,12 @@ impl rdkafka::ClientContext for ClientLogs {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!("kafka: {reason} ({error})");
+        // "All brokers are down" follows from the cause; it is not one.
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::AllBrokersDown) {
+            *self.cause.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_owned());
+        }
     }
 }
-
-impl ConsumerContext for ClientLogs {}
 
 /// The bootstrap servers, as `host:port` pairs.
 fn bootstrap_servers(config: &ClientConfig) -> Vec<String> {

@@ -335,15 +335,30 @@ type KafkaProducer = ThreadedProducer<DeliveryErrors>;
 #[derive(Default)]
 struct DeliveryErrors {
     first: Mutex<Option<KafkaError>>,
+    logs: ClientLogs,
 }
 
 impl rdkafka::ClientContext for DeliveryErrors {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        ClientLogs.log(level, fac, log_message);
+        self.logs.log(level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        ClientLogs.error(error, reason);
+        self.logs.error(error, reason);
+    }
+}
+
+/// A failed call of `producer`'s, with what was being done and the likely cause librdkafka
+/// reported (its thread serves the producer's events).
+fn failed<'a>(
+    producer: &'a KafkaProducer,
+    action: impl std::fmt::Display + 'a,
+) -> impl FnOnce(KafkaError) -> ConnectorError + 'a {
+    move |e| {
+        producer
+            .context()
+            .logs
+            .with_cause(ConnectorError::Kafka(format!("{action}: {e}")))
     }
 }
 
@@ -408,14 +423,14 @@ fn ready(
 ) -> Result<(String, KafkaProducer), ConnectorError> {
     config.set("transactional.id", &id);
     let producer = create(&config)?;
-    producer
-        .init_transactions(timeout)
-        .map_err(kafka_error(format_args!(
-            "cannot start transactions as {id}"
-        )))?;
-    producer
-        .begin_transaction()
-        .map_err(kafka_error(format_args!("cannot begin transaction {id}")))?;
+    producer.init_transactions(timeout).map_err(failed(
+        &producer,
+        format_args!("cannot start transactions as {id}"),
+    ))?;
+    producer.begin_transaction().map_err(failed(
+        &producer,
+        format_args!("cannot begin transaction {id}"),
+    ))?;
     Ok((id, producer))
 }
 
@@ -480,12 +495,13 @@ impl Transactional {
             .drain(..due)
             .zip(self.prepared.drain(..due))
         {
-            producer
-                .commit_transaction(self.timeout)
-                .map_err(kafka_error(format_args!(
+            producer.commit_transaction(self.timeout).map_err(failed(
+                &producer,
+                format_args!(
                     "cannot commit transaction {} of checkpoint {}",
                     prepared.transactional_id, prepared.checkpoint
-                )))?;
+                ),
+            ))?;
         }
         Ok(())
     }
@@ -495,7 +511,7 @@ impl Transactional {
 fn flush(producer: &KafkaProducer, timeout: Duration) -> Result<(), ConnectorError> {
     producer
         .flush(timeout)
-        .map_err(kafka_error("cannot flush records to Kafka"))?;
+        .map_err(failed(producer, "cannot flush records to Kafka"))?;
     producer.context().check()
 }
 

@@ -104,15 +104,16 @@ struct SourceContext {
     /// stable offset, not its high watermark.
     read_committed: bool,
     ends: Mutex<HashMap<(String, i32), i64>>,
+    logs: ClientLogs,
 }
 
 impl rdkafka::ClientContext for SourceContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        ClientLogs.log(level, fac, log_message);
+        self.logs.log(level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        ClientLogs.error(error, reason);
+        self.logs.error(error, reason);
     }
 
     fn stats(&self, statistics: Statistics) {
@@ -261,6 +262,7 @@ impl SourceConnector for KafkaSource {
         let context = SourceContext {
             read_committed: config.get("isolation.level") == Some("read_committed"),
             ends: Mutex::default(),
+            logs: ClientLogs::default(),
         };
         let consumer: BaseConsumer<SourceContext> = config
             .create_with_context(context)
@@ -283,7 +285,9 @@ impl SourceConnector for KafkaSource {
             discovery: self.discovery.map(|every| (every, Instant::now() + every)),
             last_error: None,
         };
-        reader.add_splits(&restored.unwrap_or_default())?;
+        reader
+            .add_splits(&restored.unwrap_or_default())
+            .map_err(|e| reader.with_cause(e))?;
         Ok(Box::new(reader))
     }
 }
@@ -314,7 +318,22 @@ struct KafkaReader {
     last_error: Option<RDKafkaErrorCode>,
 }
 
+/// How long a failed start serves the consumer's queue for the client-wide errors behind
+/// the failure (librdkafka reports them there, and only a poll hands them over).
+const SERVE_CAUSES: Duration = Duration::from_millis(200);
+
 impl KafkaReader {
+    /// `error` with its likely cause, from the client-wide errors librdkafka reported.
+    /// Serving them may take records from assigned partitions; the reader is failing.
+    fn with_cause(&self, error: ConnectorError) -> ConnectorError {
+        let deadline = Instant::now() + SERVE_CAUSES;
+        let mut now = Instant::now();
+        while now < deadline {
+            let _ = self.consumer.poll(deadline - now);
+            now = Instant::now();
+        }
+        self.consumer.context().logs.with_cause(error)
+    }
     /// Adds the partitions of the source's topics this subtask owns and does not read yet,
     /// at their position in `restored` or where the startup mode says, and assigns them.
     fn add_splits(&mut self, restored: &[(String, i32, Position)]) -> Result<(), ConnectorError> {
