@@ -162,6 +162,7 @@ fn row(
                     state: file.clone(),
                 },
                 stats: SnapshotStats::default(),
+                watermark: None,
             }],
         }],
         max_parallelism: Some(MAX_PARALLELISM),

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use cairn_wire::{JobGraph, NodeKind, Partitioning};
+use cairn_wire::{JobGraph, NodeKind, Partitioning, WatermarkStrategy};
 
 use crate::connectors::{
     Configured, ConnectorError, SINKS, SOURCES, SinkConnector, SourceConnector, sink_kind,
@@ -30,6 +30,8 @@ pub enum GraphError {
     SourceWithInputs(String),
     #[error("node '{0}' has no inputs")]
     NoInputs(String),
+    #[error("sink '{0}' has a watermark strategy; sinks emit nothing (give it to the node before)")]
+    WatermarksOnSink(String),
     #[error("node '{node}' uses unknown {role} connector '{connector}' (known: {})", .known.join(", "))]
     UnknownConnector {
         node: String,
@@ -87,6 +89,8 @@ pub struct GraphNode {
     pub role: Role,
     pub inputs: Vec<Edge>,
     pub parallelism: u32,
+    /// Watermarks made from the timestamps it emits (sources and operators only).
+    pub watermarks: Option<WatermarkStrategy>,
 }
 
 /// A validated job graph; every node comes after all its upstream nodes.
@@ -154,6 +158,9 @@ impl Graph {
                     options: node.options.clone(),
                 },
             };
+            if matches!(role, Role::Sink(_)) && node.watermarks.is_some() {
+                return Err(GraphError::WatermarksOnSink(node.uid.clone()));
+            }
             match (&role, node.inputs.is_empty()) {
                 (Role::Source(_), false) => {
                     return Err(GraphError::SourceWithInputs(node.uid.clone()));
@@ -202,6 +209,7 @@ impl Graph {
                 role,
                 inputs,
                 parallelism,
+                watermarks: node.watermarks,
             });
         }
 
@@ -533,7 +541,17 @@ mod tests {
             inputs: vec![],
             parallelism: None,
             options: vec![],
+            watermarks: None,
         });
         assert_eq!(error(&job), "node 'orphan' has no inputs");
+
+        let mut job = word_count(this_file());
+        let sink = job.nodes.len() - 1;
+        job.nodes[sink].watermarks = Some(cairn_wire::WatermarkStrategy::monotonous_timestamps());
+        assert!(
+            error(&job).contains("has a watermark strategy; sinks emit nothing"),
+            "{}",
+            error(&job)
+        );
     }
 }

@@ -74,6 +74,22 @@ pub enum Refusal {
     Versions(u32, u32),
 }
 
+/// The watermark subtask `subtask` of `node`, now at `parallelism`, starts from: its own at
+/// an unchanged parallelism; else the lowest of all old subtasks' (none if one had none) —
+/// the only floor no new subtask's records or timers can be behind, since every key group's
+/// timers at or below it have fired.
+pub fn watermark(node: &NodeState, subtask: usize, parallelism: u32) -> Option<i64> {
+    if node.parallelism == parallelism {
+        return node.subtasks.get(subtask)?.watermark;
+    }
+    node.subtasks
+        .iter()
+        .map(|s| s.watermark)
+        .collect::<Option<Vec<i64>>>()?
+        .into_iter()
+        .min()
+}
+
 /// What each of the `parallelism` subtasks of `node` restores (`max_parallelism` key groups).
 pub fn assign(
     node: &NodeState,
@@ -283,6 +299,7 @@ mod tests {
                         state: file(i, p, groups, items, mode),
                     },
                     stats: SnapshotStats::default(),
+                    watermark: None,
                 })
                 .collect(),
         }
@@ -372,6 +389,7 @@ mod tests {
                 },
             },
             stats: SnapshotStats::default(),
+            watermark: None,
         };
         let node = NodeState {
             uid: "out".into(),
@@ -404,6 +422,7 @@ mod tests {
                 },
             },
             stats: SnapshotStats::default(),
+            watermark: None,
         };
         let node = NodeState {
             uid: "numbers".into(),
@@ -434,6 +453,7 @@ mod tests {
                         }),
                     },
                     stats: SnapshotStats::default(),
+                    watermark: None,
                 };
                 2
             ],
@@ -449,5 +469,28 @@ mod tests {
             assign(&whole, 2, MAX).unwrap()[1],
             SubtaskRestore::Whole(_)
         ));
+    }
+
+    #[test]
+    fn watermarks_restore_as_they_were_or_at_the_lowest() {
+        let node = |watermarks: &[Option<i64>]| NodeState {
+            uid: "count".into(),
+            parallelism: watermarks.len() as u32,
+            subtasks: watermarks
+                .iter()
+                .map(|&watermark| SubtaskSnapshot {
+                    state: SubtaskState::Operator { file: None },
+                    stats: SnapshotStats::default(),
+                    watermark,
+                })
+                .collect(),
+        };
+        let two = node(&[Some(50), Some(30)]);
+        assert_eq!(watermark(&two, 0, 2), Some(50));
+        assert_eq!(watermark(&two, 1, 2), Some(30));
+        assert_eq!(watermark(&two, 2, 3), Some(30));
+        assert_eq!(watermark(&two, 0, 1), Some(30));
+        assert_eq!(watermark(&node(&[Some(50), None]), 0, 3), None);
+        assert_eq!(watermark(&node(&[Some(50), None]), 0, 2), Some(50));
     }
 }

@@ -83,6 +83,8 @@ pub struct Supervisor {
     pub s3: S3Config,
     pub restart: RestartStrategy,
     pub cancel: CancelHandle,
+    /// `pipeline.auto-watermark-interval`.
+    pub watermark_interval: Option<Duration>,
 }
 
 /// How the job ended, after every attempt.
@@ -139,6 +141,7 @@ impl Supervisor {
                 attempt: restarts.count(),
                 cancel: self.cancel.clone(),
                 requests: Some(requests_rx),
+                watermark_interval: self.watermark_interval,
             };
             let running = job.start().map_err(SupervisorError::Start)?;
             let metrics = running.metrics();

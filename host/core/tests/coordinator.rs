@@ -28,7 +28,7 @@ use cairn_core::state::{CheckpointMetadata, CheckpointStore, METADATA_FILE, Stat
 use cairn_core::supervisor::{End, Restored, Supervisor, Watcher};
 use cairn_wire::{
     Context, Emitter, JobGraph, KeyedChunk, OperatorStateMode, PackedBatch, Partitioning, Sink,
-    Snapshot, Source, ValueEncoding,
+    Snapshot, Source, ValueEncoding, WatermarkStrategy,
 };
 use crossbeam_channel::{Receiver, Sender};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -137,7 +137,8 @@ struct Knobs {
     completed: Mutex<Vec<(u32, u64)>>,
 }
 
-/// Opens operator `count`, tagging its output with `tag` (the code's version, for swaps).
+/// Opens operator `count`, tagging its output with `tag` (the code's version, for swaps),
+/// each record's timestamp its number.
 struct Counting {
     tag: &'static str,
     knobs: Arc<Knobs>,
@@ -181,7 +182,8 @@ impl OperatorInstance for Counter {
         let mut out = Emitter::default();
         for record in batch.records(input).unwrap() {
             let n = u64::from_le_bytes(record.value().try_into().unwrap());
-            out.emit(format!("{}:{n}", self.tag));
+            // The sequence number is the record's event time.
+            out.emit_with_timestamp("", format!("{}:{n}", self.tag), n as i64);
             self.count += 1;
         }
         self.knobs
@@ -576,17 +578,27 @@ impl Setup {
         attempt: u32,
     ) -> RunningJob {
         Job {
+            restore,
+            attempt,
+            ..self.job(graph, checkpoints)
+        }
+        .start()
+        .unwrap()
+    }
+
+    /// A first attempt of `graph`, not started.
+    fn job(&self, graph: Graph, checkpoints: Checkpointing) -> Job {
+        Job {
             id: JOB.into(),
             graph,
             operators: self.operators(),
             checkpoints,
-            restore,
-            attempt,
+            restore: None,
+            attempt: 0,
             cancel: self.cancel.clone(),
             requests: Some(self.requests.1.clone()),
+            watermark_interval: None,
         }
-        .start()
-        .unwrap()
     }
 
     /// Waits until the (single) operator subtask is held in the snapshot of checkpoint
@@ -620,6 +632,7 @@ impl Setup {
                 delay: Duration::ZERO,
             },
             cancel: self.cancel.clone(),
+            watermark_interval: None,
         }
     }
 
@@ -1195,6 +1208,143 @@ fn retention_keeps_exactly_num_retained_across_attempts() {
     assert_eq!(s2.stored_count(6, &meta, 0), next);
     assert!(next >= restored_count);
     assert_eq!(s2.committed(1), [lines("v1", 0..next)]);
+}
+
+/// Generator → `count` (its records stamped with their numbers, a watermark strategy with a
+/// 10 ms bound) → file sink, at parallelism 2.
+fn watermark_graph(out: &Path) -> Graph {
+    let mut job = JobGraph::new("watermarks");
+    job.source("gen", Source::generator(0, 7).option("rate", "2000"))
+        .operator("count", "count", Partitioning::Rebalance)
+        .watermarks(WatermarkStrategy::bounded_out_of_orderness(10))
+        .sink(
+            "out",
+            Sink::file(out.to_str().unwrap()),
+            Partitioning::Forward,
+        );
+    Graph::new(&job, 2, 128).unwrap()
+}
+
+/// Each subtask's (input, output) watermarks, of the subtasks of `kind`.
+fn watermarks(metrics: &JobMetrics, kind: TaskKind) -> Vec<(i64, i64)> {
+    metrics
+        .sample(Instant::now())
+        .into_iter()
+        .filter(|sample| sample.kind == kind)
+        .map(|sample| (sample.input_watermark, sample.output_watermark))
+        .collect()
+}
+
+/// A watermark strategy on an operator: watermarks follow the timestamps it emits (its
+/// records' numbers, minus the bound and 1 ms), periodically, and reach the sink while the
+/// job runs; an upstream without a strategy sends none.
+#[test]
+fn watermarks_follow_the_timestamps_an_operator_emits() {
+    let s = setup("watermarks");
+    let checkpoints = s.checkpointing(config(|c| c.interval = None), false);
+    let running = Job {
+        watermark_interval: Some(Duration::from_millis(10)),
+        ..s.job(watermark_graph(&s.out), checkpoints)
+    }
+    .start()
+    .unwrap();
+    let metrics = running.metrics();
+    // Samples are shared for a second: ask again until they show it.
+    eventually("the sinks' watermarks to pass 200", || {
+        watermarks(&metrics, TaskKind::Sink)
+            .iter()
+            .all(|&(input, _)| (200..i64::MAX).contains(&input))
+    });
+    for (input, output) in watermarks(&metrics, TaskKind::Operator) {
+        assert_eq!(input, i64::MIN, "the source has no strategy");
+        assert!((200..i64::MAX).contains(&output));
+    }
+    s.cancel.cancel();
+    running.wait();
+}
+
+/// Checkpoints hold each subtask's last watermark; a restored job starts from them, before
+/// any record: the sinks see each operator subtask's checkpointed watermark at once.
+#[test]
+fn a_restored_job_starts_from_its_checkpointed_watermarks() {
+    let s = setup("watermarks-restored");
+    let checkpoints = s.checkpointing(
+        config(|c| c.interval = Some(Duration::from_millis(50))),
+        true,
+    );
+    let running = Job {
+        watermark_interval: Some(Duration::from_millis(10)),
+        ..s.job(watermark_graph(&s.out), checkpoints.clone())
+    }
+    .start()
+    .unwrap();
+    let metrics = running.metrics();
+    eventually("a checkpoint with watermarks past 200", || {
+        let stats = metrics.checkpoint_stats();
+        stats.latest_checkpoint.is_some_and(|c| {
+            s.metadata(c.id).nodes[1]
+                .subtasks
+                .iter()
+                .all(|sub| sub.watermark.is_some_and(|w| w >= 200))
+        })
+    });
+    s.cancel.cancel();
+    running.wait();
+    let latest = metrics.checkpoint_stats().latest_checkpoint.unwrap().id;
+    let metadata = s.metadata(latest);
+    let floors: Vec<i64> = metadata.nodes[1]
+        .subtasks
+        .iter()
+        .map(|sub| sub.watermark.unwrap())
+        .collect();
+    assert!(
+        metadata.nodes[0]
+            .subtasks
+            .iter()
+            .all(|sub| sub.watermark.is_none()),
+        "the source sent none"
+    );
+
+    let restore = s
+        .runtime
+        .block_on(cairn_core::restore::load(
+            s.storage.child(&format!("chk-{latest}")),
+            metadata,
+            &watermark_graph(&s.out),
+        ))
+        .unwrap();
+    let s2 = Setup {
+        knobs: Arc::default(),
+        cancel: CancelHandle::default(),
+        ..s
+    };
+    // No record gets through the operators: what the sinks see is the restored floor.
+    s2.knobs.holds.hold(FIRST_RECORD);
+    let running = Job {
+        restore: Some(restore),
+        attempt: 1,
+        watermark_interval: Some(Duration::from_millis(10)),
+        ..s2.job(
+            watermark_graph(&s2.out),
+            Checkpointing {
+                first_id: latest + 1,
+                ..checkpoints
+            },
+        )
+    }
+    .start()
+    .unwrap();
+    let metrics = running.metrics();
+    eventually("the sinks to see the restored watermarks", || {
+        let inputs: Vec<i64> = watermarks(&metrics, TaskKind::Sink)
+            .iter()
+            .map(|&(input, _)| input)
+            .collect();
+        inputs == floors
+    });
+    s2.cancel.cancel();
+    s2.knobs.holds.release_all();
+    running.wait();
 }
 
 /// A bounded job: once every source has ended, the final checkpoint (stored, with

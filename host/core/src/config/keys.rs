@@ -78,6 +78,16 @@ keys! {
         expected: "an integer from 1 to 32768 (Flink's upper bound)",
         parse: |s| positive(s).filter(|&n| n <= UPPER_MAX_PARALLELISM),
     };
+    WATERMARK_INTERVAL: Option<Duration> = Key {
+        name: "pipeline.auto-watermark-interval",
+        aliases: &[],
+        default: "200 ms",
+        readme_default: None,
+        meaning: "how often nodes with a watermark strategy emit watermarks and check \
+                  idleness (`0`: never; only the end of input ends event time)",
+        expected: "a duration such as 200 ms, or 0",
+        parse: |s| parse_duration(s).map(|d| (!d.is_zero()).then_some(d)),
+    };
     MEMORY_LIMIT: u64 = Key {
         name: "wasm.memory-limit",
         aliases: &[],

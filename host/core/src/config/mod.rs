@@ -176,6 +176,7 @@ impl ConfigLayers {
         let config = Config {
             default_parallelism: self.get(&keys::PARALLELISM)?,
             max_parallelism: self.get(&keys::MAX_PARALLELISM)?,
+            watermark_interval: self.get(&keys::WATERMARK_INTERVAL)?,
             memory_limit: self.get(&keys::MEMORY_LIMIT)?,
             call_timeout: self.get(&keys::CALL_TIMEOUT)?,
             compilation_cache: self.get(&keys::COMPILATION_CACHE)?,
@@ -299,6 +300,8 @@ pub struct Config {
     pub default_parallelism: u32,
     /// `pipeline.max-parallelism`: the number of key groups, the upper bound of parallelism.
     pub max_parallelism: u32,
+    /// `pipeline.auto-watermark-interval`: how often watermarks are made; `None`: never.
+    pub watermark_interval: Option<Duration>,
     /// `wasm.memory-limit`: the most linear memory one guest instance may have, in bytes.
     pub memory_limit: u64,
     /// `wasm.call-timeout`: the longest one guest call may run before it counts as stuck.

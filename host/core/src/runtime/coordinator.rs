@@ -21,9 +21,7 @@ use super::{
 };
 use crate::config::CheckpointConfig;
 use crate::state::checkpoints::{Deleter, Retain, Retained, complete};
-use crate::state::metadata::{
-    CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, SubtaskSnapshot, SubtaskState,
-};
+use crate::state::metadata::{CheckpointKind, FORMAT_VERSION, NodeState, SubtaskSnapshot};
 use crate::state::{CheckpointMetadata, StateError, StateStore};
 
 /// Longest the coordinator sleeps without looking at timers.
@@ -67,7 +65,7 @@ struct Pending {
     purpose: Purpose,
     started: Instant,
     timestamp_ms: u64,
-    acks: Vec<Option<(SubtaskState, SnapshotStats)>>,
+    acks: Vec<Option<SubtaskSnapshot>>,
     /// When each subtask's acknowledgement arrived, in ms since the Unix epoch.
     acked_ms: Vec<u64>,
     missing: usize,
@@ -272,9 +270,8 @@ impl Coordinator {
             Report::Ack {
                 checkpoint,
                 task,
-                state,
-                stats,
-            } => return self.acknowledge(checkpoint, task, state, stats),
+                snapshot,
+            } => return self.acknowledge(checkpoint, task, snapshot),
             Report::Decline {
                 checkpoint,
                 task,
@@ -423,15 +420,14 @@ impl Coordinator {
         &mut self,
         checkpoint: u64,
         task: usize,
-        state: SubtaskState,
-        stats: SnapshotStats,
+        snapshot: SubtaskSnapshot,
     ) -> Result<bool, CoordinatorError> {
         let Some(pending) = self.pending.get_mut(&checkpoint) else {
             self.late(checkpoint);
             return Ok(false);
         };
         pending.acked_ms[task] = crate::clock::now_ms();
-        if pending.acks[task].replace((state, stats)).is_none() {
+        if pending.acks[task].replace(snapshot).is_none() {
             pending.missing -= 1;
         }
         if pending.missing > 0 {
@@ -552,7 +548,7 @@ impl Coordinator {
     fn metadata(&self, pending: &Pending) -> CheckpointMetadata {
         let mut nodes: Vec<NodeState> = Vec::new();
         for ((task, _), ack) in self.tasks.iter().zip(&pending.acks) {
-            let (state, stats) = ack.clone().expect("every subtask acknowledged");
+            let snapshot = ack.clone().expect("every subtask acknowledged");
             if nodes.last().is_none_or(|n| n.uid != task.uid) {
                 nodes.push(NodeState {
                     uid: task.uid.clone(),
@@ -564,7 +560,7 @@ impl Coordinator {
                 .last_mut()
                 .expect("pushed above")
                 .subtasks
-                .push(SubtaskSnapshot { state, stats });
+                .push(snapshot);
         }
         CheckpointMetadata {
             format: FORMAT_VERSION,
@@ -742,10 +738,11 @@ fn statistics(pending: &Pending, tasks: &[(TaskId, TaskKind)]) -> CompletedCheck
         subtasks: Vec::with_capacity(tasks.len()),
     };
     let acks = pending.acks.iter().zip(&pending.acked_ms).zip(tasks);
-    for (((state, subtask), acked_ms), (task, _)) in
+    for ((snapshot, acked_ms), (task, _)) in
         acks.filter_map(|((ack, at), task)| Some(((ack.as_ref()?, at), task)))
     {
-        let (raw, stored) = state.sizes();
+        let subtask = &snapshot.stats;
+        let (raw, stored) = snapshot.state.sizes();
         stats.raw_bytes += raw;
         stats.stored_bytes += stored;
         stats.subtasks.push(SubtaskCheckpoint {

@@ -35,6 +35,8 @@ pub(crate) enum Event {
     Watermark(i64),
     /// Every input turned idle, or one turned active again.
     Status(WatermarkStatus),
+    /// The deadline the caller gave passed before anything arrived.
+    Tick,
     /// Every input has ended (reported once).
     End,
 }
@@ -98,9 +100,13 @@ impl Inputs {
         &self.control
     }
 
-    /// The next event. Before blocking for input, partial output batches are flushed so
-    /// that records never wait idle.
-    pub(crate) fn next(&mut self, output: &mut Output) -> Result<Event, TaskError> {
+    /// The next event; [`Event::Tick`] when nothing arrived by `deadline`. Before blocking
+    /// for input, partial output batches are flushed so that records never wait idle.
+    pub(crate) fn next(
+        &mut self,
+        output: &mut Output,
+        deadline: Option<Instant>,
+    ) -> Result<Event, TaskError> {
         loop {
             if let Some(change) = self.changes.pop_front() {
                 return Ok(match change {
@@ -135,7 +141,13 @@ impl Inputs {
                 Ok(operation) => operation,
                 Err(_) => {
                     output.flush()?;
-                    select.select()
+                    match deadline {
+                        None => select.select(),
+                        Some(deadline) => match select.select_deadline(deadline) {
+                            Ok(operation) => operation,
+                            Err(_) => return Ok(Event::Tick),
+                        },
+                    }
                 }
             };
             let index = operation.index();
@@ -249,7 +261,7 @@ mod tests {
     /// What the subtask sees next, as text: `b:<value>`, `barrier <n>`, or `end`.
     fn next(inputs: &mut Inputs) -> String {
         match inputs
-            .next(&mut Output::new(Vec::new(), Arc::default()))
+            .next(&mut Output::new(Vec::new(), Arc::default()), None)
             .unwrap()
         {
             Event::Batch(_, batch, _) => {
@@ -260,6 +272,7 @@ mod tests {
             Event::Complete(n) => format!("complete {n}"),
             Event::Watermark(w) => format!("watermark {w}"),
             Event::Status(status) => format!("{status:?}"),
+            Event::Tick => "tick".into(),
             Event::End => "end".into(),
         }
     }

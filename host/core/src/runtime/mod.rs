@@ -8,6 +8,7 @@
 mod coordinator;
 pub mod crash;
 pub mod footprint;
+mod generator;
 mod inputs;
 mod metrics;
 mod output;
@@ -19,6 +20,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cairn_wire::{PackedBatch, Partitioning};
@@ -29,10 +31,11 @@ use crate::connectors::ConnectorError;
 use crate::graph::{Graph, Role};
 use crate::operator::{OperatorError, OperatorFactory};
 use crate::rescale::SubtaskRestore;
-use crate::state::metadata::{SnapshotStats, SubtaskState};
+use crate::state::metadata::SubtaskSnapshot;
 use crate::state::{CheckpointMetadata, CheckpointStore, StateError, StateStore};
 use coordinator::Coordinator;
 pub use coordinator::CoordinatorError;
+use generator::WatermarkGenerator;
 use inputs::Inputs;
 pub use metrics::{
     CheckpointStats, CompletedCheckpoint, FailedCheckpoint, JobMetrics, SubtaskCheckpoint, Summary,
@@ -147,8 +150,7 @@ pub(crate) enum Report {
     Ack {
         checkpoint: u64,
         task: usize,
-        state: SubtaskState,
-        stats: SnapshotStats,
+        snapshot: SubtaskSnapshot,
     },
     /// The subtask could not store its part of a checkpoint.
     Decline {
@@ -246,6 +248,9 @@ pub struct Job {
     pub cancel: CancelHandle,
     /// Savepoint and swap requests from the control plane, if it has one.
     pub requests: Option<Receiver<Request>>,
+    /// `pipeline.auto-watermark-interval`: how often nodes with a watermark strategy make
+    /// watermarks; `None`: never.
+    pub watermark_interval: Option<Duration>,
 }
 
 /// Cancels a job — every attempt of it — from anywhere.
@@ -325,10 +330,13 @@ impl Restore {
             SubtaskRestore::Whole(file) => self.blobs.get(&file.path).cloned(),
             _ => None,
         };
+        let node = self.metadata.nodes.iter().find(|n| n.uid == uid)?;
+        let parallelism = self.plan.get(uid)?.len() as u32;
         Some(Restored {
             plan,
             folder: self.folder.clone(),
             blob,
+            watermark: crate::rescale::watermark(node, subtask, parallelism),
         })
     }
 }
@@ -418,6 +426,11 @@ impl Job {
                     checkpoints: self.checkpoints.clone(),
                     reports: report_tx.clone(),
                     max_parallelism: graph.max_parallelism,
+                    watermarks: node.watermarks.zip(self.watermark_interval).map(
+                        |(strategy, interval)| {
+                            WatermarkGenerator::new(strategy, interval, Instant::now())
+                        },
+                    ),
                     restored: self
                         .restore
                         .as_ref()

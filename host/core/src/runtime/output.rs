@@ -10,7 +10,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use super::metrics::clock_ns;
 use cairn_wire::key_groups::{key_group, subtask_for_key_group};
 
-use super::valve::{NO_WATERMARK, WatermarkStatus};
+use super::valve::{END_OF_TIME, NO_WATERMARK, WatermarkStatus};
 use super::{Barrier, Message, TaskError, TaskMetrics};
 use crate::batch::batch_full;
 
@@ -139,6 +139,9 @@ pub(crate) struct Output {
     metrics: Arc<TaskMetrics>,
     /// The last watermark sent: one sent is never sent again, nor a lower one.
     watermark: i64,
+    /// The last one short of the end of event time: what a checkpoint holds (a drained
+    /// savepoint resumes where event time was, not at its end).
+    finite: i64,
     /// The last status sent.
     idle: bool,
 }
@@ -149,6 +152,7 @@ impl Output {
             edges,
             metrics,
             watermark: NO_WATERMARK,
+            finite: NO_WATERMARK,
             idle: false,
         }
     }
@@ -192,6 +196,9 @@ impl Output {
             return Ok(());
         }
         self.watermark = watermark;
+        if watermark != END_OF_TIME {
+            self.finite = watermark;
+        }
         self.metrics
             .output_watermark
             .store(watermark, Ordering::Relaxed);
@@ -199,6 +206,12 @@ impl Output {
         self.edges
             .iter_mut()
             .try_for_each(|edge| edge.broadcast(|| Message::Watermark(watermark), metrics))
+    }
+
+    /// The watermark a checkpoint taken now holds: the last one sent short of the end of
+    /// event time; `None` before the first.
+    pub(crate) fn checkpointed_watermark(&self) -> Option<i64> {
+        (self.finite != NO_WATERMARK).then_some(self.finite)
     }
 
     /// Tells every downstream subtask that this one turned idle or active, if that changed.

@@ -12,9 +12,10 @@ use bytes::Bytes;
 use cairn_wire::{Context, Emitter, KeyGroupRange, OperatorStateMode, Snapshot, keyed};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
+use super::generator::WatermarkGenerator;
 use super::inputs::{Event, Inputs};
 use super::output::Output;
-use super::valve::END_OF_TIME;
+use super::valve::{Change, END_OF_TIME, WatermarkStatus};
 use super::{
     Barrier, Checkpointing, CodeSwap, Control, Report, Stop, TaskError, TaskId, TaskMetrics,
 };
@@ -25,7 +26,7 @@ use crate::connectors::{
 use crate::graph::Role;
 use crate::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use crate::rescale::{KeyedRestore, SubtaskRestore};
-use crate::state::metadata::{SnapshotStats, StateFile, SubtaskState};
+use crate::state::metadata::{SnapshotStats, StateFile, SubtaskSnapshot, SubtaskState};
 use crate::state::operator_file::{self, Layout};
 use crate::state::{StateError, StateStore, blob, operator_state_file, state_file};
 
@@ -70,6 +71,8 @@ pub(crate) struct Task {
     pub(crate) reports: Sender<Report>,
     /// Number of key groups.
     pub(crate) max_parallelism: u32,
+    /// With a watermark strategy: the watermarks of what it emits.
+    pub(crate) watermarks: Option<WatermarkGenerator>,
     /// When resuming: what this subtask restores.
     pub(crate) restored: Option<Restored>,
 }
@@ -81,6 +84,8 @@ pub(crate) struct Restored {
     pub(crate) folder: StateStore,
     /// A whole-blob state file's stored bytes, verified before the job started.
     pub(crate) blob: Option<Bytes>,
+    /// The watermark to start from: none lower is ever sent again.
+    pub(crate) watermark: Option<i64>,
 }
 
 impl Task {
@@ -97,6 +102,10 @@ impl Task {
     }
 
     fn run_role(mut self) -> Result<(), TaskError> {
+        // Downstream channels leave "no watermark" at once, and nothing lower follows.
+        if let Some(floor) = self.restored.as_ref().and_then(|r| r.watermark) {
+            self.output.watermark(floor)?;
+        }
         match self.role.clone() {
             Role::Source(source) => self.run_source(&source),
             Role::Operator { name, options } => {
@@ -162,15 +171,17 @@ impl Task {
             }
             let poll = source.reader.poll(&mut batch)?;
             self.report_progress(&mut source);
-            let records = batch.take();
-            self.metrics
-                .records_out
-                .fetch_add(records.len() as u64, Ordering::Relaxed);
-            self.output.emit(records)?;
+            self.emit(batch.take())?;
             match poll {
                 Poll::Ready => {}
                 Poll::Idle(wait) => {
                     self.output.flush()?;
+                    let wait = match &self.watermarks {
+                        Some(generator) => {
+                            wait.min(generator.due().saturating_duration_since(Instant::now()))
+                        }
+                        None => wait,
+                    };
                     // Wait for the rate limit, or less if the coordinator calls.
                     if let Ok(control) = self.inputs.control().recv_timeout(wait)
                         && self.source_control(control, &mut source)?
@@ -262,7 +273,8 @@ impl Task {
         let mut final_checkpoint = None;
         let (mut ended, mut final_complete) = (false, false);
         while !(ended && final_complete) {
-            match self.inputs.next(&mut self.output)? {
+            let deadline = self.watermarks.as_ref().map(WatermarkGenerator::due);
+            match self.inputs.next(&mut self.output, deadline)? {
                 Event::Batch(input, batch, key_groups) => {
                     self.metrics
                         .records_in
@@ -313,9 +325,18 @@ impl Task {
                     self.metrics
                         .input_watermark
                         .store(watermark, Ordering::Relaxed);
-                    self.output.watermark(watermark)?;
+                    // With a strategy of its own, only the end of event time passes
+                    // (Flink's `TimestampsAndWatermarksOperator`).
+                    if self.watermarks.is_none() || watermark == END_OF_TIME {
+                        self.output.watermark(watermark)?;
+                    }
                 }
-                Event::Status(status) => self.output.status(status)?,
+                Event::Status(status) => {
+                    if self.watermarks.is_none() {
+                        self.output.status(status)?;
+                    }
+                }
+                Event::Tick => self.periodic_watermark()?,
                 Event::Complete(checkpoint) => {
                     operator.checkpoint_complete(checkpoint)?;
                     final_complete |= Some(checkpoint) == final_checkpoint;
@@ -422,11 +443,32 @@ impl Task {
         KeyGroupRange::of_subtask(self.id.subtask, self.max_parallelism, self.id.parallelism)
     }
 
+    /// Sends a batch the subtask emits on; with a watermark strategy, its timestamps move
+    /// event time, and the periodic watermark goes out when due.
     fn emit(&mut self, batch: cairn_wire::PackedBatch) -> Result<(), TaskError> {
         self.metrics
             .records_out
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        self.output.emit(batch)
+        if let Some(generator) = &mut self.watermarks
+            && !batch.is_empty()
+            && generator.on_records(&batch.timestamps, Instant::now())
+        {
+            self.output.status(WatermarkStatus::Active)?;
+        }
+        self.output.emit(batch)?;
+        self.periodic_watermark()
+    }
+
+    /// The watermark strategy's periodic watermark or idleness, when due.
+    fn periodic_watermark(&mut self) -> Result<(), TaskError> {
+        let Some(generator) = &mut self.watermarks else {
+            return Ok(());
+        };
+        match generator.on_periodic(Instant::now()) {
+            Some(Change::Watermark(watermark)) => self.output.watermark(watermark),
+            Some(Change::Status(status)) => self.output.status(status),
+            None => Ok(()),
+        }
     }
 
     fn open_sink(&self, connector: &dyn SinkConnector) -> Result<Box<dyn SinkWriter>, TaskError> {
@@ -460,7 +502,7 @@ impl Task {
         let mut final_checkpoint = None;
         let (mut ended, mut final_complete) = (false, false);
         while !(ended && final_complete) {
-            match self.inputs.next(&mut self.output)? {
+            match self.inputs.next(&mut self.output, None)? {
                 Event::Batch(_, batch, _) => {
                     self.metrics
                         .records_in
@@ -493,7 +535,7 @@ impl Task {
                         .input_watermark
                         .store(watermark, Ordering::Relaxed);
                 }
-                Event::Status(_) => {}
+                Event::Status(_) | Event::Tick => {}
                 Event::Complete(checkpoint) => {
                     super::crash::before_commit(checkpoint);
                     sink.commit(checkpoint)?;
@@ -505,12 +547,17 @@ impl Task {
         Ok(())
     }
 
+    /// Acknowledges checkpoint `checkpoint` with the subtask's part of it; called at its
+    /// barrier, when the output's watermark is the one the checkpoint holds.
     fn ack(&self, checkpoint: u64, state: SubtaskState, stats: SnapshotStats) {
         let _ = self.reports.send(Report::Ack {
             checkpoint,
             task: self.index,
-            state,
-            stats,
+            snapshot: SubtaskSnapshot {
+                state,
+                stats,
+                watermark: self.output.checkpointed_watermark(),
+            },
         });
     }
 
@@ -524,6 +571,7 @@ impl Task {
         };
         let reports = self.reports.clone();
         let task = self.index;
+        let watermark = self.output.checkpointed_watermark();
         let (uid, subtask) = (&self.id.uid, self.id.subtask);
         let whole = snapshot.mode == OperatorStateMode::Whole;
         let path = if whole {
@@ -560,8 +608,11 @@ impl Task {
                     Report::Ack {
                         checkpoint,
                         task,
-                        state,
-                        stats,
+                        snapshot: SubtaskSnapshot {
+                            state,
+                            stats,
+                            watermark,
+                        },
                     }
                 }
                 Err(e) => Report::Decline {

@@ -99,6 +99,11 @@ impl SubtaskState {
 pub struct SubtaskSnapshot {
     pub state: SubtaskState,
     pub stats: SnapshotStats,
+    /// The last watermark the subtask sent on before the barrier, short of the end of
+    /// event time: a restore never sends a lower one. None: it sent none (absent before
+    /// event time, read as none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<i64>,
 }
 
 /// What one subtask contributed to a checkpoint.
@@ -618,6 +623,7 @@ mod tests {
                         )),
                     },
                     stats: SnapshotStats::default(),
+                    watermark: Some(1_765_000_000_000),
                 }],
             }],
         }
