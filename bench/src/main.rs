@@ -189,6 +189,7 @@ fn measure(
             requests: None,
             attempt: 0,
             cancel: Default::default(),
+            watermark_interval: None,
         }
         .start()?;
         let metrics = running.metrics();

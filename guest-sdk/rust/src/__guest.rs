@@ -40,6 +40,12 @@ pub fn log(level: crate::log::Level, message: &str) {
 
 pub fn describe<J: Job>(args: Vec<String>) -> Result<WitJobGraph, String> {
     let graph = J::describe(&Args::new(args))?;
+    if let Some(node) = graph.nodes.iter().find(|node| node.watermarks.is_some()) {
+        return Err(format!(
+            "node '{}' sets a watermark strategy, which cairn:job@0.3.0 cannot carry yet",
+            node.uid
+        ));
+    }
     Ok(graph_to_wit(graph))
 }
 

@@ -207,6 +207,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         s3: config.s3.clone(),
         restart: config.restart.clone(),
         cancel: cancel.clone(),
+        watermark_interval: config.watermark_interval,
     };
     let ended = supervisor.run(&Watching::new(control.clone()))?;
 

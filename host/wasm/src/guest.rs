@@ -773,6 +773,8 @@ macro_rules! graph_from_wit {
                         .collect(),
                     parallelism: node.parallelism,
                     options: node.options,
+                    // Watermark strategies come with cairn:job@0.4.0.
+                    watermarks: None,
                 })
                 .collect(),
             config: graph.config,

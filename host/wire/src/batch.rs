@@ -3,7 +3,7 @@ use std::fmt::{self, Write as _};
 use crate::{Error, Result};
 
 /// Marks a record without a timestamp in a batch where others have one.
-const NO_TIMESTAMP: i64 = i64::MIN;
+pub const NO_TIMESTAMP: i64 = i64::MIN;
 
 /// A batch of records in the wire encoding of `cairn:job/types.packed-batch`: one buffer for
 /// every key and value, `2n` end offsets, and no or `n` timestamps.

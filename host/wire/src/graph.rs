@@ -36,6 +36,46 @@ pub struct Node {
     pub inputs: Vec<Input>,
     pub parallelism: Option<u32>,
     pub options: Vec<(String, String)>,
+    /// How the host makes watermarks from the timestamps of what this node (a source or an
+    /// operator) emits; `None`: it passes on the watermarks it receives (a source: none
+    /// until its input ends).
+    pub watermarks: Option<WatermarkStrategy>,
+}
+
+/// How watermarks follow the timestamps of a node's records (Flink's `WatermarkStrategy`):
+/// every `pipeline.auto-watermark-interval` the watermark is the highest timestamp emitted
+/// so far minus `max_out_of_orderness_ms` minus 1 (Flink's
+/// `BoundedOutOfOrdernessWatermarks`): a record later than that bound behind the highest
+/// is late. With `idle_timeout_ms`, a node that emitted nothing for that long is idle
+/// (`withIdleness`): downstream watermarks stop waiting for it until it emits again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatermarkStrategy {
+    pub max_out_of_orderness_ms: u64,
+    pub idle_timeout_ms: Option<u64>,
+}
+
+impl WatermarkStrategy {
+    /// Flink's `forBoundedOutOfOrderness`: records may come up to `ms` milliseconds behind
+    /// the highest timestamp.
+    pub fn bounded_out_of_orderness(ms: u64) -> Self {
+        WatermarkStrategy {
+            max_out_of_orderness_ms: ms,
+            idle_timeout_ms: None,
+        }
+    }
+
+    /// Flink's `forMonotonousTimestamps`: timestamps never go down.
+    pub fn monotonous_timestamps() -> Self {
+        Self::bounded_out_of_orderness(0)
+    }
+
+    /// Flink's `withIdleness`: idle after `ms` milliseconds without records.
+    pub fn with_idleness(self, ms: u64) -> Self {
+        WatermarkStrategy {
+            idle_timeout_ms: Some(ms),
+            ..self
+        }
+    }
 }
 
 /// The job graph: nodes, their edges, and the job's own configuration.
@@ -256,6 +296,7 @@ impl JobGraph {
             inputs: Vec::new(),
             parallelism: None,
             options: source.options,
+            watermarks: None,
         })
     }
 
@@ -282,6 +323,13 @@ impl<'g> Stream<'g> {
     /// Sets this node's parallelism (default: the job's default parallelism).
     pub fn parallelism(self, parallelism: u32) -> Self {
         self.graph.nodes[self.index].parallelism = Some(parallelism);
+        self
+    }
+
+    /// Makes watermarks from the timestamps this node emits (a source's or an operator's:
+    /// Flink's `assignTimestampsAndWatermarks`).
+    pub fn watermarks(self, strategy: WatermarkStrategy) -> Self {
+        self.graph.nodes[self.index].watermarks = Some(strategy);
         self
     }
 
@@ -340,6 +388,7 @@ impl<'g> Stream<'g> {
             }],
             parallelism: None,
             options,
+            watermarks: None,
         })
     }
 }

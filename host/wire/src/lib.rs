@@ -23,7 +23,10 @@ pub mod timers;
 
 pub use batch::{Emitter, PackedBatch, Record, Records, ValueWriter};
 pub use error::{Error, Result};
-pub use graph::{Input, JobGraph, KafkaUrl, Node, NodeKind, Partitioning, Sink, Source, Stream};
+pub use graph::{
+    Input, JobGraph, KafkaUrl, Node, NodeKind, Partitioning, Sink, Source, Stream,
+    WatermarkStrategy,
+};
 pub use key_groups::KeyGroupRange;
 pub use operator::{Context, KeyedChunk, OperatorStateMode, Snapshot, ValueEncoding};
 pub use timers::{TimeDomain, Timer, TimerQueue};
