@@ -27,6 +27,7 @@ use cairn_core::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use cairn_core::runtime::CheckpointStats;
 use cairn_core::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
 use cairn_core::state::{CheckpointStore, StateStore};
+use cairn_core::timer_service::TimerService;
 use cairn_sdk::{Args, Context, Job, JobGraph, KeyedChunk, PackedBatch, Snapshot};
 use cairn_tests::{Scratch, job, write_text};
 use cairn_wasm::{Engine, JobComponent, Limits};
@@ -50,13 +51,14 @@ impl OperatorInstance for NativeOperator {
         input: u32,
         batch: PackedBatch,
         key_groups: &[u16],
+        _timers: &mut TimerService,
     ) -> Result<PackedBatch, OperatorError> {
         self.0
             .process(input, &batch, key_groups)
             .map_err(|e| OperatorError::Failed(e.to_string()))
     }
 
-    fn finish(&mut self) -> Result<PackedBatch, OperatorError> {
+    fn finish(&mut self, _timers: &mut TimerService) -> Result<PackedBatch, OperatorError> {
         self.0
             .finish()
             .map_err(|e| OperatorError::Failed(e.to_string()))

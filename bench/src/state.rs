@@ -15,6 +15,7 @@ use cairn_core::state::metadata::{
 };
 use cairn_core::state::operator_file::{self, Layout};
 use cairn_core::state::{CheckpointMetadata, METADATA_FILE, StateStore};
+use cairn_core::timer_service::TimerService;
 use cairn_sdk::key_groups::key_group;
 use cairn_sdk::{Context, Emitter, KeyGroupRange};
 use cairn_tests::{Scratch, job, test_job};
@@ -95,6 +96,7 @@ fn row(
     let component = JobComponent::load(engine, &wasm, true, limits)?;
     let mut guest = component.open(&ctx, uid)?;
     if let Source::KeyedSum { keys } = source {
+        let mut timers = TimerService::new(ctx.key_groups, MAX_PARALLELISM);
         for start in (0..*keys).step_by(1024) {
             let mut batch = Emitter::default();
             let mut groups = Vec::with_capacity(1024);
@@ -103,7 +105,7 @@ fn row(
                 groups.push(key_group(key.as_bytes(), MAX_PARALLELISM) as u16);
                 batch.emit_keyed(key, i.to_le_bytes());
             }
-            guest.process(0, batch.take(), &groups)?;
+            guest.process(0, batch.take(), &groups, &mut timers)?;
         }
     }
 
@@ -138,7 +140,7 @@ fn row(
     let file = {
         let (state, layout) = (state.clone(), layout.clone());
         runtime.block_on(store.put_stream(&layout.path.clone(), move |sink| {
-            operator_file::write(&state, &layout, sink)
+            operator_file::write(&state, &[], &layout, sink)
         }))?
     };
     let upload_seconds = started.elapsed().as_secs_f64();
@@ -174,7 +176,7 @@ fn row(
     let started = Instant::now();
     let items = runtime.block_on(operator_file::read_items(&store, &file))?;
     let mut chunks = Vec::new();
-    for batch in operator_file::batches(&file, key_groups) {
+    for batch in operator_file::batches(&file.chunks, key_groups) {
         chunks.push(runtime.block_on(operator_file::read_chunks(&store, &file.path, &batch))?);
     }
     let read_seconds = started.elapsed().as_secs_f64();

@@ -80,7 +80,7 @@ pub fn state(args: StateArgs) -> anyhow::Result<ExitCode> {
                 Some(_) => continue,
                 None => file.key_groups.into(),
             };
-            for batch in operator_file::batches(file, range) {
+            for batch in operator_file::batches(&file.chunks, range) {
                 let chunks =
                     runtime.block_on(operator_file::read_chunks(&folder, &file.path, &batch))?;
                 for chunk in chunks {

@@ -29,3 +29,4 @@ pub mod runtime;
 pub mod savepoint;
 pub mod state;
 pub mod supervisor;
+pub mod timer_service;

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use cairn_wire::timers::TimeDomain;
 use cairn_wire::{Context, KeyedChunk, PackedBatch, Snapshot};
+
+use crate::timer_service::TimerService;
 
 /// Why a call into operator code failed. Every variant is a task failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,7 +36,8 @@ pub trait OperatorFactory: Send + Sync {
 }
 
 /// One running operator subtask. Lives on, and is called from, one thread. The calls are
-/// those of `cairn:job@0.3.0`'s `operator` resource (see `wit/cairn-job.wit`).
+/// those of `cairn:job@0.3.0`'s `operator` resource (see `wit/cairn-job.wit`), and timers:
+/// the calls that emit may register and delete timers with the subtask's [`TimerService`].
 pub trait OperatorInstance {
     /// `key_groups`: each record's key group on a by-key input, else empty.
     fn process(
@@ -41,8 +45,24 @@ pub trait OperatorInstance {
         input: u32,
         batch: PackedBatch,
         key_groups: &[u16],
+        timers: &mut TimerService,
     ) -> Result<PackedBatch, OperatorError>;
-    fn finish(&mut self) -> Result<PackedBatch, OperatorError>;
+    /// Timers of `domain` fired, in order: a record per timer (its key, no value, the
+    /// timer's timestamp) and each one's key group. Only an operator that registered timers
+    /// gets this call.
+    fn on_timers(
+        &mut self,
+        domain: TimeDomain,
+        fired: PackedBatch,
+        key_groups: &[u16],
+        timers: &mut TimerService,
+    ) -> Result<PackedBatch, OperatorError> {
+        let _ = (domain, fired, key_groups, timers);
+        Err(OperatorError::Host(
+            "timers fired for an operator that cannot have registered any".into(),
+        ))
+    }
+    fn finish(&mut self, timers: &mut TimerService) -> Result<PackedBatch, OperatorError>;
     /// The operator's state for checkpoint `checkpoint`.
     fn snapshot(&mut self, checkpoint: u64) -> Result<Snapshot, OperatorError>;
     /// Adds keyed state of a snapshot (maybe other subtasks', another code version's),

@@ -49,6 +49,26 @@ pub struct KeyedRestore {
     pub items: Vec<(OperatorStateFile, Range<u64>)>,
     /// Keyed chunks: batches of consecutive chunks of one file, each read at once.
     pub chunks: Vec<(String, Vec<ChunkSegment>)>,
+    /// Timers, per key group as the keyed chunks, batched alike.
+    pub timers: Vec<(String, Vec<ChunkSegment>)>,
+}
+
+/// The batches of `files`' chunks or timers (`of`) in key groups `range`, each with its
+/// file's path.
+fn reads(
+    files: &[&OperatorStateFile],
+    of: fn(&OperatorStateFile) -> &[ChunkSegment],
+    range: KeyGroupRange,
+) -> Vec<(String, Vec<ChunkSegment>)> {
+    files
+        .iter()
+        .filter(|f| KeyGroupRange::from(f.key_groups).overlaps(&range))
+        .flat_map(|f| {
+            operator_file::batches(of(f), range)
+                .into_iter()
+                .map(|batch| (f.path.clone(), batch))
+        })
+        .collect()
 }
 
 /// Why a node's state cannot be restored at its parallelism now.
@@ -167,15 +187,8 @@ pub fn assign(
             SubtaskRestore::Keyed(KeyedRestore {
                 version,
                 items: items_for(&files, subtask, parallelism),
-                chunks: files
-                    .iter()
-                    .filter(|f| KeyGroupRange::from(f.key_groups).overlaps(&range))
-                    .flat_map(|f| {
-                        operator_file::batches(f, range)
-                            .into_iter()
-                            .map(|batch| (f.path.clone(), batch))
-                    })
-                    .collect(),
+                chunks: reads(&files, |f| &f.chunks, range),
+                timers: reads(&files, |f| &f.timers, range),
             })
         })
         .collect())
@@ -196,10 +209,8 @@ fn own(subtask: u32, state: &SubtaskState) -> SubtaskRestore {
                 .map(|items| (state.clone(), 0..items.items))
                 .into_iter()
                 .collect(),
-            chunks: operator_file::batches(state, state.key_groups.into())
-                .into_iter()
-                .map(|batch| (state.path.clone(), batch))
-                .collect(),
+            chunks: reads(&[state], |f| &f.chunks, state.key_groups.into()),
+            timers: reads(&[state], |f| &f.timers, state.key_groups.into()),
         }),
     }
 }
@@ -266,7 +277,7 @@ mod tests {
                 segment: segment(0, 10),
             }
         });
-        let chunks = groups
+        let chunks: Vec<ChunkSegment> = groups
             .iter()
             .filter(|g| range.contains(**g))
             .map(|&key_group| {
@@ -285,6 +296,8 @@ mod tests {
             value_encoding: "u64-le".into(),
             key_groups: KeyGroups::from(range),
             operator_state,
+            // Timers in the same key groups (the planner reads only their key groups).
+            timers: chunks.clone(),
             chunks,
         }
     }
@@ -312,18 +325,22 @@ mod tests {
         }
     }
 
-    /// The key groups a subtask's plan reads.
+    /// The key groups a subtask's plan reads; its timers' must be the same.
     fn groups_read(restore: &KeyedRestore) -> Vec<u32> {
-        restore
-            .chunks
-            .iter()
-            .flat_map(|(_, batch)| batch.iter().map(|c| c.key_group))
-            .collect()
+        let groups = |reads: &[(String, Vec<ChunkSegment>)]| -> Vec<u32> {
+            reads
+                .iter()
+                .flat_map(|(_, batch)| batch.iter().map(|c| c.key_group))
+                .collect()
+        };
+        assert_eq!(groups(&restore.timers), groups(&restore.chunks));
+        groups(&restore.chunks)
     }
 
     proptest! {
-        /// Keyed state split into key groups at one parallelism and merged at any other:
-        /// every key group with state is read exactly once, by the subtask that owns it.
+        /// Keyed state and timers split into key groups at one parallelism and merged at any
+        /// other: every key group with state is read exactly once, by the subtask that owns
+        /// it.
         #[test]
         fn key_groups_move_to_their_new_owner(
             groups in proptest::collection::btree_set(0..MAX, 0..MAX as usize),

@@ -26,6 +26,8 @@ use cairn_core::runtime::{
 use cairn_core::state::metadata::{CheckpointKind, SubtaskState};
 use cairn_core::state::{CheckpointMetadata, CheckpointStore, METADATA_FILE, StateStore, blob};
 use cairn_core::supervisor::{End, Restored, Supervisor, Watcher};
+use cairn_core::timer_service::TimerService;
+use cairn_wire::timers::TimeDomain;
 use cairn_wire::{
     Context, Emitter, JobGraph, KeyedChunk, OperatorStateMode, PackedBatch, Partitioning, Sink,
     Snapshot, Source, ValueEncoding, WatermarkStrategy,
@@ -118,7 +120,7 @@ impl Holds {
 // ---------------------------------------------------------------------------------------
 // The operator: counts its records and passes each on as `<tag>:<n>`.
 
-/// The hold point of an operator subtask's first record.
+/// The hold point of an operator instance's first record.
 const FIRST_RECORD: u64 = 0;
 
 /// What the test controls and observes of the operators of one factory.
@@ -135,6 +137,80 @@ struct Knobs {
     finished: AtomicU64,
     /// `(subtask, checkpoint)` of every `checkpoint_complete`.
     completed: Mutex<Vec<(u32, u64)>>,
+    /// Operator `timers` registers none: only restored timers fire.
+    register_no_timers: AtomicBool,
+}
+
+/// Operator `timers`: for each record, an event-time timer of its key at [`LATE`] (one per
+/// key, however many records); emits `fired:<key>` when one fires. Keeps no state but its
+/// timers.
+struct Timers {
+    register: bool,
+}
+
+/// Later than any record: only the end of event time fires it.
+const LATE: i64 = 1 << 50;
+
+impl OperatorInstance for Timers {
+    fn process(
+        &mut self,
+        input: u32,
+        batch: PackedBatch,
+        _key_groups: &[u16],
+        timers: &mut TimerService,
+    ) -> Result<PackedBatch, OperatorError> {
+        if self.register {
+            for record in batch.records(input).unwrap() {
+                timers
+                    .register(TimeDomain::EventTime, record.key().unwrap(), LATE)
+                    .map_err(|e| OperatorError::Failed(e.to_string()))?;
+            }
+        }
+        Ok(PackedBatch::default())
+    }
+
+    fn on_timers(
+        &mut self,
+        domain: TimeDomain,
+        fired: PackedBatch,
+        _key_groups: &[u16],
+        timers: &mut TimerService,
+    ) -> Result<PackedBatch, OperatorError> {
+        assert_eq!(domain, TimeDomain::EventTime);
+        assert!(timers.current_watermark() >= LATE);
+        let mut out = Emitter::default();
+        for timer in fired.records(0).unwrap() {
+            assert_eq!(timer.timestamp(), Some(LATE));
+            out.emit(format!("fired:{}", timer.key_str().unwrap()));
+        }
+        Ok(out.take())
+    }
+
+    fn finish(&mut self, _timers: &mut TimerService) -> Result<PackedBatch, OperatorError> {
+        Ok(PackedBatch::default())
+    }
+
+    fn snapshot(&mut self, _checkpoint: u64) -> Result<Snapshot, OperatorError> {
+        Ok(Snapshot {
+            version: 1,
+            operator_state: Vec::new(),
+            mode: OperatorStateMode::Split,
+            keyed: Vec::new(),
+            value_encoding: ValueEncoding::Bytes,
+        })
+    }
+
+    fn restore_keyed(&mut self, _: u32, _: Vec<KeyedChunk>) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
+    fn restore(&mut self, _: u32, _: Vec<Vec<u8>>) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
+    fn checkpoint_complete(&mut self, _: u64) -> Result<(), OperatorError> {
+        Ok(())
+    }
 }
 
 /// Opens operator `count`, tagging its output with `tag` (the code's version, for swaps),
@@ -149,10 +225,17 @@ struct Counter {
     knobs: Arc<Knobs>,
     subtask: u32,
     count: u64,
+    /// Whether this instance has had a record (restored or not).
+    started: bool,
 }
 
 impl OperatorFactory for Counting {
     fn open(&self, ctx: &Context, name: &str) -> Result<Box<dyn OperatorInstance>, OperatorError> {
+        if name == "timers" {
+            return Ok(Box::new(Timers {
+                register: !self.knobs.register_no_timers.load(Ordering::Relaxed),
+            }));
+        }
         if name != "count" {
             return Err(OperatorError::Failed(format!("no operator '{name}'")));
         }
@@ -162,6 +245,7 @@ impl OperatorFactory for Counting {
             knobs: self.knobs.clone(),
             subtask: ctx.subtask,
             count: 0,
+            started: false,
         }))
     }
 }
@@ -172,8 +256,10 @@ impl OperatorInstance for Counter {
         input: u32,
         batch: PackedBatch,
         _key_groups: &[u16],
+        _timers: &mut TimerService,
     ) -> Result<PackedBatch, OperatorError> {
-        if self.count == 0 {
+        if !self.started {
+            self.started = true;
             self.knobs.holds.enter(self.subtask, FIRST_RECORD);
         }
         if self.knobs.fail_now.load(Ordering::Relaxed) {
@@ -192,7 +278,7 @@ impl OperatorInstance for Counter {
         Ok(out.take())
     }
 
-    fn finish(&mut self) -> Result<PackedBatch, OperatorError> {
+    fn finish(&mut self, _timers: &mut TimerService) -> Result<PackedBatch, OperatorError> {
         self.knobs.finished.fetch_add(1, Ordering::Relaxed);
         Ok(Emitter::default().take())
     }
@@ -1345,6 +1431,92 @@ fn a_restored_job_starts_from_its_checkpointed_watermarks() {
     s2.cancel.cancel();
     s2.knobs.holds.release_all();
     running.wait();
+}
+
+/// Generator (`count` records, 7 keys) → by key → operator `timers` at `parallelism` →
+/// file sink.
+fn timers_graph(out: &Path, count: u64, parallelism: u32) -> Graph {
+    let mut job = JobGraph::new("timers");
+    job.source("gen", Source::generator(count, 7).option("rate", "2000"))
+        .operator("timers", "timers", Partitioning::ByKey)
+        .parallelism(parallelism)
+        .sink(
+            "out",
+            Sink::file(out.to_str().unwrap()),
+            Partitioning::Rebalance,
+        );
+    Graph::new(&job, 1, 128).unwrap()
+}
+
+/// Timers are checkpointed per key group and restored at another parallelism: a job that
+/// registered one timer per key, restored at parallelism 3 from a checkpoint taken at 2 by
+/// operators that register none, fires each key's timer exactly once when its input ends.
+#[test]
+fn timers_survive_a_restore_at_another_parallelism() {
+    let s = setup("timers");
+    let checkpoints = s.checkpointing(
+        config(|c| c.interval = Some(Duration::from_millis(50))),
+        true,
+    );
+    let running = s.start(timers_graph(&s.out, 0, 2), checkpoints.clone());
+    let metrics = running.metrics();
+    eventually("a checkpoint holding every key's timer", || {
+        metrics
+            .checkpoint_stats()
+            .latest_checkpoint
+            .is_some_and(|c| {
+                let metadata = s.metadata(c.id);
+                let timers: u64 = metadata.nodes[1]
+                    .subtasks
+                    .iter()
+                    .map(|sub| match &sub.state {
+                        SubtaskState::KeyedOperator { state } => {
+                            state.timers.iter().map(|t| t.entries).sum()
+                        }
+                        _ => 0,
+                    })
+                    .sum();
+                timers == 7
+            })
+    });
+    s.cancel.cancel();
+    running.wait();
+    let latest = metrics.checkpoint_stats().latest_checkpoint.unwrap().id;
+    let metadata = s.metadata(latest);
+    assert_eq!(metadata.format, 4);
+
+    let restore = s
+        .runtime
+        .block_on(cairn_core::restore::load(
+            s.storage.child(&format!("chk-{latest}")),
+            metadata,
+            &timers_graph(&s.out, 4000, 3),
+        ))
+        .unwrap();
+    let s2 = Setup {
+        knobs: Arc::default(),
+        cancel: CancelHandle::default(),
+        ..s
+    };
+    s2.knobs.register_no_timers.store(true, Ordering::Relaxed);
+    let outcome = s2
+        .start_attempt(
+            timers_graph(&s2.out, 4000, 3),
+            Checkpointing {
+                first_id: latest + 1,
+                ..checkpoints
+            },
+            Some(restore),
+            1,
+        )
+        .wait();
+    assert!(matches!(outcome, Outcome::Finished), "{outcome:?}");
+    let mut fired: Vec<String> = s2.committed(1).concat();
+    fired.sort();
+    assert_eq!(
+        fired,
+        (0..7).map(|k| format!("fired:key-{k}")).collect::<Vec<_>>()
+    );
 }
 
 /// A bounded job: once every source has ended, the final checkpoint (stored, with

@@ -21,6 +21,7 @@ use super::bindings_v2::{CairnJob as CairnJobV2, CairnJobPre as CairnJobPreV2};
 use super::stdio::{GuestOutput, Stream};
 use super::{Contract, Limits};
 use cairn_core::operator::{OperatorError, OperatorInstance};
+use cairn_core::timer_service::TimerService;
 
 /// Errors of a guest call, as the runtime sees them.
 pub type GuestError = OperatorError;
@@ -504,11 +505,13 @@ fn v0_2_cannot(what: &str) -> GuestError {
 }
 
 impl OperatorInstance for GuestOperator {
+    // cairn:job@0.2.0 and 0.3.0 have no timers: their operators never register one.
     fn process(
         &mut self,
         input: u32,
         batch: PackedBatch,
         key_groups: &[u16],
+        _timers: &mut TimerService,
     ) -> Result<PackedBatch, GuestError> {
         let handle = self.handle;
         let Guest {
@@ -540,7 +543,7 @@ impl OperatorInstance for GuestOperator {
         out.map_err(GuestError::Failed)
     }
 
-    fn finish(&mut self) -> Result<PackedBatch, GuestError> {
+    fn finish(&mut self, _timers: &mut TimerService) -> Result<PackedBatch, GuestError> {
         let handle = self.handle;
         let Guest {
             store,

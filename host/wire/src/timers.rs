@@ -224,6 +224,12 @@ impl TimerQueue {
     }
 }
 
+/// The user key of a timer's entry key (see the [module docs](self)): what hashes to the
+/// chunk's key group; `None` when the entry key is too short to be a timer's.
+pub fn user_key(entry_key: &[u8]) -> Option<&[u8]> {
+    entry_key.get(PREFIX..)
+}
+
 /// Sets `out` to the entry key of `timer` in `domain` (see the [module docs](self)).
 fn entry_key(out: &mut Vec<u8>, domain: TimeDomain, timer: &Timer) {
     out.clear();

@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cairn_wire::{Context, Emitter, KeyGroupRange, OperatorStateMode, Snapshot, keyed};
+use cairn_wire::timers::TimeDomain;
+use cairn_wire::{Context, Emitter, KeyGroupRange, KeyedChunk, OperatorStateMode, Snapshot, keyed};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use super::generator::WatermarkGenerator;
@@ -29,6 +30,7 @@ use crate::rescale::{KeyedRestore, SubtaskRestore};
 use crate::state::metadata::{SnapshotStats, StateFile, SubtaskSnapshot, SubtaskState};
 use crate::state::operator_file::{self, Layout};
 use crate::state::{StateError, StateStore, blob, operator_state_file, state_file};
+use crate::timer_service::TimerService;
 
 /// How often a waiting source looks whether it should stop.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
@@ -110,9 +112,10 @@ impl Task {
             Role::Source(source) => self.run_source(&source),
             Role::Operator { name, options } => {
                 let mut operator = self.operators.open(&self.context(options), &name)?;
-                self.restore_operator(operator.as_mut())
+                let mut timers = TimerService::new(self.key_groups(), self.max_parallelism);
+                self.restore_operator(operator.as_mut(), &mut timers)
                     .map_err(TaskError::restoring)?;
-                self.run_operator(operator)
+                self.run_operator(operator, timers)
             }
             Role::Sink(sink) => {
                 let mut writer = self.open_sink(&*sink.connector)?;
@@ -269,25 +272,36 @@ impl Task {
         }
     }
 
-    fn run_operator(&mut self, mut operator: Box<dyn OperatorInstance>) -> Result<(), TaskError> {
+    fn run_operator(
+        &mut self,
+        mut operator: Box<dyn OperatorInstance>,
+        mut timers: TimerService,
+    ) -> Result<(), TaskError> {
         let mut final_checkpoint = None;
         let (mut ended, mut final_complete) = (false, false);
         while !(ended && final_complete) {
-            let deadline = self.watermarks.as_ref().map(WatermarkGenerator::due);
+            let deadline = [
+                self.watermarks.as_ref().map(WatermarkGenerator::due),
+                timers.next_processing_time().map(instant_of),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             match self.inputs.next(&mut self.output, deadline)? {
                 Event::Batch(input, batch, key_groups) => {
                     self.metrics
                         .records_in
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    let out = operator.process(input, batch, &key_groups)?;
+                    let out = operator.process(input, batch, &key_groups, &mut timers)?;
                     self.emit(out)?;
+                    self.fire(operator.as_mut(), &mut timers, TimeDomain::ProcessingTime)?;
                 }
                 Event::Barrier(barrier, alignment) => {
                     self.metrics
                         .alignment_ns
                         .store(alignment.as_nanos() as u64, Ordering::Relaxed);
                     if barrier.drain {
-                        let out = operator.finish()?;
+                        let out = operator.finish(&mut timers)?;
                         self.emit(out)?;
                     }
                     if barrier.ends_stream {
@@ -301,6 +315,7 @@ impl Task {
                     } else {
                         None
                     };
+                    let timer_chunks = timers.snapshot();
                     let stats = SnapshotStats {
                         alignment_ms: millis(alignment),
                         sync_ms: millis(started.elapsed()),
@@ -310,7 +325,7 @@ impl Task {
                     self.output.barrier(barrier.clone())?;
                     match snapshot {
                         Some(snapshot) => {
-                            self.upload(&barrier, snapshot.clone(), stats);
+                            self.upload(&barrier, snapshot.clone(), timer_chunks, stats);
                             if let Some(swap) = &barrier.swap {
                                 self.swap(&mut operator, swap, barrier.checkpoint, &snapshot)?;
                             }
@@ -325,6 +340,9 @@ impl Task {
                     self.metrics
                         .input_watermark
                         .store(watermark, Ordering::Relaxed);
+                    // What the timers it passes emit comes before it.
+                    timers.advance_watermark(watermark);
+                    self.fire(operator.as_mut(), &mut timers, TimeDomain::EventTime)?;
                     // With a strategy of its own, only the end of event time passes
                     // (Flink's `TimestampsAndWatermarksOperator`).
                     if self.watermarks.is_none() || watermark == END_OF_TIME {
@@ -336,7 +354,10 @@ impl Task {
                         self.output.status(status)?;
                     }
                 }
-                Event::Tick => self.periodic_watermark()?,
+                Event::Tick => {
+                    self.fire(operator.as_mut(), &mut timers, TimeDomain::ProcessingTime)?;
+                    self.periodic_watermark()?;
+                }
                 Event::Complete(checkpoint) => {
                     operator.checkpoint_complete(checkpoint)?;
                     final_complete |= Some(checkpoint) == final_checkpoint;
@@ -459,6 +480,21 @@ impl Task {
         self.periodic_watermark()
     }
 
+    /// Fires the timers of `domain` that are due, in order, emitting what the operator
+    /// emits for them; timers they register that are due already fire too.
+    fn fire(
+        &mut self,
+        operator: &mut dyn OperatorInstance,
+        timers: &mut TimerService,
+        domain: TimeDomain,
+    ) -> Result<(), TaskError> {
+        while let Some((fired, key_groups)) = timers.due(domain) {
+            let out = operator.on_timers(domain, fired, &key_groups, timers)?;
+            self.emit(out)?;
+        }
+        Ok(())
+    }
+
     /// The watermark strategy's periodic watermark or idleness, when due.
     fn periodic_watermark(&mut self) -> Result<(), TaskError> {
         let Some(generator) = &mut self.watermarks else {
@@ -563,10 +599,16 @@ impl Task {
 
     /// Compresses and uploads an operator's state into the barrier's folder, off the
     /// processing path, then acknowledges (or declines) the checkpoint.
-    fn upload(&self, barrier: &Barrier, snapshot: Arc<Snapshot>, mut stats: SnapshotStats) {
+    fn upload(
+        &self,
+        barrier: &Barrier,
+        snapshot: Arc<Snapshot>,
+        timers: Vec<KeyedChunk>,
+        mut stats: SnapshotStats,
+    ) {
         let checkpoint = barrier.checkpoint;
         let folder = match &barrier.folder {
-            Some(folder) if !snapshot.is_empty() => folder.clone(),
+            Some(folder) if !snapshot.is_empty() || !timers.is_empty() => folder.clone(),
             _ => return self.ack(checkpoint, SubtaskState::Operator { file: None }, stats),
         };
         let reports = self.reports.clone();
@@ -584,6 +626,15 @@ impl Task {
             key_groups: self.key_groups(),
             max_parallelism: self.max_parallelism,
         };
+        if whole && !timers.is_empty() {
+            // Only a cairn:job@0.2.0 operator keeps one blob, and it cannot register timers.
+            let _ = self.reports.send(Report::Decline {
+                checkpoint,
+                task: self.index,
+                reason: "an operator whose state is one blob cannot keep timers".into(),
+            });
+            return;
+        }
         self.checkpoints.runtime.spawn(async move {
             let started = Instant::now();
             let stored = if whole {
@@ -597,7 +648,7 @@ impl Task {
             } else {
                 folder
                     .put_stream(&path, move |sink| {
-                        operator_file::write(&snapshot, &layout, sink)
+                        operator_file::write(&snapshot, &timers, &layout, sink)
                     })
                     .await
                     .map(|state| SubtaskState::KeyedOperator { state })
@@ -627,7 +678,11 @@ impl Task {
 
     /// Hands the operator the state this subtask restores: keyed chunks in batches, as they
     /// are read (a large state never is in memory at once), then the operator-wide items.
-    fn restore_operator(&mut self, operator: &mut dyn OperatorInstance) -> Result<(), TaskError> {
+    fn restore_operator(
+        &mut self,
+        operator: &mut dyn OperatorInstance,
+        timers: &mut TimerService,
+    ) -> Result<(), TaskError> {
         let Some(restored) = self.restored.take() else {
             return Ok(());
         };
@@ -650,7 +705,18 @@ impl Task {
                 version,
                 items,
                 chunks,
+                timers: timer_chunks,
             }) => {
+                for (path, batch) in &timer_chunks {
+                    for chunk in
+                        runtime.block_on(operator_file::read_chunks(folder, path, batch))?
+                    {
+                        timers.restore(&chunk).map_err(|e| StateError::Corrupt {
+                            location: folder.url_of(path),
+                            message: e.to_string(),
+                        })?;
+                    }
+                }
                 let started = Instant::now();
                 let (mut key_groups, mut entries, mut bytes_read) = (0, 0, 0);
                 for (path, batch) in &chunks {
@@ -700,6 +766,12 @@ fn opening(e: ConnectorError) -> TaskError {
     } else {
         e.into()
     }
+}
+
+/// When the wall clock shows `ms` milliseconds since the epoch (now, if that has passed).
+fn instant_of(ms: i64) -> Instant {
+    let now = i64::try_from(crate::clock::now_ms()).unwrap_or(i64::MAX);
+    Instant::now() + Duration::from_millis(u64::try_from(ms.saturating_sub(now)).unwrap_or(0))
 }
 
 fn millis(duration: Duration) -> f64 {

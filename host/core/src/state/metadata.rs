@@ -22,8 +22,10 @@ pub const METADATA_FILE: &str = "_metadata";
 /// Bumped whenever the layout below changes incompatibly. Format 1 stored the built-in
 /// connectors' positions and the file sink's state as JSON of their own; 2 stores opaque
 /// connector bytes; 3 adds the key groups (`max_parallelism`) and operator state split into
-/// segments by key group ([`SubtaskState::KeyedOperator`]). Formats 2 and 3 read alike.
-pub const FORMAT_VERSION: u32 = 3;
+/// segments by key group ([`SubtaskState::KeyedOperator`]); 4 adds timers to those files
+/// ([`OperatorStateFile::timers`]), which a host before it would drop unseen. Formats 2, 3
+/// and 4 read alike.
+pub const FORMAT_VERSION: u32 = 4;
 const CHECKSUM_PREFIX: &str = "xxh3-64 ";
 /// The largest checkpoint id metadata may hold (Flink's ids are Java longs), so that the
 /// ids after it never overflow.
@@ -241,6 +243,10 @@ pub struct OperatorStateFile {
     pub operator_state: Option<ItemsSegment>,
     /// One per key group with state, in key-group order.
     pub chunks: Vec<ChunkSegment>,
+    /// The subtask's timers: one per key group that has any, in key-group order, after the
+    /// chunks (`cairn_wire::timers`' encoding). None before format 4.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timers: Vec<ChunkSegment>,
 }
 
 /// How a subtask's operator-wide items are shared out on rescaling.
@@ -334,6 +340,7 @@ impl OperatorStateFile {
             .iter()
             .map(|items| &items.segment)
             .chain(self.chunks.iter().map(|chunk| &chunk.segment))
+            .chain(self.timers.iter().map(|chunk| &chunk.segment))
     }
 
     /// The size the file has: where its last segment ends.
@@ -371,15 +378,17 @@ impl OperatorStateFile {
             end = segment.range().end;
         }
         let range = KeyGroupRange::from(self.key_groups);
-        let mut previous = None;
-        for chunk in &self.chunks {
-            if !range.contains(chunk.key_group) || previous >= Some(chunk.key_group) {
-                return Err(format!(
-                    "key group {} is out of order or outside {range}",
-                    chunk.key_group
-                ));
+        for (what, chunks) in [("state", &self.chunks), ("timers", &self.timers)] {
+            let mut previous = None;
+            for chunk in chunks {
+                if !range.contains(chunk.key_group) || previous >= Some(chunk.key_group) {
+                    return Err(format!(
+                        "the {what} of key group {} are out of order or outside {range}",
+                        chunk.key_group
+                    ));
+                }
+                previous = Some(chunk.key_group);
             }
-            previous = Some(chunk.key_group);
         }
         Ok(())
     }
@@ -428,7 +437,8 @@ impl CheckpointMetadata {
             serde_json::from_slice(&bytes[..body_end]).map_err(not_metadata)?;
         match json.get("format").and_then(serde_json::Value::as_u64) {
             Some(1) => upgrade_format_1(&mut json).map_err(corrupt)?,
-            Some(2) => json["format"] = FORMAT_VERSION.into(),
+            // Later formats only add what earlier ones lack (absent: none).
+            Some(2 | 3) => json["format"] = FORMAT_VERSION.into(),
             Some(format) if format == u64::from(FORMAT_VERSION) => {}
             other => {
                 return Err(corrupt(format!(
@@ -785,11 +795,22 @@ mod tests {
     #[test]
     fn refuses_formats_it_does_not_know() {
         let mut json = serde_json::to_value(sample()).unwrap();
-        json["format"] = 4.into();
+        json["format"] = (FORMAT_VERSION + 1).into();
         let bytes = seal(serde_json::to_vec_pretty(&json).unwrap());
         let err = CheckpointMetadata::from_bytes(&bytes, "m")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("metadata format 4 is not supported"), "{err}");
+        assert!(
+            err.contains(&format!(
+                "metadata format {} is not supported",
+                FORMAT_VERSION + 1
+            )),
+            "{err}"
+        );
+        // Format 3 (before timers) reads as the current one.
+        json["format"] = 3.into();
+        let bytes = seal(serde_json::to_vec_pretty(&json).unwrap());
+        let read = CheckpointMetadata::from_bytes(&bytes, "m").unwrap();
+        assert_eq!(read.format, FORMAT_VERSION);
     }
 }

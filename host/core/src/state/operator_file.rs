@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use cairn_wire::key_groups::key_group;
-use cairn_wire::{KeyGroupRange, KeyedChunk, OperatorStateMode, Snapshot, keyed};
+use cairn_wire::{KeyGroupRange, KeyedChunk, OperatorStateMode, Snapshot, keyed, timers};
 
 use super::blob;
 use super::metadata::{ChunkSegment, ItemMode, ItemsSegment, OperatorStateFile, Segment};
@@ -26,11 +26,13 @@ pub struct Layout {
     pub max_parallelism: u32,
 }
 
-/// Sorts, checks and compresses `snapshot` segment by segment, passing the stored bytes to
+/// Sorts, checks and compresses `snapshot` and the subtask's `timers` (one chunk per key
+/// group, `cairn_wire::timers`' encoding) segment by segment, passing the stored bytes to
 /// `sink` in file order. A chunk outside the subtask's key groups, a key in the wrong key
 /// group's chunk, a key twice or a malformed chunk is refused: the guest's SDK is broken.
 pub fn write(
     snapshot: &Snapshot,
+    timers: &[KeyedChunk],
     layout: &Layout,
     sink: &mut dyn FnMut(Bytes) -> Result<(), StateError>,
 ) -> Result<OperatorStateFile, StateError> {
@@ -75,41 +77,22 @@ pub fn write(
             segment: put(&parts)?,
         })
     };
-    let mut order: Vec<&KeyedChunk> = snapshot.keyed.iter().collect();
-    order.sort_unstable_by_key(|chunk| chunk.key_group);
-    let mut chunks = Vec::with_capacity(order.len());
-    for (i, chunk) in order.iter().enumerate() {
-        let group = u32::from(chunk.key_group);
-        if !layout.key_groups.contains(group) {
-            return Err(refused(format!(
-                "it has key group {group}, outside the subtask's {}",
-                layout.key_groups
-            )));
-        }
-        if i > 0 && order[i - 1].key_group == chunk.key_group {
-            return Err(refused(format!("it has key group {group} twice")));
-        }
-        let sorted = keyed::sort(&chunk.entries, false)
-            .map_err(|e| refused(format!("key group {group}: {e}")))?;
-        for entry in keyed::entries(&sorted.chunk) {
-            let key = entry.map_err(|e| refused(e.to_string()))?.key;
-            let owner = key_group(key, layout.max_parallelism);
-            if owner != group {
-                return Err(refused(format!(
-                    "key {} is in key group {group}'s chunk, but belongs to key group {owner}",
-                    keyed::shown(key)
-                )));
-            }
-        }
-        if sorted.entries == 0 {
-            continue;
-        }
-        chunks.push(ChunkSegment {
-            key_group: group,
-            entries: sorted.entries,
-            segment: put(&[&sorted.chunk])?,
-        });
-    }
+    let chunks = store_chunks(
+        &snapshot.keyed,
+        "state",
+        |key| Some(key),
+        layout,
+        &refused,
+        &mut put,
+    )?;
+    let timers = store_chunks(
+        timers,
+        "timers",
+        timers::user_key,
+        layout,
+        &refused,
+        &mut put,
+    )?;
     Ok(OperatorStateFile {
         path: layout.path.clone(),
         version: snapshot.version,
@@ -118,7 +101,63 @@ pub fn write(
         key_groups: layout.key_groups.into(),
         operator_state,
         chunks,
+        timers,
     })
+}
+
+/// Compresses the parts of one segment into the file, returning where it is.
+type PutSegment<'a> = dyn FnMut(&[&[u8]]) -> Result<Segment, StateError> + 'a;
+
+/// Sorts and checks `chunks` — each key group once and the subtask's, each key (`key_of` an
+/// entry's key) in its chunk's key group, each once — and stores each non-empty one as a
+/// segment, in key-group order.
+fn store_chunks(
+    chunks: &[KeyedChunk],
+    what: &str,
+    key_of: fn(&[u8]) -> Option<&[u8]>,
+    layout: &Layout,
+    refused: &dyn Fn(String) -> StateError,
+    put: &mut PutSegment<'_>,
+) -> Result<Vec<ChunkSegment>, StateError> {
+    let mut order: Vec<&KeyedChunk> = chunks.iter().collect();
+    order.sort_unstable_by_key(|chunk| chunk.key_group);
+    let mut stored = Vec::with_capacity(order.len());
+    for (i, chunk) in order.iter().enumerate() {
+        let group = u32::from(chunk.key_group);
+        if !layout.key_groups.contains(group) {
+            return Err(refused(format!(
+                "its {what} have key group {group}, outside the subtask's {}",
+                layout.key_groups
+            )));
+        }
+        if i > 0 && order[i - 1].key_group == chunk.key_group {
+            return Err(refused(format!("its {what} have key group {group} twice")));
+        }
+        let sorted = keyed::sort(&chunk.entries, false)
+            .map_err(|e| refused(format!("{what} of key group {group}: {e}")))?;
+        for entry in keyed::entries(&sorted.chunk) {
+            let entry = entry.map_err(|e| refused(e.to_string()))?.key;
+            let key = key_of(entry).ok_or_else(|| {
+                refused(format!("{what}: malformed entry {}", keyed::shown(entry)))
+            })?;
+            let owner = key_group(key, layout.max_parallelism);
+            if owner != group {
+                return Err(refused(format!(
+                    "key {} is in key group {group}'s {what}, but belongs to key group {owner}",
+                    keyed::shown(key)
+                )));
+            }
+        }
+        if sorted.entries == 0 {
+            continue;
+        }
+        stored.push(ChunkSegment {
+            key_group: group,
+            entries: sorted.entries,
+            segment: put(&[&sorted.chunk])?,
+        });
+    }
+    Ok(stored)
 }
 
 /// The operator-wide items of `file`.
@@ -143,12 +182,13 @@ pub async fn read_items(
         .collect()
 }
 
-/// The chunks of `file` whose key groups are in `range`, in batches of at most
-/// [`READ_BATCH`] stored bytes (one ranged read each): what a restore hands a subtask.
-pub fn batches(file: &OperatorStateFile, range: KeyGroupRange) -> Vec<Vec<ChunkSegment>> {
+/// The chunks (a file's `chunks` or `timers`) whose key groups are in `range`, in batches of
+/// at most [`READ_BATCH`] stored bytes (one ranged read each): what a restore hands a
+/// subtask.
+pub fn batches(chunks: &[ChunkSegment], range: KeyGroupRange) -> Vec<Vec<ChunkSegment>> {
     let mut batches: Vec<Vec<ChunkSegment>> = Vec::new();
     let mut size = 0;
-    for chunk in file.chunks.iter().filter(|c| range.contains(c.key_group)) {
+    for chunk in chunks.iter().filter(|c| range.contains(c.key_group)) {
         match batches.last_mut() {
             Some(batch) if size + chunk.segment.stored_size <= READ_BATCH => {
                 size += chunk.segment.stored_size;
@@ -251,8 +291,16 @@ mod tests {
         snapshot: &Snapshot,
         layout: &Layout,
     ) -> Result<(Vec<u8>, OperatorStateFile), StateError> {
+        stored_with_timers(snapshot, &[], layout)
+    }
+
+    fn stored_with_timers(
+        snapshot: &Snapshot,
+        timers: &[KeyedChunk],
+        layout: &Layout,
+    ) -> Result<(Vec<u8>, OperatorStateFile), StateError> {
         let mut bytes = Vec::new();
-        let file = write(snapshot, layout, &mut |piece| {
+        let file = write(snapshot, timers, layout, &mut |piece| {
             bytes.extend_from_slice(&piece);
             Ok(())
         })?;
@@ -289,7 +337,7 @@ mod tests {
         // Half the key groups, as a new subtask of parallelism 2 would read them.
         let half = KeyGroupRange { first: 8, last: 15 };
         let mut seen = Vec::new();
-        for batch in batches(&file, half) {
+        for batch in batches(&file.chunks, half) {
             for chunk in read_chunks(&store, &file.path, &batch).await.unwrap() {
                 assert!(half.contains(u32::from(chunk.key_group)));
                 let entries: Vec<_> = keyed::entries(&chunk.entries).map(Result::unwrap).collect();
@@ -338,5 +386,71 @@ mod tests {
         wrong.keyed[0].entries.extend_from_slice(&moved.entries);
         let err = stored(&wrong, &layout).unwrap_err();
         assert!(err.to_string().contains("belongs to key group"), "{err}");
+    }
+
+    /// Timers are stored after the chunks, per key group, checked like them, and read back
+    /// by key-group range.
+    #[tokio::test]
+    async fn timers_are_stored_per_key_group_after_the_state() {
+        use cairn_wire::timers::{TimeDomain, Timer, TimerQueue};
+        let range = KeyGroupRange { first: 0, last: 7 };
+        let layout = Layout {
+            path: "count/0.state".into(),
+            key_groups: range,
+            max_parallelism: MAX,
+        };
+        let keys: Vec<String> = (0..100)
+            .map(|i| format!("k{i}"))
+            .filter(|k| range.contains(key_group(k.as_bytes(), MAX)))
+            .collect();
+        let mut queue = TimerQueue::default();
+        for (i, key) in keys.iter().enumerate() {
+            let timer = |timestamp| Timer {
+                timestamp,
+                key_group: key_group(key.as_bytes(), MAX) as u16,
+                key: key.as_bytes().into(),
+            };
+            queue.register(TimeDomain::EventTime, timer(i as i64));
+            queue.register(TimeDomain::ProcessingTime, timer(-(i as i64)));
+        }
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let snapshot = snapshot(&key_refs, range);
+        let (bytes, file) = stored_with_timers(&snapshot, &queue.snapshot(), &layout).unwrap();
+        assert_eq!(file.size(), bytes.len() as u64);
+        assert_eq!(
+            file.timers.iter().map(|t| t.entries).sum::<u64>(),
+            2 * keys.len() as u64
+        );
+        let last_chunk = file.chunks.last().unwrap().segment.range().end;
+        assert!(file.timers.iter().all(|t| t.segment.offset >= last_chunk));
+        let store = StateStore::open("memory://operator-file-timers", &Default::default()).unwrap();
+        store
+            .put("count/0.state", Bytes::from(bytes))
+            .await
+            .unwrap();
+        let mut restored = TimerQueue::default();
+        for batch in batches(&file.timers, range) {
+            for chunk in read_chunks(&store, &file.path, &batch).await.unwrap() {
+                restored.restore(&chunk).unwrap();
+            }
+        }
+        assert_eq!(restored, queue);
+
+        // A timer of a key another subtask owns is refused.
+        let mut foreign = TimerQueue::default();
+        let key = (0..)
+            .map(|i| format!("x{i}"))
+            .find(|k| !range.contains(key_group(k.as_bytes(), MAX)))
+            .unwrap();
+        foreign.register(
+            TimeDomain::EventTime,
+            Timer {
+                timestamp: 1,
+                key_group: 3,
+                key: key.as_bytes().into(),
+            },
+        );
+        let err = stored_with_timers(&snapshot, &foreign.snapshot(), &layout).unwrap_err();
+        assert!(err.to_string().contains("key group 3's timers"), "{err}");
     }
 }
