@@ -247,6 +247,24 @@ fn a_kill_loop_through_topics_is_exact() {
     }
 }
 
+/// `crashed` died by the test hook after checkpoint 3's `_metadata` and before its
+/// transactions' commit: topic `out` holds records read_committed readers cannot see yet.
+fn assert_crashed_before_commit(broker: &KafkaBroker, crashed: &cairn_tests::Finished) {
+    assert!(
+        !crashed.success()
+            && crashed
+                .stderr
+                .contains("aborting before committing checkpoint 3"),
+        "{crashed:?}"
+    );
+    let committed = broker.read_committed("out").unwrap().len();
+    let written = broker.read_uncommitted("out").unwrap().len();
+    assert!(
+        committed < written,
+        "checkpoint 3's records wait for a commit: {committed} committed of {written}"
+    );
+}
+
 /// The process dies after checkpoint 3's `_metadata` is written and before its Kafka
 /// transactions are committed (the test hook): those records are invisible to
 /// read_committed readers until the restore commits them; then the output is exact.
@@ -267,19 +285,7 @@ fn a_crash_between_metadata_and_commit_is_committed_by_the_restore() {
     let mut crashing = session.command(&args);
     crashing.env("CAIRN_TEST_CRASH_BEFORE_COMMIT", "3");
     let crashed = finish(crashing, None);
-    assert!(
-        !crashed.success()
-            && crashed
-                .stderr
-                .contains("aborting before committing checkpoint 3"),
-        "{crashed:?}"
-    );
-    let committed = broker.read_committed("out").unwrap().len();
-    let written = broker.read_uncommitted("out").unwrap().len();
-    assert!(
-        committed < written,
-        "checkpoint 3's records wait for a commit: {committed} committed of {written}"
-    );
+    assert_crashed_before_commit(&broker, &crashed);
     let folder = chk.join(&id);
     let resumed = cairn_tests::cairn(
         run_args(
@@ -669,19 +675,7 @@ fn kafka_over_sasl_ssl() {
         feeder.join().unwrap();
         crashed
     });
-    assert!(
-        !crashed.success()
-            && crashed
-                .stderr
-                .contains("aborting before committing checkpoint 3"),
-        "{crashed:?}"
-    );
-    let committed = broker.read_committed("out").unwrap().len();
-    let written = broker.read_uncommitted("out").unwrap().len();
-    assert!(
-        committed < written,
-        "checkpoint 3's records wait for a commit: {committed} committed of {written}"
-    );
+    assert_crashed_before_commit(&broker, &crashed);
     let folder = chk.join(&id);
     let resumed_id = "c9".repeat(16);
     let mut resumed = session.start(run_args(
