@@ -51,13 +51,14 @@ async function poll(previous) {
   const details = await get(`/jobs/${id}`);
   // Sources are the vertices without inputs.
   const sources = details.plan.nodes.filter((n) => !n.inputs?.length).map((n) => n.id);
-  const [checkpoints, exceptions, config, metrics, backpressure, read] = await Promise.all([
+  const [checkpoints, exceptions, config, metrics, backpressure, read, marks] = await Promise.all([
     get(`/jobs/${id}/checkpoints`),
     get(`/jobs/${id}/exceptions`),
     get(`/jobs/${id}/config`),
     get(`/jobs/${id}/metrics?get=numRestarts,uptime`),
     Promise.all(details.vertices.map((v) => get(`/jobs/${id}/vertices/${v.id}/backpressure`))),
     Promise.all(sources.map((v) => partitions(id, v))),
+    Promise.all(details.vertices.map((v) => watermark(id, v, sources.includes(v.id)))),
   ]);
   const now = Date.now();
   // Records per second in and out, from the change in each vertex's counts since the last
@@ -80,7 +81,33 @@ async function poll(previous) {
     at: now, counts, rates, details, checkpoints, exceptions, config, restarts,
     backpressure: Object.fromEntries(details.vertices.map((v, i) => [v.id, backpressure[i]])),
     partitions: Object.fromEntries(sources.map((v, i) => [v, read[i]])),
+    watermarks: Object.fromEntries(details.vertices.map((v, i) => [v.id, marks[i]])),
   };
+}
+
+/**
+ * A vertex's watermark: the lowest over its subtasks of their input watermark (Flink's
+ * `/watermarks`), or for a source, of the watermark it sends on; null when a subtask has
+ * none yet.
+ */
+async function watermark(id, vertex, source) {
+  const subtasks = [...Array(vertex.parallelism).keys()];
+  const values = source
+    ? await get(`/jobs/${id}/vertices/${vertex.id}/metrics?get=${
+      subtasks.map((i) => `${i}.currentOutputWatermark`).join(",")}`)
+    : await get(`/jobs/${id}/vertices/${vertex.id}/watermarks`);
+  if (values.length === 0) return null;
+  const lowest = Math.min(...values.map((m) => Number(m.value)));
+  // i64::MIN (no watermark yet) reads as about -9.2e18.
+  return lowest < -9e18 ? null : lowest;
+}
+
+/** A watermark as the node shows it, with its lag behind the wall clock. */
+function watermarkText(ms, now) {
+  if (ms == null) return "no watermark";
+  // i64::MAX: the input has ended.
+  if (ms > 9e18) return "watermark: end of input";
+  return `watermark ${new Date(ms).toISOString().slice(11, 23)} · lag ${duration(Math.max(0, now - ms))}`;
 }
 
 const number = (n) => n == null ? "–" : n >= 1e6 ? `${(n / 1e6).toFixed(1)} M`
@@ -109,7 +136,7 @@ function Header({ data }) {
 // label between.
 const NODE_WIDTH = 176;
 const COLUMN = 260;
-const ROW = 120;
+const ROW = 140;
 
 /** Columns by depth in the graph (sources first), rows in plan order. */
 function layout(nodes) {
@@ -159,6 +186,7 @@ function JobGraph({ data }) {
               <div class="kind" title=${n.description}>${n.description}</div>
               <div class="rate">${number(data.rates[n.id].in)} in/s · ${number(data.rates[n.id].out)} out/s</div>
               <div class="rate">${number(v.metrics["read-records"])} in · ${number(v.metrics["write-records"])} out</div>
+              <div class="rate" data-testid="watermark">${watermarkText(data.watermarks[n.id], data.at)}</div>
               <div class="rate">backpressure ${Math.round(ratio * 100)}%</div>
               <div class="bp"><div style=${{ width: `${Math.round(ratio * 100)}%` }}></div></div>
             </div>`;

@@ -1,6 +1,7 @@
 // Opens a running job's dashboard in headless Chromium and checks, as a user would see it,
 // that the checkpoint history grows and that a restart appears; counts the Kafka partition
-// tables (none for a job that reads no Kafka topic); keeps a screenshot.
+// tables (none for a job that reads no Kafka topic) and reads each node's watermark line;
+// keeps a screenshot.
 //
 // node dashboard.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
 // (Chromium: $CHROMIUM, else /usr/bin/chromium, Debian's package.)
@@ -42,11 +43,14 @@ try {
   const rows = await page.getByTestId("checkpoint-row").count();
   const chart = await page.locator("[data-testid=checkpoint-chart] canvas").count();
   const partitions = await page.getByTestId("partitions").count();
+  const watermarks = await page.getByTestId("watermark").allInnerTexts();
   // Let a refresh after the restart draw, then keep what the user saw.
   await page.waitForTimeout(1500);
   await page.screenshot({ path: screenshot, fullPage: true });
   if (errors.length) throw new Error(`the page threw: ${errors.join("; ")}`);
-  console.log(JSON.stringify({ first, later, restarts, exception, nodes, rows, chart, partitions }));
+  console.log(JSON.stringify({
+    first, later, restarts, exception, nodes, rows, chart, partitions, watermarks,
+  }));
 } finally {
   await browser.close();
 }

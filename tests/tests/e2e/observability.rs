@@ -409,6 +409,15 @@ fn the_dashboard_shows_checkpoints_growing_and_a_restart() {
     assert_eq!(seen["chart"], 1, "{seen}");
     // Its source reads a file: no Kafka partitions to show.
     assert_eq!(seen["partitions"], 0, "{seen}");
+    // It assigns no event time: every node says so (until its input ends).
+    let watermarks = seen["watermarks"].as_array().unwrap();
+    assert_eq!(watermarks.len(), 4, "{seen}");
+    assert!(
+        watermarks.iter().all(|w| {
+            ["no watermark", "watermark: end of input"].contains(&w.as_str().unwrap())
+        }),
+        "{seen}"
+    );
     assert!(
         seen["later"].as_u64() >= Some(seen["first"].as_u64().unwrap() + 2),
         "{seen}"
