@@ -142,10 +142,14 @@ struct Knobs {
 }
 
 /// Operator `timers`: for each record, an event-time timer of its key at [`LATE`] (one per
-/// key, however many records); emits `fired:<key>` when one fires. Keeps no state but its
-/// timers.
+/// key, however many records); operator `timeouts`: a processing-time timer of its key
+/// 50 ms after the key's first record. Either emits `fired:<key>` when one fires. Keeps no
+/// state but its timers.
 struct Timers {
     register: bool,
+    domain: TimeDomain,
+    /// Keys whose processing-time timer is registered.
+    timed: HashSet<Vec<u8>>,
 }
 
 /// Later than any record: only the end of event time fires it.
@@ -160,9 +164,18 @@ impl OperatorInstance for Timers {
         timers: &mut TimerService,
     ) -> Result<PackedBatch, OperatorError> {
         if self.register {
+            let at = match self.domain {
+                TimeDomain::EventTime => LATE,
+                TimeDomain::ProcessingTime => timers.current_processing_time() + 50,
+            };
             for record in batch.records(input).unwrap() {
+                let key = record.key().unwrap();
+                // Processing time: once per key.
+                if self.domain == TimeDomain::ProcessingTime && !self.timed.insert(key.to_vec()) {
+                    continue;
+                }
                 timers
-                    .register(TimeDomain::EventTime, record.key().unwrap(), LATE)
+                    .register(self.domain, key, at)
                     .map_err(|e| OperatorError::Failed(e.to_string()))?;
             }
         }
@@ -176,11 +189,18 @@ impl OperatorInstance for Timers {
         _key_groups: &[u16],
         timers: &mut TimerService,
     ) -> Result<PackedBatch, OperatorError> {
-        assert_eq!(domain, TimeDomain::EventTime);
-        assert!(timers.current_watermark() >= LATE);
+        assert_eq!(domain, self.domain);
         let mut out = Emitter::default();
         for timer in fired.records(0).unwrap() {
-            assert_eq!(timer.timestamp(), Some(LATE));
+            match domain {
+                TimeDomain::EventTime => {
+                    assert!(timers.current_watermark() >= LATE);
+                    assert_eq!(timer.timestamp(), Some(LATE));
+                }
+                TimeDomain::ProcessingTime => {
+                    assert!(timer.timestamp() <= Some(timers.current_processing_time()));
+                }
+            }
             out.emit(format!("fired:{}", timer.key_str().unwrap()));
         }
         Ok(out.take())
@@ -231,9 +251,15 @@ struct Counter {
 
 impl OperatorFactory for Counting {
     fn open(&self, ctx: &Context, name: &str) -> Result<Box<dyn OperatorInstance>, OperatorError> {
-        if name == "timers" {
+        if name == "timers" || name == "timeouts" {
             return Ok(Box::new(Timers {
                 register: !self.knobs.register_no_timers.load(Ordering::Relaxed),
+                domain: if name == "timers" {
+                    TimeDomain::EventTime
+                } else {
+                    TimeDomain::ProcessingTime
+                },
+                timed: HashSet::new(),
             }));
         }
         if name != "count" {
@@ -1433,12 +1459,12 @@ fn a_restored_job_starts_from_its_checkpointed_watermarks() {
     running.wait();
 }
 
-/// Generator (`count` records, 7 keys) → by key → operator `timers` at `parallelism` →
-/// file sink.
-fn timers_graph(out: &Path, count: u64, parallelism: u32) -> Graph {
+/// Generator (`count` records, 7 keys) → by key → operator `operator` (`timers` or
+/// `timeouts`) at `parallelism` → file sink.
+fn timers_graph(out: &Path, operator: &str, count: u64, parallelism: u32) -> Graph {
     let mut job = JobGraph::new("timers");
     job.source("gen", Source::generator(count, 7).option("rate", "2000"))
-        .operator("timers", "timers", Partitioning::ByKey)
+        .operator(operator, operator, Partitioning::ByKey)
         .parallelism(parallelism)
         .sink(
             "out",
@@ -1446,6 +1472,30 @@ fn timers_graph(out: &Path, count: u64, parallelism: u32) -> Graph {
             Partitioning::Rebalance,
         );
     Graph::new(&job, 1, 128).unwrap()
+}
+
+/// Processing-time timers fire by the clock while the input keeps coming (the subtask's
+/// wait for input ends when one is due): each key's, 50 ms after its first record, once.
+#[test]
+fn processing_timers_fire_by_the_clock() {
+    let s = setup("timeouts");
+    let checkpoints = s.checkpointing(
+        config(|c| c.interval = Some(Duration::from_millis(50))),
+        true,
+    );
+    let running = s.start(timers_graph(&s.out, "timeouts", 0, 2), checkpoints);
+    let expected: Vec<String> = (0..7).map(|k| format!("fired:key-{k}")).collect();
+    eventually("every key's timeout committed", || {
+        // The sink makes its folder when it opens.
+        if !s.out.exists() {
+            return false;
+        }
+        let mut fired = s.committed(1).concat();
+        fired.sort();
+        fired == expected
+    });
+    s.cancel.cancel();
+    running.wait();
 }
 
 /// Timers are checkpointed per key group and restored at another parallelism: a job that
@@ -1458,7 +1508,7 @@ fn timers_survive_a_restore_at_another_parallelism() {
         config(|c| c.interval = Some(Duration::from_millis(50))),
         true,
     );
-    let running = s.start(timers_graph(&s.out, 0, 2), checkpoints.clone());
+    let running = s.start(timers_graph(&s.out, "timers", 0, 2), checkpoints.clone());
     let metrics = running.metrics();
     eventually("a checkpoint holding every key's timer", || {
         metrics
@@ -1490,7 +1540,7 @@ fn timers_survive_a_restore_at_another_parallelism() {
         .block_on(cairn_core::restore::load(
             s.storage.child(&format!("chk-{latest}")),
             metadata,
-            &timers_graph(&s.out, 4000, 3),
+            &timers_graph(&s.out, "timers", 4000, 3),
         ))
         .unwrap();
     let s2 = Setup {
@@ -1501,7 +1551,7 @@ fn timers_survive_a_restore_at_another_parallelism() {
     s2.knobs.register_no_timers.store(true, Ordering::Relaxed);
     let outcome = s2
         .start_attempt(
-            timers_graph(&s2.out, 4000, 3),
+            timers_graph(&s2.out, "timers", 4000, 3),
             Checkpointing {
                 first_id: latest + 1,
                 ..checkpoints
