@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use cairn_core::config::{ConfigLayers, S3Config};
 use cairn_core::graph::Graph;
+use cairn_core::operator::CallContext;
 use cairn_core::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use cairn_core::runtime::CheckpointStats;
 use cairn_core::runtime::{Checkpointing, Job as RuntimeJob, Outcome};
 use cairn_core::state::{CheckpointStore, StateStore};
-use cairn_core::timer_service::TimerService;
 use cairn_sdk::{Args, Context, Job, JobGraph, KeyedChunk, PackedBatch, Snapshot};
 use cairn_tests::{Scratch, job, write_text};
 use cairn_wasm::{Engine, JobComponent, Limits};
@@ -51,14 +51,14 @@ impl OperatorInstance for NativeOperator {
         input: u32,
         batch: PackedBatch,
         key_groups: &[u16],
-        _timers: &mut TimerService,
+        _ctx: &mut CallContext,
     ) -> Result<PackedBatch, OperatorError> {
         self.0
             .process(input, &batch, key_groups)
             .map_err(|e| OperatorError::Failed(e.to_string()))
     }
 
-    fn finish(&mut self, _timers: &mut TimerService) -> Result<PackedBatch, OperatorError> {
+    fn finish(&mut self, _ctx: &mut CallContext) -> Result<PackedBatch, OperatorError> {
         self.0
             .finish()
             .map_err(|e| OperatorError::Failed(e.to_string()))

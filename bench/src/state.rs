@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_core::config::{CheckpointingMode, S3Config};
+use cairn_core::operator::CallContext;
 use cairn_core::operator::OperatorFactory;
 use cairn_core::state::metadata::{
     CheckpointKind, FORMAT_VERSION, NodeState, SnapshotStats, SubtaskSnapshot, SubtaskState,
@@ -96,7 +97,7 @@ fn row(
     let component = JobComponent::load(engine, &wasm, true, limits)?;
     let mut guest = component.open(&ctx, uid)?;
     if let Source::KeyedSum { keys } = source {
-        let mut timers = TimerService::new(ctx.key_groups, MAX_PARALLELISM);
+        let mut call = CallContext::new(TimerService::new(ctx.key_groups, MAX_PARALLELISM));
         for start in (0..*keys).step_by(1024) {
             let mut batch = Emitter::default();
             let mut groups = Vec::with_capacity(1024);
@@ -105,7 +106,7 @@ fn row(
                 groups.push(key_group(key.as_bytes(), MAX_PARALLELISM) as u16);
                 batch.emit_keyed(key, i.to_le_bytes());
             }
-            guest.process(0, batch.take(), &groups, &mut timers)?;
+            guest.process(0, batch.take(), &groups, &mut call)?;
         }
     }
 

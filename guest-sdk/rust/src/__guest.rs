@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 
+use crate::host::TimeDomain;
 use crate::{
     Args, Context, Job, JobGraph, KeyGroupRange, KeyedChunk, NodeKind, OperatorInstance,
     OperatorStateMode, PackedBatch, Partitioning, ValueEncoding,
@@ -19,6 +20,7 @@ pub mod bindings {
 }
 
 use bindings::cairn::job::log as wit_log;
+use bindings::cairn::job::time as wit_time;
 use bindings::cairn::job::types as wit;
 pub use bindings::export;
 pub use bindings::exports::cairn::job::job::{
@@ -39,14 +41,7 @@ pub fn log(level: crate::log::Level, message: &str) {
 }
 
 pub fn describe<J: Job>(args: Vec<String>) -> Result<WitJobGraph, String> {
-    let graph = J::describe(&Args::new(args))?;
-    if let Some(node) = graph.nodes.iter().find(|node| node.watermarks.is_some()) {
-        return Err(format!(
-            "node '{}' sets a watermark strategy, which cairn:job@0.3.0 cannot carry yet",
-            node.uid
-        ));
-    }
-    Ok(graph_to_wit(graph))
+    Ok(graph_to_wit(J::describe(&Args::new(args))?))
 }
 
 pub fn open<J: Job>(ctx: WitContext, name: String) -> Result<WitOperator, String> {
@@ -81,6 +76,23 @@ impl WitGuestOperator for GuestOperator {
             .0
             .borrow_mut()
             .process(input, &from_wit(batch), &key_groups)?;
+        Ok(to_wit(out))
+    }
+
+    fn on_timer(
+        &self,
+        domain: wit_time::TimeDomain,
+        timers: wit::PackedBatch,
+        key_groups: Vec<u16>,
+    ) -> Result<wit::PackedBatch, String> {
+        let domain = match domain {
+            wit_time::TimeDomain::EventTime => TimeDomain::EventTime,
+            wit_time::TimeDomain::ProcessingTime => TimeDomain::ProcessingTime,
+        };
+        let out = self
+            .0
+            .borrow_mut()
+            .on_timers(domain, &from_wit(timers), &key_groups)?;
         Ok(to_wit(out))
     }
 
@@ -149,7 +161,7 @@ fn from_wit(batch: wit::PackedBatch) -> PackedBatch {
     }
 }
 
-fn to_wit(batch: PackedBatch) -> wit::PackedBatch {
+pub(crate) fn to_wit(batch: PackedBatch) -> wit::PackedBatch {
     wit::PackedBatch {
         data: batch.data,
         offsets: batch.offsets,
@@ -181,10 +193,15 @@ fn graph_to_wit(graph: JobGraph) -> WitJobGraph {
                             Partitioning::ByKey => wit::Partitioning::ByKey,
                             Partitioning::Broadcast => wit::Partitioning::Broadcast,
                         },
+                        side_output: input.side_output,
                     })
                     .collect(),
                 parallelism: node.parallelism,
                 options: node.options,
+                watermarks: node.watermarks.map(|w| wit::WatermarkStrategy {
+                    max_out_of_orderness_ms: w.max_out_of_orderness_ms,
+                    idle_timeout_ms: w.idle_timeout_ms,
+                }),
             })
             .collect(),
         config: graph.config,

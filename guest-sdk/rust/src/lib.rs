@@ -36,12 +36,16 @@
 //! operators can be unit-tested and benchmarked natively.
 
 mod args;
+pub mod host;
 mod key_map;
 pub mod keyed;
 #[cfg(target_arch = "wasm32")]
 mod lend;
 pub mod log;
 mod operator;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+pub mod window;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
@@ -60,16 +64,18 @@ pub use cairn_wire::key_groups;
 pub use cairn_wire::{
     Context, Emitter, Error, Input, JobGraph, KafkaUrl, KeyGroupRange, KeyedChunk, Node, NodeKind,
     OperatorStateMode, PackedBatch, Partitioning, Record, Records, Result, Sink, Snapshot, Source,
-    Stream, ValueEncoding, ValueWriter,
+    Stream, ValueEncoding, ValueWriter, WatermarkStrategy,
 };
 pub use keyed::{KeyedState, KeyedStore, StateValue, ValueMut};
 pub use operator::{DynOperator, Job, Operator, OperatorInstance, operator};
 
 /// Everything a job author needs, in one `use`.
 pub mod prelude {
+    pub use crate::host::{TimeDomain, Timer};
+    pub use crate::window::{Aggregate, Window, Windowed, Windows};
     pub use crate::{
         Args, Context, DynOperator, Emitter, Error, Job, JobGraph, KeyedState, KeyedStore,
-        Operator, Partitioning, Record, Result, Sink, Source, operator,
+        Operator, Partitioning, Record, Result, Sink, Source, WatermarkStrategy, operator,
     };
     pub use serde::{Deserialize, Serialize};
 }

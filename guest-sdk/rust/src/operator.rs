@@ -2,6 +2,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::host::{TimeDomain, Timer};
 use crate::keyed::KeyedStore;
 use crate::{
     Args, Context, Emitter, Error, JobGraph, KeyedChunk, OperatorStateMode, PackedBatch, Record,
@@ -42,7 +43,21 @@ pub trait Operator: Default + Serialize + DeserializeOwned + 'static {
     /// Processes one record, emitting any number of records to `out`.
     fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()>;
 
-    /// All inputs have ended: emit any last records.
+    /// A timer this operator registered ([`register_timer`](crate::host::register_timer))
+    /// fired: its key's keyed state is at hand through [`Timer::record`]. Emits any number
+    /// of records to `out`.
+    fn on_timer(&mut self, timer: Timer<'_>, out: &mut Emitter) -> Result<()> {
+        let _ = out;
+        Err(Error::msg(format!(
+            "a timer fired (key {:?}, {:?} {}), but this operator does not implement \
+             Operator::on_timer",
+            String::from_utf8_lossy(timer.key()),
+            timer.domain(),
+            timer.timestamp()
+        )))
+    }
+
+    /// All inputs have ended, and every event-time timer has fired: emit any last records.
     fn finish(&mut self, out: &mut Emitter) -> Result<()> {
         let _ = out;
         Ok(())
@@ -115,6 +130,15 @@ pub trait DynOperator {
         key_groups: &[u16],
         out: &mut Emitter,
     ) -> Result<()>;
+    /// Timers of `domain` fired: a record per timer (its key and timestamp) and each one's
+    /// key group.
+    fn on_timers(
+        &mut self,
+        domain: TimeDomain,
+        timers: &PackedBatch,
+        key_groups: &[u16],
+        out: &mut Emitter,
+    ) -> Result<()>;
     fn finish(&mut self, out: &mut Emitter) -> Result<()>;
     fn keyed_store(&mut self) -> Option<&mut dyn KeyedStore>;
     /// Both parts of the state, as the host stores them.
@@ -147,6 +171,19 @@ impl<T: Operator> DynOperator for T {
     ) -> Result<()> {
         for record in batch.records_in_key_groups(input, key_groups)? {
             self.process(record, out)?;
+        }
+        Ok(())
+    }
+
+    fn on_timers(
+        &mut self,
+        domain: TimeDomain,
+        timers: &PackedBatch,
+        key_groups: &[u16],
+        out: &mut Emitter,
+    ) -> Result<()> {
+        for record in timers.records_in_key_groups(0, key_groups)? {
+            self.on_timer(Timer::new(domain, record)?, out)?;
         }
         Ok(())
     }
@@ -263,6 +300,18 @@ impl OperatorInstance {
     ) -> Result<PackedBatch> {
         self.operator
             .process_batch(input, batch, key_groups, &mut self.out)?;
+        Ok(self.out.take())
+    }
+
+    /// Timers of `domain` fired: a record per timer, key groups as for a by-key input.
+    pub fn on_timers(
+        &mut self,
+        domain: TimeDomain,
+        timers: &PackedBatch,
+        key_groups: &[u16],
+    ) -> Result<PackedBatch> {
+        self.operator
+            .on_timers(domain, timers, key_groups, &mut self.out)?;
         Ok(self.out.take())
     }
 

@@ -181,6 +181,13 @@ pub fn partition_metric_name(name: &str) -> String {
     format!("{KAFKA_SOURCE_READER}_{}", name.replace('-', "_"))
 }
 
+/// An operator's own counter (`metrics.counter-add`) as `/metrics` exposes it below
+/// `cairn_task_`: `operator_<name>` with `_` for `.`, as Flink's Prometheus reporter writes
+/// an operator-scope metric.
+pub fn counter_metric_name(name: &str) -> String {
+    format!("operator_{}", name.replace('.', "_"))
+}
+
 /// A subtask-scope metric under its id in Flink's vertex metrics, and its value now.
 pub struct TaskMetric {
     pub id: String,
@@ -190,7 +197,8 @@ pub struct TaskMetric {
 /// One subtask's metrics under the ids Flink's `GET /jobs/:jobid/vertices/:vertexid/metrics`
 /// gives them: `<subtask>.<name>` for each of [`TASK_METRICS`], then, for each partition the
 /// subtask reads, `<subtask>.KafkaSourceReader.topic.<topic>.partition.<partition>.<name>`
-/// for each of [`PARTITION_METRICS`] whose value is known.
+/// for each of [`PARTITION_METRICS`] whose value is known, then `<subtask>.<uid>.<name>` for
+/// each of the operator's own counters (Flink's id of an operator-scope metric).
 pub fn task_metrics(sample: &TaskSample) -> impl Iterator<Item = TaskMetric> + '_ {
     let subtask = sample.task.subtask;
     let task = TASK_METRICS
@@ -212,7 +220,11 @@ pub fn task_metrics(sample: &TaskSample) -> impl Iterator<Item = TaskMetric> + '
                 })
             })
     });
-    task.chain(partitions)
+    let counters = sample.counters.iter().map(move |(name, value)| TaskMetric {
+        id: format!("{subtask}.{}.{name}", sample.task.uid),
+        value: *value as f64,
+    });
+    task.chain(partitions).chain(counters)
 }
 
 /// A sample of every subtask of the running attempt (none while no attempt runs), shared
@@ -286,6 +298,27 @@ pub fn render(control: &JobControl) -> Result<String, std::fmt::Error> {
         task.register(partition_metric_name(name), help, family);
     }
 
+    let mut counters: Vec<&str> = samples
+        .iter()
+        .flat_map(|s| s.counters.iter().map(|(name, _)| name.as_str()))
+        .collect();
+    counters.sort_unstable();
+    counters.dedup();
+    for name in counters {
+        let family = TaskGauges::default();
+        for sample in &samples {
+            if let Some((_, value)) = sample.counters.iter().find(|(n, _)| n == name) {
+                let labels = vec![
+                    ("task_name", sample.task.uid.clone()),
+                    ("subtask_index", sample.task.subtask.to_string()),
+                ];
+                family.get_or_create(&labels).set(*value as f64);
+            }
+        }
+        let help = format!("The operator's own counter {name}");
+        task.register(counter_metric_name(name), help, family);
+    }
+
     let mut text = String::new();
     encode(&mut text, &registry)?;
     Ok(text)
@@ -298,7 +331,7 @@ mod tests {
     use cairn_core::connectors::PartitionProgress;
     use cairn_core::runtime::{TaskId, TaskKind, TaskSample};
 
-    use super::{partition_metric_name, task_metrics};
+    use super::{counter_metric_name, partition_metric_name, task_metrics};
 
     /// A Kafka source subtask's ids are Flink's: `<subtask>.<name>` for the task metrics,
     /// `<subtask>.KafkaSourceReader.topic.<t>.partition.<p>.<name>` for each partition's
@@ -320,6 +353,7 @@ mod tests {
             alignment: Duration::ZERO,
             input_watermark: i64::MIN,
             output_watermark: 1_000,
+            counters: vec![("numLateRecordsDropped".into(), 3)],
             partitions: vec![PartitionProgress {
                 topic: "word.lines".into(),
                 partition: 2,
@@ -335,6 +369,7 @@ mod tests {
                     "numRecordsOut",
                     "numRecordsOutPerSecond",
                     "KafkaSourceReader",
+                    "lines",
                 ]
                 .iter()
                 .any(|name| id.starts_with(&format!("1.{name}")))
@@ -351,11 +386,13 @@ mod tests {
                 "1.KafkaSourceReader.topic.word.lines.partition.2.records-lag",
                 12.0,
             ),
+            ("1.lines.numLateRecordsDropped", 3.0),
         ];
         assert_eq!(metrics, expected.map(|(id, v)| (id.to_owned(), v)));
         assert_eq!(
             partition_metric_name("records-lag"),
             "KafkaSourceReader_records_lag"
         );
+        assert_eq!(counter_metric_name("a.b_c"), "operator_a_b_c");
     }
 }

@@ -9,7 +9,7 @@ use crate::connectors::{
     Configured, ConnectorError, SINKS, SOURCES, SinkConnector, SourceConnector, sink_kind,
     source_kind,
 };
-use crate::operator::{OperatorError, OperatorFactory};
+use crate::operator::{MAX_NAME, OperatorError, OperatorFactory, is_side_output_name};
 
 /// Why a job graph cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,19 @@ pub enum GraphError {
     SourceWithInputs(String),
     #[error("node '{0}' has no inputs")]
     NoInputs(String),
+    #[error(
+        "node '{node}' reads side output '{name}' of source '{upstream}'; only operators \
+         emit to side outputs"
+    )]
+    SideOutputOfSource {
+        node: String,
+        upstream: String,
+        name: String,
+    },
+    #[error(
+        "node '{node}' reads a side output named '{name}': names are 1 to {MAX_NAME} characters"
+    )]
+    SideOutputName { node: String, name: String },
     #[error("sink '{0}' has a watermark strategy; sinks emit nothing (give it to the node before)")]
     WatermarksOnSink(String),
     #[error("node '{node}' uses unknown {role} connector '{connector}' (known: {})", .known.join(", "))]
@@ -77,10 +90,12 @@ pub enum Role {
 }
 
 /// An input edge, by index of the upstream node in [`Graph::nodes`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
     pub upstream: usize,
     pub partitioning: Partitioning,
+    /// `Some(name)`: the edge carries the upstream operator's side output `name` only.
+    pub side_output: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,9 +199,25 @@ impl Graph {
                         upstream: input.upstream.clone(),
                     });
                 }
+                if let Some(name) = &input.side_output {
+                    if !is_side_output_name(name) {
+                        return Err(GraphError::SideOutputName {
+                            node: node.uid.clone(),
+                            name: name.clone(),
+                        });
+                    }
+                    if matches!(graph.nodes[upstream].kind, NodeKind::Source(_)) {
+                        return Err(GraphError::SideOutputOfSource {
+                            node: node.uid.clone(),
+                            upstream: input.upstream.clone(),
+                            name: name.clone(),
+                        });
+                    }
+                }
                 inputs.push(Edge {
                     upstream,
                     partitioning: input.partitioning,
+                    side_output: input.side_output.clone(),
                 });
             }
             let connector_max = match &role {
@@ -240,17 +271,15 @@ impl Graph {
         self.nodes.iter().map(|n| n.parallelism).sum()
     }
 
-    /// Indices of the nodes reading from node `upstream`, with their edges' partitioning.
-    pub fn outputs(
-        &self,
-        upstream: usize,
-    ) -> impl Iterator<Item = (usize, u32, Partitioning)> + '_ {
+    /// The edges reading from node `upstream`: each with the index of the node reading and
+    /// which of its inputs the edge is.
+    pub fn outputs(&self, upstream: usize) -> impl Iterator<Item = (usize, u32, &Edge)> + '_ {
         self.nodes.iter().enumerate().flat_map(move |(i, node)| {
             node.inputs
                 .iter()
                 .enumerate()
                 .filter(move |(_, e)| e.upstream == upstream)
-                .map(move |(input, e)| (i, input as u32, e.partitioning))
+                .map(move |(input, e)| (i, input as u32, e))
         })
     }
 
@@ -424,7 +453,12 @@ mod tests {
         // The file source cannot run in parallel, everything else takes the default.
         assert_eq!(p, [("lines", 1), ("split", 4), ("count", 4), ("out", 4)]);
         let outs: Vec<_> = graph.outputs(1).collect();
-        assert_eq!(outs, [(2, 0, Partitioning::ByKey)]);
+        let by_key = Edge {
+            upstream: 1,
+            partitioning: Partitioning::ByKey,
+            side_output: None,
+        };
+        assert_eq!(outs, [(2, 0, &by_key)]);
     }
 
     #[test]
@@ -495,10 +529,28 @@ mod tests {
         job.nodes[1].inputs.push(Input {
             upstream: "count".into(),
             partitioning: Partitioning::Rebalance,
+            side_output: None,
         });
         assert_eq!(
             error(&job),
             "the job graph has a cycle through: split, count, out"
+        );
+
+        let mut job = word_count(this_file());
+        job.nodes[1].inputs[0].side_output = Some("late".into());
+        assert_eq!(
+            error(&job),
+            "node 'split' reads side output 'late' of source 'lines'; only operators emit to \
+             side outputs"
+        );
+        job.nodes[1].inputs[0].side_output = Some("x".repeat(65));
+        assert!(error(&job).contains("names are 1 to 64 characters"));
+        let mut job = word_count(this_file());
+        job.nodes[3].inputs[0].side_output = Some("late".into());
+        let graph = Graph::new(&job, 1, 128).unwrap();
+        assert_eq!(
+            graph.nodes[3].inputs[0].side_output.as_deref(),
+            Some("late")
         );
 
         let mut job = word_count(this_file());

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use cairn_core::config::{CheckpointConfig, ConfigLayers, Retention};
 use cairn_core::connectors::{FileSinkState, PendingPart};
 use cairn_core::graph::Graph;
+use cairn_core::operator::CallContext;
 use cairn_core::operator::{OperatorError, OperatorFactory, OperatorInstance};
 use cairn_core::restart::RestartStrategy;
 use cairn_core::runtime::{
@@ -26,7 +27,6 @@ use cairn_core::runtime::{
 use cairn_core::state::metadata::{CheckpointKind, SubtaskState};
 use cairn_core::state::{CheckpointMetadata, CheckpointStore, METADATA_FILE, StateStore, blob};
 use cairn_core::supervisor::{End, Restored, Supervisor, Watcher};
-use cairn_core::timer_service::TimerService;
 use cairn_wire::timers::TimeDomain;
 use cairn_wire::{
     Context, Emitter, JobGraph, KeyedChunk, OperatorStateMode, PackedBatch, Partitioning, Sink,
@@ -161,12 +161,12 @@ impl OperatorInstance for Timers {
         input: u32,
         batch: PackedBatch,
         _key_groups: &[u16],
-        timers: &mut TimerService,
+        ctx: &mut CallContext,
     ) -> Result<PackedBatch, OperatorError> {
         if self.register {
             let at = match self.domain {
                 TimeDomain::EventTime => LATE,
-                TimeDomain::ProcessingTime => timers.current_processing_time() + 50,
+                TimeDomain::ProcessingTime => ctx.timers.current_processing_time() + 50,
             };
             for record in batch.records(input).unwrap() {
                 let key = record.key().unwrap();
@@ -174,7 +174,7 @@ impl OperatorInstance for Timers {
                 if self.domain == TimeDomain::ProcessingTime && !self.timed.insert(key.to_vec()) {
                     continue;
                 }
-                timers
+                ctx.timers
                     .register(self.domain, key, at)
                     .map_err(|e| OperatorError::Failed(e.to_string()))?;
             }
@@ -187,18 +187,18 @@ impl OperatorInstance for Timers {
         domain: TimeDomain,
         fired: PackedBatch,
         _key_groups: &[u16],
-        timers: &mut TimerService,
+        ctx: &mut CallContext,
     ) -> Result<PackedBatch, OperatorError> {
         assert_eq!(domain, self.domain);
         let mut out = Emitter::default();
         for timer in fired.records(0).unwrap() {
             match domain {
                 TimeDomain::EventTime => {
-                    assert!(timers.current_watermark() >= LATE);
+                    assert!(ctx.timers.current_watermark() >= LATE);
                     assert_eq!(timer.timestamp(), Some(LATE));
                 }
                 TimeDomain::ProcessingTime => {
-                    assert!(timer.timestamp() <= Some(timers.current_processing_time()));
+                    assert!(timer.timestamp() <= Some(ctx.timers.current_processing_time()));
                 }
             }
             out.emit(format!("fired:{}", timer.key_str().unwrap()));
@@ -206,7 +206,7 @@ impl OperatorInstance for Timers {
         Ok(out.take())
     }
 
-    fn finish(&mut self, _timers: &mut TimerService) -> Result<PackedBatch, OperatorError> {
+    fn finish(&mut self, _ctx: &mut CallContext) -> Result<PackedBatch, OperatorError> {
         Ok(PackedBatch::default())
     }
 
@@ -282,7 +282,7 @@ impl OperatorInstance for Counter {
         input: u32,
         batch: PackedBatch,
         _key_groups: &[u16],
-        _timers: &mut TimerService,
+        _ctx: &mut CallContext,
     ) -> Result<PackedBatch, OperatorError> {
         if !self.started {
             self.started = true;
@@ -304,7 +304,7 @@ impl OperatorInstance for Counter {
         Ok(out.take())
     }
 
-    fn finish(&mut self, _timers: &mut TimerService) -> Result<PackedBatch, OperatorError> {
+    fn finish(&mut self, _ctx: &mut CallContext) -> Result<PackedBatch, OperatorError> {
         self.knobs.finished.fetch_add(1, Ordering::Relaxed);
         Ok(Emitter::default().take())
     }

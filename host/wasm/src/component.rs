@@ -28,13 +28,13 @@ pub enum LoadError {
     #[error("{} is not a valid WebAssembly component: {message}", .path.display())]
     Invalid { path: PathBuf, message: String },
     #[error(
-        "{} is not a Cairn job: it exports neither `{}` nor `{}` (its exports: {exports})",
-        .path.display(), Contract::V0_3.interface(), Contract::V0_2.interface()
+        "{} is not a Cairn job: it exports none of {} (its exports: {exports})",
+        .path.display(), Contract::known()
     )]
     NotAJob { path: PathBuf, exports: String },
     #[error(
-        "{} was built against `{found}`, but this cairn runs `{}` and `{}`",
-        .path.display(), Contract::V0_3.interface(), Contract::V0_2.interface()
+        "{} was built against `{found}`, but this cairn runs {}",
+        .path.display(), Contract::known()
     )]
     Version { path: PathBuf, found: String },
     #[error("{} does not fit the Cairn job contract: {message}", .path.display())]

@@ -14,14 +14,18 @@ use wasmtime_wasi::p2::bindings::sync as wasi;
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::cairn::job::{keys, log, types as wit};
+use super::bindings::cairn::job::{keys, log, metrics, outputs, time, timers, types as wit};
 use super::bindings::{CairnJob, CairnJobPre};
 use super::bindings_v2::cairn::job::{log as log_v2, types as wit_v2};
 use super::bindings_v2::{CairnJob as CairnJobV2, CairnJobPre as CairnJobPreV2};
+use super::bindings_v3::cairn::job::{keys as keys_v3, log as log_v3, types as wit_v3};
+use super::bindings_v3::{CairnJob as CairnJobV3, CairnJobPre as CairnJobPreV3};
 use super::stdio::{GuestOutput, Stream};
 use super::{Contract, Limits};
-use cairn_core::operator::{OperatorError, OperatorInstance};
+use cairn_core::operator::{CallContext, OperatorError, OperatorInstance};
 use cairn_core::timer_service::TimerService;
+use cairn_wire::KeyGroupRange;
+use cairn_wire::timers::TimeDomain;
 
 /// Errors of a guest call, as the runtime sees them.
 pub type GuestError = OperatorError;
@@ -36,11 +40,15 @@ pub(crate) struct GuestState {
     label: Arc<str>,
     /// The job's number of key groups, once an operator is open (`keys.key-group`).
     max_parallelism: Option<u32>,
+    /// The subtask's timers, side outputs and counters, lent to the instance for the length
+    /// of each operator call (see [`lend`]); between calls, an empty one.
+    call: CallContext,
 }
 
 /// A component linked for its contract version, ready to instantiate.
 pub(crate) enum Pre {
-    V0_3(CairnJobPre<GuestState>),
+    V0_4(CairnJobPre<GuestState>),
+    V0_3(CairnJobPreV3<GuestState>),
     V0_2(CairnJobPreV2<GuestState>),
 }
 
@@ -50,13 +58,15 @@ impl Pre {
         instance_pre: wasmtime::component::InstancePre<GuestState>,
     ) -> wasmtime::Result<Self> {
         Ok(match contract {
-            Contract::V0_3 => Pre::V0_3(CairnJobPre::new(instance_pre)?),
+            Contract::V0_4 => Pre::V0_4(CairnJobPre::new(instance_pre)?),
+            Contract::V0_3 => Pre::V0_3(CairnJobPreV3::new(instance_pre)?),
             Contract::V0_2 => Pre::V0_2(CairnJobPreV2::new(instance_pre)?),
         })
     }
 
     fn engine(&self) -> &wasmtime::Engine {
         match self {
+            Pre::V0_4(pre) => pre.engine(),
             Pre::V0_3(pre) => pre.engine(),
             Pre::V0_2(pre) => pre.engine(),
         }
@@ -65,8 +75,30 @@ impl Pre {
 
 /// An instance's exports, by contract version.
 enum Bindings {
-    V0_3(CairnJob),
+    V0_4(CairnJob),
+    V0_3(CairnJobV3),
     V0_2(CairnJobV2),
+}
+
+/// `$keyed` for a component of a contract with keyed state (0.4.0, 0.3.0), with `$b` its
+/// bindings and `$wit` its types module (the same shapes in both); `$v2` for 0.2.0's.
+macro_rules! by_contract {
+    ($bindings:expr, |$b:ident, $wit:ident| $keyed:expr, |$b2:ident| $v2:expr $(,)?) => {
+        match $bindings {
+            Bindings::V0_4($b) => {
+                // Calls passing no records or state leave it unused.
+                #[allow(unused_imports)]
+                use super::bindings::cairn::job::types as $wit;
+                $keyed
+            }
+            Bindings::V0_3($b) => {
+                #[allow(unused_imports)]
+                use super::bindings_v3::cairn::job::types as $wit;
+                $keyed
+            }
+            Bindings::V0_2($b2) => $v2,
+        }
+    };
 }
 
 /// The WASI interfaces [`GuestState::link`] provides, by name without version: guests built
@@ -111,7 +143,8 @@ impl GuestState {
         contract: Contract,
     ) -> wasmtime::Result<()> {
         match contract {
-            Contract::V0_3 => CairnJob::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?,
+            Contract::V0_4 => CairnJob::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?,
+            Contract::V0_3 => CairnJobV3::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?,
             Contract::V0_2 => CairnJobV2::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?,
         }
         let l = linker;
@@ -148,7 +181,11 @@ impl WasiView for GuestState {
 
 impl wit::Host for GuestState {}
 
+impl wit_v3::Host for GuestState {}
+
 impl wit_v2::Host for GuestState {}
+
+impl time::Host for GuestState {}
 
 impl GuestState {
     fn log(&self, level: tracing::Level, message: &str) {
@@ -163,39 +200,99 @@ impl GuestState {
     }
 }
 
-impl log::Host for GuestState {
-    fn log(&mut self, level: log::Level, message: String) {
-        let level = match level {
-            log::Level::Trace => tracing::Level::TRACE,
-            log::Level::Debug => tracing::Level::DEBUG,
-            log::Level::Info => tracing::Level::INFO,
-            log::Level::Warn => tracing::Level::WARN,
-            log::Level::Error => tracing::Level::ERROR,
-        };
-        GuestState::log(self, level, &message);
+/// `log.log` of each contract version (the same interface in all).
+macro_rules! impl_log {
+    ($($log:ident),*) => {$(
+        impl $log::Host for GuestState {
+            fn log(&mut self, level: $log::Level, message: String) {
+                let level = match level {
+                    $log::Level::Trace => tracing::Level::TRACE,
+                    $log::Level::Debug => tracing::Level::DEBUG,
+                    $log::Level::Info => tracing::Level::INFO,
+                    $log::Level::Warn => tracing::Level::WARN,
+                    $log::Level::Error => tracing::Level::ERROR,
+                };
+                GuestState::log(self, level, &message);
+            }
+        }
+    )*};
+}
+impl_log!(log, log_v3, log_v2);
+
+/// `keys.key-group` of each contract version that has it.
+macro_rules! impl_keys {
+    ($($keys:ident),*) => {$(
+        impl $keys::Host for GuestState {
+            fn key_group(&mut self, key: Vec<u8>) -> u16 {
+                // Before an operator is open there are no key groups; `describe` has no use
+                // for one.
+                let max = self.max_parallelism.unwrap_or(1);
+                // Below max-parallelism, which is at most 2^15.
+                cairn_wire::key_groups::key_group(&key, max) as u16
+            }
+        }
+    )*};
+}
+impl_keys!(keys, keys_v3);
+
+fn domain_from_wit(domain: time::TimeDomain) -> TimeDomain {
+    match domain {
+        time::TimeDomain::EventTime => TimeDomain::EventTime,
+        time::TimeDomain::ProcessingTime => TimeDomain::ProcessingTime,
     }
 }
 
-impl log_v2::Host for GuestState {
-    fn log(&mut self, level: log_v2::Level, message: String) {
-        let level = match level {
-            log_v2::Level::Trace => tracing::Level::TRACE,
-            log_v2::Level::Debug => tracing::Level::DEBUG,
-            log_v2::Level::Info => tracing::Level::INFO,
-            log_v2::Level::Warn => tracing::Level::WARN,
-            log_v2::Level::Error => tracing::Level::ERROR,
-        };
-        GuestState::log(self, level, &message);
+impl timers::Host for GuestState {
+    fn register(
+        &mut self,
+        domain: time::TimeDomain,
+        key: Vec<u8>,
+        timestamp: i64,
+    ) -> Result<(), String> {
+        self.call
+            .timers
+            .register(domain_from_wit(domain), &key, timestamp)
+            .map_err(|e| e.to_string())
+    }
+
+    fn delete(&mut self, domain: time::TimeDomain, key: Vec<u8>, timestamp: i64) {
+        self.call
+            .timers
+            .delete(domain_from_wit(domain), &key, timestamp)
+    }
+
+    fn current_watermark(&mut self) -> i64 {
+        self.call.timers.current_watermark()
+    }
+
+    fn current_processing_time(&mut self) -> i64 {
+        self.call.timers.current_processing_time()
     }
 }
 
-impl keys::Host for GuestState {
-    fn key_group(&mut self, key: Vec<u8>) -> u16 {
-        // Before an operator is open there are no key groups; `describe` has no use for one.
-        let max = self.max_parallelism.unwrap_or(1);
-        // Below max-parallelism, which is at most 2^15.
-        cairn_wire::key_groups::key_group(&key, max) as u16
+impl outputs::Host for GuestState {
+    fn emit(&mut self, name: String, batch: wit::PackedBatch) -> wasmtime::Result<()> {
+        Ok(self.call.emit_side(name, batch_from_wit!(batch))?)
     }
+}
+
+impl metrics::Host for GuestState {
+    fn counter_add(&mut self, name: String, delta: u64) -> wasmtime::Result<()> {
+        Ok(self.call.count(name, delta)?)
+    }
+}
+
+/// Lends the subtask's call context to the instance for `f` (a call into it), so that the
+/// imports it calls (`timers`, `outputs`, `metrics`) reach it, and takes it back.
+fn lend<R>(
+    store: &mut Store<GuestState>,
+    ctx: &mut CallContext,
+    f: impl FnOnce(&mut Store<GuestState>) -> R,
+) -> R {
+    std::mem::swap(&mut store.data_mut().call, ctx);
+    let result = f(store);
+    std::mem::swap(&mut store.data_mut().call, ctx);
+    result
 }
 
 /// Links every function of every other interface `component` imports to a trap naming it.
@@ -328,6 +425,8 @@ impl Guest {
             stderr,
             label,
             max_parallelism: None,
+            // Owns no key group: a timer registered outside an operator call is refused.
+            call: CallContext::new(TimerService::new(KeyGroupRange { first: 1, last: 0 }, 1)),
         };
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
@@ -336,6 +435,7 @@ impl Guest {
         // snapshot is as large as the state, which only the memory limit bounds.
         store.set_hostcall_fuel(usize::try_from(limits.memory).unwrap_or(usize::MAX));
         let bindings = match pre {
+            Pre::V0_4(pre) => pre.instantiate(&mut store).map(Bindings::V0_4),
             Pre::V0_3(pre) => pre.instantiate(&mut store).map(Bindings::V0_3),
             Pre::V0_2(pre) => pre.instantiate(&mut store).map(Bindings::V0_2),
         }
@@ -351,18 +451,37 @@ impl Guest {
     /// job's own refusal (its message).
     pub fn describe(&mut self, args: &[String]) -> Result<Result<JobGraph, String>, GuestError> {
         let limits = self.limits;
+        let store = &mut self.store;
         match &self.bindings {
-            Bindings::V0_3(b) => {
-                let result = call(&mut self.store, limits, |store| {
+            Bindings::V0_4(b) => {
+                let result = call(store, limits, |store| {
                     b.cairn_job_job().call_describe(store, args)
                 })?;
-                Ok(result.map(|graph| graph_from_wit!(wit, graph)))
+                Ok(result.map(|graph| {
+                    graph_from_wit!(
+                        wit,
+                        graph,
+                        |node| node.watermarks.map(|w| {
+                            cairn_wire::WatermarkStrategy {
+                                max_out_of_orderness_ms: w.max_out_of_orderness_ms,
+                                idle_timeout_ms: w.idle_timeout_ms,
+                            }
+                        }),
+                        |input| input.side_output
+                    )
+                }))
+            }
+            Bindings::V0_3(b) => {
+                let result = call(store, limits, |store| {
+                    b.cairn_job_job().call_describe(store, args)
+                })?;
+                Ok(result.map(|graph| graph_from_wit!(wit_v3, graph, |_node| None, |_input| None)))
             }
             Bindings::V0_2(b) => {
-                let result = call(&mut self.store, limits, |store| {
+                let result = call(store, limits, |store| {
                     b.cairn_job_job().call_describe(store, args)
                 })?;
-                Ok(result.map(|graph| graph_from_wit!(wit_v2, graph)))
+                Ok(result.map(|graph| graph_from_wit!(wit_v2, graph, |_node| None, |_input| None)))
             }
         }
     }
@@ -371,8 +490,10 @@ impl Guest {
     pub fn open(mut self, ctx: &Context, name: &str) -> Result<GuestOperator, GuestError> {
         self.store.data_mut().max_parallelism = Some(ctx.max_parallelism);
         let limits = self.limits;
-        let handle = match &self.bindings {
-            Bindings::V0_3(b) => {
+        let store = &mut self.store;
+        let handle = by_contract!(
+            &self.bindings,
+            |b, wit| {
                 let wit_ctx = wit::Context {
                     job_id: ctx.job_id.clone(),
                     operator_uid: ctx.operator_uid.clone(),
@@ -386,11 +507,11 @@ impl Guest {
                         last: ctx.key_groups.last,
                     },
                 };
-                call(&mut self.store, limits, |store| {
+                call(store, limits, |store| {
                     b.cairn_job_job().call_open(store, &wit_ctx, name)
                 })?
-            }
-            Bindings::V0_2(b) => {
+            },
+            |b| {
                 let wit_ctx = wit_v2::Context {
                     job_id: ctx.job_id.clone(),
                     operator_uid: ctx.operator_uid.clone(),
@@ -399,11 +520,11 @@ impl Guest {
                     attempt: ctx.attempt,
                     options: ctx.options.clone(),
                 };
-                call(&mut self.store, limits, |store| {
+                call(store, limits, |store| {
                     b.cairn_job_job().call_open(store, &wit_ctx, name)
                 })?
-            }
-        }
+            },
+        )
         .map_err(GuestError::Failed)?;
         Ok(GuestOperator {
             guest: self,
@@ -500,18 +621,17 @@ pub struct GuestOperator {
 fn v0_2_cannot(what: &str) -> GuestError {
     GuestError::Failed(format!(
         "cannot restore state: {what}, which a cairn:job@0.2.0 component cannot take; \
-         rebuild the job with an SDK for cairn:job@0.3.0"
+         rebuild the job with an SDK for cairn:job@0.4.0"
     ))
 }
 
 impl OperatorInstance for GuestOperator {
-    // cairn:job@0.2.0 and 0.3.0 have no timers: their operators never register one.
     fn process(
         &mut self,
         input: u32,
         batch: PackedBatch,
         key_groups: &[u16],
-        _timers: &mut TimerService,
+        ctx: &mut CallContext,
     ) -> Result<PackedBatch, GuestError> {
         let handle = self.handle;
         let Guest {
@@ -520,30 +640,67 @@ impl OperatorInstance for GuestOperator {
             limits,
         } = &mut self.guest;
         let limits = *limits;
-        let out = match bindings {
-            Bindings::V0_3(b) => {
-                let batch = batch_to_wit!(wit, batch);
-                let out = call(store, limits, |store| {
-                    b.cairn_job_job()
-                        .operator()
-                        .call_process(store, handle, input, &batch, key_groups)
-                })?;
-                out.map(|out| batch_from_wit!(out))
-            }
-            Bindings::V0_2(b) => {
-                let batch = batch_to_wit!(wit_v2, batch);
-                let out = call(store, limits, |store| {
-                    b.cairn_job_job()
-                        .operator()
-                        .call_process(store, handle, input, &batch)
-                })?;
-                out.map(|out| batch_from_wit!(out))
-            }
-        };
+        let out = lend(store, ctx, |store| {
+            by_contract!(
+                bindings,
+                |b, wit| {
+                    let batch = batch_to_wit!(wit, batch);
+                    call(store, limits, |store| {
+                        b.cairn_job_job()
+                            .operator()
+                            .call_process(store, handle, input, &batch, key_groups)
+                    })
+                    .map(|out| out.map(|out| batch_from_wit!(out)))
+                },
+                |b| {
+                    let batch = batch_to_wit!(wit_v2, batch);
+                    call(store, limits, |store| {
+                        b.cairn_job_job()
+                            .operator()
+                            .call_process(store, handle, input, &batch)
+                    })
+                    .map(|out| out.map(|out| batch_from_wit!(out)))
+                },
+            )
+        })?;
         out.map_err(GuestError::Failed)
     }
 
-    fn finish(&mut self, _timers: &mut TimerService) -> Result<PackedBatch, GuestError> {
+    fn on_timers(
+        &mut self,
+        domain: TimeDomain,
+        fired: PackedBatch,
+        key_groups: &[u16],
+        ctx: &mut CallContext,
+    ) -> Result<PackedBatch, GuestError> {
+        let handle = self.handle;
+        let Guest {
+            store,
+            bindings,
+            limits,
+        } = &mut self.guest;
+        let Bindings::V0_4(b) = bindings else {
+            return Err(GuestError::Host(
+                "timers fired for an operator whose contract has none".into(),
+            ));
+        };
+        let domain = match domain {
+            TimeDomain::EventTime => time::TimeDomain::EventTime,
+            TimeDomain::ProcessingTime => time::TimeDomain::ProcessingTime,
+        };
+        let fired = batch_to_wit!(wit, fired);
+        let out = lend(store, ctx, |store| {
+            call(store, *limits, |store| {
+                b.cairn_job_job()
+                    .operator()
+                    .call_on_timer(store, handle, domain, &fired, key_groups)
+            })
+        })?;
+        out.map(|out| batch_from_wit!(out))
+            .map_err(GuestError::Failed)
+    }
+
+    fn finish(&mut self, ctx: &mut CallContext) -> Result<PackedBatch, GuestError> {
         let handle = self.handle;
         let Guest {
             store,
@@ -551,20 +708,19 @@ impl OperatorInstance for GuestOperator {
             limits,
         } = &mut self.guest;
         let limits = *limits;
-        let out = match bindings {
-            Bindings::V0_3(b) => {
-                let out = call(store, limits, |store| {
+        let out = lend(store, ctx, |store| {
+            by_contract!(
+                bindings,
+                |b, _wit| call(store, limits, |store| {
                     b.cairn_job_job().operator().call_finish(store, handle)
-                })?;
-                out.map(|out| batch_from_wit!(out))
-            }
-            Bindings::V0_2(b) => {
-                let out = call(store, limits, |store| {
+                })
+                .map(|out| out.map(|out| batch_from_wit!(out))),
+                |b| call(store, limits, |store| {
                     b.cairn_job_job().operator().call_finish(store, handle)
-                })?;
-                out.map(|out| batch_from_wit!(out))
-            }
-        };
+                })
+                .map(|out| out.map(|out| batch_from_wit!(out))),
+            )
+        })?;
         out.map_err(GuestError::Failed)
     }
 
@@ -576,17 +732,41 @@ impl OperatorInstance for GuestOperator {
             limits,
         } = &mut self.guest;
         let limits = *limits;
-        match bindings {
-            Bindings::V0_3(b) => {
+        by_contract!(
+            bindings,
+            |b, wit| {
                 let snapshot = call(store, limits, |store| {
                     b.cairn_job_job()
                         .operator()
                         .call_snapshot(store, handle, checkpoint)
                 })?
                 .map_err(GuestError::Failed)?;
-                Ok(snapshot_from_wit(snapshot))
-            }
-            Bindings::V0_2(b) => {
+                Ok(Snapshot {
+                    version: snapshot.version,
+                    operator_state: snapshot.operator_state,
+                    mode: match snapshot.operator_state_mode {
+                        wit::OperatorStateMode::Split => OperatorStateMode::Split,
+                        wit::OperatorStateMode::Union => OperatorStateMode::Union,
+                    },
+                    keyed: snapshot
+                        .keyed
+                        .into_iter()
+                        .map(|c| KeyedChunk {
+                            key_group: c.key_group,
+                            entries: c.entries,
+                        })
+                        .collect(),
+                    value_encoding: match snapshot.value_encoding {
+                        wit::ValueEncoding::Bytes => ValueEncoding::Bytes,
+                        wit::ValueEncoding::Utf8 => ValueEncoding::Utf8,
+                        wit::ValueEncoding::U64Le => ValueEncoding::U64Le,
+                        wit::ValueEncoding::S64Le => ValueEncoding::S64Le,
+                        wit::ValueEncoding::F64Le => ValueEncoding::F64Le,
+                        wit::ValueEncoding::Json => ValueEncoding::Json,
+                    },
+                })
+            },
+            |b| {
                 let state = call(store, limits, |store| {
                     b.cairn_job_job()
                         .operator()
@@ -604,8 +784,8 @@ impl OperatorInstance for GuestOperator {
                     keyed: Vec::new(),
                     value_encoding: ValueEncoding::Bytes,
                 })
-            }
-        }
+            },
+        )
     }
 
     fn restore_keyed(&mut self, version: u32, chunks: Vec<KeyedChunk>) -> Result<(), GuestError> {
@@ -615,22 +795,26 @@ impl OperatorInstance for GuestOperator {
             bindings,
             limits,
         } = &mut self.guest;
-        let Bindings::V0_3(b) = bindings else {
-            return Err(v0_2_cannot("it has keyed state"));
-        };
-        let chunks: Vec<wit::KeyedChunk> = chunks
-            .into_iter()
-            .map(|c| wit::KeyedChunk {
-                key_group: c.key_group,
-                entries: c.entries,
-            })
-            .collect();
-        call(store, *limits, |store| {
-            b.cairn_job_job()
-                .operator()
-                .call_restore_keyed(store, handle, version, &chunks)
-        })?
-        .map_err(|e| GuestError::Failed(format!("cannot restore state: {e}")))
+        let limits = *limits;
+        by_contract!(
+            bindings,
+            |b, wit| {
+                let chunks: Vec<wit::KeyedChunk> = chunks
+                    .into_iter()
+                    .map(|c| wit::KeyedChunk {
+                        key_group: c.key_group,
+                        entries: c.entries,
+                    })
+                    .collect();
+                call(store, limits, |store| {
+                    b.cairn_job_job()
+                        .operator()
+                        .call_restore_keyed(store, handle, version, &chunks)
+                })?
+                .map_err(|e| GuestError::Failed(format!("cannot restore state: {e}")))
+            },
+            |_b| Err(v0_2_cannot("it has keyed state")),
+        )
     }
 
     fn restore(&mut self, version: u32, items: Vec<Vec<u8>>) -> Result<(), GuestError> {
@@ -641,13 +825,14 @@ impl OperatorInstance for GuestOperator {
             limits,
         } = &mut self.guest;
         let limits = *limits;
-        let result = match bindings {
-            Bindings::V0_3(b) => call(store, limits, |store| {
+        let result = by_contract!(
+            bindings,
+            |b, _wit| call(store, limits, |store| {
                 b.cairn_job_job()
                     .operator()
                     .call_restore(store, handle, version, &items)
             })?,
-            Bindings::V0_2(b) => {
+            |b| {
                 let data = match <[Vec<u8>; 1]>::try_from(items) {
                     Ok([data]) => data,
                     Err(items) if items.is_empty() => return Ok(()),
@@ -664,8 +849,8 @@ impl OperatorInstance for GuestOperator {
                         .operator()
                         .call_restore(store, handle, &state)
                 })?
-            }
-        };
+            },
+        );
         result.map_err(|e| GuestError::Failed(format!("cannot restore state: {e}")))
     }
 
@@ -677,49 +862,23 @@ impl OperatorInstance for GuestOperator {
             limits,
         } = &mut self.guest;
         let limits = *limits;
-        match bindings {
-            Bindings::V0_3(b) => call(store, limits, |store| {
+        by_contract!(
+            bindings,
+            |b, _wit| call(store, limits, |store| {
                 b.cairn_job_job()
                     .operator()
                     .call_checkpoint_complete(store, handle, checkpoint)
             }),
-            Bindings::V0_2(b) => call(store, limits, |store| {
+            |b| call(store, limits, |store| {
                 b.cairn_job_job()
                     .operator()
                     .call_checkpoint_complete(store, handle, checkpoint)
             }),
-        }
+        )
     }
 }
 
-fn snapshot_from_wit(snapshot: wit::Snapshot) -> Snapshot {
-    Snapshot {
-        version: snapshot.version,
-        operator_state: snapshot.operator_state,
-        mode: match snapshot.operator_state_mode {
-            wit::OperatorStateMode::Split => OperatorStateMode::Split,
-            wit::OperatorStateMode::Union => OperatorStateMode::Union,
-        },
-        keyed: snapshot
-            .keyed
-            .into_iter()
-            .map(|c| KeyedChunk {
-                key_group: c.key_group,
-                entries: c.entries,
-            })
-            .collect(),
-        value_encoding: match snapshot.value_encoding {
-            wit::ValueEncoding::Bytes => ValueEncoding::Bytes,
-            wit::ValueEncoding::Utf8 => ValueEncoding::Utf8,
-            wit::ValueEncoding::U64Le => ValueEncoding::U64Le,
-            wit::ValueEncoding::S64Le => ValueEncoding::S64Le,
-            wit::ValueEncoding::F64Le => ValueEncoding::F64Le,
-            wit::ValueEncoding::Json => ValueEncoding::Json,
-        },
-    }
-}
-
-/// A packed batch as either contract version's record (same fields in both).
+/// A packed batch as any contract version's record (the same fields in all).
 macro_rules! batch_to_wit {
     ($wit:ident, $batch:expr) => {{
         let batch = $batch;
@@ -744,9 +903,10 @@ macro_rules! batch_from_wit {
 }
 use batch_from_wit;
 
-/// A job graph from either contract version's record (the same shape in both).
+/// A job graph from any contract version's record (the same shape in all, but for what
+/// `$watermarks` takes from a node and `$side_output` from an input: only 0.4.0 has them).
 macro_rules! graph_from_wit {
-    ($wit:ident, $graph:expr) => {{
+    ($wit:ident, $graph:expr, |$node:ident| $watermarks:expr, |$input:ident| $side_output:expr) => {{
         use cairn_wire::{Input, Node, NodeKind, Partitioning};
         let graph = $graph;
         JobGraph {
@@ -754,19 +914,21 @@ macro_rules! graph_from_wit {
             nodes: graph
                 .nodes
                 .into_iter()
-                .map(|node| Node {
-                    uid: node.uid,
-                    kind: match node.kind {
+                .map(|$node| Node {
+                    watermarks: $watermarks,
+                    uid: $node.uid,
+                    kind: match $node.kind {
                         $wit::NodeKind::Source(c) => NodeKind::Source(c),
                         $wit::NodeKind::Operator(n) => NodeKind::Operator(n),
                         $wit::NodeKind::Sink(c) => NodeKind::Sink(c),
                     },
-                    inputs: node
+                    inputs: $node
                         .inputs
                         .into_iter()
-                        .map(|input| Input {
-                            upstream: input.upstream,
-                            partitioning: match input.partitioning {
+                        .map(|$input| Input {
+                            side_output: $side_output,
+                            upstream: $input.upstream,
+                            partitioning: match $input.partitioning {
                                 $wit::Partitioning::Forward => Partitioning::Forward,
                                 $wit::Partitioning::Rebalance => Partitioning::Rebalance,
                                 $wit::Partitioning::ByKey => Partitioning::ByKey,
@@ -774,10 +936,8 @@ macro_rules! graph_from_wit {
                             },
                         })
                         .collect(),
-                    parallelism: node.parallelism,
-                    options: node.options,
-                    // Watermark strategies come with cairn:job@0.4.0.
-                    watermarks: None,
+                    parallelism: $node.parallelism,
+                    options: $node.options,
                 })
                 .collect(),
             config: graph.config,

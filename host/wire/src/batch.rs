@@ -227,6 +227,18 @@ impl Emitter {
         self.end_value(record.timestamp);
     }
 
+    /// Gives the records emitted from the `first`-th on (counting from 0 since the last
+    /// [`take`](Self::take)) the timestamp `timestamp`, whatever they had: what a window
+    /// does to its results (Flink stamps them with the window's last millisecond).
+    pub fn set_timestamps_from(&mut self, first: usize, timestamp: i64) {
+        let n = self.batch.len();
+        if first >= n {
+            return;
+        }
+        self.batch.timestamps.resize(n, NO_TIMESTAMP);
+        self.batch.timestamps[first..].fill(timestamp);
+    }
+
     /// Bytes of keys and values emitted so far.
     pub fn size_bytes(&self) -> usize {
         self.batch.data.len()
@@ -376,6 +388,19 @@ mod tests {
         let mut copy = Emitter::default();
         batch.records(0).unwrap().for_each(|r| copy.push(&r));
         assert_eq!(copy.take(), batch);
+    }
+
+    #[test]
+    fn records_are_stamped_from_a_mark_on() {
+        let mut out = Emitter::default();
+        out.emit("a");
+        out.set_timestamps_from(1, 7);
+        out.emit_with_timestamp("k", "b", 42);
+        out.emit("c");
+        out.set_timestamps_from(1, 9);
+        let batch = out.take();
+        let ts: Vec<_> = batch.records(0).unwrap().map(|r| r.timestamp()).collect();
+        assert_eq!(ts, vec![None, Some(9), Some(9)]);
     }
 
     proptest::proptest! {

@@ -18,6 +18,9 @@ pub enum Partitioning {
 pub struct Input {
     pub upstream: String,
     pub partitioning: Partitioning,
+    /// `None`: the upstream node's records; `Some(name)`: only what it emits to its side
+    /// output `name` (Flink's `OutputTag`).
+    pub side_output: Option<String>,
 }
 
 /// What a node is.
@@ -300,11 +303,26 @@ impl JobGraph {
         })
     }
 
+    /// The stream of the node `uid` added before, to chain more nodes onto it (its side
+    /// outputs, a second branch); `None` if there is no such node.
+    pub fn stream(&mut self, uid: &str) -> Option<Stream<'_>> {
+        let index = self.nodes.iter().position(|node| node.uid == uid)?;
+        Some(Stream {
+            graph: self,
+            index,
+            side_output: None,
+        })
+    }
+
     /// Adds any node (for graphs that are not a straight pipeline, such as joins).
     pub fn add(&mut self, node: Node) -> Stream<'_> {
         self.nodes.push(node);
         let index = self.nodes.len() - 1;
-        Stream { graph: self, index }
+        Stream {
+            graph: self,
+            index,
+            side_output: None,
+        }
     }
 }
 
@@ -312,6 +330,8 @@ impl JobGraph {
 pub struct Stream<'g> {
     graph: &'g mut JobGraph,
     index: usize,
+    /// The side output the next node reads, instead of the node's records.
+    side_output: Option<String>,
 }
 
 impl<'g> Stream<'g> {
@@ -331,6 +351,16 @@ impl<'g> Stream<'g> {
     pub fn watermarks(self, strategy: WatermarkStrategy) -> Self {
         self.graph.nodes[self.index].watermarks = Some(strategy);
         self
+    }
+
+    /// This node's side output `name` (what its operator emits there, Flink's
+    /// `getSideOutput(OutputTag)`): the next node chained on reads that instead of the
+    /// node's records.
+    pub fn side_output(self, name: impl Into<String>) -> Self {
+        Stream {
+            side_output: Some(name.into()),
+            ..self
+        }
     }
 
     /// Sets an option on this node.
@@ -385,6 +415,7 @@ impl<'g> Stream<'g> {
             inputs: vec![Input {
                 upstream,
                 partitioning,
+                side_output: self.side_output,
             }],
             parallelism: None,
             options,
@@ -415,11 +446,41 @@ mod tests {
             job.nodes[2].inputs,
             [Input {
                 upstream: "split".into(),
-                partitioning: Partitioning::ByKey
+                partitioning: Partitioning::ByKey,
+                side_output: None,
             }]
         );
         assert_eq!(job.nodes[3].kind, NodeKind::Sink("file".into()));
         assert_eq!(job.config, [("parallelism.default".into(), "2".into())]);
+    }
+
+    #[test]
+    fn a_side_output_is_an_input_of_its_own() {
+        let mut job = JobGraph::new("late");
+        job.source("in", Source::file("in.txt"))
+            .operator("count", "count", Partitioning::ByKey)
+            .sink("out", Sink::file("out"), Partitioning::Forward);
+        job.stream("count")
+            .expect("count was added")
+            .side_output("late")
+            .sink("late-out", Sink::file("late"), Partitioning::Forward);
+        assert!(job.stream("nothing").is_none());
+        let inputs: Vec<_> = job.nodes[2..].iter().map(|n| &n.inputs[0]).collect();
+        assert_eq!(
+            inputs,
+            [
+                &Input {
+                    upstream: "count".into(),
+                    partitioning: Partitioning::Forward,
+                    side_output: None,
+                },
+                &Input {
+                    upstream: "count".into(),
+                    partitioning: Partitioning::Forward,
+                    side_output: Some("late".into()),
+                },
+            ]
+        );
     }
 
     #[test]

@@ -76,8 +76,8 @@ fn component_of_another_world() {
     assert_eq!(
         line,
         format!(
-            "cairn: {} is not a Cairn job: it exports neither `cairn:job/job@0.3.0` nor \
-             `cairn:job/job@0.2.0` (its exports: wasi:cli/run@0.2.0)",
+            "cairn: {} is not a Cairn job: it exports none of `cairn:job/job@0.4.0`, \
+             `cairn:job/job@0.3.0` and `cairn:job/job@0.2.0` (its exports: wasi:cli/run@0.2.0)",
             path.display()
         )
     );
@@ -135,6 +135,15 @@ fn graph_with_cycle() {
     assert_eq!(
         bad_graph("cycle"),
         "the job graph has a cycle through: a, b, out"
+    );
+}
+
+#[test]
+fn graph_reading_a_side_output_of_a_source() {
+    assert_eq!(
+        bad_graph("side-output-of-source"),
+        "node 'a' reads side output 'late' of source 'numbers'; only operators emit to side \
+         outputs"
     );
 }
 

@@ -11,8 +11,8 @@ use anyhow::Context;
 use super::{Fingerprint, Npm, files_under, install_job, npm_install};
 use crate::{run, target_dir};
 
-/// The WIT the JavaScript SDK builds against: `cairn:job@0.3.0`, as the Rust SDK.
-const WIT: &str = "wit";
+/// The WIT the JavaScript SDK builds against: `cairn:job@0.3.0`, until it moves to 0.4.0.
+const WIT: &str = "wit/v0.3.0";
 
 /// JavaScript jobs: (name, entry module).
 const JOBS: &[(&str, &str)] = &[("word-count-js", "example-jobs/word-count-js/job.js")];

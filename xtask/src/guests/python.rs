@@ -9,8 +9,8 @@ use anyhow::Context;
 use super::{Fingerprint, files_under, install_job, python_venv};
 use crate::{run, target_dir};
 
-/// The WIT the Python SDK builds against.
-const WIT: &str = "wit";
+/// The WIT the Python SDK builds against: `cairn:job@0.3.0`, until it moves to 0.4.0.
+const WIT: &str = "wit/v0.3.0";
 
 /// The componentize-py release jobs are built with (it bundles CPython 3.14).
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";

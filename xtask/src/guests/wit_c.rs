@@ -16,8 +16,8 @@ use anyhow::{Context, bail};
 use super::{python_venv, toolchain_dir};
 use crate::{run, target_dir};
 
-/// The WIT the C and Zig SDKs build against: `cairn:job@0.3.0`.
-const WIT: &str = "wit";
+/// The WIT the C and Zig SDKs build against: `cairn:job@0.3.0`, until they move to 0.4.0.
+const WIT: &str = "wit/v0.3.0";
 
 /// The Zig compiler (and, as `zig cc`, the C compiler), from PyPI.
 const ZIGLANG: &str = "ziglang==0.17.1";

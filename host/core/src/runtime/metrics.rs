@@ -33,6 +33,19 @@ pub struct TaskMetrics {
     /// (sources and operators), in milliseconds; `i64::MIN` before the first.
     pub input_watermark: AtomicI64,
     pub output_watermark: AtomicI64,
+    /// The operator's own counters (`metrics.counter-add`), by name, in the order first
+    /// counted.
+    pub counters: Mutex<Vec<(String, u64)>>,
+}
+
+impl TaskMetrics {
+    /// Adds what an operator call counted to the subtask's counters.
+    pub(crate) fn count(&self, counted: Vec<(String, u64)>) {
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, delta) in counted {
+            crate::operator::add_count(&mut counters, name, delta);
+        }
+    }
 }
 
 impl Default for TaskMetrics {
@@ -46,6 +59,7 @@ impl Default for TaskMetrics {
             partitions: Mutex::default(),
             input_watermark: AtomicI64::new(i64::MIN),
             output_watermark: AtomicI64::new(i64::MIN),
+            counters: Mutex::default(),
         }
     }
 }
@@ -72,6 +86,8 @@ pub struct TaskSample {
     /// Flink's `currentInputWatermark` and `currentOutputWatermark` (`i64::MIN`: none yet).
     pub input_watermark: i64,
     pub output_watermark: i64,
+    /// The operator's own counters, by name.
+    pub counters: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,6 +361,7 @@ impl JobMetrics {
                         .clone(),
                     input_watermark: m.input_watermark.load(Ordering::Relaxed),
                     output_watermark: m.output_watermark.load(Ordering::Relaxed),
+                    counters: m.counters.lock().unwrap_or_else(|e| e.into_inner()).clone(),
                 }
             })
             .collect();

@@ -359,10 +359,10 @@ impl Job {
             .map(|n| (0..n.parallelism).map(|_| Vec::new()).collect())
             .collect();
         for (up, node) in graph.nodes.iter().enumerate() {
-            for (down, input, partitioning) in graph.outputs(up) {
+            for (down, input, edge) in graph.outputs(up) {
                 let down_parallelism = graph.nodes[down].parallelism;
                 for su in 0..node.parallelism {
-                    let targets: Vec<u32> = match partitioning {
+                    let targets: Vec<u32> = match edge.partitioning {
                         Partitioning::Forward => vec![su],
                         _ => (0..down_parallelism).collect(),
                     };
@@ -374,7 +374,8 @@ impl Job {
                         receivers[down][sd as usize].push((input, rx));
                     }
                     outputs[up][su as usize].push(OutputEdge::new(
-                        partitioning,
+                        edge.partitioning,
+                        edge.side_output.clone(),
                         channels,
                         graph.max_parallelism,
                     ));

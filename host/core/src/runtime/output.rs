@@ -17,6 +17,8 @@ use crate::batch::batch_full;
 /// One output edge: the channels to every downstream subtask it reaches.
 pub(crate) struct OutputEdge {
     pub(crate) partitioning: Partitioning,
+    /// `Some(name)`: the edge carries side output `name`, not the subtask's records.
+    side_output: Option<String>,
     /// For forward edges, the single channel to the same-numbered subtask.
     pub(crate) channels: Vec<Sender<Message>>,
     pub(crate) max_parallelism: u32,
@@ -29,6 +31,7 @@ pub(crate) struct OutputEdge {
 impl OutputEdge {
     pub(crate) fn new(
         partitioning: Partitioning,
+        side_output: Option<String>,
         channels: Vec<Sender<Message>>,
         max_parallelism: u32,
     ) -> Self {
@@ -38,6 +41,7 @@ impl OutputEdge {
         };
         OutputEdge {
             partitioning,
+            side_output,
             channels,
             max_parallelism,
             pending,
@@ -157,17 +161,33 @@ impl Output {
         }
     }
 
-    /// Routes a batch to every output edge.
+    /// Routes a batch of the subtask's records to every output edge that carries them.
     pub(crate) fn emit(&mut self, batch: PackedBatch) -> Result<(), TaskError> {
+        self.route(None, batch)
+    }
+
+    /// Routes a batch emitted to side output `name` to the edges that carry it (none: it
+    /// is dropped, as Flink drops a side output nobody reads).
+    pub(crate) fn emit_side(&mut self, name: &str, batch: PackedBatch) -> Result<(), TaskError> {
+        self.route(Some(name), batch)
+    }
+
+    fn route(&mut self, side_output: Option<&str>, batch: PackedBatch) -> Result<(), TaskError> {
         if batch.is_empty() {
             return Ok(());
         }
         let metrics = &*self.metrics;
-        if let Some((last, rest)) = self.edges.split_last_mut() {
-            for edge in rest {
+        let mut edges = self
+            .edges
+            .iter_mut()
+            .filter(|edge| edge.side_output.as_deref() == side_output)
+            .peekable();
+        while let Some(edge) = edges.next() {
+            if edges.peek().is_some() {
                 edge.send(batch.clone(), metrics)?;
+            } else {
+                return edge.send(batch, metrics);
             }
-            last.send(batch, metrics)?;
         }
         Ok(())
     }
@@ -246,7 +266,7 @@ mod tests {
     fn a_watermark_follows_the_records_before_it() {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..2).map(|_| crossbeam_channel::unbounded()).unzip();
         let mut output = Output::new(
-            vec![OutputEdge::new(Partitioning::ByKey, txs, 128)],
+            vec![OutputEdge::new(Partitioning::ByKey, None, txs, 128)],
             Arc::default(),
         );
         let mut batch = Emitter::default();
@@ -275,7 +295,7 @@ mod tests {
     fn by_key_sends_each_key_to_one_subtask() {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| crossbeam_channel::unbounded()).unzip();
         let mut output = Output::new(
-            vec![OutputEdge::new(Partitioning::ByKey, txs, 128)],
+            vec![OutputEdge::new(Partitioning::ByKey, None, txs, 128)],
             Arc::default(),
         );
         let mut batch = Emitter::default();
@@ -313,7 +333,7 @@ mod tests {
             let (txs, rxs): (Vec<_>, Vec<_>) =
                 (0..parallelism).map(|_| crossbeam_channel::unbounded()).unzip();
             let mut output = Output::new(
-            vec![OutputEdge::new(Partitioning::ByKey, txs, 128)],
+            vec![OutputEdge::new(Partitioning::ByKey, None, txs, 128)],
             Arc::default(),
         );
             let mut batch = Emitter::default();
@@ -344,7 +364,7 @@ mod tests {
     fn broadcast_copies_every_batch_to_every_subtask() {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| crossbeam_channel::unbounded()).unzip();
         let mut output = Output::new(
-            vec![OutputEdge::new(Partitioning::Broadcast, txs, 128)],
+            vec![OutputEdge::new(Partitioning::Broadcast, None, txs, 128)],
             Arc::default(),
         );
         let mut b = Emitter::default();
@@ -367,7 +387,7 @@ mod tests {
     fn rebalance_takes_turns_and_forward_keeps_order() {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..2).map(|_| crossbeam_channel::unbounded()).unzip();
         let mut output = Output::new(
-            vec![OutputEdge::new(Partitioning::Rebalance, txs, 128)],
+            vec![OutputEdge::new(Partitioning::Rebalance, None, txs, 128)],
             Arc::default(),
         );
         for i in 0..4 {
@@ -395,5 +415,52 @@ mod tests {
             })
             .collect();
         assert_eq!(firsts, [vec!["0", "2"], vec!["1", "3"]]);
+    }
+
+    /// Records go to the edges of the subtask's records, side outputs to the edges naming
+    /// them; watermarks and the end to every edge.
+    #[test]
+    fn side_outputs_go_only_to_the_edges_that_name_them() {
+        let (main_tx, main_rx) = crossbeam_channel::unbounded();
+        let (late_tx, late_rx) = crossbeam_channel::unbounded();
+        let mut output = Output::new(
+            vec![
+                OutputEdge::new(Partitioning::Forward, None, vec![main_tx], 128),
+                OutputEdge::new(
+                    Partitioning::Forward,
+                    Some("late".into()),
+                    vec![late_tx],
+                    128,
+                ),
+            ],
+            Arc::default(),
+        );
+        let batch = |value: &str| {
+            let mut b = Emitter::default();
+            b.emit(value);
+            b.take()
+        };
+        output.emit(batch("on time")).unwrap();
+        output.emit_side("late", batch("late")).unwrap();
+        output
+            .emit_side("nobody reads this", batch("dropped"))
+            .unwrap();
+        output.watermark(7).unwrap();
+        output.end().unwrap();
+        let seen = |rx: &crossbeam_channel::Receiver<Message>| -> Vec<String> {
+            rx.try_iter()
+                .map(|m| match m {
+                    Message::Batch(b, _) => {
+                        let value = b.records(0).unwrap().next().unwrap().value_str().unwrap();
+                        value.to_owned()
+                    }
+                    Message::Watermark(w) => format!("watermark {w}"),
+                    Message::End => "end".into(),
+                    _ => "other".into(),
+                })
+                .collect()
+        };
+        assert_eq!(seen(&main_rx), ["on time", "watermark 7", "end"]);
+        assert_eq!(seen(&late_rx), ["late", "watermark 7", "end"]);
     }
 }

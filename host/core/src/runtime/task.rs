@@ -25,7 +25,7 @@ use crate::connectors::{
     SourcePosition, SourceReader, Subtask,
 };
 use crate::graph::Role;
-use crate::operator::{OperatorError, OperatorFactory, OperatorInstance};
+use crate::operator::{CallContext, OperatorError, OperatorFactory, OperatorInstance};
 use crate::rescale::{KeyedRestore, SubtaskRestore};
 use crate::state::metadata::{SnapshotStats, StateFile, SubtaskSnapshot, SubtaskState};
 use crate::state::operator_file::{self, Layout};
@@ -115,7 +115,7 @@ impl Task {
                 let mut timers = TimerService::new(self.key_groups(), self.max_parallelism);
                 self.restore_operator(operator.as_mut(), &mut timers)
                     .map_err(TaskError::restoring)?;
-                self.run_operator(operator, timers)
+                self.run_operator(operator, CallContext::new(timers))
             }
             Role::Sink(sink) => {
                 let mut writer = self.open_sink(&*sink.connector)?;
@@ -275,14 +275,14 @@ impl Task {
     fn run_operator(
         &mut self,
         mut operator: Box<dyn OperatorInstance>,
-        mut timers: TimerService,
+        mut ctx: CallContext,
     ) -> Result<(), TaskError> {
         let mut final_checkpoint = None;
         let (mut ended, mut final_complete) = (false, false);
         while !(ended && final_complete) {
             let deadline = [
                 self.watermarks.as_ref().map(WatermarkGenerator::due),
-                timers.next_processing_time().map(instant_of),
+                ctx.timers.next_processing_time().map(instant_of),
             ]
             .into_iter()
             .flatten()
@@ -292,17 +292,17 @@ impl Task {
                     self.metrics
                         .records_in
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    let out = operator.process(input, batch, &key_groups, &mut timers)?;
-                    self.emit(out)?;
-                    self.fire(operator.as_mut(), &mut timers, TimeDomain::ProcessingTime)?;
+                    let out = operator.process(input, batch, &key_groups, &mut ctx)?;
+                    self.emitted(out, &mut ctx)?;
+                    self.fire(operator.as_mut(), &mut ctx, TimeDomain::ProcessingTime)?;
                 }
                 Event::Barrier(barrier, alignment) => {
                     self.metrics
                         .alignment_ns
                         .store(alignment.as_nanos() as u64, Ordering::Relaxed);
                     if barrier.drain {
-                        let out = operator.finish(&mut timers)?;
-                        self.emit(out)?;
+                        let out = operator.finish(&mut ctx)?;
+                        self.emitted(out, &mut ctx)?;
                     }
                     if barrier.ends_stream {
                         final_checkpoint = Some(barrier.checkpoint);
@@ -315,7 +315,7 @@ impl Task {
                     } else {
                         None
                     };
-                    let timer_chunks = timers.snapshot();
+                    let timer_chunks = ctx.timers.snapshot();
                     let stats = SnapshotStats {
                         alignment_ms: millis(alignment),
                         sync_ms: millis(started.elapsed()),
@@ -341,8 +341,8 @@ impl Task {
                         .input_watermark
                         .store(watermark, Ordering::Relaxed);
                     // What the timers it passes emit comes before it.
-                    timers.advance_watermark(watermark);
-                    self.fire(operator.as_mut(), &mut timers, TimeDomain::EventTime)?;
+                    ctx.timers.advance_watermark(watermark);
+                    self.fire(operator.as_mut(), &mut ctx, TimeDomain::EventTime)?;
                     // With a strategy of its own, only the end of event time passes
                     // (Flink's `TimestampsAndWatermarksOperator`).
                     if self.watermarks.is_none() || watermark == END_OF_TIME {
@@ -355,7 +355,7 @@ impl Task {
                     }
                 }
                 Event::Tick => {
-                    self.fire(operator.as_mut(), &mut timers, TimeDomain::ProcessingTime)?;
+                    self.fire(operator.as_mut(), &mut ctx, TimeDomain::ProcessingTime)?;
                     self.periodic_watermark()?;
                 }
                 Event::Complete(checkpoint) => {
@@ -480,17 +480,38 @@ impl Task {
         self.periodic_watermark()
     }
 
+    /// Sends on what an operator call emitted: its records, then its side outputs; and
+    /// adds what it counted to the subtask's counters.
+    fn emitted(
+        &mut self,
+        out: cairn_wire::PackedBatch,
+        ctx: &mut CallContext,
+    ) -> Result<(), TaskError> {
+        self.emit(out)?;
+        for (name, batch) in ctx.take_side_outputs() {
+            self.metrics
+                .records_out
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.output.emit_side(&name, batch)?;
+        }
+        let counted = ctx.take_counters();
+        if !counted.is_empty() {
+            self.metrics.count(counted);
+        }
+        Ok(())
+    }
+
     /// Fires the timers of `domain` that are due, in order, emitting what the operator
     /// emits for them; timers they register that are due already fire too.
     fn fire(
         &mut self,
         operator: &mut dyn OperatorInstance,
-        timers: &mut TimerService,
+        ctx: &mut CallContext,
         domain: TimeDomain,
     ) -> Result<(), TaskError> {
-        while let Some((fired, key_groups)) = timers.due(domain) {
-            let out = operator.on_timers(domain, fired, &key_groups, timers)?;
-            self.emit(out)?;
+        while let Some((fired, key_groups)) = ctx.timers.due(domain) {
+            let out = operator.on_timers(domain, fired, &key_groups, ctx)?;
+            self.emitted(out, ctx)?;
         }
         Ok(())
     }
