@@ -1,6 +1,7 @@
-//! The kill loop: a word-count job checkpointing every 100 ms is killed with SIGKILL at
-//! random moments, resumed each time from its latest completed checkpoint, then let finish;
-//! the committed output is checked against the oracle.
+//! The kill loop: a job checkpointing every 100 ms (word-count, or one sharing its `--input`,
+//! `--output` and `--rate`) is killed with SIGKILL at random moments, resumed each time from
+//! its latest completed checkpoint, then let finish; the committed output is checked
+//! against the oracle.
 
 use std::ffi::{OsStr, OsString};
 use std::ops::Range;
@@ -12,12 +13,14 @@ use crate::{Corpus, OracleReport, Scratch, SplitMix, cairn, check_word_count, sp
 /// Kills per loop, as the checkpoint issue asks: at least ten.
 pub const KILLS: u32 = 10;
 
-/// One kill loop over a word-count job (any language's: they share args and output).
+/// One kill loop over a word-count job (any language's: they share args and output), or a
+/// job taking the same `--input`, `--output` and `--rate`.
 pub struct KillLoop<'a> {
     /// Names the scratch folder.
     pub name: &'a str,
     pub job: &'a Path,
-    pub corpus: &'a Corpus,
+    /// The job's arguments besides `--input`, `--output` and `--rate`.
+    pub job_args: &'a [&'a str],
     pub parallelism: u32,
     /// `EXACTLY_ONCE` or `AT_LEAST_ONCE`.
     pub mode: &'a str,
@@ -94,17 +97,23 @@ impl KillLoop<'_> {
         if let Some(rate) = rate {
             args.extend(["--rate".into(), rate.to_string().into()]);
         }
+        args.extend(self.job_args.iter().map(OsString::from));
         args
     }
 
-    /// Kills the job [`KILLS`] times, each time resuming from the newest job folder that
-    /// has a completed checkpoint, then lets it finish. Returns the oracle's verdict on the
-    /// committed output.
-    pub fn run(&self) -> OracleReport {
+    /// Kills the word-count job reading `corpus` [`KILLS`] times, each time resuming from
+    /// the newest job folder that has a completed checkpoint, then lets it finish. Returns
+    /// the oracle's verdict on the committed output.
+    pub fn run_word_count(&self, corpus: &Corpus) -> OracleReport {
         let scratch = Scratch::new(self.name);
         let output = scratch.join("out");
-        self.attempts(self.corpus.path.as_os_str(), output.as_os_str(), true);
-        check_word_count(&self.corpus.counts, &output).expect("the output can be read")
+        self.run(&corpus.path, &output);
+        check_word_count(&corpus.counts, &output).expect("the output can be read")
+    }
+
+    /// The loop over file `input`, writing to folder `output`, which the caller checks.
+    pub fn run(&self, input: &Path, output: &Path) {
+        self.attempts(input.as_os_str(), output.as_os_str(), true);
     }
 
     /// The same loop with the corpus already in topic `input` and the output going to topic

@@ -15,8 +15,8 @@ pub mod kafka;
 pub mod kill_loop;
 
 pub use cairn_oracle::{
-    OracleReport, SplitMix, WordCountCheck, check_word_count, committed_files, word_counts,
-    write_text,
+    OracleReport, SplitMix, WordCountCheck, check_word_count, committed_files, windowed,
+    word_counts, write_text,
 };
 
 /// The longest one `cairn` command may take in a test before it is killed.
@@ -329,8 +329,18 @@ impl Session {
     }
 
     /// Starts `cairn run` (its arguments must include `--job-id`) and waits until the job
-    /// has registered its REST server.
+    /// has registered its REST server. Its standard input is empty.
     pub fn start<I, S>(&self, args: I) -> RunningJob
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.start_with_stdin(args, Stdio::null())
+    }
+
+    /// [`start`](Self::start), the job's standard input `stdin` (`Stdio::piped()`: held
+    /// open, in `child.stdin`, until the test drops it).
+    pub fn start_with_stdin<I, S>(&self, args: I, stdin: Stdio) -> RunningJob
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -357,7 +367,7 @@ impl Session {
         let _ = std::fs::remove_file(&registered);
         let child = self
             .command(&args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(log("stdout"))
             .stderr(log("stderr"))
             .spawn()
@@ -390,6 +400,17 @@ impl Session {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Session {
+    /// Stops `job` with a savepoint into `folder` (`cairn stop --savepoint-path`); waits for
+    /// it to end and returns the savepoint's path.
+    pub fn stop_with_savepoint(&self, job: &mut RunningJob, folder: &Path) -> String {
+        let stop = self.cli(os(&["stop", "--savepoint-path", path_str(folder), &job.id]));
+        assert!(stop.success(), "{stop:?}");
+        assert_eq!(job.wait(), Some(0), "{}", job.stderr());
+        path_str(&savepoint_path(&stop.stdout)).to_owned()
     }
 }
 
@@ -444,6 +465,36 @@ impl RunningJob {
         let (status, body) = self.http("GET", path, None);
         assert_eq!(status, 200, "GET {path}: {body}");
         read(&body)
+    }
+
+    /// The id of the job's vertex (node) with uid `name`.
+    pub fn vertex(&self, name: &str) -> String {
+        let details: JobDetailsInfo = self.get(&format!("/jobs/{}", self.id));
+        let vertex = details.vertices.iter().find(|v| v.name == name);
+        vertex
+            .unwrap_or_else(|| panic!("the job has no vertex {name}"))
+            .id
+            .clone()
+    }
+
+    /// The sum over the subtasks of vertex `vertex` of metric `name` (`<subtask>.<name>` in
+    /// Flink's vertex metrics), with the value of each subtask that has it.
+    pub fn vertex_metric(&self, vertex: &str, name: &str) -> Vec<f64> {
+        let path = format!("/jobs/{}/vertices/{vertex}/metrics", self.id);
+        let listed: Vec<cairn_api::Metric> = self.get(&path);
+        let ids: Vec<&str> = listed
+            .iter()
+            .map(|m| m.id.as_str())
+            .filter(|id| id.split_once('.').is_some_and(|(_, n)| n == name))
+            .collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let values: Vec<cairn_api::Metric> = self.get(&format!("{path}?get={}", ids.join(",")));
+        values
+            .iter()
+            .filter_map(|m| m.value.as_deref()?.parse().ok())
+            .collect()
     }
 
     /// Waits until the job's first node (its source) has emitted at least `records`.

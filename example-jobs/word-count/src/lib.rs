@@ -16,16 +16,20 @@ use std::collections::HashMap;
 use cairn_sdk::prelude::*;
 use cairn_sdk::{KeyedChunk, StateValue};
 
+/// The words of `text`: split on Unicode whitespace, none empty.
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(char::is_whitespace)
+        .filter(|word| !word.is_empty())
+}
+
 /// Splits lines into words on Unicode whitespace, keyed by the word.
 #[derive(Default, Serialize, Deserialize)]
 pub struct Split;
 
 impl Operator for Split {
     fn process(&mut self, record: Record<'_>, out: &mut Emitter) -> Result<()> {
-        for word in record.value_str()?.split(char::is_whitespace) {
-            if !word.is_empty() {
-                out.emit_keyed(word, []);
-            }
+        for word in words(record.value_str()?) {
+            out.emit_keyed(word, []);
         }
         Ok(())
     }

@@ -34,6 +34,11 @@ impl Args {
         found
     }
 
+    /// Whether flag `name` (for example `"--verbose"`, an option without a value) is given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.args.iter().any(|arg| arg == name)
+    }
+
     /// Every value of an option given several times, in order.
     pub fn values(&self, name: &str) -> Vec<&str> {
         let mut found = Vec::new();
@@ -97,6 +102,10 @@ mod tests {
         assert_eq!(a.values("--input"), ["a.txt", "b.txt"]);
         assert_eq!(a.as_slice().len(), 4);
         assert!(a.values("--missing").is_empty());
+        let flags = args(&["--verbose", "--output", "out"]);
+        assert!(flags.flag("--verbose"));
+        assert!(!flags.flag("--quiet"));
+        assert!(!flags.flag("--out"));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+pub mod windowed;
+
 /// A small, fast, deterministic PRNG (splitmix64): tests need reproducible text, not
 /// cryptographic randomness.
 pub struct SplitMix(u64);
@@ -43,38 +45,64 @@ const SEPARATORS: &[&str] = &[
     " ", " ", " ", " ", " ", "  ", "\t", "\u{3000}", "\u{a0}", " \t ",
 ];
 
+/// `n` distinct words of ASCII and Unicode syllables, drawn with a Zipf-like (log-uniform
+/// rank) distribution.
+pub(crate) struct Vocabulary {
+    words: Vec<String>,
+    ln_size: f64,
+}
+
+impl Vocabulary {
+    pub(crate) fn new(size: u64) -> Self {
+        let words = (0..size)
+            .map(|i| {
+                let mut word = String::new();
+                let mut n = i + 1;
+                while n > 0 {
+                    word.push_str(SYLLABLES[(n % SYLLABLES.len() as u64) as usize]);
+                    n /= SYLLABLES.len() as u64;
+                }
+                word
+            })
+            .collect();
+        Vocabulary {
+            words,
+            ln_size: (size as f64).ln(),
+        }
+    }
+
+    pub(crate) fn draw(&self, rng: &mut SplitMix) -> &str {
+        let size = self.words.len() as u64;
+        let rank = ((rng.unit() * self.ln_size).exp() as u64).min(size) - 1;
+        &self.words[rank as usize]
+    }
+}
+
+/// Whitespace between words: mostly a space, sometimes tabs, ideographic or no-break spaces.
+pub(crate) fn separator(rng: &mut SplitMix) -> &'static str {
+    SEPARATORS[rng.below(SEPARATORS.len() as u64) as usize]
+}
+
 /// Writes about `bytes` bytes of text to `path`: lines of words drawn with a Zipf-like
 /// (log-uniform rank) distribution from `vocabulary` distinct words, with ASCII and
 /// Unicode letters, mixed whitespace (tabs, ideographic and no-break spaces), empty lines
 /// and CRLF endings. Returns the bytes written.
 pub fn write_text(path: &Path, bytes: u64, vocabulary: u64, seed: u64) -> io::Result<u64> {
     let mut rng = SplitMix::new(seed);
-    let words: Vec<String> = (0..vocabulary)
-        .map(|i| {
-            let mut word = String::new();
-            let mut n = i + 1;
-            while n > 0 {
-                word.push_str(SYLLABLES[(n % SYLLABLES.len() as u64) as usize]);
-                n /= SYLLABLES.len() as u64;
-            }
-            word
-        })
-        .collect();
-    let ln_vocabulary = (vocabulary as f64).ln();
+    let words = Vocabulary::new(vocabulary);
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut written = 0u64;
     let mut line = String::new();
     while written < bytes {
         line.clear();
         if rng.below(20) == 0 {
-            line.push_str(SEPARATORS[rng.below(SEPARATORS.len() as u64) as usize]);
+            line.push_str(separator(&mut rng));
         }
         for i in 0..rng.below(16) {
             if i > 0 {
-                line.push_str(SEPARATORS[rng.below(SEPARATORS.len() as u64) as usize]);
+                line.push_str(separator(&mut rng));
             }
-            let rank = ((rng.unit() * ln_vocabulary).exp() as u64).min(vocabulary) - 1;
-            line.push_str(&words[rank as usize]);
+            line.push_str(words.draw(&mut rng));
         }
         line.push_str(if rng.below(10) == 0 { "\r\n" } else { "\n" });
         out.write_all(line.as_bytes())?;

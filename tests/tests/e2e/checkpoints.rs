@@ -31,7 +31,7 @@ fn kill_loop_exactly_once() {
     let word_count = job("word-count");
     let report = KillLoop {
         job: &word_count,
-        corpus: corpus(),
+        job_args: &[],
         killed_rate: KILLED_RATE,
         name: "kill-eo",
         parallelism: 1,
@@ -41,7 +41,7 @@ fn kill_loop_exactly_once() {
         seed: 1,
         kill_after: 120..320,
     }
-    .run();
+    .run_word_count(corpus());
     assert_eq!(report.lines, corpus().words(), "{report:?}");
     assert!(report.is_exact(), "{report:?}");
 }
@@ -53,7 +53,7 @@ fn kill_loop_at_least_once_loses_nothing() {
     let word_count = job("word-count");
     let report = KillLoop {
         job: &word_count,
-        corpus: corpus(),
+        job_args: &[],
         killed_rate: KILLED_RATE,
         name: "kill-alo",
         parallelism: 1,
@@ -63,7 +63,7 @@ fn kill_loop_at_least_once_loses_nothing() {
         seed: 2,
         kill_after: 120..320,
     }
-    .run();
+    .run_word_count(corpus());
     assert_eq!(report.missing, 0, "{report:?}");
     assert_eq!(report.unexpected, 0, "{report:?}");
 }
@@ -75,7 +75,7 @@ fn kill_loop_exactly_once_at_parallelism_4() {
     let word_count = job("word-count");
     let report = KillLoop {
         job: &word_count,
-        corpus: corpus(),
+        job_args: &[],
         killed_rate: KILLED_RATE,
         name: "kill-p4",
         parallelism: 4,
@@ -85,7 +85,7 @@ fn kill_loop_exactly_once_at_parallelism_4() {
         seed: 3,
         kill_after: 120..320,
     }
-    .run();
+    .run_word_count(corpus());
     assert!(report.is_exact(), "{report:?}");
 }
 
@@ -95,7 +95,7 @@ fn kill_loop_exactly_once_on_s3() {
     let word_count = job("word-count");
     let report = KillLoop {
         job: &word_count,
-        corpus: corpus(),
+        job_args: &[],
         killed_rate: KILLED_RATE,
         name: "kill-s3",
         parallelism: 1,
@@ -105,7 +105,7 @@ fn kill_loop_exactly_once_on_s3() {
         seed: 4,
         kill_after: 200..450,
     }
-    .run();
+    .run_word_count(corpus());
     assert!(report.is_exact(), "{report:?}");
 }
 

@@ -224,7 +224,7 @@ fn a_kill_loop_through_topics_is_exact() {
         let kills = KillLoop {
             name: "kafka-kill-loop",
             job: &job("word-count"),
-            corpus: big_corpus(),
+            job_args: &[],
             parallelism: p,
             mode: "EXACTLY_ONCE",
             dir: path_str(&chk),
@@ -319,7 +319,7 @@ fn an_at_least_once_sink_leaves_no_gap() {
     KillLoop {
         name: "kafka-at-least-once",
         job: &job("word-count"),
-        corpus: big_corpus(),
+        job_args: &[],
         parallelism: 2,
         mode: "EXACTLY_ONCE",
         dir: path_str(&chk),

@@ -64,7 +64,7 @@ fn kill_loop(lang: &str, seed: u64) {
     let report = KillLoop {
         name: &format!("kill-{lang}"),
         job: &wasm,
-        corpus: corpus(),
+        job_args: &[],
         parallelism: 2,
         mode: "EXACTLY_ONCE",
         dir: &dir,
@@ -75,7 +75,7 @@ fn kill_loop(lang: &str, seed: u64) {
         kill_after: 250..600,
         killed_rate: 1_000,
     }
-    .run();
+    .run_word_count(corpus());
     assert!(report.is_exact(), "{lang}: {report:?}");
     assert_eq!(report.lines, corpus().words());
 }

@@ -12,6 +12,7 @@
 mod bad_input;
 mod checkpoints;
 mod connectors;
+mod event_time;
 mod flink_cli;
 mod kafka;
 mod languages;

@@ -13,7 +13,7 @@ use cairn_tests::kill_loop::wait_for_checkpoint;
 use cairn_tests::path_str as path;
 use cairn_tests::{
     Corpus, RunningJob, Scratch, Session, cairn, check_word_count, job, os, run_checkpointed,
-    savepoint_path, word_count_args,
+    word_count_args,
 };
 
 /// Lines per second of the legs that are stopped or killed mid-stream.
@@ -46,14 +46,6 @@ fn leg(
     args
 }
 
-/// Stops `job` with a savepoint into `folder`; returns the savepoint's path.
-fn stop(session: &Session, job: &mut RunningJob, folder: &Path) -> String {
-    let stop = session.cli(os(&["stop", "--savepoint-path", path(folder), &job.id]));
-    assert!(stop.success(), "{stop:?}");
-    assert_eq!(job.wait(), Some(0), "{}", job.stderr());
-    path(&savepoint_path(&stop.stdout)).to_owned()
-}
-
 /// Waits until `job` has read `lines` more and its folder has a checkpoint, then kills it.
 fn kill_after(job: &mut RunningJob, lines: u64, job_folder: &Path) {
     job.wait_for_progress(lines);
@@ -73,7 +65,7 @@ fn rescales_across_savepoints_and_kills_exactly(name: &str, middle: &Path, ids: 
 
     let mut two = session.start(leg(&rust, 2, &first, &chk, &out, &[], false));
     two.wait_for_progress(2_000);
-    let at_two = stop(&session, &mut two, &sp);
+    let at_two = session.stop_with_savepoint(&mut two, &sp);
     let inspect = cairn(os(&["inspect", &at_two]), None, None);
     assert!(inspect.success(), "{inspect:?}");
     for range in ["key groups 0..=63", "key groups 64..=127"] {
@@ -105,7 +97,7 @@ fn rescales_across_savepoints_and_kills_exactly(name: &str, middle: &Path, ids: 
         false,
     ));
     last_at_three.wait_for_progress(500);
-    let at_three = stop(&session, &mut last_at_three, &sp);
+    let at_three = session.stop_with_savepoint(&mut last_at_three, &sp);
     let inspect = cairn(os(&["inspect", "--key-groups", &at_three]), None, None);
     for range in [
         "key groups 0..=42",
@@ -267,7 +259,7 @@ fn cairn_state_lists_exactly_the_counts_of_the_prefix_read() {
     let id = "4f".repeat(16);
     let mut running = session.start(leg(&job("word-count"), 2, &id, &chk, &out, &[], false));
     running.wait_for_progress(2_000);
-    let savepoint = stop(&session, &mut running, &sp);
+    let savepoint = session.stop_with_savepoint(&mut running, &sp);
 
     let inspect = cairn(os(&["inspect", &savepoint]), None, None);
     let offset: usize = inspect
@@ -359,7 +351,7 @@ fn a_contract_0_2_0_component_runs_and_hands_its_state_to_0_3_0() {
     );
     assert_eq!(parallelisms(&resumed), [1, 2, 2, 2]);
     resumed.wait_for_progress(1_500);
-    let savepoint = stop(&session, &mut resumed, &sp);
+    let savepoint = session.stop_with_savepoint(&mut resumed, &sp);
 
     let refused = cairn(
         leg(&old, 3, &first, &chk, &out, &["-s", &savepoint], true),
@@ -378,7 +370,7 @@ fn a_contract_0_2_0_component_runs_and_hands_its_state_to_0_3_0() {
     let v2 = job("word-count-v2");
     let mut migrated = session.start(leg(&v2, 2, &second, &chk, &out, &["-s", &savepoint], false));
     migrated.wait_for_progress(1_000);
-    let keyed = stop(&session, &mut migrated, &sp);
+    let keyed = session.stop_with_savepoint(&mut migrated, &sp);
     assert!(
         migrated.stderr().contains("migrated")
             && migrated.stderr().contains("from state version 2"),

@@ -15,6 +15,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("word-count-v2", "jobs"),
     ("keyed-sum", "jobs"),
     ("flaky", "jobs"),
+    ("windowed-count", "jobs"),
     ("bad-graph", "test-jobs"),
     ("not-a-job", "test-jobs"),
     ("refuses-state", "test-jobs"),
