@@ -264,3 +264,33 @@ fn late_records_go_to_the_side_output_the_job_names() {
     assert!(report.is_exact(), "{report:?}");
     assert_eq!(report.lines as usize, input.expected.late.len());
 }
+
+/// 20k lines, one in 40 of the second half a day late.
+fn late_events() -> &'static EventFile {
+    static EVENTS: OnceLock<EventFile> = OnceLock::new();
+    EVENTS.get_or_init(|| EventFile::new("windowed-twin-late-events", 20_000, Some(40), 37))
+}
+
+/// A windowed-count in any language (Rust's arguments and output), by job name: exact at
+/// parallelism 1 and 4, and with late lines (paced, so that event time has moved on when
+/// they come) exact without them.
+fn twin_is_exact(name: &str) {
+    let twin = job(name);
+    let scratch = Scratch::new(&format!("windowed-twin-{name}"));
+    let runs = [(1, events(), None), (4, events(), None), (2, late_events(), Some("8000"))];
+    for (parallelism, input, rate) in runs {
+        let out = scratch.join(&format!("out-p{parallelism}"));
+        let mut args = os(&["run", path(&twin), "-p", &parallelism.to_string()]);
+        args.extend(word_count_args(&input.path, &out, rate));
+        args.extend(os(&windows()));
+        let run = cairn(args, None, None);
+        assert!(run.success(), "{name} -p {parallelism}: {run:?}");
+        input.assert_exact(&out);
+    }
+}
+
+#[test]
+fn windowed_count_rust_drops_late_lines_and_stays_exact() {
+    twin_is_exact("windowed-count");
+}
+
