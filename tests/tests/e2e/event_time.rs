@@ -14,7 +14,9 @@ use cairn_tests::path_str as path;
 use cairn_tests::windowed::{
     Events, Expected, check_late_output, check_windowed_count, write_events,
 };
-use cairn_tests::{RunningJob, Scratch, Session, cairn, committed_files, eventually, job, os};
+use cairn_tests::{
+    RunningJob, Scratch, Session, cairn, committed_files, eventually, job, os, test_job,
+};
 use cairn_tests::{run_checkpointed, word_count_args};
 
 const WINDOW: i64 = 1_000;
@@ -277,7 +279,11 @@ fn late_events() -> &'static EventFile {
 fn twin_is_exact(name: &str) {
     let twin = job(name);
     let scratch = Scratch::new(&format!("windowed-twin-{name}"));
-    let runs = [(1, events(), None), (4, events(), None), (2, late_events(), Some("8000"))];
+    let runs = [
+        (1, events(), None),
+        (4, events(), None),
+        (2, late_events(), Some("8000")),
+    ];
     for (parallelism, input, rate) in runs {
         let out = scratch.join(&format!("out-p{parallelism}"));
         let mut args = os(&["run", path(&twin), "-p", &parallelism.to_string()]);
@@ -294,3 +300,89 @@ fn windowed_count_rust_drops_late_lines_and_stays_exact() {
     twin_is_exact("windowed-count");
 }
 
+/// Every line of the committed files in `dir`.
+fn committed_lines(dir: &Path) -> Vec<String> {
+    let files = committed_files(dir).unwrap_or_default();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Writes `words`, a line each, to the job's standard input.
+fn type_words(job: &mut RunningJob, words: &[String]) {
+    use std::io::Write;
+    let stdin = job.child.stdin.as_mut().expect("standard input held open");
+    for word in words {
+        writeln!(stdin, "{word}").expect("the job reads its standard input");
+    }
+    stdin.flush().expect("the job reads its standard input");
+}
+
+/// Processing-time timers (the `timeouts` fixture: a 3 s timeout per word, fired once):
+/// words whose timeouts fired before a savepoint at parallelism 2 stay fired; those still
+/// waiting fire after the restore at parallelism 3, once each.
+#[test]
+fn processing_time_timers_fire_once_across_a_savepoint_at_another_parallelism() {
+    let (session, scratch) = (Session::new("timeouts"), Scratch::new("timeouts"));
+    let (out, chk, sp) = (scratch.join("out"), scratch.join("chk"), scratch.join("sp"));
+    let timeouts = test_job("timeouts");
+    let leg = |p: u32, id: &str, from: Option<&str>| {
+        let mut args = run_checkpointed(&timeouts, p, id, &chk);
+        if let Some(savepoint) = from {
+            args.extend(os(&["-s", savepoint]));
+        }
+        args.extend(os(&[
+            "--",
+            "--input",
+            "-",
+            "--output",
+            path(&out),
+            "--timeout",
+            "3000",
+        ]));
+        args
+    };
+    let early: Vec<String> = (0..100).map(|i| format!("early{i}")).collect();
+    let waiting: Vec<String> = (0..200).map(|i| format!("waiting{i}")).collect();
+
+    let mut two = session.start_with_stdin(leg(2, &"d1".repeat(16), None), Stdio::piped());
+    type_words(&mut two, &early);
+    eventually("the early words timed out", || {
+        (committed_lines(&out).len() == early.len()).then_some(())
+    });
+    type_words(&mut two, &waiting);
+    let timed = two.vertex("timeouts");
+    eventually("every word in", || {
+        let counted: f64 = two.vertex_metric(&timed, "numRecordsIn").iter().sum();
+        (counted == 300.0).then_some(())
+    });
+    let savepoint = session.stop_with_savepoint(&mut two, &sp);
+    let before = committed_lines(&out);
+    assert!(
+        before.len() < early.len() + waiting.len(),
+        "every timeout fired before the savepoint: the test proves nothing ({} lines)",
+        before.len()
+    );
+
+    let mut three =
+        session.start_with_stdin(leg(3, &"d2".repeat(16), Some(&savepoint)), Stdio::piped());
+    // Words seen before are not timed again.
+    type_words(&mut three, &early);
+    eventually("the waiting words timed out after the restore", || {
+        (committed_lines(&out).len() >= early.len() + waiting.len()).then_some(())
+    });
+    drop(three.child.stdin.take());
+    assert_eq!(three.wait(), Some(0), "{}", three.stderr());
+    let mut lines = committed_lines(&out);
+    lines.sort();
+    let mut expected: Vec<String> = early.iter().chain(&waiting).cloned().collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+}

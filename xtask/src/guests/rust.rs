@@ -22,6 +22,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("buffering", "test-jobs"),
     ("sandbox", "test-jobs"),
     ("big-state", "test-jobs"),
+    ("timeouts", "test-jobs"),
 ];
 
 /// Installs the guest target with rustup when it is missing.
