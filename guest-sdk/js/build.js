@@ -28,7 +28,7 @@ const usage = "usage: node build.js JOB.js -o JOB.wasm [--wit DIR] [--opt-size] 
  * @param {string} options.entry The job's entry module (it exports `job`).
  * @param {string} options.out Where the component goes.
  * @param {string} [options.wit] The WIT folder with the `cairn-job` world (default: the
- *   repository's `wit/v0.3.0/`, the `cairn:job@0.3.0` this SDK builds against).
+ *   repository's `wit/`, the `cairn:job@0.4.0` this SDK builds against).
  * @param {boolean} [options.optSize] Use QuickJS built for size: ~0.5 MB smaller, ~1.6x slower.
  * @param {boolean} [options.stubWasi] Replace every WASI import with a trap, so that the
  *   component imports nothing but `cairn:job/log` (then `Date.now()` and `Math.random()`
@@ -36,7 +36,7 @@ const usage = "usage: node build.js JOB.js -o JOB.wasm [--wit DIR] [--opt-size] 
  * @param {string} [options.keepBundle] Also write the bundled JavaScript here.
  * @returns {Promise<number>} The component's size in bytes.
  */
-export async function build({ entry, out, wit = resolve(sdk, "../../wit/v0.3.0"), optSize = false, stubWasi = false, keepBundle }) {
+export async function build({ entry, out, wit = resolve(sdk, "../../wit"), optSize = false, stubWasi = false, keepBundle }) {
   const { rolldown } = await import("rolldown");
   const { componentize } = await import("componentize-qjs");
   const bundle = await rolldown({

@@ -403,6 +403,19 @@ export class Emitter {
   }
 
   /**
+   * @internal Gives every record from index `first` on the timestamp `timestamp` (a window
+   * stamps its results with its last millisecond).
+   * @param {number} first
+   * @param {number} timestamp
+   */
+  _stampFrom(first, timestamp) {
+    const n = this.length;
+    if (first >= n) return;
+    if (this._timestamps === null) this._timestamps = new Array(n).fill(NO_TIMESTAMP);
+    this._timestamps.fill(timestamp, first, n);
+  }
+
+  /**
    * @internal Takes the records emitted so far as a packed batch, leaving the emitter empty.
    * @returns {PackedBatch}
    */

@@ -23,7 +23,57 @@ const PARTITIONINGS = new Set(Object.values(Partitioning));
  * @typedef {object} Input
  * @property {string} upstream The `uid` of the upstream node.
  * @property {Partitioning} partitioning
+ * @property {string | null} [sideOutput] null: the upstream node's records; a name: only what
+ *   it emits to that side output (`emitTo(name, records)`).
  */
+
+/**
+ * How the host makes watermarks from the timestamps a node (a source or an operator) emits
+ * (Flink's `WatermarkStrategy`): every `pipeline.auto-watermark-interval` the watermark is
+ * the highest timestamp emitted so far minus the bound minus 1; a record further behind is
+ * late. With idleness, a subtask that emitted nothing for that long stops holding
+ * downstream watermarks back until it emits again.
+ */
+export class WatermarkStrategy {
+  /**
+   * @param {number} maxOutOfOrdernessMs
+   * @param {number | null} idleTimeoutMs
+   */
+  constructor(maxOutOfOrdernessMs, idleTimeoutMs) {
+    /** @type {number} */
+    this.maxOutOfOrdernessMs = checkMs(maxOutOfOrdernessMs, "a watermark strategy's bound");
+    /** @type {number | null} */
+    this.idleTimeoutMs = idleTimeoutMs === null ? null : checkMs(idleTimeoutMs, "an idle timeout");
+  }
+
+  /**
+   * Flink's `forBoundedOutOfOrderness`: records may come up to `ms` milliseconds behind the
+   * highest timestamp.
+   * @param {number} ms
+   */
+  static boundedOutOfOrderness(ms) {
+    return new WatermarkStrategy(ms, null);
+  }
+
+  /** Flink's `forMonotonousTimestamps`: timestamps never go down. */
+  static monotonousTimestamps() {
+    return new WatermarkStrategy(0, null);
+  }
+
+  /**
+   * Flink's `withIdleness`: the same strategy, with the subtask idle after `ms` without
+   * records.
+   * @param {number} ms
+   */
+  withIdleness(ms) {
+    return new WatermarkStrategy(this.maxOutOfOrdernessMs, ms);
+  }
+}
+
+function checkMs(ms, what) {
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new TypeError(`${what} is a non-negative integer (ms), not ${String(ms)}`);
+  return ms;
+}
 
 /**
  * A node of the job graph.
@@ -35,6 +85,8 @@ const PARTITIONINGS = new Set(Object.values(Partitioning));
  * @property {Input[]} inputs In the order the operator sees them (`record.input`).
  * @property {number | null} parallelism `null`: the job's default parallelism.
  * @property {[string, string][]} options
+ * @property {WatermarkStrategy | null} watermarks null: the node passes on the watermarks it
+ *   receives (a source: none until its input ends). Sinks have none.
  */
 
 /** A host connector reading records, with its options. */
@@ -202,8 +254,19 @@ export class JobGraph {
   }
 
   /**
+   * The stream of node `uid`, to chain more nodes onto (a second output of a node, or its
+   * side output), or null if there is no such node.
+   * @param {string} uid
+   * @returns {Stream | null}
+   */
+  stream(uid) {
+    const index = this.nodes.findIndex((node) => node.uid === uid);
+    return index < 0 ? null : new Stream(this, index);
+  }
+
+  /**
    * Adds any node (for graphs that are not a straight pipeline, such as joins).
-   * @param {Omit<Node, "parallelism" | "options" | "inputs"> & Partial<Node>} node
+   * @param {Omit<Node, "parallelism" | "options" | "inputs" | "watermarks"> & Partial<Node>} node
    * @returns {Stream}
    */
   add(node) {
@@ -214,6 +277,7 @@ export class JobGraph {
       inputs: node.inputs ?? [],
       parallelism: node.parallelism ?? null,
       options: node.options ?? [],
+      watermarks: node.watermarks ?? null,
     });
     return new Stream(this, this.nodes.length - 1);
   }
@@ -224,12 +288,15 @@ export class Stream {
   /**
    * @param {JobGraph} graph
    * @param {number} index
+   * @param {string | null} [sideOutput]
    */
-  constructor(graph, index) {
+  constructor(graph, index, sideOutput = null) {
     /** @type {JobGraph} */
     this.graph = graph;
     /** @internal */
     this._index = index;
+    /** @internal The side output the next node reads instead of the node's records. */
+    this._sideOutput = sideOutput;
   }
 
   /** The node this stream is the output of. */
@@ -250,6 +317,28 @@ export class Stream {
   parallelism(parallelism) {
     this.node.parallelism = parallelism;
     return this;
+  }
+
+  /**
+   * Makes watermarks from the timestamps this node (a source or an operator) emits.
+   * @param {WatermarkStrategy} strategy
+   * @returns {this}
+   */
+  watermarks(strategy) {
+    if (!(strategy instanceof WatermarkStrategy)) throw new TypeError(`node ${this.uid}: expected a WatermarkStrategy`);
+    this.node.watermarks = strategy;
+    return this;
+  }
+
+  /**
+   * This node's side output `name` (what its operator emits there with `emitTo`, Flink's
+   * `getSideOutput(OutputTag)`): the next node chained on reads that instead of the node's
+   * records.
+   * @param {string} name
+   * @returns {Stream}
+   */
+  sideOutput(name) {
+    return new Stream(this.graph, this._index, name);
   }
 
   /**
@@ -276,7 +365,7 @@ export class Stream {
       uid,
       type: "operator",
       name,
-      inputs: [{ upstream: this.uid, partitioning }],
+      inputs: [this._input(partitioning)],
     });
   }
 
@@ -293,9 +382,14 @@ export class Stream {
       uid,
       type: "sink",
       name: sink.connector,
-      inputs: [{ upstream: this.uid, partitioning }],
+      inputs: [this._input(partitioning)],
       options: [...sink.options],
     });
+  }
+
+  /** @internal The input edge of a node chained onto this stream. */
+  _input(partitioning) {
+    return { upstream: this.uid, partitioning, sideOutput: this._sideOutput };
   }
 }
 
@@ -327,12 +421,26 @@ export function graphToWit(graph) {
           if (!PARTITIONINGS.has(input.partitioning)) {
             throw new TypeError(`${where}: partitioning must be one of ${[...PARTITIONINGS].join(", ")}, not ${JSON.stringify(input.partitioning)}`);
           }
-          return { upstream: String(input.upstream), partitioning: { tag: input.partitioning } };
+          const sideOutput = input.sideOutput ?? null;
+          if (sideOutput !== null && (typeof sideOutput !== "string" || sideOutput === "")) {
+            throw new TypeError(`${where}: a side output's name is a non-empty string, not ${JSON.stringify(sideOutput)}`);
+          }
+          return { upstream: String(input.upstream), partitioning: { tag: input.partitioning }, sideOutput };
         }),
         parallelism: p,
         options: node.options.map(([k, v]) => [String(k), String(v)]),
+        watermarks: watermarksToWit(node, where),
       };
     }),
     config: graph.configuration.map(([k, v]) => [String(k), String(v)]),
   };
+}
+
+/** A node's watermark strategy as the WIT `option<watermark-strategy>`. */
+function watermarksToWit(node, where) {
+  const strategy = node.watermarks ?? null;
+  if (strategy === null) return null;
+  if (!(strategy instanceof WatermarkStrategy)) throw new TypeError(`${where}: watermarks must be a WatermarkStrategy`);
+  if (node.type === "sink") throw new TypeError(`${where}: a sink makes no watermarks`);
+  return { maxOutOfOrdernessMs: strategy.maxOutOfOrdernessMs, idleTimeoutMs: strategy.idleTimeoutMs };
 }

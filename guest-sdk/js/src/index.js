@@ -19,6 +19,9 @@
  * }
  * ```
  *
+ * Event time: `WatermarkStrategy` on a node of the graph, timers (`registerTimer`, an
+ * operator's `onTimer`), and windows (`WindowOperator`, `Windows`).
+ *
  * Build a job with `node guest-sdk/js/build.js job.js -o job.wasm` (QuickJS, through
  * componentize-qjs, the QuickJS backend of jco); see docs/guides/javascript.md.
  *
@@ -40,7 +43,18 @@ export {
   encodeText,
   textToBinary,
 } from "./bytes.js";
-export { JobGraph, Partitioning, Sink, Source, Stream } from "./graph.js";
+export { JobGraph, Partitioning, Sink, Source, Stream, WatermarkStrategy } from "./graph.js";
+export {
+  TimeDomain,
+  Timer,
+  counterAdd,
+  currentProcessingTime,
+  currentWatermark,
+  deleteTimer,
+  emitTo,
+  registerTimer,
+} from "./host.js";
 export { KeyedState, chunkEntries, codecs, encodeChunk } from "./keyed.js";
 export { Context, Operator, exportJob } from "./operator.js";
+export { LATE_RECORDS_DROPPED, Window, WindowOperator, Windows } from "./window.js";
 export { log };

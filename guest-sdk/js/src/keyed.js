@@ -5,7 +5,7 @@
 // Keys are binary strings (one character per byte, as `record.keyBinary()` slices them out of
 // the batch): QuickJS hashes and compares them natively, so a key costs no conversion.
 
-import { keyGroup as hostKeyGroup } from "cairn:job/keys@0.3.0";
+import { keyGroup as hostKeyGroup } from "cairn:job/keys@0.4.0";
 import { binaryToBytes, binaryToText, bytesToBinary, textToBinary } from "./bytes.js";
 
 // ---------------------------------------------------------------------------------------

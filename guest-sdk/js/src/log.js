@@ -1,7 +1,7 @@
 // Logging into the host's log, through the `cairn:job/log` import: the host tags every
 // message with the subtask that wrote it.
 
-import { log as hostLog } from "cairn:job/log@0.3.0";
+import { log as hostLog } from "cairn:job/log@0.4.0";
 
 /**
  * Severity of a log record.

@@ -4,6 +4,7 @@ import { Args } from "./args.js";
 import { Batch, Emitter, Record } from "./batch.js";
 import { decodeText, encodeText } from "./bytes.js";
 import { graphToWit } from "./graph.js";
+import { Timer } from "./host.js";
 import { keyedStateOf } from "./keyed.js";
 
 /** Where an operator instance runs. */
@@ -134,7 +135,21 @@ export class Operator {
   }
 
   /**
-   * All inputs have ended: emit any last records.
+   * A timer this operator registered (`registerTimer`) fired. The key's keyed state is at
+   * hand through `timer.record`, as for a record of a by-key input. Emits any number of
+   * records to `out`.
+   * @param {Timer} timer The same object for every timer of a call: keep its data, not it.
+   * @param {Emitter} out
+   */
+  onTimer(timer, out) {
+    throw new Error(
+      `a timer fired (key ${JSON.stringify(timer.record.keyBinary())}, ${timer.domain} ${timer.timestamp}), ` +
+        `but ${this.constructor.name} does not implement onTimer(timer, out)`,
+    );
+  }
+
+  /**
+   * All inputs have ended, and every event-time timer has fired: emit any last records.
    * @param {Emitter} out
    */
   finish(out) {}
@@ -281,6 +296,8 @@ class OperatorInstance {
     this.keyed = keyedStateOf(operator);
     this.keyed?._open(ctx.keyGroups);
     this.batch = new Batch();
+    /** The fired timers of an `onTimer` call. */
+    this.timers = new Batch();
     this.out = new Emitter();
   }
 
@@ -294,6 +311,30 @@ class OperatorInstance {
     try {
       this.batch._reset(input, packed, keyGroups);
       this.operator.processBatch(this.batch, out);
+    } catch (e) {
+      this.out = new Emitter();
+      throw failure("", e);
+    }
+    return out._take();
+  }
+
+  /**
+   * Timers of `domain` fired: a record per timer (its key and timestamp, no value), and each
+   * one's key group.
+   * @param {import("./host.js").TimeDomain} domain
+   * @param {import("./batch.js").PackedBatch} packed
+   * @param {ArrayLike<number>} keyGroups
+   */
+  onTimer(domain, packed, keyGroups) {
+    const out = this.out;
+    try {
+      const timers = this.timers;
+      timers._reset(0, packed, keyGroups);
+      const timer = new Timer(domain, timers._cursor);
+      for (let i = 0; i < timers.length; i++) {
+        timers.at(i);
+        this.operator.onTimer(timer, out);
+      }
     } catch (e) {
       this.out = new Emitter();
       throw failure("", e);

@@ -152,10 +152,10 @@ test("the graph builder chains inputs", () => {
   assert.deepEqual(graphToWit(job), {
     name: "wc",
     nodes: [
-      { uid: "lines", kind: { tag: "source", val: "file" }, inputs: [], parallelism: 1, options: [["path", "in.txt"], ["rate", "10"]] },
-      { uid: "split", kind: { tag: "operator", val: "split" }, inputs: [{ upstream: "lines", partitioning: { tag: "rebalance" } }], parallelism: null, options: [] },
-      { uid: "count", kind: { tag: "operator", val: "count" }, inputs: [{ upstream: "split", partitioning: { tag: "by-key" } }], parallelism: null, options: [["limit", "3"]] },
-      { uid: "out", kind: { tag: "sink", val: "file" }, inputs: [{ upstream: "count", partitioning: { tag: "forward" } }], parallelism: null, options: [["path", "out"]] },
+      { uid: "lines", kind: { tag: "source", val: "file" }, inputs: [], parallelism: 1, options: [["path", "in.txt"], ["rate", "10"]], watermarks: null },
+      { uid: "split", kind: { tag: "operator", val: "split" }, inputs: [{ upstream: "lines", partitioning: { tag: "rebalance" }, sideOutput: null }], parallelism: null, options: [], watermarks: null },
+      { uid: "count", kind: { tag: "operator", val: "count" }, inputs: [{ upstream: "split", partitioning: { tag: "by-key" }, sideOutput: null }], parallelism: null, options: [["limit", "3"]], watermarks: null },
+      { uid: "out", kind: { tag: "sink", val: "file" }, inputs: [{ upstream: "count", partitioning: { tag: "forward" }, sideOutput: null }], parallelism: null, options: [["path", "out"]], watermarks: null },
     ],
     config: [["parallelism.default", "2"]],
   });

@@ -11,11 +11,19 @@ use anyhow::Context;
 use super::{Fingerprint, Npm, files_under, install_job, npm_install};
 use crate::{run, target_dir};
 
-/// The WIT the JavaScript SDK builds against: `cairn:job@0.3.0`, until it moves to 0.4.0.
-const WIT: &str = "wit/v0.3.0";
+/// The WIT the JavaScript SDK builds against: `cairn:job@0.4.0`.
+const WIT: &str = "wit";
 
 /// JavaScript jobs: (name, entry module).
-const JOBS: &[(&str, &str)] = &[("word-count-js", "example-jobs/word-count-js/job.js")];
+const JOBS: &[(&str, &str)] = &[
+    ("word-count-js", "example-jobs/word-count-js/job.js"),
+    ("windowed-count-js", "example-jobs/windowed-count-js/job.js"),
+];
+
+/// The package's own WIT files (not the older versions and vectors in its subfolders).
+fn package_wit(path: &Path) -> bool {
+    path.parent() == Some(Path::new("")) && path.extension().is_some_and(|e| e == "wit")
+}
 
 pub(super) fn build() -> anyhow::Result<()> {
     let root = crate::workspace_root();
@@ -34,7 +42,7 @@ pub(super) fn build() -> anyhow::Result<()> {
             .context("a job's entry module is in a folder")?;
         let mut inputs = files_under(folder, all)?;
         inputs.extend(files_under(&sdk.join("src"), all)?);
-        inputs.extend(files_under(&root.join(WIT), all)?);
+        inputs.extend(files_under(&root.join(WIT), package_wit)?);
         inputs.extend([sdk.join("build.js"), sdk.join("package-lock.json")]);
         Fingerprint::of(&component, &inputs, "")?.build_unless_current(&component, || {
             run(Command::new("node")

@@ -1,0 +1,443 @@
+// Windows over event time: Flink's `WindowOperator` with its `EventTimeTrigger`, for an
+// incremental aggregate per key and window (the Rust SDK's `window` module, in JavaScript).
+//
+// - Each record goes to its windows (`Windows.tumbling`, `sliding`, `session`) and is added
+//   to each one's accumulator: a window keeps one accumulator per key, never the records.
+// - A window fires (its result is emitted, stamped with the window's last millisecond) once
+//   the watermark passes its end, by an event-time timer per key and window end.
+// - With `allowedLateness`, a window's state is kept that much longer, and each record
+//   arriving within it fires the window again with the updated result (Flink's late
+//   firing). Then the state is freed.
+// - A record all of whose windows are past that is late: it is dropped and counted in the
+//   subtask's `numLateRecordsDropped` counter, or, with `lateRecordsTo(name)`, sent to that
+//   side output instead (Flink's `sideOutputLateData`).
+//
+// State is the per-key list of open windows and their accumulators, kept in keyed state: it
+// is checkpointed per key group beside the timers, so windows rescale.
+
+import { Emitter } from "./batch.js";
+import { binaryToText, textToBinary } from "./bytes.js";
+import { TimeDomain, counterAdd, currentWatermark, deleteTimer, emitTo, registerTimer } from "./host.js";
+import { KeyedState } from "./keyed.js";
+import { Operator } from "./operator.js";
+
+/** Flink's metric of records dropped for being late. */
+export const LATE_RECORDS_DROPPED = "numLateRecordsDropped";
+
+/** A window of event time: `start` included, `end` excluded, in milliseconds. */
+export class Window {
+  /**
+   * @param {number} start
+   * @param {number} end
+   */
+  constructor(start, end) {
+    /** @type {number} */
+    this.start = start;
+    /** @type {number} */
+    this.end = end;
+  }
+
+  /**
+   * Its last millisecond: the watermark must reach it for the window to fire, and its results
+   * carry it as their timestamp.
+   */
+  get maxTimestamp() {
+    return this.end - 1;
+  }
+
+  /** @internal Whether the two overlap or touch (session windows merge then, as in Flink). */
+  _meets(other) {
+    return this.start <= other.end && other.start <= this.end;
+  }
+
+  /** @internal The smallest window covering both. */
+  _cover(other) {
+    return new Window(Math.min(this.start, other.start), Math.max(this.end, other.end));
+  }
+}
+
+/** Windows ordered by start, then end. */
+function compareWindows(a, b) {
+  return a.start - b.start || a.end - b.end;
+}
+
+/** Milliseconds of a window's size, slide or gap. */
+function positiveMs(ms, what) {
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new RangeError(`a window's ${what} must be 1 ms or more, not ${String(ms)}`);
+  return ms;
+}
+
+/** Flink's `ts - ts mod size`, with the remainder of Euclidean division (never negative). */
+function windowStart(timestamp, size) {
+  return timestamp - (((timestamp % size) + size) % size);
+}
+
+/** A window kind, its allowed lateness, and where late records go. */
+export class Windows {
+  /**
+   * @internal Use `Windows.tumbling`, `sliding` or `session`.
+   * @param {"tumbling" | "sliding" | "session"} kind
+   * @param {number} size The size; the gap of session windows.
+   * @param {number} slide
+   */
+  constructor(kind, size, slide) {
+    /** @type {"tumbling" | "sliding" | "session"} */
+    this.kind = kind;
+    /** @internal */ this._size = size;
+    /** @internal */ this._slide = slide;
+    /** Milliseconds a window is kept past its end. @type {number} */
+    this.allowedLatenessMs = 0;
+    /** The side output late records go to; null: dropped and counted. @type {string | null} */
+    this.lateOutput = null;
+  }
+
+  /**
+   * Flink's `TumblingEventTimeWindows.of(size)`: `[t - t mod size, … + size)`.
+   * @param {number} sizeMs
+   */
+  static tumbling(sizeMs) {
+    const size = positiveMs(sizeMs, "size");
+    return new Windows("tumbling", size, size);
+  }
+
+  /**
+   * Flink's `SlidingEventTimeWindows.of(size, slide)`: a record is in `size / slide` windows.
+   * @param {number} sizeMs
+   * @param {number} slideMs
+   */
+  static sliding(sizeMs, slideMs) {
+    const size = positiveMs(sizeMs, "size");
+    const slide = positiveMs(slideMs, "slide");
+    if (slide > size) {
+      throw new RangeError(`a sliding window's slide (${slide} ms) cannot be longer than its size (${size} ms)`);
+    }
+    return new Windows("sliding", size, slide);
+  }
+
+  /**
+   * Flink's `EventTimeSessionWindows.withGap(gap)`: a window per burst of records less than
+   * `gap` apart. Needs the operator's `merge`.
+   * @param {number} gapMs
+   */
+  static session(gapMs) {
+    const gap = positiveMs(gapMs, "gap");
+    return new Windows("session", gap, gap);
+  }
+
+  /**
+   * Flink's `allowedLateness`: keeps each window `ms` past its end, firing it again for every
+   * record that arrives in that time. Default 0.
+   * @param {number} ms
+   * @returns {this}
+   */
+  allowedLateness(ms) {
+    if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`the allowed lateness is a non-negative integer (ms), not ${String(ms)}`);
+    this.allowedLatenessMs = ms;
+    return this;
+  }
+
+  /**
+   * Flink's `sideOutputLateData`: late records go to side output `name` as they came,
+   * instead of being dropped.
+   * @param {string} name
+   * @returns {this}
+   */
+  lateRecordsTo(name) {
+    if (typeof name !== "string" || name === "") throw new TypeError(`a side output's name is a non-empty string, not ${JSON.stringify(name)}`);
+    this.lateOutput = name;
+    return this;
+  }
+
+  /**
+   * The windows a record at `timestamp` belongs to.
+   * @param {number} timestamp
+   * @returns {Window[]}
+   */
+  assign(timestamp) {
+    const size = this._size;
+    switch (this.kind) {
+      case "tumbling": {
+        const start = windowStart(timestamp, size);
+        return [new Window(start, start + size)];
+      }
+      case "sliding": {
+        const windows = [];
+        for (let start = windowStart(timestamp, this._slide); start > timestamp - size; start -= this._slide) {
+          windows.push(new Window(start, start + size));
+        }
+        return windows;
+      }
+      default:
+        return [new Window(timestamp, timestamp + size)];
+    }
+  }
+
+  /**
+   * When the state of `window` is freed: its last millisecond plus the allowed lateness.
+   * @param {Window} window
+   */
+  cleanupTime(window) {
+    return window.maxTimestamp + this.allowedLatenessMs;
+  }
+
+  /**
+   * Whether `window` is past its allowed lateness at `watermark` (Flink's `isWindowLate`).
+   * @param {Window} window
+   * @param {number} watermark
+   */
+  isLate(window, watermark) {
+    return this.cleanupTime(window) <= watermark;
+  }
+}
+
+/**
+ * One open window of a key and its accumulator.
+ * @template A
+ * @typedef {object} Pane
+ * @property {Window} window
+ * @property {A} acc
+ */
+
+/**
+ * The keyed state of a window operator: per key, its open windows and their accumulators,
+ * ordered by window, as UTF-8 JSON `[[start, end, acc], …]` (accumulators must be JSON).
+ */
+const panesCodec = Object.freeze({
+  encoding: "json",
+  /** @param {Pane<unknown>[]} panes */
+  encode(panes) {
+    const text = JSON.stringify(panes.map(({ window, acc }) => [window.start, window.end, acc]));
+    return textToBinary(text);
+  },
+  /** @param {string} binary */
+  decode(binary) {
+    const panes = JSON.parse(binaryToText(binary));
+    if (!Array.isArray(panes)) throw new Error("a key's windows are not a JSON array");
+    return panes.map((pane) => {
+      if (!Array.isArray(pane) || pane.length !== 3 || !Number.isInteger(pane[0]) || !Number.isInteger(pane[1])) {
+        throw new Error(`a key's window is not [start, end, accumulator]: ${JSON.stringify(pane)}`);
+      }
+      return { window: new Window(pane[0], pane[1]), acc: pane[2] };
+    });
+  },
+});
+
+/**
+ * A window operator for an incremental aggregate (Flink's `AggregateFunction` with a
+ * `ProcessWindowFunction` for the result), on a by-key input whose records carry
+ * timestamps. Extend it and implement:
+ *
+ * - `windows(ctx)`: the window kind, from the node's options (set in `describe`);
+ * - `createAccumulator()`: a window's accumulator before its first record;
+ * - `add(acc, record)`: the accumulator with `record` added (return it);
+ * - `merge(acc, other)`: two accumulators as one, for session windows;
+ * - `emit(key, window, acc, out)`: the window's result for `key` (a binary string); every
+ *   record emitted gets the window's last millisecond as its timestamp.
+ *
+ * Its keyed state is the open windows of each key (`panes`: the operator's `KeyedState`):
+ * accumulators are checkpointed as JSON. An `open` of your own calls `super.open(ctx)`.
+ * @template A
+ */
+export class WindowOperator extends Operator {
+  /** The open windows of each key: `Pane<A>[]`, ordered by window. */
+  panes = new KeyedState(panesCodec);
+  /** @type {Windows | null} */
+  #windows = null;
+
+  /**
+   * The windows, from the operator's context.
+   * @param {import("./operator.js").Context} ctx
+   * @returns {Windows}
+   */
+  windows(ctx) {
+    throw new Error(`${this.constructor.name} implements no windows(ctx)`);
+  }
+
+  /**
+   * A window's accumulator before its first record.
+   * @returns {A}
+   */
+  createAccumulator() {
+    throw new Error(`${this.constructor.name} implements no createAccumulator()`);
+  }
+
+  /**
+   * Adds a record to a window's accumulator.
+   * @param {A} acc
+   * @param {import("./batch.js").Record} record
+   * @returns {A} The accumulator with the record in it.
+   */
+  add(acc, record) {
+    throw new Error(`${this.constructor.name} implements no add(acc, record)`);
+  }
+
+  /**
+   * Merges two windows' accumulators when session windows merge.
+   * @param {A} acc
+   * @param {A} other
+   * @returns {A}
+   */
+  merge(acc, other) {
+    throw new Error(`session windows merge accumulators: ${this.constructor.name} implements no merge(acc, other)`);
+  }
+
+  /**
+   * Emits the result of `window` for `key`.
+   * @param {string} key The key, a binary string (`binaryToText` for its text).
+   * @param {Window} window
+   * @param {A} acc
+   * @param {Emitter} out
+   */
+  emit(key, window, acc, out) {
+    throw new Error(`${this.constructor.name} implements no emit(key, window, acc, out)`);
+  }
+
+  /** @param {import("./operator.js").Context} ctx */
+  open(ctx) {
+    const windows = this.windows(ctx);
+    if (!(windows instanceof Windows)) throw new TypeError(`${this.constructor.name}.windows(ctx) must return Windows`);
+    this.#windows = windows;
+  }
+
+  /** @returns {Windows} */
+  #opened() {
+    if (this.#windows === null) throw new Error(`${this.constructor.name} was not opened: an open(ctx) of its own must call super.open(ctx)`);
+    return this.#windows;
+  }
+
+  /**
+   * @param {import("./batch.js").Record} record
+   * @param {Emitter} out
+   */
+  process(record, out) {
+    const timestamp = record.timestamp;
+    if (timestamp === null) {
+      throw new Error(
+        "a record without a timestamp reached an event-time window: give its source a timestamp per record (and a watermark strategy)",
+      );
+    }
+    const windows = this.#opened();
+    const watermark = currentWatermark();
+    const assigned = windows.assign(timestamp).filter((w) => !windows.isLate(w, watermark));
+    if (assigned.length === 0) {
+      this.#late(record, windows);
+      return;
+    }
+    const key = record.key;
+    const keyBinary = record.keyBinary();
+    const known = this.panes.get(record);
+    const panes = known ?? [];
+    for (const window of assigned) {
+      const { pane, created } = windows.kind === "session" ? this.#mergeInto(key, panes, window) : this.#openPane(panes, window);
+      pane.acc = this.add(pane.acc, record);
+      // A pane's timers are registered once, when it opens: registering them again for each
+      // record (as Flink does) would change nothing, the host keeping one per key and time.
+      if (created) this.#register(key, pane.window, watermark);
+      if (pane.window.maxTimestamp <= watermark) {
+        // Within the allowed lateness of a window that fired: fire it again.
+        this.#fire(keyBinary, pane, out);
+      }
+    }
+    // The panes are changed in place: only a key's first ones need storing.
+    if (known === undefined) this.panes.set(record, panes);
+  }
+
+  /**
+   * @param {import("./host.js").Timer} timer
+   * @param {Emitter} out
+   */
+  onTimer(timer, out) {
+    if (timer.domain !== TimeDomain.EVENT_TIME) return;
+    const record = timer.record;
+    const panes = this.panes.get(record);
+    if (panes === undefined) return;
+    const at = timer.timestamp;
+    const key = record.keyBinary();
+    for (const pane of panes) {
+      if (pane.window.maxTimestamp === at) this.#fire(key, pane, out);
+    }
+    const windows = this.#opened();
+    const open = panes.filter((pane) => windows.cleanupTime(pane.window) > at);
+    if (open.length === 0) this.panes.delete(record);
+    else if (open.length !== panes.length) this.panes.set(record, open);
+  }
+
+  /** Emits `pane`'s result for `key`, stamped with the window's last millisecond. */
+  #fire(key, pane, out) {
+    const first = out.length;
+    this.emit(key, pane.window, pane.acc, out);
+    out._stampFrom(first, pane.window.maxTimestamp);
+  }
+
+  /**
+   * The timers `window` needs for `key` at `watermark`: when it fires (unless the watermark
+   * is past that: it fired, and must not fire twice), and when its state goes.
+   */
+  #register(key, window, watermark) {
+    if (window.maxTimestamp > watermark) registerTimer(TimeDomain.EVENT_TIME, key, window.maxTimestamp);
+    registerTimer(TimeDomain.EVENT_TIME, key, this.#opened().cleanupTime(window));
+  }
+
+  #unregister(key, window) {
+    deleteTimer(TimeDomain.EVENT_TIME, key, window.maxTimestamp);
+    deleteTimer(TimeDomain.EVENT_TIME, key, this.#opened().cleanupTime(window));
+  }
+
+  /**
+   * The pane of `window` in `panes` (ordered by window), added with a new accumulator if
+   * there is none.
+   * @param {Pane<A>[]} panes
+   * @param {Window} window
+   * @returns {{ pane: Pane<A>, created: boolean }}
+   */
+  #openPane(panes, window) {
+    const i = insertionPoint(panes, window);
+    if (i < panes.length && compareWindows(panes[i].window, window) === 0) return { pane: panes[i], created: false };
+    const pane = { window, acc: this.createAccumulator() };
+    panes.splice(i, 0, pane);
+    return { pane, created: true };
+  }
+
+  /**
+   * Merges session window `window` with every pane it meets, directly or through others,
+   * into one new pane; the timers of the windows merged away are deleted (the caller
+   * registers the merged window's).
+   * @returns {{ pane: Pane<A>, created: true }}
+   */
+  #mergeInto(key, panes, window) {
+    let merged = window;
+    let acc = this.createAccumulator();
+    for (let i = panes.findIndex((p) => p.window._meets(merged)); i >= 0; i = panes.findIndex((p) => p.window._meets(merged))) {
+      const [pane] = panes.splice(i, 1);
+      merged = merged._cover(pane.window);
+      acc = this.merge(acc, pane.acc);
+      this.#unregister(key, pane.window);
+    }
+    const pane = { window: merged, acc };
+    panes.splice(insertionPoint(panes, merged), 0, pane);
+    return { pane, created: true };
+  }
+
+  /** A record behind every window it could be in: dropped and counted, or sent on. */
+  #late(record, windows) {
+    if (windows.lateOutput === null) {
+      counterAdd(LATE_RECORDS_DROPPED, 1);
+      return;
+    }
+    const late = new Emitter();
+    late.push(record);
+    emitTo(windows.lateOutput, late);
+  }
+}
+
+/** The index of the first pane whose window is not before `window`. */
+function insertionPoint(panes, window) {
+  let lo = 0;
+  let hi = panes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareWindows(panes[mid].window, window) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
