@@ -30,14 +30,22 @@ the WIT plumbing and the packed batch encoding stay out of sight::
 
 Build it with componentize-py against ``wit/`` (world ``cairn-job``), with this folder on
 the Python path; ``docs/guides/python.md`` shows how. Outside a component the same code
-imports as an ordinary package, so operators can be tested with :class:`OperatorInstance`.
+imports as an ordinary package, so operators can be tested with :class:`OperatorInstance`,
+or with :class:`cairn_sdk.testing.Harness`, which also stands in for the host's timers, clocks,
+side outputs and counters.
+
+Event time: :mod:`cairn_sdk.host` registers timers (fired through
+:meth:`Operator.on_timer`), reads the watermark and the clock, emits to side outputs and adds
+to counters; :class:`Windowed` runs an :class:`Aggregate` over tumbling, sliding or session
+:class:`Windows`; :class:`WatermarkStrategy` on a graph node makes the watermarks.
 """
 
-from . import log
+from . import host, log
 from .args import Args
 from .batch import NO_TIMESTAMP, Emitter, PackedBatch, Record
 from .error import Error
-from .graph import Input, JobGraph, Node, Partitioning, Sink, Source, Stream
+from .graph import Input, JobGraph, Node, Partitioning, Sink, Source, Stream, WatermarkStrategy
+from .host import TimeDomain, Timer
 from .keyed import (
     BYTES,
     F64,
@@ -52,8 +60,10 @@ from .keyed import (
     ValueEncoding,
 )
 from .operator import Context, Job, Operator, OperatorInstance, OperatorStateMode, Snapshot
+from .window import LATE_RECORDS_DROPPED, Aggregate, Window, Windowed, Windows
 
 __all__ = [
+    "Aggregate",
     "Args",
     "BYTES",
     "Codec",
@@ -67,6 +77,7 @@ __all__ = [
     "JobGraph",
     "KeyedChunk",
     "KeyedState",
+    "LATE_RECORDS_DROPPED",
     "NO_TIMESTAMP",
     "Node",
     "Operator",
@@ -81,10 +92,17 @@ __all__ = [
     "Snapshot",
     "Source",
     "Stream",
+    "TimeDomain",
+    "Timer",
     "U64",
     "UTF8",
     "ValueEncoding",
+    "WatermarkStrategy",
+    "Window",
+    "Windowed",
+    "Windows",
     "export_job",
+    "host",
     "log",
 ]
 

@@ -6,18 +6,25 @@ exception from job code becomes the call's ``err`` string (see :func:`error.desc
 a failure is reported, with its cause, instead of trapping the instance.
 """
 
-from typing import Any, List, Type
+from typing import Any, List, Optional, Type
 
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports import job as wit_job
 from wit_world.imports import keys as wit_keys
+from wit_world.imports import metrics as wit_metrics
+from wit_world.imports import outputs as wit_outputs
+from wit_world.imports import time as wit_time
+from wit_world.imports import timers as wit_timers
 from wit_world.imports import types as wit
 
-from . import log
+from . import host, log
 from .args import Args
+from .batch import PackedBatch
+from .error import Error
 from .error import describe as describe_error
-from .graph import JobGraph, Partitioning
+from .graph import JobGraph, Partitioning, WatermarkStrategy
+from .host import TimeDomain
 from .keyed import KeyedChunk
 from .operator import Context, Job, OperatorInstance
 
@@ -35,8 +42,50 @@ _KINDS = {
 }
 
 
+_DOMAINS = {
+    TimeDomain.EVENT_TIME: wit_time.TimeDomain.EVENT_TIME,
+    TimeDomain.PROCESSING_TIME: wit_time.TimeDomain.PROCESSING_TIME,
+}
+_FROM_WIT_DOMAINS = {theirs: ours for ours, theirs in _DOMAINS.items()}
+
+
+class _WitHost(host.Host):
+    """The host's ``timers``, ``outputs`` and ``metrics`` imports, as :mod:`cairn_sdk.host`
+    calls them."""
+
+    def register_timer(self, domain: TimeDomain, key: bytes, timestamp: int) -> None:
+        try:
+            wit_timers.register(_DOMAINS[domain], key, timestamp)
+        except Err as e:
+            raise Error(f"cannot register a timer at {timestamp}: {e.value}") from None
+
+    def delete_timer(self, domain: TimeDomain, key: bytes, timestamp: int) -> None:
+        wit_timers.delete(_DOMAINS[domain], key, timestamp)
+
+    def current_watermark(self) -> int:
+        return wit_timers.current_watermark()
+
+    def current_processing_time(self) -> int:
+        return wit_timers.current_processing_time()
+
+    def emit_to(self, side_output: str, batch: PackedBatch) -> None:
+        wit_outputs.emit(side_output, wit.PackedBatch(batch.data, batch.offsets, batch.timestamps))
+
+    def counter_add(self, name: str, delta: int) -> None:
+        wit_metrics.counter_add(name, delta)
+
+
+host.install(_WitHost())
+
+
 def _options(options: Any) -> list:
     return [(str(k), str(v)) for k, v in options]
+
+
+def _watermarks(strategy: Optional[WatermarkStrategy]) -> Optional[wit.WatermarkStrategy]:
+    if strategy is None:
+        return None
+    return wit.WatermarkStrategy(strategy.max_out_of_orderness_ms, strategy.idle_timeout_ms)
 
 
 def graph_to_wit(graph: JobGraph) -> wit.JobGraph:
@@ -49,7 +98,7 @@ def graph_to_wit(graph: JobGraph) -> wit.JobGraph:
             partitioning = _PARTITIONING.get(edge.partitioning)
             if partitioning is None:
                 raise TypeError(f"node {node.uid!r}: {edge.partitioning!r} is not a Partitioning")
-            inputs.append(wit.Input(edge.upstream, partitioning()))
+            inputs.append(wit.Input(edge.upstream, partitioning(), edge.side_output))
         nodes.append(
             wit.Node(
                 node.uid,
@@ -57,6 +106,7 @@ def graph_to_wit(graph: JobGraph) -> wit.JobGraph:
                 inputs,
                 node.parallelism,
                 _options(node.options),
+                _watermarks(node.watermarks),
             )
         )
     return wit.JobGraph(graph.name, nodes, _options(graph.config_entries))
@@ -75,6 +125,15 @@ class _Operator(wit_job.Operator):
     ) -> wit.PackedBatch:
         try:
             out = self._instance.process(input, batch, key_groups)
+        except BaseException as e:
+            raise Err(describe_error(e)) from None
+        return wit.PackedBatch(out.data, out.offsets, out.timestamps)
+
+    def on_timer(
+        self, domain: wit_time.TimeDomain, timers: wit.PackedBatch, key_groups: List[int]
+    ) -> wit.PackedBatch:
+        try:
+            out = self._instance.on_timer(_FROM_WIT_DOMAINS[domain], timers, key_groups)
         except BaseException as e:
             raise Err(describe_error(e)) from None
         return wit.PackedBatch(out.data, out.offsets, out.timestamps)

@@ -208,6 +208,20 @@ class Emitter:
             timestamps.extend([NO_TIMESTAMP] * missing)
         timestamps.append(timestamp)
 
+    def set_timestamps_from(self, first: int, timestamp: int) -> None:
+        """Gives the records emitted since the ``first`` (an earlier ``len(out)``) the
+        timestamp ``timestamp``: how a window stamps its results with its last
+        millisecond."""
+        if type(timestamp) is not int or not NO_TIMESTAMP < timestamp < 2**63:
+            raise Error(f"timestamp {timestamp!r} is not an int of milliseconds in the s64 range")
+        n = len(self._parts) // 2
+        if first >= n:
+            return
+        timestamps = self._timestamps
+        if len(timestamps) < n:
+            timestamps.extend([NO_TIMESTAMP] * (n - len(timestamps)))
+        timestamps[first:] = [timestamp] * (n - first)
+
     def __len__(self) -> int:
         """Number of records emitted so far."""
         return len(self._parts) // 2

@@ -6,6 +6,10 @@ job = JobGraph("word-count")
     .operator("split", "split", Partitioning.REBALANCE)
     .operator("count", "count", Partitioning.BY_KEY)
     .sink("out", Sink.file("out/"), Partitioning.FORWARD))
+
+Event time: ``.watermarks(WatermarkStrategy.bounded_out_of_orderness(500))`` on a node makes
+watermarks from the timestamps it emits; ``job.stream("count").side_output("late")`` chains a
+node onto what ``count`` emits to its side output ``late``.
 """
 
 import enum
@@ -28,27 +32,87 @@ class Partitioning(enum.Enum):
 
 
 class Input:
-    """One input edge of a node: the upstream node's uid and how records are partitioned."""
+    """One input edge of a node: the upstream node's uid, how records are partitioned, and
+    ``side_output``: ``None`` for the upstream node's records, or the name of its side output
+    whose records (only) this input receives (Flink's ``getSideOutput(OutputTag)``)."""
 
-    __slots__ = ("upstream", "partitioning")
+    __slots__ = ("upstream", "partitioning", "side_output")
 
-    def __init__(self, upstream: str, partitioning: Partitioning) -> None:
+    def __init__(
+        self, upstream: str, partitioning: Partitioning, side_output: Optional[str] = None
+    ) -> None:
         self.upstream = upstream
         self.partitioning = partitioning
+        self.side_output = side_output
+
+    def _fields(self) -> tuple:
+        return (self.upstream, self.partitioning, self.side_output)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Input):
             return NotImplemented
-        return (self.upstream, self.partitioning) == (other.upstream, other.partitioning)
+        return self._fields() == other._fields()
 
     def __repr__(self) -> str:
-        return f"Input({self.upstream!r}, {self.partitioning})"
+        side = "" if self.side_output is None else f", side_output={self.side_output!r}"
+        return f"Input({self.upstream!r}, {self.partitioning}{side})"
+
+
+class WatermarkStrategy:
+    """How the host makes watermarks from the timestamps a node emits (Flink's
+    ``WatermarkStrategy``): every ``pipeline.auto-watermark-interval`` the watermark is the
+    highest timestamp emitted so far minus ``max_out_of_orderness_ms`` minus 1; a record
+    further behind is late. With ``idle_timeout_ms``, a subtask that emitted nothing for that
+    long is idle: downstream watermarks stop waiting for it until it emits again."""
+
+    __slots__ = ("max_out_of_orderness_ms", "idle_timeout_ms")
+
+    def __init__(self, max_out_of_orderness_ms: int, idle_timeout_ms: Optional[int] = None):
+        for name, ms in (
+            ("max_out_of_orderness_ms", max_out_of_orderness_ms),
+            ("idle_timeout_ms", idle_timeout_ms),
+        ):
+            if ms is not None and (type(ms) is not int or not 0 <= ms < 2**64):
+                raise ValueError(f"a watermark strategy's {name} must be ms (a u64), not {ms!r}")
+        self.max_out_of_orderness_ms = max_out_of_orderness_ms
+        self.idle_timeout_ms = idle_timeout_ms
+
+    @staticmethod
+    def bounded_out_of_orderness(ms: int) -> "WatermarkStrategy":
+        """Flink's ``forBoundedOutOfOrderness``: records may come up to ``ms`` milliseconds
+        behind the highest timestamp."""
+        return WatermarkStrategy(ms)
+
+    @staticmethod
+    def monotonous_timestamps() -> "WatermarkStrategy":
+        """Flink's ``forMonotonousTimestamps``: timestamps never go down."""
+        return WatermarkStrategy(0)
+
+    def with_idleness(self, ms: int) -> "WatermarkStrategy":
+        """Flink's ``withIdleness``: idle after ``ms`` milliseconds without records."""
+        return WatermarkStrategy(self.max_out_of_orderness_ms, ms)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WatermarkStrategy):
+            return NotImplemented
+        return (self.max_out_of_orderness_ms, self.idle_timeout_ms) == (
+            other.max_out_of_orderness_ms,
+            other.idle_timeout_ms,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"WatermarkStrategy(max_out_of_orderness_ms={self.max_out_of_orderness_ms}, "
+            f"idle_timeout_ms={self.idle_timeout_ms!r})"
+        )
 
 
 class Node:
     """A node of the job graph. ``kind`` is ``"source"``, ``"operator"`` or ``"sink"``;
     ``name`` is the connector's name (sources, sinks) or the operator's (as the job's
-    :meth:`~cairn_sdk.Job.operator` knows it)."""
+    :meth:`~cairn_sdk.Job.operator` knows it). ``watermarks`` (a :class:`WatermarkStrategy`,
+    sources and operators only) makes watermarks from the timestamps the node emits; ``None``
+    passes on those it receives."""
 
     KINDS = ("source", "operator", "sink")
 
@@ -60,6 +124,7 @@ class Node:
         inputs: Optional[List[Input]] = None,
         parallelism: Optional[int] = None,
         options: Optional[Options] = None,
+        watermarks: Optional[WatermarkStrategy] = None,
     ) -> None:
         if kind not in Node.KINDS:
             raise ValueError(f"node kind {kind!r} is not one of {', '.join(Node.KINDS)}")
@@ -69,11 +134,13 @@ class Node:
         self.inputs: List[Input] = [] if inputs is None else inputs
         self.parallelism = parallelism
         self.options: Options = [] if options is None else options
+        self.watermarks = watermarks
 
     def __repr__(self) -> str:
         return (
             f"Node({self.uid!r}, {self.kind}({self.name!r}), inputs={self.inputs!r}, "
-            f"parallelism={self.parallelism!r}, options={self.options!r})"
+            f"parallelism={self.parallelism!r}, options={self.options!r}, "
+            f"watermarks={self.watermarks!r})"
         )
 
 
@@ -187,6 +254,14 @@ class JobGraph:
         """Adds a source node and returns its stream, to chain the next node onto."""
         return self.add(Node(uid, "source", source.connector, options=list(source.options)))
 
+    def stream(self, uid: str) -> "Stream":
+        """The stream of node ``uid``, added before, to chain more nodes onto it (a second
+        branch, its side outputs). Raises :class:`KeyError` if there is no such node."""
+        for node in self.nodes:
+            if node.uid == uid:
+                return Stream(self, node)
+        raise KeyError(f"the graph has no node {uid!r}")
+
     def add(self, node: Node) -> "Stream":
         """Adds any node (for graphs that are not a straight pipeline, such as joins)."""
         self.nodes.append(node)
@@ -197,11 +272,14 @@ class JobGraph:
 
 
 class Stream:
-    """The output of the node last added, to chain further nodes onto."""
+    """The output of a node (the one last added), to chain further nodes onto: its records,
+    or with :meth:`side_output` what it emits to one of its side outputs."""
 
-    def __init__(self, graph: JobGraph, node: Node) -> None:
+    def __init__(self, graph: JobGraph, node: Node, side_output: Optional[str] = None) -> None:
         self.graph = graph
         self.node = node
+        #: The side output the next node chained on reads, instead of the node's records.
+        self.side_output_name = side_output
 
     @property
     def uid(self) -> str:
@@ -212,6 +290,20 @@ class Stream:
         """Sets this node's parallelism (default: the job's default parallelism)."""
         self.node.parallelism = parallelism
         return self
+
+    def watermarks(self, strategy: WatermarkStrategy) -> "Stream":
+        """Makes watermarks from the timestamps this node emits (a source's or an
+        operator's: Flink's ``assignTimestampsAndWatermarks``)."""
+        if not isinstance(strategy, WatermarkStrategy):
+            raise TypeError(f"watermarks needs a WatermarkStrategy, got {strategy!r}")
+        self.node.watermarks = strategy
+        return self
+
+    def side_output(self, name: str) -> "Stream":
+        """This node's side output ``name`` (what its operator emits there with
+        :func:`cairn_sdk.host.emit_to`): the next node chained on reads that instead of the
+        node's records."""
+        return Stream(self.graph, self.node, name)
 
     def option(self, key: str, value: object) -> "Stream":
         """Sets an option on this node (an operator reads it with ``ctx.option(key)``)."""
@@ -229,5 +321,5 @@ class Stream:
         )
 
     def _then(self, node: Node, partitioning: Partitioning) -> "Stream":
-        node.inputs.append(Input(self.node.uid, partitioning))
+        node.inputs.append(Input(self.node.uid, partitioning, self.side_output_name))
         return self.graph.add(node)

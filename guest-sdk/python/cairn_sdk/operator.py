@@ -9,6 +9,7 @@ from .args import Args
 from .batch import NO_TIMESTAMP, Emitter, PackedBatch, Record, check
 from .error import Error
 from .graph import JobGraph
+from .host import TimeDomain, Timer
 from .keyed import KeyedChunk, KeyedState, ValueEncoding, keyed_state_of, subtask_key_groups
 
 #: ``pipeline.max-parallelism``'s default: the number of key groups.
@@ -170,8 +171,18 @@ class Operator:
         """Processes one record, emitting any number of records to ``out``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement process")
 
+    def on_timer(self, timer: Timer, out: Emitter) -> None:
+        """A timer this operator registered (:func:`cairn_sdk.host.register_timer`) fired:
+        ``timer`` has its ``domain``, ``key`` and ``timestamp``, and reaches the key's keyed
+        state as a record does (``self.state.get(timer)``). Emits any number of records."""
+        raise Error(
+            f"a timer fired (key {timer.key!r}, {timer.domain.value} {timer.timestamp}), but "
+            f"{type(self).__name__} does not implement Operator.on_timer"
+        )
+
     def finish(self, out: Emitter) -> None:
-        """All inputs have ended (bounded input): emit any last records."""
+        """All inputs have ended (bounded input), and every event-time timer has fired: emit
+        any last records."""
 
     def snapshot(self) -> bytes:
         """The operator-wide state. By default the public attributes but the keyed state,
@@ -297,6 +308,28 @@ class OperatorInstance:
         # One loop per batch, no call per record but the operator's own.
         for (key_end, value_end), t, g in zip(zip(offsets, offsets), times, groups):
             process(Record(data[start:key_end], data[key_end:value_end], t, input, g), out)
+            start = value_end
+        return out.take()
+
+    def on_timer(
+        self, domain: TimeDomain, timers: PackedBatch, key_groups: Sequence[int]
+    ) -> PackedBatch:
+        """Timers of ``domain`` fired, in firing order: ``timers`` has a record per timer (its
+        key and timestamp, no value) and ``key_groups`` each one's key group. Calls the
+        operator's :meth:`Operator.on_timer` once per timer; returns what it emitted."""
+        check(timers)
+        n = len(timers.offsets) // 2
+        if len(key_groups) != n or len(timers.timestamps) != n:
+            raise Error("malformed timers: each needs a timestamp and a key group")
+        data = timers.data
+        offsets = iter(timers.offsets)
+        on_timer = self.operator.on_timer
+        out = self._out
+        start = 0
+        for (key_end, value_end), t, g in zip(zip(offsets, offsets), timers.timestamps, key_groups):
+            if t == NO_TIMESTAMP:
+                raise Error("the host fired a timer without a timestamp")
+            on_timer(Timer(domain, data[start:key_end], t, g), out)
             start = value_end
         return out.take()
 
