@@ -5,15 +5,16 @@
 //! and (`process`) the real binary's start-up time and peak memory.
 //!
 //! `cargo xtask bench [-- --runs N --text-mb MB --records N --keys K --state-keys K
-//! --rescale-keys K --overhead-records N --lang-text-mb MB --kafka-records N --only SECTION,…]`;
-//! prints Markdown tables for BENCHMARKS.md. Sections: throughput, checkpoints, state,
-//! rescale, process, languages, kafka.
+//! --rescale-keys K --overhead-records N --lang-text-mb MB --kafka-records N
+//! --windowed-records N --only SECTION,…]`; prints Markdown tables for BENCHMARKS.md.
+//! Sections: throughput, checkpoints, state, rescale, process, languages, kafka, windowed.
 
 mod kafka;
 mod languages;
 mod process;
 mod rescale;
 mod state;
+mod windowed;
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -191,7 +192,9 @@ fn measure(
             requests: None,
             attempt: 0,
             cancel: Default::default(),
-            watermark_interval: None,
+            // As `cairn run` by default (`pipeline.auto-watermark-interval`); jobs without a
+            // watermark strategy never use it.
+            watermark_interval: Some(Duration::from_millis(200)),
         }
         .start()?;
         let metrics = running.metrics();
@@ -234,12 +237,14 @@ struct Options {
     lang_text_mb: u64,
     /// Records of the Kafka → keyed-sum → Kafka runs.
     kafka_records: u64,
+    /// Words of the windowed-count runs.
+    windowed_records: u64,
     /// The sections to run (`--only a,b`); all when empty.
     only: Vec<String>,
 }
 
 /// The table groups of the benchmark, in order.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "throughput",
     "checkpoints",
     "state",
@@ -247,6 +252,7 @@ const SECTIONS: [&str; 7] = [
     "process",
     "languages",
     "kafka",
+    "windowed",
 ];
 
 impl Options {
@@ -261,7 +267,7 @@ fn options() -> anyhow::Result<Options> {
         println!(
             "usage: cairn-bench [--runs N] [--text-mb MB] [--records N] [--keys K] \
              [--state-keys K] [--rescale-keys K] [--overhead-records N] [--lang-text-mb MB] \
-             [--kafka-records N] [--only SECTION,...]\n\
+             [--kafka-records N] [--windowed-records N] [--only SECTION,...]\n\
              sections: {}",
             SECTIONS.join(", ")
         );
@@ -282,6 +288,7 @@ fn options() -> anyhow::Result<Options> {
         lang_text_mb: parse("--lang-text-mb", 8)?,
         overhead_records: parse("--overhead-records", 50_000_000)?,
         kafka_records: parse("--kafka-records", 2_000_000)?,
+        windowed_records: parse("--windowed-records", 10_000_000)?,
         only: args
             .value("--only")
             .map(|only| only.split(',').map(str::to_owned).collect())
@@ -428,6 +435,14 @@ fn main() -> anyhow::Result<()> {
     }
     if options.runs_section("kafka") {
         kafka::kafka(options.kafka_records, options.keys)?;
+    }
+    if options.runs_section("windowed") {
+        windowed::windowed(
+            &engine,
+            &no_checkpoints,
+            options.windowed_records,
+            options.runs,
+        )?;
     }
     Ok(())
 }

@@ -72,6 +72,7 @@ impl WitGuestOperator for GuestOperator {
         batch: wit::PackedBatch,
         key_groups: Vec<u16>,
     ) -> Result<wit::PackedBatch, String> {
+        crate::host::new_call();
         let out = self
             .0
             .borrow_mut()
@@ -85,6 +86,7 @@ impl WitGuestOperator for GuestOperator {
         timers: wit::PackedBatch,
         key_groups: Vec<u16>,
     ) -> Result<wit::PackedBatch, String> {
+        crate::host::new_call();
         let domain = match domain {
             wit_time::TimeDomain::EventTime => TimeDomain::EventTime,
             wit_time::TimeDomain::ProcessingTime => TimeDomain::ProcessingTime,
@@ -149,6 +151,7 @@ impl WitGuestOperator for GuestOperator {
     }
 
     fn finish(&self) -> Result<wit::PackedBatch, String> {
+        crate::host::new_call();
         Ok(to_wit(self.0.borrow_mut().finish()?))
     }
 }

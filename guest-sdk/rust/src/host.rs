@@ -110,6 +110,9 @@ pub fn install(host: Option<Box<dyn Host>>) -> Option<Box<dyn Host>> {
 }
 
 #[cfg(target_arch = "wasm32")]
+pub(crate) use imp::new_call;
+
+#[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;
     use crate::__guest::bindings::cairn::job::{metrics, outputs, time, timers};
@@ -129,8 +132,24 @@ mod imp {
         timers::delete(domain(d), key, timestamp)
     }
 
+    thread_local! {
+        /// The watermark as the host gave it during this call: it moves only between calls.
+        static WATERMARK: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+    }
+
     pub(super) fn current_watermark() -> i64 {
-        timers::current_watermark()
+        WATERMARK.with(|cached| {
+            cached.get().unwrap_or_else(|| {
+                let watermark = timers::current_watermark();
+                cached.set(Some(watermark));
+                watermark
+            })
+        })
+    }
+
+    /// A call from the host begins: the watermark may have moved since the last one.
+    pub(crate) fn new_call() {
+        WATERMARK.with(|cached| cached.set(None));
     }
 
     pub(super) fn current_processing_time() -> i64 {

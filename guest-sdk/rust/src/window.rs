@@ -141,23 +141,27 @@ impl Windows {
         }
     }
 
-    /// The windows a record at `timestamp` belongs to.
-    fn assign(&self, timestamp: i64) -> Vec<Window> {
+    /// Replaces `windows` with the windows a record at `timestamp` belongs to.
+    fn assign(&self, timestamp: i64, windows: &mut Vec<Window>) {
         let window = |start: i64, size: i64| Window {
             start,
             end: start.saturating_add(size),
         };
+        windows.clear();
         match self.kind {
-            Kind::Tumbling { size } => vec![window(timestamp - timestamp.rem_euclid(size), size)],
+            Kind::Tumbling { size } => {
+                windows.push(window(timestamp - timestamp.rem_euclid(size), size));
+            }
             Kind::Sliding { size, slide } => {
                 let last = timestamp - timestamp.rem_euclid(slide);
-                (0..)
-                    .map(|i| last - i * slide)
-                    .take_while(|&start| start > timestamp - size)
-                    .map(|start| window(start, size))
-                    .collect()
+                windows.extend(
+                    (0..)
+                        .map(|i| last - i * slide)
+                        .take_while(|&start| start > timestamp - size)
+                        .map(|start| window(start, size)),
+                );
             }
-            Kind::Session { gap } => vec![window(timestamp, gap)],
+            Kind::Session { gap } => windows.push(window(timestamp, gap)),
         }
     }
 
@@ -233,6 +237,9 @@ pub struct Windowed<A: Aggregate> {
     #[serde(skip)]
     windows: Option<Windows>,
     panes: KeyedState<Panes<A::Acc>>,
+    /// The windows of the record being processed: reused, so that a record allocates none.
+    #[serde(skip)]
+    assigned: Vec<Window>,
 }
 
 impl<A: Aggregate> Windowed<A> {
@@ -250,40 +257,99 @@ impl<A: Aggregate> Windowed<A> {
         Ok(())
     }
 
-    /// The timers `window` needs for `key` at `watermark`: when it fires (unless the
-    /// watermark is past that: it fired), and when its state goes.
+    /// Registers the timers a new `window` of `key` needs at `watermark`: when it fires
+    /// (unless the watermark is past that: it fires at once) and when its state goes.
     fn register(&self, key: &[u8], window: &Window, watermark: i64) -> Result<()> {
-        if window.max_timestamp() > watermark {
-            host::register_timer(TimeDomain::EventTime, key, window.max_timestamp())?;
+        let (fire, cleanup) = (window.max_timestamp(), self.windows()?.cleanup_time(window));
+        if fire > watermark {
+            host::register_timer(TimeDomain::EventTime, key, fire)?;
         }
-        let cleanup = self.windows()?.cleanup_time(window);
-        host::register_timer(TimeDomain::EventTime, key, cleanup)
-    }
-
-    fn unregister(&self, key: &[u8], window: &Window) -> Result<()> {
-        host::delete_timer(TimeDomain::EventTime, key, window.max_timestamp());
-        let cleanup = self.windows()?.cleanup_time(window);
-        host::delete_timer(TimeDomain::EventTime, key, cleanup);
+        if cleanup != fire {
+            host::register_timer(TimeDomain::EventTime, key, cleanup)?;
+        }
         Ok(())
     }
 
+    fn unregister(&self, key: &[u8], window: &Window) -> Result<()> {
+        let (fire, cleanup) = (window.max_timestamp(), self.windows()?.cleanup_time(window));
+        host::delete_timer(TimeDomain::EventTime, key, fire);
+        if cleanup != fire {
+            host::delete_timer(TimeDomain::EventTime, key, cleanup);
+        }
+        Ok(())
+    }
+
+    /// The pane of `window` in `panes`, and whether it is new (its timers are not set).
+    fn pane(&self, key: &[u8], panes: &mut Panes<A::Acc>, window: Window) -> Result<(usize, bool)> {
+        if matches!(self.windows()?.kind, Kind::Session { .. }) {
+            return self.merge_into(key, panes, window);
+        }
+        Ok(match panes.0.binary_search_by_key(&window, |(w, _)| *w) {
+            Ok(i) => (i, false),
+            Err(i) => {
+                panes.0.insert(i, (window, A::Acc::default()));
+                (i, true)
+            }
+        })
+    }
+
     /// Merges session window `window` with every window of `panes` it meets, directly or
-    /// through others, into one pane; returns its index. The timers of the windows merged
-    /// away are deleted (the caller registers the merged window's).
-    fn merge_into(&self, key: &[u8], panes: &mut Panes<A::Acc>, window: Window) -> Result<usize> {
+    /// through others, into one pane; returns its index and whether it is a new window.
+    /// (Windows in `panes` never meet each other, so the merged window is an old one only
+    /// when `window` lies within it.) The timers of old windows merged away are deleted.
+    fn merge_into(
+        &self,
+        key: &[u8],
+        panes: &mut Panes<A::Acc>,
+        window: Window,
+    ) -> Result<(usize, bool)> {
         let mut merged = window;
         let mut acc = A::Acc::default();
         let mut rest = std::mem::take(&mut panes.0);
+        let mut absorbed = Vec::new();
         while let Some(i) = rest.iter().position(|(w, _)| w.meets(&merged)) {
             let (w, a) = rest.remove(i);
             merged = merged.cover(&w);
             self.aggregate.merge(&mut acc, a)?;
-            self.unregister(key, &w)?;
+            absorbed.push(w);
+        }
+        let new = !absorbed.contains(&merged);
+        for w in absorbed.iter().filter(|w| **w != merged) {
+            self.unregister(key, w)?;
         }
         let i = rest.partition_point(|(w, _)| *w < merged);
         rest.insert(i, (merged, acc));
         panes.0 = rest;
-        Ok(i)
+        Ok((i, new))
+    }
+
+    /// Adds `record` to its windows `assigned` (none late) at `watermark`; a record with no
+    /// window left is late.
+    fn add(
+        &mut self,
+        record: &Record<'_>,
+        assigned: &[Window],
+        watermark: i64,
+        out: &mut Emitter,
+    ) -> Result<()> {
+        if assigned.is_empty() {
+            return self.late(record);
+        }
+        let key = record.key().unwrap_or_default();
+        let mut panes = self.panes.get(record)?.unwrap_or_default();
+        for &window in assigned {
+            let (i, new) = self.pane(key, &mut panes, window)?;
+            let (window, acc) = &mut panes.0[i];
+            self.aggregate.add(acc, record)?;
+            if new {
+                self.register(key, window, watermark)?;
+            }
+            if window.max_timestamp() <= watermark {
+                // Within the allowed lateness of a window that fired: fire it again.
+                self.fire(key, window, acc, out)?;
+            }
+        }
+        self.panes.insert(record, panes)
     }
 
     /// A record behind every window it could be in: dropped and counted, or sent on.
@@ -316,40 +382,14 @@ impl<A: Aggregate> Operator for Windowed<A> {
                  timestamp per record (and a watermark strategy)",
             )
         })?;
-        let key = record.key().unwrap_or_default();
         let watermark = host::current_watermark();
+        let mut assigned = std::mem::take(&mut self.assigned);
         let windows = self.windows()?;
-        let session = matches!(windows.kind, Kind::Session { .. });
-        let assigned: Vec<Window> = windows
-            .assign(timestamp)
-            .into_iter()
-            .filter(|w| !windows.is_late(w, watermark))
-            .collect();
-        if assigned.is_empty() {
-            return self.late(&record);
-        }
-        let mut panes = self.panes.get(&record)?.unwrap_or_default();
-        for window in assigned {
-            let i = if session {
-                self.merge_into(key, &mut panes, window)?
-            } else {
-                match panes.0.binary_search_by_key(&window, |(w, _)| *w) {
-                    Ok(i) => i,
-                    Err(i) => {
-                        panes.0.insert(i, (window, A::Acc::default()));
-                        i
-                    }
-                }
-            };
-            let (window, acc) = &mut panes.0[i];
-            self.aggregate.add(acc, &record)?;
-            self.register(key, window, watermark)?;
-            if window.max_timestamp() <= watermark {
-                // Within the allowed lateness of a window that fired: fire it again.
-                self.fire(key, window, acc, out)?;
-            }
-        }
-        self.panes.insert(&record, panes)
+        windows.assign(timestamp, &mut assigned);
+        assigned.retain(|w| !windows.is_late(w, watermark));
+        let result = self.add(&record, &assigned, watermark, out);
+        self.assigned = assigned;
+        result
     }
 
     fn on_timer(&mut self, timer: Timer<'_>, out: &mut Emitter) -> Result<()> {
@@ -450,11 +490,9 @@ mod tests {
     }
 
     fn starts(windows: &Windows, at: i64) -> Vec<(i64, i64)> {
-        windows
-            .assign(at)
-            .iter()
-            .map(|w| (w.start, w.end))
-            .collect()
+        let mut assigned = vec![Window { start: 0, end: 0 }];
+        windows.assign(at, &mut assigned);
+        assigned.iter().map(|w| (w.start, w.end)).collect()
     }
 
     #[test]
