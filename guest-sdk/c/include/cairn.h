@@ -32,11 +32,17 @@
  *     call and not NUL-terminated.
  *   - Out of memory traps (aborts the instance), as it does in the Rust SDK.
  *
- * Build: compile for `wasm32-wasi` with wasi-libc, linking this SDK's cairn.c and the C
- * bindings wit-bindgen generates for wit/ (`cairn:job@0.3.0`; `cargo xtask build --lang c`
- * does all of it, see docs/guides/c.md). Use libc's memory and string functions freely, but
- * no I/O (stdio, files, clocks): the component imports nothing but `cairn:job/log` and
- * `cairn:job/keys`, so log with `cairn_log`.
+ * Event time: a node's watermark strategy (`cairn_stream_watermarks`) makes watermarks from
+ * the timestamps it emits; an operator registers timers per key (`cairn_timer_register`),
+ * fired through its `on_timer`; and `window` makes an operator a window operator over an
+ * incremental aggregate (see "Windows" below).
+ *
+ * Build: compile for `wasm32-wasi` with wasi-libc, linking this SDK's cairn.c and window.c
+ * and the C bindings wit-bindgen generates for wit/ (`cairn:job@0.4.0`; `cargo xtask build
+ * --lang c` does all of it, see docs/guides/c.md). Use libc's memory and string functions
+ * freely, but no I/O (stdio, files, clocks): the component imports nothing but Cairn's own
+ * interfaces (`log`, `keys`, `timers`, `outputs`, `metrics`), so log with `cairn_log` and
+ * read the clock with `cairn_current_processing_time`.
  */
 #ifndef CAIRN_H
 #define CAIRN_H
@@ -126,6 +132,7 @@ void cairn_buffer_append_str(cairn_buffer_t *buf, const char *s);
 
 /* Appends `n` in decimal. */
 void cairn_buffer_append_u64(cairn_buffer_t *buf, uint64_t n);
+void cairn_buffer_append_i64(cairn_buffer_t *buf, int64_t n);
 
 /* Frees the buffer's memory and empties it. */
 void cairn_buffer_free(cairn_buffer_t *buf);
@@ -187,6 +194,10 @@ static inline void cairn_emit_u64(cairn_emitter_t *out, uint64_t n) {
     cairn_buffer_append_u64(&out->data, n);
 }
 
+static inline void cairn_emit_i64(cairn_emitter_t *out, int64_t n) {
+    cairn_buffer_append_i64(&out->data, n);
+}
+
 /* Ends the record begun, without a timestamp. */
 static inline void cairn_emit_end(cairn_emitter_t *out) {
     cairn__emitter_offset(out, out->data.len);
@@ -235,6 +246,10 @@ static inline void cairn_emit_record(cairn_emitter_t *out, const cairn_record_t 
 static inline size_t cairn_emit_count(const cairn_emitter_t *out) {
     return out->offsets_len / 2;
 }
+
+/* Sets the timestamp of every record emitted since the `first`-th (0-based, as
+ * cairn_emit_count counted them before) to `timestamp`. */
+void cairn_emit_stamp(cairn_emitter_t *out, size_t first, int64_t timestamp);
 
 /* ---------------------------------------------------------------------------------------
  * Text
@@ -383,6 +398,120 @@ void cairn_chunk_put(cairn_buffer_t *entries, const void *key, size_t key_len, c
 void cairn_chunk_put_tombstone(cairn_buffer_t *entries, const void *key, size_t key_len);
 
 /* ---------------------------------------------------------------------------------------
+ * Event time: timers and clocks (Flink's TimerService), during `process`, `on_timer` and
+ * `finish`
+ *
+ * A timer is a key, a domain and a timestamp (ms); registering one that exists does
+ * nothing. The operator's `on_timer` gets it once its domain's time reaches the timestamp:
+ * for event time, once the operator's input watermark is at or past it. The host
+ * checkpoints timers with the keyed state of their key's key group, so they move with it
+ * when the parallelism changes.
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum cairn_time_domain {
+    /* The operator's input watermark: the lowest over its inputs' (idle ones aside). */
+    CAIRN_EVENT_TIME = 0,
+    /* The wall clock, milliseconds since the Unix epoch. */
+    CAIRN_PROCESSING_TIME = 1,
+} cairn_time_domain_t;
+
+/* Registers a timer for `key` at `timestamp`. `key` must be in this subtask's key groups
+ * (the key of a record from a by-key input): else CAIRN_ERROR, with the host's reason. */
+int cairn_timer_register(cairn_time_domain_t domain, const void *key, size_t key_len,
+                         int64_t timestamp);
+
+/* Deletes the timer of `key` at `timestamp`, if there is one. */
+void cairn_timer_delete(cairn_time_domain_t domain, const void *key, size_t key_len,
+                        int64_t timestamp);
+
+/* The operator's input watermark (ms): INT64_MIN before the first, INT64_MAX once every
+ * input has ended. */
+int64_t cairn_current_watermark(void);
+
+/* The wall clock (ms since the Unix epoch). */
+int64_t cairn_current_processing_time(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Counters: an operator's own metrics, per subtask, in `/metrics` and Flink's vertex metrics
+ * ------------------------------------------------------------------------------------- */
+
+/* Adds `delta` to this subtask's counter `name` (up to 64 ASCII letters, digits, `_` or
+ * `.`). */
+void cairn_counter_add(const char *name, uint64_t delta);
+
+/* Flink's counter of records a window operator dropped for being late. */
+#define CAIRN_LATE_RECORDS_DROPPED "numLateRecordsDropped"
+
+/* ---------------------------------------------------------------------------------------
+ * Windows over event time: Flink's WindowOperator with its EventTimeTrigger, for an
+ * incremental aggregate per key and window
+ *
+ * An operator whose `window` is set is a window operator over that aggregate, on a by-key
+ * input whose records carry timestamps (and whose upstream makes watermarks):
+ *
+ *   - each record goes to its windows (tumbling or sliding) and is added to each one's
+ *     accumulator: a window keeps one accumulator per key, never the records;
+ *   - a window fires (`emit`, every record it emits stamped with the window's last
+ *     millisecond) once the watermark passes its end, by an event-time timer per key and
+ *     window end;
+ *   - with `allowed_lateness`, a window's state is kept that much longer and each record
+ *     arriving within it fires the window again at once, updated; then the state is freed;
+ *   - a record all of whose windows are past that is late: dropped and counted in the
+ *     subtask's counter `numLateRecordsDropped`.
+ *
+ * The SDK keeps, per key, the list of its open windows and their accumulators in the
+ * operator's keyed state (checkpointed per key group beside the timers, so windows rescale;
+ * shown by `cairn state` as bytes): `acc_size` bytes of each accumulator as they lie in
+ * memory (little-endian, as on wasm32), after the window's start and end (s64 each).
+ *
+ *     static int count_add(void *acc, const cairn_record_t *r) { ++*(uint64_t *)acc; ... }
+ *     static const cairn_aggregate_t COUNT = {.acc_size = sizeof(uint64_t), ...};
+ *     static const cairn_operator_t WINDOWED = {.name = "count", .window = &COUNT};
+ * ------------------------------------------------------------------------------------- */
+
+struct cairn_context; /* cairn_context_t, below */
+
+/* A window of event time: `start` included, `end` excluded, in ms. Its last millisecond,
+ * `end - 1`, is when it fires and the timestamp of its results. */
+typedef struct cairn_window {
+    int64_t start, end;
+} cairn_window_t;
+
+/* How records are put into windows: windows of `size` ms starting every `slide` ms at
+ * multiples of `slide` (from the epoch); `slide == size`: tumbling windows. Set it with
+ * cairn_windows_tumbling or cairn_windows_sliding, then `allowed_lateness`. */
+typedef struct cairn_windows {
+    int64_t size;
+    int64_t slide;
+    /* Flink's allowedLateness, ms: how long past its end a window's state is kept (and it
+     * fires again for each record arriving meanwhile). Default 0. */
+    int64_t allowed_lateness;
+} cairn_windows_t;
+
+/* Flink's TumblingEventTimeWindows.of(size): [t - t mod size, ... + size). CAIRN_ERROR for
+ * a size of 0 or over INT64_MAX. */
+int cairn_windows_tumbling(cairn_windows_t *windows, uint64_t size_ms);
+
+/* Flink's SlidingEventTimeWindows.of(size, slide): a record is in size / slide windows.
+ * CAIRN_ERROR for a slide longer than the size, or either 0. */
+int cairn_windows_sliding(cairn_windows_t *windows, uint64_t size_ms, uint64_t slide_ms);
+
+/* An aggregate per key and window, computed incrementally (Flink's AggregateFunction with a
+ * ProcessWindowFunction for the result). */
+typedef struct cairn_aggregate {
+    /* Bytes of an accumulator: plain data (no pointers), zeroed for a new window. */
+    size_t acc_size;
+    /* Sets the windows, from the operator's context (its node's options, set in
+     * `describe`): cairn_windows_tumbling(windows, ...) and so on. */
+    int (*windows)(const struct cairn_context *ctx, cairn_windows_t *windows);
+    /* Adds a record to a window's accumulator. */
+    int (*add)(void *acc, const cairn_record_t *record);
+    /* Emits the result of `window` for `key` (its records get the window's last
+     * millisecond as their timestamp). */
+    int (*emit)(cairn_bytes_t key, cairn_window_t window, const void *acc, cairn_emitter_t *out);
+} cairn_aggregate_t;
+
+/* ---------------------------------------------------------------------------------------
  * Operators
  * ------------------------------------------------------------------------------------- */
 
@@ -441,12 +570,17 @@ typedef enum cairn_operator_state_mode {
  *   restore              then once per item of operator-wide state (zero or more)
  *   restored             then once: the restore is complete
  *   process              for every record
+ *   on_timer             for every timer it registered, once its time has come
  *   snapshot             when a checkpoint is taken
  *   checkpoint_complete  when a checkpoint is durable everywhere
- *   finish               when all inputs have ended (bounded input)
+ *   finish               when all inputs have ended (bounded input) and every event-time
+ *                        timer has fired
  *   close                when the instance goes away: free what `self` owns
  *
- * Every callback but `process` may be NULL (nothing to do). */
+ * Every callback but `process` may be NULL (nothing to do).
+ *
+ * A window operator sets `name`, `window` and at most `state_version`: the SDK implements
+ * the rest (see "Windows" above). */
 typedef struct cairn_operator {
     /* The name the graph gives it (`cairn_stream_operator`'s `name`). */
     const char *name;
@@ -468,6 +602,12 @@ typedef struct cairn_operator {
     int (*open)(void *self, const cairn_context_t *ctx);
     /* Processes one record, emitting any number of records to `out`. */
     int (*process)(void *self, const cairn_record_t *record, cairn_emitter_t *out);
+    /* A timer this operator registered fired: `timer` is a record of its key, no value, its
+     * timestamp (has_timestamp set) and its key's key group, so that keyed state reaches the
+     * key's value as for a record of a by-key input. Emits any number of records to `out`.
+     * NULL: the operator registers no timers. */
+    int (*on_timer)(void *self, cairn_time_domain_t domain, const cairn_record_t *timer,
+                    cairn_emitter_t *out);
     /* All inputs have ended: emit any last records. */
     int (*finish)(void *self, cairn_emitter_t *out);
     /* Appends the operator-wide state to `state` (empty: none). The keyed state is
@@ -485,6 +625,8 @@ typedef struct cairn_operator {
     int (*restored)(void *self);
     void (*checkpoint_complete)(void *self, uint64_t checkpoint_id);
     void (*close)(void *self);
+    /* Makes this a window operator over the aggregate (see "Windows" above); NULL: not. */
+    const cairn_aggregate_t *window;
 } cairn_operator_t;
 
 /* ---------------------------------------------------------------------------------------
@@ -599,6 +741,18 @@ cairn_stream_t cairn_stream_parallelism(cairn_stream_t node, uint32_t parallelis
 /* Sets an option on the node (a connector's setting, or an operator's own, handed to it in
  * its context). */
 cairn_stream_t cairn_stream_option(cairn_stream_t node, const char *key, const char *value);
+
+/* Gives the node (a source or an operator) a watermark strategy (Flink's
+ * WatermarkStrategy.forBoundedOutOfOrderness): the host makes watermarks from the
+ * timestamps it emits, the highest so far minus `max_out_of_orderness_ms` minus 1 (0:
+ * forMonotonousTimestamps). A record further behind is late. Without one a node passes on
+ * the watermarks it receives (a source: none until its input ends). */
+cairn_stream_t cairn_stream_watermarks(cairn_stream_t node, uint64_t max_out_of_orderness_ms);
+
+/* Flink's withIdleness: a subtask of the node that emitted nothing for `idle_timeout_ms` is
+ * idle, and downstream watermarks stop waiting for it until it emits again. Sets the node's
+ * watermark strategy too (bounded out-of-orderness 0) when cairn_stream_watermarks did not. */
+cairn_stream_t cairn_stream_idleness(cairn_stream_t node, uint64_t idle_timeout_ms);
 
 /* ---------------------------------------------------------------------------------------
  * The job

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cairn_job.h"
+#include "window.h"
 
 /* Marks a record without a timestamp in a batch where others have one. */
 #define NO_TIMESTAMP INT64_MIN
@@ -149,6 +150,40 @@ void cairn_log(cairn_level_t level, const char *format, ...) {
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Timers, clocks and counters: the host's imports
+ * ------------------------------------------------------------------------------------- */
+
+int cairn_timer_register(cairn_time_domain_t domain, const void *key, size_t key_len,
+                         int64_t timestamp) {
+    cairn_job_list_u8_t wit_key = {(uint8_t *)key, key_len};
+    cairn_job_string_t err = {NULL, 0};
+    if (cairn_job_timers_register((cairn_job_timers_time_domain_t)domain, &wit_key, timestamp,
+                                  &err))
+        return CAIRN_OK;
+    cairn_error("cannot register a timer at %lld: %.*s", (long long)timestamp, (int)err.len,
+                (const char *)err.ptr);
+    cairn_job_string_free(&err);
+    return CAIRN_ERROR;
+}
+
+void cairn_timer_delete(cairn_time_domain_t domain, const void *key, size_t key_len,
+                        int64_t timestamp) {
+    cairn_job_list_u8_t wit_key = {(uint8_t *)key, key_len};
+    cairn_job_timers_delete((cairn_job_timers_time_domain_t)domain, &wit_key, timestamp);
+}
+
+int64_t cairn_current_watermark(void) { return cairn_job_timers_current_watermark(); }
+
+int64_t cairn_current_processing_time(void) {
+    return cairn_job_timers_current_processing_time();
+}
+
+void cairn_counter_add(const char *name, uint64_t delta) {
+    cairn_job_string_t wit_name = {(uint8_t *)name, strlen(name)};
+    cairn_job_metrics_counter_add(&wit_name, delta);
+}
+
+/* ---------------------------------------------------------------------------------------
  * Buffers and the emitter
  * ------------------------------------------------------------------------------------- */
 
@@ -174,6 +209,12 @@ void cairn_buffer_append_u64(cairn_buffer_t *buf, uint64_t n) {
         n /= 10;
     } while (n);
     cairn_buffer_append(buf, digits + i, sizeof digits - i);
+}
+
+void cairn_buffer_append_i64(cairn_buffer_t *buf, int64_t n) {
+    if (n < 0) cairn_buffer_push(buf, '-');
+    /* The magnitude, INT64_MIN's included. */
+    cairn_buffer_append_u64(buf, n < 0 ? 0 - (uint64_t)n : (uint64_t)n);
 }
 
 void cairn_buffer_free(cairn_buffer_t *buf) {
@@ -206,6 +247,12 @@ void cairn__emitter_timestamp(cairn_emitter_t *out, bool has_timestamp, int64_t 
     /* The first timestamp in a batch back-fills "none" for the records before it. */
     while (out->timestamps_len + 1 < n) push_timestamp(out, NO_TIMESTAMP);
     push_timestamp(out, has_timestamp ? timestamp : NO_TIMESTAMP);
+}
+
+void cairn_emit_stamp(cairn_emitter_t *out, size_t first, int64_t timestamp) {
+    size_t n = out->offsets_len / 2;
+    while (out->timestamps_len < n) push_timestamp(out, NO_TIMESTAMP);
+    for (size_t i = first; i < n; i++) out->timestamps[i] = timestamp;
 }
 
 /* Moves the records emitted into `batch` (the host gets them, the post-return frees them)
@@ -914,6 +961,20 @@ cairn_stream_t cairn_stream_option(cairn_stream_t node, const char *key, const c
     return node;
 }
 
+cairn_stream_t cairn_stream_watermarks(cairn_stream_t node, uint64_t max_out_of_orderness_ms) {
+    cairn_job_types_option_watermark_strategy_t *watermarks = &node_of(node)->watermarks;
+    watermarks->is_some = true;
+    watermarks->val.max_out_of_orderness_ms = max_out_of_orderness_ms;
+    return node;
+}
+
+cairn_stream_t cairn_stream_idleness(cairn_stream_t node, uint64_t idle_timeout_ms) {
+    cairn_job_types_option_watermark_strategy_t *watermarks = &node_of(node)->watermarks;
+    watermarks->is_some = true;
+    watermarks->val.idle_timeout_ms = (cairn_job_option_u64_t){true, idle_timeout_ms};
+    return node;
+}
+
 /* ---------------------------------------------------------------------------------------
  * The exports: describe and open
  * ------------------------------------------------------------------------------------- */
@@ -943,9 +1004,16 @@ bool exports_cairn_job_job_describe(cairn_job_list_string_t *wit_args,
     return true;
 }
 
+typedef int (*process_fn)(void *self, const cairn_record_t *record, cairn_emitter_t *out);
+typedef int (*on_timer_fn)(void *self, cairn_time_domain_t domain, const cairn_record_t *timer,
+                           cairn_emitter_t *out);
+
 /* The `operator` resource: one running operator subtask. */
 struct exports_cairn_job_job_operator_t {
     const cairn_operator_t *op;
+    /* The operator's callbacks, or the window operator's (window.c) when `op->window`. */
+    process_fn process;
+    on_timer_fn on_timer;
     void *self;
     cairn_context_t ctx;
     cairn_emitter_t out;
@@ -967,6 +1035,23 @@ const char *cairn_context_option(const cairn_context_t *ctx, const char *name) {
     for (size_t i = ctx->options_len; i-- > 0;)
         if (strcmp(ctx->options[i].key, name) == 0) return ctx->options[i].value;
     return NULL;
+}
+
+/* A window operator's definition sets nothing the SDK implements for it. */
+static int check_window_operator(const cairn_operator_t *op) {
+    if (op->size || op->open || op->process || op->on_timer || op->finish || op->snapshot ||
+        op->restore_keyed || op->restore || op->restored || op->checkpoint_complete ||
+        op->close || op->keyed_values || op->restores_other_versions)
+        return cairn_error("operator \"%s\" is a window operator (its window is set): it takes "
+                           "a name, the window and a state_version, and the SDK does the rest",
+                           op->name);
+    return CAIRN_OK;
+}
+
+/* The codec of the operator's keyed state values, if it keeps any: a window operator keeps
+ * each key's windows as bytes (window.c). */
+static const cairn_value_codec_t *keyed_codec(const cairn_operator_t *op) {
+    return op->window ? &cairn_codec_bytes : op->keyed_values;
 }
 
 static void instance_free(exports_cairn_job_job_operator_t *instance) {
@@ -993,20 +1078,26 @@ bool exports_cairn_job_job_open(exports_cairn_job_job_context_t *wit_ctx,
             break;
         }
     }
-    if (op == NULL || op->process == NULL) {
+    int status = CAIRN_OK;
+    if (op == NULL)
+        status = cairn_error("this job has no operator named \"%s\"", name);
+    else if (op->window)
+        status = check_window_operator(op);
+    else if (op->process == NULL)
+        status = cairn_error("operator \"%s\" has no process callback", name);
+    free(name);
+    if (status != CAIRN_OK) {
         cairn_job_types_context_free(wit_ctx);
-        if (op == NULL)
-            cairn_error("this job has no operator named \"%s\"", name);
-        else
-            cairn_error("operator \"%s\" has no process callback", name);
-        free(name);
         take_error(err, "open", NULL);
         return false;
     }
-    free(name);
 
     exports_cairn_job_job_operator_t *instance = xrealloc(NULL, sizeof *instance);
-    *instance = (exports_cairn_job_job_operator_t){.op = op};
+    *instance = (exports_cairn_job_job_operator_t){
+        .op = op,
+        .process = op->window ? cairn__window_process : op->process,
+        .on_timer = op->window ? cairn__window_on_timer : op->on_timer,
+    };
     cairn_context_t *ctx = &instance->ctx;
     ctx->job_id = xstrndup(wit_ctx->job_id.ptr, wit_ctx->job_id.len);
     ctx->operator_uid = xstrndup(wit_ctx->operator_uid.ptr, wit_ctx->operator_uid.len);
@@ -1026,12 +1117,18 @@ bool exports_cairn_job_job_open(exports_cairn_job_job_context_t *wit_ctx,
     ctx->key_group_first = wit_ctx->key_groups.first;
     ctx->key_group_last = wit_ctx->key_groups.last;
     cairn_job_types_context_free(wit_ctx);
-    if (op->keyed_values)
-        ctx->keyed_state = instance->keyed = keyed_state_new(op->keyed_values, ctx);
+    const cairn_value_codec_t *codec = keyed_codec(op);
+    if (codec) ctx->keyed_state = instance->keyed = keyed_state_new(codec, ctx);
 
-    if (op->size) {
-        instance->self = xrealloc(NULL, op->size);
-        memset(instance->self, 0, op->size);
+    size_t size = op->window ? cairn__window_size : op->size;
+    if (size) {
+        instance->self = xrealloc(NULL, size);
+        memset(instance->self, 0, size);
+    }
+    if (op->window && cairn__window_open(instance->self, op->window, ctx) != CAIRN_OK) {
+        take_error(err, "open", op->name);
+        instance_free(instance);
+        return false;
     }
     if (op->open && op->open(instance->self, ctx) != CAIRN_OK) {
         take_error(err, "open", op->name);
@@ -1076,7 +1173,7 @@ static int process_batch(exports_cairn_job_job_operator_t *instance, uint32_t in
     const uint32_t *offsets = batch->offsets.ptr;
     const int64_t *timestamps = batch->timestamps.len ? batch->timestamps.ptr : NULL;
     size_t n = batch->offsets.len / 2;
-    int (*process)(void *, const cairn_record_t *, cairn_emitter_t *) = instance->op->process;
+    process_fn process = instance->process;
     cairn_record_t record = {.input = input, .has_key_group = key_groups->len != 0};
     uint32_t start = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1111,6 +1208,58 @@ bool exports_cairn_job_job_method_operator_process(exports_cairn_job_job_borrow_
     return true;
 }
 
+/* Calls `on_timer` once per timer of `timers` (a record each: its key and timestamp), in
+ * order, with its key group. */
+static int fire_timers(exports_cairn_job_job_operator_t *instance, cairn_time_domain_t domain,
+                       const cairn_job_types_packed_batch_t *timers,
+                       const cairn_job_list_u16_t *key_groups) {
+    if (check_batch(timers) != CAIRN_OK) return CAIRN_ERROR;
+    size_t n = timers->offsets.len / 2;
+    if (n == 0) return CAIRN_OK;
+    if (instance->on_timer == NULL)
+        return cairn_error("timers fired for operator \"%s\", which has no on_timer callback",
+                           instance->op->name);
+    if (key_groups->len != n || timers->timestamps.len != n)
+        return cairn_error("malformed timers: %zu timers, %zu key groups, %zu timestamps", n,
+                           key_groups->len, timers->timestamps.len);
+    const uint8_t *data = timers->data.ptr;
+    const uint32_t *offsets = timers->offsets.ptr;
+    cairn_record_t timer = {.has_timestamp = true, .has_key_group = true};
+    uint32_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key_end = offsets[2 * i], value_end = offsets[2 * i + 1];
+        timer.key = (cairn_bytes_t){data + start, key_end - start};
+        timer.value = (cairn_bytes_t){data + key_end, value_end - key_end};
+        timer.timestamp = timers->timestamps.ptr[i];
+        if (timer.timestamp == NO_TIMESTAMP)
+            return cairn_error("the host fired a timer without a timestamp");
+        timer.key_group = key_groups->ptr[i];
+        if (instance->on_timer(instance->self, domain, &timer, &instance->out) != CAIRN_OK)
+            return CAIRN_ERROR;
+        start = value_end;
+    }
+    return CAIRN_OK;
+}
+
+bool exports_cairn_job_job_method_operator_on_timer(exports_cairn_job_job_borrow_operator_t instance,
+                                                    exports_cairn_job_job_time_domain_t domain,
+                                                    exports_cairn_job_job_packed_batch_t *timers,
+                                                    cairn_job_list_u16_t *key_groups,
+                                                    exports_cairn_job_job_packed_batch_t *ret,
+                                                    cairn_job_string_t *err) {
+    clear_error();
+    int status = fire_timers(instance, (cairn_time_domain_t)domain, timers, key_groups);
+    cairn_job_types_packed_batch_free(timers);
+    cairn_job_list_u16_free(key_groups);
+    if (status != CAIRN_OK) {
+        emitter_clear(&instance->out);
+        take_error(err, "on_timer", instance->op->name);
+        return false;
+    }
+    emitter_take(&instance->out, ret);
+    return true;
+}
+
 bool exports_cairn_job_job_method_operator_finish(exports_cairn_job_job_borrow_operator_t instance,
                                                   exports_cairn_job_job_packed_batch_t *ret,
                                                   cairn_job_string_t *err) {
@@ -1139,7 +1288,7 @@ bool exports_cairn_job_job_method_operator_snapshot(exports_cairn_job_job_borrow
         .version = state_version(op),
         .operator_state_mode = (cairn_job_types_operator_state_mode_t)op->operator_state_mode,
         .value_encoding = (cairn_job_types_value_encoding_t)(
-            op->keyed_values ? op->keyed_values->encoding : CAIRN_ENCODING_BYTES),
+            instance->keyed ? instance->keyed->codec->encoding : CAIRN_ENCODING_BYTES),
     };
     if (op->snapshot) {
         cairn_buffer_t item = {0};
@@ -1177,7 +1326,7 @@ static int restore_chunk(exports_cairn_job_job_operator_t *instance,
     if (op->restore_keyed) return op->restore_keyed(instance->self, &chunk, version);
     if (instance->keyed == NULL)
         return cairn_error("the state has keyed state for operator \"%s\", which keeps none "
-                           "(its keyed_values is NULL)",
+                           "(its keyed_values and window are NULL)",
                            op->name);
     if (!own)
         return cairn_error("the keyed state is in encoding version %u, operator \"%s\" reads "

@@ -27,6 +27,100 @@ int32_t __wasm_import_cairn_job_keys_key_group(uint8_t *key, size_t len) {
     return cairn_test_key_group(key, len);
 }
 
+/* Timers, as the host keeps them: registered by the operator, fired by the tests. */
+typedef struct timer {
+    int32_t domain;
+    uint8_t *key;
+    size_t key_len;
+    int64_t timestamp;
+} timer_t_;
+
+static timer_t_ *timers;
+static size_t timers_len, timers_cap;
+static int64_t clocks[2] = {INT64_MIN, 0}; /* event time (the watermark), processing time */
+
+/* Counters by name. */
+static struct {
+    char name[65];
+    uint64_t value;
+} counters[16];
+
+static long find_timer(int32_t domain, const uint8_t *key, size_t len, int64_t timestamp) {
+    for (size_t i = 0; i < timers_len; i++)
+        if (timers[i].domain == domain && timers[i].timestamp == timestamp &&
+            timers[i].key_len == len && (len == 0 || memcmp(timers[i].key, key, len) == 0))
+            return (long)i;
+    return -1;
+}
+
+void __wasm_import_cairn_job_timers_register(int32_t domain, uint8_t *key, size_t len,
+                                             int64_t timestamp, uint8_t *ret) {
+    /* result<_, string>: the tag, then (for an err) the string's pointer and length. */
+    ret[0] = 0;
+    if (find_timer(domain, key, len, timestamp) >= 0) return;
+    if (timers_len == timers_cap) {
+        timers_cap = timers_cap ? 2 * timers_cap : 64;
+        timers = realloc(timers, timers_cap * sizeof *timers);
+        if (timers == NULL) abort();
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (copy == NULL) abort();
+    if (len) memcpy(copy, key, len);
+    timers[timers_len++] = (timer_t_){domain, copy, len, timestamp};
+}
+
+void __wasm_import_cairn_job_timers_delete(int32_t domain, uint8_t *key, size_t len,
+                                           int64_t timestamp) {
+    long i = find_timer(domain, key, len, timestamp);
+    if (i < 0) return;
+    free(timers[i].key);
+    timers[i] = timers[--timers_len];
+}
+
+int64_t __wasm_import_cairn_job_timers_current_watermark(void) { return clocks[0]; }
+
+int64_t __wasm_import_cairn_job_timers_current_processing_time(void) { return clocks[1]; }
+
+void __wasm_import_cairn_job_outputs_emit(uint8_t *name, size_t name_len, uint8_t *data,
+                                          size_t data_len, uint8_t *offsets, size_t offsets_len,
+                                          uint8_t *timestamps, size_t timestamps_len) {
+    (void)data, (void)data_len, (void)offsets, (void)timestamps, (void)timestamps_len;
+    fprintf(stderr, "harness: %zu records to side output %.*s, which no test reads\n",
+            offsets_len / 2, (int)name_len, (const char *)name);
+    abort();
+}
+
+void __wasm_import_cairn_job_metrics_counter_add(uint8_t *name, size_t len, int64_t delta) {
+    for (size_t i = 0; i < sizeof counters / sizeof *counters; i++) {
+        if (counters[i].name[0] == 0 && len < sizeof counters[i].name) {
+            memcpy(counters[i].name, name, len);
+            counters[i].name[len] = 0;
+        }
+        if (strlen(counters[i].name) == len && memcmp(counters[i].name, name, len) == 0) {
+            counters[i].value += (uint64_t)delta;
+            return;
+        }
+    }
+    fprintf(stderr, "harness: too many counters\n");
+    abort();
+}
+
+uint64_t cairn_test_counter(const char *name) {
+    for (size_t i = 0; i < sizeof counters / sizeof *counters; i++)
+        if (strcmp(counters[i].name, name) == 0) return counters[i].value;
+    return 0;
+}
+
+size_t cairn_test_timers(void) { return timers_len; }
+
+void cairn_test_reset_host(void) {
+    for (size_t i = 0; i < timers_len; i++) free(timers[i].key);
+    timers_len = 0;
+    clocks[0] = INT64_MIN;
+    clocks[1] = 0;
+    memset(counters, 0, sizeof counters);
+}
+
 /* Handles of the operator resource: indexes into this table of instances. */
 static exports_cairn_job_job_operator_t *instances[64];
 
@@ -82,7 +176,10 @@ static char *take_string(cairn_job_string_t *s) {
     return text;
 }
 
-void *cairn_test_open_subtask(const char *name, uint32_t first, uint32_t last, char **error) {
+/* Opens operator `name` as the subtask of key groups `first` to `last`, its node's options
+ * `options` (`n` key, value pairs). */
+static void *open_with(const char *name, uint32_t first, uint32_t last,
+                       const char *const *options, size_t n, char **error) {
     static const char job_id[] = "00000000000000000000000000000000";
     exports_cairn_job_job_context_t ctx = {
         .job_id = {copy_of(job_id, strlen(job_id)), strlen(job_id)},
@@ -92,7 +189,13 @@ void *cairn_test_open_subtask(const char *name, uint32_t first, uint32_t last, c
         .attempt = 0,
         .max_parallelism = CAIRN_TEST_MAX_PARALLELISM,
         .key_groups = {first, last},
+        .options = {n ? malloc(n * sizeof(cairn_job_tuple2_string_string_t)) : NULL, n},
     };
+    for (size_t i = 0; i < n; i++) {
+        const char *key = options[2 * i], *value = options[2 * i + 1];
+        ctx.options.ptr[i] = (cairn_job_tuple2_string_string_t){
+            {copy_of(key, strlen(key)), strlen(key)}, {copy_of(value, strlen(value)), strlen(value)}};
+    }
     cairn_job_string_t wit_name = {copy_of(name, strlen(name)), strlen(name)};
     exports_cairn_job_job_own_operator_t handle;
     cairn_job_string_t err = {0};
@@ -101,6 +204,15 @@ void *cairn_test_open_subtask(const char *name, uint32_t first, uint32_t last, c
         return NULL;
     }
     return instances[handle.__handle];
+}
+
+void *cairn_test_open_subtask(const char *name, uint32_t first, uint32_t last, char **error) {
+    return open_with(name, first, last, NULL, 0, error);
+}
+
+void *cairn_test_open_with_options(const char *name, const char *const *options, size_t n,
+                                   char **error) {
+    return open_with(name, 0, CAIRN_TEST_MAX_PARALLELISM - 1, options, n, error);
 }
 
 void *cairn_test_open(const char *name, char **error) {
@@ -209,6 +321,136 @@ static const char *error_text(char *error) {
     free(error);
     return text;
 }
+
+/* Orders timers as the host fires them: by timestamp, then key. */
+static int timer_order(const void *a, const void *b) {
+    const timer_t_ *x = a, *y = b;
+    if (x->timestamp != y->timestamp) return x->timestamp < y->timestamp ? -1 : 1;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = n ? memcmp(x->key, y->key, n) : 0;
+    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
+/* Appends `batch`'s records to `text` at `*at` as `value@timestamp`, comma-separated. */
+static void show(const cairn_test_batch_t *batch, size_t *at) {
+    for (size_t i = 0; i < batch->offsets_len / 2; i++) {
+        uint32_t key_end = batch->offsets[2 * i], end = batch->offsets[2 * i + 1];
+        *at += (size_t)snprintf(text + *at, sizeof text - *at, "%s%.*s", *at ? "," : "",
+                                (int)(end - key_end), (const char *)batch->data + key_end);
+        if (batch->timestamps_len && batch->timestamps[i] != INT64_MIN)
+            *at += (size_t)snprintf(text + *at, sizeof text - *at, "@%lld",
+                                    (long long)batch->timestamps[i]);
+    }
+}
+
+/* Fires the timers of `domain` due at its time, in order (those registered meanwhile too),
+ * one `on-timer` call per timestamp; appends what they emit to `text`. */
+static bool fire_due(void *instance, int32_t domain, size_t *at, char **error) {
+    for (;;) {
+        qsort(timers, timers_len, sizeof *timers, timer_order);
+        size_t first = 0;
+        while (first < timers_len &&
+               (timers[first].domain != domain || timers[first].timestamp > clocks[domain]))
+            first++;
+        if (first == timers_len) return true;
+        int64_t due = timers[first].timestamp;
+        /* At least one timer is due: every list gets an item. */
+        cairn_test_batch_t batch = {0};
+        cairn_job_list_u16_t groups = {NULL, 0};
+        for (size_t i = first; i < timers_len;) {
+            timer_t_ t = timers[i];
+            if (t.domain != domain || t.timestamp != due) {
+                i++;
+                continue;
+            }
+            batch.data = realloc(batch.data, batch.data_len + t.key_len + 1);
+            batch.offsets = realloc(batch.offsets, (batch.offsets_len + 2) * sizeof(uint32_t));
+            batch.timestamps =
+                realloc(batch.timestamps, (batch.timestamps_len + 1) * sizeof(int64_t));
+            groups.ptr = realloc(groups.ptr, (groups.len + 1) * sizeof(uint16_t));
+            if (!batch.data || !batch.offsets || !batch.timestamps || !groups.ptr) abort();
+            if (t.key_len) memcpy(batch.data + batch.data_len, t.key, t.key_len);
+            batch.data_len += t.key_len;
+            batch.offsets[batch.offsets_len++] = (uint32_t)batch.data_len;
+            batch.offsets[batch.offsets_len++] = (uint32_t)batch.data_len;
+            batch.timestamps[batch.timestamps_len++] = t.timestamp;
+            groups.ptr[groups.len++] = cairn_test_key_group(t.key, t.key_len);
+            free(t.key);
+            memmove(&timers[i], &timers[i + 1], (timers_len - i - 1) * sizeof *timers);
+            timers_len--;
+        }
+        exports_cairn_job_job_packed_batch_t in = {
+            .data = {batch.data, batch.data_len},
+            .offsets = {batch.offsets, batch.offsets_len},
+            .timestamps = {batch.timestamps, batch.timestamps_len},
+        };
+        exports_cairn_job_job_packed_batch_t ret;
+        cairn_job_string_t err = {0};
+        if (!exports_cairn_job_job_method_operator_on_timer(instance, (uint8_t)domain, &in,
+                                                            &groups, &ret, &err)) {
+            *error = take_string(&err);
+            return false;
+        }
+        cairn_test_batch_t out = {ret.data.ptr,    ret.data.len,       ret.offsets.ptr,
+                                  ret.offsets.len, ret.timestamps.ptr, ret.timestamps.len};
+        show(&out, at);
+        cairn_test_batch_free(&out);
+    }
+}
+
+const char *cairn_test_advance(void *instance, int domain, int64_t time) {
+    clocks[domain] = time;
+    size_t at = 0;
+    text[0] = 0;
+    char *error = NULL;
+    if (!fire_due(instance, domain, &at, &error)) return error_text(error);
+    return text;
+}
+
+const char *cairn_test_end_of_input(void *instance) {
+    clocks[0] = INT64_MAX;
+    size_t at = 0;
+    text[0] = 0;
+    char *error = NULL;
+    if (!fire_due(instance, 0, &at, &error)) return error_text(error);
+    exports_cairn_job_job_packed_batch_t ret;
+    cairn_job_string_t err = {0};
+    if (!exports_cairn_job_job_method_operator_finish(instance, &ret, &err))
+        return error_text(take_string(&err));
+    cairn_test_batch_t out = {ret.data.ptr,    ret.data.len,       ret.offsets.ptr,
+                              ret.offsets.len, ret.timestamps.ptr, ret.timestamps.len};
+    show(&out, &at);
+    cairn_test_batch_free(&out);
+    return text;
+}
+
+const char *cairn_test_process_stamped(void *instance, const char *const *keys,
+                                       const int64_t *timestamps, size_t n) {
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) len += strlen(keys[i]);
+    cairn_test_batch_t batch = {.data = malloc(len + 1),
+                                .offsets = malloc(2 * n * sizeof(uint32_t) + 1),
+                                .timestamps = malloc(n * sizeof(int64_t) + 1)};
+    if (batch.data == NULL || batch.offsets == NULL || batch.timestamps == NULL) abort();
+    for (size_t i = 0; i < n; i++) {
+        memcpy(batch.data + batch.data_len, keys[i], strlen(keys[i]));
+        batch.data_len += strlen(keys[i]);
+        batch.offsets[batch.offsets_len++] = (uint32_t)batch.data_len;
+        batch.offsets[batch.offsets_len++] = (uint32_t)batch.data_len;
+        batch.timestamps[batch.timestamps_len++] = timestamps[i];
+    }
+    cairn_test_batch_t out;
+    char *error = NULL;
+    bool ok = cairn_test_process(instance, 0, &batch, true, &out, &error);
+    cairn_test_batch_free(&batch);
+    if (!ok) return error_text(error);
+    size_t at = 0;
+    text[0] = 0;
+    show(&out, &at);
+    cairn_test_batch_free(&out);
+    return text;
+}
+
 
 const char *cairn_test_process_keys(void *instance, uint32_t input, bool by_key,
                                     const char *const *keys, size_t n, const char *value) {

@@ -90,6 +90,10 @@ void *cairn_test_open_subtask(const char *name, uint32_t first, uint32_t last, c
 /* The same, owning every key group. */
 void *cairn_test_open(const char *name, char **error);
 
+/* The same, its node's options `options`: `n` key, value pairs. */
+void *cairn_test_open_with_options(const char *name, const char *const *options, size_t n,
+                                   char **error);
+
 /* Calls `process` on the instance with a copy of `batch` (the export owns its arguments),
  * with each record's key group when `by_key`: true with the batch it returned in `*out`
  * (free it with cairn_test_batch_free), or false with `*error` set (free it). */
@@ -138,6 +142,34 @@ const char *cairn_test_process_keys(void *instance, uint32_t input, bool by_key,
 const char *cairn_test_restore_all(void *instance, uint32_t version,
                                    const cairn_test_chunk_t *chunks, size_t chunks_len,
                                    const cairn_test_bytes_t *items, size_t items_len);
+
+/* The host's timers, clocks and counters, as the harness keeps them for the instances it
+ * drives (one host for all, as for one subtask): */
+
+/* Processes records `keys[i]` (empty values) at `timestamps[i]` on by-key input 0; returns
+ * what was emitted as `value@timestamp` (`value` alone for a record without one),
+ * comma-separated, or "error: MESSAGE" (valid until the next call). */
+const char *cairn_test_process_stamped(void *instance, const char *const *keys,
+                                       const int64_t *timestamps, size_t n);
+
+/* Moves the clock of `domain` (0: event time, the watermark; 1: processing time) to `time`
+ * and fires the timers due, in order, as `on-timer` calls: returns what they emitted, as
+ * cairn_test_process_stamped does. */
+const char *cairn_test_advance(void *instance, int domain, int64_t time);
+
+/* The end of input: the watermark to its end (firing every event-time timer), then
+ * `finish`; returns what they emitted, as cairn_test_process_stamped does. */
+const char *cairn_test_end_of_input(void *instance);
+
+/* The number of timers registered and not fired or deleted. */
+size_t cairn_test_timers(void);
+
+/* The value of counter `name` (0 if never added to). */
+uint64_t cairn_test_counter(const char *name);
+
+/* Forgets every timer and counter and resets the clocks (watermark INT64_MIN, processing
+ * time 0). */
+void cairn_test_reset_host(void);
 
 /* Drops the instance, as the host does when it goes away. */
 void cairn_test_close(void *instance);

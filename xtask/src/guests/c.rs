@@ -10,12 +10,16 @@ use anyhow::Context;
 
 use super::install_job;
 use super::wit_c::{
-    CSdk, NATIVE_BINDINGS_DEFINE, build_dir, cc, componentize, generated_bindings, workspace_path,
+    CSdk, NATIVE_BINDINGS_DEFINE, SDK_SOURCES, build_dir, cc, componentize, generated_bindings,
+    workspace_path,
 };
 use crate::run;
 
 /// C jobs: (name, folder of its sources).
-const JOBS: &[(&str, &str)] = &[("word-count-c", "example-jobs/word-count-c")];
+const JOBS: &[(&str, &str)] = &[
+    ("word-count-c", "example-jobs/word-count-c"),
+    ("windowed-count-c", "example-jobs/windowed-count-c"),
+];
 
 pub(super) fn build() -> anyhow::Result<()> {
     let sdk = CSdk::build()?;
@@ -41,9 +45,10 @@ pub(super) fn build() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The C SDK's native tests, and word-count-c's: the golden vectors (`wit/vectors`) through
-/// the SDK's emitter, chunk encoder and WIT exports, keyed state, and the word count's state
-/// versions — each a program driven by guest-sdk/c/tests/harness.c as the host would. Built
+/// The C SDK's native tests, and word-count-c's and windowed-count-c's: the golden vectors
+/// (`wit/vectors`) through the SDK's emitter, chunk encoder and WIT exports, keyed state,
+/// timers and windows, the word count's state versions and the windowed count's operators —
+/// each a program driven by guest-sdk/c/tests/harness.c as the host would. Built
 /// into `target/guest-c/native/` with `$CC` (default `cc`).
 pub(super) fn unit_tests() -> anyhow::Result<()> {
     let bindings = generated_bindings()?;
@@ -87,11 +92,20 @@ pub(super) fn unit_tests() -> anyhow::Result<()> {
             ],
         ),
         ("keyed_state", vec![tests.join("keyed_state.c")], vec![]),
+        ("event_time", vec![tests.join("event_time.c")], vec![]),
         (
             "word_count_test",
             vec![
                 workspace_path("example-jobs/word-count-c/tests/word_count_test.c"),
                 workspace_path("example-jobs/word-count-c/word_count.c"),
+            ],
+            vec![],
+        ),
+        (
+            "windowed_count_test",
+            vec![
+                workspace_path("example-jobs/windowed-count-c/tests/windowed_count_test.c"),
+                workspace_path("example-jobs/windowed-count-c/windowed_count.c"),
             ],
             vec![],
         ),
@@ -102,7 +116,7 @@ pub(super) fn unit_tests() -> anyhow::Result<()> {
             .args(["-Wall", "-Wextra"])
             .args(&sources)
             .arg(tests.join("harness.c"))
-            .arg(workspace_path("guest-sdk/c/src/cairn.c"))
+            .args(SDK_SOURCES.iter().map(|source| workspace_path(source)))
             .arg(&bindings_object)
             .arg("-o")
             .arg(&program))?;

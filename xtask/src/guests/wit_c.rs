@@ -16,8 +16,11 @@ use anyhow::{Context, bail};
 use super::{python_venv, toolchain_dir};
 use crate::{run, target_dir};
 
-/// The WIT the C and Zig SDKs build against: `cairn:job@0.3.0`, until they move to 0.4.0.
-const WIT: &str = "wit/v0.3.0";
+/// The WIT the C and Zig SDKs build against: `cairn:job@0.4.0`.
+const WIT: &str = "wit";
+
+/// The C SDK's sources, compiled into every C and Zig job and their native tests.
+pub(super) const SDK_SOURCES: &[&str] = &["guest-sdk/c/src/cairn.c", "guest-sdk/c/src/window.c"];
 
 /// The Zig compiler (and, as `zig cc`, the C compiler), from PyPI.
 const ZIGLANG: &str = "ziglang==0.17.1";
@@ -100,13 +103,13 @@ impl CSdk {
             bindings: bindings.clone(),
             objects: Vec::new(),
         };
-        let sources = [
-            (workspace_path("guest-sdk/c/src/cairn.c"), "cairn.o"),
-            (bindings.join("cairn_job.c"), "cairn_job.o"),
-        ];
+        let sources = SDK_SOURCES
+            .iter()
+            .map(|source| workspace_path(source))
+            .chain([bindings.join("cairn_job.c")]);
         let mut objects = Vec::new();
-        for (source, object) in sources {
-            let object = dir.join(object);
+        for source in sources {
+            let object = dir.join(object_name(&source)?);
             run(cc(&sdk)?.arg("-c").arg(&source).arg("-o").arg(&object))?;
             objects.push(object);
         }
@@ -122,6 +125,14 @@ impl CSdk {
         translate_header(Some(TARGET), &path)?;
         Ok(path)
     }
+}
+
+/// `name.o` for source file `name.c`.
+pub(super) fn object_name(source: &Path) -> anyhow::Result<PathBuf> {
+    let stem = source
+        .file_stem()
+        .with_context(|| format!("{} has no file name", source.display()))?;
+    Ok(Path::new(stem).with_extension("o"))
 }
 
 /// Translates cairn.h to Zig into `path`, for `target` (`None`: this machine).

@@ -5,8 +5,8 @@ use anyhow::Context;
 
 use super::install_job;
 use super::wit_c::{
-    CSdk, NATIVE_BINDINGS_DEFINE, build_dir, componentize, generated_bindings, translate_header,
-    workspace_path, zig, zig_build_exe,
+    CSdk, NATIVE_BINDINGS_DEFINE, SDK_SOURCES, build_dir, componentize, generated_bindings,
+    object_name, translate_header, workspace_path, zig, zig_build_exe,
 };
 use crate::run;
 
@@ -36,22 +36,14 @@ pub(super) fn unit_tests() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let translated = dir.join("cairn_c.zig");
     translate_header(None, &translated)?;
-    let sources = [
-        (workspace_path("guest-sdk/c/src/cairn.c"), "cairn.o", None),
-        (
-            workspace_path("guest-sdk/c/tests/harness.c"),
-            "harness.o",
-            None,
-        ),
-        (
-            bindings.join("cairn_job.c"),
-            "cairn_job.o",
-            Some(NATIVE_BINDINGS_DEFINE),
-        ),
-    ];
+    let sources = SDK_SOURCES
+        .iter()
+        .chain(&["guest-sdk/c/tests/harness.c"])
+        .map(|source| (workspace_path(source), None))
+        .chain([(bindings.join("cairn_job.c"), Some(NATIVE_BINDINGS_DEFINE))]);
     let mut objects = Vec::new();
-    for (source, object, define) in sources {
-        let object = dir.join(object);
+    for (source, define) in sources {
+        let object = dir.join(object_name(&source)?);
         let mut command = zig("cc")?;
         command
             .args(["-c", "-O2", "-g"])

@@ -1,0 +1,185 @@
+/*
+ * Windowed word count in C, the twin of Rust's `windowed-count` (the event-time oracle job):
+ * the same arguments, graph and output. Counts each word per tumbling window of event time,
+ * so its complete output is known from the input alone.
+ *
+ *   cairn run windowed-count-c.wasm -p 4 -- --input events.txt --output out/ \
+ *       [--window MS] [--max-delay MS] [--idleness MS] [--allowed-lateness MS] \
+ *       [--rate LINES_PER_S]
+ *
+ * Input lines are `<epoch-ms><TAB><text>` (`-` as input reads standard input, `--rate`
+ * paces reading a file); each word of the text (split on Unicode whitespace as word-count-c
+ * splits it) takes the line's timestamp as its event time, and a line that is not of that
+ * form is skipped and counted in `numMalformedLines`. Watermarks trail the highest timestamp
+ * by `--max-delay` (default 0; Flink's bounded out-of-orderness), and with `--idleness` a
+ * stamping subtask without records for that long stops holding event time back. Each window
+ * of `--window` ms (default 1000, starting at `ts - ts mod window`) emits one record per
+ * word once the watermark passes its end, keyed by the word, valued
+ * `<window-start><TAB><word><TAB><count>` and stamped with the window's last millisecond;
+ * the file sink writes them exactly-once (`-` as output: standard output). A record behind
+ * the watermark by more than `--allowed-lateness` (default 0) when it arrives is late:
+ * dropped and counted in `numLateRecordsDropped`.
+ */
+#include <string.h>
+
+#include "cairn.h"
+
+/* A line of input that is not `<epoch-ms><TAB><text>`: skipped, and counted. */
+#define MALFORMED_LINES "numMalformedLines"
+
+/* ---------------------------------------------------------------------------------------
+ * stamp: `<epoch-ms><TAB><text>` lines to their words, keyed by the word, each with the
+ * line's timestamp
+ * ------------------------------------------------------------------------------------- */
+
+/* Skips Unicode whitespace from `*pos`. */
+static void skip_whitespace(cairn_bytes_t text, size_t *pos) {
+    size_t w;
+    while ((w = cairn_whitespace_len(text.ptr + *pos, text.len - *pos)) != 0) *pos += w;
+}
+
+/* Parses `field` as Rust's `str::trim` then `i64::from_str` do: Unicode whitespace around
+ * an optional sign and decimal digits, within the range of an i64. */
+static bool parse_ms(cairn_bytes_t field, int64_t *ms) {
+    size_t pos = 0;
+    skip_whitespace(field, &pos);
+    bool negative = pos < field.len && field.ptr[pos] == '-';
+    if (pos < field.len && (field.ptr[pos] == '-' || field.ptr[pos] == '+')) pos++;
+    size_t digits = pos;
+    /* The magnitude, up to 2^63 for a negative number. */
+    uint64_t n = 0, limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; pos < field.len && field.ptr[pos] >= '0' && field.ptr[pos] <= '9'; pos++) {
+        uint64_t d = field.ptr[pos] - '0';
+        if (n > (limit - d) / 10) return false;
+        n = n * 10 + d;
+    }
+    if (pos == digits) return false;
+    skip_whitespace(field, &pos);
+    if (pos != field.len) return false;
+    *ms = negative ? (int64_t)(0 - n) : (int64_t)n;
+    return true;
+}
+
+static int stamp_process(void *self, const cairn_record_t *line, cairn_emitter_t *out) {
+    (void)self;
+    const uint8_t *tab = memchr(line->value.ptr, '\t', line->value.len);
+    int64_t timestamp;
+    if (tab == NULL ||
+        !parse_ms((cairn_bytes_t){line->value.ptr, (size_t)(tab - line->value.ptr)},
+                  &timestamp)) {
+        cairn_counter_add(MALFORMED_LINES, 1);
+        return CAIRN_OK;
+    }
+    size_t after_tab = (size_t)(tab - line->value.ptr) + 1;
+    cairn_bytes_t text = {tab + 1, line->value.len - after_tab}, word;
+    size_t pos = 0;
+    while (cairn_next_word(text, &pos, &word))
+        cairn_emit_with_timestamp(out, word.ptr, word.len, NULL, 0, timestamp);
+    return CAIRN_OK;
+}
+
+static const cairn_operator_t STAMP = {.name = "stamp", .process = stamp_process};
+
+/* ---------------------------------------------------------------------------------------
+ * count: a word's records per tumbling window, the window's size and allowed lateness in
+ * the node's options `window` and `allowed-lateness`
+ * ------------------------------------------------------------------------------------- */
+
+/* Option `name` of the context, ms; 0 when absent. */
+static int option_ms(const cairn_context_t *ctx, const char *name, uint64_t *ms) {
+    const char *value = cairn_context_option(ctx, name);
+    const char *args[] = {name, value ? value : "0"};
+    cairn_args_t option = {args, 2};
+    return cairn_args_u64(&option, name, 0, ms);
+}
+
+static int words_per_window_windows(const cairn_context_t *ctx, cairn_windows_t *windows) {
+    uint64_t size, lateness;
+    if (option_ms(ctx, "window", &size) != CAIRN_OK ||
+        option_ms(ctx, "allowed-lateness", &lateness) != CAIRN_OK ||
+        cairn_windows_tumbling(windows, size) != CAIRN_OK)
+        return CAIRN_ERROR;
+    if (lateness > INT64_MAX)
+        return cairn_error("option allowed-lateness: %llu ms is too long",
+                           (unsigned long long)lateness);
+    windows->allowed_lateness = (int64_t)lateness;
+    return CAIRN_OK;
+}
+
+static int words_per_window_add(void *count, const cairn_record_t *record) {
+    (void)record;
+    ++*(uint64_t *)count;
+    return CAIRN_OK;
+}
+
+static int words_per_window_emit(cairn_bytes_t word, cairn_window_t window, const void *count,
+                                 cairn_emitter_t *out) {
+    cairn_emit_begin(out, word.ptr, word.len);
+    cairn_emit_i64(out, window.start);
+    cairn_emit_byte(out, '\t');
+    cairn_emit_write(out, word.ptr, word.len);
+    cairn_emit_byte(out, '\t');
+    cairn_emit_u64(out, *(const uint64_t *)count);
+    cairn_emit_end(out);
+    return CAIRN_OK;
+}
+
+static const cairn_aggregate_t WORDS_PER_WINDOW = {
+    .acc_size = sizeof(uint64_t),
+    .windows = words_per_window_windows,
+    .add = words_per_window_add,
+    .emit = words_per_window_emit,
+};
+
+static const cairn_operator_t COUNT = {.name = "count", .window = &WORDS_PER_WINDOW};
+
+/* ---------------------------------------------------------------------------------------
+ * The graph
+ * ------------------------------------------------------------------------------------- */
+
+static int describe(const cairn_args_t *args, cairn_graph_t *job) {
+    const char *input = cairn_args_required(args, "--input");
+    if (input == NULL) return CAIRN_ERROR;
+    const char *output = cairn_args_required(args, "--output");
+    if (output == NULL) return CAIRN_ERROR;
+    const char *rate = cairn_args_value(args, "--rate");
+    uint64_t window, max_delay, lateness, idleness;
+    if (cairn_args_u64(args, "--window", 1000, &window) != CAIRN_OK ||
+        cairn_args_u64(args, "--max-delay", 0, &max_delay) != CAIRN_OK ||
+        cairn_args_u64(args, "--allowed-lateness", 0, &lateness) != CAIRN_OK ||
+        cairn_args_u64(args, "--idleness", 0, &idleness) != CAIRN_OK)
+        return CAIRN_ERROR;
+    if (window == 0 || window > INT64_MAX)
+        return cairn_error("--window: a window's size must be 1 ms or more (below 2^63), not %llu",
+                           (unsigned long long)window);
+
+    cairn_graph_name(job, "windowed-count");
+    cairn_stream_t lines;
+    if (strcmp(input, "-") == 0) {
+        lines = cairn_source_stdin(job, "lines");
+    } else {
+        lines = cairn_source_file(job, "lines", input);
+        if (rate) cairn_stream_option(lines, "rate", rate);
+    }
+    cairn_stream_parallelism(lines, 1);
+    cairn_stream_t words = cairn_stream_operator(lines, "stamp", "stamp", CAIRN_REBALANCE);
+    cairn_stream_watermarks(words, max_delay);
+    if (cairn_args_value(args, "--idleness")) cairn_stream_idleness(words, idleness);
+    cairn_stream_t counts = cairn_stream_operator(words, "count", "count", CAIRN_BY_KEY);
+    cairn_buffer_t number = {0};
+    cairn_buffer_append_u64(&number, window);
+    cairn_buffer_push(&number, 0);
+    cairn_stream_option(counts, "window", (const char *)number.ptr);
+    number.len = 0;
+    cairn_buffer_append_u64(&number, lateness);
+    cairn_buffer_push(&number, 0);
+    cairn_stream_option(counts, "allowed-lateness", (const char *)number.ptr);
+    cairn_buffer_free(&number);
+    if (strcmp(output, "-") == 0)
+        cairn_sink_stdout(counts, "out", CAIRN_FORWARD);
+    else
+        cairn_sink_file(counts, "out", output, CAIRN_FORWARD);
+    return CAIRN_OK;
+}
+
+CAIRN_JOB(describe, &STAMP, &COUNT);

@@ -1,0 +1,236 @@
+/*
+ * window.c: windows over event time, Flink's WindowOperator with its EventTimeTrigger, for an
+ * incremental aggregate per key and window (see "Windows" in cairn.h). The rules are the Rust
+ * SDK's (guest-sdk/rust/src/window.rs): the same assignment, lateness, timers and firings.
+ *
+ * A key's windows are one value of the operator's keyed state, a cairn_buffer_t of panes
+ * ordered by window (start, then end): each pane the window (start and end, s64) followed by
+ * its accumulator, `acc_size` bytes padded to a multiple of 8.
+ */
+#include <string.h>
+
+#include "window.h"
+
+typedef struct window_operator {
+    const cairn_aggregate_t *aggregate;
+    cairn_windows_t windows;
+    /* Per key, its panes (a cairn_buffer_t): the operator's keyed state. */
+    cairn_keyed_state_t *panes;
+    /* Bytes of a pane: the window, then the accumulator padded to 8 bytes. */
+    size_t stride;
+} window_operator_t;
+
+const size_t cairn__window_size = sizeof(window_operator_t);
+
+/* ---------------------------------------------------------------------------------------
+ * Windows: assignment and lateness
+ * ------------------------------------------------------------------------------------- */
+
+static int positive_ms(uint64_t value, const char *what, int64_t *ms) {
+    if (value == 0 || value > INT64_MAX)
+        return cairn_error("a window's %s must be 1 ms or more (below 2^63), not %llu", what,
+                           (unsigned long long)value);
+    *ms = (int64_t)value;
+    return CAIRN_OK;
+}
+
+int cairn_windows_sliding(cairn_windows_t *windows, uint64_t size_ms, uint64_t slide_ms) {
+    int64_t size = 0, slide = 0;
+    if (positive_ms(size_ms, "size", &size) != CAIRN_OK ||
+        positive_ms(slide_ms, "slide", &slide) != CAIRN_OK)
+        return CAIRN_ERROR;
+    if (slide > size)
+        return cairn_error("a sliding window's slide (%lld ms) cannot be longer than its size "
+                           "(%lld ms)",
+                           (long long)slide, (long long)size);
+    *windows = (cairn_windows_t){.size = size, .slide = slide, .allowed_lateness = 0};
+    return CAIRN_OK;
+}
+
+int cairn_windows_tumbling(cairn_windows_t *windows, uint64_t size_ms) {
+    return cairn_windows_sliding(windows, size_ms, size_ms);
+}
+
+static int64_t saturating_add(int64_t a, int64_t b) {
+    return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* The window starting at `start`. */
+static cairn_window_t window_at(const window_operator_t *op, int64_t start) {
+    return (cairn_window_t){start, saturating_add(start, op->windows.size)};
+}
+
+/* The start of the latest window a record at `timestamp` is in: the record is in those
+ * starting there and every `slide` before, while they start after `timestamp - size`. */
+static int64_t latest_start(const window_operator_t *op, int64_t timestamp) {
+    int64_t rem = timestamp % op->windows.slide;
+    return timestamp - (rem < 0 ? rem + op->windows.slide : rem); /* Euclidean */
+}
+
+static int64_t max_timestamp(cairn_window_t window) { return window.end - 1; }
+
+/* When the state of `window` is freed: its last millisecond plus the allowed lateness. */
+static int64_t cleanup_time(const window_operator_t *op, cairn_window_t window) {
+    return saturating_add(max_timestamp(window), op->windows.allowed_lateness);
+}
+
+/* Whether `window` is past its allowed lateness at `watermark` (Flink's isWindowLate). */
+static bool is_late(const window_operator_t *op, cairn_window_t window, int64_t watermark) {
+    return cleanup_time(op, window) <= watermark;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * A key's panes
+ * ------------------------------------------------------------------------------------- */
+
+static int check_panes(const window_operator_t *op, const cairn_buffer_t *panes) {
+    if (panes->len % op->stride)
+        return cairn_error("a key's windows in the state are %zu bytes, not a whole number of "
+                           "%zu-byte panes: the state was written with another accumulator "
+                           "size (raise state_version when it changes)",
+                           panes->len, op->stride);
+    return CAIRN_OK;
+}
+
+static uint8_t *pane_at(const window_operator_t *op, const cairn_buffer_t *panes, size_t i) {
+    return panes->ptr + i * op->stride;
+}
+
+static cairn_window_t pane_window(const uint8_t *pane) {
+    cairn_window_t window;
+    memcpy(&window, pane, sizeof window);
+    return window;
+}
+
+static void *pane_acc(uint8_t *pane) { return pane + sizeof(cairn_window_t); }
+
+static bool window_before(cairn_window_t a, cairn_window_t b) {
+    return a.start < b.start || (a.start == b.start && a.end < b.end);
+}
+
+/* The pane of `window`, inserted in order with a zeroed accumulator when new. */
+static uint8_t *pane_of(const window_operator_t *op, cairn_buffer_t *panes,
+                        cairn_window_t window) {
+    size_t lo = 0, hi = panes->len / op->stride;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (window_before(pane_window(pane_at(op, panes, mid)), window))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < panes->len / op->stride) {
+        cairn_window_t found = pane_window(pane_at(op, panes, lo));
+        if (found.start == window.start && found.end == window.end) return pane_at(op, panes, lo);
+    }
+    cairn_buffer_reserve(panes, op->stride);
+    uint8_t *pane = pane_at(op, panes, lo);
+    memmove(pane + op->stride, pane, panes->len - lo * op->stride);
+    memset(pane, 0, op->stride);
+    memcpy(pane, &window, sizeof window);
+    panes->len += op->stride;
+    return pane;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The operator
+ * ------------------------------------------------------------------------------------- */
+
+int cairn__window_open(void *self, const cairn_aggregate_t *aggregate,
+                       const cairn_context_t *ctx) {
+    window_operator_t *op = self;
+    if (aggregate->windows == NULL || aggregate->add == NULL || aggregate->emit == NULL)
+        return cairn_error("the aggregate of window operator %s needs its windows, add and emit "
+                           "callbacks",
+                           ctx->operator_uid);
+    *op = (window_operator_t){
+        .aggregate = aggregate,
+        .panes = ctx->keyed_state,
+        .stride = sizeof(cairn_window_t) + ((aggregate->acc_size + 7) & ~(size_t)7),
+    };
+    if (aggregate->windows(ctx, &op->windows) != CAIRN_OK) return CAIRN_ERROR;
+    const cairn_windows_t *w = &op->windows;
+    if (w->size <= 0 || w->slide <= 0 || w->slide > w->size || w->allowed_lateness < 0)
+        return cairn_error("the windows of operator %s are not set: its aggregate's windows "
+                           "callback calls cairn_windows_tumbling or cairn_windows_sliding (and "
+                           "sets an allowed_lateness of 0 or more)",
+                           ctx->operator_uid);
+    return CAIRN_OK;
+}
+
+/* Emits `window`'s result for `key`, stamped with the window's last millisecond. */
+static int fire(const window_operator_t *op, cairn_bytes_t key, cairn_window_t window,
+                const void *acc, cairn_emitter_t *out) {
+    size_t first = cairn_emit_count(out);
+    if (op->aggregate->emit(key, window, acc, out) != CAIRN_OK) return CAIRN_ERROR;
+    cairn_emit_stamp(out, first, max_timestamp(window));
+    return CAIRN_OK;
+}
+
+/* The timers `window` needs for `key` at `watermark`: when it fires (unless the watermark is
+ * past that: it fired), and when its state goes. */
+static int register_timers(const window_operator_t *op, cairn_bytes_t key, cairn_window_t window,
+                           int64_t watermark) {
+    if (max_timestamp(window) > watermark &&
+        cairn_timer_register(CAIRN_EVENT_TIME, key.ptr, key.len, max_timestamp(window)) !=
+            CAIRN_OK)
+        return CAIRN_ERROR;
+    return cairn_timer_register(CAIRN_EVENT_TIME, key.ptr, key.len, cleanup_time(op, window));
+}
+
+int cairn__window_process(void *self, const cairn_record_t *record, cairn_emitter_t *out) {
+    const window_operator_t *op = self;
+    if (!record->has_timestamp)
+        return cairn_error("a record without a timestamp reached an event-time window: give its "
+                           "source a timestamp per record (and a watermark strategy)");
+    int64_t timestamp = record->timestamp, watermark = cairn_current_watermark();
+    int64_t latest = latest_start(op, timestamp);
+    /* The latest window is the last to be late: when it is, all the record's windows are. */
+    if (is_late(op, window_at(op, latest), watermark)) {
+        cairn_counter_add(CAIRN_LATE_RECORDS_DROPPED, 1);
+        return CAIRN_OK;
+    }
+    cairn_buffer_t *panes;
+    if (cairn_keyed_get_or_insert(op->panes, record, (void **)&panes) != CAIRN_OK ||
+        check_panes(op, panes) != CAIRN_OK)
+        return CAIRN_ERROR;
+    for (int64_t start = latest; start > timestamp - op->windows.size;
+         start -= op->windows.slide) {
+        cairn_window_t window = window_at(op, start);
+        if (is_late(op, window, watermark)) continue;
+        uint8_t *pane = pane_of(op, panes, window);
+        if (op->aggregate->add(pane_acc(pane), record) != CAIRN_OK ||
+            register_timers(op, record->key, window, watermark) != CAIRN_OK)
+            return CAIRN_ERROR;
+        /* Within the allowed lateness of a window that fired: fire it again. */
+        if (max_timestamp(window) <= watermark &&
+            fire(op, record->key, window, pane_acc(pane), out) != CAIRN_OK)
+            return CAIRN_ERROR;
+    }
+    return CAIRN_OK;
+}
+
+int cairn__window_on_timer(void *self, cairn_time_domain_t domain, const cairn_record_t *timer,
+                           cairn_emitter_t *out) {
+    const window_operator_t *op = self;
+    if (domain != CAIRN_EVENT_TIME) return CAIRN_OK;
+    cairn_buffer_t *panes;
+    if (cairn_keyed_get(op->panes, timer, (void **)&panes) != CAIRN_OK) return CAIRN_ERROR;
+    if (panes == NULL) return CAIRN_OK;
+    if (check_panes(op, panes) != CAIRN_OK) return CAIRN_ERROR;
+    int64_t at = timer->timestamp;
+    size_t n = panes->len / op->stride, kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *pane = pane_at(op, panes, i);
+        cairn_window_t window = pane_window(pane);
+        if (max_timestamp(window) == at &&
+            fire(op, timer->key, window, pane_acc(pane), out) != CAIRN_OK)
+            return CAIRN_ERROR;
+        if (cleanup_time(op, window) > at) {
+            if (kept != i) memmove(pane_at(op, panes, kept), pane, op->stride);
+            kept++;
+        }
+    }
+    panes->len = kept * op->stride;
+    return kept ? CAIRN_OK : cairn_keyed_remove(op->panes, timer);
+}
