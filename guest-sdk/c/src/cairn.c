@@ -172,7 +172,18 @@ void cairn_timer_delete(cairn_time_domain_t domain, const void *key, size_t key_
     cairn_job_timers_delete((cairn_job_timers_time_domain_t)domain, &wit_key, timestamp);
 }
 
-int64_t cairn_current_watermark(void) { return cairn_job_timers_current_watermark(); }
+/* The input watermark moves only between calls: asked of the host once per `process`,
+ * `on_timer` or `finish` call (the calls timers are for). */
+static bool watermark_known;
+static int64_t watermark;
+
+int64_t cairn_current_watermark(void) {
+    if (!watermark_known) {
+        watermark = cairn_job_timers_current_watermark();
+        watermark_known = true;
+    }
+    return watermark;
+}
 
 int64_t cairn_current_processing_time(void) {
     return cairn_job_timers_current_processing_time();
@@ -1196,6 +1207,7 @@ bool exports_cairn_job_job_method_operator_process(exports_cairn_job_job_borrow_
                                                    exports_cairn_job_job_packed_batch_t *ret,
                                                    cairn_job_string_t *err) {
     clear_error();
+    watermark_known = false;
     int status = process_batch(instance, input, batch, key_groups);
     cairn_job_types_packed_batch_free(batch);
     cairn_job_list_u16_free(key_groups);
@@ -1248,6 +1260,7 @@ bool exports_cairn_job_job_method_operator_on_timer(exports_cairn_job_job_borrow
                                                     exports_cairn_job_job_packed_batch_t *ret,
                                                     cairn_job_string_t *err) {
     clear_error();
+    watermark_known = false;
     int status = fire_timers(instance, (cairn_time_domain_t)domain, timers, key_groups);
     cairn_job_types_packed_batch_free(timers);
     cairn_job_list_u16_free(key_groups);
@@ -1264,6 +1277,7 @@ bool exports_cairn_job_job_method_operator_finish(exports_cairn_job_job_borrow_o
                                                   exports_cairn_job_job_packed_batch_t *ret,
                                                   cairn_job_string_t *err) {
     clear_error();
+    watermark_known = false;
     if (instance->op->finish && instance->op->finish(instance->self, &instance->out) != CAIRN_OK) {
         emitter_clear(&instance->out);
         take_error(err, "finish", instance->op->name);

@@ -108,9 +108,9 @@ static bool window_before(cairn_window_t a, cairn_window_t b) {
     return a.start < b.start || (a.start == b.start && a.end < b.end);
 }
 
-/* The pane of `window`, inserted in order with a zeroed accumulator when new. */
+/* The pane of `window`, inserted in order with a zeroed accumulator when new (`*added`). */
 static uint8_t *pane_of(const window_operator_t *op, cairn_buffer_t *panes,
-                        cairn_window_t window) {
+                        cairn_window_t window, bool *added) {
     size_t lo = 0, hi = panes->len / op->stride;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -121,8 +121,10 @@ static uint8_t *pane_of(const window_operator_t *op, cairn_buffer_t *panes,
     }
     if (lo < panes->len / op->stride) {
         cairn_window_t found = pane_window(pane_at(op, panes, lo));
-        if (found.start == window.start && found.end == window.end) return pane_at(op, panes, lo);
+        *added = found.start != window.start || found.end != window.end;
+        if (!*added) return pane_at(op, panes, lo);
     }
+    *added = true;
     cairn_buffer_reserve(panes, op->stride);
     uint8_t *pane = pane_at(op, panes, lo);
     memmove(pane + op->stride, pane, panes->len - lo * op->stride);
@@ -167,15 +169,18 @@ static int fire(const window_operator_t *op, cairn_bytes_t key, cairn_window_t w
     return CAIRN_OK;
 }
 
-/* The timers `window` needs for `key` at `watermark`: when it fires (unless the watermark is
- * past that: it fired), and when its state goes. */
+/* Registers the timers a new `window` of `key` needs at `watermark`: when it fires (unless
+ * the watermark is past that: it fires at once) and when its state goes. */
 static int register_timers(const window_operator_t *op, cairn_bytes_t key, cairn_window_t window,
                            int64_t watermark) {
-    if (max_timestamp(window) > watermark &&
-        cairn_timer_register(CAIRN_EVENT_TIME, key.ptr, key.len, max_timestamp(window)) !=
-            CAIRN_OK)
+    int64_t fire = max_timestamp(window), cleanup = cleanup_time(op, window);
+    if (fire > watermark &&
+        cairn_timer_register(CAIRN_EVENT_TIME, key.ptr, key.len, fire) != CAIRN_OK)
         return CAIRN_ERROR;
-    return cairn_timer_register(CAIRN_EVENT_TIME, key.ptr, key.len, cleanup_time(op, window));
+    if (cleanup != fire &&
+        cairn_timer_register(CAIRN_EVENT_TIME, key.ptr, key.len, cleanup) != CAIRN_OK)
+        return CAIRN_ERROR;
+    return CAIRN_OK;
 }
 
 int cairn__window_process(void *self, const cairn_record_t *record, cairn_emitter_t *out) {
@@ -198,9 +203,10 @@ int cairn__window_process(void *self, const cairn_record_t *record, cairn_emitte
          start -= op->windows.slide) {
         cairn_window_t window = window_at(op, start);
         if (is_late(op, window, watermark)) continue;
-        uint8_t *pane = pane_of(op, panes, window);
+        bool added;
+        uint8_t *pane = pane_of(op, panes, window, &added);
         if (op->aggregate->add(pane_acc(pane), record) != CAIRN_OK ||
-            register_timers(op, record->key, window, watermark) != CAIRN_OK)
+            (added && register_timers(op, record->key, window, watermark) != CAIRN_OK))
             return CAIRN_ERROR;
         /* Within the allowed lateness of a window that fired: fire it again. */
         if (max_timestamp(window) <= watermark &&
