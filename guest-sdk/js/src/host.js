@@ -99,13 +99,22 @@ export function deleteTimer(domain, key, timestamp) {
   hostDelete(checkDomain(domain), keyBytes(key), checkTimestamp(timestamp));
 }
 
+/** The watermark as the host gave it during this call (it moves only between calls), or null. */
+let watermark = /** @type {number | null} */ (null);
+
 /**
  * The operator's input watermark (ms): -2^63 before the first, 2^63 (beyond every timestamp)
  * once every input has ended.
  * @returns {number}
  */
 export function currentWatermark() {
-  return hostWatermark();
+  if (watermark === null) watermark = hostWatermark();
+  return watermark;
+}
+
+/** @internal A call from the host begins: the watermark may have moved since the last one. */
+export function _newCall() {
+  watermark = null;
 }
 
 /**

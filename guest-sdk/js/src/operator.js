@@ -4,7 +4,7 @@ import { Args } from "./args.js";
 import { Batch, Emitter, Record } from "./batch.js";
 import { decodeText, encodeText } from "./bytes.js";
 import { graphToWit } from "./graph.js";
-import { Timer } from "./host.js";
+import { Timer, _newCall } from "./host.js";
 import { keyedStateOf } from "./keyed.js";
 
 /** Where an operator instance runs. */
@@ -308,6 +308,7 @@ class OperatorInstance {
    */
   process(input, packed, keyGroups) {
     const out = this.out;
+    _newCall();
     try {
       this.batch._reset(input, packed, keyGroups);
       this.operator.processBatch(this.batch, out);
@@ -327,6 +328,7 @@ class OperatorInstance {
    */
   onTimer(domain, packed, keyGroups) {
     const out = this.out;
+    _newCall();
     try {
       const timers = this.timers;
       timers._reset(0, packed, keyGroups);
@@ -404,6 +406,7 @@ class OperatorInstance {
   }
 
   finish() {
+    _newCall();
     try {
       this.operator.finish(this.out);
     } catch (e) {

@@ -330,8 +330,8 @@ export class WindowOperator extends Operator {
     for (const window of assigned) {
       const { pane, created } = windows.kind === "session" ? this.#mergeInto(key, panes, window) : this.#openPane(panes, window);
       pane.acc = this.add(pane.acc, record);
-      // A pane's timers are registered once, when it opens: registering them again for each
-      // record (as Flink does) would change nothing, the host keeping one per key and time.
+      // A window's timers are registered once, when it opens: registering them again for
+      // each record (as Flink does) would change nothing, the host keeping one per key and time.
       if (created) this.#register(key, pane.window, watermark);
       if (pane.window.maxTimestamp <= watermark) {
         // Within the allowed lateness of a window that fired: fire it again.
@@ -374,13 +374,17 @@ export class WindowOperator extends Operator {
    * is past that: it fired, and must not fire twice), and when its state goes.
    */
   #register(key, window, watermark) {
-    if (window.maxTimestamp > watermark) registerTimer(TimeDomain.EVENT_TIME, key, window.maxTimestamp);
-    registerTimer(TimeDomain.EVENT_TIME, key, this.#opened().cleanupTime(window));
+    const fire = window.maxTimestamp;
+    const cleanup = this.#opened().cleanupTime(window);
+    if (fire > watermark) registerTimer(TimeDomain.EVENT_TIME, key, fire);
+    if (cleanup !== fire) registerTimer(TimeDomain.EVENT_TIME, key, cleanup);
   }
 
   #unregister(key, window) {
-    deleteTimer(TimeDomain.EVENT_TIME, key, window.maxTimestamp);
-    deleteTimer(TimeDomain.EVENT_TIME, key, this.#opened().cleanupTime(window));
+    const fire = window.maxTimestamp;
+    const cleanup = this.#opened().cleanupTime(window);
+    deleteTimer(TimeDomain.EVENT_TIME, key, fire);
+    if (cleanup !== fire) deleteTimer(TimeDomain.EVENT_TIME, key, cleanup);
   }
 
   /**
@@ -400,22 +404,29 @@ export class WindowOperator extends Operator {
 
   /**
    * Merges session window `window` with every pane it meets, directly or through others,
-   * into one new pane; the timers of the windows merged away are deleted (the caller
-   * registers the merged window's).
-   * @returns {{ pane: Pane<A>, created: true }}
+   * into one pane, and says whether its window is new. (Panes never meet each other, so
+   * the merged window is an old one only when `window` lies within it.) The timers of old
+   * windows merged away are deleted; the caller registers a new window's.
+   * @returns {{ pane: Pane<A>, created: boolean }}
    */
   #mergeInto(key, panes, window) {
     let merged = window;
     let acc = this.createAccumulator();
+    const absorbed = [];
     for (let i = panes.findIndex((p) => p.window._meets(merged)); i >= 0; i = panes.findIndex((p) => p.window._meets(merged))) {
       const [pane] = panes.splice(i, 1);
       merged = merged._cover(pane.window);
       acc = this.merge(acc, pane.acc);
-      this.#unregister(key, pane.window);
+      absorbed.push(pane.window);
+    }
+    let created = true;
+    for (const old of absorbed) {
+      if (compareWindows(old, merged) === 0) created = false;
+      else this.#unregister(key, old);
     }
     const pane = { window: merged, acc };
     panes.splice(insertionPoint(panes, merged), 0, pane);
-    return { pane, created: true };
+    return { pane, created };
   }
 
   /** A record behind every window it could be in: dropped and counted, or sent on. */

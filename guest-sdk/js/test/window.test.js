@@ -131,6 +131,14 @@ test("session windows merge records closer than the gap", () => {
   h.process(at(["a", 4], ["a", 20]));
   assert.deepEqual(shown(h.finish()), ["b 1-4:1 @3", "a 1-9:3 @8", "a 20-23:1 @22"]);
   assert.equal(h.timers, 0, "the merged-away windows' timers were deleted");
+
+  // A record whose window lies within an open one changes no window, nor its timers.
+  const within = harness({ kind: "session", gap: "10" });
+  within.process(at(["a", 1], ["a", 5]));
+  assert.equal(within.timers, 1, "[1,15): fired and freed at 14");
+  within.process(at(["a", 3]));
+  assert.equal(within.timers, 1);
+  assert.deepEqual(shown(within.finish()), ["a 1-15:3 @14"]);
 });
 
 test("windows and their timers survive a restore, at another parallelism too", () => {
