@@ -46,10 +46,13 @@
 //! - `pub fn restored(self: *T) !void`: then once, the restore complete (to report a
 //!   migration).
 //! - `pub fn process(self: *T, record: cairn.Record, out: *cairn.Emitter) !void`: required.
+//! - `pub fn onTimer(self: *T, timer: cairn.Timer, out: *cairn.Emitter) !void`: a timer it
+//!   registered (`cairn.registerTimer`) fired; `timer.record` reaches the key's keyed state.
 //! - `pub fn snapshot(self: *T, state: *cairn.Buffer) !void`: the operator-wide state
 //!   (nothing written: none).
 //! - `pub fn checkpointComplete(self: *T, checkpoint_id: u64) void`.
-//! - `pub fn finish(self: *T, out: *cairn.Emitter) !void`: all inputs have ended.
+//! - `pub fn finish(self: *T, out: *cairn.Emitter) !void`: all inputs have ended (and every
+//!   event-time timer has fired).
 //! - `pub fn deinit(self: *T) void`: the instance goes away.
 //!
 //! An operator's state has two parts, under one `pub const state_version: u32 = N;`
@@ -79,13 +82,19 @@
 //! Only state of version `state_version` reaches `restoreKeyed` and `restore`, unless
 //! `pub const restores_other_versions = true;`: then they get every version, to migrate.
 //!
+//! Event time: a node's watermark strategy (`Stream.watermarks`, `Stream.idleness`) makes
+//! watermarks from the timestamps it emits; operators register timers per key
+//! (`registerTimer`), fired through `onTimer`; and `cairn.Windowed(A)` is a window operator
+//! over an incremental aggregate `A` (tumbling or sliding event-time windows, allowed
+//! lateness, late records counted in `numLateRecordsDropped`): see `Windowed`.
+//!
 //! Errors become the WIT `err` string: `return cairn.fail("bad value {d}", .{v});` sets the
 //! message, any other error is reported by its name. Allocate with `cairn.allocator`
 //! (libc's malloc, shared with the C SDK).
 //!
 //! This module is a thin layer over the C SDK (guest-sdk/c): `c` is its header, translated
-//! by `zig translate-c`, and a job links its cairn.c and the WIT bindings generated for
-//! `cairn:job@0.3.0`. See docs/guides/zig.md.
+//! by `zig translate-c`, and a job links its cairn.c and window.c and the WIT bindings
+//! generated for `cairn:job@0.4.0`. See docs/guides/zig.md.
 
 const std = @import("std");
 
@@ -203,6 +212,17 @@ pub const Record = struct {
     }
 };
 
+/// The C SDK's record as this module's.
+fn recordOf(r: c.cairn_record_t) Record {
+    return .{
+        .input = r.input,
+        .key = bytes(r.key),
+        .value = bytes(r.value),
+        .timestamp = if (r.has_timestamp) r.timestamp else null,
+        .key_group = if (r.has_key_group) r.key_group else null,
+    };
+}
+
 fn bytes(slice: c.cairn_bytes_t) []const u8 {
     return if (slice.len == 0) &.{} else slice.ptr[0..slice.len];
 }
@@ -257,6 +277,11 @@ pub const Emitter = opaque {
         c.cairn_emit_u64(self.raw(), n);
     }
 
+    /// Appends `n` in decimal, with a `-` when negative.
+    pub fn writeSigned(self: *Emitter, n: i64) void {
+        c.cairn_buffer_append_i64(&self.raw().data, n);
+    }
+
     /// Appends formatted text (std.fmt) to the value of the record begun.
     pub fn print(self: *Emitter, comptime format: []const u8, args: anytype) void {
         printInto(&self.raw().data, format, args);
@@ -276,7 +301,162 @@ pub const Emitter = opaque {
     pub fn count(self: *Emitter) usize {
         return c.cairn_emit_count(self.raw());
     }
+
+    /// Sets the timestamp of every record emitted since the `first`-th (0-based, as `count`
+    /// counted them before) to `timestamp`.
+    pub fn stamp(self: *Emitter, first: usize, timestamp: i64) void {
+        c.cairn_emit_stamp(self.raw(), first, timestamp);
+    }
 };
+
+// ---------------------------------------------------------------------------------------
+// Event time: timers, clocks and counters
+
+/// The two clocks timers follow (Flink's `TimeDomain`).
+pub const TimeDomain = enum(c_uint) {
+    /// The operator's input watermark: the lowest over its inputs' (idle ones aside).
+    event_time = c.CAIRN_EVENT_TIME,
+    /// The wall clock, milliseconds since the Unix epoch.
+    processing_time = c.CAIRN_PROCESSING_TIME,
+};
+
+/// A timer that fired, as `onTimer` gets it.
+pub const Timer = struct {
+    domain: TimeDomain,
+    /// The key it was registered for.
+    key: []const u8,
+    /// When it was set for (ms).
+    timestamp: i64,
+    /// The timer as a record of its key (no value, its timestamp, its key group): what
+    /// `KeyedState` takes to reach the key's value.
+    record: Record,
+};
+
+/// Registers a timer for `key` at `timestamp` (ms) in `domain` (Flink's `TimerService`):
+/// the operator's `onTimer` gets it once the watermark (event time) or the clock (processing
+/// time) reaches it. Once per key, domain and timestamp, however often it is registered.
+/// `key` must be in this subtask's key groups (the key of a record from a by-key input).
+pub fn registerTimer(domain: TimeDomain, key: []const u8, timestamp: i64) Error!void {
+    try check(c.cairn_timer_register(@intFromEnum(domain), key.ptr, key.len, timestamp));
+}
+
+/// Deletes the timer of `key` at `timestamp` in `domain`, if there is one.
+pub fn deleteTimer(domain: TimeDomain, key: []const u8, timestamp: i64) void {
+    c.cairn_timer_delete(@intFromEnum(domain), key.ptr, key.len, timestamp);
+}
+
+/// The operator's input watermark (ms): `minInt(i64)` before the first, `maxInt(i64)` once
+/// every input has ended.
+pub fn currentWatermark() i64 {
+    return c.cairn_current_watermark();
+}
+
+/// The wall clock (ms since the Unix epoch).
+pub fn currentProcessingTime() i64 {
+    return c.cairn_current_processing_time();
+}
+
+/// Adds `delta` to this subtask's counter `name` (in `/metrics` and Flink's vertex metrics;
+/// up to 64 ASCII letters, digits, `_` or `.`).
+pub fn counterAdd(name: [:0]const u8, delta: u64) void {
+    c.cairn_counter_add(name.ptr, delta);
+}
+
+/// Flink's counter of records a window operator dropped for being late.
+pub const late_records_dropped = c.CAIRN_LATE_RECORDS_DROPPED;
+
+// ---------------------------------------------------------------------------------------
+// Windows
+
+/// A window of event time: `start` included, `end` excluded, in ms.
+pub const Window = struct {
+    start: i64,
+    end: i64,
+
+    /// Its last millisecond: when it fires, and the timestamp of its results.
+    pub fn maxTimestamp(self: Window) i64 {
+        return self.end - 1;
+    }
+};
+
+/// How records are put into windows, and how long past its end a window is kept.
+pub const Windows = struct {
+    raw: c.cairn_windows_t,
+
+    /// Flink's `TumblingEventTimeWindows.of(size)`: `[t - t mod size, … + size)`.
+    pub fn tumbling(size_ms: u64) Error!Windows {
+        var windows: Windows = .{ .raw = .{} };
+        try check(c.cairn_windows_tumbling(&windows.raw, size_ms));
+        return windows;
+    }
+
+    /// Flink's `SlidingEventTimeWindows.of(size, slide)`: a record is in `size / slide` windows.
+    pub fn sliding(size_ms: u64, slide_ms: u64) Error!Windows {
+        var windows: Windows = .{ .raw = .{} };
+        try check(c.cairn_windows_sliding(&windows.raw, size_ms, slide_ms));
+        return windows;
+    }
+
+    /// Flink's `allowedLateness`: keeps each window `ms` past its end, firing it again for
+    /// every record that arrives in that time. Default 0.
+    pub fn allowedLateness(self: Windows, ms: u64) Windows {
+        var windows = self;
+        windows.raw.allowed_lateness = std.math.cast(i64, ms) orelse std.math.maxInt(i64);
+        return windows;
+    }
+};
+
+/// The window operator over aggregate `A` (Flink's `WindowOperator` with its
+/// `EventTimeTrigger`, the C SDK's, which ports the Rust SDK's): name it in `exportJob` as
+/// `.count = cairn.Windowed(MyAggregate)`, on a by-key input whose records carry timestamps.
+/// `A` declares
+///
+/// - `pub const Acc: type`: a window's accumulator per key, plain data (no pointers, at most
+///   8-byte aligned), all zero bytes for a new window; kept in keyed state as its bytes;
+/// - `pub fn windows(ctx: cairn.Context) !cairn.Windows`: the windows, from the node's
+///   options;
+/// - `pub fn add(acc: *Acc, record: cairn.Record) !void`;
+/// - `pub fn emit(key: []const u8, window: cairn.Window, acc: *const Acc, out: *cairn.Emitter) !void`:
+///   a window's result (stamped with the window's last millisecond by the SDK);
+/// - and optionally `pub const state_version: u32` (raise it when `Acc` changes).
+///
+/// A window fires once the watermark passes its end; with an allowed lateness a record
+/// arriving within it fires the window again at once; a record all of whose windows are past
+/// that is dropped and counted in `numLateRecordsDropped`. A key's windows and their timers
+/// are checkpointed by key group, so they rescale.
+pub fn Windowed(comptime A: type) type {
+    if (@alignOf(A.Acc) > 8) @compileError("a window accumulator is 8-byte aligned at most");
+    return struct {
+        fn acc(ptr: ?*anyopaque) *A.Acc {
+            return @ptrCast(@alignCast(ptr.?));
+        }
+
+        fn windows(ctx: [*c]const c.cairn_context_t, out: [*c]c.cairn_windows_t) callconv(.c) c_int {
+            const w = A.windows(contextOf(ctx)) catch |e| return failure(e, "windows of " ++ @typeName(A));
+            out.* = w.raw;
+            return c.CAIRN_OK;
+        }
+
+        fn add(ptr: ?*anyopaque, record: [*c]const c.cairn_record_t) callconv(.c) c_int {
+            A.add(acc(ptr), recordOf(record.*)) catch |e| return failure(e, "add of " ++ @typeName(A));
+            return c.CAIRN_OK;
+        }
+
+        fn emit(key: c.cairn_bytes_t, window: c.cairn_window_t, ptr: ?*const anyopaque, out: [*c]c.cairn_emitter_t) callconv(.c) c_int {
+            A.emit(bytes(key), .{ .start = window.start, .end = window.end }, @ptrCast(@alignCast(ptr.?)), @ptrCast(out)) catch |e|
+                return failure(e, "emit of " ++ @typeName(A));
+            return c.CAIRN_OK;
+        }
+
+        pub const cairn_aggregate: c.cairn_aggregate_t = .{
+            .acc_size = @sizeOf(A.Acc),
+            .windows = windows,
+            .add = add,
+            .emit = emit,
+        };
+        pub const state_version: u32 = if (@hasDecl(A, "state_version")) A.state_version else 1;
+    };
+}
 
 fn printInto(buf: *c.cairn_buffer_t, comptime format: []const u8, args: anytype) void {
     const n = std.fmt.count(format, args);
@@ -533,6 +713,20 @@ pub fn whitespaceLen(text: []const u8) usize {
 // ---------------------------------------------------------------------------------------
 // Context and arguments
 
+/// The C SDK's context as this module's.
+fn contextOf(ctx: [*c]const c.cairn_context_t) Context {
+    return .{
+        .job_id = std.mem.span(ctx.*.job_id),
+        .operator_uid = std.mem.span(ctx.*.operator_uid),
+        .subtask = ctx.*.subtask,
+        .parallelism = ctx.*.parallelism,
+        .attempt = ctx.*.attempt,
+        .max_parallelism = ctx.*.max_parallelism,
+        .key_groups = .{ .first = ctx.*.key_group_first, .last = ctx.*.key_group_last },
+        .raw = ctx,
+    };
+}
+
 /// Where an operator instance runs; lives as long as the instance.
 pub const Context = struct {
     /// 32 lowercase hex characters.
@@ -697,6 +891,21 @@ pub const Stream = struct {
     pub fn option(self: Stream, key: [:0]const u8, val: [:0]const u8) Stream {
         return .{ .raw = c.cairn_stream_option(self.raw, key.ptr, val.ptr) };
     }
+
+    /// Gives this node (a source or an operator) a watermark strategy (Flink's
+    /// `forBoundedOutOfOrderness`): watermarks from the timestamps it emits, the highest so
+    /// far minus `max_out_of_orderness_ms` minus 1. Without one a node passes on the
+    /// watermarks it receives.
+    pub fn watermarks(self: Stream, max_out_of_orderness_ms: u64) Stream {
+        return .{ .raw = c.cairn_stream_watermarks(self.raw, max_out_of_orderness_ms) };
+    }
+
+    /// Flink's `withIdleness`: a subtask that emitted nothing for `idle_timeout_ms` stops
+    /// holding downstream watermarks back until it emits again (with a strategy of
+    /// out-of-orderness 0 unless `watermarks` set one).
+    pub fn idleness(self: Stream, idle_timeout_ms: u64) Stream {
+        return .{ .raw = c.cairn_stream_idleness(self.raw, idle_timeout_ms) };
+    }
 };
 
 // ---------------------------------------------------------------------------------------
@@ -704,6 +913,11 @@ pub const Stream = struct {
 
 /// The C SDK's description of operator struct `T`, called `name` in the graph.
 pub fn operator(comptime name: [:0]const u8, comptime T: type) c.cairn_operator_t {
+    if (@hasDecl(T, "cairn_aggregate")) return .{
+        .name = name.ptr,
+        .state_version = T.state_version,
+        .window = &T.cairn_aggregate,
+    };
     if (!@hasDecl(T, "process")) @compileError("operator " ++ @typeName(T) ++ " has no process function");
     const keyed = keyedField(T);
     const Adapter = struct {
@@ -715,31 +929,23 @@ pub fn operator(comptime name: [:0]const u8, comptime T: type) c.cairn_operator_
             const s = self(ptr);
             s.* = .{};
             if (keyed) |field| @field(s, field).raw = ctx.*.keyed_state;
-            if (@hasDecl(T, "open")) {
-                const context = Context{
-                    .job_id = std.mem.span(ctx.*.job_id),
-                    .operator_uid = std.mem.span(ctx.*.operator_uid),
-                    .subtask = ctx.*.subtask,
-                    .parallelism = ctx.*.parallelism,
-                    .attempt = ctx.*.attempt,
-                    .max_parallelism = ctx.*.max_parallelism,
-                    .key_groups = .{ .first = ctx.*.key_group_first, .last = ctx.*.key_group_last },
-                    .raw = ctx,
-                };
-                s.open(context) catch |e| return failure(e, "open of " ++ name);
-            }
+            if (@hasDecl(T, "open")) s.open(contextOf(ctx)) catch |e| return failure(e, "open of " ++ name);
             return c.CAIRN_OK;
         }
 
         fn process(ptr: ?*anyopaque, record: [*c]const c.cairn_record_t, out: [*c]c.cairn_emitter_t) callconv(.c) c_int {
-            const r = record.*;
-            self(ptr).process(.{
-                .input = r.input,
-                .key = bytes(r.key),
-                .value = bytes(r.value),
-                .timestamp = if (r.has_timestamp) r.timestamp else null,
-                .key_group = if (r.has_key_group) r.key_group else null,
-            }, @ptrCast(out)) catch |e| return failure(e, "process of " ++ name);
+            self(ptr).process(recordOf(record.*), @ptrCast(out)) catch |e| return failure(e, "process of " ++ name);
+            return c.CAIRN_OK;
+        }
+
+        fn onTimer(ptr: ?*anyopaque, domain: c.cairn_time_domain_t, timer: [*c]const c.cairn_record_t, out: [*c]c.cairn_emitter_t) callconv(.c) c_int {
+            const record = recordOf(timer.*);
+            self(ptr).onTimer(.{
+                .domain = @enumFromInt(domain),
+                .key = record.key,
+                .timestamp = timer.*.timestamp,
+                .record = record,
+            }, @ptrCast(out)) catch |e| return failure(e, "onTimer of " ++ name);
             return c.CAIRN_OK;
         }
 
@@ -788,6 +994,7 @@ pub fn operator(comptime name: [:0]const u8, comptime T: type) c.cairn_operator_
         .operator_state_mode = @intFromEnum(@as(OperatorStateMode, if (@hasDecl(T, "operator_state_mode")) T.operator_state_mode else .split)),
         .open = Adapter.open,
         .process = Adapter.process,
+        .on_timer = if (@hasDecl(T, "onTimer")) Adapter.onTimer else null,
         .finish = if (@hasDecl(T, "finish")) Adapter.finish else null,
         .snapshot = if (@hasDecl(T, "snapshot")) Adapter.snapshot else null,
         .restore_keyed = if (@hasDecl(T, "restoreKeyed")) Adapter.restoreKeyed else null,

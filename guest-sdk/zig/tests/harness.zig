@@ -91,6 +91,13 @@ pub extern fn cairn_test_snapshot_free(snapshot: *Snapshot) void;
 pub extern fn cairn_test_restore_keyed(instance: *anyopaque, version: u32, chunks: [*]const Chunk, len: usize, err: *?[*:0]u8) bool;
 pub extern fn cairn_test_restore(instance: *anyopaque, version: u32, items: [*]const Bytes, len: usize, err: *?[*:0]u8) bool;
 pub extern fn cairn_test_restore_all(instance: *anyopaque, version: u32, chunks: [*]const Chunk, chunks_len: usize, items: [*]const Bytes, items_len: usize) [*:0]const u8;
+pub extern fn cairn_test_open_with_options(name: [*:0]const u8, options: [*]const [*:0]const u8, n: usize, err: *?[*:0]u8) ?*anyopaque;
+pub extern fn cairn_test_process_stamped(instance: *anyopaque, keys: [*]const [*:0]const u8, timestamps: [*]const i64, n: usize) [*:0]const u8;
+pub extern fn cairn_test_advance(instance: *anyopaque, domain: c_int, time: i64) [*:0]const u8;
+pub extern fn cairn_test_end_of_input(instance: *anyopaque) [*:0]const u8;
+pub extern fn cairn_test_timers() usize;
+pub extern fn cairn_test_counter(name: [*:0]const u8) u64;
+pub extern fn cairn_test_reset_host() void;
 pub extern fn cairn_test_close(instance: *anyopaque) void;
 pub extern fn cairn_test_batch_free(batch: *Batch) void;
 pub extern fn free(ptr: ?*anyopaque) void;
@@ -120,6 +127,40 @@ pub fn open(name: [*:0]const u8, first: u32, last: u32) !*anyopaque {
         std.debug.print("cannot open {s}: {s}\n", .{ name, err.? });
         return error.TestUnexpectedResult;
     };
+}
+
+/// Opens operator `name` as the only subtask, its node's options `options` (key, value
+/// pairs), with the harness's host reset (no timers or counters, no watermark yet).
+pub fn openWithOptions(name: [*:0]const u8, options: []const [*:0]const u8) !*anyopaque {
+    cairn_test_reset_host();
+    var err: ?[*:0]u8 = null;
+    return cairn_test_open_with_options(name, options.ptr, options.len / 2, &err) orelse {
+        std.debug.print("cannot open {s}: {s}\n", .{ name, err.? });
+        return error.TestUnexpectedResult;
+    };
+}
+
+/// Processes records `keys` (empty values) at `timestamps` on by-key input 0: what was
+/// emitted as `value@timestamp`, comma-separated, or "error: MESSAGE".
+pub fn processStamped(instance: *anyopaque, keys: []const [*:0]const u8, timestamps: []const i64) []const u8 {
+    std.debug.assert(keys.len == timestamps.len);
+    return std.mem.span(cairn_test_process_stamped(instance, keys.ptr, timestamps.ptr, keys.len));
+}
+
+/// Moves the event-time clock (the watermark) to `time`, firing the timers due: what they
+/// emitted, as `processStamped` shows it.
+pub fn advanceWatermark(instance: *anyopaque, time: i64) []const u8 {
+    return std.mem.span(cairn_test_advance(instance, 0, time));
+}
+
+/// Moves the processing-time clock to `time`, firing the timers due.
+pub fn advanceProcessingTime(instance: *anyopaque, time: i64) []const u8 {
+    return std.mem.span(cairn_test_advance(instance, 1, time));
+}
+
+/// The watermark to its end, then `finish`: what they emitted.
+pub fn endOfInput(instance: *anyopaque) []const u8 {
+    return std.mem.span(cairn_test_end_of_input(instance));
 }
 
 /// Processes records `keys` (values `value`, or empty) on input `input`, with their key

@@ -11,7 +11,13 @@ use super::wit_c::{
 use crate::run;
 
 /// Zig jobs: (name, root source file).
-const JOBS: &[(&str, &str)] = &[("word-count-zig", "example-jobs/word-count-zig/main.zig")];
+const JOBS: &[(&str, &str)] = &[
+    ("word-count-zig", "example-jobs/word-count-zig/main.zig"),
+    (
+        "windowed-count-zig",
+        "example-jobs/windowed-count-zig/main.zig",
+    ),
+];
 
 pub(super) fn build() -> anyhow::Result<()> {
     let sdk = CSdk::build()?;
@@ -26,8 +32,9 @@ pub(super) fn build() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Zig SDK's native tests (guest-sdk/zig/tests) and word-count-zig's (`zig test`): the
-/// golden vectors, keyed state, and the word count's state versions, linked with the C SDK
+/// The Zig SDK's native tests (guest-sdk/zig/tests), word-count-zig's and
+/// windowed-count-zig's (`zig test`): the golden vectors, keyed state, timers and windows, the
+/// word count's state versions and the windowed count's operators, linked with the C SDK
 /// and its test harness compiled natively with `zig cc` (see the C SDK's tests), into
 /// `target/guest-c/native-zig/`.
 pub(super) fn unit_tests() -> anyhow::Result<()> {
@@ -62,7 +69,9 @@ pub(super) fn unit_tests() -> anyhow::Result<()> {
     let roots = [
         "guest-sdk/zig/tests/golden_vectors.zig",
         "guest-sdk/zig/tests/keyed_state.zig",
+        "guest-sdk/zig/tests/event_time.zig",
         "example-jobs/word-count-zig/tests.zig",
+        "example-jobs/windowed-count-zig/tests.zig",
     ];
     for root in roots {
         run(zig("test")?
