@@ -5,7 +5,7 @@
  *
  *   cairn run windowed-count-c.wasm -p 4 -- --input events.txt --output out/ \
  *       [--window MS] [--max-delay MS] [--idleness MS] [--allowed-lateness MS] \
- *       [--rate LINES_PER_S]
+ *       [--late-output DIR] [--rate LINES_PER_S] [--also-stdin]
  *
  * Input lines are `<epoch-ms><TAB><text>` (`-` as input reads standard input, `--rate`
  * paces reading a file); each word of the text (split on Unicode whitespace as word-count-c
@@ -18,7 +18,10 @@
  * `<window-start><TAB><word><TAB><count>` and stamped with the window's last millisecond;
  * the file sink writes them exactly-once (`-` as output: standard output). A record behind
  * the watermark by more than `--allowed-lateness` (default 0) when it arrives is late:
- * dropped and counted in `numLateRecordsDropped`.
+ * dropped and counted in `numLateRecordsDropped`, or with `--late-output DIR` written there
+ * as `<timestamp><TAB><word>` (through the count's side output `late`). `--also-stdin` adds
+ * standard input as a second source of lines (which stays idle while nothing is written to
+ * it).
  */
 #include <string.h>
 
@@ -26,6 +29,9 @@
 
 /* A line of input that is not `<epoch-ms><TAB><text>`: skipped, and counted. */
 #define MALFORMED_LINES "numMalformedLines"
+
+/* The count's side output of late records. */
+#define LATE "late"
 
 /* ---------------------------------------------------------------------------------------
  * stamp: `<epoch-ms><TAB><text>` lines to their words, keyed by the word, each with the
@@ -82,7 +88,8 @@ static const cairn_operator_t STAMP = {.name = "stamp", .process = stamp_process
 
 /* ---------------------------------------------------------------------------------------
  * count: a word's records per tumbling window, the window's size and allowed lateness in
- * the node's options `window` and `allowed-lateness`
+ * the node's options `window` and `allowed-lateness`, late records to side output
+ * `late-output` if the node names one
  * ------------------------------------------------------------------------------------- */
 
 /* Option `name` of the context, ms; 0 when absent. */
@@ -103,6 +110,7 @@ static int words_per_window_windows(const cairn_context_t *ctx, cairn_windows_t 
         return cairn_error("option allowed-lateness: %llu ms is too long",
                            (unsigned long long)lateness);
     windows->allowed_lateness = (int64_t)lateness;
+    windows->late_output = cairn_context_option(ctx, "late-output");
     return CAIRN_OK;
 }
 
@@ -134,6 +142,22 @@ static const cairn_aggregate_t WORDS_PER_WINDOW = {
 static const cairn_operator_t COUNT = {.name = "count", .window = &WORDS_PER_WINDOW};
 
 /* ---------------------------------------------------------------------------------------
+ * late-words: late records (the words as stamped) as `<timestamp><TAB><word>`
+ * ------------------------------------------------------------------------------------- */
+
+static int late_words_process(void *self, const cairn_record_t *record, cairn_emitter_t *out) {
+    (void)self;
+    cairn_emit_begin(out, record->key.ptr, record->key.len);
+    cairn_emit_i64(out, record->has_timestamp ? record->timestamp : 0);
+    cairn_emit_byte(out, '\t');
+    cairn_emit_write(out, record->key.ptr, record->key.len);
+    cairn_emit_end(out);
+    return CAIRN_OK;
+}
+
+static const cairn_operator_t LATE_WORDS = {.name = "late-words", .process = late_words_process};
+
+/* ---------------------------------------------------------------------------------------
  * The graph
  * ------------------------------------------------------------------------------------- */
 
@@ -153,6 +177,9 @@ static int describe(const cairn_args_t *args, cairn_graph_t *job) {
         return cairn_error("--window: a window's size must be 1 ms or more (below 2^63), not %llu",
                            (unsigned long long)window);
 
+    const char *late_output = cairn_args_value(args, "--late-output");
+    bool idle = cairn_args_value(args, "--idleness") != NULL;
+
     cairn_graph_name(job, "windowed-count");
     cairn_stream_t lines;
     if (strcmp(input, "-") == 0) {
@@ -164,8 +191,16 @@ static int describe(const cairn_args_t *args, cairn_graph_t *job) {
     cairn_stream_parallelism(lines, 1);
     cairn_stream_t words = cairn_stream_operator(lines, "stamp", "stamp", CAIRN_REBALANCE);
     cairn_stream_watermarks(words, max_delay);
-    if (cairn_args_value(args, "--idleness")) cairn_stream_idleness(words, idleness);
+    if (idle) cairn_stream_idleness(words, idleness);
     cairn_stream_t counts = cairn_stream_operator(words, "count", "count", CAIRN_BY_KEY);
+    if (cairn_args_flag(args, "--also-stdin")) {
+        cairn_stream_t more = cairn_stream_parallelism(cairn_source_stdin(job, "more-lines"), 1);
+        cairn_stream_t more_words =
+            cairn_stream_operator(more, "stamp-more", "stamp", CAIRN_REBALANCE);
+        cairn_stream_watermarks(more_words, max_delay);
+        if (idle) cairn_stream_idleness(more_words, idleness);
+        cairn_stream_input(counts, more_words, CAIRN_BY_KEY);
+    }
     cairn_buffer_t number = {0};
     cairn_buffer_append_u64(&number, window);
     cairn_buffer_push(&number, 0);
@@ -179,7 +214,13 @@ static int describe(const cairn_args_t *args, cairn_graph_t *job) {
         cairn_sink_stdout(counts, "out", CAIRN_FORWARD);
     else
         cairn_sink_file(counts, "out", output, CAIRN_FORWARD);
+    if (late_output) {
+        cairn_stream_option(counts, "late-output", LATE);
+        cairn_stream_t late = cairn_stream_operator(cairn_stream_side_output(counts, LATE),
+                                                    "late-words", "late-words", CAIRN_FORWARD);
+        cairn_sink_file(late, "late-out", late_output, CAIRN_FORWARD);
+    }
     return CAIRN_OK;
 }
 
-CAIRN_JOB(describe, &STAMP, &COUNT);
+CAIRN_JOB(describe, &STAMP, &COUNT, &LATE_WORDS);

@@ -93,9 +93,25 @@ static void words_are_counted_per_window(void) {
     free(error);
 }
 
+static void late_words_go_to_the_late_output(void) {
+    const char *options[] = {"window", "10", "allowed-lateness", "0", "late-output", "late"};
+    void *op = open_op("count", options, 3);
+    cairn_test_advance(op, 0, 20);
+    const char *words[] = {"to"};
+    expect(cairn_test_process_stamped(op, words, (int64_t[]){3}, 1), "", "late");
+    expect(cairn_test_side_output("late"), "to:@3", "to the side output");
+    cairn_test_close(op);
+
+    op = open_op("late-words", NULL, 0);
+    expect(cairn_test_process_stamped(op, words, (int64_t[]){3}, 1), "3\tto",
+           "as <timestamp><TAB><word>");
+    cairn_test_close(op);
+}
+
 int main(void) {
     lines_become_stamped_words();
     words_are_counted_per_window();
+    late_words_go_to_the_late_output();
     printf("windowed-count-c:\n%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -443,6 +443,16 @@ void cairn_counter_add(const char *name, uint64_t delta);
 #define CAIRN_LATE_RECORDS_DROPPED "numLateRecordsDropped"
 
 /* ---------------------------------------------------------------------------------------
+ * Side outputs (Flink's OutputTag): records an operator sends besides those it emits to
+ * `out`, to the nodes whose input reads side output `name` (cairn_stream_side_output)
+ * ------------------------------------------------------------------------------------- */
+
+/* The emitter of side output `name` (up to 64 characters) for the current `process`,
+ * `on_timer` or `finish` call: what is emitted to it goes to the host as one batch at the end
+ * of the call (and is forgotten if the call fails). No node reading it: nobody gets it. */
+cairn_emitter_t *cairn_side_output(const char *name);
+
+/* ---------------------------------------------------------------------------------------
  * Windows over event time: Flink's WindowOperator with its EventTimeTrigger, for an
  * incremental aggregate per key and window
  *
@@ -457,7 +467,7 @@ void cairn_counter_add(const char *name, uint64_t delta);
  *   - with `allowed_lateness`, a window's state is kept that much longer and each record
  *     arriving within it fires the window again at once, updated; then the state is freed;
  *   - a record all of whose windows are past that is late: dropped and counted in the
- *     subtask's counter `numLateRecordsDropped`.
+ *     subtask's counter `numLateRecordsDropped`, or sent to side output `late_output`.
  *
  * The SDK keeps, per key, the list of its open windows and their accumulators in the
  * operator's keyed state (checkpointed per key group beside the timers, so windows rescale;
@@ -486,6 +496,10 @@ typedef struct cairn_windows {
     /* Flink's allowedLateness, ms: how long past its end a window's state is kept (and it
      * fires again for each record arriving meanwhile). Default 0. */
     int64_t allowed_lateness;
+    /* Flink's sideOutputLateData: the side output late records go to as they came, instead
+     * of being dropped and counted; NULL (the default): dropped. It must live as long as the
+     * operator (a literal, or a context option). */
+    const char *late_output;
 } cairn_windows_t;
 
 /* Flink's TumblingEventTimeWindows.of(size): [t - t mod size, ... + size). CAIRN_ERROR for
@@ -643,6 +657,9 @@ typedef struct cairn_args {
  * `--input=VALUE`, or NULL when absent. The last one wins. */
 const char *cairn_args_value(const cairn_args_t *args, const char *name);
 
+/* Whether flag `name` (for example "--verbose") is among the arguments. */
+bool cairn_args_flag(const cairn_args_t *args, const char *name);
+
 /* The value of a required option; NULL (with the error "missing required argument NAME"
  * set, so `return CAIRN_ERROR;` reports it) when absent. */
 const char *cairn_args_required(const cairn_args_t *args, const char *name);
@@ -671,10 +688,13 @@ typedef enum cairn_partitioning {
 /* The graph `describe` builds. */
 typedef struct cairn_graph cairn_graph_t;
 
-/* A node of the graph, to chain further nodes onto (valid while the graph is). */
+/* A node of the graph, to chain further nodes onto (valid while the graph is): its records,
+ * or those of its side output `side_output`. */
 typedef struct cairn_stream {
     cairn_graph_t *graph;
     size_t index;
+    /* NULL: the node's records; else the name of the side output. */
+    const char *side_output;
 } cairn_stream_t;
 
 /* Names the job (required). */
@@ -734,6 +754,11 @@ cairn_stream_t cairn_sink_kafka(cairn_stream_t upstream, const char *uid,
  * joins: the operator sees it as input index 1, 2, ...). */
 cairn_stream_t cairn_stream_input(cairn_stream_t node, cairn_stream_t upstream,
                                   cairn_partitioning_t partitioning);
+
+/* The records `node` (an operator) emits to its side output `name` (cairn_side_output), as
+ * a stream to chain nodes onto: an input reading it gets them, and none of the node's other
+ * records. `name` is copied when an input reads it. */
+cairn_stream_t cairn_stream_side_output(cairn_stream_t node, const char *name);
 
 /* Sets the node's parallelism (default: the job's default parallelism). */
 cairn_stream_t cairn_stream_parallelism(cairn_stream_t node, uint32_t parallelism);

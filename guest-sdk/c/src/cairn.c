@@ -302,6 +302,46 @@ static void emitter_free(cairn_emitter_t *out) {
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Side outputs: an emitter per name, its records sent at the end of the call
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct side_output {
+    char *name;
+    cairn_emitter_t records;
+} side_output_t;
+
+/* Every side output emitted to so far (kept, empty, between calls: their memory is reused). */
+static side_output_t *side_outputs;
+static size_t side_outputs_len;
+
+cairn_emitter_t *cairn_side_output(const char *name) {
+    for (size_t i = 0; i < side_outputs_len; i++)
+        if (strcmp(side_outputs[i].name, name) == 0) return &side_outputs[i].records;
+    side_outputs = xrealloc(side_outputs, (side_outputs_len + 1) * sizeof *side_outputs);
+    side_outputs[side_outputs_len] = (side_output_t){.name = xstrdup(name)};
+    return &side_outputs[side_outputs_len++].records;
+}
+
+/* The end of a call: sends each side output's records as one batch (the host copies it), or
+ * forgets them when the call failed. */
+static void side_outputs_end(bool send) {
+    for (size_t i = 0; i < side_outputs_len; i++) {
+        cairn_emitter_t *records = &side_outputs[i].records;
+        if (send && cairn_emit_count(records)) {
+            cairn_job_types_packed_batch_t batch = {
+                .data = {records->data.ptr, records->data.len},
+                .offsets = {records->offsets, records->offsets_len},
+                .timestamps = {records->timestamps, records->timestamps_len},
+            };
+            cairn_job_string_t name = {(uint8_t *)side_outputs[i].name,
+                                       strlen(side_outputs[i].name)};
+            cairn_job_outputs_emit(&name, &batch);
+        }
+        emitter_clear(records);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
  * Text
  * ------------------------------------------------------------------------------------- */
 
@@ -830,6 +870,12 @@ const char *cairn_args_value(const cairn_args_t *args, const char *name) {
     return found;
 }
 
+bool cairn_args_flag(const cairn_args_t *args, const char *name) {
+    for (size_t i = 0; i < args->len; i++)
+        if (strcmp(args->argv[i], name) == 0) return true;
+    return false;
+}
+
 const char *cairn_args_required(const cairn_args_t *args, const char *name) {
     const char *value = cairn_args_value(args, name);
     if (value == NULL) cairn_error("missing required argument %s", name);
@@ -891,7 +937,7 @@ static cairn_stream_t add_node(cairn_graph_t *graph, const char *uid, uint8_t ki
     node->kind.tag = kind;
     /* source, operator_ and sink share the union's storage. */
     node->kind.val.source = wit_string(name);
-    return (cairn_stream_t){graph, nodes->len - 1};
+    return (cairn_stream_t){.graph = graph, .index = nodes->len - 1};
 }
 
 cairn_stream_t cairn_graph_source(cairn_graph_t *graph, const char *uid, const char *connector) {
@@ -929,6 +975,13 @@ cairn_stream_t cairn_stream_input(cairn_stream_t node, cairn_stream_t upstream,
         input->upstream.len = uid.len;
     }
     input->partitioning.tag = (uint8_t)partitioning;
+    if (upstream.side_output)
+        input->side_output = (cairn_job_option_string_t){true, wit_string(upstream.side_output)};
+    return node;
+}
+
+cairn_stream_t cairn_stream_side_output(cairn_stream_t node, const char *name) {
+    node.side_output = name;
     return node;
 }
 
@@ -1211,6 +1264,7 @@ bool exports_cairn_job_job_method_operator_process(exports_cairn_job_job_borrow_
     int status = process_batch(instance, input, batch, key_groups);
     cairn_job_types_packed_batch_free(batch);
     cairn_job_list_u16_free(key_groups);
+    side_outputs_end(status == CAIRN_OK);
     if (status != CAIRN_OK) {
         emitter_clear(&instance->out);
         take_error(err, "process", instance->op->name);
@@ -1264,6 +1318,7 @@ bool exports_cairn_job_job_method_operator_on_timer(exports_cairn_job_job_borrow
     int status = fire_timers(instance, (cairn_time_domain_t)domain, timers, key_groups);
     cairn_job_types_packed_batch_free(timers);
     cairn_job_list_u16_free(key_groups);
+    side_outputs_end(status == CAIRN_OK);
     if (status != CAIRN_OK) {
         emitter_clear(&instance->out);
         take_error(err, "on_timer", instance->op->name);
@@ -1278,7 +1333,10 @@ bool exports_cairn_job_job_method_operator_finish(exports_cairn_job_job_borrow_o
                                                   cairn_job_string_t *err) {
     clear_error();
     watermark_known = false;
-    if (instance->op->finish && instance->op->finish(instance->self, &instance->out) != CAIRN_OK) {
+    int status = instance->op->finish ? instance->op->finish(instance->self, &instance->out)
+                                      : CAIRN_OK;
+    side_outputs_end(status == CAIRN_OK);
+    if (status != CAIRN_OK) {
         emitter_clear(&instance->out);
         take_error(err, "finish", instance->op->name);
         return false;

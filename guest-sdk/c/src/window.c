@@ -43,7 +43,7 @@ int cairn_windows_sliding(cairn_windows_t *windows, uint64_t size_ms, uint64_t s
         return cairn_error("a sliding window's slide (%lld ms) cannot be longer than its size "
                            "(%lld ms)",
                            (long long)slide, (long long)size);
-    *windows = (cairn_windows_t){.size = size, .slide = slide, .allowed_lateness = 0};
+    *windows = (cairn_windows_t){.size = size, .slide = slide};
     return CAIRN_OK;
 }
 
@@ -192,7 +192,10 @@ int cairn__window_process(void *self, const cairn_record_t *record, cairn_emitte
     int64_t latest = latest_start(op, timestamp);
     /* The latest window is the last to be late: when it is, all the record's windows are. */
     if (is_late(op, window_at(op, latest), watermark)) {
-        cairn_counter_add(CAIRN_LATE_RECORDS_DROPPED, 1);
+        if (op->windows.late_output)
+            cairn_emit_record(cairn_side_output(op->windows.late_output), record);
+        else
+            cairn_counter_add(CAIRN_LATE_RECORDS_DROPPED, 1);
         return CAIRN_OK;
     }
     cairn_buffer_t *panes;

@@ -130,6 +130,13 @@ static int tumbling_10_lateness_5(const cairn_context_t *ctx, cairn_windows_t *w
     return CAIRN_OK;
 }
 
+static int tumbling_10_late_output(const cairn_context_t *ctx, cairn_windows_t *windows) {
+    (void)ctx;
+    if (cairn_windows_tumbling(windows, 10) != CAIRN_OK) return CAIRN_ERROR;
+    windows->late_output = "late";
+    return CAIRN_OK;
+}
+
 static int unset(const cairn_context_t *ctx, cairn_windows_t *windows) {
     (void)ctx, (void)windows;
     return CAIRN_OK;
@@ -141,11 +148,13 @@ static int unset(const cairn_context_t *ctx, cairn_windows_t *windows) {
 static const cairn_aggregate_t TUMBLING = COUNT_AGGREGATE(tumbling_10);
 static const cairn_aggregate_t SLIDING = COUNT_AGGREGATE(sliding_10_5);
 static const cairn_aggregate_t LENIENT = COUNT_AGGREGATE(tumbling_10_lateness_5);
+static const cairn_aggregate_t LATE_OUTPUT = COUNT_AGGREGATE(tumbling_10_late_output);
 static const cairn_aggregate_t UNSET = COUNT_AGGREGATE(unset);
 
 static const cairn_operator_t TUMBLING_OP = {.name = "tumbling", .window = &TUMBLING};
 static const cairn_operator_t SLIDING_OP = {.name = "sliding", .window = &SLIDING};
 static const cairn_operator_t LENIENT_OP = {.name = "lenient", .window = &LENIENT};
+static const cairn_operator_t LATE_OUTPUT_OP = {.name = "late-output", .window = &LATE_OUTPUT};
 static const cairn_operator_t UNSET_OP = {.name = "unset", .window = &UNSET};
 static const cairn_operator_t MIXED_OP = {
     .name = "mixed", .window = &TUMBLING, .process = forgetful_process};
@@ -156,8 +165,25 @@ static int describe(const cairn_args_t *args, cairn_graph_t *graph) {
     return CAIRN_OK;
 }
 
-CAIRN_JOB(describe, &TIMEOUT, &FORGETFUL, &TUMBLING_OP, &SLIDING_OP, &LENIENT_OP, &UNSET_OP,
-          &MIXED_OP);
+/* ---------------------------------------------------------------------------------------
+ * Side outputs: records at odd timestamps to side output "odd", the others out; key "x"
+ * sends one to "odd" and fails.
+ * ------------------------------------------------------------------------------------- */
+
+static int odd_process(void *self, const cairn_record_t *r, cairn_emitter_t *out) {
+    (void)self;
+    if (r->timestamp % 2 || (r->key.len == 1 && r->key.ptr[0] == 'x'))
+        cairn_emit_record(cairn_side_output("odd"), r);
+    else
+        cairn_emit_record(out, r);
+    if (r->key.len == 1 && r->key.ptr[0] == 'x') return cairn_error("x fails");
+    return CAIRN_OK;
+}
+
+static const cairn_operator_t ODD = {.name = "odd", .process = odd_process};
+
+CAIRN_JOB(describe, &TIMEOUT, &FORGETFUL, &TUMBLING_OP, &SLIDING_OP, &LENIENT_OP, &LATE_OUTPUT_OP,
+          &UNSET_OP, &MIXED_OP, &ODD);
 
 /* ---------------------------------------------------------------------------------------
  * Tests
@@ -276,6 +302,28 @@ static void late_records_are_counted(void) {
     cairn_test_close(op);
 }
 
+static void late_records_go_to_the_side_output_when_named(void) {
+    void *op = open_op("late-output");
+    cairn_test_advance(op, 0, 20);
+    check_text(process(op, "ab", (int64_t[]){3, 25}), "", "nothing fires");
+    check(cairn_test_counter(CAIRN_LATE_RECORDS_DROPPED) == 0, "none counted");
+    check_text(cairn_test_side_output("late"), "a:@3", "the late record sent on as it came");
+    check_text(cairn_test_end_of_input(op), "b 20-30:1@29", "the other counted in");
+    cairn_test_close(op);
+}
+
+static void side_outputs_get_a_batch_per_call_and_nothing_from_a_failed_one(void) {
+    void *op = open_op("odd");
+    check_text(process(op, "abc", (int64_t[]){1, 2, 3}), "@2", "the even one out");
+    check_text(cairn_test_side_output("odd"), "a:@1,c:@3", "the odd ones to the side output");
+    check(strncmp(process(op, "dx", (int64_t[]){5, 6}), "error: x fails", 14) == 0,
+          "the call fails");
+    check_text(cairn_test_side_output("odd"), "a:@1,c:@3", "and sends nothing");
+    check_text(process(op, "e", (int64_t[]){7}), "", "the next call");
+    check_text(cairn_test_side_output("odd"), "a:@1,c:@3,e:@7", "sends its own alone");
+    cairn_test_close(op);
+}
+
 static void within_the_allowed_lateness_a_window_fires_again_then_goes(void) {
     void *op = open_op("lenient");
     process(op, "a", (int64_t[]){1});
@@ -387,6 +435,8 @@ int main(void) {
     windows_are_checked();
     a_tumbling_window_fires_once_the_watermark_passes_its_end_and_is_freed();
     late_records_are_counted();
+    late_records_go_to_the_side_output_when_named();
+    side_outputs_get_a_batch_per_call_and_nothing_from_a_failed_one();
     within_the_allowed_lateness_a_window_fires_again_then_goes();
     a_record_counts_in_each_sliding_window_it_falls_in();
     windows_survive_a_restore();

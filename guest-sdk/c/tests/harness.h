@@ -167,8 +167,12 @@ size_t cairn_test_timers(void);
 /* The value of counter `name` (0 if never added to). */
 uint64_t cairn_test_counter(const char *name);
 
-/* Forgets every timer and counter and resets the clocks (watermark INT64_MIN, processing
- * time 0). */
+/* What was sent to side output `name`: `key:value@timestamp` (`@timestamp` only for a
+ * record that has one), comma-separated; "" if nothing. */
+const char *cairn_test_side_output(const char *name);
+
+/* Forgets every timer, counter and side output record and resets the clocks (watermark
+ * INT64_MIN, processing time 0). */
 void cairn_test_reset_host(void);
 
 /* Drops the instance, as the host does when it goes away. */
