@@ -8,18 +8,38 @@
 package cairn
 
 import (
+	"encoding/binary"
+	"errors"
 	"runtime"
 	"unsafe"
 )
 
-//go:wasmimport cairn:job/log@0.3.0 log
+//go:wasmimport cairn:job/log@0.4.0 log
 func wasmLog(level, ptr, len uint32)
 
-//go:wasmimport cairn:job/keys@0.3.0 key-group
+//go:wasmimport cairn:job/keys@0.4.0 key-group
 func wasmKeyGroup(ptr, len uint32) uint32
 
-//go:wasmimport [export]cairn:job/job@0.3.0 [resource-new]operator
+//go:wasmimport [export]cairn:job/job@0.4.0 [resource-new]operator
 func wasmResourceNew(rep uint32) uint32
+
+//go:wasmimport cairn:job/timers@0.4.0 register
+func wasmRegisterTimer(domain, keyPtr, keyLen uint32, timestamp int64, result uint32)
+
+//go:wasmimport cairn:job/timers@0.4.0 delete
+func wasmDeleteTimer(domain, keyPtr, keyLen uint32, timestamp int64)
+
+//go:wasmimport cairn:job/timers@0.4.0 current-watermark
+func wasmCurrentWatermark() int64
+
+//go:wasmimport cairn:job/timers@0.4.0 current-processing-time
+func wasmCurrentProcessingTime() int64
+
+//go:wasmimport cairn:job/outputs@0.4.0 emit
+func wasmEmit(namePtr, nameLen, data, dataLen, offsets, offsetsLen, timestamps, timestampsLen uint32)
+
+//go:wasmimport cairn:job/metrics@0.4.0 counter-add
+func wasmCounterAdd(namePtr, nameLen uint32, delta uint64)
 
 func hostLog(level Level, message string) {
 	wasmLog(uint32(level), addrOf(unsafe.StringData(message)), uint32(len(message)))
@@ -30,6 +50,56 @@ func hostKeyGroup(key []byte) uint16 {
 	g := wasmKeyGroup(addrOf(unsafe.SliceData(key)), uint32(len(key)))
 	runtime.KeepAlive(key)
 	return uint16(g)
+}
+
+// registerResult is the return area of timers.register: result<_, string>.
+var registerResult [3]uint32
+
+func hostRegisterTimer(domain TimeDomain, key []byte, timestamp int64) error {
+	wasmRegisterTimer(uint32(domain), addrOf(unsafe.SliceData(key)), uint32(len(key)), timestamp,
+		addrOf(&registerResult[0]))
+	runtime.KeepAlive(key)
+	if registerResult[0]&0xff == 0 {
+		return nil
+	}
+	return errors.New(stringAt(registerResult[1], registerResult[2]))
+}
+
+func hostDeleteTimer(domain TimeDomain, key []byte, timestamp int64) {
+	wasmDeleteTimer(uint32(domain), addrOf(unsafe.SliceData(key)), uint32(len(key)), timestamp)
+	runtime.KeepAlive(key)
+}
+
+// watermark is the input watermark as the host gave it during this call: it moves only
+// between calls.
+var watermark struct {
+	ms    int64
+	known bool
+}
+
+func hostCurrentWatermark() int64 {
+	if !watermark.known {
+		watermark.ms, watermark.known = wasmCurrentWatermark(), true
+	}
+	return watermark.ms
+}
+
+func hostCurrentProcessingTime() int64 { return wasmCurrentProcessingTime() }
+
+func hostEmit(sideOutput string, b packed) error {
+	wasmEmit(addrOf(unsafe.StringData(sideOutput)), uint32(len(sideOutput)),
+		addrOf(unsafe.SliceData(b.data)), uint32(len(b.data)),
+		addrOf(unsafe.SliceData(b.offsets)), uint32(len(b.offsets)),
+		addrOf(unsafe.SliceData(b.timestamps)), uint32(len(b.timestamps)))
+	runtime.KeepAlive(sideOutput)
+	runtime.KeepAlive(b)
+	return nil
+}
+
+func hostCounterAdd(name string, delta uint64) error {
+	wasmCounterAdd(addrOf(unsafe.StringData(name)), uint32(len(name)), delta)
+	runtime.KeepAlive(name)
+	return nil
 }
 
 func addrOf[T any](p *T) uint32 { return uint32(uintptr(unsafe.Pointer(p))) }
@@ -45,8 +115,8 @@ func sliceAt[T any](addr, n uint32) []T {
 
 func stringAt(addr, n uint32) string { return string(sliceAt[byte](addr, n)) }
 
-// allocations are the buffers the host wrote an export's arguments into, kept alive until
-// the export returns (the Go collector does not move objects).
+// allocations are the buffers the host wrote an export's arguments (or an import's results)
+// into, kept alive until the export returns (the Go collector does not move objects).
 var allocations [][]uint64
 
 // cabiRealloc allocates the exports' arguments; it is `cabi_export_realloc` because the
@@ -54,10 +124,24 @@ var allocations [][]uint64
 //
 //go:wasmexport cabi_export_realloc
 func cabiRealloc(old, oldSize, align, size uint32) uint32 {
+	return realloc(old, oldSize, align, size)
+}
+
+// cabiImportRealloc allocates the imports' results (the error of timers.register).
+//
+//go:wasmexport cabi_import_realloc
+func cabiImportRealloc(old, oldSize, align, size uint32) uint32 {
+	return realloc(old, oldSize, align, size)
+}
+
+// buffer is size bytes 8-aligned, the largest alignment of the contract.
+func buffer(size uint32) []uint64 { return make([]uint64, (size+7)/8) }
+
+func realloc(old, oldSize, align, size uint32) uint32 {
 	if size == 0 {
 		return align
 	}
-	buf := make([]uint64, (size+7)/8) // 8-aligned, the largest alignment of the contract
+	buf := buffer(size)
 	if old != 0 {
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), size), sliceAt[byte](old, min(oldSize, size)))
 	}
@@ -76,6 +160,7 @@ var (
 func begin() {
 	clear(retained)
 	retained = retained[:0]
+	watermark.known = false
 }
 
 // end finishes an export: its arguments are no longer needed.
@@ -132,7 +217,7 @@ var (
 
 func self(rep uint32) *instance { return instances[rep-1] }
 
-//go:wasmexport cairn:job/job@0.3.0#describe
+//go:wasmexport cairn:job/job@0.4.0#describe
 func exportDescribe(argsPtr, argsLen uint32) (result uint32) {
 	begin()
 	defer recovered(&result)
@@ -148,39 +233,27 @@ func exportDescribe(argsPtr, argsLen uint32) (result uint32) {
 	if err != nil {
 		return ret(err)
 	}
-	nodes := make([][11]uint32, len(g.nodes))
-	for i, n := range g.nodes {
-		inputs := make([][3]uint32, len(n.inputs))
-		for j, in := range n.inputs {
-			inputs[j][0], inputs[j][1] = str(in.upstream)
-			inputs[j][2] = uint32(in.partitioning)
-		}
-		w := &nodes[i]
-		w[0], w[1] = str(n.uid)
-		w[2] = uint32(n.kind)
-		w[3], w[4] = str(n.name)
-		w[5], w[6] = list(inputs)
-		if n.parallelism != 0 {
-			w[7], w[8] = 1, n.parallelism
-		}
-		w[9], w[10] = pairs(n.options)
+	graph := lowered{heap{}}.graph(g)
+	var flat [6]uint32
+	for i := range flat {
+		flat[i] = binary.LittleEndian.Uint32(graph[4*i:])
 	}
-	name, nameLen := str(g.name)
-	nodesPtr, nodesLen := list(nodes)
-	config, configLen := pairs(g.config)
-	return ret(nil, name, nameLen, nodesPtr, nodesLen, config, configLen)
+	return ret(nil, flat[:]...)
 }
 
-func pairs(kv [][2]string) (uint32, uint32) {
-	words := make([][4]uint32, len(kv))
-	for i, p := range kv {
-		words[i][0], words[i][1] = str(p[0])
-		words[i][2], words[i][3] = str(p[1])
+// heap lowers results into the Go heap, kept until the next call.
+type heap struct{}
+
+func (heap) alloc(size, align uint32) (uint32, []byte) {
+	if size == 0 {
+		return align, nil
 	}
-	return list(words)
+	buf := buffer(size)
+	keep(buf)
+	return addrOf(&buf[0]), unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), size)
 }
 
-//go:wasmexport cairn:job/job@0.3.0#open
+//go:wasmexport cairn:job/job@0.4.0#open
 func exportOpen(jobID, jobIDLen, uid, uidLen, subtask, parallelism, attempt, options, optionsLen,
 	maxParallelism, first, last, name, nameLen uint32) (result uint32) {
 	begin()
@@ -213,13 +286,13 @@ func exportOpen(jobID, jobIDLen, uid, uidLen, subtask, parallelism, attempt, opt
 	return ret(nil, wasmResourceNew(rep))
 }
 
-//go:wasmexport cairn:job/job@0.3.0#[dtor]operator
+//go:wasmexport cairn:job/job@0.4.0#[dtor]operator
 func exportDrop(rep uint32) {
 	instances[rep-1] = nil
 	free = append(free, rep)
 }
 
-//go:wasmexport cairn:job/job@0.3.0#[method]operator.process
+//go:wasmexport cairn:job/job@0.4.0#[method]operator.process
 func exportProcess(rep, input, data, dataLen, offsets, offsetsLen, timestamps, timestampsLen,
 	keyGroups, keyGroupsLen uint32) (result uint32) {
 	begin()
@@ -229,14 +302,24 @@ func exportProcess(rep, input, data, dataLen, offsets, offsetsLen, timestamps, t
 	return retBatch(self(rep).process(input, batch, sliceAt[uint16](keyGroups, keyGroupsLen)))
 }
 
-//go:wasmexport cairn:job/job@0.3.0#[method]operator.finish
+//go:wasmexport cairn:job/job@0.4.0#[method]operator.on-timer
+func exportOnTimer(rep, domain, data, dataLen, offsets, offsetsLen, timestamps, timestampsLen,
+	keyGroups, keyGroupsLen uint32) (result uint32) {
+	begin()
+	defer recovered(&result)
+	timers := packed{sliceAt[byte](data, dataLen), sliceAt[uint32](offsets, offsetsLen),
+		sliceAt[int64](timestamps, timestampsLen)}
+	return retBatch(self(rep).onTimer(TimeDomain(domain), timers, sliceAt[uint16](keyGroups, keyGroupsLen)))
+}
+
+//go:wasmexport cairn:job/job@0.4.0#[method]operator.finish
 func exportFinish(rep uint32) (result uint32) {
 	begin()
 	defer recovered(&result)
 	return retBatch(self(rep).finish())
 }
 
-//go:wasmexport cairn:job/job@0.3.0#[method]operator.snapshot
+//go:wasmexport cairn:job/job@0.4.0#[method]operator.snapshot
 func exportSnapshot(rep uint32, checkpointID uint64) (result uint32) {
 	begin()
 	defer recovered(&result)
@@ -262,7 +345,7 @@ func exportSnapshot(rep uint32, checkpointID uint64) (result uint32) {
 	return ret(nil, s.version, itemsPtr, itemsLen, mode, chunksPtr, chunksLen, uint32(s.encoding))
 }
 
-//go:wasmexport cairn:job/job@0.3.0#[method]operator.restore-keyed
+//go:wasmexport cairn:job/job@0.4.0#[method]operator.restore-keyed
 func exportRestoreKeyed(rep, version, chunksPtr, chunksLen uint32) (result uint32) {
 	begin()
 	defer recovered(&result)
@@ -274,7 +357,7 @@ func exportRestoreKeyed(rep, version, chunksPtr, chunksLen uint32) (result uint3
 	return ret(self(rep).restoreKeyed(version, chunks))
 }
 
-//go:wasmexport cairn:job/job@0.3.0#[method]operator.restore
+//go:wasmexport cairn:job/job@0.4.0#[method]operator.restore
 func exportRestore(rep, version, itemsPtr, itemsLen uint32) (result uint32) {
 	begin()
 	defer recovered(&result)
@@ -286,7 +369,7 @@ func exportRestore(rep, version, itemsPtr, itemsLen uint32) (result uint32) {
 	return ret(self(rep).restore(version, items))
 }
 
-//go:wasmexport cairn:job/job@0.3.0#[method]operator.checkpoint-complete
+//go:wasmexport cairn:job/job@0.4.0#[method]operator.checkpoint-complete
 func exportCheckpointComplete(rep uint32, checkpointID uint64) {
 	self(rep).checkpointComplete(checkpointID)
 }

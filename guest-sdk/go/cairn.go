@@ -1,6 +1,6 @@
 // Package cairn is the SDK for Cairn jobs in Go: a job describes its dataflow graph and
 // implements the operators the graph names, and is built into one WebAssembly component of
-// the `cairn-job` world (cairn:job@0.3.0).
+// the `cairn-job` world (cairn:job@0.4.0).
 //
 // The SDK hides the contract: batches cross the boundary once each, packed, and are decoded
 // here into records handed to an operator one by one; what an operator emits is packed
@@ -49,7 +49,8 @@ func (c *Context) Option(name string) (string, bool) {
 }
 
 // Operator processes the records of an operator subtask. It may also implement Opener,
-// Finisher, StateSnapshotter, StateRestorer, KeyedRestorer and CheckpointListener.
+// TimerHandler, Finisher, StateSnapshotter, StateRestorer, KeyedRestorer and
+// CheckpointListener.
 type Operator interface {
 	// Process processes one record, emitting records to out.
 	Process(r *Record, out *Emitter) error
@@ -61,7 +62,22 @@ type Opener interface {
 	Open(ctx *Context) error
 }
 
-// Finisher is an Operator with last records to emit once all its inputs have ended.
+// TimerHandler is an Operator that registers timers (RegisterTimer): OnTimer is called once
+// per timer fired, in firing order (timestamp, then key).
+type TimerHandler interface {
+	OnTimer(t *Timer, out *Emitter) error
+}
+
+// Timer is a timer that fired: its Domain, and the Record of its key (Key, and Timestamp:
+// when it was set for), through which the operator's KeyedState reaches the key's state as
+// for a record of a by-key input. Key aliases the host's batch: copy it to keep it.
+type Timer struct {
+	Record
+	Domain TimeDomain
+}
+
+// Finisher is an Operator with last records to emit once all its inputs have ended (and,
+// in event time, every timer has fired).
 type Finisher interface {
 	Finish(out *Emitter) error
 }
@@ -162,6 +178,32 @@ func (inst *instance) process(input uint32, batch packed, keyGroups []uint16) (p
 			r.keyGroup = int32(keyGroups[i])
 		}
 		if err := inst.op.Process(&r, &inst.out); err != nil {
+			inst.out.take()
+			return packed{}, err
+		}
+	}
+	return inst.out.take(), nil
+}
+
+func (inst *instance) onTimer(domain TimeDomain, timers packed, keyGroups []uint16) (packed, error) {
+	if err := timers.check(); err != nil {
+		return packed{}, err
+	}
+	n := len(timers.offsets) / 2
+	if len(keyGroups) != n || len(timers.timestamps) != n {
+		return packed{}, errors.New("the host fired " + strconv.Itoa(n) + " timers with " +
+			strconv.Itoa(len(keyGroups)) + " key groups and " + strconv.Itoa(len(timers.timestamps)) + " timestamps")
+	}
+	h, ok := inst.op.(TimerHandler)
+	if !ok {
+		return packed{}, errors.New("a timer fired, but operator " + strconv.Quote(inst.def.Name) +
+			" does not implement OnTimer (TimerHandler)")
+	}
+	t := Timer{Domain: domain}
+	for i := 0; i < n; i++ {
+		timers.record(i, &t.Record)
+		t.keyGroup = int32(keyGroups[i])
+		if err := h.OnTimer(&t, &inst.out); err != nil {
 			inst.out.take()
 			return packed{}, err
 		}

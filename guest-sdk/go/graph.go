@@ -25,6 +25,31 @@ const (
 type input struct {
 	upstream     string
 	partitioning Partitioning
+	sideOutput   string // "": the upstream node's records
+}
+
+// WatermarkStrategy is how the host makes watermarks from the timestamps of what a node
+// emits (Flink's WatermarkStrategy): the highest timestamp so far minus the bound minus 1.
+// A record further behind is late.
+type WatermarkStrategy struct {
+	// MaxOutOfOrdernessMs is the bound (0: Flink's forMonotonousTimestamps).
+	MaxOutOfOrdernessMs uint64
+	// IdleTimeoutMs, when Idle, marks a subtask that emitted nothing for that long idle
+	// (Flink's withIdleness): downstream watermarks stop waiting for it until it emits.
+	IdleTimeoutMs uint64
+	Idle          bool
+}
+
+// BoundedOutOfOrderness is Flink's forBoundedOutOfOrderness: records may come up to
+// maxDelayMs behind the highest timestamp so far.
+func BoundedOutOfOrderness(maxDelayMs uint64) WatermarkStrategy {
+	return WatermarkStrategy{MaxOutOfOrdernessMs: maxDelayMs}
+}
+
+// WithIdleness is the strategy with Flink's withIdleness(timeoutMs).
+func (w WatermarkStrategy) WithIdleness(timeoutMs uint64) WatermarkStrategy {
+	w.IdleTimeoutMs, w.Idle = timeoutMs, true
+	return w
 }
 
 // Node is a node of the job graph: a source, an operator or a sink.
@@ -36,6 +61,7 @@ type Node struct {
 	inputs      []input
 	parallelism uint32 // 0: the job's default
 	options     [][2]string
+	watermarks  *WatermarkStrategy // nil: the node passes on the watermarks it receives
 }
 
 // Graph is the job's dataflow graph, as describe returns it.
@@ -113,15 +139,57 @@ func (n *Node) kafka(bootstrapServers, topic string) *Node {
 }
 
 func (n *Node) add(uid string, kind nodeKind, name string, p Partitioning) *Node {
-	node := &Node{graph: n.graph, uid: uid, kind: kind, name: name, inputs: []input{{n.uid, p}}}
-	n.graph.nodes = append(n.graph.nodes, node)
+	return n.graph.add(uid, kind, name, input{n.uid, p, ""})
+}
+
+func (g *Graph) add(uid string, kind nodeKind, name string, in input) *Node {
+	node := &Node{graph: g, uid: uid, kind: kind, name: name, inputs: []input{in}}
+	g.nodes = append(g.nodes, node)
 	return node
 }
 
 // Input adds another input to an operator or sink node.
 func (n *Node) Input(upstream *Node, p Partitioning) *Node {
-	n.inputs = append(n.inputs, input{upstream.uid, p})
+	n.inputs = append(n.inputs, input{upstream.uid, p, ""})
 	return n
+}
+
+// InputFrom adds a side output of another node as an input of an operator or sink node.
+func (n *Node) InputFrom(upstream SideOutput, p Partitioning) *Node {
+	n.inputs = append(n.inputs, input{upstream.node.uid, p, upstream.name})
+	return n
+}
+
+// Watermarks makes the node (a source or an operator) make watermarks from the timestamps of
+// what it emits; without, it passes on those it receives.
+func (n *Node) Watermarks(w WatermarkStrategy) *Node {
+	n.watermarks = &w
+	return n
+}
+
+// SideOutput is what node n's operator emits to its side output name (EmitTo, Flink's
+// OutputTag), as the upstream of other nodes.
+func (n *Node) SideOutput(name string) SideOutput { return SideOutput{n, name} }
+
+// SideOutput is a node's side output, read by the nodes added on it.
+type SideOutput struct {
+	node *Node
+	name string
+}
+
+// Operator adds a node running this job's operator `name`, reading the side output.
+func (s SideOutput) Operator(uid, name string, p Partitioning) *Node {
+	return s.node.graph.add(uid, kindOperator, name, input{s.node.uid, p, s.name})
+}
+
+// Sink adds a sink node of host connector `connector`, reading the side output.
+func (s SideOutput) Sink(uid, connector string, p Partitioning) *Node {
+	return s.node.graph.add(uid, kindSink, connector, input{s.node.uid, p, s.name})
+}
+
+// FileSink writes the side output to files in a directory.
+func (s SideOutput) FileSink(uid, dir string, p Partitioning) *Node {
+	return s.Sink(uid, "file", p).Option("path", dir)
 }
 
 // Option sets an option of the node (a connector's setting, or an operator's own).

@@ -24,7 +24,7 @@ func TestKafkaNodesCarryFlinkOptionNames(t *testing.T) {
 	if !reflect.DeepEqual(sink.options, want) {
 		t.Errorf("sink options %v", sink.options)
 	}
-	if !reflect.DeepEqual(sink.inputs, []input{{"in", Forward}}) {
+	if !reflect.DeepEqual(sink.inputs, []input{{"in", Forward, ""}}) {
 		t.Errorf("sink inputs %v", sink.inputs)
 	}
 }
