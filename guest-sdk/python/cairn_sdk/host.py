@@ -89,13 +89,26 @@ def _no_host() -> Error:
 _installed: Optional[Host] = None
 _host: Host = Host()
 
+# The watermark of the current call, once asked. The host advances an operator's watermark
+# only between its calls, and a call to the host costs several microseconds in a component:
+# a window operator asks for every record.
+_watermark: Optional[int] = None
+
+
+def new_call() -> None:
+    """A call into the operator begins (:class:`~cairn_sdk.OperatorInstance` says so): the
+    watermark may have moved since the last."""
+    global _watermark
+    _watermark = None
+
 
 def install(host: Optional[Host]) -> Optional[Host]:
     """Makes ``host`` the host (``None``: none); returns the one before (``None`` if none)."""
-    global _installed, _host
+    global _installed, _host, _watermark
     before = _installed
     _installed = host
     _host = Host() if host is None else host
+    _watermark = None
     return before
 
 
@@ -114,8 +127,11 @@ def delete_timer(domain: TimeDomain, key: bytes, timestamp: int) -> None:
 
 def current_watermark() -> int:
     """The operator's input watermark (ms): :data:`~cairn_sdk.NO_TIMESTAMP` (-2**63) before
-    the first, 2**63 - 1 once every input has ended."""
-    return _host.current_watermark()
+    the first, 2**63 - 1 once every input has ended. It stays the same during a call."""
+    global _watermark
+    if _watermark is None:
+        _watermark = _host.current_watermark()
+    return _watermark
 
 
 def current_processing_time() -> int:

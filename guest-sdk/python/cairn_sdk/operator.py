@@ -9,6 +9,7 @@ from .args import Args
 from .batch import NO_TIMESTAMP, Emitter, PackedBatch, Record, check
 from .error import Error
 from .graph import JobGraph
+from . import host
 from .host import TimeDomain, Timer
 from .keyed import KeyedChunk, KeyedState, ValueEncoding, keyed_state_of, subtask_key_groups
 
@@ -292,6 +293,7 @@ class OperatorInstance:
         ``key_groups`` has each record's key group (the host's ``keys.key-group``); on
         others it is empty."""
         check(batch)
+        host.new_call()
         if key_groups and 2 * len(key_groups) != len(batch.offsets):
             raise Error("malformed batch: key groups do not match records")
         data = batch.data
@@ -321,6 +323,7 @@ class OperatorInstance:
         n = len(timers.offsets) // 2
         if len(key_groups) != n or len(timers.timestamps) != n:
             raise Error("malformed timers: each needs a timestamp and a key group")
+        host.new_call()
         data = timers.data
         offsets = iter(timers.offsets)
         on_timer = self.operator.on_timer
@@ -334,6 +337,7 @@ class OperatorInstance:
         return out.take()
 
     def finish(self) -> PackedBatch:
+        host.new_call()
         self.operator.finish(self._out)
         return self._out.take()
 

@@ -151,6 +151,8 @@ class Windows:
             return [Window(timestamp, min(timestamp + size, _S64_MAX))]
         slide = self.slide
         start = timestamp - timestamp % slide
+        if slide == size:
+            return [Window(start, min(start + size, _S64_MAX))]
         windows = []
         while start > timestamp - size:
             windows.append(Window(start, min(start + size, _S64_MAX)))
@@ -165,7 +167,7 @@ class Windows:
     def is_late(self, window: Window, watermark: int) -> bool:
         """Whether ``window`` is past its allowed lateness at ``watermark`` (Flink's
         ``isWindowLate``)."""
-        return window.end - 1 + self.allowed_lateness_ms <= watermark
+        return min(window.end - 1 + self.allowed_lateness_ms, _S64_MAX) <= watermark
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Windows):
@@ -273,7 +275,8 @@ class Windowed(Operator):
         if windows is None:
             raise Error("the window operator was not opened")
         watermark = host.current_watermark()
-        assigned = [w for w in windows.assign(timestamp) if not windows.is_late(w, watermark)]
+        cleanup_time = windows.cleanup_time
+        assigned = [w for w in windows.assign(timestamp) if cleanup_time(w) > watermark]
         if not assigned:
             self._late(record, windows)
             return
@@ -301,11 +304,14 @@ class Windowed(Operator):
         if panes is None:
             return
         at = timer.timestamp
-        for window, acc in panes:
-            if window.end - 1 == at:
-                self._fire(timer.key, window, acc, out)
         cleanup_time = self._windows.cleanup_time  # type: ignore[union-attr]
-        kept = [pane for pane in panes if cleanup_time(pane[0]) > at]
+        kept = []
+        for pane in panes:
+            window = pane[0]
+            if window.end - 1 == at:
+                self._fire(timer.key, window, pane[1], out)
+            if cleanup_time(window) > at:
+                kept.append(pane)
         if not kept:
             self.panes.remove(timer)
         elif len(kept) != len(panes):
@@ -355,23 +361,20 @@ class Windowed(Operator):
 
     def _register(self, key: bytes, window: Window, watermark: int) -> None:
         """The timers ``window`` needs for ``key`` at ``watermark``: when it fires (unless
-        the watermark is past that: it fired), and when its state goes."""
+        the watermark is past that: it fired), and when its state goes (the same timer
+        without allowed lateness)."""
         max_timestamp = window.end - 1
-        if max_timestamp > watermark:
+        cleanup = self._windows.cleanup_time(window)  # type: ignore[union-attr]
+        if watermark < max_timestamp < cleanup:
             host.register_timer(TimeDomain.EVENT_TIME, key, max_timestamp)
-        host.register_timer(
-            TimeDomain.EVENT_TIME,
-            key,
-            self._windows.cleanup_time(window),  # type: ignore[union-attr]
-        )
+        host.register_timer(TimeDomain.EVENT_TIME, key, cleanup)
 
     def _unregister(self, key: bytes, window: Window) -> None:
-        host.delete_timer(TimeDomain.EVENT_TIME, key, window.end - 1)
-        host.delete_timer(
-            TimeDomain.EVENT_TIME,
-            key,
-            self._windows.cleanup_time(window),  # type: ignore[union-attr]
-        )
+        max_timestamp = window.end - 1
+        cleanup = self._windows.cleanup_time(window)  # type: ignore[union-attr]
+        if max_timestamp < cleanup:
+            host.delete_timer(TimeDomain.EVENT_TIME, key, max_timestamp)
+        host.delete_timer(TimeDomain.EVENT_TIME, key, cleanup)
 
     def _fire(self, key: bytes, window: Window, acc: Any, out: Emitter) -> None:
         """Emits ``window``'s result for ``key``, stamped with the window's last

@@ -125,6 +125,36 @@ class TimersTest(unittest.TestCase):
         self.assertEqual(state.get(timer), "v")
 
 
+class Watermarks(Operator):
+    def process(self, record, out):
+        out.emit(b"%d" % host.current_watermark())
+
+
+class CountingHost(host.Host):
+    """A host whose watermark moves each time it is asked."""
+
+    def __init__(self):
+        self.asked = 0
+
+    def current_watermark(self):
+        self.asked += 1
+        return self.asked * 100
+
+
+class WatermarkTest(unittest.TestCase):
+    def test_the_watermark_is_asked_once_per_call(self):
+        counting = CountingHost()
+        before = host.install(counting)
+        try:
+            op = OperatorInstance(Watermarks(), Context())
+            batch = PackedBatch.of([cairn.Record(b"", b"")] * 3)
+            self.assertEqual([r.value for r in op.process(0, batch).records()], [b"100"] * 3)
+            self.assertEqual([r.value for r in op.process(0, batch).records()], [b"200"] * 3)
+            self.assertEqual(counting.asked, 2)
+        finally:
+            host.install(before)
+
+
 class NoHostTest(unittest.TestCase):
     def test_without_a_host_the_calls_say_what_is_missing(self):
         with self.assertRaisesRegex(Error, "no host: timers, side outputs and counters"):
