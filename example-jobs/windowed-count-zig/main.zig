@@ -4,7 +4,7 @@
 //!
 //!   cairn run windowed-count-zig.wasm -p 4 -- --input events.txt --output out/ \
 //!       [--window MS] [--max-delay MS] [--idleness MS] [--allowed-lateness MS] \
-//!       [--rate LINES_PER_S]
+//!       [--late-output DIR] [--rate LINES_PER_S] [--also-stdin]
 //!
 //! Input lines are `<epoch-ms><TAB><text>` (`-` as input reads standard input, `--rate`
 //! paces reading a file); each word of the text (split on Unicode whitespace as
@@ -17,13 +17,19 @@
 //! `<window-start><TAB><word><TAB><count>` and stamped with the window's last millisecond;
 //! the file sink writes them exactly-once (`-` as output: standard output). A record behind
 //! the watermark by more than `--allowed-lateness` (default 0) when it arrives is late:
-//! dropped and counted in `numLateRecordsDropped`.
+//! dropped and counted in `numLateRecordsDropped`, or with `--late-output DIR` written there
+//! as `<timestamp><TAB><word>` (through the count's side output `late`). `--also-stdin` adds
+//! standard input as a second source of lines (which stays idle while nothing is written to
+//! it).
 
 const std = @import("std");
 const cairn = @import("cairn");
 
 /// A line of input that is not `<epoch-ms><TAB><text>`: skipped, and counted.
 pub const malformed_lines = "numMalformedLines";
+
+/// The count's side output of late records.
+const late = "late";
 
 /// Parses `<epoch-ms><TAB><text>` lines into their words, keyed by the word, each with the
 /// line's timestamp.
@@ -60,12 +66,14 @@ const Stamp = struct {
 };
 
 /// Counts a word's records per window: tumbling windows of the node's `window` option (ms),
-/// kept `allowed-lateness` ms past their end.
+/// kept `allowed-lateness` ms past their end, late records to side output `late-output` if
+/// the node names one.
 const WordsPerWindow = struct {
     pub const Acc = u64;
 
     pub fn windows(ctx: cairn.Context) !cairn.Windows {
-        return (try cairn.Windows.tumbling(try option(ctx, "window"))).allowedLateness(try option(ctx, "allowed-lateness"));
+        const tumbling = (try cairn.Windows.tumbling(try option(ctx, "window"))).allowedLateness(try option(ctx, "allowed-lateness"));
+        return if (ctx.option("late-output")) |name| tumbling.lateRecordsTo(name) else tumbling;
     }
 
     fn option(ctx: cairn.Context, name: [:0]const u8) !u64 {
@@ -89,6 +97,17 @@ const WordsPerWindow = struct {
     }
 };
 
+/// Late records (the words as stamped) as `<timestamp><TAB><word>`.
+const LateWords = struct {
+    pub fn process(_: *LateWords, record: cairn.Record, out: *cairn.Emitter) !void {
+        out.begin(record.key);
+        out.writeSigned(record.timestamp orelse 0);
+        out.writeByte('\t');
+        out.write(record.key);
+        out.end();
+    }
+};
+
 fn describe(args: cairn.Args, job: *cairn.Graph) !void {
     const input = try args.required("--input");
     const output = try args.required("--output");
@@ -97,6 +116,7 @@ fn describe(args: cairn.Args, job: *cairn.Graph) !void {
         return cairn.fail("--window: a window's size must be 1 ms or more (below 2^63), not {d}", .{window});
     const max_delay = try args.int(u64, "--max-delay", 0);
     const lateness = try args.int(u64, "--allowed-lateness", 0);
+    const idleness: ?u64 = if (args.value("--idleness") != null) try args.int(u64, "--idleness", 0) else null;
 
     job.name("windowed-count");
     const lines = if (std.mem.eql(u8, input, "-"))
@@ -105,22 +125,36 @@ fn describe(args: cairn.Args, job: *cairn.Graph) !void {
         job.sourceFile("lines", input).option("rate", rate)
     else
         job.sourceFile("lines", input);
-    var words = lines.parallelism(1)
-        .operator("stamp", "stamp", .rebalance)
-        .watermarks(max_delay);
-    if (args.value("--idleness") != null) words = words.idleness(try args.int(u64, "--idleness", 0));
+    const words = stamped(lines.parallelism(1).operator("stamp", "stamp", .rebalance), max_delay, idleness);
     var number: [21]u8 = undefined; // a u64 in decimal and a NUL; options are copied
     const counts = words.operator("count", "count", .by_key)
         .option("window", std.fmt.bufPrintSentinel(&number, "{d}", .{window}, 0) catch unreachable)
         .option("allowed-lateness", std.fmt.bufPrintSentinel(&number, "{d}", .{lateness}, 0) catch unreachable);
+    if (args.flag("--also-stdin")) {
+        const more = job.sourceStdin("more-lines").parallelism(1).operator("stamp-more", "stamp", .rebalance);
+        _ = counts.input(stamped(more, max_delay, idleness), .by_key);
+    }
     if (std.mem.eql(u8, output, "-"))
         _ = counts.sinkStdout("out", .forward)
     else
         _ = counts.sinkFile("out", output, .forward);
+    if (args.value("--late-output")) |dir| {
+        _ = counts.option("late-output", late)
+            .sideOutput(late)
+            .operator("late-words", "late-words", .forward)
+            .sinkFile("late-out", dir, .forward);
+    }
+}
+
+/// A stamping node's watermark strategy: out of order by `max_delay` ms, idle after
+/// `idleness` ms if set.
+fn stamped(stamp: cairn.Stream, max_delay: u64, idleness: ?u64) cairn.Stream {
+    const with_watermarks = stamp.watermarks(max_delay);
+    return if (idleness) |ms| with_watermarks.idleness(ms) else with_watermarks;
 }
 
 comptime {
-    cairn.exportJob(describe, .{ .stamp = Stamp, .count = cairn.Windowed(WordsPerWindow) });
+    cairn.exportJob(describe, .{ .stamp = Stamp, .count = cairn.Windowed(WordsPerWindow), .@"late-words" = LateWords });
 }
 
 /// A component has no standard error: panics and std.log go to the host's log.

@@ -54,6 +54,17 @@ test "lines become stamped words, malformed ones counted" {
     try std.testing.expectEqual(@as(u64, 6), harness.cairn_test_counter("numMalformedLines"));
 }
 
+test "late words go to the late output, as <timestamp><TAB><word>" {
+    const count = try harness.openWithOptions("count", &.{ "window", "10", "allowed-lateness", "0", "late-output", "late" });
+    _ = harness.advanceWatermark(count, 20);
+    try expectEqualStrings("", harness.processStamped(count, &.{"to"}, &.{3}));
+    try expectEqualStrings("to:@3", harness.sideOutput("late"));
+    harness.cairn_test_close(count);
+    const late_words = try harness.openWithOptions("late-words", &.{});
+    defer harness.cairn_test_close(late_words);
+    try expectEqualStrings("3\tto", harness.processStamped(late_words, &.{"to"}, &.{3}));
+}
+
 test "words are counted per window" {
     const op = try harness.openWithOptions("count", &.{ "window", "10", "allowed-lateness", "0" });
     defer harness.cairn_test_close(op);

@@ -365,6 +365,14 @@ pub fn counterAdd(name: [:0]const u8, delta: u64) void {
 /// Flink's counter of records a window operator dropped for being late.
 pub const late_records_dropped = c.CAIRN_LATE_RECORDS_DROPPED;
 
+/// The emitter of side output `name` (Flink's `OutputTag`; up to 64 characters) for the
+/// current `process`, `onTimer` or `finish` call: its records go to the host as one batch
+/// at the end of the call (none if the call fails), to the nodes reading
+/// `stream.sideOutput(name)`.
+pub fn sideOutput(name: [:0]const u8) *Emitter {
+    return @ptrCast(c.cairn_side_output(name.ptr));
+}
+
 // ---------------------------------------------------------------------------------------
 // Windows
 
@@ -404,6 +412,15 @@ pub const Windows = struct {
         windows.raw.allowed_lateness = std.math.cast(i64, ms) orelse std.math.maxInt(i64);
         return windows;
     }
+
+    /// Flink's `sideOutputLateData`: late records go to side output `name` as they came,
+    /// instead of being dropped and counted. `name` must live as long as the operator (a
+    /// literal, or a context option).
+    pub fn lateRecordsTo(self: Windows, name: [:0]const u8) Windows {
+        var windows = self;
+        windows.raw.late_output = name.ptr;
+        return windows;
+    }
 };
 
 /// The window operator over aggregate `A` (Flink's `WindowOperator` with its
@@ -422,7 +439,8 @@ pub const Windows = struct {
 ///
 /// A window fires once the watermark passes its end; with an allowed lateness a record
 /// arriving within it fires the window again at once; a record all of whose windows are past
-/// that is dropped and counted in `numLateRecordsDropped`. A key's windows and their timers
+/// that is dropped and counted in `numLateRecordsDropped` (or sent to a side output:
+/// `Windows.lateRecordsTo`). A key's windows and their timers
 /// are checkpointed by key group, so they rescale.
 pub fn Windowed(comptime A: type) type {
     if (@alignOf(A.Acc) > 8) @compileError("a window accumulator is 8-byte aligned at most");
@@ -769,6 +787,11 @@ pub const Args = struct {
         return std.mem.span(found);
     }
 
+    /// Whether flag `name` (for example `--verbose`) is among the arguments.
+    pub fn flag(self: Args, name: [:0]const u8) bool {
+        return c.cairn_args_flag(self.raw, name.ptr);
+    }
+
     /// The value of a required option, or a failure naming it.
     pub fn required(self: Args, name: [:0]const u8) Error![:0]const u8 {
         return self.value(name) orelse fail("missing required argument {s}", .{name});
@@ -880,6 +903,13 @@ pub const Stream = struct {
     /// Adds one more input to this node (joins and other non-pipeline graphs).
     pub fn input(self: Stream, upstream: Stream, partitioning: Partitioning) Stream {
         return .{ .raw = c.cairn_stream_input(self.raw, upstream.raw, @intFromEnum(partitioning)) };
+    }
+
+    /// The records this node (an operator) emits to its side output `name`
+    /// (`cairn.sideOutput`), as a stream to chain nodes onto: an input reading it gets them,
+    /// and none of the node's other records.
+    pub fn sideOutput(self: Stream, name: [:0]const u8) Stream {
+        return .{ .raw = c.cairn_stream_side_output(self.raw, name.ptr) };
     }
 
     /// Sets this node's parallelism (default: the job's default parallelism).

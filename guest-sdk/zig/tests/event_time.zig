@@ -42,7 +42,8 @@ const Count = struct {
             try cairn.Windows.sliding(size, try option(ctx, "slide"))
         else
             try cairn.Windows.tumbling(size);
-        return w.allowedLateness(try option(ctx, "lateness"));
+        const lenient = w.allowedLateness(try option(ctx, "lateness"));
+        return if (ctx.option("late")) |name| lenient.lateRecordsTo(name) else lenient;
     }
 
     fn option(ctx: cairn.Context, name: [:0]const u8) !u64 {
@@ -60,8 +61,18 @@ const Count = struct {
     }
 };
 
+/// Records at odd timestamps to side output "odd", the others out; key "x" sends one to
+/// "odd" and fails.
+const Odd = struct {
+    pub fn process(_: *Odd, record: cairn.Record, out: *cairn.Emitter) !void {
+        const x = std.mem.eql(u8, record.key, "x");
+        if (@mod(record.timestamp.?, 2) == 1 or x) cairn.sideOutput("odd").push(record) else out.push(record);
+        if (x) return cairn.fail("x fails", .{});
+    }
+};
+
 comptime {
-    cairn.exportJob(describe, .{ .timeout = Timeout, .count = cairn.Windowed(Count) });
+    cairn.exportJob(describe, .{ .timeout = Timeout, .count = cairn.Windowed(Count), .odd = Odd });
 }
 
 fn describe(_: cairn.Args, job: *cairn.Graph) !void {
@@ -116,6 +127,25 @@ test "late records are counted" {
     try expectEqualStrings("", harness.processStamped(op, &.{ "a", "a" }, &.{ 3, 10 }));
     try expectEqual(@as(u64, 1), harness.cairn_test_counter(cairn.late_records_dropped));
     try expectEqualStrings("a 10-20:1@19", harness.endOfInput(op));
+}
+
+test "late records go to the side output when named" {
+    const op = try openCount(&.{ "size", "10", "late", "late" });
+    defer harness.cairn_test_close(op);
+    _ = harness.advanceWatermark(op, 20);
+    try expectEqualStrings("", harness.processStamped(op, &.{ "a", "b" }, &.{ 3, 25 }));
+    try expectEqual(@as(u64, 0), harness.cairn_test_counter(cairn.late_records_dropped));
+    try expectEqualStrings("a:@3", harness.sideOutput("late"));
+    try expectEqualStrings("b 20-30:1@29", harness.endOfInput(op));
+}
+
+test "side outputs get a batch per call, and nothing from a failed one" {
+    const op = try harness.openWithOptions("odd", &.{});
+    defer harness.cairn_test_close(op);
+    try expectEqualStrings("@2", harness.processStamped(op, &.{ "a", "b", "c" }, &.{ 1, 2, 3 }));
+    try expectEqualStrings("a:@1,c:@3", harness.sideOutput("odd"));
+    try expectEqualStrings("error: x fails", harness.processStamped(op, &.{ "d", "x" }, &.{ 5, 6 }));
+    try expectEqualStrings("a:@1,c:@3", harness.sideOutput("odd"));
 }
 
 test "within the allowed lateness a window fires again, then goes" {

@@ -98,6 +98,12 @@ pub extern fn cairn_test_end_of_input(instance: *anyopaque) [*:0]const u8;
 pub extern fn cairn_test_timers() usize;
 pub extern fn cairn_test_counter(name: [*:0]const u8) u64;
 pub extern fn cairn_test_reset_host() void;
+pub extern fn cairn_test_side_output(name: [*:0]const u8) [*:0]const u8;
+
+/// What was sent to side output `name`: `key:value@timestamp`, comma-separated.
+pub fn sideOutput(name: [*:0]const u8) []const u8 {
+    return std.mem.span(cairn_test_side_output(name));
+}
 pub extern fn cairn_test_close(instance: *anyopaque) void;
 pub extern fn cairn_test_batch_free(batch: *Batch) void;
 pub extern fn free(ptr: ?*anyopaque) void;
