@@ -39,7 +39,7 @@ windows rescale.
 """
 
 import pickle
-from typing import Any, ClassVar, List, NamedTuple, Optional, Type
+from typing import Any, ClassVar, List, NamedTuple, Optional, Tuple, Type
 
 from . import host
 from .batch import Emitter, PackedBatch, Record
@@ -51,7 +51,7 @@ from .operator import Context, Operator
 #: Flink's metric of records dropped for being late.
 LATE_RECORDS_DROPPED = "numLateRecordsDropped"
 
-_S64_MAX = 2**63 - 1
+_S64_MIN, _S64_MAX = -(2**63), 2**63 - 1
 
 
 class Window(NamedTuple):
@@ -70,6 +70,10 @@ class Window(NamedTuple):
     def meets(self, other: "Window") -> bool:
         """Whether the two overlap or touch (session windows merge then, as in Flink)."""
         return self.start <= other.end and other.start <= self.end
+
+    def covers(self, other: "Window") -> bool:
+        """Whether ``other`` lies within this window."""
+        return self.start <= other.start and other.end <= self.end
 
     def cover(self, other: "Window") -> "Window":
         """The smallest window holding both."""
@@ -145,16 +149,21 @@ class Windows:
 
     def assign(self, timestamp: int) -> List[Window]:
         """The windows a record at ``timestamp`` belongs to (Python's ``%`` is Euclidean for
-        a positive divisor, as Flink's window start is)."""
+        a positive divisor, as Flink's window start is). A window reaching below the
+        smallest timestamp starts there."""
         size = self.size
         if self.kind == "session":
             return [Window(timestamp, min(timestamp + size, _S64_MAX))]
         slide = self.slide
         start = timestamp - timestamp % slide
         if slide == size:
+            start = max(start, _S64_MIN)
             return [Window(start, min(start + size, _S64_MAX))]
         windows = []
         while start > timestamp - size:
+            if start <= _S64_MIN:
+                windows.append(Window(_S64_MIN, _S64_MIN + size))
+                break
             windows.append(Window(start, min(start + size, _S64_MAX)))
             start -= slide
         return windows
@@ -275,27 +284,35 @@ class Windowed(Operator):
         if windows is None:
             raise Error("the window operator was not opened")
         watermark = host.current_watermark()
-        cleanup_time = windows.cleanup_time
-        assigned = [w for w in windows.assign(timestamp) if cleanup_time(w) > watermark]
-        if not assigned:
-            self._late(record, windows)
-            return
         panes = self.panes.get(record)
-        if panes is None:
+        opened = panes is None
+        if opened:
             panes = []
-            self.panes.set(record, panes)
         key = record.key
         add = self._aggregate.add
-        for window in assigned:
-            if windows.kind == "session":
-                pane = self._merge_into(key, panes, window, watermark)
-            else:
-                pane = self._pane(key, panes, window, watermark)
-            pane[1] = add(pane[1], record)
+        cleanup_time = windows.cleanup_time
+        merge = windows.kind == "session"
+        added = False
+        for window in windows.assign(timestamp):
+            i, new = self._merge_into(panes, window) if merge else self._pane(panes, window)
+            pane = panes[i]
             window = pane[0]
+            if cleanup_time(window) <= watermark:
+                # Only a new window can be late: an open one's cleanup timer would have fired
+                # before the watermark got here.
+                del panes[i]
+                continue
+            added = True
+            pane[1] = add(pane[1], record)
+            if new:
+                self._register(key, window, watermark)
             if window.end - 1 <= watermark:
                 # Within the allowed lateness of a window that fired: fire it again.
                 self._fire(key, window, pane[1], out)
+        if not added:
+            self._late(record, windows)
+        elif opened:
+            self.panes.set(record, panes)
 
     def on_timer(self, timer: Timer, out: Emitter) -> None:
         if timer.domain is not TimeDomain.EVENT_TIME:
@@ -317,64 +334,64 @@ class Windowed(Operator):
         elif len(kept) != len(panes):
             panes[:] = kept
 
-    def _pane(self, key: bytes, panes: List[list], window: Window, watermark: int) -> list:
-        """The pane of ``window`` in ``panes`` (ordered by window), added with its timers if
-        it is not there. A pane's timers are registered once, when it is added: they stay
-        until they fire or are deleted, and move with the keyed state on a restore."""
+    def _pane(self, panes: List[list], window: Window) -> Tuple[int, bool]:
+        """The index of the pane of ``window`` in ``panes`` (ordered by window), added if it
+        is not there, and whether it is new (its timers are not set)."""
         i = 0
         for pane in panes:
             w = pane[0]
             if w == window:
-                return pane
+                return i, False
             if w > window:
                 break
             i += 1
-        pane = [window, self._aggregate.create_accumulator()]
-        panes.insert(i, pane)
-        self._register(key, window, watermark)
-        return pane
+        panes.insert(i, [window, self._aggregate.create_accumulator()])
+        return i, True
 
-    def _merge_into(self, key: bytes, panes: List[list], window: Window, watermark: int) -> list:
+    def _merge_into(self, panes: List[list], window: Window) -> Tuple[int, bool]:
         """Merges session window ``window`` with every window of ``panes`` it meets,
-        directly or through others, into one pane, with the timers of the merged window;
-        the timers of the windows merged away are deleted."""
+        directly or through others, into one pane; returns its index and whether it is a new
+        window. (Windows in ``panes`` never meet each other, so the merged window is an old
+        one only when ``window`` lies within it.) As in Flink, a session merges before its
+        lateness is judged: a record whose own window is late counts in an open one it
+        meets."""
         aggregate = self._aggregate
         merged = window
-        acc = aggregate.create_accumulator()
+        accs = []
+        new = True
         rest = panes[:]
         while True:
             i = next((i for i, pane in enumerate(rest) if pane[0].meets(merged)), None)
             if i is None:
                 break
             w, other = rest.pop(i)
+            new = new and not w.covers(merged)
             merged = merged.cover(w)
-            acc = aggregate.merge(acc, other)
-            self._unregister(key, w)
+            accs.append(other)
+        if accs:
+            acc = accs[0]
+            for other in accs[1:]:
+                acc = aggregate.merge(acc, other)
+        else:
+            acc = aggregate.create_accumulator()
         i = 0
         while i < len(rest) and rest[i][0] < merged:
             i += 1
-        pane = [merged, acc]
-        rest.insert(i, pane)
+        rest.insert(i, [merged, acc])
         panes[:] = rest
-        self._register(key, merged, watermark)
-        return pane
+        return i, new
 
     def _register(self, key: bytes, window: Window, watermark: int) -> None:
-        """The timers ``window`` needs for ``key`` at ``watermark``: when it fires (unless
-        the watermark is past that: it fired), and when its state goes (the same timer
-        without allowed lateness)."""
+        """Registers the timers a new ``window`` of ``key`` needs at ``watermark``: when it
+        fires (unless the watermark is past that: it fires at once) and when its state goes
+        (the same timer without allowed lateness). Timers are never deleted: a timer is a
+        key and a timestamp, which other windows of the key may share, and one whose window
+        merged away finds nothing to do."""
         max_timestamp = window.end - 1
         cleanup = self._windows.cleanup_time(window)  # type: ignore[union-attr]
         if watermark < max_timestamp < cleanup:
             host.register_timer(TimeDomain.EVENT_TIME, key, max_timestamp)
         host.register_timer(TimeDomain.EVENT_TIME, key, cleanup)
-
-    def _unregister(self, key: bytes, window: Window) -> None:
-        max_timestamp = window.end - 1
-        cleanup = self._windows.cleanup_time(window)  # type: ignore[union-attr]
-        if max_timestamp < cleanup:
-            host.delete_timer(TimeDomain.EVENT_TIME, key, max_timestamp)
-        host.delete_timer(TimeDomain.EVENT_TIME, key, cleanup)
 
     def _fire(self, key: bytes, window: Window, acc: Any, out: Emitter) -> None:
         """Emits ``window``'s result for ``key``, stamped with the window's last

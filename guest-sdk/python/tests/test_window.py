@@ -3,6 +3,7 @@ restores, and an oracle over random out-of-order input."""
 
 import os
 import random
+import re
 import sys
 import unittest
 
@@ -79,6 +80,13 @@ class WindowsTest(unittest.TestCase):
         self.assertEqual(starts(sliding, 10), [(10, 20), (5, 15)])
         self.assertEqual(starts(sliding, -3), [(-5, 5), (-10, 0)])
         self.assertEqual(starts(Windows.session(3), 7), [(7, 10)])
+        smallest = -(2**63)
+        self.assertEqual(starts(tumbling, smallest + 1), [(smallest, smallest + 10)])
+        self.assertEqual(starts(sliding, smallest + 1), [(smallest, smallest + 10)])
+        self.assertEqual(
+            starts(sliding, smallest + 6),
+            [(smallest + 3, smallest + 13), (smallest, smallest + 10)],
+        )
         with self.assertRaisesRegex(Error, r"slide \(10 ms\) cannot be longer than its size"):
             Windows.sliding(5, 10)
         with self.assertRaisesRegex(Error, "size must be 1 ms or more, not 0"):
@@ -185,7 +193,41 @@ class WindowedTest(unittest.TestCase):
         # [1,4) and [6,9): a record at 4 bridges them into [1,9).
         h.process([("a", "", 4), ("a", "", 20)])
         self.assertEqual(shown(h.finish()), ["b 1-4:1 @3", "a 1-9:3 @8", "a 20-23:1 @22"])
-        self.assertEqual(h.timers(), 0, "the merged-away windows' timers were deleted")
+        self.assertEqual(h.timers(), 0)
+
+    def test_merging_sessions_keeps_the_timers_other_windows_share(self):
+        """A merged-away session window's timers may be another window's too: they stay, and
+        every window still fires once and is freed."""
+        h = harness(kind="session", gap=3, lateness=8)
+        # [0,3) fires at 2 and goes at 10; [8,11) fires at 10; 2 merges [0,3) into [0,5).
+        h.process([("a", "", 0), ("a", "", 8)])
+        h.process([("a", "", 2)])
+        self.assertEqual(shown(h.advance_watermark(4)), ["a 0-5:2 @4"])
+        self.assertEqual(shown(h.advance_watermark(10)), ["a 8-11:1 @10"])
+        h.advance_watermark(18)
+        self.assertEqual(h.snapshot().keyed, [], "both windows freed")
+
+    def test_a_late_session_record_that_meets_an_open_window_is_merged_in(self):
+        """As in Flink, a session window merges before its lateness is judged: a record whose
+        own window is late still counts when that window meets an open one."""
+        h = harness(kind="session", gap=10)
+        h.process([("a", "", 100)])
+        h.advance_watermark(105)
+        h.process([("a", "", 95), ("a", "", 80)])
+        self.assertEqual(h.counter(LATE_RECORDS_DROPPED), 1, "80's window meets none")
+        self.assertEqual(shown(h.finish()), ["a 95-110:2 @109"])
+
+    def test_a_record_within_a_session_window_keeps_its_timers(self):
+        h = harness(kind="session", gap=10)
+        h.process([("a", "", 0), ("a", "", 5)])
+        self.assertEqual(h.process([("a", "", 3)]), [])
+        # [0,10)'s timer at 9 stays (another window of the key could share it) and finds
+        # nothing to fire; [0,15) has its own at 14; 3 within [0,15) registers nothing.
+        self.assertEqual(h.timers(), 2)
+        self.assertEqual(h.advance_watermark(13), [])
+        self.assertEqual(shown(h.advance_watermark(14)), ["a 0-15:3 @14"])
+        self.assertEqual(h.timers(), 0)
+        self.assertEqual(h.snapshot().keyed, [])
 
     def test_windows_and_their_timers_survive_a_restore(self):
         options = [("size", "10")]
@@ -200,30 +242,35 @@ class WindowedTest(unittest.TestCase):
         with self.assertRaisesRegex(Error, "without a timestamp reached an event-time window"):
             h.process([("a", "", None)])
 
-    def test_tumbling_counts_match_an_oracle(self):
+    def test_tumbling_and_sliding_counts_match_an_oracle(self):
         """Records out of order by at most the bound, with the watermark trailing the
         highest timestamp by the bound (as the host's strategy makes it): every record
-        counts, in exactly its window, whatever the order and the watermark steps."""
+        counts, in exactly its windows, whatever the order and the watermark steps."""
         rng = random.Random(7)
-        for _ in range(60):
+        for _ in range(80):
             bound = rng.randrange(30)
             step = rng.randrange(1, 20)
+            size, slide = rng.choice([(10, 10), (10, 5), (12, 4), (9, 2)])
             stamped = [
                 ("k%d" % rng.randrange(5), i * 3 + rng.randrange(200) % (bound + 1))
                 for i in range(rng.randrange(200))
             ]
             expected = {}
             for k, t in stamped:
-                expected[(k, t - t % 10)] = expected.get((k, t - t % 10), 0) + 1
-            h = harness(size=10)
+                for start in range(t - t % slide, t - size, -slide):
+                    expected[(k, start)] = expected.get((k, start), 0) + 1
+            h = harness(kind="sliding", size=size, slide=slide)
             got = {}
 
             def collect(out):
-                for k, v, _ in out:
-                    window, n = v.decode().split(":")
-                    entry = (k.decode(), int(window.split("-")[0]))
+                for k, v, t in out:
+                    start, end, n = map(
+                        int, re.fullmatch(r"(-?\d+)-(-?\d+):(\d+)", v.decode()).groups()
+                    )
+                    self.assertEqual((end - start, t), (size, end - 1))
+                    entry = (k.decode(), start)
                     self.assertNotIn(entry, got, "fired twice")
-                    got[entry] = int(n)
+                    got[entry] = n
 
             highest = None
             for i in range(0, len(stamped), step):
@@ -236,6 +283,7 @@ class WindowedTest(unittest.TestCase):
             self.assertEqual(h.counter(LATE_RECORDS_DROPPED), 0)
             self.assertEqual(got, expected)
             self.assertEqual(h.timers(), 0)
+            self.assertEqual(h.snapshot().keyed, [])
 
 
 if __name__ == "__main__":
