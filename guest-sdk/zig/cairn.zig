@@ -85,7 +85,7 @@
 //! Event time: a node's watermark strategy (`Stream.watermarks`, `Stream.idleness`) makes
 //! watermarks from the timestamps it emits; operators register timers per key
 //! (`registerTimer`), fired through `onTimer`; and `cairn.Windowed(A)` is a window operator
-//! over an incremental aggregate `A` (tumbling or sliding event-time windows, allowed
+//! over an incremental aggregate `A` (tumbling, sliding or session event-time windows, allowed
 //! lateness, late records counted in `numLateRecordsDropped`): see `Windowed`.
 //!
 //! Errors become the WIT `err` string: `return cairn.fail("bad value {d}", .{v});` sets the
@@ -405,6 +405,14 @@ pub const Windows = struct {
         return windows;
     }
 
+    /// Flink's `EventTimeSessionWindows.withGap(gap)`: a record's window `[t, t + gap)` merges
+    /// with every window of its key it overlaps or touches; needs the aggregate's `merge`.
+    pub fn session(gap_ms: u64) Error!Windows {
+        var windows: Windows = .{ .raw = .{} };
+        try check(c.cairn_windows_session(&windows.raw, gap_ms));
+        return windows;
+    }
+
     /// Flink's `allowedLateness`: keeps each window `ms` past its end, firing it again for
     /// every record that arrives in that time. Default 0.
     pub fn allowedLateness(self: Windows, ms: u64) Windows {
@@ -433,6 +441,7 @@ pub const Windows = struct {
 /// - `pub fn windows(ctx: cairn.Context) !cairn.Windows`: the windows, from the node's
 ///   options;
 /// - `pub fn add(acc: *Acc, record: cairn.Record) !void`;
+/// - for session windows, `pub fn merge(acc: *Acc, other: *const Acc) !void`;
 /// - `pub fn emit(key: []const u8, window: cairn.Window, acc: *const Acc, out: *cairn.Emitter) !void`:
 ///   a window's result (stamped with the window's last millisecond by the SDK);
 /// - and optionally `pub const state_version: u32` (raise it when `Acc` changes).
@@ -460,6 +469,11 @@ pub fn Windowed(comptime A: type) type {
             return c.CAIRN_OK;
         }
 
+        fn merge(ptr: ?*anyopaque, other: ?*const anyopaque) callconv(.c) c_int {
+            A.merge(acc(ptr), @ptrCast(@alignCast(other.?))) catch |e| return failure(e, "merge of " ++ @typeName(A));
+            return c.CAIRN_OK;
+        }
+
         fn emit(key: c.cairn_bytes_t, window: c.cairn_window_t, ptr: ?*const anyopaque, out: [*c]c.cairn_emitter_t) callconv(.c) c_int {
             A.emit(bytes(key), .{ .start = window.start, .end = window.end }, @ptrCast(@alignCast(ptr.?)), @ptrCast(out)) catch |e|
                 return failure(e, "emit of " ++ @typeName(A));
@@ -470,6 +484,7 @@ pub fn Windowed(comptime A: type) type {
             .acc_size = @sizeOf(A.Acc),
             .windows = windows,
             .add = add,
+            .merge = if (@hasDecl(A, "merge")) merge else null,
             .emit = emit,
         };
         pub const state_version: u32 = if (@hasDecl(A, "state_version")) A.state_version else 1;

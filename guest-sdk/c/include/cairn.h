@@ -459,8 +459,9 @@ cairn_emitter_t *cairn_side_output(const char *name);
  * An operator whose `window` is set is a window operator over that aggregate, on a by-key
  * input whose records carry timestamps (and whose upstream makes watermarks):
  *
- *   - each record goes to its windows (tumbling or sliding) and is added to each one's
- *     accumulator: a window keeps one accumulator per key, never the records;
+ *   - each record goes to its windows (tumbling, sliding, or a session window merged with
+ *     the key's windows it meets) and is added to each one's accumulator: a window keeps one
+ *     accumulator per key, never the records;
  *   - a window fires (`emit`, every record it emits stamped with the window's last
  *     millisecond) once the watermark passes its end, by an event-time timer per key and
  *     window end;
@@ -487,10 +488,21 @@ typedef struct cairn_window {
     int64_t start, end;
 } cairn_window_t;
 
-/* How records are put into windows: windows of `size` ms starting every `slide` ms at
- * multiples of `slide` (from the epoch); `slide == size`: tumbling windows. Set it with
- * cairn_windows_tumbling or cairn_windows_sliding, then `allowed_lateness`. */
+/* The kinds of windows. */
+typedef enum cairn_window_kind {
+    /* Windows of `size` ms starting every `slide` ms at multiples of `slide` (from the
+     * epoch); `slide == size`: tumbling windows. */
+    CAIRN_WINDOWS_SLIDING = 0,
+    /* A window per burst of records less than `size` ms apart (the gap): each record's
+     * window [t, t + gap) merges with every window of its key it overlaps or touches. */
+    CAIRN_WINDOWS_SESSION = 1,
+} cairn_window_kind_t;
+
+/* How records are put into windows. Set it with cairn_windows_tumbling,
+ * cairn_windows_sliding or cairn_windows_session, then `allowed_lateness` and
+ * `late_output`. */
 typedef struct cairn_windows {
+    cairn_window_kind_t kind;
     int64_t size;
     int64_t slide;
     /* Flink's allowedLateness, ms: how long past its end a window's state is kept (and it
@@ -510,6 +522,10 @@ int cairn_windows_tumbling(cairn_windows_t *windows, uint64_t size_ms);
  * CAIRN_ERROR for a slide longer than the size, or either 0. */
 int cairn_windows_sliding(cairn_windows_t *windows, uint64_t size_ms, uint64_t slide_ms);
 
+/* Flink's EventTimeSessionWindows.withGap(gap): needs the aggregate's `merge`. CAIRN_ERROR
+ * for a gap of 0. */
+int cairn_windows_session(cairn_windows_t *windows, uint64_t gap_ms);
+
 /* An aggregate per key and window, computed incrementally (Flink's AggregateFunction with a
  * ProcessWindowFunction for the result). */
 typedef struct cairn_aggregate {
@@ -520,6 +536,9 @@ typedef struct cairn_aggregate {
     int (*windows)(const struct cairn_context *ctx, cairn_windows_t *windows);
     /* Adds a record to a window's accumulator. */
     int (*add)(void *acc, const cairn_record_t *record);
+    /* Merges accumulator `other` into `acc` when session windows merge. NULL: the aggregate
+     * takes no session windows. */
+    int (*merge)(void *acc, const void *other);
     /* Emits the result of `window` for `key` (its records get the window's last
      * millisecond as their timestamp). */
     int (*emit)(cairn_bytes_t key, cairn_window_t window, const void *acc, cairn_emitter_t *out);

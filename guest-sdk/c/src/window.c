@@ -43,7 +43,14 @@ int cairn_windows_sliding(cairn_windows_t *windows, uint64_t size_ms, uint64_t s
         return cairn_error("a sliding window's slide (%lld ms) cannot be longer than its size "
                            "(%lld ms)",
                            (long long)slide, (long long)size);
-    *windows = (cairn_windows_t){.size = size, .slide = slide};
+    *windows = (cairn_windows_t){.kind = CAIRN_WINDOWS_SLIDING, .size = size, .slide = slide};
+    return CAIRN_OK;
+}
+
+int cairn_windows_session(cairn_windows_t *windows, uint64_t gap_ms) {
+    int64_t gap = 0;
+    if (positive_ms(gap_ms, "gap", &gap) != CAIRN_OK) return CAIRN_ERROR;
+    *windows = (cairn_windows_t){.kind = CAIRN_WINDOWS_SESSION, .size = gap};
     return CAIRN_OK;
 }
 
@@ -55,7 +62,7 @@ static int64_t saturating_add(int64_t a, int64_t b) {
     return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
-/* The window starting at `start`. */
+/* The window starting at `start` (a session window: a record's at `start`). */
 static cairn_window_t window_at(const window_operator_t *op, int64_t start) {
     return (cairn_window_t){start, saturating_add(start, op->windows.size)};
 }
@@ -108,6 +115,15 @@ static bool window_before(cairn_window_t a, cairn_window_t b) {
     return a.start < b.start || (a.start == b.start && a.end < b.end);
 }
 
+/* Whether the two overlap or touch (session windows merge then, as in Flink). */
+static bool window_meets(cairn_window_t a, cairn_window_t b) {
+    return a.start <= b.end && b.start <= a.end;
+}
+
+static bool window_covers(cairn_window_t outer, cairn_window_t inner) {
+    return outer.start <= inner.start && inner.end <= outer.end;
+}
+
 /* The pane of `window`, inserted in order with a zeroed accumulator when new (`*added`). */
 static uint8_t *pane_of(const window_operator_t *op, cairn_buffer_t *panes,
                         cairn_window_t window, bool *added) {
@@ -134,6 +150,55 @@ static uint8_t *pane_of(const window_operator_t *op, cairn_buffer_t *panes,
     return pane;
 }
 
+/* Merges session window `window` with every pane it meets, directly or through others, into
+ * one pane (the first met keeps its accumulator, the others' merged into it, in the order
+ * they are met); sets `*index` to it, and `*added` when it is a new window (its timers are
+ * not set): panes never meet each other, so the merged window is an old one only when
+ * `window` lies within it. */
+static int merge_session(const window_operator_t *op, cairn_buffer_t *panes,
+                         cairn_window_t window, size_t *index, bool *added) {
+    cairn_window_t merged = window;
+    size_t base = SIZE_MAX;
+    *added = true;
+    for (;;) {
+        size_t n = panes->len / op->stride, i = 0;
+        while (i < n && (i == base || !window_meets(pane_window(pane_at(op, panes, i)), merged)))
+            i++;
+        if (i == n) break;
+        cairn_window_t met = pane_window(pane_at(op, panes, i));
+        *added = *added && !window_covers(met, merged);
+        merged = (cairn_window_t){met.start < merged.start ? met.start : merged.start,
+                                  met.end > merged.end ? met.end : merged.end};
+        if (base == SIZE_MAX) {
+            base = i;
+            continue;
+        }
+        if (op->aggregate->merge(pane_acc(pane_at(op, panes, base)),
+                                 pane_acc(pane_at(op, panes, i))) != CAIRN_OK)
+            return CAIRN_ERROR;
+        memmove(pane_at(op, panes, i), pane_at(op, panes, i + 1), (n - i - 1) * op->stride);
+        panes->len -= op->stride;
+        if (i < base) base--;
+    }
+    if (base == SIZE_MAX) {
+        bool fresh;
+        *index = (size_t)(pane_of(op, panes, merged, &fresh) - panes->ptr) / op->stride;
+    } else {
+        /* The panes left are all before or all after the merged window: it stays in order. */
+        memcpy(pane_at(op, panes, base), &merged, sizeof merged);
+        *index = base;
+    }
+    return CAIRN_OK;
+}
+
+/* Whether `window` meets one of the panes. */
+static bool meets_a_pane(const window_operator_t *op, const cairn_buffer_t *panes,
+                         cairn_window_t window) {
+    for (size_t i = 0; i < panes->len / op->stride; i++)
+        if (window_meets(pane_window(pane_at(op, panes, i)), window)) return true;
+    return false;
+}
+
 /* ---------------------------------------------------------------------------------------
  * The operator
  * ------------------------------------------------------------------------------------- */
@@ -152,10 +217,16 @@ int cairn__window_open(void *self, const cairn_aggregate_t *aggregate,
     };
     if (aggregate->windows(ctx, &op->windows) != CAIRN_OK) return CAIRN_ERROR;
     const cairn_windows_t *w = &op->windows;
-    if (w->size <= 0 || w->slide <= 0 || w->slide > w->size || w->allowed_lateness < 0)
+    bool session = w->kind == CAIRN_WINDOWS_SESSION;
+    if (w->size <= 0 || (!session && (w->slide <= 0 || w->slide > w->size)) ||
+        w->allowed_lateness < 0)
         return cairn_error("the windows of operator %s are not set: its aggregate's windows "
-                           "callback calls cairn_windows_tumbling or cairn_windows_sliding (and "
+                           "callback calls cairn_windows_tumbling, _sliding or _session (and "
                            "sets an allowed_lateness of 0 or more)",
+                           ctx->operator_uid);
+    if (session && aggregate->merge == NULL)
+        return cairn_error("session windows merge accumulators: the aggregate of window "
+                           "operator %s needs its merge callback",
                            ctx->operator_uid);
     return CAIRN_OK;
 }
@@ -183,21 +254,36 @@ static int register_timers(const window_operator_t *op, cairn_bytes_t key, cairn
     return CAIRN_OK;
 }
 
-int cairn__window_process(void *self, const cairn_record_t *record, cairn_emitter_t *out) {
-    const window_operator_t *op = self;
-    if (!record->has_timestamp)
-        return cairn_error("a record without a timestamp reached an event-time window: give its "
-                           "source a timestamp per record (and a watermark strategy)");
-    int64_t timestamp = record->timestamp, watermark = cairn_current_watermark();
-    int64_t latest = latest_start(op, timestamp);
+/* A record behind every window it could be in: dropped and counted, or sent on. */
+static int late(const window_operator_t *op, const cairn_record_t *record) {
+    if (op->windows.late_output)
+        cairn_emit_record(cairn_side_output(op->windows.late_output), record);
+    else
+        cairn_counter_add(CAIRN_LATE_RECORDS_DROPPED, 1);
+    return CAIRN_OK;
+}
+
+/* Adds `record` to the pane at `index`: its timers when the window is `added`, and fired again
+ * at once when it already fired (within the allowed lateness). */
+static int add_to_pane(const window_operator_t *op, const cairn_record_t *record,
+                       cairn_buffer_t *panes, size_t index, bool added, int64_t watermark,
+                       cairn_emitter_t *out) {
+    uint8_t *pane = pane_at(op, panes, index);
+    cairn_window_t window = pane_window(pane);
+    if (op->aggregate->add(pane_acc(pane), record) != CAIRN_OK ||
+        (added && register_timers(op, record->key, window, watermark) != CAIRN_OK))
+        return CAIRN_ERROR;
+    if (max_timestamp(window) <= watermark)
+        return fire(op, record->key, window, pane_acc(pane), out);
+    return CAIRN_OK;
+}
+
+/* Tumbling and sliding windows: the record's windows not late, each its own pane. */
+static int add_to_windows(const window_operator_t *op, const cairn_record_t *record,
+                          int64_t watermark, cairn_emitter_t *out) {
+    int64_t timestamp = record->timestamp, latest = latest_start(op, timestamp);
     /* The latest window is the last to be late: when it is, all the record's windows are. */
-    if (is_late(op, window_at(op, latest), watermark)) {
-        if (op->windows.late_output)
-            cairn_emit_record(cairn_side_output(op->windows.late_output), record);
-        else
-            cairn_counter_add(CAIRN_LATE_RECORDS_DROPPED, 1);
-        return CAIRN_OK;
-    }
+    if (is_late(op, window_at(op, latest), watermark)) return late(op, record);
     cairn_buffer_t *panes;
     if (cairn_keyed_get_or_insert(op->panes, record, (void **)&panes) != CAIRN_OK ||
         check_panes(op, panes) != CAIRN_OK)
@@ -207,16 +293,42 @@ int cairn__window_process(void *self, const cairn_record_t *record, cairn_emitte
         cairn_window_t window = window_at(op, start);
         if (is_late(op, window, watermark)) continue;
         bool added;
-        uint8_t *pane = pane_of(op, panes, window, &added);
-        if (op->aggregate->add(pane_acc(pane), record) != CAIRN_OK ||
-            (added && register_timers(op, record->key, window, watermark) != CAIRN_OK))
-            return CAIRN_ERROR;
-        /* Within the allowed lateness of a window that fired: fire it again. */
-        if (max_timestamp(window) <= watermark &&
-            fire(op, record->key, window, pane_acc(pane), out) != CAIRN_OK)
+        size_t index = (size_t)(pane_of(op, panes, window, &added) - panes->ptr) / op->stride;
+        if (add_to_pane(op, record, panes, index, added, watermark, out) != CAIRN_OK)
             return CAIRN_ERROR;
     }
     return CAIRN_OK;
+}
+
+/* Session windows: the record's window merged with the key's windows it meets first (as
+ * Flink merges before it checks lateness), so that it is late only when it meets none of the
+ * open windows (theirs are not late: their cleanup timers have not fired). */
+static int add_to_session(const window_operator_t *op, const cairn_record_t *record,
+                          int64_t watermark, cairn_emitter_t *out) {
+    cairn_window_t window = window_at(op, record->timestamp);
+    cairn_buffer_t *panes;
+    if (cairn_keyed_get(op->panes, record, (void **)&panes) != CAIRN_OK ||
+        (panes && check_panes(op, panes) != CAIRN_OK))
+        return CAIRN_ERROR;
+    if (is_late(op, window, watermark) && !(panes && meets_a_pane(op, panes, window)))
+        return late(op, record);
+    if (panes == NULL && cairn_keyed_get_or_insert(op->panes, record, (void **)&panes) != CAIRN_OK)
+        return CAIRN_ERROR;
+    size_t index;
+    bool added;
+    if (merge_session(op, panes, window, &index, &added) != CAIRN_OK) return CAIRN_ERROR;
+    return add_to_pane(op, record, panes, index, added, watermark, out);
+}
+
+int cairn__window_process(void *self, const cairn_record_t *record, cairn_emitter_t *out) {
+    const window_operator_t *op = self;
+    if (!record->has_timestamp)
+        return cairn_error("a record without a timestamp reached an event-time window: give its "
+                           "source a timestamp per record (and a watermark strategy)");
+    int64_t watermark = cairn_current_watermark();
+    if (op->windows.kind == CAIRN_WINDOWS_SESSION)
+        return add_to_session(op, record, watermark, out);
+    return add_to_windows(op, record, watermark, out);
 }
 
 int cairn__window_on_timer(void *self, cairn_time_domain_t domain, const cairn_record_t *timer,

@@ -99,6 +99,11 @@ static int count_add(void *acc, const cairn_record_t *record) {
     return CAIRN_OK;
 }
 
+static int count_merge(void *acc, const void *other) {
+    *(uint64_t *)acc += *(const uint64_t *)other;
+    return CAIRN_OK;
+}
+
 static int count_emit(cairn_bytes_t key, cairn_window_t window, const void *acc,
                       cairn_emitter_t *out) {
     cairn_emit_begin(out, key.ptr, key.len);
@@ -137,6 +142,16 @@ static int tumbling_10_late_output(const cairn_context_t *ctx, cairn_windows_t *
     return CAIRN_OK;
 }
 
+static int session_3(const cairn_context_t *ctx, cairn_windows_t *windows) {
+    (void)ctx;
+    return cairn_windows_session(windows, 3);
+}
+
+static int session_10(const cairn_context_t *ctx, cairn_windows_t *windows) {
+    (void)ctx;
+    return cairn_windows_session(windows, 10);
+}
+
 static int unset(const cairn_context_t *ctx, cairn_windows_t *windows) {
     (void)ctx, (void)windows;
     return CAIRN_OK;
@@ -144,18 +159,28 @@ static int unset(const cairn_context_t *ctx, cairn_windows_t *windows) {
 
 #define COUNT_AGGREGATE(windows_fn)                                                            \
     {.acc_size = sizeof(uint64_t), .windows = windows_fn, .add = count_add, .emit = count_emit}
+#define MERGING_COUNT_AGGREGATE(windows_fn)                                                    \
+    {.acc_size = sizeof(uint64_t), .windows = windows_fn, .add = count_add,                    \
+     .merge = count_merge, .emit = count_emit}
 
 static const cairn_aggregate_t TUMBLING = COUNT_AGGREGATE(tumbling_10);
 static const cairn_aggregate_t SLIDING = COUNT_AGGREGATE(sliding_10_5);
 static const cairn_aggregate_t LENIENT = COUNT_AGGREGATE(tumbling_10_lateness_5);
 static const cairn_aggregate_t LATE_OUTPUT = COUNT_AGGREGATE(tumbling_10_late_output);
 static const cairn_aggregate_t UNSET = COUNT_AGGREGATE(unset);
+static const cairn_aggregate_t SESSION = MERGING_COUNT_AGGREGATE(session_3);
+static const cairn_aggregate_t LONG_SESSION = MERGING_COUNT_AGGREGATE(session_10);
+static const cairn_aggregate_t UNMERGEABLE_SESSION = COUNT_AGGREGATE(session_3);
 
 static const cairn_operator_t TUMBLING_OP = {.name = "tumbling", .window = &TUMBLING};
 static const cairn_operator_t SLIDING_OP = {.name = "sliding", .window = &SLIDING};
 static const cairn_operator_t LENIENT_OP = {.name = "lenient", .window = &LENIENT};
 static const cairn_operator_t LATE_OUTPUT_OP = {.name = "late-output", .window = &LATE_OUTPUT};
 static const cairn_operator_t UNSET_OP = {.name = "unset", .window = &UNSET};
+static const cairn_operator_t SESSION_OP = {.name = "session", .window = &SESSION};
+static const cairn_operator_t LONG_SESSION_OP = {.name = "long-session", .window = &LONG_SESSION};
+static const cairn_operator_t UNMERGEABLE_OP = {.name = "unmergeable",
+                                                .window = &UNMERGEABLE_SESSION};
 static const cairn_operator_t MIXED_OP = {
     .name = "mixed", .window = &TUMBLING, .process = forgetful_process};
 
@@ -183,7 +208,7 @@ static int odd_process(void *self, const cairn_record_t *r, cairn_emitter_t *out
 static const cairn_operator_t ODD = {.name = "odd", .process = odd_process};
 
 CAIRN_JOB(describe, &TIMEOUT, &FORGETFUL, &TUMBLING_OP, &SLIDING_OP, &LENIENT_OP, &LATE_OUTPUT_OP,
-          &UNSET_OP, &MIXED_OP, &ODD);
+          &UNSET_OP, &MIXED_OP, &ODD, &SESSION_OP, &LONG_SESSION_OP, &UNMERGEABLE_OP);
 
 /* ---------------------------------------------------------------------------------------
  * Tests
@@ -347,6 +372,42 @@ static void a_record_counts_in_each_sliding_window_it_falls_in(void) {
     cairn_test_close(op);
 }
 
+static void session_windows_merge_records_closer_than_the_gap(void) {
+    void *op = open_op("session");
+    process(op, "aab", (int64_t[]){1, 6, 1});
+    /* [1,4) and [6,9): a record at 4 bridges them into [1,9). */
+    process(op, "aa", (int64_t[]){4, 20});
+    check_text(cairn_test_end_of_input(op), "b 1-4:1@3,a 1-9:3@8,a 20-23:1@22",
+               "merged sessions");
+    check(cairn_test_timers() == 0, "the merged-away windows' timers find nothing");
+    check(chunks_of(op) == 0, "every session freed");
+    cairn_test_close(op);
+
+    op = open_op("session");
+    process(op, "a", (int64_t[]){1});
+    process(op, "a", (int64_t[]){2});
+    check_text(cairn_test_end_of_input(op), "a 1-5:2@4", "a record within a session extends it");
+    cairn_test_close(op);
+
+    char *error = NULL;
+    cairn_test_reset_host();
+    check(cairn_test_open("unmergeable", &error) == NULL && strstr(error, "merge callback"),
+          "session windows without merge: explained");
+    free(error);
+    cairn_windows_t w;
+    check(cairn_windows_session(&w, 0) == CAIRN_ERROR, "a gap of 0 refused");
+}
+
+static void a_late_session_record_that_meets_an_open_session_joins_it(void) {
+    void *op = open_op("long-session");
+    process(op, "a", (int64_t[]){5});
+    cairn_test_advance(op, 0, 12);
+    check_text(process(op, "ab", (int64_t[]){2, 1}), "", "nothing fires");
+    check(cairn_test_counter(CAIRN_LATE_RECORDS_DROPPED) == 1, "only b's is late");
+    check_text(cairn_test_end_of_input(op), "a 2-15:2@14", "a's joined the open session");
+    cairn_test_close(op);
+}
+
 static void windows_survive_a_restore(void) {
     void *op = open_op("tumbling");
     process(op, "ab", (int64_t[]){1, 11});
@@ -439,6 +500,8 @@ int main(void) {
     side_outputs_get_a_batch_per_call_and_nothing_from_a_failed_one();
     within_the_allowed_lateness_a_window_fires_again_then_goes();
     a_record_counts_in_each_sliding_window_it_falls_in();
+    session_windows_merge_records_closer_than_the_gap();
+    a_late_session_record_that_meets_an_open_session_joins_it();
     windows_survive_a_restore();
     tumbling_counts_match_an_oracle();
     printf("event_time: %d passed, %d failed\n", passed, failed);

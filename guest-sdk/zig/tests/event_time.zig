@@ -40,6 +40,8 @@ const Count = struct {
         const size = try option(ctx, "size");
         const w = if (ctx.option("slide") != null)
             try cairn.Windows.sliding(size, try option(ctx, "slide"))
+        else if (ctx.option("session") != null)
+            try cairn.Windows.session(size)
         else
             try cairn.Windows.tumbling(size);
         const lenient = w.allowedLateness(try option(ctx, "lateness"));
@@ -52,6 +54,10 @@ const Count = struct {
 
     pub fn add(acc: *u64, _: cairn.Record) !void {
         acc.* += 1;
+    }
+
+    pub fn merge(acc: *u64, other: *const u64) !void {
+        acc.* += other.*;
     }
 
     pub fn emit(key: []const u8, window: cairn.Window, acc: *const u64, out: *cairn.Emitter) !void {
@@ -168,6 +174,16 @@ test "a record counts in each sliding window it falls in" {
     defer harness.cairn_test_close(op);
     _ = harness.processStamped(op, &.{ "a", "a" }, &.{ 7, 12 });
     try expectEqualStrings("a 0-10:1@9,a 5-15:2@14,a 10-20:1@19", harness.endOfInput(op));
+}
+
+test "session windows merge records closer than the gap" {
+    const op = try openCount(&.{ "size", "3", "session", "" });
+    defer harness.cairn_test_close(op);
+    _ = harness.processStamped(op, &.{ "a", "a", "b" }, &.{ 1, 6, 1 });
+    // [1,4) and [6,9): a record at 4 bridges them into [1,9).
+    _ = harness.processStamped(op, &.{ "a", "a" }, &.{ 4, 20 });
+    try expectEqualStrings("b 1-4:1@3,a 1-9:3@8,a 20-23:1@22", harness.endOfInput(op));
+    try expectEqual(@as(usize, 0), harness.cairn_test_timers());
 }
 
 test "windows and their timers survive a restore" {
