@@ -357,7 +357,8 @@ pub fn currentProcessingTime() i64 {
 }
 
 /// Adds `delta` to this subtask's counter `name` (in `/metrics` and Flink's vertex metrics;
-/// up to 64 ASCII letters, digits, `_` or `.`).
+/// 1 to 64 ASCII letters, digits or `_`: another name fails the call). During `process`,
+/// `onTimer` and `finish`.
 pub fn counterAdd(name: [:0]const u8, delta: u64) void {
     c.cairn_counter_add(name.ptr, delta);
 }
@@ -365,7 +366,7 @@ pub fn counterAdd(name: [:0]const u8, delta: u64) void {
 /// Flink's counter of records a window operator dropped for being late.
 pub const late_records_dropped = c.CAIRN_LATE_RECORDS_DROPPED;
 
-/// The emitter of side output `name` (Flink's `OutputTag`; up to 64 characters) for the
+/// The emitter of side output `name` (Flink's `OutputTag`; 1 to 64 characters) for the
 /// current `process`, `onTimer` or `finish` call: its records go to the host as one batch
 /// at the end of the call (none if the call fails), to the nodes reading
 /// `stream.sideOutput(name)`.

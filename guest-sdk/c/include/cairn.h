@@ -435,8 +435,8 @@ int64_t cairn_current_processing_time(void);
  * Counters: an operator's own metrics, per subtask, in `/metrics` and Flink's vertex metrics
  * ------------------------------------------------------------------------------------- */
 
-/* Adds `delta` to this subtask's counter `name` (up to 64 ASCII letters, digits, `_` or
- * `.`). */
+/* Adds `delta` to this subtask's counter `name` (1 to 64 ASCII letters, digits or `_`;
+ * another name fails the call). During `process`, `on_timer` and `finish`. */
 void cairn_counter_add(const char *name, uint64_t delta);
 
 /* Flink's counter of records a window operator dropped for being late. */
@@ -447,7 +447,7 @@ void cairn_counter_add(const char *name, uint64_t delta);
  * `out`, to the nodes whose input reads side output `name` (cairn_stream_side_output)
  * ------------------------------------------------------------------------------------- */
 
-/* The emitter of side output `name` (up to 64 characters) for the current `process`,
+/* The emitter of side output `name` (1 to 64 characters) for the current `process`,
  * `on_timer` or `finish` call: what is emitted to it goes to the host as one batch at the end
  * of the call (and is forgotten if the call fails). No node reading it: nobody gets it. */
 cairn_emitter_t *cairn_side_output(const char *name);

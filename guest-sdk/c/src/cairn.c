@@ -173,7 +173,8 @@ void cairn_timer_delete(cairn_time_domain_t domain, const void *key, size_t key_
 }
 
 /* The input watermark moves only between calls: asked of the host once per `process`,
- * `on_timer` or `finish` call (the calls timers are for). */
+ * `on_timer` or `finish` call (the calls timers are for), and forgotten at its start and
+ * end (elsewhere it is asked every time). */
 static bool watermark_known;
 static int64_t watermark;
 
@@ -1265,6 +1266,7 @@ bool exports_cairn_job_job_method_operator_process(exports_cairn_job_job_borrow_
     cairn_job_types_packed_batch_free(batch);
     cairn_job_list_u16_free(key_groups);
     side_outputs_end(status == CAIRN_OK);
+    watermark_known = false;
     if (status != CAIRN_OK) {
         emitter_clear(&instance->out);
         take_error(err, "process", instance->op->name);
@@ -1319,6 +1321,7 @@ bool exports_cairn_job_job_method_operator_on_timer(exports_cairn_job_job_borrow
     cairn_job_types_packed_batch_free(timers);
     cairn_job_list_u16_free(key_groups);
     side_outputs_end(status == CAIRN_OK);
+    watermark_known = false;
     if (status != CAIRN_OK) {
         emitter_clear(&instance->out);
         take_error(err, "on_timer", instance->op->name);
@@ -1336,6 +1339,7 @@ bool exports_cairn_job_job_method_operator_finish(exports_cairn_job_job_borrow_o
     int status = instance->op->finish ? instance->op->finish(instance->self, &instance->out)
                                       : CAIRN_OK;
     side_outputs_end(status == CAIRN_OK);
+    watermark_known = false;
     if (status != CAIRN_OK) {
         emitter_clear(&instance->out);
         take_error(err, "finish", instance->op->name);

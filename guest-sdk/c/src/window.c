@@ -58,8 +58,13 @@ int cairn_windows_tumbling(cairn_windows_t *windows, uint64_t size_ms) {
     return cairn_windows_sliding(windows, size_ms, size_ms);
 }
 
+/* `a + b` and `a - b` for `b >= 0`, stopping at the ends of the s64 range. */
 static int64_t saturating_add(int64_t a, int64_t b) {
-    return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static int64_t saturating_sub(int64_t a, int64_t b) {
+    return a < INT64_MIN + b ? INT64_MIN : a - b;
 }
 
 /* The window starting at `start` (a session window: a record's at `start`). */
@@ -68,10 +73,11 @@ static cairn_window_t window_at(const window_operator_t *op, int64_t start) {
 }
 
 /* The start of the latest window a record at `timestamp` is in: the record is in those
- * starting there and every `slide` before, while they start after `timestamp - size`. */
+ * starting there and every `slide` before, while they start after `timestamp - size`. A
+ * window reaching below the smallest timestamp starts there. */
 static int64_t latest_start(const window_operator_t *op, int64_t timestamp) {
     int64_t rem = timestamp % op->windows.slide;
-    return timestamp - (rem < 0 ? rem + op->windows.slide : rem); /* Euclidean */
+    return saturating_sub(timestamp, rem < 0 ? rem + op->windows.slide : rem); /* Euclidean */
 }
 
 static int64_t max_timestamp(cairn_window_t window) { return window.end - 1; }
@@ -288,16 +294,21 @@ static int add_to_windows(const window_operator_t *op, const cairn_record_t *rec
     if (cairn_keyed_get_or_insert(op->panes, record, (void **)&panes) != CAIRN_OK ||
         check_panes(op, panes) != CAIRN_OK)
         return CAIRN_ERROR;
-    for (int64_t start = latest; start > timestamp - op->windows.size;
-         start -= op->windows.slide) {
+    int64_t first = saturating_sub(timestamp, op->windows.size);
+    for (int64_t start = latest;;) {
         cairn_window_t window = window_at(op, start);
-        if (is_late(op, window, watermark)) continue;
-        bool added;
-        size_t index = (size_t)(pane_of(op, panes, window, &added) - panes->ptr) / op->stride;
-        if (add_to_pane(op, record, panes, index, added, watermark, out) != CAIRN_OK)
-            return CAIRN_ERROR;
+        if (!is_late(op, window, watermark)) {
+            bool added;
+            size_t index =
+                (size_t)(pane_of(op, panes, window, &added) - panes->ptr) / op->stride;
+            if (add_to_pane(op, record, panes, index, added, watermark, out) != CAIRN_OK)
+                return CAIRN_ERROR;
+        }
+        int64_t earlier;
+        if (__builtin_sub_overflow(start, op->windows.slide, &earlier) || earlier <= first)
+            return CAIRN_OK;
+        start = earlier;
     }
-    return CAIRN_OK;
 }
 
 /* Session windows: the record's window merged with the key's windows it meets first (as

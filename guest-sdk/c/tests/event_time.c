@@ -370,6 +370,13 @@ static void a_record_counts_in_each_sliding_window_it_falls_in(void) {
     check_text(cairn_test_end_of_input(op), "a 0-10:1@9,a 5-15:2@14,a 10-20:1@19",
                "sliding windows");
     cairn_test_close(op);
+
+    op = open_op("sliding");
+    process(op, "a", (int64_t[]){INT64_MIN + 1}); /* INT64_MIN: no timestamp */
+    check_text(cairn_test_end_of_input(op),
+               "a -9223372036854775808--9223372036854775798:1@-9223372036854775799",
+               "a window reaching below the smallest timestamp starts there");
+    cairn_test_close(op);
 }
 
 static void session_windows_merge_records_closer_than_the_gap(void) {
