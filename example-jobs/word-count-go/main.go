@@ -23,11 +23,9 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"cairn/sdk"
+	"cairn/word-count-go/wordcount"
 )
 
 func init() {
@@ -41,68 +39,13 @@ func init() {
 func main() {}
 
 func describe(args cairn.Args) (*cairn.Graph, error) {
-	input, err := args.Required("--input")
-	if err != nil {
-		return nil, err
-	}
-	output, err := args.Required("--output")
-	if err != nil {
-		return nil, err
-	}
-	rate, paced := args.Value("--rate")
-	from, err := parseKafkaURL("--input", input)
-	if err != nil {
-		return nil, err
-	}
-	if from != nil && paced {
-		return nil, errors.New("--rate paces a file input; it does not apply to " + input)
-	}
-	to, err := parseKafkaURL("--output", output)
-	if err != nil {
-		return nil, err
-	}
-
 	g := cairn.NewGraph("word-count")
-	var lines *cairn.Node
-	switch {
-	case from != nil:
-		lines = g.KafkaSource("lines", from.servers, from.topic).Option("scan.bounded.mode", "latest-offset")
-	case input == "-":
-		lines = g.StdinSource("lines")
-	case paced:
-		lines = g.FileSource("lines", input).Option("rate", rate)
-	default:
-		lines = g.FileSource("lines", input)
+	lines, err := wordcount.Source(g, "lines", args)
+	if err != nil {
+		return nil, err
 	}
-	counts := lines.Parallelism(1).
-		Operator("split", "split", cairn.Rebalance).
-		Operator("count", "count", cairn.ByKey)
-	switch {
-	case to != nil:
-		counts.KafkaSink("out", to.servers, to.topic, cairn.Forward).Option("sink.delivery-guarantee", "exactly-once")
-	case output == "-":
-		counts.StdoutSink("out", cairn.Forward)
-	default:
-		counts.FileSink("out", output, cairn.Forward)
-	}
-	return g, nil
-}
-
-// kafkaURL is a `kafka://HOST:PORT/TOPIC` argument: its bootstrap servers and topic.
-type kafkaURL struct{ servers, topic string }
-
-// parseKafkaURL reads argument `name`'s value as a Kafka URL: nil if it is not one, an error
-// if it is a malformed one.
-func parseKafkaURL(name, value string) (*kafkaURL, error) {
-	address, ok := strings.CutPrefix(value, "kafka://")
-	if !ok {
-		return nil, nil
-	}
-	servers, topic, _ := strings.Cut(address, "/")
-	if servers == "" || topic == "" || strings.Contains(topic, "/") {
-		return nil, errors.New("invalid " + name + " " + value + ": expected kafka://HOST:PORT/TOPIC")
-	}
-	return &kafkaURL{servers, topic}, nil
+	counts := lines.Operator("split", "split", cairn.Rebalance).Operator("count", "count", cairn.ByKey)
+	return g, wordcount.Sink(counts, "out", args)
 }
 
 // split: lines to words, keyed by the word.
@@ -110,7 +53,7 @@ type split struct{}
 
 func (split) Process(line *cairn.Record, out *cairn.Emitter) error {
 	for rest := line.Value; ; {
-		word, after, found := nextWord(rest)
+		word, after, found := wordcount.NextWord(rest)
 		if !found {
 			return nil
 		}
@@ -118,36 +61,6 @@ func (split) Process(line *cairn.Record, out *cairn.Emitter) error {
 		rest = after
 	}
 }
-
-// nextWord finds the first word of text: its bytes between Unicode whitespace, exactly as
-// Rust's `char::is_whitespace` (the White_Space property, which unicode.IsSpace is).
-func nextWord(text []byte) (word, rest []byte, found bool) {
-	start := -1
-	for i := 0; i < len(text); {
-		space, size := asciiSpace[text[i]], 1
-		if text[i] >= utf8.RuneSelf {
-			var c rune
-			c, size = utf8.DecodeRune(text[i:])
-			space = unicode.IsSpace(c)
-		}
-		if space {
-			if start >= 0 {
-				return text[start:i], text[i:], true
-			}
-		} else if start < 0 {
-			start = i
-		}
-		i += size
-	}
-	if start >= 0 {
-		return text[start:], nil, true
-	}
-	return nil, nil, false
-}
-
-// asciiSpace marks the ASCII whitespace bytes: tab, line feed, vertical tab, form feed,
-// carriage return and space.
-var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 // count: a counter per word in keyed state, emitting the running count.
 type count struct {

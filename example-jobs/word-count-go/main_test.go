@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/binary"
-	"strings"
 	"testing"
 
 	"cairn/sdk"
@@ -30,24 +29,6 @@ func entry(chunk []byte, key, value string) []byte {
 	chunk = append(chunk, key...)
 	chunk = append(chunk, byte(len(value)+1))
 	return append(chunk, value...)
-}
-
-func TestSplitsOnUnicodeWhitespaceAsRust(t *testing.T) {
-	text := "a\tb\u000bc\u000cd\re f\u0085g\u00a0h\u1680i\u2000j\u200ak\u2028l\u2029m\u202fn\u205fo\u3000p" +
-		" x\u001cy z\ufeffw q\u200bv u\u180et  naïve 🚀rocket "
-	var words []string
-	for rest := []byte(text); ; {
-		word, after, found := nextWord(rest)
-		if !found {
-			break
-		}
-		words = append(words, string(word))
-		rest = after
-	}
-	want := "a b c d e f g h i j k l m n o p x\u001cy z\ufeffw q\u200bv u\u180et naïve 🚀rocket"
-	if got := strings.Join(words, " "); got != want {
-		t.Fatalf("words %q, want %q", got, want)
-	}
 }
 
 func TestRestoresVersion3(t *testing.T) {

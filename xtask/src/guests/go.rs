@@ -19,17 +19,28 @@ use crate::{run, target_dir};
 /// The Go release jobs are built with.
 const GO: &str = "go1.26.8";
 
-/// Go jobs: (name, folder of its module).
-const JOBS: &[(&str, &str)] = &[("word-count-go", "example-jobs/word-count-go")];
+/// Go jobs: (name, folder of its module, folders of the other modules it requires besides
+/// the SDK).
+const JOBS: &[(&str, &str, &[&str])] = &[
+    ("word-count-go", "example-jobs/word-count-go", &[]),
+    (
+        "windowed-count-go",
+        "example-jobs/windowed-count-go",
+        &["example-jobs/word-count-go"],
+    ),
+];
 
 pub(super) fn build() -> anyhow::Result<()> {
     let dir = target_dir().join("guest-go");
     std::fs::create_dir_all(&dir)?;
     let sdk = workspace_path("guest-sdk/go");
-    for (name, folder) in JOBS {
+    for (name, folder, requires) in JOBS {
         let folder = workspace_path(folder);
         let mut inputs = go_files(&sdk)?;
         inputs.extend(go_files(&folder)?);
+        for module in *requires {
+            inputs.extend(go_files(&workspace_path(module))?);
+        }
         inputs.push(workspace_path("xtask/wit-tools/src/main.rs"));
         let component = dir.join(format!("{name}.wasm"));
         Fingerprint::of(&component, &inputs, GO)?.build_unless_current(&component, || {
@@ -52,11 +63,12 @@ pub(super) fn build() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `go test` of the SDK (golden vectors, keyed state, snapshots and restores) and of the
-/// jobs (word count's state versions), natively.
+/// `go test` of the SDK (golden vectors, the graph's ABI layout, keyed state, snapshots and
+/// restores, timers, the harness) and of the jobs (word count's state versions, the windows
+/// of windowed-count-go), natively.
 pub(super) fn unit_tests() -> anyhow::Result<()> {
     let mut modules = vec![workspace_path("guest-sdk/go")];
-    modules.extend(JOBS.iter().map(|(_, folder)| workspace_path(folder)));
+    modules.extend(JOBS.iter().map(|(_, folder, _)| workspace_path(folder)));
     for module in modules {
         run(go(&module)?.args(["test", "-count=1", "./..."]))
             .with_context(|| format!("the Go tests in {} failed", module.display()))?;
