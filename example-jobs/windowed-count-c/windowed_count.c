@@ -92,18 +92,10 @@ static const cairn_operator_t STAMP = {.name = "stamp", .process = stamp_process
  * `late-output` if the node names one
  * ------------------------------------------------------------------------------------- */
 
-/* Option `name` of the context, ms; 0 when absent. */
-static int option_ms(const cairn_context_t *ctx, const char *name, uint64_t *ms) {
-    const char *value = cairn_context_option(ctx, name);
-    const char *args[] = {name, value ? value : "0"};
-    cairn_args_t option = {args, 2};
-    return cairn_args_u64(&option, name, 0, ms);
-}
-
 static int words_per_window_windows(const cairn_context_t *ctx, cairn_windows_t *windows) {
     uint64_t size, lateness;
-    if (option_ms(ctx, "window", &size) != CAIRN_OK ||
-        option_ms(ctx, "allowed-lateness", &lateness) != CAIRN_OK ||
+    if (cairn_context_option_u64(ctx, "window", 0, &size) != CAIRN_OK ||
+        cairn_context_option_u64(ctx, "allowed-lateness", 0, &lateness) != CAIRN_OK ||
         cairn_windows_tumbling(windows, size) != CAIRN_OK)
         return CAIRN_ERROR;
     if (lateness > INT64_MAX)

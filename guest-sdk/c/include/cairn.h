@@ -578,6 +578,11 @@ typedef struct cairn_context {
 /* The value of option `name` of this operator's node (the last one set wins), or NULL. */
 const char *cairn_context_option(const cairn_context_t *ctx, const char *name);
 
+/* The value of option `name` as an unsigned integer, `fallback` when absent; CAIRN_ERROR
+ * (with a message naming the option) when it is not a number. */
+int cairn_context_option_u64(const cairn_context_t *ctx, const char *name, uint64_t fallback,
+                             uint64_t *value);
+
 /* How operator-wide state is shared out when the parallelism changes. */
 typedef enum cairn_operator_state_mode {
     /* The old subtasks' items, in subtask order, split into runs, one per new subtask (some

@@ -883,23 +883,28 @@ const char *cairn_args_required(const cairn_args_t *args, const char *name) {
     return value;
 }
 
-int cairn_args_u64(const cairn_args_t *args, const char *name, uint64_t fallback,
-                   uint64_t *value) {
-    const char *raw = cairn_args_value(args, name);
+/* `raw` (NULL: absent, `fallback`) as an unsigned decimal integer; `what` names it in the
+ * error ("--rate", "option window"). */
+static int parse_u64(const char *raw, const char *what, uint64_t fallback, uint64_t *value) {
     if (raw == NULL) {
         *value = fallback;
         return CAIRN_OK;
     }
     uint64_t n = 0;
     const char *p = raw;
-    if (*p == 0) return cairn_error("invalid value \"%s\" for %s: not a number", raw, name);
+    if (*p == 0) return cairn_error("invalid value \"%s\" for %s: not a number", raw, what);
     for (; *p; p++) {
         if (*p < '0' || *p > '9' || n > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-            return cairn_error("invalid value \"%s\" for %s: not a number", raw, name);
+            return cairn_error("invalid value \"%s\" for %s: not a number", raw, what);
         n = n * 10 + (uint64_t)(*p - '0');
     }
     *value = n;
     return CAIRN_OK;
+}
+
+int cairn_args_u64(const cairn_args_t *args, const char *name, uint64_t fallback,
+                   uint64_t *value) {
+    return parse_u64(cairn_args_value(args, name), name, fallback, value);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1100,6 +1105,17 @@ const char *cairn_context_option(const cairn_context_t *ctx, const char *name) {
     for (size_t i = ctx->options_len; i-- > 0;)
         if (strcmp(ctx->options[i].key, name) == 0) return ctx->options[i].value;
     return NULL;
+}
+
+int cairn_context_option_u64(const cairn_context_t *ctx, const char *name, uint64_t fallback,
+                             uint64_t *value) {
+    const char *raw = cairn_context_option(ctx, name);
+    size_t len = strlen("option ") + strlen(name) + 1;
+    char *what = xrealloc(NULL, len);
+    snprintf(what, len, "option %s", name);
+    int status = parse_u64(raw, what, fallback, value);
+    free(what);
+    return status;
 }
 
 /* A window operator's definition sets nothing the SDK implements for it. */

@@ -33,9 +33,9 @@ typedef struct timer {
     uint8_t *key;
     size_t key_len;
     int64_t timestamp;
-} timer_t_;
+} pending_timer_t;
 
-static timer_t_ *timers;
+static pending_timer_t *timers;
 static size_t timers_len, timers_cap;
 static int64_t clocks[2] = {INT64_MIN, 0}; /* event time (the watermark), processing time */
 
@@ -66,7 +66,7 @@ void __wasm_import_cairn_job_timers_register(int32_t domain, uint8_t *key, size_
     uint8_t *copy = malloc(len ? len : 1);
     if (copy == NULL) abort();
     if (len) memcpy(copy, key, len);
-    timers[timers_len++] = (timer_t_){domain, copy, len, timestamp};
+    timers[timers_len++] = (pending_timer_t){domain, copy, len, timestamp};
 }
 
 void __wasm_import_cairn_job_timers_delete(int32_t domain, uint8_t *key, size_t len,
@@ -359,7 +359,7 @@ static const char *error_text(char *error) {
 
 /* Orders timers as the host fires them: by timestamp, then key. */
 static int timer_order(const void *a, const void *b) {
-    const timer_t_ *x = a, *y = b;
+    const pending_timer_t *x = a, *y = b;
     if (x->timestamp != y->timestamp) return x->timestamp < y->timestamp ? -1 : 1;
     size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
     int c = n ? memcmp(x->key, y->key, n) : 0;
@@ -393,7 +393,7 @@ static bool fire_due(void *instance, int32_t domain, size_t *at, char **error) {
         cairn_test_batch_t batch = {0};
         cairn_job_list_u16_t groups = {NULL, 0};
         for (size_t i = first; i < timers_len;) {
-            timer_t_ t = timers[i];
+            pending_timer_t t = timers[i];
             if (t.domain != domain || t.timestamp != due) {
                 i++;
                 continue;
