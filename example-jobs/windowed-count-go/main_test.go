@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"slices"
 	"testing"
 
@@ -48,6 +49,17 @@ func TestTumblingWindowsFireAtTheirLastMillisecond(t *testing.T) {
 	check(t, out, err, fired("a", "1000\ta\t1", 1999))
 	if h.Timers() != 0 {
 		t.Fatalf("%d timers left", h.Timers())
+	}
+}
+
+func TestAWindowReachingBelowTheSmallestTimestampStartsThere(t *testing.T) {
+	h := openCount(t, "1000", "0")
+	out, err := h.Process(word("a", math.MinInt64+1))
+	check(t, out, err)
+	out, err = h.AdvanceWatermark(math.MinInt64 + 999)
+	check(t, out, err, fired("a", "-9223372036854775808\ta\t1", math.MinInt64+999))
+	if _, err := h.Process(word("a", cairn.NoTimestamp)); err == nil {
+		t.Fatal("a record without a timestamp accepted")
 	}
 }
 

@@ -86,9 +86,10 @@ func msOption(ctx *cairn.Context, name string) (int64, error) {
 	return int64(min(ms, math.MaxInt64)), nil
 }
 
-// assign is the window of a record at timestamp.
+// assign is the window of a record at timestamp (one reaching below the smallest timestamp
+// starts there).
 func (c *count) assign(timestamp int64) window {
-	start := timestamp - euclideanMod(timestamp, c.size)
+	start := saturatingSub(timestamp, euclideanMod(timestamp, c.size))
 	return window{start, saturatingAdd(start, c.size)}
 }
 
@@ -207,9 +208,18 @@ func euclideanMod(a, b int64) int64 {
 	return m
 }
 
+// saturatingAdd is a + b for b >= 0, at most math.MaxInt64.
 func saturatingAdd(a, b int64) int64 {
-	if b > 0 && a > math.MaxInt64-b {
+	if a > math.MaxInt64-b {
 		return math.MaxInt64
 	}
 	return a + b
+}
+
+// saturatingSub is a - b for b >= 0, at least math.MinInt64.
+func saturatingSub(a, b int64) int64 {
+	if a < math.MinInt64+b {
+		return math.MinInt64
+	}
+	return a - b
 }

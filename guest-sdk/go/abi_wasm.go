@@ -70,8 +70,8 @@ func hostDeleteTimer(domain TimeDomain, key []byte, timestamp int64) {
 	runtime.KeepAlive(key)
 }
 
-// watermark is the input watermark as the host gave it during this call: it moves only
-// between calls.
+// watermark is the input watermark as the host gave it during this call (it moves only
+// between calls), forgotten when the call ends.
 var watermark struct {
 	ms    int64
 	known bool
@@ -160,13 +160,13 @@ var (
 func begin() {
 	clear(retained)
 	retained = retained[:0]
-	watermark.known = false
 }
 
 // end finishes an export: its arguments are no longer needed.
 func end() {
 	clear(allocations)
 	allocations = allocations[:0]
+	watermark.known = false
 	collectIfDue()
 }
 

@@ -45,15 +45,16 @@ func DeleteTimer(domain TimeDomain, key []byte, timestamp int64) {
 	hostDeleteTimer(domain, key, timestamp)
 }
 
-// CurrentWatermark is the operator's input watermark (ms): math.MinInt64 before the first,
-// math.MaxInt64 once every input has ended. It moves only between calls.
+// CurrentWatermark is the operator's input watermark (ms): math.MinInt64 before the first
+// (and outside Process, OnTimer and Finish), math.MaxInt64 once every input has ended. It
+// moves only between calls.
 func CurrentWatermark() int64 { return hostCurrentWatermark() }
 
 // CurrentProcessingTime is the wall clock, in milliseconds since the Unix epoch.
 func CurrentProcessingTime() int64 { return hostCurrentProcessingTime() }
 
 // EmitTo emits the records of records to side output sideOutput (Flink's OutputTag; read
-// in the graph with Node.SideOutput), and empties it. Names are up to 64 characters.
+// in the graph with Node.SideOutput), and empties it. Names are 1 to 64 characters.
 func EmitTo(sideOutput string, records *Emitter) error {
 	batch := records.take()
 	if len(batch.offsets) == 0 {
@@ -66,11 +67,11 @@ func EmitTo(sideOutput string, records *Emitter) error {
 }
 
 // CounterAdd adds delta to this subtask's counter name (in /metrics and Flink's vertex
-// metrics; for example "numLateRecordsDropped"). Names are up to 64 ASCII letters, digits,
-// '_' or '.'.
+// metrics; for example "numLateRecordsDropped"). Names are 1 to 64 ASCII letters, digits or
+// '_'.
 func CounterAdd(name string, delta uint64) error {
 	if !counterName(name) {
-		return errors.New("a counter's name has 1 to 64 ASCII letters, digits, '_' or '.', not " + strconv.Quote(name))
+		return errors.New("a counter's name has 1 to 64 ASCII letters, digits or '_', not " + strconv.Quote(name))
 	}
 	return hostCounterAdd(name, delta)
 }
@@ -81,7 +82,7 @@ func counterName(name string) bool {
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.') {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
 			return false
 		}
 	}
