@@ -130,9 +130,10 @@ static bool window_covers(cairn_window_t outer, cairn_window_t inner) {
     return outer.start <= inner.start && inner.end <= outer.end;
 }
 
-/* The pane of `window`, inserted in order with a zeroed accumulator when new (`*added`). */
-static uint8_t *pane_of(const window_operator_t *op, cairn_buffer_t *panes,
-                        cairn_window_t window, bool *added) {
+/* The index of the pane of `window`, inserted in order with a zeroed accumulator when new
+ * (`*added`). */
+static size_t pane_of(const window_operator_t *op, cairn_buffer_t *panes, cairn_window_t window,
+                      bool *added) {
     size_t lo = 0, hi = panes->len / op->stride;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -144,7 +145,7 @@ static uint8_t *pane_of(const window_operator_t *op, cairn_buffer_t *panes,
     if (lo < panes->len / op->stride) {
         cairn_window_t found = pane_window(pane_at(op, panes, lo));
         *added = found.start != window.start || found.end != window.end;
-        if (!*added) return pane_at(op, panes, lo);
+        if (!*added) return lo;
     }
     *added = true;
     cairn_buffer_reserve(panes, op->stride);
@@ -153,7 +154,7 @@ static uint8_t *pane_of(const window_operator_t *op, cairn_buffer_t *panes,
     memset(pane, 0, op->stride);
     memcpy(pane, &window, sizeof window);
     panes->len += op->stride;
-    return pane;
+    return lo;
 }
 
 /* Merges session window `window` with every pane it meets, directly or through others, into
@@ -188,7 +189,7 @@ static int merge_session(const window_operator_t *op, cairn_buffer_t *panes,
     }
     if (base == SIZE_MAX) {
         bool fresh;
-        *index = (size_t)(pane_of(op, panes, merged, &fresh) - panes->ptr) / op->stride;
+        *index = pane_of(op, panes, merged, &fresh);
     } else {
         /* The panes left are all before or all after the merged window: it stays in order. */
         memcpy(pane_at(op, panes, base), &merged, sizeof merged);
@@ -299,8 +300,7 @@ static int add_to_windows(const window_operator_t *op, const cairn_record_t *rec
         cairn_window_t window = window_at(op, start);
         if (!is_late(op, window, watermark)) {
             bool added;
-            size_t index =
-                (size_t)(pane_of(op, panes, window, &added) - panes->ptr) / op->stride;
+            size_t index = pane_of(op, panes, window, &added);
             if (add_to_pane(op, record, panes, index, added, watermark, out) != CAIRN_OK)
                 return CAIRN_ERROR;
         }
