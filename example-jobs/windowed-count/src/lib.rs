@@ -12,19 +12,23 @@
 //! highest timestamp by `--max-delay` (Flink's bounded out-of-orderness). Each window of
 //! `--window` ms (starting at `ts - ts mod window`) emits one line
 //! `<window-start><TAB><word><TAB><count>` per word once the watermark passes its end; the
-//! file sink writes them exactly-once. A record behind the watermark by more than
-//! `--allowed-lateness` (default 0) when it arrives is late: dropped and counted in
-//! `numLateRecordsDropped`, or with `--late-output DIR` written there as its word.
+//! file sink writes them exactly-once. A record whose window's end (less 1 ms) plus
+//! `--allowed-lateness` (default 0) is at or behind the watermark when it arrives is late:
+//! dropped and counted in `numLateRecordsDropped`, or with `--late-output DIR` written there
+//! as `<timestamp><TAB><word>`.
 //! `--input` and `--output` take what word-count's take (a file, `-`, `kafka://…`).
 //!
 //! `--idleness MS` marks a stamping subtask idle after MS without records (Flink's
-//! `withIdleness`), so that it stops holding event time back; `--also-stdin` adds standard
-//! input as a second source of lines (which stays idle while nothing is written to it).
+//! `withIdleness`), so that it stops holding event time back — and, as in Flink, records it
+//! stamps after a pause that long may be late, event time having moved on without it;
+//! `--also-stdin` adds standard input as a second source of lines (which stays idle while
+//! nothing is written to it).
 
 use cairn_sdk::Input;
 use cairn_sdk::prelude::*;
 
-/// A line of input that is not `<epoch-ms><TAB><text>`: skipped, and counted.
+/// A line of input that is not `<epoch-ms><TAB><text>` (or whose time is -2^63, the mark of
+/// "no timestamp"): skipped, and counted.
 pub const MALFORMED_LINES: &str = "numMalformedLines";
 
 /// The window counts' side output of late records.
@@ -41,6 +45,7 @@ impl Operator for Stamp {
         let Some(timestamp) = line
             .split_once('\t')
             .and_then(|(ms, text)| Some((ms.trim().parse::<i64>().ok()?, text)))
+            .filter(|&(ms, _)| ms != i64::MIN)
         else {
             return cairn_sdk::host::counter_add(MALFORMED_LINES, 1);
         };
@@ -90,7 +95,8 @@ impl Aggregate for WordsPerWindow {
     }
 }
 
-/// Late words, as their word alone (the side output's records are the words as stamped).
+/// Late words as `<timestamp><TAB><word>` (the side output's records are the words as
+/// stamped).
 #[derive(Default, Serialize, Deserialize)]
 pub struct LateWords;
 
@@ -176,3 +182,54 @@ impl Job for WindowedCount {
 }
 
 cairn_sdk::export_job!(WindowedCount);
+
+#[cfg(test)]
+mod tests {
+    use cairn_sdk::testing::Harness;
+
+    use super::*;
+
+    #[test]
+    fn lines_are_stamped_words_and_malformed_ones_counted() {
+        let mut stamp = Harness::open::<WindowedCount>("stamp", &[]).unwrap();
+        let out = stamp
+            .process(&[
+                ("", "1500\tto be  or\u{3000}not", None),
+                ("", "no tab here", None),
+                ("", "12x\tword", None),
+                ("", "-9223372036854775808\tword", None),
+            ])
+            .unwrap();
+        let stamped: Vec<(&str, Option<i64>)> =
+            out.iter().map(|(k, _, t)| (k.as_str(), *t)).collect();
+        assert_eq!(
+            stamped,
+            [
+                ("to", Some(1500)),
+                ("be", Some(1500)),
+                ("or", Some(1500)),
+                ("not", Some(1500))
+            ]
+        );
+        assert_eq!(stamp.counter(MALFORMED_LINES), 3);
+    }
+
+    #[test]
+    fn words_are_counted_per_window_and_late_ones_dropped() {
+        let options = [("window", "1000"), ("allowed-lateness", "0")];
+        let mut count = Harness::open::<WindowedCount>("count", &options).unwrap();
+        count
+            .process(&[
+                ("a", "", Some(10)),
+                ("b", "", Some(999)),
+                ("a", "", Some(500)),
+            ])
+            .unwrap();
+        let fired = count.advance_watermark(999).unwrap();
+        let mut lines: Vec<&str> = fired.iter().map(|(_, v, _)| v.as_str()).collect();
+        lines.sort();
+        assert_eq!(lines, ["0\ta\t2", "0\tb\t1"]);
+        count.process(&[("a", "", Some(20))]).unwrap();
+        assert_eq!(count.counter(cairn_sdk::window::LATE_RECORDS_DROPPED), 1);
+    }
+}

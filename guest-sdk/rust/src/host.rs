@@ -86,7 +86,7 @@ pub fn emit_to(side_output: &str, batch: PackedBatch) -> Result<()> {
 }
 
 /// Adds `delta` to this subtask's counter `name` (shown in `/metrics` and Flink's vertex
-/// metrics). Names are up to 64 ASCII letters, digits, `_` or `.`.
+/// metrics). Names are 1 to 64 ASCII letters, digits or `_`.
 pub fn counter_add(name: &str, delta: u64) -> Result<()> {
     imp::counter_add(name, delta)
 }

@@ -50,6 +50,11 @@ impl Window {
         self.start <= other.end && other.start <= self.end
     }
 
+    /// Whether `other` lies within this window.
+    fn covers(&self, other: &Window) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+
     fn cover(&self, other: &Window) -> Window {
         Window {
             start: self.start.min(other.start),
@@ -97,7 +102,8 @@ impl Windows {
         }))
     }
 
-    /// Flink's `SlidingEventTimeWindows.of(size, slide)`.
+    /// Flink's `SlidingEventTimeWindows.of(size, slide)`, for a slide up to the size (Flink
+    /// also takes a longer slide, leaving gaps between windows; Cairn refuses it).
     pub fn sliding(size_ms: u64, slide_ms: u64) -> Result<Self> {
         let (size, slide) = (ms(size_ms, "size")?, ms(slide_ms, "slide")?);
         if slide > size {
@@ -147,19 +153,21 @@ impl Windows {
             start,
             end: start.saturating_add(size),
         };
+        // Saturating: a window reaching below the smallest timestamp starts there.
+        let start_of = |size: i64| timestamp.saturating_sub(timestamp.rem_euclid(size));
         windows.clear();
         match self.kind {
-            Kind::Tumbling { size } => {
-                windows.push(window(timestamp - timestamp.rem_euclid(size), size));
-            }
+            Kind::Tumbling { size } => windows.push(window(start_of(size), size)),
             Kind::Sliding { size, slide } => {
-                let last = timestamp - timestamp.rem_euclid(slide);
-                windows.extend(
-                    (0..)
-                        .map(|i| last - i * slide)
-                        .take_while(|&start| start > timestamp - size)
-                        .map(|start| window(start, size)),
-                );
+                let first = timestamp.saturating_sub(size);
+                let mut start = start_of(slide);
+                loop {
+                    windows.push(window(start, size));
+                    match start.checked_sub(slide) {
+                        Some(earlier) if earlier > first => start = earlier,
+                        _ => break,
+                    }
+                }
             }
             Kind::Session { gap } => windows.push(window(timestamp, gap)),
         }
@@ -215,10 +223,11 @@ impl<A: Serialize + DeserializeOwned + 'static> StateValue for Panes<A> {
     const ENCODING: ValueEncoding = ValueEncoding::Bytes;
 
     fn encode(&self, out: &mut Vec<u8>) {
-        // Writing into a Vec cannot fail, and every type serde derives for encodes.
-        if let Ok(bytes) = postcard::to_extend(self, std::mem::take(out)) {
-            *out = bytes;
-        }
+        // Writing into a Vec cannot fail; an accumulator whose own Serialize fails is a bug
+        // of the job, which must not be checkpointed as if nothing were wrong.
+        *out = postcard::to_extend(self, std::mem::take(out)).unwrap_or_else(|e| {
+            panic!("cannot encode a key's windows (Aggregate::Acc's Serialize failed): {e}")
+        });
     }
 
     fn decode(bytes: &[u8]) -> Result<Self> {
@@ -259,6 +268,8 @@ impl<A: Aggregate> Windowed<A> {
 
     /// Registers the timers a new `window` of `key` needs at `watermark`: when it fires
     /// (unless the watermark is past that: it fires at once) and when its state goes.
+    /// Timers are never deleted: a timer is a key and a timestamp, which other windows of the
+    /// key may share, and one whose window merged away finds nothing to do.
     fn register(&self, key: &[u8], window: &Window, watermark: i64) -> Result<()> {
         let (fire, cleanup) = (window.max_timestamp(), self.windows()?.cleanup_time(window));
         if fire > watermark {
@@ -270,19 +281,11 @@ impl<A: Aggregate> Windowed<A> {
         Ok(())
     }
 
-    fn unregister(&self, key: &[u8], window: &Window) -> Result<()> {
-        let (fire, cleanup) = (window.max_timestamp(), self.windows()?.cleanup_time(window));
-        host::delete_timer(TimeDomain::EventTime, key, fire);
-        if cleanup != fire {
-            host::delete_timer(TimeDomain::EventTime, key, cleanup);
-        }
-        Ok(())
-    }
-
-    /// The pane of `window` in `panes`, and whether it is new (its timers are not set).
-    fn pane(&self, key: &[u8], panes: &mut Panes<A::Acc>, window: Window) -> Result<(usize, bool)> {
+    /// The pane of `window` in `panes` (for session windows, merged), and whether it is new
+    /// (its timers are not set).
+    fn pane(&self, panes: &mut Panes<A::Acc>, window: Window) -> Result<(usize, bool)> {
         if matches!(self.windows()?.kind, Kind::Session { .. }) {
-            return self.merge_into(key, panes, window);
+            return self.merge_into(panes, window);
         }
         Ok(match panes.0.binary_search_by_key(&window, |(w, _)| *w) {
             Ok(i) => (i, false),
@@ -296,35 +299,33 @@ impl<A: Aggregate> Windowed<A> {
     /// Merges session window `window` with every window of `panes` it meets, directly or
     /// through others, into one pane; returns its index and whether it is a new window.
     /// (Windows in `panes` never meet each other, so the merged window is an old one only
-    /// when `window` lies within it.) The timers of old windows merged away are deleted.
-    fn merge_into(
-        &self,
-        key: &[u8],
-        panes: &mut Panes<A::Acc>,
-        window: Window,
-    ) -> Result<(usize, bool)> {
+    /// when `window` lies within it.)
+    fn merge_into(&self, panes: &mut Panes<A::Acc>, window: Window) -> Result<(usize, bool)> {
         let mut merged = window;
-        let mut acc = A::Acc::default();
+        let mut acc: Option<A::Acc> = None;
+        let mut new = true;
         let mut rest = std::mem::take(&mut panes.0);
-        let mut absorbed = Vec::new();
         while let Some(i) = rest.iter().position(|(w, _)| w.meets(&merged)) {
             let (w, a) = rest.remove(i);
+            new &= !w.covers(&merged);
             merged = merged.cover(&w);
-            self.aggregate.merge(&mut acc, a)?;
-            absorbed.push(w);
-        }
-        let new = !absorbed.contains(&merged);
-        for w in absorbed.iter().filter(|w| **w != merged) {
-            self.unregister(key, w)?;
+            acc = Some(match acc {
+                None => a,
+                Some(mut acc) => {
+                    self.aggregate.merge(&mut acc, a)?;
+                    acc
+                }
+            });
         }
         let i = rest.partition_point(|(w, _)| *w < merged);
-        rest.insert(i, (merged, acc));
+        rest.insert(i, (merged, acc.unwrap_or_default()));
         panes.0 = rest;
         Ok((i, new))
     }
 
-    /// Adds `record` to its windows `assigned` (none late) at `watermark`; a record with no
-    /// window left is late.
+    /// Adds `record` to its windows `assigned` at `watermark` (a session window merged with
+    /// the key's open ones first, as Flink merges before it checks lateness); a record none
+    /// of whose windows is left open is late.
     fn add(
         &mut self,
         record: &Record<'_>,
@@ -332,13 +333,18 @@ impl<A: Aggregate> Windowed<A> {
         watermark: i64,
         out: &mut Emitter,
     ) -> Result<()> {
-        if assigned.is_empty() {
-            return self.late(record);
-        }
         let key = record.key().unwrap_or_default();
         let mut panes = self.panes.get(record)?.unwrap_or_default();
+        let mut added = false;
         for &window in assigned {
-            let (i, new) = self.pane(key, &mut panes, window)?;
+            let (i, new) = self.pane(&mut panes, window)?;
+            if self.windows()?.is_late(&panes.0[i].0, watermark) {
+                // Only a new window can be late: an open one's cleanup timer would have
+                // fired before the watermark got here.
+                panes.0.remove(i);
+                continue;
+            }
+            added = true;
             let (window, acc) = &mut panes.0[i];
             self.aggregate.add(acc, record)?;
             if new {
@@ -348,6 +354,9 @@ impl<A: Aggregate> Windowed<A> {
                 // Within the allowed lateness of a window that fired: fire it again.
                 self.fire(key, window, acc, out)?;
             }
+        }
+        if !added {
+            return self.late(record);
         }
         self.panes.insert(record, panes)
     }
@@ -384,9 +393,7 @@ impl<A: Aggregate> Operator for Windowed<A> {
         })?;
         let watermark = host::current_watermark();
         let mut assigned = std::mem::take(&mut self.assigned);
-        let windows = self.windows()?;
-        windows.assign(timestamp, &mut assigned);
-        assigned.retain(|w| !windows.is_late(w, watermark));
+        self.windows()?.assign(timestamp, &mut assigned);
         let result = self.add(&record, &assigned, watermark, out);
         self.assigned = assigned;
         result
@@ -605,11 +612,43 @@ mod tests {
             shown(h.finish().unwrap()),
             ["b 1-4:1 @3", "a 1-9:3 @8", "a 20-23:1 @22"]
         );
-        assert_eq!(
-            h.timers(),
-            0,
-            "the merged-away windows' timers were deleted"
-        );
+        assert_eq!(h.timers(), 0, "every timer fired");
+    }
+
+    /// A merged-away session window's timers may be another window's too: they stay, and
+    /// every window still fires once and is freed.
+    #[test]
+    fn merging_sessions_keeps_the_timers_other_windows_share() {
+        let mut h = harness(&[("kind", "session"), ("gap", "3"), ("lateness", "8")]);
+        // [0,3) fires at 2 and goes at 10; [8,11) fires at 10; 2 merges [0,3) into [0,5).
+        h.process(&[("a", "", Some(0)), ("a", "", Some(8))])
+            .unwrap();
+        h.process(&[("a", "", Some(2))]).unwrap();
+        assert_eq!(shown(h.advance_watermark(4).unwrap()), ["a 0-5:2 @4"]);
+        assert_eq!(shown(h.advance_watermark(10).unwrap()), ["a 8-11:1 @10"]);
+        h.advance_watermark(18).unwrap();
+        assert!(h.snapshot().unwrap().keyed.is_empty(), "both windows freed");
+    }
+
+    /// As Flink, a session window merges before its lateness is judged: a record whose own
+    /// window is late still counts when that window meets an open one.
+    #[test]
+    fn a_late_session_record_that_meets_an_open_window_is_merged_in() {
+        let mut h = harness(&[("kind", "session"), ("gap", "10")]);
+        h.process(&[("a", "", Some(100))]).unwrap();
+        h.advance_watermark(105).unwrap();
+        h.process(&[("a", "", Some(95)), ("a", "", Some(80))])
+            .unwrap();
+        assert_eq!(h.counter(LATE_RECORDS_DROPPED), 1, "80's window meets none");
+        assert_eq!(shown(h.finish().unwrap()), ["a 95-110:2 @109"]);
+    }
+
+    #[test]
+    fn windows_near_the_smallest_timestamp_do_not_overflow() {
+        let min = i64::MIN + 1;
+        assert_eq!(starts(&Windows::tumbling(10).unwrap(), min)[0].0, i64::MIN);
+        let sliding = starts(&Windows::sliding(10, 5).unwrap(), min);
+        assert!(!sliding.is_empty() && sliding.iter().all(|&(s, e)| s <= min && min < e));
     }
 
     #[test]

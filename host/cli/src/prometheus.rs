@@ -182,10 +182,10 @@ pub fn partition_metric_name(name: &str) -> String {
 }
 
 /// An operator's own counter (`metrics.counter-add`) as `/metrics` exposes it below
-/// `cairn_task_`: `operator_<name>` with `_` for `.`, as Flink's Prometheus reporter writes
-/// an operator-scope metric.
+/// `cairn_task_`: `operator_<name>`, as Flink's Prometheus reporter writes an operator-scope
+/// metric (counter names are letters, digits and `_`: valid in Prometheus as they are).
 pub fn counter_metric_name(name: &str) -> String {
-    format!("operator_{}", name.replace('.', "_"))
+    format!("operator_{name}")
 }
 
 /// A subtask-scope metric under its id in Flink's vertex metrics, and its value now.
@@ -393,6 +393,6 @@ mod tests {
             partition_metric_name("records-lag"),
             "KafkaSourceReader_records_lag"
         );
-        assert_eq!(counter_metric_name("a.b_c"), "operator_a_b_c");
+        assert_eq!(counter_metric_name("numLate_1"), "operator_numLate_1");
     }
 }

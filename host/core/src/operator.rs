@@ -36,11 +36,11 @@ pub(crate) fn add_count(counters: &mut Vec<(String, u64)>, name: String, delta: 
 }
 
 /// A side output or counter name that is empty or too long, or a counter name with other
-/// characters than ASCII letters, digits, `_` and `.`.
+/// characters than ASCII letters, digits and `_` (what a Prometheus name takes as it is).
 #[derive(Debug, thiserror::Error)]
 #[error(
     "{what} name {name:?} is not allowed: names are 1 to {MAX_NAME} characters{rule}",
-    rule = if *.what == "counter" { " (ASCII letters, digits, `_`, `.`)" } else { "" }
+    rule = if *.what == "counter" { " (ASCII letters, digits and `_`)" } else { "" }
 )]
 pub struct BadName {
     what: &'static str,
@@ -72,7 +72,7 @@ impl CallContext {
 
     /// Adds `delta` to counter `name`.
     pub fn count(&mut self, name: String, delta: u64) -> Result<(), BadName> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_';
         if name.is_empty() || name.len() > MAX_NAME || !name.chars().all(allowed) {
             return Err(BadName {
                 what: "counter",

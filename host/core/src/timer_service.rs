@@ -12,6 +12,11 @@ use crate::clock::now_ms;
 /// The most timers handed to one `on_timers` call.
 const FIRE_BATCH: usize = 1024;
 
+/// The wall clock as timers see it: milliseconds since the epoch.
+pub fn current_processing_time() -> i64 {
+    i64::try_from(now_ms()).unwrap_or(i64::MAX)
+}
+
 /// A timer for a key the subtask does not own.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -73,7 +78,7 @@ impl TimerService {
 
     /// The wall clock, in milliseconds since the epoch.
     pub fn current_processing_time(&self) -> i64 {
-        i64::try_from(now_ms()).unwrap_or(i64::MAX)
+        current_processing_time()
     }
 
     fn timer(&self, key: &[u8], timestamp: i64) -> Result<Timer, ForeignKey> {

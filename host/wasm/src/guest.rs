@@ -41,8 +41,8 @@ pub(crate) struct GuestState {
     /// The job's number of key groups, once an operator is open (`keys.key-group`).
     max_parallelism: Option<u32>,
     /// The subtask's timers, side outputs and counters, lent to the instance for the length
-    /// of each operator call (see [`lend`]); between calls, an empty one.
-    call: CallContext,
+    /// of each operator call that may use them (see [`lend`]); `None` between them.
+    call: Option<CallContext>,
 }
 
 /// A component linked for its contract version, ready to instantiate.
@@ -242,6 +242,17 @@ fn domain_from_wit(domain: time::TimeDomain) -> TimeDomain {
     }
 }
 
+/// What a guest is told when it uses timers, side outputs or counters in another call.
+const OUTSIDE_A_CALL: &str = "timers, side outputs and counters are for the operator's \
+     process, on-timer and finish calls only";
+
+impl GuestState {
+    /// The subtask's call context, during the calls that have it.
+    fn call(&mut self) -> Result<&mut CallContext, &'static str> {
+        self.call.as_mut().ok_or(OUTSIDE_A_CALL)
+    }
+}
+
 impl timers::Host for GuestState {
     fn register(
         &mut self,
@@ -249,36 +260,39 @@ impl timers::Host for GuestState {
         key: Vec<u8>,
         timestamp: i64,
     ) -> Result<(), String> {
-        self.call
+        self.call()?
             .timers
             .register(domain_from_wit(domain), &key, timestamp)
             .map_err(|e| e.to_string())
     }
 
     fn delete(&mut self, domain: time::TimeDomain, key: Vec<u8>, timestamp: i64) {
-        self.call
-            .timers
-            .delete(domain_from_wit(domain), &key, timestamp)
+        if let Ok(call) = self.call() {
+            call.timers.delete(domain_from_wit(domain), &key, timestamp);
+        }
     }
 
     fn current_watermark(&mut self) -> i64 {
-        self.call.timers.current_watermark()
+        self.call()
+            .map_or(i64::MIN, |call| call.timers.current_watermark())
     }
 
     fn current_processing_time(&mut self) -> i64 {
-        self.call.timers.current_processing_time()
+        cairn_core::timer_service::current_processing_time()
     }
 }
 
 impl outputs::Host for GuestState {
     fn emit(&mut self, name: String, batch: wit::PackedBatch) -> wasmtime::Result<()> {
-        Ok(self.call.emit_side(name, batch_from_wit!(batch))?)
+        let call = self.call().map_err(wasmtime::Error::msg)?;
+        Ok(call.emit_side(name, batch_from_wit!(batch))?)
     }
 }
 
 impl metrics::Host for GuestState {
     fn counter_add(&mut self, name: String, delta: u64) -> wasmtime::Result<()> {
-        Ok(self.call.count(name, delta)?)
+        let call = self.call().map_err(wasmtime::Error::msg)?;
+        Ok(call.count(name, delta)?)
     }
 }
 
@@ -289,11 +303,18 @@ fn lend<R>(
     ctx: &mut CallContext,
     f: impl FnOnce(&mut Store<GuestState>) -> R,
 ) -> R {
-    std::mem::swap(&mut store.data_mut().call, ctx);
+    // The context moves in and back out by value; the placeholder left meanwhile is empty.
+    let lent = std::mem::replace(ctx, CallContext::new(TimerService::new(NO_KEY_GROUPS, 1)));
+    store.data_mut().call = Some(lent);
     let result = f(store);
-    std::mem::swap(&mut store.data_mut().call, ctx);
+    if let Some(lent) = store.data_mut().call.take() {
+        *ctx = lent;
+    }
     result
 }
+
+/// The key groups of the placeholder a subtask's context leaves behind while lent: none.
+const NO_KEY_GROUPS: KeyGroupRange = KeyGroupRange { first: 1, last: 0 };
 
 /// Links every function of every other interface `component` imports to a trap naming it.
 /// (Not wasmtime's `define_unknown_imports_as_traps`: it matches names exactly, so it would
@@ -425,8 +446,7 @@ impl Guest {
             stderr,
             label,
             max_parallelism: None,
-            // Owns no key group: a timer registered outside an operator call is refused.
-            call: CallContext::new(TimerService::new(KeyGroupRange { first: 1, last: 0 }, 1)),
+            call: None,
         };
         let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.limiter);

@@ -101,6 +101,7 @@ impl Lang {
                 for dir in [
                     python_sdk.clone(),
                     root.join("example-jobs").join("word-count-py"),
+                    root.join("example-jobs").join("windowed-count-py"),
                 ] {
                     run(Command::new("python3")
                         .args(["-m", "unittest", "discover", "--quiet", "-s", "tests"])

@@ -323,9 +323,10 @@ fn vertex_metrics_description() -> String {
          Kafka partition a source subtask reads, as Flink's Kafka source reader names them: \
          {} (exposed by `/metrics` as `cairn_task_KafkaSourceReader_<name>` with `_` for \
          `-`, labelled `topic` and `partition`), each only once its value is known (e.g. \
-         `committedOffset` after the first checkpoint that committed offsets).\n         - `<subtask>.<uid>.<name>` for each counter of the operator's own (`metrics.counter-add` \
+         `committedOffset` after the first checkpoint that committed offsets).\n\
+         - `<subtask>.<uid>.<name>` for each counter of the operator's own (`metrics.counter-add` \
          in `cairn:job`, e.g. the windows' `numLateRecordsDropped`), once counted (exposed by \
-         `/metrics` as `cairn_task_operator_<name>` with `_` for `.`).\n\n\
+         `/metrics` as `cairn_task_operator_<name>`).\n\n\
          Without `get`, the answer lists every metric's id (`[{{\"id\": ...}}]`). With `get`, \
          it lists the value of each named metric, in the order asked for (`[{{\"id\": ..., \
          \"value\": ...}}]`); unknown ids are left out.",
@@ -366,8 +367,8 @@ fn prometheus_description() -> String {
          scope and also `topic` and `partition`, one sample per partition a source subtask \
          reads, each once its value is known:\n{}\n\n\
          An operator's own counters (`metrics.counter-add` in `cairn:job`, e.g. the windows' \
-         `numLateRecordsDropped`), as `cairn_task_operator_<name>` with `_` for `.`, labelled \
-         as the subtask scope, once counted.",
+         `numLateRecordsDropped`), as `cairn_task_operator_<name>`, labelled as the \
+         subtask scope, once counted.",
         listed(
             JOB_METRICS
                 .iter()

@@ -3,8 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+/// The most a paced reader catches up on after falling behind.
+const MAX_BACKLOG: Duration = Duration::from_millis(100);
+
 /// Lets records through at `rate` per second, about 10 ms worth at a time so the pace stays
-/// smooth. A rate of 0 is unpaced.
+/// smooth. A rate of 0 is unpaced. A reader that fell behind (a stall downstream, a busy
+/// machine) catches up on at most [`MAX_BACKLOG`] worth: a rate is a ceiling, never a burst
+/// of what a stall held back.
 pub(crate) struct Pace {
     rate: f64,
     started: Instant,
@@ -34,9 +39,11 @@ impl Pace {
         Ok((due - self.emitted).min((self.rate / 100.0) as u64 + 1))
     }
 
-    /// Counts records that went.
+    /// Counts records that went, forgiving what is owed beyond [`MAX_BACKLOG`].
     pub(crate) fn emitted(&mut self, records: u64) {
-        self.emitted += records;
+        let due = (self.started.elapsed().as_secs_f64() * self.rate) as u64;
+        let backlog = (MAX_BACKLOG.as_secs_f64() * self.rate) as u64;
+        self.emitted = (self.emitted + records).max(due.saturating_sub(backlog));
     }
 }
 
@@ -56,5 +63,19 @@ mod tests {
         assert!((1..=2).contains(&allowed), "{allowed}");
         pace.emitted(1_000);
         assert!(pace.allowance().is_err());
+    }
+
+    #[test]
+    fn a_stall_is_not_made_up_for_beyond_a_tenth_of_a_second() {
+        let mut pace = Pace::new(1_000.0);
+        std::thread::sleep(Duration::from_millis(300));
+        pace.emitted(0);
+        let mut caught_up = 0;
+        while let Ok(allowed) = pace.allowance() {
+            pace.emitted(allowed);
+            caught_up += allowed;
+        }
+        // About 100 ms worth (plus what became due meanwhile), not 300.
+        assert!((90..200).contains(&caught_up), "{caught_up}");
     }
 }

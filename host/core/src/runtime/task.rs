@@ -279,10 +279,14 @@ impl Task {
     ) -> Result<(), TaskError> {
         let mut final_checkpoint = None;
         let (mut ended, mut final_complete) = (false, false);
+        // Once `finish` ran, its records were the last: pending processing-time timers do
+        // not fire (Flink's behaviour at the end of input).
+        let mut finished = false;
         while !(ended && final_complete) {
+            let next_timer = ctx.timers.next_processing_time().filter(|_| !finished);
             let deadline = [
                 self.watermarks.as_ref().map(WatermarkGenerator::due),
-                ctx.timers.next_processing_time().map(instant_of),
+                next_timer.map(instant_of),
             ]
             .into_iter()
             .flatten()
@@ -303,6 +307,7 @@ impl Task {
                     if barrier.drain {
                         let out = operator.finish(&mut ctx)?;
                         self.emitted(out, &mut ctx)?;
+                        finished = true;
                     }
                     if barrier.ends_stream {
                         final_checkpoint = Some(barrier.checkpoint);
@@ -355,7 +360,9 @@ impl Task {
                     }
                 }
                 Event::Tick => {
-                    self.fire(operator.as_mut(), &mut ctx, TimeDomain::ProcessingTime)?;
+                    if !finished {
+                        self.fire(operator.as_mut(), &mut ctx, TimeDomain::ProcessingTime)?;
+                    }
                     self.periodic_watermark()?;
                 }
                 Event::Complete(checkpoint) => {
@@ -467,38 +474,56 @@ impl Task {
     /// Sends a batch the subtask emits on; with a watermark strategy, its timestamps move
     /// event time, and the periodic watermark goes out when due.
     fn emit(&mut self, batch: cairn_wire::PackedBatch) -> Result<(), TaskError> {
-        self.metrics
-            .records_out
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if let Some(generator) = &mut self.watermarks
-            && !batch.is_empty()
-            && generator.on_records(&batch.timestamps, Instant::now())
-        {
-            self.output.status(WatermarkStatus::Active)?;
-        }
-        self.output.emit(batch)?;
+        self.send(None, batch)?;
         self.periodic_watermark()
     }
 
-    /// Sends on what an operator call emitted: its records, then its side outputs; and
-    /// adds what it counted to the subtask's counters.
+    /// Sends on what an operator call emitted — its records, then its side outputs — and
+    /// adds what it counted to the subtask's counters; then the periodic watermark, when
+    /// due, follows all of it.
     fn emitted(
         &mut self,
         out: cairn_wire::PackedBatch,
         ctx: &mut CallContext,
     ) -> Result<(), TaskError> {
-        self.emit(out)?;
+        self.send(None, out)?;
         for (name, batch) in ctx.take_side_outputs() {
-            self.metrics
-                .records_out
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            self.output.emit_side(&name, batch)?;
+            self.send(Some(&name), batch)?;
         }
         let counted = ctx.take_counters();
         if !counted.is_empty() {
             self.metrics.count(counted);
         }
-        Ok(())
+        self.periodic_watermark()
+    }
+
+    /// Sends a batch to the subtask's records' edges or to side output `side_output`'s.
+    /// Any records keep a subtask with a watermark strategy active; only the records' own
+    /// timestamps move its event time.
+    fn send(
+        &mut self,
+        side_output: Option<&str>,
+        batch: cairn_wire::PackedBatch,
+    ) -> Result<(), TaskError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.metrics
+            .records_out
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if let Some(generator) = &mut self.watermarks {
+            let timestamps: &[i64] = match side_output {
+                None => &batch.timestamps,
+                Some(_) => &[],
+            };
+            if generator.on_records(timestamps, Instant::now()) {
+                self.output.status(WatermarkStatus::Active)?;
+            }
+        }
+        match side_output {
+            None => self.output.emit(batch),
+            Some(name) => self.output.emit_side(name, batch),
+        }
     }
 
     /// Fires the timers of `domain` that are due, in order, emitting what the operator
