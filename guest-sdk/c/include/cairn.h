@@ -472,8 +472,9 @@ cairn_emitter_t *cairn_side_output(const char *name);
  *
  * The SDK keeps, per key, the list of its open windows and their accumulators in the
  * operator's keyed state (checkpointed per key group beside the timers, so windows rescale;
- * shown by `cairn state` as bytes): `acc_size` bytes of each accumulator as they lie in
- * memory (little-endian, as on wasm32), after the window's start and end (s64 each).
+ * shown by `cairn state` as bytes): after the tag `CWP1`, per window its start and end (s64)
+ * and `acc_size` bytes of its accumulator as they lie in memory (little-endian, as on
+ * wasm32), padded to 8 bytes.
  *
  *     static int count_add(void *acc, const cairn_record_t *r) { ++*(uint64_t *)acc; ... }
  *     static const cairn_aggregate_t COUNT = {.acc_size = sizeof(uint64_t), ...};

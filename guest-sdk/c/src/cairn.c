@@ -1130,9 +1130,9 @@ static int check_window_operator(const cairn_operator_t *op) {
 }
 
 /* The codec of the operator's keyed state values, if it keeps any: a window operator keeps
- * each key's windows as bytes (window.c). */
+ * each key's windows (window.c). */
 static const cairn_value_codec_t *keyed_codec(const cairn_operator_t *op) {
-    return op->window ? &cairn_codec_bytes : op->keyed_values;
+    return op->window ? &cairn__window_panes_codec : op->keyed_values;
 }
 
 static void instance_free(exports_cairn_job_job_operator_t *instance) {

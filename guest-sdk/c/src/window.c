@@ -5,7 +5,9 @@
  *
  * A key's windows are one value of the operator's keyed state, a cairn_buffer_t of panes
  * ordered by window (start, then end): each pane the window (start and end, s64) followed by
- * its accumulator, `acc_size` bytes padded to a multiple of 8.
+ * its accumulator, `acc_size` bytes padded to a multiple of 8. Encoded in checkpoints as
+ * those bytes after a 4-byte tag, so that another encoding (another language's window
+ * operator's) is refused rather than misread.
  */
 #include <string.h>
 
@@ -95,6 +97,28 @@ static bool is_late(const window_operator_t *op, cairn_window_t window, int64_t 
 /* ---------------------------------------------------------------------------------------
  * A key's panes
  * ------------------------------------------------------------------------------------- */
+
+/* The tag a key's encoded panes start with. */
+static const uint8_t PANES_TAG[4] = {'C', 'W', 'P', '1'};
+
+static void encode_panes(const void *value, cairn_buffer_t *out) {
+    const cairn_buffer_t *panes = value;
+    cairn_buffer_append(out, PANES_TAG, sizeof PANES_TAG);
+    cairn_buffer_append(out, panes->ptr, panes->len);
+}
+
+static int decode_panes(const uint8_t *bytes, size_t len, void *value) {
+    if (len < sizeof PANES_TAG || memcmp(bytes, PANES_TAG, sizeof PANES_TAG) != 0)
+        return cairn_error("a key's windows in the state are not in the encoding of the C and "
+                           "Zig SDKs' window operator (written by another language's?)");
+    cairn_buffer_append(value, bytes + sizeof PANES_TAG, len - sizeof PANES_TAG);
+    return CAIRN_OK;
+}
+
+static void drop_panes(void *value) { cairn_buffer_free(value); }
+
+const cairn_value_codec_t cairn__window_panes_codec = {
+    CAIRN_ENCODING_BYTES, sizeof(cairn_buffer_t), encode_panes, decode_panes, drop_panes};
 
 static int check_panes(const window_operator_t *op, const cairn_buffer_t *panes) {
     if (panes->len % op->stride)

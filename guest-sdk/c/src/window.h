@@ -11,6 +11,9 @@
 /* Bytes of the window operator's instance struct (`self`), zeroed before its open. */
 extern const size_t cairn__window_size;
 
+/* The codec of its keyed state's values: a key's panes (a cairn_buffer_t). */
+extern const cairn_value_codec_t cairn__window_panes_codec;
+
 /* Reads the aggregate's windows from the context; the keyed state (ctx->keyed_state) keeps
  * each key's windows. */
 int cairn__window_open(void *self, const cairn_aggregate_t *aggregate,

@@ -434,6 +434,19 @@ static void windows_survive_a_restore(void) {
     check_text(cairn_test_end_of_input(restored), "a 0-10:2@9,b 10-20:1@19",
                "windows and their timers carry on");
     cairn_test_close(restored);
+
+    /* Another language's window state (Rust's postcard: one pane, (0, 10), count 3). */
+    cairn_buffer_t entries = {0};
+    const uint8_t postcard[] = {1, 0, 20, 3};
+    cairn_chunk_put(&entries, "a", 1, postcard, sizeof postcard);
+    cairn_test_chunk_t foreign = {cairn_test_key_group((const uint8_t *)"a", 1),
+                                  {entries.ptr, entries.len}};
+    void *other = cairn_test_open("tumbling", &open_error);
+    const char *refused = cairn_test_restore_all(other, 1, &foreign, 1, NULL, 0);
+    check(strstr(refused, "not in the encoding of the C and Zig SDKs' window operator") != NULL,
+          "another encoding refused, saying so");
+    cairn_test_close(other);
+    cairn_buffer_free(&entries);
 }
 
 enum { RECORDS = 200, KEYS = 5, WINDOWS = 80 };
