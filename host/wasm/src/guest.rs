@@ -645,6 +645,19 @@ fn v0_2_cannot(what: &str) -> GuestError {
     ))
 }
 
+impl GuestOperator {
+    /// What a call needs: the operator's handle, its instance's store and exports, and the
+    /// limits.
+    fn parts(&mut self) -> (ResourceAny, &mut Store<GuestState>, &Bindings, Limits) {
+        let Guest {
+            store,
+            bindings,
+            limits,
+        } = &mut self.guest;
+        (self.handle, store, bindings, *limits)
+    }
+}
+
 impl OperatorInstance for GuestOperator {
     fn process(
         &mut self,
@@ -653,13 +666,7 @@ impl OperatorInstance for GuestOperator {
         key_groups: &[u16],
         ctx: &mut CallContext,
     ) -> Result<PackedBatch, GuestError> {
-        let handle = self.handle;
-        let Guest {
-            store,
-            bindings,
-            limits,
-        } = &mut self.guest;
-        let limits = *limits;
+        let (handle, store, bindings, limits) = self.parts();
         let out = lend(store, ctx, |store| {
             by_contract!(
                 bindings,
@@ -693,12 +700,7 @@ impl OperatorInstance for GuestOperator {
         key_groups: &[u16],
         ctx: &mut CallContext,
     ) -> Result<PackedBatch, GuestError> {
-        let handle = self.handle;
-        let Guest {
-            store,
-            bindings,
-            limits,
-        } = &mut self.guest;
+        let (handle, store, bindings, limits) = self.parts();
         let Bindings::V0_4(b) = bindings else {
             return Err(GuestError::Host(
                 "timers fired for an operator whose contract has none".into(),
@@ -710,7 +712,7 @@ impl OperatorInstance for GuestOperator {
         };
         let fired = batch_to_wit!(wit, fired);
         let out = lend(store, ctx, |store| {
-            call(store, *limits, |store| {
+            call(store, limits, |store| {
                 b.cairn_job_job()
                     .operator()
                     .call_on_timer(store, handle, domain, &fired, key_groups)
@@ -721,13 +723,7 @@ impl OperatorInstance for GuestOperator {
     }
 
     fn finish(&mut self, ctx: &mut CallContext) -> Result<PackedBatch, GuestError> {
-        let handle = self.handle;
-        let Guest {
-            store,
-            bindings,
-            limits,
-        } = &mut self.guest;
-        let limits = *limits;
+        let (handle, store, bindings, limits) = self.parts();
         let out = lend(store, ctx, |store| {
             by_contract!(
                 bindings,
@@ -745,13 +741,7 @@ impl OperatorInstance for GuestOperator {
     }
 
     fn snapshot(&mut self, checkpoint: u64) -> Result<Snapshot, GuestError> {
-        let handle = self.handle;
-        let Guest {
-            store,
-            bindings,
-            limits,
-        } = &mut self.guest;
-        let limits = *limits;
+        let (handle, store, bindings, limits) = self.parts();
         by_contract!(
             bindings,
             |b, wit| {
@@ -809,13 +799,7 @@ impl OperatorInstance for GuestOperator {
     }
 
     fn restore_keyed(&mut self, version: u32, chunks: Vec<KeyedChunk>) -> Result<(), GuestError> {
-        let handle = self.handle;
-        let Guest {
-            store,
-            bindings,
-            limits,
-        } = &mut self.guest;
-        let limits = *limits;
+        let (handle, store, bindings, limits) = self.parts();
         by_contract!(
             bindings,
             |b, wit| {
@@ -838,13 +822,7 @@ impl OperatorInstance for GuestOperator {
     }
 
     fn restore(&mut self, version: u32, items: Vec<Vec<u8>>) -> Result<(), GuestError> {
-        let handle = self.handle;
-        let Guest {
-            store,
-            bindings,
-            limits,
-        } = &mut self.guest;
-        let limits = *limits;
+        let (handle, store, bindings, limits) = self.parts();
         let result = by_contract!(
             bindings,
             |b, _wit| call(store, limits, |store| {
@@ -875,13 +853,7 @@ impl OperatorInstance for GuestOperator {
     }
 
     fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), GuestError> {
-        let handle = self.handle;
-        let Guest {
-            store,
-            bindings,
-            limits,
-        } = &mut self.guest;
-        let limits = *limits;
+        let (handle, store, bindings, limits) = self.parts();
         by_contract!(
             bindings,
             |b, _wit| call(store, limits, |store| {
