@@ -12,9 +12,10 @@
 // by `--max-delay` (Flink's bounded out-of-orderness). Each window of `--window` ms
 // (starting at `ts - ts mod window`) emits one line `<window-start><TAB><word><TAB><count>`
 // per word once the watermark passes its end, keyed by the word, stamped with the window's
-// last millisecond. A record behind the watermark by more than `--allowed-lateness`
-// (default 0) when it arrives is late: dropped and counted in `numLateRecordsDropped`, or
-// with `--late-output DIR` written there as `<timestamp><TAB><word>`. `--input` is a file
+// last millisecond. A record whose window's end (less 1 ms) plus `--allowed-lateness`
+// (default 0) is at or behind the watermark when it arrives is late: dropped and counted in
+// `numLateRecordsDropped`, or with `--late-output DIR` written there as
+// `<timestamp><TAB><word>`. `--input` is a file
 // or `-` (standard input), `--output` a folder or `-` (standard output). `--idleness MS`
 // marks a stamping subtask idle after MS without records (Flink's `withIdleness`).
 //

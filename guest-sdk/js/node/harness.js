@@ -219,7 +219,7 @@ export class Harness {
 
   /** The operator's state, as a checkpoint takes it (the timers are the host's). */
   snapshot() {
-    return this.#call(() => this.operator.snapshot(1));
+    return within(this.host, () => this.operator.snapshot(1));
   }
 
   /**
@@ -239,7 +239,7 @@ export class Harness {
     }
     restored.host.watermark = this.host.watermark;
     restored.host.now = this.host.now;
-    restored.#call(() => restore(restored.operator, [state]));
+    within(restored.host, () => restore(restored.operator, [state]));
     return restored;
   }
 
@@ -254,8 +254,16 @@ export class Harness {
     return out;
   }
 
+  /** Runs an operator call that may use timers, side outputs and counters (process, onTimer, finish). */
   #call(fn) {
-    return within(this.host, fn);
+    return within(this.host, () => {
+      this.host.calling = true;
+      try {
+        return fn();
+      } finally {
+        this.host.calling = false;
+      }
+    });
   }
 }
 

@@ -4,7 +4,9 @@
 // the host's order: timestamp, then key), the watermark and the clock as the test moves
 // them, and what the operator sent to side outputs and counters. Outside a harness's call
 // there is no host: timers, side outputs and counters fail, the watermark is -2^63 and the
-// clock 0.
+// clock 0. As Cairn's host, it takes timers, side outputs and counters only during the
+// operator's process, onTimer and finish calls: in its other calls (open, snapshot,
+// restore) they fail too, deleting a timer does nothing and the watermark is -2^63.
 
 import { bytesToBinary } from "../src/bytes.js";
 import { keyGroup } from "./keys.js";
@@ -42,6 +44,8 @@ export class TestHost {
     this.sideOutputs = new Map();
     /** @type {Map<string, number>} */
     this.counters = new Map();
+    /** Whether a process, onTimer or finish call is under way. */
+    this.calling = false;
   }
 
   register(domain, key, timestamp) {
@@ -99,7 +103,16 @@ export function install(host) {
 
 function host() {
   if (current === null) throw "no host: timers, side outputs and counters need one (drive the operator with a Harness)";
+  if (!current.calling) throw OUTSIDE_A_CALL;
   return current;
+}
+
+/** What an operator is told when it uses timers, side outputs or counters in another call (Cairn's words). */
+const OUTSIDE_A_CALL = "timers, side outputs and counters are for the operator's process, on-timer and finish calls only";
+
+/** The host during a process, onTimer or finish call, or null. */
+function calling() {
+  return current?.calling ? current : null;
 }
 
 // The imports, by their WIT names.
@@ -109,13 +122,13 @@ export function register(domain, key, timestamp) {
 }
 
 function deleteTimer(domain, key, timestamp) {
-  current?.delete(domain, key, timestamp);
+  calling()?.delete(domain, key, timestamp);
 }
 
 export { deleteTimer as delete };
 
 export function currentWatermark() {
-  return current?.watermark ?? MIN_WATERMARK;
+  return calling()?.watermark ?? MIN_WATERMARK;
 }
 
 export function currentProcessingTime() {

@@ -1,6 +1,19 @@
 // The job graph a job describes, and a small builder for it (the Rust SDK's, in JavaScript).
 
 /**
+ * @internal Whether `name` can name a side output: a string of 1 to 64 characters (code
+ * points, as the host counts them).
+ * @param {unknown} name
+ */
+export function isSideOutputName(name) {
+  if (typeof name !== "string" || name === "") return false;
+  if (name.length <= 64) return true;
+  let n = 0;
+  for (const _ of name) if (++n > 64) return false;
+  return true;
+}
+
+/**
  * How records travel from an upstream node's subtasks to a downstream node's subtasks.
  * @readonly
  * @enum {string}
@@ -422,8 +435,8 @@ export function graphToWit(graph) {
             throw new TypeError(`${where}: partitioning must be one of ${[...PARTITIONINGS].join(", ")}, not ${JSON.stringify(input.partitioning)}`);
           }
           const sideOutput = input.sideOutput ?? null;
-          if (sideOutput !== null && (typeof sideOutput !== "string" || sideOutput === "")) {
-            throw new TypeError(`${where}: a side output's name is a non-empty string, not ${JSON.stringify(sideOutput)}`);
+          if (sideOutput !== null && !isSideOutputName(sideOutput)) {
+            throw new TypeError(`${where}: a side output's name is 1 to 64 characters, not ${JSON.stringify(sideOutput)}`);
           }
           return { upstream: String(input.upstream), partitioning: { tag: input.partitioning }, sideOutput };
         }),

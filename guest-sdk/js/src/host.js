@@ -1,7 +1,9 @@
 // What an operator asks of the host during its calls (`process`, `onTimer`, `finish`):
 // timers per key (Flink's `TimerService`), the clocks, side outputs (Flink's `OutputTag`) and
 // counters of its own. These are the component's `cairn:job/timers`, `cairn:job/outputs` and
-// `cairn:job/metrics` imports; under Node.js, the test host of `node/host.js`.
+// `cairn:job/metrics` imports; under Node.js, the test host of `node/host.js`. Outside those
+// calls the host refuses timers, side outputs and counters (deleting a timer does nothing,
+// and the watermark is -2^63).
 
 import { emit as hostEmit } from "cairn:job/outputs@0.4.0";
 import { counterAdd as hostCounterAdd } from "cairn:job/metrics@0.4.0";
@@ -14,6 +16,7 @@ import {
 
 import { Emitter } from "./batch.js";
 import { binaryToBytes } from "./bytes.js";
+import { isSideOutputName } from "./graph.js";
 
 /**
  * The two clocks timers follow (Flink's `TimeDomain`).
@@ -73,7 +76,8 @@ export class Timer {
 /**
  * Registers a timer for `key` at `timestamp` (ms) in `domain`: the operator's `onTimer` gets
  * it once the watermark (event time) or the clock (processing time) reaches it. Once per
- * key, domain and timestamp, however often it is registered.
+ * key, domain and timestamp, however often it is registered. Only during `process`,
+ * `onTimer` and `finish` (elsewhere the host refuses it).
  * @param {TimeDomain} domain
  * @param {Uint8Array | string | null} key The key of a record this subtask got from a by-key
  *   input (`record.key`, or `record.keyBinary()`, a binary string); null is the empty key.
@@ -128,28 +132,30 @@ export function currentProcessingTime() {
 /**
  * Emits the records of `records` to side output `name` (Flink's `OutputTag`), leaving it
  * empty: the nodes whose input reads that side output get them (`stream.sideOutput(name)`
- * in the graph), in order with what the call returns.
- * @param {string} name Up to 64 characters.
+ * in the graph), after what the call returns. Only during `process`, `onTimer` and `finish`
+ * (elsewhere the host refuses it).
+ * @param {string} name 1 to 64 characters.
  * @param {Emitter} records
  */
 export function emitTo(name, records) {
-  if (typeof name !== "string" || name === "") throw new TypeError(`a side output's name is a non-empty string, not ${String(name)}`);
+  if (!isSideOutputName(name)) throw new TypeError(`a side output's name is 1 to 64 characters, not ${JSON.stringify(name)}`);
   if (!(records instanceof Emitter)) throw new TypeError("emitTo(name, records): records is an Emitter");
   if (records.length === 0) return;
   hostEmit(name, records._take());
 }
 
-const COUNTER_NAME = /^[A-Za-z0-9_.]{1,64}$/;
+const COUNTER_NAME = /^[A-Za-z0-9_]{1,64}$/;
 
 /**
  * Adds `delta` to this subtask's counter `name` (in `/metrics` and Flink's vertex metrics),
- * for example `numLateRecordsDropped`.
- * @param {string} name Up to 64 ASCII letters, digits, `_` or `.`.
+ * for example `numLateRecordsDropped`. Only during `process`, `onTimer` and `finish`
+ * (elsewhere the host refuses it).
+ * @param {string} name 1 to 64 ASCII letters, digits or `_`.
  * @param {number} [delta] A non-negative integer; 1 by default.
  */
 export function counterAdd(name, delta = 1) {
   if (typeof name !== "string" || !COUNTER_NAME.test(name)) {
-    throw new TypeError(`a counter's name is 1 to 64 ASCII letters, digits, _ or ., not ${JSON.stringify(name)}`);
+    throw new TypeError(`a counter's name is 1 to 64 ASCII letters, digits or _, not ${JSON.stringify(name)}`);
   }
   if (!Number.isSafeInteger(delta) || delta < 0) {
     throw new TypeError(`a counter grows by a non-negative integer, not ${String(delta)}`);

@@ -10,14 +10,20 @@
 //   firing). Then the state is freed.
 // - A record all of whose windows are past that is late: it is dropped and counted in the
 //   subtask's `numLateRecordsDropped` counter, or, with `lateRecordsTo(name)`, sent to that
-//   side output instead (Flink's `sideOutputLateData`).
+//   side output instead (Flink's `sideOutputLateData`). A session window merges with the
+//   key's open windows first (as Flink's): a record whose own window is past that but meets
+//   an open window is merged into it, not late.
+// - Timers are never deleted: a timer is a key and a timestamp, which windows of the same
+//   key may share. One left by a window that merged away fires nothing: a timer fires the
+//   windows whose last millisecond it is, and frees those whose time is up.
 //
 // State is the per-key list of open windows and their accumulators, kept in keyed state: it
 // is checkpointed per key group beside the timers, so windows rescale.
 
 import { Emitter } from "./batch.js";
 import { binaryToText, textToBinary } from "./bytes.js";
-import { TimeDomain, counterAdd, currentWatermark, deleteTimer, emitTo, registerTimer } from "./host.js";
+import { isSideOutputName } from "./graph.js";
+import { TimeDomain, counterAdd, currentWatermark, emitTo, registerTimer } from "./host.js";
 import { KeyedState } from "./keyed.js";
 import { Operator } from "./operator.js";
 
@@ -50,6 +56,11 @@ export class Window {
     return this.start <= other.end && other.start <= this.end;
   }
 
+  /** @internal Whether `other` lies within this window. */
+  _covers(other) {
+    return this.start <= other.start && other.end <= this.end;
+  }
+
   /** @internal The smallest window covering both. */
   _cover(other) {
     return new Window(Math.min(this.start, other.start), Math.max(this.end, other.end));
@@ -70,6 +81,68 @@ function positiveMs(ms, what) {
 /** Flink's `ts - ts mod size`, with the remainder of Euclidean division (never negative). */
 function windowStart(timestamp, size) {
   return timestamp - (((timestamp % size) + size) % size);
+}
+
+/** The smallest timestamp (-2^63, s64's): a window reaching below it starts there. */
+const MIN_TIMESTAMP = -(2n ** 63n);
+/** The largest timestamp (2^63 - 1): a window reaching beyond it ends there. */
+const MAX_TIMESTAMP = 2n ** 63n - 1n;
+
+/** `n` within the timestamps (Rust's saturating arithmetic on i64). */
+function saturate(n) {
+  return n < MIN_TIMESTAMP ? MIN_TIMESTAMP : n > MAX_TIMESTAMP ? MAX_TIMESTAMP : n;
+}
+
+const float = new DataView(new ArrayBuffer(8));
+
+/**
+ * Integer `n` as a number, rounded down (`up` false) or up (beyond ±2^53 numbers skip
+ * integers: a window's bounds are rounded outward, so that it still holds its timestamps).
+ * @param {bigint} n
+ * @param {boolean} up
+ */
+function toNumber(n, up) {
+  const near = Number(n);
+  const exact = BigInt(near);
+  if (exact === n || exact > n === up) return near;
+  // The next number down or up: |near| > 2^53, so its bits step by one number at a time.
+  float.setFloat64(0, near);
+  const bits = float.getBigInt64(0);
+  float.setBigInt64(0, near > 0 === up ? bits + 1n : bits - 1n);
+  return float.getFloat64(0);
+}
+
+/**
+ * The windows of `kind` a record at `timestamp` belongs to, where numbers are not exact
+ * (beyond ±2^53): computed as the Rust SDK does on s64, saturating at the smallest and the
+ * largest timestamp, then as numbers rounded outward; windows that become equal are one.
+ * @param {"tumbling" | "sliding" | "session"} kind
+ * @param {number} timestamp
+ * @param {number} size
+ * @param {number} slide
+ * @returns {Window[]}
+ */
+function wideWindows(kind, timestamp, size, slide) {
+  const t = saturate(BigInt(timestamp));
+  const [bigSize, bigSlide] = [BigInt(size), BigInt(slide)];
+  const startOf = (m) => saturate(t - (((t % m) + m) % m));
+  const starts = [];
+  if (kind === "tumbling") starts.push(startOf(bigSize));
+  else if (kind === "session") starts.push(t);
+  else {
+    const first = saturate(t - bigSize);
+    for (let start = startOf(bigSlide); ; start -= bigSlide) {
+      starts.push(start);
+      if (start - bigSlide <= first) break;
+    }
+  }
+  const windows = [];
+  for (const start of starts) {
+    const window = new Window(toNumber(start, false), toNumber(saturate(start + bigSize), true));
+    const last = windows[windows.length - 1];
+    if (last === undefined || compareWindows(last, window) !== 0) windows.push(window);
+  }
+  return windows;
 }
 
 /** A window kind, its allowed lateness, and where late records go. */
@@ -139,11 +212,11 @@ export class Windows {
   /**
    * Flink's `sideOutputLateData`: late records go to side output `name` as they came,
    * instead of being dropped.
-   * @param {string} name
+   * @param {string} name 1 to 64 characters.
    * @returns {this}
    */
   lateRecordsTo(name) {
-    if (typeof name !== "string" || name === "") throw new TypeError(`a side output's name is a non-empty string, not ${JSON.stringify(name)}`);
+    if (!isSideOutputName(name)) throw new TypeError(`a side output's name is 1 to 64 characters, not ${JSON.stringify(name)}`);
     this.lateOutput = name;
     return this;
   }
@@ -154,16 +227,25 @@ export class Windows {
    * @returns {Window[]}
    */
   assign(timestamp) {
+    if (!Number.isInteger(timestamp)) throw new TypeError(`a timestamp is an integer (ms), not ${String(timestamp)}`);
     const size = this._size;
+    const slide = this._slide;
+    // Within ±2^53 numbers are exact; beyond, the windows are worked out on integers.
+    if (!Number.isSafeInteger(timestamp - size) || !Number.isSafeInteger(timestamp + size)) {
+      return wideWindows(this.kind, timestamp, size, slide);
+    }
     switch (this.kind) {
       case "tumbling": {
         const start = windowStart(timestamp, size);
         return [new Window(start, start + size)];
       }
       case "sliding": {
+        // The latest window holding `timestamp` first; always at least that one.
         const windows = [];
-        for (let start = windowStart(timestamp, this._slide); start > timestamp - size; start -= this._slide) {
+        const first = timestamp - size;
+        for (let start = windowStart(timestamp, slide); ; start -= slide) {
           windows.push(new Window(start, start + size));
+          if (start - slide <= first) break;
         }
         return windows;
       }
@@ -318,17 +400,23 @@ export class WindowOperator extends Operator {
     }
     const windows = this.#opened();
     const watermark = currentWatermark();
-    const assigned = windows.assign(timestamp).filter((w) => !windows.isLate(w, watermark));
-    if (assigned.length === 0) {
-      this.#late(record, windows);
-      return;
-    }
     const key = record.key;
     const keyBinary = record.keyBinary();
     const known = this.panes.get(record);
     const panes = known ?? [];
-    for (const window of assigned) {
-      const { pane, created } = windows.kind === "session" ? this.#mergeInto(key, panes, window) : this.#openPane(panes, window);
+    let added = false;
+    // As Flink, a session window merges with the key's open ones before its lateness is
+    // judged: a record whose own window is late still counts when it meets an open one.
+    for (const window of windows.assign(timestamp)) {
+      const { index, created } = windows.kind === "session" ? this.#mergeInto(panes, window) : this.#openPane(panes, window);
+      const pane = panes[index];
+      if (windows.isLate(pane.window, watermark)) {
+        // Only a new window can be late: an open one's cleanup timer would have fired
+        // before the watermark got here.
+        panes.splice(index, 1);
+        continue;
+      }
+      added = true;
       pane.acc = this.add(pane.acc, record);
       // A window's timers are registered once, when it opens: registering them again for
       // each record (as Flink does) would change nothing, the host keeping one per key and time.
@@ -337,6 +425,11 @@ export class WindowOperator extends Operator {
         // Within the allowed lateness of a window that fired: fire it again.
         this.#fire(keyBinary, pane, out);
       }
+    }
+    if (!added) {
+      // None of its windows is open: the key's windows are as they were.
+      this.#late(record, windows);
+      return;
     }
     // The panes are changed in place: only a key's first ones need storing.
     if (known === undefined) this.panes.set(record, panes);
@@ -371,7 +464,10 @@ export class WindowOperator extends Operator {
 
   /**
    * The timers `window` needs for `key` at `watermark`: when it fires (unless the watermark
-   * is past that: it fired, and must not fire twice), and when its state goes.
+   * is past that: it fired, and must not fire twice), and when its state goes. Timers are
+   * never deleted: a timer is a key and a timestamp, which other windows of the key may
+   * share, and one whose window merged away finds nothing to do (`onTimer` fires only the
+   * windows ending there and frees only those whose time is up).
    */
   #register(key, window, watermark) {
     const fire = window.maxTimestamp;
@@ -380,53 +476,45 @@ export class WindowOperator extends Operator {
     if (cleanup !== fire) registerTimer(TimeDomain.EVENT_TIME, key, cleanup);
   }
 
-  #unregister(key, window) {
-    const fire = window.maxTimestamp;
-    const cleanup = this.#opened().cleanupTime(window);
-    deleteTimer(TimeDomain.EVENT_TIME, key, fire);
-    if (cleanup !== fire) deleteTimer(TimeDomain.EVENT_TIME, key, cleanup);
-  }
-
   /**
    * The pane of `window` in `panes` (ordered by window), added with a new accumulator if
-   * there is none.
+   * there is none; its index, and whether it is new (its timers are not set).
    * @param {Pane<A>[]} panes
    * @param {Window} window
-   * @returns {{ pane: Pane<A>, created: boolean }}
+   * @returns {{ index: number, created: boolean }}
    */
   #openPane(panes, window) {
-    const i = insertionPoint(panes, window);
-    if (i < panes.length && compareWindows(panes[i].window, window) === 0) return { pane: panes[i], created: false };
-    const pane = { window, acc: this.createAccumulator() };
-    panes.splice(i, 0, pane);
-    return { pane, created: true };
+    const index = insertionPoint(panes, window);
+    if (index < panes.length && compareWindows(panes[index].window, window) === 0) return { index, created: false };
+    panes.splice(index, 0, { window, acc: this.createAccumulator() });
+    return { index, created: true };
   }
 
   /**
    * Merges session window `window` with every pane it meets, directly or through others,
-   * into one pane, and says whether its window is new. (Panes never meet each other, so
-   * the merged window is an old one only when `window` lies within it.) The timers of old
-   * windows merged away are deleted; the caller registers a new window's.
-   * @returns {{ pane: Pane<A>, created: boolean }}
+   * into one pane; its index, and whether its window is new. (Panes never meet each other,
+   * so the merged window is an old one only when `window` lies within it.) The merged
+   * accumulator is the first absorbed one with the others merged into it (a new one when
+   * none is absorbed). The caller registers a new window's timers.
+   * @param {Pane<A>[]} panes
+   * @param {Window} window
+   * @returns {{ index: number, created: boolean }}
    */
-  #mergeInto(key, panes, window) {
+  #mergeInto(panes, window) {
     let merged = window;
-    let acc = this.createAccumulator();
-    const absorbed = [];
+    let acc;
+    let absorbed = false;
+    let created = true;
     for (let i = panes.findIndex((p) => p.window._meets(merged)); i >= 0; i = panes.findIndex((p) => p.window._meets(merged))) {
       const [pane] = panes.splice(i, 1);
+      created &&= !pane.window._covers(merged);
       merged = merged._cover(pane.window);
-      acc = this.merge(acc, pane.acc);
-      absorbed.push(pane.window);
+      acc = absorbed ? this.merge(acc, pane.acc) : pane.acc;
+      absorbed = true;
     }
-    let created = true;
-    for (const old of absorbed) {
-      if (compareWindows(old, merged) === 0) created = false;
-      else this.#unregister(key, old);
-    }
-    const pane = { window: merged, acc };
-    panes.splice(insertionPoint(panes, merged), 0, pane);
-    return { pane, created };
+    const index = insertionPoint(panes, merged);
+    panes.splice(index, 0, { window: merged, acc: absorbed ? acc : this.createAccumulator() });
+    return { index, created };
   }
 
   /** A record behind every window it could be in: dropped and counted, or sent on. */

@@ -115,9 +115,59 @@ test("misuse is an error naming it", () => {
   assert.throws(() => registerTimer(TimeDomain.EVENT_TIME, "a", 1.5), /integer/);
   assert.throws(() => registerTimer(TimeDomain.EVENT_TIME, "日", 1), /binary string/);
   assert.throws(() => registerTimer(TimeDomain.EVENT_TIME, "a", 1), /^Error: cannot register a timer: no host/);
-  assert.throws(() => counterAdd("bad name"), /a counter's name is 1 to 64 ASCII letters/);
+  assert.throws(() => counterAdd("bad name"), /a counter's name is 1 to 64 ASCII letters, digits or _/);
+  assert.throws(() => counterAdd("dotted.name"), /a counter's name is 1 to 64 ASCII letters, digits or _, not "dotted.name"/);
+  assert.throws(() => counterAdd("n".repeat(65)), /a counter's name/);
+  assert.throws(() => counterAdd(""), /a counter's name/);
+  assert.throws(() => emitTo("", new Emitter()), /a side output's name is 1 to 64 characters, not ""/);
+  assert.throws(() => emitTo("x".repeat(65), new Emitter()), /a side output's name is 1 to 64 characters/);
   assert.throws(() => counterAdd("n", -1), /non-negative integer/);
   assert.throws(() => emitTo("late", [1]), /records is an Emitter/);
+});
+
+test("names as the host takes them: counters of letters, digits and _, side outputs of 1 to 64 characters", () => {
+  class Named extends Operator {
+    process(record, out) {
+      counterAdd("n_0".repeat(21) + "x");
+      const copy = new Emitter();
+      copy.push(record);
+      // 64 characters, 192 bytes of UTF-8.
+      emitTo("日".repeat(64), copy);
+    }
+  }
+  const named = exportJob({ describe: () => new JobGraph("x"), operators: { n: Named } });
+  const h = Harness.open(named, "n");
+  h.process([{ key: "k", value: "" }]);
+  assert.equal(h.counter("n_0".repeat(21) + "x"), 1);
+  assert.equal(h.sideOutput("日".repeat(64)).length, 1);
+  const job = new JobGraph("late");
+  job.source("in", Source.stdin()).sideOutput("").sink("out", Sink.stdout(), Partitioning.FORWARD);
+  assert.throws(() => graphToWit(job), /a side output's name is 1 to 64 characters, not ""/);
+});
+
+test("timers, side outputs and counters are for process, onTimer and finish only", () => {
+  /** Uses the host in `open` or `snapshot`, as its option says. */
+  class Eager extends Operator {
+    open(ctx) {
+      this.when = ctx.option("when");
+      if (this.when === "open") this.use();
+    }
+    snapshot() {
+      if (this.when === "snapshot") this.use();
+      return new Uint8Array(0);
+    }
+    use() {
+      deleteTimer(TimeDomain.EVENT_TIME, "k", 1); // does nothing
+      assert.equal(currentWatermark(), -(2 ** 63));
+      registerTimer(TimeDomain.EVENT_TIME, "k", 1);
+    }
+  }
+  const eager = exportJob({ describe: () => new JobGraph("x"), operators: { e: Eager } });
+  const outside = /timers, side outputs and counters are for the operator's process, on-timer and finish calls only/;
+  assert.throws(() => Harness.open(eager, "e", { options: [["when", "open"]] }), outside);
+  const h = Harness.open(eager, "e", { options: [["when", "snapshot"]] });
+  h.advanceWatermark(10);
+  assert.throws(() => h.snapshot(), outside);
 });
 
 test("a key outside the subtask's key groups cannot have a timer", () => {

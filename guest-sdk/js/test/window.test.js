@@ -61,6 +61,8 @@ test("windows are assigned as Flink assigns them", () => {
   assert.throws(() => Windows.sliding(5, 10), /slide \(10 ms\) cannot be longer than its size \(5 ms\)/);
   assert.throws(() => Windows.tumbling(0), /a window's size must be 1 ms or more, not 0/);
   assert.throws(() => Windows.tumbling(10).allowedLateness(-1), /allowed lateness/);
+  assert.throws(() => Windows.tumbling(10).lateRecordsTo("x".repeat(65)), /a side output's name is 1 to 64 characters/);
+  assert.throws(() => Windows.tumbling(10).assign(1.5), /a timestamp is an integer \(ms\), not 1.5/);
 });
 
 test("lateness is measured from a window's last millisecond", () => {
@@ -130,15 +132,102 @@ test("session windows merge records closer than the gap", () => {
   // [1,4) and [6,9): a record at 4 bridges them into [1,9).
   h.process(at(["a", 4], ["a", 20]));
   assert.deepEqual(shown(h.finish()), ["b 1-4:1 @3", "a 1-9:3 @8", "a 20-23:1 @22"]);
-  assert.equal(h.timers, 0, "the merged-away windows' timers were deleted");
+  assert.equal(h.timers, 0, "every timer fired");
 
   // A record whose window lies within an open one changes no window, nor its timers.
   const within = harness({ kind: "session", gap: "10" });
   within.process(at(["a", 1], ["a", 5]));
-  assert.equal(within.timers, 1, "[1,15): fired and freed at 14");
+  assert.equal(within.timers, 2, "[1,11)'s at 10 stays (timers are never deleted); [1,15): fired and freed at 14");
   within.process(at(["a", 3]));
-  assert.equal(within.timers, 1);
+  assert.equal(within.timers, 2);
   assert.deepEqual(shown(within.finish()), ["a 1-15:3 @14"]);
+  assert.equal(within.timers, 0);
+});
+
+test("merging sessions keeps the timers other windows share", () => {
+  // A merged-away session window's timers may be another window's too: they stay, and
+  // every window still fires once and is freed.
+  const h = harness({ kind: "session", gap: "3", lateness: "8" });
+  // [0,3) fires at 2 and goes at 10; [8,11) fires at 10; 2 merges [0,3) into [0,5).
+  h.process(at(["a", 0], ["a", 8]));
+  h.process(at(["a", 2]));
+  assert.deepEqual(shown(h.advanceWatermark(4)), ["a 0-5:2 @4"]);
+  assert.deepEqual(shown(h.advanceWatermark(10)), ["a 8-11:1 @10"]);
+  h.advanceWatermark(18);
+  assert.deepEqual(h.snapshot().keyed, [], "both windows freed");
+  assert.equal(h.timers, 0);
+});
+
+test("a late session record that meets an open window is merged in", () => {
+  // As Flink, a session window merges before its lateness is judged: a record whose own
+  // window is late still counts when that window meets an open one.
+  const h = harness({ kind: "session", gap: "10" });
+  h.process(at(["a", 100]));
+  h.advanceWatermark(105);
+  h.process(at(["a", 95], ["a", 80]));
+  assert.equal(h.counter(LATE_RECORDS_DROPPED), 1, "80's window meets none");
+  assert.deepEqual(shown(h.finish()), ["a 95-110:2 @109"]);
+
+  // A late record's window that meets none leaves the key's windows as they were.
+  const sent = harness({ kind: "session", gap: "10", late: "late" });
+  sent.process(at(["a", 100]));
+  sent.advanceWatermark(105);
+  sent.process(at(["a", 80, "behind"]));
+  assert.deepEqual(sent.sideOutput("late"), [{ key: "a", value: "behind", timestamp: 80 }]);
+  assert.deepEqual(shown(sent.finish()), ["a 100-110:1 @109"]);
+});
+
+test("merged accumulators start from the first absorbed one", () => {
+  // Accumulators that say how many were made for them: a fresh one merged in would show.
+  class Collect extends Count {
+    createAccumulator() {
+      return { values: [], made: 1 };
+    }
+    add(acc, record) {
+      return { values: [...acc.values, record.valueString()], made: acc.made };
+    }
+    merge(acc, other) {
+      return { values: [...acc.values, ...other.values], made: acc.made + other.made };
+    }
+    emit(key, window, acc, out) {
+      out.emitKeyed(binaryToText(key), `${window.start}-${window.end}:${acc.values.join(",")} of ${acc.made}`);
+    }
+  }
+  const collect = exportJob({ describe: () => new JobGraph("collect"), operators: { count: Collect } });
+  const h = Harness.open(collect, "count", { operatorUid: "count", options: [["kind", "session"], ["gap", "3"]] });
+  h.process(at(["a", 1, "x"], ["a", 6, "y"]));
+  h.process(at(["a", 4, "z"]));
+  assert.deepEqual(shown(h.finish()), ["a 1-9:x,y,z of 2 @8"], "no fresh accumulator merged in");
+});
+
+test("windows near the smallest timestamp do not overflow", () => {
+  // -2^63 + 1 is -2^63 as a number; -2^63 + 1024 the next number up.
+  const MIN = -(2 ** 63);
+  for (const min of [MIN + 1, MIN + 1024]) {
+    assert.equal(starts(Windows.tumbling(10), min)[0][0], MIN);
+    for (const windows of [Windows.tumbling(10), Windows.sliding(10, 5), Windows.sliding(5000, 100), Windows.session(3)]) {
+      const assigned = starts(windows, min);
+      assert.ok(assigned.length > 0 && assigned.every(([s, e]) => s >= MIN && s <= min && min < e), `${windows.kind} at ${min}: ${assigned}`);
+    }
+  }
+  // Numbers skip integers beyond ±2^53: windows still hold their timestamp, equal ones are
+  // one, and a slide finer than the numbers ends.
+  for (const t of [2 ** 62, -(2 ** 60) - 2048, 2 ** 53 + 2, -(2 ** 53) - 2]) {
+    for (const windows of [Windows.tumbling(10), Windows.sliding(1000, 100), Windows.sliding(10, 1), Windows.session(7)]) {
+      const assigned = starts(windows, t);
+      assert.ok(assigned.length > 0 && assigned.every(([s, e]) => s <= t && t < e), `${windows.kind} at ${t}: ${assigned}`);
+      assert.equal(new Set(assigned.map(String)).size, assigned.length, "no window twice");
+    }
+  }
+  const top = 2 ** 53;
+  assert.deepEqual(starts(Windows.sliding(10, 5), top - 12), [[top - 12, top - 2], [top - 17, top - 7]]);
+  assert.deepEqual(starts(Windows.sliding(10, 5), top - 3), [[top - 7, top + 4], [top - 12, top - 2]], "2^53 + 3 rounded up");
+
+  // A record there is counted and fires.
+  const h = harness({ kind: "sliding", size: "10", slide: "5" });
+  h.process(at(["a", MIN + 1024]));
+  assert.equal(h.counter(LATE_RECORDS_DROPPED), 0);
+  assert.equal(h.finish().length, 1, "its windows are one number-wise");
 });
 
 test("windows and their timers survive a restore, at another parallelism too", () => {
