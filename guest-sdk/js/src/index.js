@@ -56,5 +56,6 @@ export {
 } from "./host.js";
 export { KeyedState, chunkEntries, codecs, encodeChunk } from "./keyed.js";
 export { Context, Operator, exportJob } from "./operator.js";
+export { spaceOutWhitespace } from "./whitespace.js";
 export { LATE_RECORDS_DROPPED, Window, WindowOperator, Windows } from "./window.js";
 export { log };
