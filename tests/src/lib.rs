@@ -408,7 +408,7 @@ impl Session {
     /// it to end and returns the savepoint's path.
     pub fn stop_with_savepoint(&self, job: &mut RunningJob, folder: &Path) -> String {
         let stop = self.cli(os(&["stop", "--savepoint-path", path_str(folder), &job.id]));
-        assert!(stop.success(), "{stop:?}");
+        assert!(stop.success(), "{stop:?}; the job said: {}", job.stderr());
         assert_eq!(job.wait(), Some(0), "{}", job.stderr());
         path_str(&savepoint_path(&stop.stdout)).to_owned()
     }

@@ -283,6 +283,8 @@ impl Task {
         // not fire (Flink's behaviour at the end of input).
         let mut finished = false;
         while !(ended && final_complete) {
+            // Once the end went downstream, nothing follows it: no timer fires and no
+            // periodic watermark goes out (downstream subtasks may be gone already).
             let next_timer = ctx.timers.next_processing_time().filter(|_| !finished);
             let deadline = [
                 self.watermarks.as_ref().map(WatermarkGenerator::due),
@@ -290,7 +292,8 @@ impl Task {
             ]
             .into_iter()
             .flatten()
-            .min();
+            .min()
+            .filter(|_| !ended);
             match self.inputs.next(&mut self.output, deadline)? {
                 Event::Batch(input, batch, key_groups) => {
                     self.metrics
@@ -359,6 +362,7 @@ impl Task {
                         self.output.status(status)?;
                     }
                 }
+                Event::Tick if ended => {}
                 Event::Tick => {
                     if !finished {
                         self.fire(operator.as_mut(), &mut ctx, TimeDomain::ProcessingTime)?;
